@@ -1,0 +1,3 @@
+DROP TABLE clusters;
+DROP TABLE credentials;
+DROP TABLE secrets;

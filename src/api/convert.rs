@@ -1,0 +1,102 @@
+//! Conversions between service types and protobuf messages.
+
+use prost_types::Timestamp;
+
+use super::pb;
+use crate::service::clusters::{Cluster, ClusterState, ObservedStatus, Warning};
+
+pub fn timestamp(millis: i64) -> Timestamp {
+    Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+impl From<ClusterState> for pb::ClusterState {
+    fn from(state: ClusterState) -> Self {
+        match state {
+            ClusterState::Provisioning => pb::ClusterState::Provisioning,
+            ClusterState::Running => pb::ClusterState::Running,
+            ClusterState::Updating => pb::ClusterState::Updating,
+            ClusterState::Deleting => pb::ClusterState::Deleting,
+            ClusterState::Failed => pb::ClusterState::Failed,
+        }
+    }
+}
+
+impl From<Warning> for pb::Warning {
+    fn from(w: Warning) -> Self {
+        pb::Warning {
+            code: w.code,
+            message: w.message,
+        }
+    }
+}
+
+impl From<ObservedStatus> for pb::ClusterStatus {
+    fn from(s: ObservedStatus) -> Self {
+        pb::ClusterStatus {
+            reachable: s.reachable,
+            unreachable_reason: s.unreachable_reason,
+            kubernetes_version: s.kubernetes_version,
+            node_count: s.node_count,
+            ready_node_count: s.ready_node_count,
+            last_probe_time: s.last_probe_millis.map(timestamp),
+            credential_expire_time: s.credential_expire_millis.map(timestamp),
+            warnings: s.warnings.into_iter().map(Into::into).collect(),
+            last_transition_time: s.last_transition_millis.map(timestamp),
+        }
+    }
+}
+
+impl From<Cluster> for pb::Cluster {
+    fn from(c: Cluster) -> Self {
+        let etag = c.etag();
+        let mut status = pb::ClusterStatus::from(c.status);
+        // Permanent warnings (such as insecure TLS) come first, then the prober's.
+        let mut warnings: Vec<pb::Warning> = c.warnings.into_iter().map(Into::into).collect();
+        warnings.append(&mut status.warnings);
+        status.warnings = warnings;
+        pb::Cluster {
+            id: c.id,
+            display_name: c.display_name,
+            labels: c.labels.into_iter().collect(),
+            provider: c.provider,
+            region: c.region,
+            vendor_cluster_id: c.vendor_cluster_id,
+            state: pb::ClusterState::from(c.state).into(),
+            status: Some(status),
+            endpoint: c.endpoint,
+            kube_system_uid: c.kube_system_uid,
+            credential_id: c.credential_id,
+            spec: None,
+            last_operation_id: c.last_operation_id,
+            create_time: Some(timestamp(c.create_millis)),
+            update_time: Some(timestamp(c.update_millis)),
+            etag,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_split_millis() {
+        assert_eq!(
+            timestamp(1_500),
+            Timestamp {
+                seconds: 1,
+                nanos: 500_000_000
+            }
+        );
+        assert_eq!(
+            timestamp(-1),
+            Timestamp {
+                seconds: -1,
+                nanos: 999_000_000
+            }
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! The gRPC surface: one file per service, thin handlers, one error mapping.
+
+pub mod cluster;
+pub mod codec;
+pub mod convert;
+mod redact;
+pub mod status;
+pub mod unimplemented;
+
+/// Generated protobuf messages, clients and servers of `flotilla.v1`.
+#[allow(clippy::large_enum_variant, clippy::doc_lazy_continuation)]
+pub mod pb {
+    tonic::include_proto!("flotilla.v1");
+
+    /// Encoded `FileDescriptorSet` of every proto file, for gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/flotilla_descriptor.bin"));
+}
+
+/// Fully qualified names of the Flotilla services, as reflection and health report them.
+pub const SERVICE_NAMES: [&str; 8] = [
+    "flotilla.v1.ClusterService",
+    "flotilla.v1.NodeService",
+    "flotilla.v1.WorkloadService",
+    "flotilla.v1.RegistryService",
+    "flotilla.v1.LogStream",
+    "flotilla.v1.OperationService",
+    "flotilla.v1.CredentialService",
+    "flotilla.v1.AdminService",
+];

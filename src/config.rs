@@ -1,0 +1,249 @@
+//! Command line, environment and config file. Precedence: flag, then `FLOTILLA_…` environment
+//! variable, then the TOML file given by `--config`, then the built-in default.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+pub const DEFAULT_DATA_DIR: &str = "./flotilla-data";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flotilla",
+    version,
+    about = "One gRPC API for Kubernetes clusters across cloud vendors"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve gRPC, grpc-web, reflection and health on one port.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(CommonArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonArgs {
+    /// TOML config file; its keys are the long flag names with '_' for '-'.
+    #[arg(long, env = "FLOTILLA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded database and generated keys [default: ./flotilla-data]
+    #[arg(long, env = "FLOTILLA_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER:PASSWORD@HOST/DB [default: SQLite file in the data dir]
+    #[arg(
+        long,
+        env = "FLOTILLA_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Log format [default: human]
+    #[arg(long, env = "FLOTILLA_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter in tracing's EnvFilter syntax [default: info]
+    #[arg(long, env = "FLOTILLA_LOG", value_name = "FILTER")]
+    pub log_filter: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address to listen on [default: 127.0.0.1:50051]
+    #[arg(long, env = "FLOTILLA_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Browser origins allowed to call over grpc-web (comma-separated). None by default.
+    #[arg(
+        long,
+        env = "FLOTILLA_CORS_ALLOWED_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// The config file. Unknown keys are an error, so a typo does not silently fall back.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    log_format: Option<LogFormat>,
+    log_filter: Option<String>,
+    cors_allowed_origins: Option<Vec<String>>,
+    shutdown_timeout_seconds: Option<u64>,
+}
+
+/// Everything the server needs, resolved.
+#[derive(Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub cors_allowed_origins: Vec<String>,
+    /// How long in-flight calls may take to finish after a shutdown signal.
+    pub shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The database URL may hold a password.
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database", &redact_url(&self.database_url))
+            .field("log_format", &self.log_format)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Defaults for tests and embedding: loopback on an ephemeral port, SQLite in `data_dir`.
+    pub fn for_data_dir(data_dir: &Path) -> Settings {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_path_buf(),
+            database_url: default_database_url(data_dir),
+            log_format: LogFormat::Human,
+            log_filter: "info".into(),
+            cors_allowed_origins: Vec::new(),
+            shutdown_timeout: Duration::from_secs(9),
+        }
+    }
+
+    pub fn resolve_serve(args: &ServeArgs) -> anyhow::Result<Settings> {
+        let file = load_file(args.common.config.as_deref())?;
+        let mut settings = Self::resolve_common(&args.common, &file)?;
+        settings.listen = match (args.listen, file.listen) {
+            (Some(addr), _) | (None, Some(addr)) => addr,
+            (None, None) => DEFAULT_LISTEN.parse().context("default listen address")?,
+        };
+        settings.cors_allowed_origins = if args.cors_allowed_origins.is_empty() {
+            file.cors_allowed_origins.unwrap_or_default()
+        } else {
+            args.cors_allowed_origins.clone()
+        };
+        for origin in &settings.cors_allowed_origins {
+            if origin == "*" {
+                bail!("cors_allowed_origins: '*' is not allowed; list the console's origins");
+            }
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                bail!("cors_allowed_origins: {origin:?} must be an origin like https://host:port");
+            }
+        }
+        if let Some(seconds) = file.shutdown_timeout_seconds {
+            settings.shutdown_timeout = Duration::from_secs(seconds);
+        }
+        Ok(settings)
+    }
+
+    pub fn resolve_common_only(args: &CommonArgs) -> anyhow::Result<Settings> {
+        let file = load_file(args.config.as_deref())?;
+        Self::resolve_common(args, &file)
+    }
+
+    fn resolve_common(args: &CommonArgs, file: &FileConfig) -> anyhow::Result<Settings> {
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let mut settings = Settings::for_data_dir(&data_dir);
+        if let Some(url) = args.database_url.clone().or_else(|| file.database_url.clone()) {
+            settings.database_url = url;
+        }
+        settings.log_format = args.log_format.or(file.log_format).unwrap_or_default();
+        if let Some(filter) = args.log_filter.clone().or_else(|| file.log_filter.clone()) {
+            settings.log_filter = filter;
+        }
+        Ok(settings)
+    }
+}
+
+fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+pub fn default_database_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("flotilla.db").display())
+}
+
+/// The URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}://{user}:***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://flo:secret@127.0.0.1/db"),
+            "postgres://flo:***@127.0.0.1/db"
+        );
+        assert_eq!(redact_url("sqlite:///x/y.db"), "sqlite:///x/y.db");
+    }
+
+    #[test]
+    fn flag_beats_file_beats_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:6000\"\ndata_dir = \"/tmp/x\"\ncors_allowed_origins = [\"https://a.example\"]\n",
+        )
+        .unwrap();
+        let mut args = ServeArgs::default();
+        args.common.config = Some(file.clone());
+        let s = Settings::resolve_serve(&args).unwrap();
+        assert_eq!(s.listen.port(), 6000);
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(s.database_url, "sqlite:///tmp/x/flotilla.db");
+        assert_eq!(s.cors_allowed_origins, vec!["https://a.example"]);
+        args.listen = Some("127.0.0.1:7000".parse().unwrap());
+        assert_eq!(Settings::resolve_serve(&args).unwrap().listen.port(), 7000);
+
+        std::fs::write(&file, "listne = \"127.0.0.1:1\"\n").unwrap();
+        assert!(Settings::resolve_serve(&args).is_err(), "typo must be refused");
+        std::fs::write(&file, "cors_allowed_origins = [\"*\"]\n").unwrap();
+        assert!(Settings::resolve_serve(&args).is_err(), "wildcard must be refused");
+    }
+}

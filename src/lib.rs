@@ -1,0 +1,10 @@
+//! Flotilla: one gRPC API for Kubernetes clusters across cloud vendors.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod service;
+pub mod store;
+pub mod telemetry;

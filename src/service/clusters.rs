@@ -1,0 +1,283 @@
+//! Reading the catalog of clusters: get and list with filter, order and paging.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Error, Result, filter, paging::Page};
+use crate::store::{ClusterOrder, ClusterQuery, ClusterRow, Store};
+
+/// Lifecycle state of a cluster as Flotilla manages it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterState {
+    Provisioning,
+    Running,
+    Updating,
+    Deleting,
+    Failed,
+}
+
+impl ClusterState {
+    pub const ALL: [ClusterState; 5] = [
+        ClusterState::Provisioning,
+        ClusterState::Running,
+        ClusterState::Updating,
+        ClusterState::Deleting,
+        ClusterState::Failed,
+    ];
+
+    /// The name stored in the database and accepted in filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterState::Provisioning => "PROVISIONING",
+            ClusterState::Running => "RUNNING",
+            ClusterState::Updating => "UPDATING",
+            ClusterState::Deleting => "DELETING",
+            ClusterState::Failed => "FAILED",
+        }
+    }
+
+    /// Accepts `RUNNING` and `CLUSTER_STATE_RUNNING`, any case.
+    pub fn parse(text: &str) -> Option<ClusterState> {
+        let upper = text.to_ascii_uppercase();
+        let name = upper.strip_prefix("CLUSTER_STATE_").unwrap_or(&upper);
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A warning a person should act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    pub code: String,
+    pub message: String,
+}
+
+/// What the prober last saw of a cluster.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedStatus {
+    pub reachable: bool,
+    pub unreachable_reason: String,
+    pub kubernetes_version: String,
+    pub node_count: i32,
+    pub ready_node_count: i32,
+    pub last_probe_millis: Option<i64>,
+    pub credential_expire_millis: Option<i64>,
+    pub last_transition_millis: Option<i64>,
+    pub warnings: Vec<Warning>,
+}
+
+/// A cluster as the service layer sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    pub id: String,
+    pub display_name: String,
+    pub labels: BTreeMap<String, String>,
+    pub provider: String,
+    pub region: String,
+    pub vendor_cluster_id: String,
+    pub state: ClusterState,
+    pub endpoint: String,
+    pub kube_system_uid: String,
+    pub credential_id: String,
+    pub last_operation_id: String,
+    pub warnings: Vec<Warning>,
+    pub status: ObservedStatus,
+    pub version: i64,
+    pub create_millis: i64,
+    pub update_millis: i64,
+}
+
+impl Cluster {
+    /// Changes whenever the stored cluster changes.
+    pub fn etag(&self) -> String {
+        format!("\"{}-{}\"", self.version, self.update_millis)
+    }
+}
+
+impl TryFrom<ClusterRow> for Cluster {
+    type Error = Error;
+
+    fn try_from(row: ClusterRow) -> Result<Cluster> {
+        let corrupt = |what: &str| Error::Internal(format!("cluster {}: bad {what}", row.id));
+        Ok(Cluster {
+            labels: serde_json::from_str(&row.labels).map_err(|_| corrupt("labels"))?,
+            warnings: serde_json::from_str(&row.warnings).map_err(|_| corrupt("warnings"))?,
+            state: ClusterState::parse(&row.state).ok_or_else(|| corrupt("state"))?,
+            id: row.id,
+            display_name: row.display_name,
+            provider: row.provider,
+            region: row.region,
+            vendor_cluster_id: row.vendor_cluster_id,
+            endpoint: row.endpoint,
+            kube_system_uid: row.kube_system_uid.unwrap_or_default(),
+            credential_id: row.credential_id.unwrap_or_default(),
+            last_operation_id: row.last_operation_id.unwrap_or_default(),
+            status: ObservedStatus::default(),
+            version: row.version,
+            create_millis: row.create_time,
+            update_millis: row.update_time,
+        })
+    }
+}
+
+/// A list request, as received.
+#[derive(Debug, Clone, Default)]
+pub struct ListClusters {
+    pub page_size: i32,
+    pub page_token: String,
+    pub filter: String,
+    pub order_by: String,
+}
+
+/// One page of clusters.
+#[derive(Debug, Clone)]
+pub struct ClusterList {
+    pub clusters: Vec<Cluster>,
+    pub next_page_token: String,
+    pub total_size: i32,
+}
+
+/// The clusters this server knows.
+#[derive(Debug, Clone)]
+pub struct ClusterCatalog {
+    store: Store,
+}
+
+impl ClusterCatalog {
+    pub fn new(store: Store) -> Self {
+        ClusterCatalog { store }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Cluster> {
+        if id.is_empty() {
+            return Err(Error::invalid("cluster_id", "is required"));
+        }
+        let row = self.store.get_cluster(id).await?;
+        row.ok_or_else(|| Error::NotFound {
+            kind: "cluster",
+            id: id.to_string(),
+        })?
+        .try_into()
+    }
+
+    pub async fn list(&self, request: &ListClusters) -> Result<ClusterList> {
+        let mut query = parse_filter(&request.filter)?;
+        (query.order, query.descending) = parse_order(&request.order_by)?;
+        let page = Page::parse(
+            request.page_size,
+            &request.page_token,
+            &format!("clusters|{}|{}", request.filter, request.order_by),
+        )?;
+        let found = self
+            .store
+            .list_clusters(&query, page.offset, page.size)
+            .await?;
+        let next_page_token = page.next_token(found.rows.len(), found.total);
+        Ok(ClusterList {
+            clusters: found
+                .rows
+                .into_iter()
+                .map(Cluster::try_from)
+                .collect::<Result<_>>()?,
+            next_page_token,
+            total_size: i32::try_from(found.total).unwrap_or(i32::MAX),
+        })
+    }
+}
+
+fn parse_filter(text: &str) -> Result<ClusterQuery> {
+    let mut query = ClusterQuery::default();
+    for term in filter::parse(text)? {
+        match term {
+            filter::Term::Equals { field, value } => match field.as_str() {
+                "provider" => query.provider = Some(value),
+                "region" => query.region = Some(value),
+                "state" => {
+                    let state = ClusterState::parse(&value).ok_or_else(|| {
+                        Error::invalid(
+                            "filter",
+                            format!(
+                                "state {value:?} is not one of {}",
+                                ClusterState::ALL.map(ClusterState::as_str).join(", ")
+                            ),
+                        )
+                    })?;
+                    query.state = Some(state.as_str().to_string());
+                }
+                other => match other.strip_prefix("labels.") {
+                    Some(key) if !key.is_empty() => query.labels.push((key.into(), Some(value))),
+                    _ => return Err(unknown_field(other)),
+                },
+            },
+            filter::Term::Present { field } => match field.strip_prefix("labels.") {
+                Some(key) if !key.is_empty() => query.labels.push((key.into(), None)),
+                _ => return Err(unknown_field(&field)),
+            },
+        }
+    }
+    Ok(query)
+}
+
+fn unknown_field(field: &str) -> Error {
+    Error::invalid(
+        "filter",
+        format!("cannot filter on {field:?}; use provider, state, region or labels.<key>"),
+    )
+}
+
+fn parse_order(text: &str) -> Result<(ClusterOrder, bool)> {
+    let mut words = text.split_whitespace();
+    let field = words.next().unwrap_or("id");
+    let descending = match words.next() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            return Err(Error::invalid(
+                "order_by",
+                format!("{other:?} is not a direction; use asc or desc"),
+            ));
+        }
+    };
+    if words.next().is_some() {
+        return Err(Error::invalid("order_by", "orders by one field only"));
+    }
+    let order = match field {
+        "id" => ClusterOrder::Id,
+        "display_name" => ClusterOrder::DisplayName,
+        "create_time" => ClusterOrder::CreateTime,
+        other => {
+            return Err(Error::invalid(
+                "order_by",
+                format!("cannot order by {other:?}; use id, display_name or create_time"),
+            ));
+        }
+    };
+    Ok((order, descending))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_maps_to_query() {
+        let q = parse_filter(r#"provider = ack AND state = cluster_state_running AND labels.env = "prod""#)
+            .unwrap();
+        assert_eq!(q.provider.as_deref(), Some("ack"));
+        assert_eq!(q.state.as_deref(), Some("RUNNING"));
+        assert_eq!(q.labels, vec![("env".to_string(), Some("prod".to_string()))]);
+        assert!(parse_filter("state = SLEEPING").is_err());
+        assert!(parse_filter("colour = red").is_err());
+    }
+
+    #[test]
+    fn order_by_parses() {
+        assert_eq!(parse_order("").unwrap(), (ClusterOrder::Id, false));
+        assert_eq!(
+            parse_order("create_time desc").unwrap(),
+            (ClusterOrder::CreateTime, true)
+        );
+        assert!(parse_order("name").is_err());
+        assert!(parse_order("id sideways").is_err());
+    }
+}

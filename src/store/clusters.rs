@@ -1,0 +1,205 @@
+//! Cluster rows: insert, get, list with filters and paging, update, delete.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::{ClusterRow, Error, Result, Store, schema::clusters, with_conn};
+
+/// Sort orders for cluster lists. Ties are broken by id so pages are stable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ClusterOrder {
+    #[default]
+    Id,
+    DisplayName,
+    CreateTime,
+}
+
+/// What to list. Label conditions are matched after the SQL filters (labels are JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ClusterQuery {
+    pub provider: Option<String>,
+    pub state: Option<String>,
+    pub region: Option<String>,
+    /// Every (key, value) must match; a value of `None` only requires the key.
+    pub labels: Vec<(String, Option<String>)>,
+    /// When set, only these ids (a token's cluster scope).
+    pub ids: Option<Vec<String>>,
+    pub order: ClusterOrder,
+    pub descending: bool,
+}
+
+/// One page of a cluster list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterPage {
+    pub rows: Vec<ClusterRow>,
+    /// Rows matching the query, over all pages.
+    pub total: i64,
+}
+
+macro_rules! filtered {
+    ($query:expr) => {{
+        let q: &ClusterQuery = $query;
+        let mut sql = clusters::table.into_boxed();
+        if let Some(provider) = &q.provider {
+            sql = sql.filter(clusters::provider.eq(provider.clone()));
+        }
+        if let Some(state) = &q.state {
+            sql = sql.filter(clusters::state.eq(state.clone()));
+        }
+        if let Some(region) = &q.region {
+            sql = sql.filter(clusters::region.eq(region.clone()));
+        }
+        if let Some(ids) = &q.ids {
+            sql = sql.filter(clusters::id.eq_any(ids.clone()));
+        }
+        sql
+    }};
+}
+
+macro_rules! ordered {
+    ($sql:expr, $query:expr) => {{
+        let q: &ClusterQuery = $query;
+        match (q.order, q.descending) {
+            (ClusterOrder::Id, false) => $sql.order(clusters::id.asc()),
+            (ClusterOrder::Id, true) => $sql.order(clusters::id.desc()),
+            (ClusterOrder::DisplayName, false) => $sql
+                .order(clusters::display_name.asc())
+                .then_order_by(clusters::id.asc()),
+            (ClusterOrder::DisplayName, true) => $sql
+                .order(clusters::display_name.desc())
+                .then_order_by(clusters::id.desc()),
+            (ClusterOrder::CreateTime, false) => $sql
+                .order(clusters::create_time.asc())
+                .then_order_by(clusters::id.asc()),
+            (ClusterOrder::CreateTime, true) => $sql
+                .order(clusters::create_time.desc())
+                .then_order_by(clusters::id.desc()),
+        }
+    }};
+}
+
+impl Store {
+    pub async fn insert_cluster(&self, row: &ClusterRow) -> Result<()> {
+        with_conn!(self, conn => {
+            diesel::insert_into(clusters::table).values(row).execute(conn).await?;
+            Ok(())
+        })
+    }
+
+    pub async fn get_cluster(&self, id: &str) -> Result<Option<ClusterRow>> {
+        with_conn!(self, conn => {
+            Ok(clusters::table
+                .find(id)
+                .select(ClusterRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+
+    pub async fn find_cluster_by_uid(&self, kube_system_uid: &str) -> Result<Option<ClusterRow>> {
+        with_conn!(self, conn => {
+            Ok(clusters::table
+                .filter(clusters::kube_system_uid.eq(kube_system_uid))
+                .select(ClusterRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+
+    /// One page of clusters matching `query`, skipping `offset` rows.
+    pub async fn list_clusters(
+        &self,
+        query: &ClusterQuery,
+        offset: i64,
+        limit: i64,
+    ) -> Result<ClusterPage> {
+        if !query.labels.is_empty() {
+            return self.list_clusters_by_labels(query, offset, limit).await;
+        }
+        with_conn!(self, conn => {
+            let total: i64 = filtered!(query).count().get_result(conn).await?;
+            let rows = ordered!(filtered!(query), query)
+                .offset(offset)
+                .limit(limit)
+                .select(ClusterRow::as_select())
+                .load(conn)
+                .await?;
+            Ok(ClusterPage { rows, total })
+        })
+    }
+
+    /// Labels are a JSON column whose query syntax differs per backend, so label conditions are
+    /// matched here, after the SQL filters.
+    async fn list_clusters_by_labels(
+        &self,
+        query: &ClusterQuery,
+        offset: i64,
+        limit: i64,
+    ) -> Result<ClusterPage> {
+        let all: Vec<ClusterRow> = with_conn!(self, conn => {
+            ordered!(filtered!(query), query)
+                .select(ClusterRow::as_select())
+                .load(conn)
+                .await?
+        });
+        let matching: Vec<ClusterRow> = all
+            .into_iter()
+            .filter(|row| labels_match(&row.labels, &query.labels))
+            .collect();
+        let total = matching.len() as i64;
+        let rows = matching
+            .into_iter()
+            .skip(offset.max(0) as usize)
+            .take(limit.max(0) as usize)
+            .collect();
+        Ok(ClusterPage { rows, total })
+    }
+
+    /// Replaces a cluster's row if its version is still `expected_version`; bumps the version.
+    pub async fn update_cluster(&self, row: &ClusterRow, expected_version: i64) -> Result<()> {
+        with_conn!(self, conn => {
+            let changed = diesel::update(
+                clusters::table
+                    .filter(clusters::id.eq(&row.id))
+                    .filter(clusters::version.eq(expected_version)),
+            )
+            .set((
+                clusters::display_name.eq(&row.display_name),
+                clusters::labels.eq(&row.labels),
+                clusters::state.eq(&row.state),
+                clusters::endpoint.eq(&row.endpoint),
+                clusters::credential_id.eq(&row.credential_id),
+                clusters::access_secret_id.eq(&row.access_secret_id),
+                clusters::warnings.eq(&row.warnings),
+                clusters::last_operation_id.eq(&row.last_operation_id),
+                clusters::vendor_cluster_id.eq(&row.vendor_cluster_id),
+                clusters::version.eq(expected_version + 1),
+                clusters::update_time.eq(row.update_time),
+            ))
+            .execute(conn)
+            .await?;
+            if changed == 1 { Ok(()) } else { Err(Error::Conflict) }
+        })
+    }
+
+    /// Deletes a cluster row; true when it existed.
+    pub async fn delete_cluster(&self, id: &str) -> Result<bool> {
+        with_conn!(self, conn => {
+            let n = diesel::delete(clusters::table.find(id)).execute(conn).await?;
+            Ok(n == 1)
+        })
+    }
+}
+
+fn labels_match(json: &str, wanted: &[(String, Option<String>)]) -> bool {
+    let Ok(labels) = serde_json::from_str::<std::collections::BTreeMap<String, String>>(json) else {
+        return false;
+    };
+    wanted.iter().all(|(key, value)| match (labels.get(key), value) {
+        (Some(actual), Some(expected)) => actual == expected,
+        (Some(_), None) => true,
+        (None, _) => false,
+    })
+}

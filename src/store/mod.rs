@@ -1,0 +1,208 @@
+//! Storage with diesel-async: SQLite (embedded default) or PostgreSQL, chosen by the URL.
+//!
+//! Every query is written once and compiled for both backends through [`with_conn!`]; the two
+//! migration folders keep the column types compatible.
+
+mod clusters;
+mod migrate;
+mod records;
+pub mod schema;
+mod secrets;
+
+use std::{path::PathBuf, time::Duration};
+
+use diesel::{ConnectionError, SqliteConnection};
+use diesel_async::{
+    AsyncPgConnection, SimpleAsyncConnection,
+    pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, deadpool},
+    sync_connection_wrapper::SyncConnectionWrapper,
+};
+use futures::FutureExt;
+
+pub use clusters::{ClusterOrder, ClusterQuery, ClusterPage};
+pub use records::{ClusterRow, SecretRow};
+
+pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Errors of the storage layer. Messages never contain the database URL or any stored value.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unsupported database URL scheme (use sqlite://PATH or postgres://...)")]
+    UnsupportedUrl,
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("database pool: {0}")]
+    Pool(String),
+    #[error("database migrations failed: {0}")]
+    Migration(String),
+    #[error("a row with the same {0} already exists")]
+    AlreadyExists(String),
+    #[error("row was changed concurrently")]
+    Conflict,
+    #[error("database query failed: {0}")]
+    Query(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as D};
+        match err {
+            D::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                Error::AlreadyExists(info.constraint_name().unwrap_or("key").to_string())
+            }
+            other => Error::Query(other),
+        }
+    }
+}
+
+impl From<deadpool::PoolError> for Error {
+    fn from(err: deadpool::PoolError) -> Self {
+        Error::Pool(err.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Sqlite(deadpool::Pool<SqliteConn>),
+    Postgres(deadpool::Pool<AsyncPgConnection>),
+}
+
+/// The database: a pool of connections to SQLite or PostgreSQL.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.kind()).finish()
+    }
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend the store uses.
+/// The body is compiled once per backend.
+macro_rules! with_conn {
+    ($store:expr, $conn:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite(pool) => {
+                let mut guard = pool.get().await?;
+                let $conn: &mut $crate::store::SqliteConn = &mut guard;
+                $body
+            }
+            $crate::store::Backend::Postgres(pool) => {
+                let mut guard = pool.get().await?;
+                let $conn: &mut diesel_async::AsyncPgConnection = &mut guard;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_conn;
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://PATH` or `postgres://…`) and applies every pending
+    /// migration. A SQLite file and its directory are created when missing.
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = if let Some(path) = sqlite_path(url) {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+            }
+            migrate::sqlite(path.clone()).await?;
+            Store {
+                backend: Backend::Sqlite(sqlite_pool(&path)?),
+            }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            migrate::postgres(url.to_string()).await?;
+            Store {
+                backend: Backend::Postgres(postgres_pool(url)?),
+            }
+        } else {
+            return Err(Error::UnsupportedUrl);
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Checks that a connection can be had and answers.
+    pub async fn ping(&self) -> Result<()> {
+        with_conn!(self, conn => conn.batch_execute("SELECT 1").await.map_err(Error::from))
+    }
+}
+
+/// `sqlite://PATH`, `sqlite:PATH` → PATH.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(PathBuf::from)
+}
+
+fn sqlite_pool(path: &std::path::Path) -> Result<deadpool::Pool<SqliteConn>> {
+    let mut config = ManagerConfig::<SqliteConn>::default();
+    config.custom_setup = Box::new(|url| {
+        let url = url.to_string();
+        async move {
+            let mut conn = <SqliteConn as diesel_async::AsyncConnection>::establish(&url).await?;
+            // WAL lets readers run beside the single writer; busy_timeout makes a writer wait
+            // for the lock instead of failing at once.
+            conn.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+            )
+            .await
+            .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager =
+        AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
+    deadpool::Pool::builder(manager)
+        .max_size(8)
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .runtime(::deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| Error::Pool(e.to_string()))
+}
+
+fn postgres_pool(url: &str) -> Result<deadpool::Pool<AsyncPgConnection>> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    deadpool::Pool::builder(manager)
+        .max_size(16)
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .runtime(::deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| Error::Pool(e.to_string()))
+}
+
+/// Milliseconds since the Unix epoch, the unit of every time column.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

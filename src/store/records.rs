@@ -1,0 +1,55 @@
+//! Rows as stored. Times are milliseconds since the Unix epoch; labels and warnings are JSON.
+
+use diesel::prelude::*;
+
+use super::schema::{clusters, secrets};
+
+/// A cluster as stored: identity and how to reach it. Observed state lives elsewhere.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = clusters)]
+pub struct ClusterRow {
+    pub id: String,
+    pub display_name: String,
+    /// JSON object of label key → value.
+    pub labels: String,
+    pub provider: String,
+    pub region: String,
+    pub vendor_cluster_id: String,
+    pub state: String,
+    pub endpoint: String,
+    pub kube_system_uid: Option<String>,
+    pub credential_id: Option<String>,
+    /// Encrypted access credentials (kubeconfig or token) in `secrets`.
+    pub access_secret_id: Option<String>,
+    /// Encoded `ClusterSpec`, for vendor-created clusters.
+    pub spec: Option<Vec<u8>>,
+    /// JSON array of permanent warnings, such as insecure TLS.
+    pub warnings: String,
+    pub last_operation_id: Option<String>,
+    /// Incremented on every change; the etag derives from it.
+    pub version: i64,
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+/// An encrypted secret. Plaintext never reaches the store.
+#[derive(Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = secrets)]
+pub struct SecretRow {
+    pub id: String,
+    pub key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+impl std::fmt::Debug for SecretRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretRow")
+            .field("id", &self.id)
+            .field("key_id", &self.key_id)
+            .field("ciphertext_len", &self.ciphertext.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,48 @@
+//! Table definitions shared by both backends (the migrations keep the column types compatible).
+
+diesel::table! {
+    secrets (id) {
+        id -> Text,
+        key_id -> Text,
+        nonce -> Binary,
+        ciphertext -> Binary,
+        create_time -> BigInt,
+        update_time -> BigInt,
+    }
+}
+
+diesel::table! {
+    credentials (id) {
+        id -> Text,
+        display_name -> Text,
+        labels -> Text,
+        kind -> Text,
+        provider -> Text,
+        principal -> Text,
+        secret_id -> Text,
+        create_time -> BigInt,
+        rotate_time -> BigInt,
+    }
+}
+
+diesel::table! {
+    clusters (id) {
+        id -> Text,
+        display_name -> Text,
+        labels -> Text,
+        provider -> Text,
+        region -> Text,
+        vendor_cluster_id -> Text,
+        state -> Text,
+        endpoint -> Text,
+        kube_system_uid -> Nullable<Text>,
+        credential_id -> Nullable<Text>,
+        access_secret_id -> Nullable<Text>,
+        spec -> Nullable<Binary>,
+        warnings -> Text,
+        last_operation_id -> Nullable<Text>,
+        version -> BigInt,
+        create_time -> BigInt,
+        update_time -> BigInt,
+    }
+}
