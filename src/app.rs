@@ -9,6 +9,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
+use tower::layer::util::{Identity, Stack};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
@@ -17,6 +18,10 @@ use crate::{
     service::clusters::ClusterCatalog,
     store::Store,
 };
+
+type MissingMessageLayer = tower::util::MapResponseLayer<
+    fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body>,
+>;
 
 /// Largest request message accepted (ApplyManifests takes up to 4 MiB of YAML).
 const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
@@ -94,10 +99,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
 
 struct Built {
     router: tonic::transport::server::Router<
-        tower::layer::util::Stack<
-            tonic_web::GrpcWebLayer,
-            tower::layer::util::Stack<CorsLayer, tower::layer::util::Identity>,
-        >,
+        Stack<MissingMessageLayer, Stack<tonic_web::GrpcWebLayer, Stack<CorsLayer, Identity>>>,
     >,
     health: tonic_health::server::HealthReporter,
 }
@@ -136,6 +138,7 @@ async fn build(settings: &Settings, store: Store) -> anyhow::Result<Built> {
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(cors_layer(&settings.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new())
+        .layer(MissingMessageLayer::new(api::status::missing_message_is_invalid))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -65,6 +65,33 @@ impl From<Error> for Status {
     }
 }
 
+/// tonic answers a unary call whose body holds no message with INTERNAL ("Missing request
+/// message."). That is the caller's mistake, so it becomes INVALID_ARGUMENT here. tonic sends
+/// such early errors as a trailers-only response, so the status is in the headers.
+pub fn missing_message_is_invalid(
+    mut response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let headers = response.headers();
+    let is_missing = headers.get("grpc-status").is_some_and(|v| v == "13")
+        && headers
+            .get("grpc-message")
+            .is_some_and(|v| v.as_bytes().starts_with(b"Missing%20request%20message"));
+    if is_missing {
+        let status = Status::with_error_details(
+            Code::InvalidArgument,
+            "the request body holds no message; send one length-prefixed protobuf message",
+            ErrorDetails::with_bad_request_violation("", "request message is missing"),
+        );
+        let headers = response.headers_mut();
+        headers.remove("grpc-message");
+        headers.remove("grpc-status-details-bin");
+        if let Err(err) = status.add_header(headers) {
+            tracing::warn!(%err, "cannot rewrite a missing-message status");
+        }
+    }
+    response
+}
+
 fn with_reason<const N: usize>(
     code: Code,
     message: String,

@@ -1,0 +1,188 @@
+//! The store suite, run against SQLite and a real PostgreSQL.
+
+#[path = "support/db.rs"]
+mod db;
+
+use db::TestDb;
+use flotilla::store::{ClusterOrder, ClusterQuery, ClusterRow, Error, SecretRow, Store};
+
+fn cluster(id: &str, provider: &str, create_time: i64) -> ClusterRow {
+    ClusterRow {
+        id: id.to_string(),
+        display_name: format!("Cluster {id}"),
+        labels: r#"{"env":"test"}"#.to_string(),
+        provider: provider.to_string(),
+        region: String::new(),
+        vendor_cluster_id: String::new(),
+        state: "RUNNING".to_string(),
+        endpoint: format!("https://{id}.example:6443"),
+        kube_system_uid: Some(format!("uid-{id}")),
+        credential_id: None,
+        access_secret_id: None,
+        spec: None,
+        warnings: "[]".to_string(),
+        last_operation_id: None,
+        version: 1,
+        create_time,
+        update_time: create_time,
+    }
+}
+
+async fn migrations_are_idempotent(db: TestDb) {
+    let again = Store::open(&db.url).await.expect("reopen and re-migrate");
+    again.ping().await.expect("ping");
+}
+
+async fn cluster_round_trip(db: TestDb) {
+    let store = &db.store;
+    let row = cluster("alpha", "imported", 1_000);
+    store.insert_cluster(&row).await.expect("insert");
+    assert_eq!(store.get_cluster("alpha").await.unwrap(), Some(row.clone()));
+    assert_eq!(
+        store.find_cluster_by_uid("uid-alpha").await.unwrap(),
+        Some(row.clone())
+    );
+    assert_eq!(store.get_cluster("missing").await.unwrap(), None);
+
+    let dup_id = store.insert_cluster(&row).await.unwrap_err();
+    assert!(matches!(dup_id, Error::AlreadyExists(_)), "{dup_id:?}");
+    let mut same_uid = cluster("beta", "imported", 2_000);
+    same_uid.kube_system_uid = row.kube_system_uid.clone();
+    let dup_uid = store.insert_cluster(&same_uid).await.unwrap_err();
+    assert!(matches!(dup_uid, Error::AlreadyExists(_)), "{dup_uid:?}");
+    assert_eq!(store.get_cluster("beta").await.unwrap(), None, "nothing written");
+
+    assert!(store.delete_cluster("alpha").await.unwrap());
+    assert!(!store.delete_cluster("alpha").await.unwrap());
+    assert_eq!(store.get_cluster("alpha").await.unwrap(), None);
+}
+
+async fn optimistic_updates(db: TestDb) {
+    let store = &db.store;
+    store
+        .insert_cluster(&cluster("gamma", "imported", 1))
+        .await
+        .unwrap();
+    let mut row = store.get_cluster("gamma").await.unwrap().unwrap();
+    row.display_name = "Renamed".into();
+    row.update_time = 5;
+    store.update_cluster(&row, 1).await.expect("first update");
+    let stale = store.update_cluster(&row, 1).await.unwrap_err();
+    assert!(matches!(stale, Error::Conflict), "{stale:?}");
+    let stored = store.get_cluster("gamma").await.unwrap().unwrap();
+    assert_eq!(stored.display_name, "Renamed");
+    assert_eq!(stored.version, 2);
+}
+
+async fn list_pages_filters_and_orders(db: TestDb) {
+    let store = &db.store;
+    for i in 0..120 {
+        let provider = if i % 3 == 0 { "ack" } else { "imported" };
+        let mut row = cluster(&format!("c{i:03}"), provider, 10_000 - i);
+        if i % 10 == 0 {
+            row.labels = r#"{"env":"prod","team":"core"}"#.into();
+        }
+        store.insert_cluster(&row).await.unwrap();
+    }
+    let all = ClusterQuery::default();
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = store.list_clusters(&all, offset, 50).await.unwrap();
+        assert_eq!(page.total, 120);
+        if page.rows.is_empty() {
+            break;
+        }
+        offset += page.rows.len() as i64;
+        seen.extend(page.rows.into_iter().map(|r| r.id));
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "default order is by id");
+    assert_eq!(seen.len(), 120);
+
+    let ack = ClusterQuery {
+        provider: Some("ack".into()),
+        ..Default::default()
+    };
+    let page = store.list_clusters(&ack, 0, 1000).await.unwrap();
+    assert_eq!(page.total, 40);
+    assert!(page.rows.iter().all(|r| r.provider == "ack"));
+
+    let newest_first = ClusterQuery {
+        order: ClusterOrder::CreateTime,
+        descending: true,
+        ..Default::default()
+    };
+    let page = store.list_clusters(&newest_first, 0, 3).await.unwrap();
+    let ids: Vec<_> = page.rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["c000", "c001", "c002"]);
+
+    let prod_ack = ClusterQuery {
+        provider: Some("ack".into()),
+        labels: vec![("env".into(), Some("prod".into())), ("team".into(), None)],
+        ..Default::default()
+    };
+    let page = store.list_clusters(&prod_ack, 1, 2).await.unwrap();
+    assert_eq!(page.total, 4, "c000, c030, c060, c090");
+    let ids: Vec<_> = page.rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["c030", "c060"]);
+
+    let scoped = ClusterQuery {
+        ids: Some(vec!["c005".into(), "c007".into(), "nope".into()]),
+        ..Default::default()
+    };
+    assert_eq!(store.list_clusters(&scoped, 0, 50).await.unwrap().total, 2);
+}
+
+async fn secrets_and_foreign_keys(db: TestDb) {
+    let store = &db.store;
+    let secret = SecretRow {
+        id: "s1".into(),
+        key_id: "k1".into(),
+        nonce: vec![0, 1, 2, 255],
+        ciphertext: (0..=255).collect(),
+        create_time: 1,
+        update_time: 1,
+    };
+    store.insert_secret(&secret).await.unwrap();
+    assert_eq!(store.get_secret("s1").await.unwrap(), Some(secret.clone()));
+    assert!(!format!("{secret:?}").contains("255"), "Debug shows no bytes");
+
+    let mut dangling = cluster("delta", "imported", 1);
+    dangling.access_secret_id = Some("no-such-secret".into());
+    assert!(
+        store.insert_cluster(&dangling).await.is_err(),
+        "foreign keys are enforced"
+    );
+    assert_eq!(store.get_cluster("delta").await.unwrap(), None);
+
+    let mut linked = cluster("epsilon", "imported", 1);
+    linked.access_secret_id = Some("s1".into());
+    store.insert_cluster(&linked).await.unwrap();
+    assert!(
+        store.delete_secret("s1").await.is_err(),
+        "a secret in use cannot be deleted"
+    );
+    store.delete_cluster("epsilon").await.unwrap();
+    assert!(store.delete_secret("s1").await.unwrap());
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name(super::TestDb::sqlite().await).await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name(super::TestDb::postgres().await).await })*
+        }
+    };
+}
+
+suite!(
+    migrations_are_idempotent,
+    cluster_round_trip,
+    optimistic_updates,
+    list_pages_filters_and_orders,
+    secrets_and_foreign_keys,
+);

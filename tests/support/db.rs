@@ -1,0 +1,79 @@
+//! Databases for tests: a fresh SQLite file, or a fresh database on the real PostgreSQL that
+//! `scripts/postgres up` started (URL in FLOTILLA_TEST_POSTGRES_URL).
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use flotilla::store::Store;
+
+/// A store on a database that exists only for one test.
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    drop_pg: Option<(String, String)>,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("FLOTILLA_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "FLOTILLA_TEST_POSTGRES_URL is not set. Start PostgreSQL with `scripts/postgres up` \
+             and export the URL it prints (./scripts/test does both)."
+        )
+    })
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = Store::open(&url).await.expect("open sqlite store");
+        TestDb {
+            store,
+            url,
+            _dir: Some(dir),
+            drop_pg: None,
+        }
+    }
+
+    pub async fn postgres() -> TestDb {
+        let admin = postgres_admin_url();
+        let name = format!("flotilla_t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = AsyncPgConnection::establish(&admin)
+            .await
+            .expect("connect to the test PostgreSQL");
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        let base = admin.rsplit_once('/').expect("database in URL").0;
+        let url = format!("{base}/{name}");
+        let store = Store::open(&url).await.expect("open postgres store");
+        TestDb {
+            store,
+            url,
+            _dir: None,
+            drop_pg: Some((admin, name)),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.drop_pg.take() else {
+            return;
+        };
+        // Dropping runs outside the test's runtime; a short-lived thread and runtime do it.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut conn) = AsyncPgConnection::establish(&admin).await {
+                    let _ = conn
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
