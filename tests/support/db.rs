@@ -67,10 +67,15 @@ impl Drop for TestDb {
                 .build()
                 .expect("runtime");
             runtime.block_on(async {
-                if let Ok(mut conn) = AsyncPgConnection::establish(&admin).await {
-                    let _ = conn
+                let dropped = match AsyncPgConnection::establish(&admin).await {
+                    Ok(mut conn) => conn
                         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(err) = dropped {
+                    eprintln!("could not drop test database {name}: {err}");
                 }
             });
         })

@@ -1,0 +1,415 @@
+//! The server over a real gRPC connection: health, reflection, paging, errors, shutdown.
+
+#[path = "support/server.rs"]
+mod server;
+
+use std::time::{Duration, Instant};
+
+use flotilla::{
+    api::pb::{
+        self, cluster_service_client::ClusterServiceClient, node_service_client::NodeServiceClient,
+    },
+    store::ClusterRow,
+};
+use prost::Message;
+use server::TestServer;
+use tokio_stream::StreamExt;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+fn field_violation(status: &Status) -> String {
+    let details = status.get_error_details();
+    let bad = details
+        .bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest detail in {status:?}"));
+    bad.field_violations[0].field.clone()
+}
+
+fn row(i: usize) -> ClusterRow {
+    ClusterRow {
+        id: format!("cluster-{i:04}"),
+        display_name: format!("Cluster {}", 999 - i),
+        labels: if i % 2 == 0 {
+            r#"{"env":"prod"}"#.into()
+        } else {
+            r#"{"env":"dev"}"#.into()
+        },
+        provider: if i % 4 == 0 { "ack" } else { "imported" }.into(),
+        region: String::new(),
+        vendor_cluster_id: String::new(),
+        state: "RUNNING".into(),
+        endpoint: format!("https://10.0.0.{i}:6443"),
+        kube_system_uid: Some(format!("uid-{i}")),
+        credential_id: None,
+        access_secret_id: None,
+        spec: None,
+        warnings: "[]".into(),
+        last_operation_id: None,
+        version: 1,
+        create_time: 1_700_000_000_000 + i as i64,
+        update_time: 1_700_000_000_000 + i as i64,
+    }
+}
+
+#[tokio::test]
+async fn health_reports_serving_for_every_service() {
+    let server = TestServer::start().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
+    for service in std::iter::once("").chain(flotilla::api::SERVICE_NAMES) {
+        let reply = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.to_string(),
+            })
+            .await
+            .expect("health check")
+            .into_inner();
+        assert_eq!(
+            reply.status(),
+            tonic_health::pb::health_check_response::ServingStatus::Serving,
+            "{service}"
+        );
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn reflection_v1_and_v1alpha_list_every_service() {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let server = TestServer::start().await;
+
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(server.channel().await);
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut replies = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection v1")
+        .into_inner();
+    let reply = replies.next().await.expect("a reply").expect("ok");
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        reply.message_response
+    else {
+        panic!("unexpected reply {reply:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in flotilla::api::SERVICE_NAMES
+        .iter()
+        .chain(&["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"])
+    {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+
+    // v1alpha: resolve a file by symbol, as grpcurl's `describe` does.
+    let mut alpha =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(server.channel().await);
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "flotilla.v1.ClusterService".into(),
+            ),
+        ),
+    };
+    let mut replies = alpha
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection v1alpha")
+        .into_inner();
+    let reply = replies.next().await.expect("a reply").expect("ok");
+    let Some(v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
+        reply.message_response
+    else {
+        panic!("unexpected reply {reply:?}");
+    };
+    let file = prost_types::FileDescriptorProto::decode(files.file_descriptor_proto[0].as_slice())
+        .expect("descriptor");
+    assert_eq!(file.name(), "flotilla/v1/cluster_service.proto");
+    assert!(file.service.iter().any(|s| s.name() == "ClusterService"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn list_clusters_pages_filters_and_orders() {
+    let server = TestServer::start().await;
+    let mut client = ClusterServiceClient::new(server.channel().await);
+
+    let empty = client
+        .list_clusters(pb::ListClustersRequest::default())
+        .await
+        .expect("empty list")
+        .into_inner();
+    assert!(empty.clusters.is_empty());
+    assert_eq!(empty.total_size, 0);
+    assert_eq!(empty.next_page_token, "");
+
+    let store = server.store().await;
+    for i in 0..120 {
+        store.insert_cluster(&row(i)).await.unwrap();
+    }
+
+    let mut ids = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = client
+            .list_clusters(pb::ListClustersRequest {
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("page")
+            .into_inner();
+        pages += 1;
+        assert_eq!(page.total_size, 120);
+        assert!(page.clusters.len() <= 50, "default page size is 50");
+        ids.extend(page.clusters.iter().map(|c| c.id.clone()));
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..120).map(|i| format!("cluster-{i:04}")).collect();
+    assert_eq!(ids, expected);
+
+    let big = client
+        .list_clusters(pb::ListClustersRequest {
+            page_size: 5000,
+            ..Default::default()
+        })
+        .await
+        .expect("coerced page size")
+        .into_inner();
+    assert_eq!(big.clusters.len(), 120);
+    assert_eq!(big.next_page_token, "");
+
+    let filtered = client
+        .list_clusters(pb::ListClustersRequest {
+            filter: r#"provider = "ack" AND labels.env = prod AND state = RUNNING"#.into(),
+            order_by: "display_name desc".into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .await
+        .expect("filtered")
+        .into_inner();
+    assert_eq!(filtered.total_size, 30, "every 4th is ack, all of those even");
+    let first = &filtered.clusters[0];
+    assert_eq!(first.display_name, "Cluster 999");
+    assert_eq!(first.provider, "ack");
+    assert_eq!(first.labels.get("env").map(String::as_str), Some("prod"));
+    assert_eq!(first.state(), pb::ClusterState::Running);
+    assert!(first.create_time.is_some() && !first.etag.is_empty());
+
+    let got = client
+        .get_cluster(pb::GetClusterRequest {
+            cluster_id: "cluster-0007".into(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .cluster
+        .expect("cluster");
+    assert_eq!(got.endpoint, "https://10.0.0.7:6443");
+    assert_eq!(got.kube_system_uid, "uid-7");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_invalid_argument_with_the_field() {
+    let server = TestServer::start().await;
+    let mut client = ClusterServiceClient::new(server.channel().await);
+    let cases = [
+        (
+            pb::ListClustersRequest {
+                page_token: "not-a-token".into(),
+                ..Default::default()
+            },
+            "page_token",
+        ),
+        (
+            pb::ListClustersRequest {
+                page_size: -1,
+                ..Default::default()
+            },
+            "page_size",
+        ),
+        (
+            pb::ListClustersRequest {
+                filter: "provider = ack OR provider = tke".into(),
+                ..Default::default()
+            },
+            "filter",
+        ),
+        (
+            pb::ListClustersRequest {
+                order_by: "colour".into(),
+                ..Default::default()
+            },
+            "order_by",
+        ),
+    ];
+    for (request, field) in cases {
+        let status = client.list_clusters(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(field_violation(&status), field);
+        assert!(status.message().contains(field), "{}", status.message());
+    }
+
+    // A token from one query replayed with another filter.
+    let store = server.store().await;
+    for i in 0..3 {
+        store.insert_cluster(&row(i)).await.unwrap();
+    }
+    let page = client
+        .list_clusters(pb::ListClustersRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!page.next_page_token.is_empty());
+    let status = client
+        .list_clusters(pb::ListClustersRequest {
+            page_size: 1,
+            page_token: page.next_page_token,
+            filter: "provider = ack".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(field_violation(&status), "page_token");
+
+    let missing = client
+        .get_cluster(pb::GetClusterRequest {
+            cluster_id: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    assert_eq!(
+        missing.get_error_details().error_info().map(|i| i.reason.clone()),
+        Some("NOT_FOUND".to_string())
+    );
+    let empty = client
+        .get_cluster(pb::GetClusterRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(empty.code(), Code::InvalidArgument);
+    assert_eq!(field_violation(&empty), "cluster_id");
+    server.shutdown().await;
+}
+
+/// Sends raw bytes as the request message, as a broken client would.
+async fn raw_unary(server: &TestServer, path: &str, body: Vec<u8>) -> Status {
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+    #[derive(Default)]
+    struct RawCodec;
+    struct RawEncoder;
+    struct RawDecoder;
+    impl Encoder for RawEncoder {
+        type Item = Vec<u8>;
+        type Error = Status;
+        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+            use bytes::BufMut;
+            dst.put_slice(&item);
+            Ok(())
+        }
+    }
+    impl Decoder for RawDecoder {
+        type Item = Vec<u8>;
+        type Error = Status;
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+            use bytes::Buf;
+            Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+        }
+    }
+    impl Codec for RawCodec {
+        type Encode = Vec<u8>;
+        type Decode = Vec<u8>;
+        type Encoder = RawEncoder;
+        type Decoder = RawDecoder;
+        fn encoder(&mut self) -> RawEncoder {
+            RawEncoder
+        }
+        fn decoder(&mut self) -> RawDecoder {
+            RawDecoder
+        }
+    }
+
+    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    grpc.ready().await.expect("ready");
+    grpc.unary(
+        tonic::Request::new(body),
+        path.parse().expect("path"),
+        RawCodec,
+    )
+    .await
+    .expect_err("a malformed message must be refused")
+}
+
+#[tokio::test]
+async fn malformed_messages_are_invalid_argument_not_internal() {
+    let server = TestServer::start().await;
+    // page_size (field 1, varint) sent as a length-delimited string.
+    let status = raw_unary(
+        &server,
+        "/flotilla.v1.ClusterService/ListClusters",
+        vec![0x0a, 0x02, b'h', b'i'],
+    )
+    .await;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(field_violation(&status), "page_size");
+
+    // Truncated: a string field that claims more bytes than follow.
+    let status = raw_unary(
+        &server,
+        "/flotilla.v1.ClusterService/GetCluster",
+        vec![0x0a, 0x10, b'x'],
+    )
+    .await;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unbuilt_rpcs_say_unimplemented_and_name_themselves() {
+    let server = TestServer::start().await;
+    let mut nodes = NodeServiceClient::new(server.channel().await);
+    let status = nodes
+        .list_nodes(pb::ListNodesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert!(
+        status.message().contains("flotilla.v1.NodeService/ListNodes"),
+        "{}",
+        status.message()
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_is_prompt_and_stops_listening() {
+    let server = TestServer::start().await;
+    let addr = server.addr;
+    let mut client = ClusterServiceClient::new(server.channel().await);
+    client
+        .list_clusters(pb::ListClustersRequest::default())
+        .await
+        .expect("serving");
+    let started = Instant::now();
+    server.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer listening"
+    );
+}

@@ -1,0 +1,211 @@
+"""The server seen by non-Rust clients: Python grpcio (reflection-driven, no generated code)
+and grpc-web over HTTP/1.1 as a browser sends it."""
+
+import base64
+import signal
+import struct
+import time
+import urllib.error
+import urllib.request
+
+import grpc
+from google.protobuf import descriptor_pool, message_factory
+from google.rpc import status_pb2, error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from conftest import Server
+
+SERVICES = {
+    "flotilla.v1.ClusterService",
+    "flotilla.v1.NodeService",
+    "flotilla.v1.WorkloadService",
+    "flotilla.v1.RegistryService",
+    "flotilla.v1.LogStream",
+    "flotilla.v1.OperationService",
+    "flotilla.v1.CredentialService",
+    "flotilla.v1.AdminService",
+    "grpc.health.v1.Health",
+}
+
+
+def test_health_is_serving_on_an_empty_data_dir(server):
+    with grpc.insecure_channel(server.addr) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ["", *sorted(s for s in SERVICES if s.startswith("flotilla"))]:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
+    print(f"cold start to SERVING: {server.serving_after * 1000:.0f} ms")
+
+
+def test_reflection_lists_every_service(server):
+    with grpc.insecure_channel(server.addr) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        replies = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+        )
+        names = {s.name for reply in replies for s in reply.list_services_response.service}
+    assert SERVICES <= names, SERVICES - names
+
+
+def dynamic_stub(channel):
+    """Builds request/response classes from reflection alone, as grpcurl does."""
+    pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+    service = pool.FindServiceByName("flotilla.v1.ClusterService")
+    method = service.methods_by_name["ListClusters"]
+    request_cls = message_factory.GetMessageClass(method.input_type)
+    response_cls = message_factory.GetMessageClass(method.output_type)
+    call = channel.unary_unary(
+        "/flotilla.v1.ClusterService/ListClusters",
+        request_serializer=request_cls.SerializeToString,
+        response_deserializer=response_cls.FromString,
+    )
+    return request_cls, call
+
+
+def test_list_clusters_through_reflection(server):
+    with grpc.insecure_channel(server.addr) as channel:
+        request_cls, call = dynamic_stub(channel)
+        reply = call(request_cls(page_size=10), timeout=5)
+        assert list(reply.clusters) == []
+        assert reply.total_size == 0
+        try:
+            call(request_cls(page_token="garbage"), timeout=5)
+            raise AssertionError("a bad page_token must fail")
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "page_token" in err.details()
+            violations = bad_request_fields(dict(err.trailing_metadata()))
+            assert violations == ["page_token"], violations
+
+
+def bad_request_fields(metadata):
+    raw = metadata.get("grpc-status-details-bin")
+    assert raw, f"no status details in {metadata}"
+    if isinstance(raw, str):
+        raw = base64.b64decode(raw + "=" * (-len(raw) % 4))
+    status = status_pb2.Status.FromString(raw)
+    fields = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields.extend(v.field for v in bad.field_violations)
+    return fields
+
+
+def grpc_web(server, path, message=b"", headers=None, text=False):
+    """One grpc-web call over HTTP/1.1. Returns (http status, headers, data frames, trailers)."""
+    body = struct.pack(">BI", 0, len(message)) + message
+    content_type = "application/grpc-web-text" if text else "application/grpc-web+proto"
+    if text:
+        body = base64.b64encode(body)
+    request = urllib.request.Request(
+        f"http://{server.addr}{path}",
+        data=body,
+        method="POST",
+        headers={"content-type": content_type, "accept": content_type, "x-grpc-web": "1",
+                 **(headers or {})},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        raw = response.read()
+        status, reply_headers = response.status, {k.lower(): v for k, v in response.headers.items()}
+    if text:
+        # Each frame is base64-encoded on its own (padded), so decode 4-character groups.
+        raw = b"".join(base64.b64decode(raw[i:i + 4]) for i in range(0, len(raw), 4))
+    frames, trailers = [], dict()
+    while raw:
+        flag, length = struct.unpack(">BI", raw[:5])
+        payload, raw = raw[5:5 + length], raw[5 + length:]
+        if flag & 0x80:
+            for line in payload.decode().split("\r\n"):
+                if line:
+                    key, _, value = line.partition(":")
+                    trailers[key.strip().lower()] = value.strip()
+        else:
+            frames.append(payload)
+    # A trailers-only response puts the status in the headers.
+    for key in ("grpc-status", "grpc-message", "grpc-status-details-bin"):
+        if key in reply_headers and key not in trailers:
+            trailers[key] = reply_headers[key]
+    return status, reply_headers, frames, trailers
+
+
+def test_grpc_web_over_http1(server):
+    status, headers, frames, trailers = grpc_web(
+        server, "/flotilla.v1.ClusterService/ListClusters"
+    )
+    assert status == 200
+    assert headers["content-type"].startswith("application/grpc-web")
+    assert trailers["grpc-status"] == "0", trailers
+    assert len(frames) == 1
+
+    status, _, frames, trailers = grpc_web(
+        server, "/flotilla.v1.ClusterService/ListClusters", text=True
+    )
+    assert status == 200 and trailers["grpc-status"] == "0", trailers
+
+
+def test_grpc_web_errors(server):
+    # page_token = "bad" (field 2, length-delimited)
+    _, _, _, trailers = grpc_web(
+        server, "/flotilla.v1.ClusterService/ListClusters", b"\x12\x03bad"
+    )
+    assert trailers["grpc-status"] == "3", trailers
+    assert bad_request_fields(trailers) == ["page_token"]
+
+    # A malformed message: page_size (varint) sent as a string.
+    _, _, _, trailers = grpc_web(
+        server, "/flotilla.v1.ClusterService/ListClusters", b"\x0a\x02hi"
+    )
+    assert trailers["grpc-status"] == "3", trailers
+    assert bad_request_fields(trailers) == ["page_size"]
+
+    _, _, _, trailers = grpc_web(server, "/flotilla.v1.LogStream/StreamPodLogs")
+    assert trailers["grpc-status"] == "12", trailers
+
+
+def preflight(server, origin):
+    request = urllib.request.Request(
+        f"http://{server.addr}/flotilla.v1.ClusterService/ListClusters",
+        method="OPTIONS",
+        headers={
+            "origin": origin,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type,x-grpc-web,authorization",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return {k.lower(): v for k, v in response.headers.items()}
+    except urllib.error.HTTPError as err:
+        return {k.lower(): v for k, v in err.headers.items()}
+
+
+def test_cors_allows_only_listed_origins():
+    plain = Server()
+    try:
+        assert "access-control-allow-origin" not in preflight(plain, "https://console.example")
+    finally:
+        plain.stop()
+
+    listed = Server("--cors-allowed-origins", "https://console.example")
+    try:
+        headers = preflight(listed, "https://console.example")
+        assert headers.get("access-control-allow-origin") == "https://console.example"
+        assert "x-grpc-web" in headers.get("access-control-allow-headers", "")
+        assert "access-control-allow-origin" not in preflight(listed, "https://evil.example")
+    finally:
+        listed.stop()
+
+
+def test_sigterm_exits_cleanly_and_quickly():
+    s = Server()
+    started = time.monotonic()
+    code = s.stop(signal.SIGTERM)
+    assert code == 0, s.logs()
+    assert time.monotonic() - started < 10
+    assert "stopped" in s.logs()
