@@ -52,7 +52,11 @@ fn name_unimplemented_stubs(path: &PathBuf) -> io::Result<()> {
     for line in code.lines() {
         let trimmed = line.trim_start();
         if let Some(rest) = trimmed.strip_prefix("pub trait ") {
-            service = rest.split([' ', ':']).next().unwrap_or_default().to_string();
+            service = rest
+                .split([' ', ':'])
+                .next()
+                .unwrap_or_default()
+                .to_string();
         }
         if let Some(rest) = trimmed.strip_prefix("async fn ") {
             method = camel_case(rest.split('(').next().unwrap_or_default());

@@ -23,6 +23,10 @@ type MissingMessageLayer = tower::util::MapResponseLayer<
     fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body>,
 >;
 
+/// The HTTP layers around every service, outermost last.
+type Layers =
+    Stack<MissingMessageLayer, Stack<tonic_web::GrpcWebLayer, Stack<CorsLayer, Identity>>>;
+
 /// Largest request message accepted (ApplyManifests takes up to 4 MiB of YAML).
 const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
 
@@ -78,9 +82,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             () = token.cancelled() => {}
         }
         for name in api::SERVICE_NAMES.iter().chain(std::iter::once(&"")) {
-            server.health.set_service_status(*name, ServingStatus::NotServing).await;
+            server
+                .health
+                .set_service_status(*name, ServingStatus::NotServing)
+                .await;
         }
-        tracing::info!(grace_seconds = grace.as_secs(), "shutting down: no new connections");
+        tracing::info!(
+            grace_seconds = grace.as_secs(),
+            "shutting down: no new connections"
+        );
         match tokio::time::timeout(grace, &mut serving).await {
             Ok(result) => result.context("server failed"),
             Err(_) => {
@@ -98,9 +108,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
 }
 
 struct Built {
-    router: tonic::transport::server::Router<
-        Stack<MissingMessageLayer, Stack<tonic_web::GrpcWebLayer, Stack<CorsLayer, Identity>>>,
-    >,
+    router: tonic::transport::server::Router<Layers>,
     health: tonic_health::server::HealthReporter,
 }
 
@@ -138,7 +146,9 @@ async fn build(settings: &Settings, store: Store) -> anyhow::Result<Built> {
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(cors_layer(&settings.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new())
-        .layer(MissingMessageLayer::new(api::status::missing_message_is_invalid))
+        .layer(MissingMessageLayer::new(
+            api::status::missing_message_is_invalid,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -173,7 +173,11 @@ impl Settings {
             .or_else(|| file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let mut settings = Settings::for_data_dir(&data_dir);
-        if let Some(url) = args.database_url.clone().or_else(|| file.database_url.clone()) {
+        if let Some(url) = args
+            .database_url
+            .clone()
+            .or_else(|| file.database_url.clone())
+        {
             settings.database_url = url;
         }
         settings.log_format = args.log_format.or(file.log_format).unwrap_or_default();
@@ -242,8 +246,14 @@ mod tests {
         assert_eq!(Settings::resolve_serve(&args).unwrap().listen.port(), 7000);
 
         std::fs::write(&file, "listne = \"127.0.0.1:1\"\n").unwrap();
-        assert!(Settings::resolve_serve(&args).is_err(), "typo must be refused");
+        assert!(
+            Settings::resolve_serve(&args).is_err(),
+            "typo must be refused"
+        );
         std::fs::write(&file, "cors_allowed_origins = [\"*\"]\n").unwrap();
-        assert!(Settings::resolve_serve(&args).is_err(), "wildcard must be refused");
+        assert!(
+            Settings::resolve_serve(&args).is_err(),
+            "wildcard must be refused"
+        );
     }
 }

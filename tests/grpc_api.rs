@@ -29,12 +29,17 @@ fn row(i: usize) -> ClusterRow {
     ClusterRow {
         id: format!("cluster-{i:04}"),
         display_name: format!("Cluster {}", 999 - i),
-        labels: if i % 2 == 0 {
+        labels: if i.is_multiple_of(2) {
             r#"{"env":"prod"}"#.into()
         } else {
             r#"{"env":"dev"}"#.into()
         },
-        provider: if i % 4 == 0 { "ack" } else { "imported" }.into(),
+        provider: if i.is_multiple_of(4) {
+            "ack"
+        } else {
+            "imported"
+        }
+        .into(),
         region: String::new(),
         vendor_cluster_id: String::new(),
         state: "RUNNING".into(),
@@ -77,7 +82,8 @@ async fn reflection_v1_and_v1alpha_list_every_service() {
     use tonic_reflection::pb::{v1, v1alpha};
     let server = TestServer::start().await;
 
-    let mut client = v1::server_reflection_client::ServerReflectionClient::new(server.channel().await);
+    let mut client =
+        v1::server_reflection_client::ServerReflectionClient::new(server.channel().await);
     let request = v1::ServerReflectionRequest {
         host: String::new(),
         message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
@@ -96,11 +102,14 @@ async fn reflection_v1_and_v1alpha_list_every_service() {
         panic!("unexpected reply {reply:?}");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for expected in flotilla::api::SERVICE_NAMES
-        .iter()
-        .chain(&["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"])
-    {
-        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    for expected in flotilla::api::SERVICE_NAMES.iter().chain(&[
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+    ]) {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
     }
 
     // v1alpha: resolve a file by symbol, as grpcurl's `describe` does.
@@ -197,7 +206,10 @@ async fn list_clusters_pages_filters_and_orders() {
         .await
         .expect("filtered")
         .into_inner();
-    assert_eq!(filtered.total_size, 30, "every 4th is ack, all of those even");
+    assert_eq!(
+        filtered.total_size, 30,
+        "every 4th is ack, all of those even"
+    );
     let first = &filtered.clusters[0];
     assert_eq!(first.display_name, "Cluster 999");
     assert_eq!(first.provider, "ack");
@@ -294,7 +306,10 @@ async fn bad_requests_get_invalid_argument_with_the_field() {
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
     assert_eq!(
-        missing.get_error_details().error_info().map(|i| i.reason.clone()),
+        missing
+            .get_error_details()
+            .error_info()
+            .map(|i| i.reason.clone()),
         Some("NOT_FOUND".to_string())
     );
     let empty = client
@@ -389,7 +404,9 @@ async fn unbuilt_rpcs_say_unimplemented_and_name_themselves() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     assert!(
-        status.message().contains("flotilla.v1.NodeService/ListNodes"),
+        status
+            .message()
+            .contains("flotilla.v1.NodeService/ListNodes"),
         "{}",
         status.message()
     );
@@ -407,7 +424,11 @@ async fn shutdown_is_prompt_and_stops_listening() {
         .expect("serving");
     let started = Instant::now();
     server.shutdown().await;
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no longer listening"

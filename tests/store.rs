@@ -50,7 +50,11 @@ async fn cluster_round_trip(db: TestDb) {
     same_uid.kube_system_uid = row.kube_system_uid.clone();
     let dup_uid = store.insert_cluster(&same_uid).await.unwrap_err();
     assert!(matches!(dup_uid, Error::AlreadyExists(_)), "{dup_uid:?}");
-    assert_eq!(store.get_cluster("beta").await.unwrap(), None, "nothing written");
+    assert_eq!(
+        store.get_cluster("beta").await.unwrap(),
+        None,
+        "nothing written"
+    );
 
     assert!(store.delete_cluster("alpha").await.unwrap());
     assert!(!store.delete_cluster("alpha").await.unwrap());
@@ -147,7 +151,10 @@ async fn secrets_and_foreign_keys(db: TestDb) {
     };
     store.insert_secret(&secret).await.unwrap();
     assert_eq!(store.get_secret("s1").await.unwrap(), Some(secret.clone()));
-    assert!(!format!("{secret:?}").contains("255"), "Debug shows no bytes");
+    assert!(
+        !format!("{secret:?}").contains("255"),
+        "Debug shows no bytes"
+    );
 
     let mut dangling = cluster("delta", "imported", 1);
     dangling.access_secret_id = Some("no-such-secret".into());

@@ -67,7 +67,8 @@ fn malformed(err: &prost::DecodeError) -> Status {
         .split(": ")
         .map_while(|segment| {
             let (message, field) = segment.split_once('.')?;
-            let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
+            let ident =
+                |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
             (ident(message) && ident(field)).then(|| field.to_string())
         })
         .collect::<Vec<_>>()
@@ -75,10 +76,7 @@ fn malformed(err: &prost::DecodeError) -> Status {
     Status::with_error_details(
         Code::InvalidArgument,
         format!("the request is not a valid protobuf message: {detail}"),
-        ErrorDetails::with_bad_request_violation(
-            field,
-            format!("does not decode: {detail}"),
-        ),
+        ErrorDetails::with_bad_request_violation(field, format!("does not decode: {detail}")),
     )
 }
 

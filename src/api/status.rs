@@ -118,7 +118,11 @@ mod tests {
         let status = Status::from(Error::invalid("page_token", "bad"));
         assert_eq!(status.code(), Code::InvalidArgument);
         let details = status.get_error_details();
-        let violations = details.bad_request().expect("bad request").field_violations.clone();
+        let violations = details
+            .bad_request()
+            .expect("bad request")
+            .field_violations
+            .clone();
         assert_eq!(violations[0].field, "page_token");
     }
 

@@ -261,11 +261,16 @@ mod tests {
 
     #[test]
     fn filter_maps_to_query() {
-        let q = parse_filter(r#"provider = ack AND state = cluster_state_running AND labels.env = "prod""#)
-            .unwrap();
+        let q = parse_filter(
+            r#"provider = ack AND state = cluster_state_running AND labels.env = "prod""#,
+        )
+        .unwrap();
         assert_eq!(q.provider.as_deref(), Some("ack"));
         assert_eq!(q.state.as_deref(), Some("RUNNING"));
-        assert_eq!(q.labels, vec![("env".to_string(), Some("prod".to_string()))]);
+        assert_eq!(
+            q.labels,
+            vec![("env".to_string(), Some("prod".to_string()))]
+        );
         assert!(parse_filter("state = SLEEPING").is_err());
         assert!(parse_filter("colour = red").is_err());
     }

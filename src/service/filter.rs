@@ -24,7 +24,12 @@ pub fn parse(filter: &str) -> Result<Vec<Term>> {
     let mut rest = tokens.as_slice();
     while !rest.is_empty() {
         match rest {
-            [Token::Word(field), Token::Equals, Token::Word(value) | Token::Quoted(value), tail @ ..] => {
+            [
+                Token::Word(field),
+                Token::Equals,
+                Token::Word(value) | Token::Quoted(value),
+                tail @ ..,
+            ] => {
                 check_field(field)?;
                 terms.push(Term::Equals {
                     field: field.clone(),
@@ -179,8 +184,10 @@ mod tests {
     fn parses_conjunctions() {
         assert_eq!(parse("").unwrap(), vec![]);
         assert_eq!(
-            parse(r#"provider = "ack" AND state=RUNNING AND labels.env = "a \"b\"" AND labels.x:*"#)
-                .unwrap(),
+            parse(
+                r#"provider = "ack" AND state=RUNNING AND labels.env = "a \"b\"" AND labels.x:*"#
+            )
+            .unwrap(),
             vec![
                 eq("provider", "ack"),
                 eq("state", "RUNNING"),

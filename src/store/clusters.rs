@@ -194,12 +194,15 @@ impl Store {
 }
 
 fn labels_match(json: &str, wanted: &[(String, Option<String>)]) -> bool {
-    let Ok(labels) = serde_json::from_str::<std::collections::BTreeMap<String, String>>(json) else {
+    let Ok(labels) = serde_json::from_str::<std::collections::BTreeMap<String, String>>(json)
+    else {
         return false;
     };
-    wanted.iter().all(|(key, value)| match (labels.get(key), value) {
-        (Some(actual), Some(expected)) => actual == expected,
-        (Some(_), None) => true,
-        (None, _) => false,
-    })
+    wanted
+        .iter()
+        .all(|(key, value)| match (labels.get(key), value) {
+            (Some(actual), Some(expected)) => actual == expected,
+            (Some(_), None) => true,
+            (None, _) => false,
+        })
 }

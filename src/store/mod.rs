@@ -19,7 +19,7 @@ use diesel_async::{
 };
 use futures::FutureExt;
 
-pub use clusters::{ClusterOrder, ClusterQuery, ClusterPage};
+pub use clusters::{ClusterOrder, ClusterPage, ClusterQuery};
 pub use records::{ClusterRow, SecretRow};
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
@@ -89,7 +89,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.kind()).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.kind())
+            .finish()
     }
 }
 
@@ -178,8 +180,7 @@ fn sqlite_pool(path: &std::path::Path) -> Result<deadpool::Pool<SqliteConn>> {
         }
         .boxed()
     });
-    let manager =
-        AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
+    let manager = AsyncDieselConnectionManager::new_with_config(path.to_string_lossy(), config);
     deadpool::Pool::builder(manager)
         .max_size(8)
         .wait_timeout(Some(Duration::from_secs(30)))

@@ -209,3 +209,30 @@ def test_sigterm_exits_cleanly_and_quickly():
     assert code == 0, s.logs()
     assert time.monotonic() - started < 10
     assert "stopped" in s.logs()
+
+
+def test_migrate_command_and_json_logs(tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from conftest import binary
+
+    data = tmp_path / "data"
+    result = subprocess.run(
+        [binary(), "migrate", "--data-dir", str(data), "--log-format", "json"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (data / "flotilla.db").exists()
+    assert oct(os.stat(data).st_mode & 0o777) == "0o700"
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert any(line.get("message") == "migrations applied" for line in lines), lines
+
+    bad = subprocess.run(
+        [binary(), "migrate", "--database-url", "mysql://u:topsecret@h/db"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert bad.returncode != 0
+    assert "unsupported database URL" in bad.stderr
+    assert "topsecret" not in bad.stderr
