@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod service;
 pub mod store;
 pub mod telemetry;
