@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod kube;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -248,10 +248,10 @@ async fn streaming_list_watcher_sees_events() {
         .unwrap();
     let seen = timeout(Duration::from_secs(30), async {
         while let Some(ev) = events.try_next().await.expect("watcher error") {
-            if let watcher::Event::Apply(o) = ev {
-                if o.name_any() == "created-later" {
-                    return true;
-                }
+            if let watcher::Event::Apply(o) = ev
+                && o.name_any() == "created-later"
+            {
+                return true;
             }
         }
         false
