@@ -15,8 +15,15 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::{
     api::{self, pb},
     config::{Settings, redact_url},
-    service::clusters::ClusterCatalog,
-    store::Store,
+    crypto::{KeySource, Keyring},
+    kube::Timeouts,
+    service::{
+        clusters::ClusterCatalog,
+        connector::ClusterConnector,
+        import::ClusterImporter,
+        status::{Prober, ProberSettings, StatusBoard},
+    },
+    store::{BackendKind, Store},
 };
 
 type MissingMessageLayer = tower::util::MapResponseLayer<
@@ -67,7 +74,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     let addr = listener.local_addr()?;
 
     let shutdown = CancellationToken::new();
-    let server = build(&settings, store).await?;
+    let keyring = Arc::new(open_keyring(&settings, store.kind())?);
+    let services = Services::new(&settings, store, keyring);
+    for path in &settings.import_kubeconfig {
+        for line in services.importer.import_file(path).await {
+            tracing::info!(kubeconfig = %path.display(), "{line}");
+        }
+    }
+    tokio::spawn(services.prober(&settings).run(shutdown.child_token()));
+    let server = build(&settings, &services).await?;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let token = shutdown.clone();
     let grace = settings.shutdown_timeout;
@@ -112,8 +127,82 @@ struct Built {
     health: tonic_health::server::HealthReporter,
 }
 
-async fn build(settings: &Settings, store: Store) -> anyhow::Result<Built> {
-    let catalog = Arc::new(ClusterCatalog::new(store));
+/// The service layer, wired.
+struct Services {
+    store: Store,
+    board: Arc<StatusBoard>,
+    connector: Arc<ClusterConnector>,
+    catalog: Arc<ClusterCatalog>,
+    importer: Arc<ClusterImporter>,
+}
+
+impl Services {
+    fn new(_settings: &Settings, store: Store, keyring: Arc<Keyring>) -> Services {
+        let board = Arc::new(StatusBoard::default());
+        let connector = Arc::new(ClusterConnector::new(
+            store.clone(),
+            keyring,
+            Timeouts::default(),
+        ));
+        let catalog = Arc::new(ClusterCatalog::new(
+            store.clone(),
+            board.clone(),
+            connector.clone(),
+        ));
+        let importer = Arc::new(ClusterImporter::new(
+            store.clone(),
+            connector.clone(),
+            board.clone(),
+        ));
+        Services {
+            store,
+            board,
+            connector,
+            catalog,
+            importer,
+        }
+    }
+
+    fn prober(&self, settings: &Settings) -> Prober {
+        Prober {
+            store: self.store.clone(),
+            connector: self.connector.clone(),
+            board: self.board.clone(),
+            settings: ProberSettings {
+                interval: settings.probe_interval,
+                concurrency: settings.probe_concurrency,
+            },
+        }
+    }
+}
+
+/// The master keys: `FLOTILLA_MASTER_KEY`, `--master-key-file`, or a file generated in the data
+/// directory. Several replicas on one PostgreSQL must share keys, so with PostgreSQL a key is
+/// never generated silently.
+pub fn open_keyring(settings: &Settings, backend: BackendKind) -> anyhow::Result<Keyring> {
+    let source = match (&settings.master_key, &settings.master_key_file) {
+        (Some(value), _) => KeySource::Value(value.clone()),
+        (None, Some(path)) => KeySource::File {
+            path: path.clone(),
+            create: true,
+        },
+        (None, None) => {
+            let path = settings.data_dir.join("master.keys");
+            if backend == BackendKind::Postgres && !path.exists() {
+                anyhow::bail!(
+                    "with PostgreSQL every replica must use the same master key: give \
+                     --master-key-file (or FLOTILLA_MASTER_KEY)"
+                );
+            }
+            KeySource::File { path, create: true }
+        }
+    };
+    Ok(Keyring::load(source)?)
+}
+
+async fn build(settings: &Settings, services: &Services) -> anyhow::Result<Built> {
+    let catalog = services.catalog.clone();
+    let importer = services.importer.clone();
 
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in api::SERVICE_NAMES.iter().chain(std::iter::once(&"")) {
@@ -154,7 +243,7 @@ async fn build(settings: &Settings, store: Store) -> anyhow::Result<Built> {
         .add_service(reflection_v1alpha)
         .add_service(limited!(
             pb::cluster_service_server::ClusterServiceServer<_>,
-            api::cluster::ClusterApi::new(catalog)
+            api::cluster::ClusterApi::new(catalog, importer)
         ))
         .add_service(limited!(
             pb::node_service_server::NodeServiceServer<_>,

@@ -55,6 +55,10 @@ pub struct CommonArgs {
     /// Log filter in tracing's EnvFilter syntax [default: info]
     #[arg(long, env = "FLOTILLA_LOG", value_name = "FILTER")]
     pub log_filter: Option<String>,
+    /// Master key file (one `<id> <base64 key>` per line; the last encrypts)
+    /// [default: <data-dir>/master.keys, generated on first start]
+    #[arg(long, env = "FLOTILLA_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -72,6 +76,12 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub cors_allowed_origins: Vec<String>,
+    /// Seconds between cluster probes [default: 30]
+    #[arg(long, env = "FLOTILLA_PROBE_INTERVAL", value_name = "SECONDS")]
+    pub probe_interval: Option<u64>,
+    /// Import every context of this kubeconfig at start-up (skipping clusters already present)
+    #[arg(long, env = "FLOTILLA_IMPORT_KUBECONFIG", value_name = "PATH")]
+    pub import_kubeconfig: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -93,6 +103,10 @@ struct FileConfig {
     log_filter: Option<String>,
     cors_allowed_origins: Option<Vec<String>>,
     shutdown_timeout_seconds: Option<u64>,
+    master_key_file: Option<PathBuf>,
+    probe_interval_seconds: Option<u64>,
+    probe_concurrency: Option<usize>,
+    import_kubeconfig: Option<Vec<PathBuf>>,
 }
 
 /// Everything the server needs, resolved.
@@ -106,6 +120,13 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// How long in-flight calls may take to finish after a shutdown signal.
     pub shutdown_timeout: Duration,
+    /// The master key file; `None` with no `master_key` means `<data-dir>/master.keys`.
+    pub master_key_file: Option<PathBuf>,
+    /// A master key given directly (`FLOTILLA_MASTER_KEY`, base64 of 32 bytes).
+    pub master_key: Option<zeroize::Zeroizing<String>>,
+    pub probe_interval: Duration,
+    pub probe_concurrency: usize,
+    pub import_kubeconfig: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -132,6 +153,11 @@ impl Settings {
             log_filter: "info".into(),
             cors_allowed_origins: Vec::new(),
             shutdown_timeout: Duration::from_secs(9),
+            master_key_file: None,
+            master_key: None,
+            probe_interval: Duration::from_secs(30),
+            probe_concurrency: 32,
+            import_kubeconfig: Vec::new(),
         }
     }
 
@@ -158,6 +184,20 @@ impl Settings {
         if let Some(seconds) = file.shutdown_timeout_seconds {
             settings.shutdown_timeout = Duration::from_secs(seconds);
         }
+        if let Some(seconds) = args.probe_interval.or(file.probe_interval_seconds) {
+            if seconds == 0 {
+                bail!("probe interval must be at least 1 second");
+            }
+            settings.probe_interval = Duration::from_secs(seconds);
+        }
+        if let Some(n) = file.probe_concurrency {
+            settings.probe_concurrency = n.max(1);
+        }
+        settings.import_kubeconfig = if args.import_kubeconfig.is_empty() {
+            file.import_kubeconfig.clone().unwrap_or_default()
+        } else {
+            args.import_kubeconfig.clone()
+        };
         Ok(settings)
     }
 
@@ -184,6 +224,15 @@ impl Settings {
         if let Some(filter) = args.log_filter.clone().or_else(|| file.log_filter.clone()) {
             settings.log_filter = filter;
         }
+        settings.master_key_file = args
+            .master_key_file
+            .clone()
+            .or_else(|| file.master_key_file.clone());
+        // Read directly, not through clap, so the key can never show up in --help or errors.
+        settings.master_key = std::env::var("FLOTILLA_MASTER_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(zeroize::Zeroizing::new);
         Ok(settings)
     }
 }

@@ -4,22 +4,38 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
+use zeroize::Zeroizing;
 
 use super::pb::{self, cluster_service_server::ClusterService};
-use crate::service::clusters::{ClusterCatalog, ListClusters};
+use crate::service::{
+    Error,
+    clusters::{ClusterCatalog, ListClusters, UpdateCluster},
+    import::{AccessSource, ClusterImporter, ImportCluster, PROVIDER_IMPORTED, UpdateCredentials},
+};
 
 pub struct ClusterApi {
     catalog: Arc<ClusterCatalog>,
+    importer: Arc<ClusterImporter>,
 }
 
 impl ClusterApi {
-    pub fn new(catalog: Arc<ClusterCatalog>) -> Self {
-        ClusterApi { catalog }
+    pub fn new(catalog: Arc<ClusterCatalog>, importer: Arc<ClusterImporter>) -> Self {
+        ClusterApi { catalog, importer }
     }
 }
 
 #[tonic::async_trait]
 impl ClusterService for ClusterApi {
+    async fn import_cluster(
+        &self,
+        request: Request<pb::ImportClusterRequest>,
+    ) -> Result<Response<pb::ImportClusterResponse>, Status> {
+        let cluster = self.importer.import(request.into_inner().into()).await?;
+        Ok(Response::new(pb::ImportClusterResponse {
+            cluster: Some(cluster.into()),
+        }))
+    }
+
     async fn get_cluster(
         &self,
         request: Request<pb::GetClusterRequest>,
@@ -41,6 +57,69 @@ impl ClusterService for ClusterApi {
             total_size: list.total_size,
         }))
     }
+
+    async fn update_cluster(
+        &self,
+        request: Request<pb::UpdateClusterRequest>,
+    ) -> Result<Response<pb::UpdateClusterResponse>, Status> {
+        let update = UpdateCluster::try_from(request.into_inner())?;
+        let cluster = self.catalog.update(update).await?;
+        Ok(Response::new(pb::UpdateClusterResponse {
+            cluster: Some(cluster.into()),
+        }))
+    }
+
+    async fn update_cluster_credentials(
+        &self,
+        request: Request<pb::UpdateClusterCredentialsRequest>,
+    ) -> Result<Response<pb::UpdateClusterCredentialsResponse>, Status> {
+        let r = request.into_inner();
+        let cluster = self
+            .importer
+            .update_credentials(UpdateCredentials {
+                cluster_id: r.cluster_id,
+                source: r.source.map(Into::into),
+                allow_insecure_tls: r.allow_insecure_tls,
+                validate_only: r.validate_only,
+            })
+            .await?;
+        Ok(Response::new(pb::UpdateClusterCredentialsResponse {
+            cluster: Some(cluster.into()),
+        }))
+    }
+
+    async fn delete_cluster(
+        &self,
+        request: Request<pb::DeleteClusterRequest>,
+    ) -> Result<Response<pb::DeleteClusterResponse>, Status> {
+        let r = request.into_inner();
+        if r.destroy {
+            let provider = self.catalog.provider_of(&r.cluster_id).await?;
+            return Err(Error::FailedPrecondition {
+                reason: "UNSUPPORTED_BY_PROVIDER",
+                message: format!(
+                    "provider {provider:?} cannot destroy clusters through Flotilla; detach it \
+                     (destroy = false) and delete it where it was created"
+                ),
+            }
+            .into());
+        }
+        self.catalog.detach(&r.cluster_id, &r.etag).await?;
+        Ok(Response::new(pb::DeleteClusterResponse { operation: None }))
+    }
+
+    async fn list_providers(
+        &self,
+        _request: Request<pb::ListProvidersRequest>,
+    ) -> Result<Response<pb::ListProvidersResponse>, Status> {
+        Ok(Response::new(pb::ListProvidersResponse {
+            providers: vec![pb::Provider {
+                id: PROVIDER_IMPORTED.into(),
+                display_name: "Imported cluster (any conformant Kubernetes)".into(),
+                capability: Some(pb::ProviderCapability::default()),
+            }],
+        }))
+    }
 }
 
 impl From<pb::ListClustersRequest> for ListClusters {
@@ -51,5 +130,70 @@ impl From<pb::ListClustersRequest> for ListClusters {
             filter: r.filter,
             order_by: r.order_by,
         }
+    }
+}
+
+impl From<pb::ImportClusterRequest> for ImportCluster {
+    fn from(r: pb::ImportClusterRequest) -> Self {
+        ImportCluster {
+            cluster_id: r.cluster_id,
+            display_name: r.display_name,
+            labels: r.labels.into_iter().collect(),
+            source: r.source.map(Into::into),
+            allow_insecure_tls: r.allow_insecure_tls,
+            validate_only: r.validate_only,
+        }
+    }
+}
+
+impl From<pb::import_cluster_request::Source> for AccessSource {
+    fn from(source: pb::import_cluster_request::Source) -> Self {
+        use pb::import_cluster_request::Source;
+        match source {
+            Source::Kubeconfig(k) => kubeconfig_source(k),
+            Source::Token(t) => token_source(t),
+        }
+    }
+}
+
+impl From<pb::update_cluster_credentials_request::Source> for AccessSource {
+    fn from(source: pb::update_cluster_credentials_request::Source) -> Self {
+        use pb::update_cluster_credentials_request::Source;
+        match source {
+            Source::Kubeconfig(k) => kubeconfig_source(k),
+            Source::Token(t) => token_source(t),
+        }
+    }
+}
+
+fn kubeconfig_source(k: pb::KubeconfigSource) -> AccessSource {
+    AccessSource::Kubeconfig {
+        kubeconfig: Zeroizing::new(k.kubeconfig),
+        context: k.context,
+    }
+}
+
+fn token_source(t: pb::TokenSource) -> AccessSource {
+    AccessSource::Token {
+        server: t.server,
+        bearer_token: Zeroizing::new(t.bearer_token),
+        ca_pem: t.ca_pem,
+    }
+}
+
+impl TryFrom<pb::UpdateClusterRequest> for UpdateCluster {
+    type Error = Error;
+
+    fn try_from(r: pb::UpdateClusterRequest) -> Result<Self, Error> {
+        let cluster = r
+            .cluster
+            .ok_or_else(|| Error::invalid("cluster", "is required"))?;
+        Ok(UpdateCluster {
+            cluster_id: cluster.id,
+            display_name: cluster.display_name,
+            labels: cluster.labels.into_iter().collect(),
+            paths: r.update_mask.map(|m| m.paths).unwrap_or_default(),
+            etag: cluster.etag,
+        })
     }
 }

@@ -35,11 +35,12 @@ impl From<Error> for Status {
                 with_reason(Code::PermissionDenied, message, "PERMISSION_DENIED", [])
             }
             Error::Unavailable {
+                reason,
                 message,
                 retry_after,
             } => {
                 let mut details = ErrorDetails::with_error_info(
-                    "UNAVAILABLE",
+                    reason,
                     ERROR_DOMAIN,
                     HashMap::<String, String>::new(),
                 );
@@ -136,6 +137,7 @@ mod tests {
     #[test]
     fn unavailable_has_retry_info() {
         let status = Status::from(Error::Unavailable {
+            reason: "X",
             message: "down".into(),
             retry_after: Some(std::time::Duration::from_secs(3)),
         });

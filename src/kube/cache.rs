@@ -2,17 +2,17 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-use ::kube::Client;
+use super::ClusterClient;
 
 /// Clients keyed by cluster id and the version of the credentials they were built from.
 #[derive(Default)]
 pub struct ClientCache {
-    clients: Mutex<HashMap<String, (i64, Client)>>,
+    clients: Mutex<HashMap<String, (i64, ClusterClient)>>,
 }
 
 impl ClientCache {
     /// The cached client if it was built from credentials `version`.
-    pub fn get(&self, cluster_id: &str, version: i64) -> Option<Client> {
+    pub fn get(&self, cluster_id: &str, version: i64) -> Option<ClusterClient> {
         let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         clients
             .get(cluster_id)
@@ -20,7 +20,7 @@ impl ClientCache {
             .map(|(_, client)| client.clone())
     }
 
-    pub fn insert(&self, cluster_id: &str, version: i64, client: Client) {
+    pub fn insert(&self, cluster_id: &str, version: i64, client: ClusterClient) {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         clients.insert(cluster_id.to_string(), (version, client));
     }

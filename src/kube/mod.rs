@@ -10,3 +10,26 @@ pub use access::{ClusterAccess, Credentials};
 pub use cache::ClientCache;
 pub use connect::{ClusterError, Probe, Timeouts};
 pub use kubeconfig::{FileReferences, KubeconfigError};
+
+/// A connected cluster: the kube-rs client and what is known of its credentials.
+#[derive(Clone)]
+pub struct ClusterClient {
+    pub client: ::kube::Client,
+    /// When the credentials expire (ms since the epoch), if they say.
+    pub credential_expiry_millis: Option<i64>,
+}
+
+impl ClusterClient {
+    /// Builds a client for `access` (nothing is sent yet).
+    pub fn new(access: &ClusterAccess, timeouts: Timeouts) -> Result<ClusterClient, ClusterError> {
+        Ok(ClusterClient {
+            client: connect::client(access, timeouts)?,
+            credential_expiry_millis: expiry::credential_expiry_millis(access),
+        })
+    }
+
+    /// Version, identity and node counts, bounded by `limit`.
+    pub async fn probe(&self, limit: std::time::Duration) -> Result<Probe, ClusterError> {
+        connect::probe(&self.client, limit).await
+    }
+}

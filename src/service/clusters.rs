@@ -2,9 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Result, filter, paging::Page};
+use super::{
+    Error, Result, connector::ClusterConnector, filter, paging::Page, status::StatusBoard, validate,
+};
 use crate::store::{ClusterOrder, ClusterQuery, ClusterRow, Store};
 
 /// Lifecycle state of a cluster as Flotilla manages it.
@@ -137,27 +141,58 @@ pub struct ClusterList {
     pub total_size: i32,
 }
 
-/// The clusters this server knows.
-#[derive(Debug, Clone)]
+/// Changes to a cluster's own fields.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateCluster {
+    pub cluster_id: String,
+    pub display_name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Field-mask paths: "display_name", "labels".
+    pub paths: Vec<String>,
+    /// When not empty, must equal the cluster's current etag.
+    pub etag: String,
+}
+
+/// The clusters this server knows, with what the prober last saw of each.
 pub struct ClusterCatalog {
     store: Store,
+    board: Arc<StatusBoard>,
+    connector: Arc<ClusterConnector>,
 }
 
 impl ClusterCatalog {
-    pub fn new(store: Store) -> Self {
-        ClusterCatalog { store }
+    pub fn new(store: Store, board: Arc<StatusBoard>, connector: Arc<ClusterConnector>) -> Self {
+        ClusterCatalog {
+            store,
+            board,
+            connector,
+        }
     }
 
-    pub async fn get(&self, id: &str) -> Result<Cluster> {
+    fn with_status(&self, row: ClusterRow) -> Result<Cluster> {
+        let mut cluster = Cluster::try_from(row)?;
+        if let Some(status) = self.board.get(&cluster.id) {
+            cluster.status = status;
+        }
+        Ok(cluster)
+    }
+
+    async fn row(&self, id: &str) -> Result<ClusterRow> {
         if id.is_empty() {
             return Err(Error::invalid("cluster_id", "is required"));
         }
-        let row = self.store.get_cluster(id).await?;
-        row.ok_or_else(|| Error::NotFound {
-            kind: "cluster",
-            id: id.to_string(),
-        })?
-        .try_into()
+        self.store
+            .get_cluster(id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "cluster",
+                id: id.to_string(),
+            })
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Cluster> {
+        let row = self.row(id).await?;
+        self.with_status(row)
     }
 
     pub async fn list(&self, request: &ListClusters) -> Result<ClusterList> {
@@ -177,11 +212,82 @@ impl ClusterCatalog {
             clusters: found
                 .rows
                 .into_iter()
-                .map(Cluster::try_from)
+                .map(|row| self.with_status(row))
                 .collect::<Result<_>>()?,
             next_page_token,
             total_size: i32::try_from(found.total).unwrap_or(i32::MAX),
         })
+    }
+
+    /// Changes display name and/or labels, as the field mask says.
+    pub async fn update(&self, request: UpdateCluster) -> Result<Cluster> {
+        if request.paths.is_empty() {
+            return Err(Error::invalid(
+                "update_mask",
+                "is required: name the fields to change (display_name, labels)",
+            ));
+        }
+        let mut row = self.row(&request.cluster_id).await?;
+        let current = Cluster::try_from(row.clone())?;
+        if !request.etag.is_empty() && request.etag != current.etag() {
+            return Err(Error::Aborted(format!(
+                "cluster {:?} changed since it was read (etag {} is now {}); read it again",
+                row.id,
+                request.etag,
+                current.etag()
+            )));
+        }
+        for path in &request.paths {
+            match path.as_str() {
+                "display_name" => {
+                    validate::display_name("cluster.display_name", &request.display_name)?;
+                    row.display_name = if request.display_name.is_empty() {
+                        row.id.clone()
+                    } else {
+                        request.display_name.clone()
+                    };
+                }
+                "labels" => {
+                    validate::labels("cluster.labels", &request.labels)?;
+                    row.labels = serde_json::to_string(&request.labels)
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                }
+                other => {
+                    return Err(Error::invalid(
+                        "update_mask",
+                        format!("{other:?} cannot be changed; use display_name or labels"),
+                    ));
+                }
+            }
+        }
+        row.update_time = crate::store::now_millis().max(row.update_time + 1);
+        self.store.update_cluster(&row, current.version).await?;
+        self.get(&row.id).await
+    }
+
+    /// Forgets a cluster and its secrets. Nothing is done to the cluster itself.
+    pub async fn detach(&self, id: &str, etag: &str) -> Result<()> {
+        let row = self.row(id).await?;
+        if !etag.is_empty() && etag != Cluster::try_from(row.clone())?.etag() {
+            return Err(Error::Aborted(format!(
+                "cluster {id:?} changed since it was read; read it again"
+            )));
+        }
+        if !self.store.delete_cluster_and_secret(id).await? {
+            return Err(Error::NotFound {
+                kind: "cluster",
+                id: id.to_string(),
+            });
+        }
+        self.connector.forget(id);
+        self.board.remove(id);
+        tracing::info!(cluster = %id, "cluster detached");
+        Ok(())
+    }
+
+    /// The provider of a stored cluster.
+    pub async fn provider_of(&self, id: &str) -> Result<String> {
+        Ok(self.row(id).await?.provider)
     }
 }
 

@@ -33,6 +33,7 @@ pub enum Error {
     /// A dependency (a cluster, a vendor) cannot be reached now.
     #[error("{message}")]
     Unavailable {
+        reason: &'static str,
         message: String,
         retry_after: Option<Duration>,
     },
@@ -55,6 +56,12 @@ impl Error {
     }
 }
 
+impl From<crate::crypto::Error> for Error {
+    fn from(err: crate::crypto::Error) -> Self {
+        Error::Internal(format!("secret encryption: {err}"))
+    }
+}
+
 impl From<store::Error> for Error {
     fn from(err: store::Error) -> Self {
         match err {
@@ -66,6 +73,7 @@ impl From<store::Error> for Error {
                 "the object was changed by another request; read it again and retry".into(),
             ),
             store::Error::Pool(_) | store::Error::Connect(_) => Error::Unavailable {
+                reason: "DATABASE_UNAVAILABLE",
                 message: "the database is not available right now".into(),
                 retry_after: Some(Duration::from_secs(1)),
             },

@@ -1,8 +1,12 @@
 //! Use cases that combine the store, Kubernetes and the vendor adapters. Knows nothing of gRPC.
 
 pub mod clusters;
+pub mod connector;
 mod error;
 pub mod filter;
+pub mod import;
 pub mod paging;
+pub mod status;
+pub mod validate;
 
 pub use error::{Error, Result};

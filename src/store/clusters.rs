@@ -1,9 +1,13 @@
 //! Cluster rows: insert, get, list with filters and paging, update, delete.
 
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::{ClusterRow, Error, Result, Store, schema::clusters, with_conn};
+use super::{
+    ClusterRow, Error, Result, SecretRow, Store,
+    schema::{clusters, secrets},
+    with_conn,
+};
 
 /// Sort orders for cluster lists. Ties are broken by id so pages are stable.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -205,4 +209,110 @@ fn labels_match(json: &str, wanted: &[(String, Option<String>)]) -> bool {
             (Some(_), None) => true,
             (None, _) => false,
         })
+}
+
+impl Store {
+    /// Stores a new cluster and its encrypted access secret together, or neither.
+    pub async fn insert_cluster_with_secret(
+        &self,
+        secret: &SecretRow,
+        cluster: &ClusterRow,
+    ) -> Result<()> {
+        with_conn!(self, conn => {
+            conn.transaction::<_, Error, _>(async move |conn| {
+                {
+                    diesel::insert_into(secrets::table).values(secret).execute(conn).await?;
+                    diesel::insert_into(clusters::table).values(cluster).execute(conn).await?;
+                    Ok(())
+                }
+            })
+            .await
+        })
+    }
+
+    /// Points a cluster at a new access secret (and endpoint and warnings), deleting the old
+    /// secret, if the cluster is still at `expected_version`. All or nothing.
+    pub async fn replace_cluster_secret(
+        &self,
+        cluster: &ClusterRow,
+        expected_version: i64,
+        secret: &SecretRow,
+    ) -> Result<()> {
+        with_conn!(self, conn => {
+            conn.transaction::<_, Error, _>(async move |conn| {
+                {
+                    let old: Option<Option<String>> = clusters::table
+                        .find(&cluster.id)
+                        .filter(clusters::version.eq(expected_version))
+                        .select(clusters::access_secret_id)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let Some(old) = old else { return Err(Error::Conflict) };
+                    diesel::insert_into(secrets::table).values(secret).execute(conn).await?;
+                    diesel::update(clusters::table.find(&cluster.id))
+                        .set((
+                            clusters::access_secret_id.eq(Some(&secret.id)),
+                            clusters::endpoint.eq(&cluster.endpoint),
+                            clusters::warnings.eq(&cluster.warnings),
+                            clusters::version.eq(expected_version + 1),
+                            clusters::update_time.eq(cluster.update_time),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    if let Some(old) = old {
+                        diesel::delete(secrets::table.find(old)).execute(conn).await?;
+                    }
+                    Ok(())
+                }
+            })
+            .await
+        })
+    }
+
+    /// Forgets a cluster and its access secret together. True when it existed.
+    pub async fn delete_cluster_and_secret(&self, id: &str) -> Result<bool> {
+        with_conn!(self, conn => {
+            conn.transaction::<_, Error, _>(async move |conn| {
+                {
+                    let secret: Option<Option<String>> = clusters::table
+                        .find(id)
+                        .select(clusters::access_secret_id)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let Some(secret) = secret else { return Ok(false) };
+                    diesel::delete(clusters::table.find(id)).execute(conn).await?;
+                    if let Some(secret) = secret {
+                        diesel::delete(secrets::table.find(secret)).execute(conn).await?;
+                    }
+                    Ok(true)
+                }
+            })
+            .await
+        })
+    }
+
+    /// Every cluster, for the prober. Ordered by id.
+    pub async fn all_clusters(&self) -> Result<Vec<ClusterRow>> {
+        with_conn!(self, conn => {
+            Ok(clusters::table
+                .order(clusters::id.asc())
+                .select(ClusterRow::as_select())
+                .load(conn)
+                .await?)
+        })
+    }
+
+    /// Ids of clusters whose id starts with `prefix`, for choosing a free id.
+    pub async fn cluster_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        let pattern = format!("{}%", prefix.replace('%', "").replace('_', ""));
+        with_conn!(self, conn => {
+            Ok(clusters::table
+                .filter(clusters::id.like(pattern))
+                .select(clusters::id)
+                .load(conn)
+                .await?)
+        })
+    }
 }

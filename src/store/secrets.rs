@@ -31,3 +31,36 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Ids of secrets sealed under a key other than `key_id` (for master key rotation).
+    pub async fn secret_ids_not_under_key(&self, key_id: &str) -> Result<Vec<String>> {
+        with_conn!(self, conn => {
+            Ok(secrets::table
+                .filter(secrets::key_id.ne(key_id))
+                .select(secrets::id)
+                .load(conn)
+                .await?)
+        })
+    }
+
+    /// Replaces a secret's ciphertext if it is still sealed under `old_key_id`. True if replaced.
+    pub async fn reseal_secret(&self, old_key_id: &str, row: &SecretRow) -> Result<bool> {
+        with_conn!(self, conn => {
+            let n = diesel::update(
+                secrets::table
+                    .find(&row.id)
+                    .filter(secrets::key_id.eq(old_key_id)),
+            )
+            .set((
+                secrets::key_id.eq(&row.key_id),
+                secrets::nonce.eq(&row.nonce),
+                secrets::ciphertext.eq(&row.ciphertext),
+                secrets::update_time.eq(row.update_time),
+            ))
+            .execute(conn)
+            .await?;
+            Ok(n == 1)
+        })
+    }
+}

@@ -1,0 +1,119 @@
+//! Reaching clusters: sealing and opening their stored access, and a cached client per cluster.
+
+use std::sync::Arc;
+
+use crate::{
+    crypto::{Keyring, Sealed},
+    kube::{ClientCache, ClusterAccess, ClusterClient, ClusterError, Timeouts},
+    store::{ClusterRow, SecretRow, Store, now_millis},
+};
+
+use super::{Error, Result};
+
+/// Turns stored cluster rows into connected clients.
+pub struct ClusterConnector {
+    store: Store,
+    keyring: Arc<Keyring>,
+    cache: ClientCache,
+    timeouts: Timeouts,
+}
+
+impl ClusterConnector {
+    pub fn new(store: Store, keyring: Arc<Keyring>, timeouts: Timeouts) -> Self {
+        ClusterConnector {
+            store,
+            keyring,
+            cache: ClientCache::default(),
+            timeouts,
+        }
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Encrypts `access` into a new secret row with id `secret_id`.
+    pub fn seal(&self, secret_id: &str, access: &ClusterAccess) -> Result<SecretRow> {
+        let sealed = self.keyring.seal(secret_id, &access.to_json())?;
+        let now = now_millis();
+        Ok(SecretRow {
+            id: secret_id.to_string(),
+            key_id: sealed.key_id,
+            nonce: sealed.nonce,
+            ciphertext: sealed.ciphertext,
+            create_time: now,
+            update_time: now,
+        })
+    }
+
+    /// Decrypts a cluster's stored access.
+    pub async fn open(&self, row: &ClusterRow) -> Result<ClusterAccess> {
+        let secret_id =
+            row.access_secret_id
+                .as_deref()
+                .ok_or_else(|| Error::FailedPrecondition {
+                    reason: "NO_CLUSTER_CREDENTIALS",
+                    message: format!("cluster {:?} has no stored credentials yet", row.id),
+                })?;
+        let secret =
+            self.store.get_secret(secret_id).await?.ok_or_else(|| {
+                Error::Internal(format!("secret {secret_id} of {} missing", row.id))
+            })?;
+        let plain = self.keyring.open(
+            &secret.id,
+            &Sealed {
+                key_id: secret.key_id,
+                nonce: secret.nonce,
+                ciphertext: secret.ciphertext,
+            },
+        )?;
+        ClusterAccess::from_json(plain.expose())
+            .ok_or_else(|| Error::Internal(format!("secret {secret_id} does not parse")))
+    }
+
+    /// A client for the cluster, built on first use and whenever its row changed.
+    pub async fn client(&self, row: &ClusterRow) -> Result<ClusterClient> {
+        if let Some(client) = self.cache.get(&row.id, row.version) {
+            return Ok(client);
+        }
+        let access = self.open(row).await?;
+        let client = ClusterClient::new(&access, self.timeouts).map_err(cluster_error)?;
+        self.cache.insert(&row.id, row.version, client.clone());
+        Ok(client)
+    }
+
+    pub fn forget(&self, cluster_id: &str) {
+        self.cache.remove(cluster_id);
+    }
+
+    pub fn cached_clients(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+/// What a cluster failure means to a caller.
+pub fn cluster_error(err: ClusterError) -> Error {
+    let reason = err.reason();
+    match err {
+        ClusterError::InvalidServer(_) => Error::invalid("source.token.server", err.to_string()),
+        ClusterError::BadCa(_) => Error::invalid("source.token.ca_pem", err.to_string()),
+        ClusterError::BadClientCertificate => Error::invalid("source.kubeconfig", err.to_string()),
+        ClusterError::Unreachable(_) | ClusterError::Timeout(_) => Error::Unavailable {
+            reason,
+            message: err.to_string(),
+            retry_after: None,
+        },
+        ClusterError::NotFound(_) => Error::FailedPrecondition {
+            reason,
+            message: err.to_string(),
+        },
+        ClusterError::Tls(_)
+        | ClusterError::Unauthorized(_)
+        | ClusterError::Forbidden(_)
+        | ClusterError::Api { .. }
+        | ClusterError::Other(_) => Error::FailedPrecondition {
+            reason,
+            message: err.to_string(),
+        },
+    }
+}
