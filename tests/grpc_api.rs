@@ -1,7 +1,6 @@
 //! The server over a real gRPC connection: health, reflection, paging, errors, shutdown.
 
-#[path = "support/server.rs"]
-mod server;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use flotilla::{
     store::ClusterRow,
 };
 use prost::Message;
-use server::TestServer;
+use support::server::TestServer;
 use tokio_stream::StreamExt;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;

@@ -1,10 +1,9 @@
 //! The store suite, run against SQLite and a real PostgreSQL.
 
-#[path = "support/db.rs"]
-mod db;
+mod support;
 
-use db::TestDb;
 use flotilla::store::{ClusterOrder, ClusterQuery, ClusterRow, Error, SecretRow, Store};
+use support::db::TestDb;
 
 fn cluster(id: &str, provider: &str, create_time: i64) -> ClusterRow {
     ClusterRow {

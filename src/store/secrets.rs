@@ -64,3 +64,10 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Number of stored secrets (tests check nothing is left behind).
+    pub async fn count_secrets(&self) -> Result<i64> {
+        with_conn!(self, conn => Ok(secrets::table.count().get_result(conn).await?))
+    }
+}

@@ -1,1 +1,6 @@
+//! Shared test support. Each test binary uses part of it.
+pub mod db;
 pub mod kube;
+pub mod kubeconfigs;
+pub mod proxy;
+pub mod server;

@@ -1,4 +1,5 @@
 //! A Flotilla server running in-process on a loopback port, with a fresh data directory.
+#![allow(dead_code)]
 
 use flotilla::{app, config::Settings, store::Store};
 use tonic::transport::Channel;
@@ -12,8 +13,14 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with settings adjusted by `adjust` (probe interval, database URL, ...).
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let settings = Settings::for_data_dir(dir.path());
+        let mut settings = Settings::for_data_dir(dir.path());
+        adjust(&mut settings);
         let server = app::start(settings.clone()).await.expect("server starts");
         TestServer {
             addr: server.addr,
