@@ -20,6 +20,7 @@ use crate::{
     service::{
         clusters::ClusterCatalog,
         connector::ClusterConnector,
+        credentials::CredentialVault,
         import::ClusterImporter,
         status::{Prober, ProberSettings, StatusBoard},
     },
@@ -134,6 +135,7 @@ struct Services {
     connector: Arc<ClusterConnector>,
     catalog: Arc<ClusterCatalog>,
     importer: Arc<ClusterImporter>,
+    vault: Arc<CredentialVault>,
 }
 
 impl Services {
@@ -141,7 +143,7 @@ impl Services {
         let board = Arc::new(StatusBoard::default());
         let connector = Arc::new(ClusterConnector::new(
             store.clone(),
-            keyring,
+            keyring.clone(),
             Timeouts::default(),
         ));
         let catalog = Arc::new(ClusterCatalog::new(
@@ -154,7 +156,9 @@ impl Services {
             connector.clone(),
             board.clone(),
         ));
+        let vault = Arc::new(CredentialVault::new(store.clone(), keyring));
         Services {
+            vault,
             store,
             board,
             connector,
@@ -267,7 +271,7 @@ async fn build(settings: &Settings, services: &Services) -> anyhow::Result<Built
         ))
         .add_service(limited!(
             pb::credential_service_server::CredentialServiceServer<_>,
-            api::unimplemented::CredentialApi
+            api::credential::CredentialApi::new(services.vault.clone())
         ))
         .add_service(limited!(
             pb::admin_service_server::AdminServiceServer<_>,

@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod codec;
 pub mod convert;
+pub mod credential;
 mod redact;
 pub mod status;
 pub mod unimplemented;

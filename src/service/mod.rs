@@ -2,6 +2,7 @@
 
 pub mod clusters;
 pub mod connector;
+pub mod credentials;
 mod error;
 pub mod filter;
 pub mod import;

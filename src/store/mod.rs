@@ -4,6 +4,7 @@
 //! migration folders keep the column types compatible.
 
 mod clusters;
+mod credentials;
 mod migrate;
 mod records;
 pub mod schema;
@@ -20,7 +21,8 @@ use diesel_async::{
 use futures::FutureExt;
 
 pub use clusters::{ClusterOrder, ClusterPage, ClusterQuery};
-pub use records::{ClusterRow, SecretRow};
+pub use credentials::CredentialQuery;
+pub use records::{ClusterRow, CredentialRow, SecretRow};
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 

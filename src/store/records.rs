@@ -53,3 +53,19 @@ impl std::fmt::Debug for SecretRow {
             .finish_non_exhaustive()
     }
 }
+
+/// A vendor or registry credential's metadata; the secret itself is in `secrets`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::credentials)]
+pub struct CredentialRow {
+    pub id: String,
+    pub display_name: String,
+    pub labels: String,
+    pub kind: String,
+    pub provider: String,
+    /// Public identifier: access key id, API key name, username. Never the secret.
+    pub principal: String,
+    pub secret_id: String,
+    pub create_time: i64,
+    pub rotate_time: i64,
+}
