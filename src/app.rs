@@ -325,3 +325,16 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         .with_context(|| format!("migrating {}", redact_url(&settings.database_url)))?;
     Ok(())
 }
+
+/// `flotilla rotate-master-key`.
+pub async fn rotate_master_key(
+    settings: &Settings,
+) -> anyhow::Result<crate::service::rotation::RotationReport> {
+    let store = Store::open(&settings.database_url)
+        .await
+        .with_context(|| format!("opening {}", redact_url(&settings.database_url)))?;
+    let keyring = open_keyring(settings, store.kind())?;
+    crate::service::rotation::rotate_master_key(&store, &keyring)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}

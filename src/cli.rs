@@ -46,6 +46,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("stopped");
             Ok(())
         }
+        Command::RotateMasterKey(args) => {
+            let settings = Settings::resolve_common_only(&args)?;
+            telemetry::init(settings.log_format, &settings.log_filter)?;
+            let report = app::rotate_master_key(&settings).await?;
+            println!(
+                "new master key {}: re-encrypted {} secret(s), {} changed meanwhile{}",
+                report.new_key_id,
+                report.resealed,
+                report.skipped,
+                if report.skipped > 0 {
+                    " (run again)"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
         Command::Migrate(args) => {
             let settings = Settings::resolve_common_only(&args)?;
             telemetry::init(settings.log_format, &settings.log_filter)?;

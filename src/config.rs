@@ -31,6 +31,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(CommonArgs),
+    /// Add a new master key to the key file and re-encrypt every stored secret under it.
+    /// Running servers keep working: they pick up the new key from the file.
+    RotateMasterKey(CommonArgs),
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -82,6 +82,11 @@ impl ClusterConnector {
         Ok(client)
     }
 
+    /// Re-reads the master key file (a no-op for a fixed key).
+    pub fn reload_keys(&self) -> Result<()> {
+        Ok(self.keyring.reload()?)
+    }
+
     pub fn forget(&self, cluster_id: &str) {
         self.cache.remove(cluster_id);
     }

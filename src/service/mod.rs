@@ -7,6 +7,7 @@ mod error;
 pub mod filter;
 pub mod import;
 pub mod paging;
+pub mod rotation;
 pub mod status;
 pub mod validate;
 

@@ -121,6 +121,10 @@ pub struct Prober {
 impl Prober {
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
+            // Pick up a key added by `rotate-master-key` so new secrets use it.
+            if let Err(err) = self.connector.reload_keys() {
+                tracing::warn!(error = %err, "re-reading the master key file failed");
+            }
             if let Err(err) = self.probe_all().await {
                 tracing::warn!(error = %err, "probing clusters failed");
             }
