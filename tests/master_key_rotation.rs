@@ -86,7 +86,7 @@ async fn rotation_reencrypts_everything_without_stopping_readers() {
             .cluster
             .and_then(|c| c.status)
             .expect("status");
-        let probed = status.last_probe_time.clone().expect("probe time");
+        let probed = status.last_probe_time.expect("probe time");
         if probed != probed_before {
             assert!(status.reachable, "probe after rotation: {status:?}");
             break;

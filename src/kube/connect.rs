@@ -218,10 +218,10 @@ pub fn classify(err: ::kube::Error) -> ClusterError {
     let lower = chain.to_lowercase();
     if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
         ClusterError::Tls(chain)
-    } else if lower.contains("timed out") || lower.contains("timeout") || lower.contains("deadline")
-    {
-        ClusterError::Unreachable(chain)
-    } else if lower.contains("connect")
+    } else if lower.contains("timed out")
+        || lower.contains("timeout")
+        || lower.contains("deadline")
+        || lower.contains("connect")
         || lower.contains("refused")
         || lower.contains("dns")
         || lower.contains("unreachable")

@@ -306,7 +306,7 @@ impl Store {
 
     /// Ids of clusters whose id starts with `prefix`, for choosing a free id.
     pub async fn cluster_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        let pattern = format!("{}%", prefix.replace('%', "").replace('_', ""));
+        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
         with_conn!(self, conn => {
             Ok(clusters::table
                 .filter(clusters::id.like(pattern))
