@@ -236,3 +236,94 @@ def test_migrate_command_and_json_logs(tmp_path):
     assert bad.returncode != 0
     assert "unsupported database URL" in bad.stderr
     assert "topsecret" not in bad.stderr
+
+
+def test_rotate_master_key_command(tmp_path):
+    import subprocess
+
+    from conftest import binary
+
+    data = tmp_path / "data"
+    subprocess.run([binary(), "migrate", "--data-dir", str(data)], check=True,
+                   capture_output=True, timeout=60)
+    # migrate does not need keys; rotation creates the key file on first use, then adds a key.
+    result = subprocess.run([binary(), "rotate-master-key", "--data-dir", str(data)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "re-encrypted 0 secret(s)" in result.stdout, result.stdout
+    keys = [line for line in (data / "master.keys").read_text().splitlines()
+            if line and not line.startswith("#")]
+    assert len(keys) == 2
+    assert oct((data / "master.keys").stat().st_mode & 0o777) == "0o600"
+
+
+def kube_env_dir():
+    import os
+    kubeconfig = os.environ.get("KUBECONFIG", "")
+    if kubeconfig and os.path.exists(os.path.join(os.path.dirname(kubeconfig), "pki")):
+        return os.path.dirname(kubeconfig)
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "target", "kube-env")
+
+
+def test_secrets_never_reach_the_log():
+    """Import a kubeconfig whose key and token carry a canary, with debug logging on; the
+    canary must appear in no log line and no response."""
+    import os
+    import uuid
+
+    pki = os.path.join(kube_env_dir(), "pki")
+    read = lambda name: open(os.path.join(pki, name)).read()
+    server_url = [line.split("server:")[1].strip()
+                  for line in open(os.path.join(kube_env_dir(), "kubeconfig"))
+                  if "server:" in line][0]
+    canary = f"canary-{uuid.uuid4().hex}"
+    b64 = lambda text: base64.b64encode(text.encode()).decode()
+    kubeconfig = f"""apiVersion: v1
+kind: Config
+current-context: c
+clusters:
+- name: c
+  cluster: {{server: "{server_url}", certificate-authority-data: "{b64(read('ca.crt'))}"}}
+users:
+- name: u
+  user:
+    client-certificate-data: "{b64(read('admin.crt'))}"
+    client-key-data: "{b64(canary + chr(10) + read('admin.key'))}"
+contexts:
+- name: c
+  context: {{cluster: c, user: u}}
+"""
+    server = Server("--log-filter", "debug")
+    try:
+        with grpc.insecure_channel(server.addr) as channel:
+            pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+            method = pool.FindServiceByName("flotilla.v1.ClusterService").methods_by_name
+            request_cls = message_factory.GetMessageClass(method["ImportCluster"].input_type)
+            response_cls = message_factory.GetMessageClass(method["ImportCluster"].output_type)
+            call = channel.unary_unary(
+                "/flotilla.v1.ClusterService/ImportCluster",
+                request_serializer=request_cls.SerializeToString,
+                response_deserializer=response_cls.FromString,
+            )
+            request = request_cls(cluster_id="canary")
+            request.kubeconfig.kubeconfig = kubeconfig.encode()
+            reply = call(request, timeout=20)
+            assert reply.cluster.status.reachable
+            assert canary not in str(reply)
+            # A refused import whose token is the canary: not in the error either.
+            bad = request_cls(cluster_id="canary2")
+            bad.token.server = server_url
+            bad.token.bearer_token = canary
+            bad.token.ca_pem = read("ca.crt")
+            try:
+                call(bad, timeout=20)
+                raise AssertionError("a bad token must be refused")
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err
+                assert canary not in err.details()
+    finally:
+        server.stop()
+    logs = server.logs()
+    assert "cluster imported" in logs, logs[-2000:]
+    assert canary not in logs
