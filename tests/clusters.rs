@@ -299,6 +299,38 @@ async fn import_by_server_and_token_then_rotate() {
         "old secret deleted"
     );
 
+    // Credentials for another cluster (the second test API server) are refused.
+    let other = client
+        .update_cluster_credentials(pb::UpdateClusterCredentialsRequest {
+            cluster_id: cluster.id.clone(),
+            source: Some(pb::update_cluster_credentials_request::Source::Kubeconfig(
+                pb::KubeconfigSource {
+                    kubeconfig: kubeconfigs::admin_kubeconfig_at(&kubeconfigs::second_server())
+                        .into(),
+                    context: String::new(),
+                },
+            )),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::FailedPrecondition, "{other:?}");
+    assert_eq!(reason(&other), "DIFFERENT_CLUSTER");
+
+    // The second cluster imports as a cluster of its own.
+    let second = client
+        .import_cluster(kubeconfig_request(kubeconfigs::admin_kubeconfig_at(
+            &kubeconfigs::second_server(),
+        )))
+        .await
+        .expect("import the second cluster")
+        .into_inner()
+        .cluster
+        .expect("cluster");
+    assert_ne!(second.kube_system_uid, cluster.kube_system_uid);
+    assert_eq!(second.id, "test", "named after its context");
+    assert_eq!(second.status.expect("status").node_count, 0);
+
     // Rotating to credentials that cannot even read kube-system is refused, nothing changes.
     let refused = client
         .update_cluster_credentials(pb::UpdateClusterCredentialsRequest {

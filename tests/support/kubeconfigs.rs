@@ -32,6 +32,17 @@ pub fn server() -> String {
         .to_string()
 }
 
+/// The API server URL of the second, independent test cluster.
+pub fn second_server() -> String {
+    let path = kenv::env().dir().join("kubeconfig-second");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .expect("server line")
+        .trim()
+        .to_string()
+}
+
 pub fn ca_pem() -> String {
     pki("ca.crt")
 }
