@@ -6,7 +6,8 @@ use clap::Parser;
 
 use crate::{
     app,
-    config::{Cli, Command, Settings},
+    auth::Role,
+    config::{Cli, Command, Settings, TokenCommand},
     telemetry,
 };
 
@@ -63,6 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Token(command) => token_command(command).await,
         Command::Migrate(args) => {
             let settings = Settings::resolve_common_only(&args)?;
             telemetry::init(settings.log_format, &settings.log_filter)?;
@@ -86,5 +88,74 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
+
+async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create {
+            common,
+            name,
+            role,
+            clusters,
+            expires_in_days,
+        } => {
+            let settings = Settings::resolve_common_only(&common)?;
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be viewer, operator or admin"))?;
+            let expire = expires_in_days
+                .map(|days| crate::store::now_millis() + i64::from(days) * 24 * 3600 * 1000);
+            let tokens = app::tokens(&settings).await?;
+            let issued = tokens
+                .issue(&name, role, clusters, expire, "cli")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!(
+                "created token {} ({}, role {}); the secret below is shown only now:",
+                issued.token.name, issued.token.id, issued.token.role
+            );
+            println!("{}", issued.secret.as_str());
+            Ok(())
+        }
+        TokenCommand::List { common, all } => {
+            let settings = Settings::resolve_common_only(&common)?;
+            let tokens = app::tokens(&settings).await?;
+            println!(
+                "{:<18} {:<24} {:<9} {:<20} STATE",
+                "ID", "NAME", "ROLE", "CLUSTERS"
+            );
+            for row in tokens.list(all).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                let clusters: Vec<String> =
+                    serde_json::from_str(&row.cluster_ids).unwrap_or_default();
+                let now = crate::store::now_millis();
+                let state = if row.revoke_time.is_some() {
+                    "revoked"
+                } else if row.expire_time.is_some_and(|t| t <= now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                let scope = if clusters.is_empty() {
+                    "*".to_string()
+                } else {
+                    clusters.join(",")
+                };
+                println!(
+                    "{:<18} {:<24} {:<9} {:<20} {state}",
+                    row.id, row.name, row.role, scope
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { common, token } => {
+            let settings = Settings::resolve_common_only(&common)?;
+            let tokens = app::tokens(&settings).await?;
+            let row = tokens
+                .revoke(&token)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("revoked {} ({})", row.name, row.id);
+            Ok(())
+        }
     }
 }

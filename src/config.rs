@@ -34,6 +34,45 @@ pub enum Command {
     /// Add a new master key to the key file and re-encrypt every stored secret under it.
     /// Running servers keep working: they pick up the new key from the file.
     RotateMasterKey(CommonArgs),
+    /// Create, list and revoke API tokens, directly on the database.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; its secret is printed once.
+    Create {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Unique name, shown in the audit log
+        #[arg(long)]
+        name: String,
+        /// viewer, operator or admin
+        #[arg(long)]
+        role: String,
+        /// Limit the token to this cluster (repeat for several)
+        #[arg(long = "cluster", value_name = "CLUSTER_ID")]
+        clusters: Vec<String>,
+        /// Expire after this many days
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Include revoked tokens
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a token by id or name.
+    Revoke {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Token id or name
+        token: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -85,6 +124,22 @@ pub struct ServeArgs {
     /// Import every context of this kubeconfig at start-up (skipping clusters already present)
     #[arg(long, env = "FLOTILLA_IMPORT_KUBECONFIG", value_name = "PATH")]
     pub import_kubeconfig: Vec<PathBuf>,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key
+    #[arg(long, env = "FLOTILLA_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for --tls-cert
+    #[arg(long, env = "FLOTILLA_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (mutual TLS)
+    #[arg(long, env = "FLOTILLA_CLIENT_CA", value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// Allow listening on a non-loopback address without TLS (tokens then cross the network in
+    /// clear text)
+    #[arg(long, env = "FLOTILLA_INSECURE_LISTEN")]
+    pub insecure_listen: bool,
+    /// Requests per second each API token may make on average (0: unlimited) [default: 50]
+    #[arg(long, env = "FLOTILLA_RATE_LIMIT", value_name = "PER_SECOND")]
+    pub rate_limit: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -110,6 +165,12 @@ struct FileConfig {
     probe_interval_seconds: Option<u64>,
     probe_concurrency: Option<usize>,
     import_kubeconfig: Option<Vec<PathBuf>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+    insecure_listen: Option<bool>,
+    rate_limit_per_second: Option<f64>,
+    rate_limit_burst: Option<f64>,
 }
 
 /// Everything the server needs, resolved.
@@ -130,6 +191,21 @@ pub struct Settings {
     pub probe_interval: Duration,
     pub probe_concurrency: usize,
     pub import_kubeconfig: Vec<PathBuf>,
+    /// The first admin token's secret (`FLOTILLA_BOOTSTRAP_TOKEN`), used on an empty database.
+    pub bootstrap_token: Option<zeroize::Zeroizing<String>>,
+    pub tls: Option<TlsFiles>,
+    pub insecure_listen: bool,
+    /// Per-token request budget; `None`: unlimited.
+    pub rate_limit: Option<crate::auth::rate::RateLimit>,
+}
+
+/// Server TLS material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Client CA for mutual TLS.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -161,6 +237,13 @@ impl Settings {
             probe_interval: Duration::from_secs(30),
             probe_concurrency: 32,
             import_kubeconfig: Vec::new(),
+            bootstrap_token: None,
+            tls: None,
+            insecure_listen: false,
+            rate_limit: Some(crate::auth::rate::RateLimit {
+                per_second: 50.0,
+                burst: 100.0,
+            }),
         }
     }
 
@@ -201,6 +284,30 @@ impl Settings {
         } else {
             args.import_kubeconfig.clone()
         };
+        let cert = args.tls_cert.clone().or_else(|| file.tls_cert.clone());
+        let key = args.tls_key.clone().or_else(|| file.tls_key.clone());
+        let client_ca = args.client_ca.clone().or_else(|| file.client_ca.clone());
+        settings.tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert,
+                key,
+                client_ca,
+            }),
+            (None, None) if client_ca.is_none() => None,
+            (None, None) => bail!("--client-ca needs --tls-cert and --tls-key"),
+            _ => bail!("--tls-cert and --tls-key go together"),
+        };
+        settings.insecure_listen = args.insecure_listen || file.insecure_listen.unwrap_or(false);
+        let per_second = args.rate_limit.or(file.rate_limit_per_second);
+        if let Some(per_second) = per_second {
+            if !per_second.is_finite() || per_second < 0.0 {
+                bail!("rate limit must be a positive number of requests per second (0: unlimited)");
+            }
+            settings.rate_limit = (per_second > 0.0).then(|| crate::auth::rate::RateLimit {
+                per_second,
+                burst: file.rate_limit_burst.unwrap_or(per_second * 2.0).max(1.0),
+            });
+        }
         Ok(settings)
     }
 
@@ -232,6 +339,10 @@ impl Settings {
             .clone()
             .or_else(|| file.master_key_file.clone());
         // Read directly, not through clap, so the key can never show up in --help or errors.
+        settings.bootstrap_token = std::env::var("FLOTILLA_BOOTSTRAP_TOKEN")
+            .ok()
+            .filter(|k| !k.is_empty())
+            .map(zeroize::Zeroizing::new);
         settings.master_key = std::env::var("FLOTILLA_MASTER_KEY")
             .ok()
             .filter(|k| !k.is_empty())

@@ -12,10 +12,10 @@ use support::{
     proxy::TcpProxy,
     server::TestServer,
 };
-use tonic::{Code, Status, transport::Channel};
+use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-type Client = ClusterServiceClient<Channel>;
+type Client = ClusterServiceClient<support::server::AuthedChannel>;
 
 fn kubeconfig_request(yaml: impl Into<Vec<u8>>) -> pb::ImportClusterRequest {
     pb::ImportClusterRequest {

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
-use super::pb::{self, cluster_service_server::ClusterService};
+use super::{
+    pb::{self, cluster_service_server::ClusterService},
+    visible,
+};
+use crate::auth::{audit, cluster_scope};
 use crate::service::{
     Error,
     clusters::{ClusterCatalog, ListClusters, UpdateCluster},
@@ -30,6 +34,8 @@ impl ClusterService for ClusterApi {
         &self,
         request: Request<pb::ImportClusterRequest>,
     ) -> Result<Response<pb::ImportClusterResponse>, Status> {
+        let requested = request.get_ref().cluster_id.clone();
+        audit::note(&request, &requested, "");
         let cluster = self.importer.import(request.into_inner().into()).await?;
         Ok(Response::new(pb::ImportClusterResponse {
             cluster: Some(cluster.into()),
@@ -40,6 +46,7 @@ impl ClusterService for ClusterApi {
         &self,
         request: Request<pb::GetClusterRequest>,
     ) -> Result<Response<pb::GetClusterResponse>, Status> {
+        visible(&request, &request.get_ref().cluster_id)?;
         let cluster = self.catalog.get(&request.get_ref().cluster_id).await?;
         Ok(Response::new(pb::GetClusterResponse {
             cluster: Some(cluster.into()),
@@ -50,7 +57,10 @@ impl ClusterService for ClusterApi {
         &self,
         request: Request<pb::ListClustersRequest>,
     ) -> Result<Response<pb::ListClustersResponse>, Status> {
-        let list = self.catalog.list(&request.into_inner().into()).await?;
+        let scope = cluster_scope(&request);
+        let mut list_request = ListClusters::from(request.into_inner());
+        list_request.scope = scope;
+        let list = self.catalog.list(&list_request).await?;
         Ok(Response::new(pb::ListClustersResponse {
             clusters: list.clusters.into_iter().map(Into::into).collect(),
             next_page_token: list.next_page_token,
@@ -62,6 +72,14 @@ impl ClusterService for ClusterApi {
         &self,
         request: Request<pb::UpdateClusterRequest>,
     ) -> Result<Response<pb::UpdateClusterResponse>, Status> {
+        let id = request
+            .get_ref()
+            .cluster
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_default();
+        visible(&request, &id)?;
+        audit::note(&request, &id, "");
         let update = UpdateCluster::try_from(request.into_inner())?;
         let cluster = self.catalog.update(update).await?;
         Ok(Response::new(pb::UpdateClusterResponse {
@@ -73,6 +91,8 @@ impl ClusterService for ClusterApi {
         &self,
         request: Request<pb::UpdateClusterCredentialsRequest>,
     ) -> Result<Response<pb::UpdateClusterCredentialsResponse>, Status> {
+        visible(&request, &request.get_ref().cluster_id)?;
+        audit::note(&request, &request.get_ref().cluster_id, "credentials");
         let r = request.into_inner();
         let cluster = self
             .importer
@@ -92,6 +112,8 @@ impl ClusterService for ClusterApi {
         &self,
         request: Request<pb::DeleteClusterRequest>,
     ) -> Result<Response<pb::DeleteClusterResponse>, Status> {
+        visible(&request, &request.get_ref().cluster_id)?;
+        audit::note(&request, &request.get_ref().cluster_id, "");
         let r = request.into_inner();
         if r.destroy {
             let provider = self.catalog.provider_of(&r.cluster_id).await?;
@@ -129,6 +151,7 @@ impl From<pb::ListClustersRequest> for ListClusters {
             page_token: r.page_token,
             filter: r.filter,
             order_by: r.order_by,
+            scope: None,
         }
     }
 }

@@ -27,6 +27,11 @@ impl CredentialService for CredentialApi {
         &self,
         request: Request<pb::CreateCredentialRequest>,
     ) -> Result<Response<pb::CreateCredentialResponse>, Status> {
+        crate::auth::audit::note(
+            &request,
+            "",
+            &format!("credentials/{}", request.get_ref().credential_id),
+        );
         let r = request.into_inner();
         let credential = self
             .vault
@@ -73,6 +78,11 @@ impl CredentialService for CredentialApi {
         &self,
         request: Request<pb::RotateCredentialRequest>,
     ) -> Result<Response<pb::RotateCredentialResponse>, Status> {
+        crate::auth::audit::note(
+            &request,
+            "",
+            &format!("credentials/{}", request.get_ref().credential_id),
+        );
         let r = request.into_inner();
         let credential = self
             .vault
@@ -87,6 +97,11 @@ impl CredentialService for CredentialApi {
         &self,
         request: Request<pb::DeleteCredentialRequest>,
     ) -> Result<Response<pb::DeleteCredentialResponse>, Status> {
+        crate::auth::audit::note(
+            &request,
+            "",
+            &format!("credentials/{}", request.get_ref().credential_id),
+        );
         self.vault.delete(&request.get_ref().credential_id).await?;
         Ok(Response::new(pb::DeleteCredentialResponse {}))
     }

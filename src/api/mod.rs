@@ -1,5 +1,6 @@
 //! The gRPC surface: one file per service, thin handlers, one error mapping.
 
+pub mod admin;
 pub mod cluster;
 pub mod codec;
 pub mod convert;
@@ -29,3 +30,23 @@ pub const SERVICE_NAMES: [&str; 8] = [
     "flotilla.v1.CredentialService",
     "flotilla.v1.AdminService",
 ];
+
+/// Hides clusters a cluster-scoped token may not see: they are NOT_FOUND, exactly like clusters
+/// that do not exist, so a scoped token learns nothing about the others.
+pub(crate) fn visible<T>(
+    request: &tonic::Request<T>,
+    cluster_id: &str,
+) -> Result<(), tonic::Status> {
+    let hidden = request
+        .extensions()
+        .get::<crate::auth::Principal>()
+        .is_some_and(|p| !p.can_see(cluster_id));
+    if hidden {
+        return Err(crate::service::Error::NotFound {
+            kind: "cluster",
+            id: cluster_id.to_string(),
+        }
+        .into());
+    }
+    Ok(())
+}

@@ -2,9 +2,9 @@
 //! a message naming it (see build.rs); nothing pretends to work.
 
 use super::pb::{
-    admin_service_server::AdminService, log_stream_server::LogStream,
-    node_service_server::NodeService, operation_service_server::OperationService,
-    registry_service_server::RegistryService, workload_service_server::WorkloadService,
+    log_stream_server::LogStream, node_service_server::NodeService,
+    operation_service_server::OperationService, registry_service_server::RegistryService,
+    workload_service_server::WorkloadService,
 };
 
 pub struct NodeApi;
@@ -21,6 +21,3 @@ impl LogStream for LogStreamApi {}
 
 pub struct OperationApi;
 impl OperationService for OperationApi {}
-
-pub struct AdminApi;
-impl AdminService for AdminApi {}

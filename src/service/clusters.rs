@@ -131,6 +131,8 @@ pub struct ListClusters {
     pub page_token: String,
     pub filter: String,
     pub order_by: String,
+    /// When set, only these clusters exist for the caller.
+    pub scope: Option<Vec<String>>,
 }
 
 /// One page of clusters.
@@ -198,6 +200,7 @@ impl ClusterCatalog {
     pub async fn list(&self, request: &ListClusters) -> Result<ClusterList> {
         let mut query = parse_filter(&request.filter)?;
         (query.order, query.descending) = parse_order(&request.order_by)?;
+        query.ids = request.scope.clone();
         let page = Page::parse(
             request.page_size,
             &request.page_token,

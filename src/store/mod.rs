@@ -3,6 +3,7 @@
 //! Every query is written once and compiled for both backends through [`with_conn!`]; the two
 //! migration folders keep the column types compatible.
 
+mod auth;
 mod clusters;
 mod credentials;
 mod migrate;
@@ -20,9 +21,10 @@ use diesel_async::{
 };
 use futures::FutureExt;
 
+pub use auth::AuditQuery;
 pub use clusters::{ClusterOrder, ClusterPage, ClusterQuery};
 pub use credentials::CredentialQuery;
-pub use records::{ClusterRow, CredentialRow, SecretRow};
+pub use records::{ApiTokenRow, AuditRow, ClusterRow, CredentialRow, SecretRow};
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 

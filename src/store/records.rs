@@ -69,3 +69,36 @@ pub struct CredentialRow {
     pub create_time: i64,
     pub rotate_time: i64,
 }
+
+/// An API token. The secret itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::api_tokens)]
+pub struct ApiTokenRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    /// JSON array of cluster ids; empty means every cluster.
+    pub cluster_ids: String,
+    pub secret_hash: String,
+    pub expire_time: Option<i64>,
+    pub create_time: i64,
+    pub created_by: String,
+    pub last_used_time: Option<i64>,
+    pub revoke_time: Option<i64>,
+}
+
+/// One audited call.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::audit_events)]
+pub struct AuditRow {
+    pub id: String,
+    pub time: i64,
+    pub token_name: String,
+    pub method: String,
+    pub cluster_id: String,
+    pub target: String,
+    pub result_code: String,
+    pub request_id: String,
+    pub peer_address: String,
+    pub message: String,
+}

@@ -46,3 +46,33 @@ diesel::table! {
         update_time -> BigInt,
     }
 }
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        cluster_ids -> Text,
+        secret_hash -> Text,
+        expire_time -> Nullable<BigInt>,
+        create_time -> BigInt,
+        created_by -> Text,
+        last_used_time -> Nullable<BigInt>,
+        revoke_time -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        time -> BigInt,
+        token_name -> Text,
+        method -> Text,
+        cluster_id -> Text,
+        target -> Text,
+        result_code -> Text,
+        request_id -> Text,
+        peer_address -> Text,
+        message -> Text,
+    }
+}

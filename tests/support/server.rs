@@ -1,8 +1,32 @@
-//! A Flotilla server running in-process on a loopback port, with a fresh data directory.
+//! A Flotilla server running in-process on a loopback port, with a fresh data directory and a
+//! known bootstrap admin token.
 #![allow(dead_code)]
 
 use flotilla::{app, config::Settings, store::Store};
-use tonic::transport::Channel;
+use tonic::{
+    metadata::MetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
+
+/// The bootstrap admin token of every test server.
+pub const ADMIN_TOKEN: &str = "flt_test-admin-token-0123456789abcdefghij";
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel whose calls carry a token.
+pub type AuthedChannel = InterceptedService<Channel, Bearer>;
 
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
@@ -20,6 +44,8 @@ impl TestServer {
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = Settings::for_data_dir(dir.path());
+        settings.bootstrap_token = Some(zeroize::Zeroizing::new(ADMIN_TOKEN.to_string()));
+        settings.rate_limit = None;
         adjust(&mut settings);
         let server = app::start(settings.clone()).await.expect("server starts");
         TestServer {
@@ -34,12 +60,24 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
-    pub async fn channel(&self) -> Channel {
+    /// A plain channel: calls carry no token.
+    pub async fn raw_channel(&self) -> Channel {
         Channel::from_shared(self.url())
             .expect("url")
             .connect()
             .await
             .expect("connect")
+    }
+
+    /// A channel whose calls carry the admin token.
+    pub async fn channel(&self) -> AuthedChannel {
+        self.channel_as(Some(ADMIN_TOKEN)).await
+    }
+
+    /// A channel whose calls carry `token` (or none).
+    pub async fn channel_as(&self, token: Option<&str>) -> AuthedChannel {
+        let value = token.map(|t| format!("Bearer {t}").parse().expect("ascii token"));
+        InterceptedService::new(self.raw_channel().await, Bearer(value))
     }
 
     /// The server's own database, for seeding rows directly.

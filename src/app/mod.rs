@@ -1,0 +1,206 @@
+//! Wiring: the only place that knows every concrete type. Builds the store and services and
+//! serves gRPC, grpc-web, reflection and health on one port, with or without TLS.
+
+mod router;
+mod services;
+mod tls;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Server, server::TcpIncoming};
+use tonic_health::ServingStatus;
+
+use crate::{
+    api,
+    config::{Settings, redact_url},
+    crypto::{KeySource, Keyring},
+    store::{BackendKind, Store},
+};
+use services::Services;
+
+/// A server that is listening. Dropping it does not stop it; call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    /// Where the first admin token was written, when this start created it.
+    pub bootstrap_token_file: Option<std::path::PathBuf>,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// A token that, when cancelled, starts a graceful shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, lets in-flight calls finish (bounded), and waits for the server to end.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the server has stopped (after its shutdown token is cancelled).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task panicked")?
+    }
+}
+
+/// Opens the database (creating and migrating it when needed) and starts serving.
+pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
+    if settings.tls.is_none() && !settings.listen.ip().is_loopback() && !settings.insecure_listen {
+        anyhow::bail!(
+            "refusing to listen on {} without TLS: API tokens would cross the network in clear \
+             text. Give --tls-cert and --tls-key, or --insecure-listen if something in front \
+             terminates TLS",
+            settings.listen
+        );
+    }
+    let tls_config = settings.tls.as_ref().map(tls::server_config).transpose()?;
+    create_data_dir(&settings.data_dir)?;
+    let store = Store::open(&settings.database_url)
+        .await
+        .with_context(|| format!("opening {}", redact_url(&settings.database_url)))?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+
+    let shutdown = CancellationToken::new();
+    let keyring = Arc::new(open_keyring(&settings, store.kind())?);
+    let services = Services::new(&settings, store, keyring);
+    let bootstrap_token_file = services
+        .tokens
+        .bootstrap(
+            &settings.data_dir,
+            settings.bootstrap_token.as_ref().map(|t| t.as_str()),
+        )
+        .await?;
+    for path in &settings.import_kubeconfig {
+        for line in services.importer.import_file(path).await {
+            tracing::info!(kubeconfig = %path.display(), "{line}");
+        }
+    }
+    tokio::spawn(services.prober(&settings).run(shutdown.child_token()));
+    let built = router::build(&settings, &services, Server::builder()).await?;
+    let token = shutdown.clone();
+    let grace = settings.shutdown_timeout;
+    let tls = tls_config.is_some();
+    let task = tokio::spawn(async move {
+        let signal = {
+            let token = token.clone();
+            async move { token.cancelled().await }
+        };
+        let serving: std::pin::Pin<
+            Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>,
+        > = match tls_config {
+            Some(config) => Box::pin(built.router.serve_with_incoming_shutdown(
+                tls::incoming(listener, config, token.child_token()),
+                signal,
+            )),
+            None => Box::pin(built.router.serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                signal,
+            )),
+        };
+        tokio::pin!(serving);
+        tokio::select! {
+            result = &mut serving => return result.context("server failed"),
+            () = token.cancelled() => {}
+        }
+        for name in api::SERVICE_NAMES.iter().chain(std::iter::once(&"")) {
+            built
+                .health
+                .set_service_status(*name, ServingStatus::NotServing)
+                .await;
+        }
+        tracing::info!(
+            grace_seconds = grace.as_secs(),
+            "shutting down: no new connections"
+        );
+        let result = match tokio::time::timeout(grace, &mut serving).await {
+            Ok(result) => result.context("server failed"),
+            Err(_) => {
+                tracing::warn!("in-flight calls did not finish in time; closing them");
+                Ok(())
+            }
+        };
+        services.audit.flush().await;
+        result
+    });
+    tracing::info!(%addr, tls, database = %redact_url(&settings.database_url), "flotilla serving");
+    Ok(RunningServer {
+        addr,
+        bootstrap_token_file,
+        shutdown,
+        task,
+    })
+}
+
+/// The master keys: `FLOTILLA_MASTER_KEY`, `--master-key-file`, or a file generated in the data
+/// directory. Several replicas on one PostgreSQL must share keys, so with PostgreSQL a key is
+/// never generated silently.
+pub fn open_keyring(settings: &Settings, backend: BackendKind) -> anyhow::Result<Keyring> {
+    let source = match (&settings.master_key, &settings.master_key_file) {
+        (Some(value), _) => KeySource::Value(value.clone()),
+        (None, Some(path)) => KeySource::File {
+            path: path.clone(),
+            create: true,
+        },
+        (None, None) => {
+            let path = settings.data_dir.join("master.keys");
+            if backend == BackendKind::Postgres && !path.exists() {
+                anyhow::bail!(
+                    "with PostgreSQL every replica must use the same master key: give \
+                     --master-key-file (or FLOTILLA_MASTER_KEY)"
+                );
+            }
+            KeySource::File { path, create: true }
+        }
+    };
+    Ok(Keyring::load(source)?)
+}
+
+/// The data directory holds the database, keys and the first admin token: owner-only.
+fn create_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating data directory {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    create_data_dir(&settings.data_dir)?;
+    Store::open(&settings.database_url)
+        .await
+        .with_context(|| format!("opening {}", redact_url(&settings.database_url)))
+}
+
+/// Applies migrations and returns (for `flotilla migrate`).
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    open_store(settings).await.map(|_| ())
+}
+
+/// `flotilla rotate-master-key`.
+pub async fn rotate_master_key(
+    settings: &Settings,
+) -> anyhow::Result<crate::service::rotation::RotationReport> {
+    let store = open_store(settings).await?;
+    let keyring = open_keyring(settings, store.kind())?;
+    crate::service::rotation::rotate_master_key(&store, &keyring)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The token store, for `flotilla token …` working directly on the database.
+pub async fn tokens(settings: &Settings) -> anyhow::Result<crate::auth::tokens::Tokens> {
+    Ok(crate::auth::tokens::Tokens::new(
+        open_store(settings).await?,
+    ))
+}

@@ -1,0 +1,82 @@
+//! The service layer, wired: one instance of each use case, sharing the store and keys.
+
+use std::sync::Arc;
+
+use crate::{
+    auth::{audit::AuditLog, layer::AuthState, rate::RateLimiter, tokens::Tokens},
+    config::Settings,
+    crypto::Keyring,
+    kube::Timeouts,
+    service::{
+        clusters::ClusterCatalog,
+        connector::ClusterConnector,
+        credentials::CredentialVault,
+        import::ClusterImporter,
+        status::{Prober, ProberSettings, StatusBoard},
+    },
+    store::Store,
+};
+
+pub struct Services {
+    pub store: Store,
+    pub board: Arc<StatusBoard>,
+    pub connector: Arc<ClusterConnector>,
+    pub catalog: Arc<ClusterCatalog>,
+    pub importer: Arc<ClusterImporter>,
+    pub vault: Arc<CredentialVault>,
+    pub tokens: Arc<Tokens>,
+    pub audit: AuditLog,
+    pub auth: Arc<AuthState>,
+}
+
+impl Services {
+    pub fn new(settings: &Settings, store: Store, keyring: Arc<Keyring>) -> Services {
+        let board = Arc::new(StatusBoard::default());
+        let connector = Arc::new(ClusterConnector::new(
+            store.clone(),
+            keyring.clone(),
+            Timeouts::default(),
+        ));
+        let catalog = Arc::new(ClusterCatalog::new(
+            store.clone(),
+            board.clone(),
+            connector.clone(),
+        ));
+        let importer = Arc::new(ClusterImporter::new(
+            store.clone(),
+            connector.clone(),
+            board.clone(),
+        ));
+        let vault = Arc::new(CredentialVault::new(store.clone(), keyring));
+        let tokens = Arc::new(Tokens::new(store.clone()));
+        let audit = AuditLog::start(store.clone());
+        let auth = Arc::new(AuthState {
+            tokens: tokens.clone(),
+            audit: audit.clone(),
+            limiter: RateLimiter::new(settings.rate_limit),
+        });
+        Services {
+            store,
+            board,
+            connector,
+            catalog,
+            importer,
+            vault,
+            tokens,
+            audit,
+            auth,
+        }
+    }
+
+    pub fn prober(&self, settings: &Settings) -> Prober {
+        Prober {
+            store: self.store.clone(),
+            connector: self.connector.clone(),
+            board: self.board.clone(),
+            settings: ProberSettings {
+                interval: settings.probe_interval,
+                concurrency: settings.probe_concurrency,
+            },
+        }
+    }
+}

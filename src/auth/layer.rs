@@ -1,0 +1,362 @@
+//! The tower layer that authenticates, authorizes, rate-limits and audits every call.
+//! Health and reflection stay open. Errors are gRPC statuses, so grpc-web clients get them too.
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{HeaderValue, Request, Response};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use tonic::{
+    Code, Status,
+    body::Body,
+    transport::server::{TcpConnectInfo, TlsConnectInfo},
+};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use super::{
+    Principal,
+    audit::{AuditEvent, AuditLog, AuditNote},
+    permissions::{self, Permission, Rule},
+    rate::RateLimiter,
+    tokens::{AuthError, Tokens},
+};
+use crate::api::status::ERROR_DOMAIN;
+
+/// Everything the layer needs.
+pub struct AuthState {
+    pub tokens: Arc<Tokens>,
+    pub audit: AuditLog,
+    pub limiter: RateLimiter,
+}
+
+#[derive(Clone)]
+pub struct AuthLayer {
+    state: Arc<AuthState>,
+}
+
+impl AuthLayer {
+    pub fn new(state: Arc<AuthState>) -> Self {
+        AuthLayer { state }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    state: Arc<AuthState>,
+}
+
+impl<S> tower::Service<Request<Body>> for AuthService<S>
+where
+    S: tower::Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // The ready clone serves this call; the fresh clone waits for the next poll_ready.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Box::pin(guard(state, inner, request))
+    }
+}
+
+async fn guard<S>(
+    state: Arc<AuthState>,
+    mut inner: S,
+    mut request: Request<Body>,
+) -> Result<Response<Body>, S::Error>
+where
+    S: tower::Service<Request<Body>, Response = Response<Body>>,
+{
+    let path = request.uri().path().to_string();
+    if permissions::is_public(&path) {
+        return inner.call(request).await;
+    }
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut event = AuditEvent {
+        method: path.clone(),
+        request_id: request_id.clone(),
+        peer_address: peer_address(&request),
+        ..AuditEvent::default()
+    };
+    // Unknown methods still need a valid token; tonic then answers UNIMPLEMENTED.
+    let rule = permissions::rule(&path).unwrap_or(Rule {
+        permission: Permission::Read,
+        mutating: false,
+        global: false,
+    });
+
+    let principal = match bearer(&request) {
+        Ok(secret) => state.tokens.authenticate(secret).await,
+        Err(err) => Err(err),
+    };
+    let principal = match principal {
+        Ok(principal) => principal,
+        Err(err) => {
+            event.token_name = match &err {
+                AuthError::Expired(name) | AuthError::Revoked(name) => name.clone(),
+                _ => String::new(),
+            };
+            let status = match &err {
+                AuthError::Unavailable(_) => Status::with_error_details(
+                    Code::Unavailable,
+                    "API tokens cannot be checked right now; retry",
+                    ErrorDetails::with_error_info("AUTH_UNAVAILABLE", ERROR_DOMAIN, []),
+                ),
+                other => Status::with_error_details(
+                    Code::Unauthenticated,
+                    other.to_string(),
+                    ErrorDetails::with_error_info(reason(other), ERROR_DOMAIN, []),
+                ),
+            };
+            return Ok(deny(&state, event, status).await);
+        }
+    };
+    event.token_name = principal.name.clone();
+
+    if !principal.role.allows(rule.permission) {
+        let status = Status::with_error_details(
+            Code::PermissionDenied,
+            format!(
+                "token {:?} has role {} and lacks the {:?} permission that {path} needs",
+                principal.name,
+                principal.role.as_str(),
+                rule.permission.as_str()
+            ),
+            ErrorDetails::with_error_info(
+                "MISSING_PERMISSION",
+                ERROR_DOMAIN,
+                [(
+                    "permission".to_string(),
+                    rule.permission.as_str().to_string(),
+                )],
+            ),
+        );
+        return Ok(deny(&state, event, status).await);
+    }
+    if rule.global && principal.clusters.is_some() {
+        let status = Status::with_error_details(
+            Code::PermissionDenied,
+            format!(
+                "token {:?} is limited to some clusters; {path} needs a token for all clusters",
+                principal.name
+            ),
+            ErrorDetails::with_error_info("CLUSTER_SCOPED_TOKEN", ERROR_DOMAIN, []),
+        );
+        return Ok(deny(&state, event, status).await);
+    }
+    if let Err(wait) = state.limiter.check(&principal.token_id) {
+        let mut details = ErrorDetails::with_error_info("RATE_LIMITED", ERROR_DOMAIN, []);
+        details.set_retry_info(Some(wait));
+        let status = Status::with_error_details(
+            Code::ResourceExhausted,
+            format!(
+                "token {:?} is over its request budget; retry in {} ms",
+                principal.name,
+                wait.as_millis().max(1)
+            ),
+            details,
+        );
+        return Ok(deny(&state, event, status).await);
+    }
+
+    let note = AuditNote::default();
+    request.extensions_mut().insert::<Principal>(principal);
+    request.extensions_mut().insert(note.clone());
+    let mut response = inner.call(request).await?;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    if !rule.mutating {
+        return Ok(response);
+    }
+    // A trailers-only response carries its status in the headers; otherwise it comes in the
+    // trailers at the end of the body.
+    if let Some(code) = response.headers().get("grpc-status").map(code_of) {
+        (event.cluster_id, event.target) = note.get();
+        event.result_code = code_name(code).to_string();
+        state.audit.record(event).await;
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    Ok(Response::from_parts(
+        parts,
+        Body::new(AuditedBody {
+            inner: body,
+            pending: Some((state.audit.clone(), event, note)),
+        }),
+    ))
+}
+
+fn bearer(request: &Request<Body>) -> Result<&str, AuthError> {
+    let Some(value) = request.headers().get(http::header::AUTHORIZATION) else {
+        return Err(AuthError::Missing);
+    };
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token.trim())
+}
+
+fn reason(err: &AuthError) -> &'static str {
+    match err {
+        AuthError::Missing => "TOKEN_MISSING",
+        AuthError::Malformed => "TOKEN_MALFORMED",
+        AuthError::Unknown => "TOKEN_INVALID",
+        AuthError::Expired(_) => "TOKEN_EXPIRED",
+        AuthError::Revoked(_) => "TOKEN_REVOKED",
+        AuthError::Unavailable(_) => "AUTH_UNAVAILABLE",
+    }
+}
+
+async fn deny(state: &AuthState, mut event: AuditEvent, status: Status) -> Response<Body> {
+    event.result_code = code_name(status.code()).to_string();
+    event.message = status.message().to_string();
+    let request_id = event.request_id.clone();
+    state.audit.record(event).await;
+    let mut response = status.into_http::<Body>();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+fn peer_address(request: &Request<Body>) -> String {
+    let extensions = request.extensions();
+    extensions
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|tls| tls.get_ref().remote_addr())
+        })
+        .map(|addr| addr.to_string())
+        .unwrap_or_default()
+}
+
+fn code_of(value: &HeaderValue) -> Code {
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(Code::from_i32)
+        .unwrap_or(Code::Unknown)
+}
+
+/// The canonical name of a status code, as in the gRPC spec.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// A response body that writes the audit row when the call's final status is known: at the
+/// trailers, on an error, or when the client goes away (CANCELLED).
+struct AuditedBody {
+    inner: Body,
+    pending: Option<(AuditLog, AuditEvent, AuditNote)>,
+}
+
+impl AuditedBody {
+    fn finish(&mut self, code: Code) {
+        if let Some((audit, mut event, note)) = self.pending.take() {
+            (event.cluster_id, event.target) = note.get();
+            event.result_code = code_name(code).to_string();
+            tokio::spawn(async move { audit.record(event).await });
+        }
+    }
+}
+
+impl HttpBody for AuditedBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_frame(cx);
+        match &poll {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    let code = trailers
+                        .get("grpc-status")
+                        .map(code_of)
+                        .unwrap_or(Code::Unknown);
+                    this.finish(code);
+                }
+            }
+            Poll::Ready(Some(Err(status))) => this.finish(status.code()),
+            Poll::Ready(None) => this.finish(Code::Unknown),
+            Poll::Pending => {}
+        }
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for AuditedBody {
+    fn drop(&mut self) {
+        if self.pending.is_some() && tokio::runtime::Handle::try_current().is_ok() {
+            self.finish(Code::Cancelled);
+        }
+    }
+}
