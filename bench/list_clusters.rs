@@ -17,6 +17,20 @@ use flotilla::{
 
 const CLUSTERS: usize = 1000;
 const REQUESTS: usize = 2000;
+const TOKEN: &str = "flt_bench-admin-token-0123456789abcdef";
+
+fn bearer(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    let value = format!("Bearer {TOKEN}").parse().expect("ascii");
+    request.metadata_mut().insert("authorization", value);
+    Ok(request)
+}
+
+type Client = ClusterServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
+    >,
+>;
 
 fn row(i: usize) -> ClusterRow {
     ClusterRow {
@@ -57,11 +71,7 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn measure(
-    client: &mut ClusterServiceClient<tonic::transport::Channel>,
-    page_size: i32,
-    filter: &str,
-) -> Vec<Duration> {
+async fn measure(client: &mut Client, page_size: i32, filter: &str) -> Vec<Duration> {
     let mut times = Vec::with_capacity(REQUESTS);
     let mut token = String::new();
     for _ in 0..REQUESTS {
@@ -125,7 +135,7 @@ async fn main() {
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     };
-    let mut client = ClusterServiceClient::new(channel);
+    let mut client = ClusterServiceClient::with_interceptor(channel, bearer as fn(_) -> _);
     let rss_idle = rss_kib(server.id());
     measure(&mut client, 50, "").await; // warm up
 

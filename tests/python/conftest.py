@@ -11,6 +11,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+ADMIN_TOKEN = "flt_python-admin-token-0123456789abcdef"
+AUTH = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -39,6 +42,7 @@ class Server:
             [binary(), "serve", "--listen", self.addr, "--data-dir",
              os.path.join(self.data_dir, "data"), *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT,
+            env={**os.environ, "FLOTILLA_BOOTSTRAP_TOKEN": ADMIN_TOKEN},
         )
         self.serving_after = self.wait_serving()
 

@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from conftest import Server
+from conftest import AUTH, ADMIN_TOKEN, Server
 
 SERVICES = {
     "flotilla.v1.ClusterService",
@@ -69,11 +69,11 @@ def dynamic_stub(channel):
 def test_list_clusters_through_reflection(server):
     with grpc.insecure_channel(server.addr) as channel:
         request_cls, call = dynamic_stub(channel)
-        reply = call(request_cls(page_size=10), timeout=5)
+        reply = call(request_cls(page_size=10), timeout=5, metadata=AUTH)
         assert list(reply.clusters) == []
         assert reply.total_size == 0
         try:
-            call(request_cls(page_token="garbage"), timeout=5)
+            call(request_cls(page_token="garbage"), timeout=5, metadata=AUTH)
             raise AssertionError("a bad page_token must fail")
         except grpc.RpcError as err:
             assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -108,7 +108,7 @@ def grpc_web(server, path, message=b"", headers=None, text=False):
         data=body,
         method="POST",
         headers={"content-type": content_type, "accept": content_type, "x-grpc-web": "1",
-                 **(headers or {})},
+                 "authorization": f"Bearer {ADMIN_TOKEN}", **(headers or {})},
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         raw = response.read()
@@ -308,7 +308,7 @@ contexts:
             )
             request = request_cls(cluster_id="canary")
             request.kubeconfig.kubeconfig = kubeconfig.encode()
-            reply = call(request, timeout=20)
+            reply = call(request, timeout=20, metadata=AUTH)
             assert reply.cluster.status.reachable
             assert canary not in str(reply)
             # A refused import whose token is the canary: not in the error either.
@@ -317,7 +317,7 @@ contexts:
             bad.token.bearer_token = canary
             bad.token.ca_pem = read("ca.crt")
             try:
-                call(bad, timeout=20)
+                call(bad, timeout=20, metadata=AUTH)
                 raise AssertionError("a bad token must be refused")
             except grpc.RpcError as err:
                 assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err
@@ -327,3 +327,82 @@ contexts:
     logs = server.logs()
     assert "cluster imported" in logs, logs[-2000:]
     assert canary not in logs
+
+
+def test_grpc_web_is_authenticated_the_same_way(server):
+    """Without a token, with a bad one, and with a valid one, over grpc-web/HTTP/1.1."""
+    _, _, _, trailers = grpc_web(server, "/flotilla.v1.ClusterService/ListClusters",
+                                 headers={"authorization": ""})
+    assert trailers["grpc-status"] == "16", trailers
+    _, _, _, trailers = grpc_web(server, "/flotilla.v1.ClusterService/ListClusters",
+                                 headers={"authorization": "Bearer flt_wrong"})
+    assert trailers["grpc-status"] == "16", trailers
+    status, headers, _, trailers = grpc_web(server, "/flotilla.v1.ClusterService/ListClusters")
+    assert status == 200 and trailers["grpc-status"] == "0", trailers
+    assert headers.get("x-request-id"), headers
+
+
+def test_token_cli_and_listening_rules(tmp_path):
+    import subprocess
+
+    from conftest import binary, free_port
+
+    data = str(tmp_path / "data")
+    created = subprocess.run(
+        [binary(), "token", "create", "--data-dir", data, "--name", "ci", "--role", "viewer",
+         "--cluster", "prod"], capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    assert secret.startswith("flt_") and len(secret) > 40
+    listed = subprocess.run([binary(), "token", "list", "--data-dir", data],
+                            capture_output=True, text=True, timeout=60)
+    assert "ci" in listed.stdout and "viewer" in listed.stdout and "prod" in listed.stdout
+    assert secret not in listed.stdout
+    revoked = subprocess.run([binary(), "token", "revoke", "--data-dir", data, "ci"],
+                             capture_output=True, text=True, timeout=60)
+    assert revoked.returncode == 0 and "revoked ci" in revoked.stdout, revoked.stderr
+    listed = subprocess.run([binary(), "token", "list", "--data-dir", data, "--all"],
+                            capture_output=True, text=True, timeout=60)
+    assert "revoked" in listed.stdout
+
+    # No TLS on a non-loopback address: refused, saying why.
+    refused = subprocess.run(
+        [binary(), "serve", "--data-dir", data, "--listen", f"0.0.0.0:{free_port()}"],
+        capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "without TLS" in refused.stderr and "--insecure-listen" in refused.stderr
+
+
+def test_first_start_writes_an_admin_token_file(tmp_path):
+    import os
+    import subprocess
+    import time as _time
+
+    from conftest import binary, free_port
+
+    data = tmp_path / "data"
+    addr = f"127.0.0.1:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if k != "FLOTILLA_BOOTSTRAP_TOKEN"}
+    log = open(tmp_path / "log", "w")
+    proc = subprocess.Popen([binary(), "serve", "--listen", addr, "--data-dir", str(data)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        token_file = data / "admin-token"
+        deadline = _time.monotonic() + 20
+        while not token_file.exists() and _time.monotonic() < deadline:
+            _time.sleep(0.05)
+        _time.sleep(0.3)
+        token = token_file.read_text().strip()
+        assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+        with grpc.insecure_channel(addr) as channel:
+            request_cls, call = dynamic_stub(channel)
+            reply = call(request_cls(), timeout=5,
+                         metadata=(("authorization", f"Bearer {token}"),))
+            assert reply.total_size == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+        log.close()
+    logs = open(tmp_path / "log").read()
+    assert str(data / "admin-token") in logs, "the log says where the token is"
+    assert token not in logs, "the log never says what it is"

@@ -1,0 +1,105 @@
+//! What the auth layer costs a unary call, side by side on one server and one connection:
+//! `grpc.health.v1.Health/Check` (public: passes the layer untouched) against
+//! `flotilla.v1.ClusterService/ListProviders` (a handler just as trivial, behind token lookup,
+//! the permission table, the rate limiter and the request-id header). Calls alternate, so
+//! machine noise hits both alike; medians are compared.
+//!
+//!     cargo build --release && cargo bench --bench auth_overhead
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use flotilla::api::pb::{self, cluster_service_client::ClusterServiceClient};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+const TOKEN: &str = "flt_bench-admin-token-0123456789abcdef";
+const ROUNDS: usize = 5000;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let binary =
+        std::env::var("FLOTILLA_BIN").unwrap_or_else(|_| format!("{root}/target/release/flotilla"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut server = Command::new(&binary)
+        .args([
+            "serve",
+            "--rate-limit",
+            "0",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env("FLOTILLA_BOOTSTRAP_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{binary}: {e} (run `cargo build --release` first)"));
+    let url = format!("http://127.0.0.1:{port}");
+    let channel = loop {
+        match tonic::transport::Channel::from_shared(url.clone())
+            .expect("url")
+            .connect()
+            .await
+        {
+            Ok(channel) => break channel,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    let mut health = HealthClient::new(channel.clone());
+    let mut clusters = ClusterServiceClient::new(channel);
+    let authed = || {
+        let mut request = tonic::Request::new(pb::ListProvidersRequest {});
+        let value = format!("Bearer {TOKEN}").parse().expect("ascii");
+        request.metadata_mut().insert("authorization", value);
+        request
+    };
+    for _ in 0..500 {
+        health
+            .check(HealthCheckRequest::default())
+            .await
+            .expect("health");
+        clusters.list_providers(authed()).await.expect("providers");
+    }
+    let (mut open, mut guarded) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        health
+            .check(HealthCheckRequest::default())
+            .await
+            .expect("health");
+        open.push(started.elapsed());
+        let started = Instant::now();
+        clusters.list_providers(authed()).await.expect("providers");
+        guarded.push(started.elapsed());
+    }
+    let (open, guarded) = (median(open), median(guarded));
+    println!("unary call p50 over {ROUNDS} alternating rounds, one HTTP/2 connection:");
+    println!(
+        "  without auth (Health/Check):          {:>7.1} µs",
+        open.as_secs_f64() * 1e6
+    );
+    println!(
+        "  with auth (ListProviders, admin token): {:>7.1} µs",
+        guarded.as_secs_f64() * 1e6
+    );
+    println!(
+        "  overhead: {:+.1}% ({:+.1} µs)",
+        (guarded.as_secs_f64() / open.as_secs_f64() - 1.0) * 100.0,
+        (guarded.as_secs_f64() - open.as_secs_f64()) * 1e6
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}

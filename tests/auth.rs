@@ -1,0 +1,509 @@
+//! Authentication, authorization, scoping, rate limits, audit and TLS, over real connections.
+
+mod support;
+
+use std::time::Duration;
+
+use flotilla::{
+    api::pb::{
+        self, FILE_DESCRIPTOR_SET, admin_service_client::AdminServiceClient,
+        cluster_service_client::ClusterServiceClient,
+        credential_service_client::CredentialServiceClient,
+    },
+    auth::permissions::{self, Permission},
+    store::ClusterRow,
+};
+use prost::Message;
+use support::server::{AuthedChannel, TestServer};
+use tonic::{
+    Code, Status,
+    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
+};
+use tonic_types::StatusExt;
+
+/// Sends raw bytes and ignores the reply's content: any RPC can be called with an empty message.
+#[derive(Default, Clone)]
+struct RawCodec;
+struct RawEncoder;
+struct RawDecoder;
+impl Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+impl Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        use bytes::Buf;
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
+}
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+/// Every Flotilla RPC: (path, server-streaming).
+fn every_rpc() -> Vec<(String, bool)> {
+    let fds = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).expect("descriptors");
+    let mut rpcs = Vec::new();
+    for file in fds.file.iter().filter(|f| f.package() == "flotilla.v1") {
+        for service in &file.service {
+            for method in &service.method {
+                rpcs.push((
+                    format!("/flotilla.v1.{}/{}", service.name(), method.name()),
+                    method.server_streaming(),
+                ));
+            }
+        }
+    }
+    assert!(rpcs.len() > 60, "found {} RPCs", rpcs.len());
+    rpcs
+}
+
+/// Calls `path` with an empty message; the status code of the outcome.
+async fn call(channel: AuthedChannel, path: &str, streaming: bool) -> Code {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let path = path.parse().expect("path");
+    if streaming {
+        match grpc
+            .server_streaming(tonic::Request::new(Vec::new()), path, RawCodec)
+            .await
+        {
+            Ok(response) => {
+                let mut stream = response.into_inner();
+                match stream.message().await {
+                    Ok(_) => Code::Ok,
+                    Err(status) => status.code(),
+                }
+            }
+            Err(status) => status.code(),
+        }
+    } else {
+        match grpc
+            .unary(tonic::Request::new(Vec::new()), path, RawCodec)
+            .await
+        {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        }
+    }
+}
+
+async fn create_token(
+    admin: &mut AdminServiceClient<AuthedChannel>,
+    name: &str,
+    role: pb::Role,
+    clusters: &[&str],
+    expire_in: Option<Duration>,
+) -> String {
+    let expire_time = expire_in.map(|d| {
+        let t = std::time::SystemTime::now() + d;
+        prost_types::Timestamp::from(t)
+    });
+    admin
+        .create_api_token(pb::CreateApiTokenRequest {
+            name: name.into(),
+            role: role.into(),
+            cluster_ids: clusters.iter().map(|c| c.to_string()).collect(),
+            expire_time,
+        })
+        .await
+        .expect("create token")
+        .into_inner()
+        .secret
+}
+
+async fn audit_count(admin: &mut AdminServiceClient<AuthedChannel>, filter: &str) -> i32 {
+    admin
+        .list_audit_events(pb::ListAuditEventsRequest {
+            filter: filter.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("audit")
+        .into_inner()
+        .total_size
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Caller {
+    Anonymous,
+    Garbage,
+    Expired,
+    Revoked,
+    Viewer,
+    Operator,
+    Admin,
+    ScopedAdmin,
+}
+
+#[tokio::test]
+async fn every_rpc_under_every_kind_of_caller() {
+    let server = TestServer::start().await;
+    let mut admin = AdminServiceClient::new(server.channel().await);
+    let viewer = create_token(&mut admin, "viewer", pb::Role::Viewer, &[], None).await;
+    let operator = create_token(&mut admin, "operator", pb::Role::Operator, &[], None).await;
+    let scoped = create_token(&mut admin, "scoped", pb::Role::Admin, &["other"], None).await;
+    let expired = create_token(
+        &mut admin,
+        "expired",
+        pb::Role::Admin,
+        &[],
+        Some(Duration::from_millis(300)),
+    )
+    .await;
+    let revoked = create_token(&mut admin, "revoked", pb::Role::Admin, &[], None).await;
+    admin
+        .revoke_api_token(pb::RevokeApiTokenRequest {
+            token_id: "revoked".into(),
+        })
+        .await
+        .expect("revoke by name");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let audited_before = audit_count(&mut admin, "").await;
+
+    let callers = [
+        (Caller::Anonymous, None),
+        (Caller::Garbage, Some("flt_not-a-real-token")),
+        (Caller::Expired, Some(expired.as_str())),
+        (Caller::Revoked, Some(revoked.as_str())),
+        (Caller::Viewer, Some(viewer.as_str())),
+        (Caller::Operator, Some(operator.as_str())),
+        (Caller::Admin, Some(support::server::ADMIN_TOKEN)),
+        (Caller::ScopedAdmin, Some(scoped.as_str())),
+    ];
+    let mut expected_audit_rows = 0;
+    let mut checked = 0;
+    for (caller, token) in callers {
+        let channel = server.channel_as(token).await;
+        for (path, streaming) in every_rpc() {
+            let rule = permissions::rule(&path).expect("every RPC has a rule");
+            let code = call(channel.clone(), &path, streaming).await;
+            let denied_code = match caller {
+                Caller::Anonymous | Caller::Garbage | Caller::Expired | Caller::Revoked => {
+                    Some(Code::Unauthenticated)
+                }
+                Caller::Viewer if rule.permission != Permission::Read => {
+                    Some(Code::PermissionDenied)
+                }
+                Caller::Operator if rule.permission == Permission::Admin => {
+                    Some(Code::PermissionDenied)
+                }
+                Caller::ScopedAdmin if rule.global => Some(Code::PermissionDenied),
+                _ => None,
+            };
+            match denied_code {
+                Some(expected) => {
+                    assert_eq!(code, expected, "{caller:?} {path}");
+                    expected_audit_rows += 1;
+                }
+                None => {
+                    assert!(
+                        !matches!(code, Code::Unauthenticated | Code::PermissionDenied),
+                        "{caller:?} {path}: allowed, but got {code:?}"
+                    );
+                    if rule.mutating {
+                        expected_audit_rows += 1;
+                    }
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 8 * 60);
+    let audited = audit_count(&mut admin, "").await - audited_before;
+    assert_eq!(
+        audited, expected_audit_rows,
+        "one audit row per mutating and per denied call"
+    );
+    let denied = audit_count(
+        &mut admin,
+        "result_code = PERMISSION_DENIED AND token_name = viewer",
+    )
+    .await;
+    assert!(denied > 20, "viewer denials are attributed: {denied}");
+    server.shutdown().await;
+}
+
+fn cluster(id: &str) -> ClusterRow {
+    ClusterRow {
+        id: id.into(),
+        display_name: id.into(),
+        labels: "{}".into(),
+        provider: "imported".into(),
+        region: String::new(),
+        vendor_cluster_id: String::new(),
+        state: "RUNNING".into(),
+        endpoint: format!("https://{id}.example:6443"),
+        kube_system_uid: Some(format!("uid-{id}")),
+        credential_id: None,
+        access_secret_id: None,
+        spec: None,
+        warnings: "[]".into(),
+        last_operation_id: None,
+        version: 1,
+        create_time: 1,
+        update_time: 1,
+    }
+}
+
+#[tokio::test]
+async fn scoped_tokens_see_only_their_clusters() {
+    let server = TestServer::start().await;
+    let store = server.store().await;
+    for id in ["alpha", "beta", "gamma"] {
+        store.insert_cluster(&cluster(id)).await.unwrap();
+    }
+    let mut admin = AdminServiceClient::new(server.channel().await);
+    let token = create_token(&mut admin, "alpha-only", pb::Role::Viewer, &["alpha"], None).await;
+    let mut client = ClusterServiceClient::new(server.channel_as(Some(&token)).await);
+    let list = client
+        .list_clusters(pb::ListClustersRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    let ids: Vec<_> = list.clusters.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["alpha"]);
+    assert_eq!(list.total_size, 1);
+    client
+        .get_cluster(pb::GetClusterRequest {
+            cluster_id: "alpha".into(),
+        })
+        .await
+        .expect("own cluster");
+    let hidden = client
+        .get_cluster(pb::GetClusterRequest {
+            cluster_id: "beta".into(),
+        })
+        .await
+        .unwrap_err();
+    let missing = client
+        .get_cluster(pb::GetClusterRequest {
+            cluster_id: "no-such".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+    assert_eq!(
+        hidden.message().replace("beta", "X"),
+        missing.message().replace("no-such", "X"),
+        "a hidden cluster looks exactly like a missing one"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn rate_limit_answers_resource_exhausted_with_retry_info() {
+    let server = TestServer::start_with(|s| {
+        s.rate_limit = Some(flotilla::auth::rate::RateLimit {
+            per_second: 2.0,
+            burst: 3.0,
+        })
+    })
+    .await;
+    let mut client = ClusterServiceClient::new(server.channel().await);
+    for _ in 0..3 {
+        client
+            .list_providers(pb::ListProvidersRequest {})
+            .await
+            .expect("within budget");
+    }
+    let status = client
+        .list_providers(pb::ListProvidersRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    let wait = status
+        .get_error_details()
+        .retry_info()
+        .and_then(|r| r.retry_delay)
+        .expect("RetryInfo");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_millis(500),
+        "{wait:?}"
+    );
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    client
+        .list_providers(pb::ListProvidersRequest {})
+        .await
+        .expect("budget refilled");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn canary_secret_never_enters_the_audit_log() {
+    let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
+    let server = TestServer::start().await;
+    let mut credentials = CredentialServiceClient::new(server.channel().await);
+    credentials
+        .create_credential(pb::CreateCredentialRequest {
+            credential_id: "ali".into(),
+            provider: "ack".into(),
+            secret: Some(pb::CredentialSecret {
+                secret: Some(pb::credential_secret::Secret::AccessKey(
+                    pb::AccessKeySecret {
+                        access_key_id: "LTAI".into(),
+                        access_key_secret: canary.clone(),
+                    },
+                )),
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+    // The canary as a bearer token: denied, and not in the row either.
+    let mut denied = ClusterServiceClient::new(server.channel_as(Some(&canary)).await);
+    let status = denied
+        .list_clusters(pb::ListClustersRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(!status.message().contains(&canary));
+
+    let mut admin = AdminServiceClient::new(server.channel().await);
+    let events = admin
+        .list_audit_events(pb::ListAuditEventsRequest::default())
+        .await
+        .expect("audit")
+        .into_inner()
+        .events;
+    assert!(events.len() >= 2);
+    let create = events
+        .iter()
+        .find(|e| e.method.ends_with("/CreateCredential"))
+        .expect("create audited");
+    assert_eq!(create.result_code, "OK");
+    assert_eq!(create.target, "credentials/ali");
+    assert_eq!(create.token_name, "bootstrap-admin");
+    assert!(!create.request_id.is_empty() && create.peer_address.starts_with("127.0.0.1:"));
+    for event in &events {
+        assert!(!format!("{event:?}").contains(&canary), "{event:?}");
+    }
+    server.shutdown().await;
+}
+
+fn write(dir: &std::path::Path, name: &str, pem: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, pem).expect("write pem");
+    path
+}
+
+#[tokio::test]
+async fn tls_and_mutual_tls() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().expect("server key");
+    let server_cert = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("params")
+        .signed_by(&server_key, &issuer)
+        .expect("server cert");
+    let client_key = KeyPair::generate().expect("client key");
+    let client_cert = CertificateParams::new(vec!["client".into()])
+        .expect("params")
+        .signed_by(&client_key, &issuer)
+        .expect("client cert");
+    let ca_pem = ca.pem();
+    let files = flotilla::config::TlsFiles {
+        cert: write(dir.path(), "server.crt", &server_cert.pem()),
+        key: write(dir.path(), "server.key", &server_key.serialize_pem()),
+        client_ca: None,
+    };
+
+    // TLS: a client that trusts the CA works; plain text to the TLS port fails.
+    let tls_files = files.clone();
+    let server = TestServer::start_with(|s| s.tls = Some(tls_files)).await;
+    let url = format!("https://localhost:{}", server.addr.port());
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&ca_pem))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(url.clone())
+        .expect("url")
+        .tls_config(tls.clone())
+        .expect("tls")
+        .connect()
+        .await
+        .expect("TLS connect");
+    let bearer = |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", support::server::ADMIN_TOKEN)
+                .parse()
+                .expect("ascii"),
+        );
+        Ok(r)
+    };
+    let mut client = ClusterServiceClient::with_interceptor(channel, bearer);
+    client
+        .list_clusters(pb::ListClustersRequest::default())
+        .await
+        .expect("call over TLS");
+    let mut plain = ClusterServiceClient::new(
+        Channel::from_shared(format!("http://127.0.0.1:{}", server.addr.port()))
+            .expect("url")
+            .connect_lazy(),
+    );
+    assert!(
+        plain
+            .list_providers(pb::ListProvidersRequest {})
+            .await
+            .is_err()
+    );
+    server.shutdown().await;
+
+    // mTLS: without a client certificate the handshake fails; with one it works.
+    let mut mtls_files = files;
+    mtls_files.client_ca = Some(write(dir.path(), "ca.crt", &ca_pem));
+    let server = TestServer::start_with(|s| s.tls = Some(mtls_files)).await;
+    let url = format!("https://localhost:{}", server.addr.port());
+    let anonymous = Channel::from_shared(url.clone())
+        .expect("url")
+        .tls_config(tls.clone())
+        .expect("tls")
+        .connect()
+        .await;
+    let refused = match anonymous {
+        Err(_) => true,
+        Ok(channel) => ClusterServiceClient::with_interceptor(channel, bearer)
+            .list_providers(pb::ListProvidersRequest {})
+            .await
+            .is_err(),
+    };
+    assert!(refused, "no client certificate, no service");
+    let channel = Channel::from_shared(url)
+        .expect("url")
+        .tls_config(tls.identity(Identity::from_pem(
+            client_cert.pem(),
+            client_key.serialize_pem(),
+        )))
+        .expect("tls")
+        .connect()
+        .await
+        .expect("mTLS connect");
+    ClusterServiceClient::with_interceptor(channel, bearer)
+        .list_providers(pb::ListProvidersRequest {})
+        .await
+        .expect("call over mTLS");
+    server.shutdown().await;
+}
