@@ -31,7 +31,8 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *extra_args):
+    def __init__(self, *extra_args, tls_ca=None):
+        self.tls_ca = tls_ca
         self.data_dir = tempfile.mkdtemp(prefix="flotilla-py-")
         self.port = free_port()
         self.addr = f"127.0.0.1:{self.port}"
@@ -48,7 +49,11 @@ class Server:
 
     def wait_serving(self, timeout=20.0):
         deadline = time.monotonic() + timeout
-        channel = grpc.insecure_channel(self.addr)
+        if self.tls_ca:
+            credentials = grpc.ssl_channel_credentials(open(self.tls_ca, "rb").read())
+            channel = grpc.secure_channel(f"localhost:{self.port}", credentials)
+        else:
+            channel = grpc.insecure_channel(self.addr)
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             while time.monotonic() < deadline:
