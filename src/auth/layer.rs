@@ -97,13 +97,16 @@ where
     if permissions::is_public(&path) {
         return inner.call(request).await;
     }
-    let request_id = request
+    let given_id = request
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .map(str::to_string);
+    // A caller's own id is echoed back; otherwise the id is only in the audit row (and on
+    // denials), which keeps a header off every response.
+    let echo = given_id.is_some();
+    let request_id = given_id.unwrap_or_else(new_request_id);
     let mut event = AuditEvent {
         method: path.clone(),
         request_id: request_id.clone(),
@@ -195,7 +198,7 @@ where
     request.extensions_mut().insert::<Principal>(principal);
     request.extensions_mut().insert(note.clone());
     let mut response = inner.call(request).await?;
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if echo && let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
     if !rule.mutating {
@@ -217,6 +220,19 @@ where
             pending: Some((state.audit.clone(), event, note)),
         }),
     ))
+}
+
+/// A unique request id without a system call per request: a random per-process prefix and a
+/// counter.
+fn new_request_id() -> String {
+    use std::sync::{
+        OnceLock,
+        atomic::{AtomicU64, Ordering},
+    };
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
+    format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 fn bearer(request: &Request<Body>) -> Result<&str, AuthError> {

@@ -50,7 +50,7 @@ pub struct IssuedToken {
 
 pub struct Tokens {
     store: Store,
-    cache: Mutex<HashMap<String, (Instant, ApiTokenRow)>>,
+    cache: Mutex<HashMap<String, (Instant, ApiTokenRow, Option<Principal>)>>,
     touched: Mutex<HashMap<String, i64>>,
 }
 
@@ -146,11 +146,11 @@ impl Tokens {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             cache
                 .get(&hash)
-                .filter(|(at, _)| at.elapsed() < CACHE_TTL)
-                .map(|(_, row)| row.clone())
+                .filter(|(at, _, _)| at.elapsed() < CACHE_TTL)
+                .map(|(_, row, principal)| (row.clone(), principal.clone()))
         };
-        let row = match cached {
-            Some(row) => row,
+        let (row, principal) = match cached {
+            Some(found) => found,
             None => {
                 let row = self
                     .store
@@ -162,8 +162,9 @@ impl Tokens {
                 if cache.len() > 10_000 {
                     cache.clear();
                 }
-                cache.insert(hash, (Instant::now(), row.clone()));
-                row
+                let principal = principal(&row);
+                cache.insert(hash, (Instant::now(), row.clone(), principal.clone()));
+                (row, principal)
             }
         };
         let now = now_millis();
@@ -174,7 +175,7 @@ impl Tokens {
             return Err(AuthError::Expired(row.name));
         }
         self.touch(&row.id, now);
-        principal(&row).ok_or(AuthError::Unknown)
+        principal.ok_or(AuthError::Unknown)
     }
 
     /// Records last use, at most once a minute per token, off the request path.

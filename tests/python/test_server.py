@@ -337,9 +337,10 @@ def test_grpc_web_is_authenticated_the_same_way(server):
     _, _, _, trailers = grpc_web(server, "/flotilla.v1.ClusterService/ListClusters",
                                  headers={"authorization": "Bearer flt_wrong"})
     assert trailers["grpc-status"] == "16", trailers
-    status, headers, _, trailers = grpc_web(server, "/flotilla.v1.ClusterService/ListClusters")
+    status, headers, _, trailers = grpc_web(server, "/flotilla.v1.ClusterService/ListClusters",
+                                            headers={"x-request-id": "console-42"})
     assert status == 200 and trailers["grpc-status"] == "0", trailers
-    assert headers.get("x-request-id"), headers
+    assert headers.get("x-request-id") == "console-42", headers
 
 
 def test_token_cli_and_listening_rules(tmp_path):
