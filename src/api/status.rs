@@ -19,6 +19,19 @@ impl From<Error> for Status {
                 "NOT_FOUND",
                 [("kind", kind.to_string()), ("id", id)],
             ),
+            Error::NotFoundMessage(message) => {
+                with_reason(Code::NotFound, message, "NOT_FOUND", [])
+            }
+            Error::InvalidFields {
+                message,
+                violations,
+            } => {
+                let mut details = ErrorDetails::new();
+                for (field, reason) in violations {
+                    details.add_bad_request_violation(field, reason);
+                }
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
             Error::InvalidArgument { field, reason } => Status::with_error_details(
                 Code::InvalidArgument,
                 format!("invalid {field}: {reason}"),

@@ -9,6 +9,7 @@ use crate::{
     kube::Timeouts,
     service::{
         clusters::ClusterCatalog,
+        clusters_access::ClusterAccessor,
         connector::ClusterConnector,
         credentials::CredentialVault,
         import::ClusterImporter,
@@ -24,6 +25,7 @@ pub struct Services {
     pub catalog: Arc<ClusterCatalog>,
     pub importer: Arc<ClusterImporter>,
     pub vault: Arc<CredentialVault>,
+    pub accessor: Arc<ClusterAccessor>,
     pub tokens: Arc<Tokens>,
     pub audit: AuditLog,
     pub auth: Arc<AuthState>,
@@ -48,6 +50,7 @@ impl Services {
             board.clone(),
         ));
         let vault = Arc::new(CredentialVault::new(store.clone(), keyring));
+        let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let tokens = Arc::new(Tokens::new(store.clone()));
         let audit = AuditLog::start(store.clone());
         let auth = Arc::new(AuthState {
@@ -62,6 +65,7 @@ impl Services {
             catalog,
             importer,
             vault,
+            accessor,
             tokens,
             audit,
             auth,

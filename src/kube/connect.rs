@@ -46,8 +46,24 @@ pub enum ClusterError {
     Timeout(Duration),
     #[error("not found: {0}")]
     NotFound(String),
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        /// The object already exists (rather than a resourceVersion conflict).
+        already_exists: bool,
+    },
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        /// (field, message) pairs from the API server's status causes.
+        causes: Vec<(String, String)>,
+    },
     #[error("the API server answered {code}: {message}")]
-    Api { code: u16, message: String },
+    Api {
+        code: u16,
+        message: String,
+        retry_after_seconds: Option<u32>,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -65,6 +81,8 @@ impl ClusterError {
             ClusterError::Forbidden(_) => "CLUSTER_PERMISSION_DENIED",
             ClusterError::Timeout(_) => "CLUSTER_TIMEOUT",
             ClusterError::NotFound(_) => "NOT_FOUND",
+            ClusterError::Conflict { .. } => "CONFLICT",
+            ClusterError::Invalid { .. } => "INVALID",
             ClusterError::Api { .. } => "CLUSTER_API_ERROR",
             ClusterError::Other(_) => "CLUSTER_ERROR",
         }
@@ -207,11 +225,31 @@ async fn count_nodes(client: &Client) -> Result<NodeCounts, ClusterError> {
 pub fn classify(err: ::kube::Error) -> ClusterError {
     if let ::kube::Error::Api(status) = &err {
         let message = status.message.clone();
+        let details = status.details.as_ref();
         return match status.code {
             401 => ClusterError::Unauthorized(message),
             403 => ClusterError::Forbidden(message),
             404 => ClusterError::NotFound(message),
-            code => ClusterError::Api { code, message },
+            409 => ClusterError::Conflict {
+                message,
+                already_exists: status.reason == "AlreadyExists",
+            },
+            422 => ClusterError::Invalid {
+                message,
+                causes: details
+                    .map(|d| {
+                        d.causes
+                            .iter()
+                            .map(|c| (c.field.clone(), c.message.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
+            code => ClusterError::Api {
+                code,
+                message,
+                retry_after_seconds: details.map(|d| d.retry_after_seconds).filter(|s| *s > 0),
+            },
         };
     }
     let chain = error_chain(&err);

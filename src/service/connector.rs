@@ -112,6 +112,10 @@ pub fn cluster_error(err: ClusterError) -> Error {
             reason,
             message: err.to_string(),
         },
+        ClusterError::Conflict { .. } | ClusterError::Invalid { .. } => Error::FailedPrecondition {
+            reason,
+            message: err.to_string(),
+        },
         ClusterError::Tls(_)
         | ClusterError::Unauthorized(_)
         | ClusterError::Forbidden(_)

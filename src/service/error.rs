@@ -10,6 +10,15 @@ pub enum Error {
     /// The named object does not exist (or the caller may not know it does).
     #[error("{kind} {id:?} not found")]
     NotFound { kind: &'static str, id: String },
+    /// Something the caller named does not exist; the message says what (Kubernetes objects).
+    #[error("{0}")]
+    NotFoundMessage(String),
+    /// Several fields are wrong (a Kubernetes validation failure): (field, reason) pairs.
+    #[error("{message}")]
+    InvalidFields {
+        message: String,
+        violations: Vec<(String, String)>,
+    },
     /// A request field is wrong; `field` is its path in the request, such as "page_token".
     #[error("{field}: {reason}")]
     InvalidArgument { field: String, reason: String },

@@ -1,12 +1,15 @@
 //! Use cases that combine the store, Kubernetes and the vendor adapters. Knows nothing of gRPC.
 
 pub mod clusters;
+pub mod clusters_access;
 pub mod connector;
 pub mod credentials;
 mod error;
 pub mod filter;
 pub mod import;
+pub mod kube_errors;
 pub mod paging;
+pub mod resources;
 pub mod rotation;
 pub mod status;
 pub mod validate;

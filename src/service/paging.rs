@@ -129,3 +129,74 @@ mod tests {
         }
     }
 }
+
+/// Paging over a Kubernetes list: the page token wraps the API server's `continue` token and
+/// the query fingerprint, so a token is only valid for the query that produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubePage {
+    /// Items per request to the API server.
+    pub limit: u32,
+    /// The API server's continue token; empty for the first page.
+    pub continue_token: String,
+    fingerprint: u64,
+}
+
+impl KubePage {
+    pub fn parse(page_size: i32, page_token: &str, query_key: &str) -> Result<KubePage> {
+        let page = Page::parse(page_size, "", query_key)?;
+        let fingerprint = fnv1a(query_key.as_bytes());
+        let continue_token = if page_token.is_empty() {
+            String::new()
+        } else {
+            let bad = || {
+                Error::invalid(
+                    "page_token",
+                    "is not a token this server issued for this query; pass next_page_token \
+                     unchanged with the same filters",
+                )
+            };
+            let raw = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| bad())?;
+            let text = String::from_utf8(raw).map_err(|_| bad())?;
+            let (hash, token) = text
+                .strip_prefix("k1.")
+                .and_then(|rest| rest.split_once('.'))
+                .ok_or_else(bad)?;
+            if u64::from_str_radix(hash, 16).ok() != Some(fingerprint) || token.is_empty() {
+                return Err(bad());
+            }
+            token.to_string()
+        };
+        Ok(KubePage {
+            limit: page.size as u32,
+            continue_token,
+            fingerprint,
+        })
+    }
+
+    /// Our token for the API server's next `continue` token ("" when the list is complete).
+    pub fn next_token(&self, kube_continue: Option<&str>) -> String {
+        match kube_continue.filter(|c| !c.is_empty()) {
+            Some(token) => URL_SAFE_NO_PAD.encode(format!("k1.{:016x}.{token}", self.fingerprint)),
+            None => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod kube_page_tests {
+    use super::*;
+
+    #[test]
+    fn wraps_continue_tokens_per_query() {
+        let first = KubePage::parse(0, "", "pods|ns").unwrap();
+        assert_eq!(first.limit, 50);
+        assert_eq!(first.continue_token, "");
+        let token = first.next_token(Some("eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ"));
+        let second = KubePage::parse(0, &token, "pods|ns").unwrap();
+        assert_eq!(second.continue_token, "eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ");
+        assert!(KubePage::parse(0, &token, "pods|other").is_err());
+        assert!(KubePage::parse(0, "junk", "pods|ns").is_err());
+        assert_eq!(first.next_token(None), "");
+        assert_eq!(first.next_token(Some("")), "");
+    }
+}

@@ -1,0 +1,51 @@
+//! Reaching one cluster on a caller's behalf: scope check, stored row, cached client.
+
+use std::sync::Arc;
+
+use super::{Error, Result, connector::ClusterConnector, kube_errors};
+use crate::{
+    kube::{ClusterClient, ClusterError},
+    store::Store,
+};
+
+/// The clusters a caller may see: `None` for all.
+pub type Scope = Option<Vec<String>>;
+
+pub struct ClusterAccessor {
+    store: Store,
+    connector: Arc<ClusterConnector>,
+}
+
+impl ClusterAccessor {
+    pub fn new(store: Store, connector: Arc<ClusterConnector>) -> Self {
+        ClusterAccessor { store, connector }
+    }
+
+    /// A client for `cluster_id`. Clusters outside `scope` are NOT_FOUND, like missing ones.
+    pub async fn client(&self, scope: &Scope, cluster_id: &str) -> Result<ClusterClient> {
+        if cluster_id.is_empty() {
+            return Err(Error::invalid("cluster_id", "is required"));
+        }
+        let not_found = || Error::NotFound {
+            kind: "cluster",
+            id: cluster_id.to_string(),
+        };
+        if scope
+            .as_ref()
+            .is_some_and(|ids| !ids.iter().any(|id| id == cluster_id))
+        {
+            return Err(not_found());
+        }
+        let row = self
+            .store
+            .get_cluster(cluster_id)
+            .await?
+            .ok_or_else(not_found)?;
+        self.connector.client(&row).await
+    }
+}
+
+/// Shorthand for mapping a cluster call's failure.
+pub fn failed(cluster_id: &str) -> impl Fn(ClusterError) -> Error + '_ {
+    move |err| kube_errors::from_cluster(cluster_id, err)
+}
