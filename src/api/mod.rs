@@ -5,9 +5,12 @@ pub mod cluster;
 pub mod codec;
 pub mod convert;
 pub mod credential;
+pub mod kube_convert;
+pub mod node;
 mod redact;
 pub mod status;
 pub mod unimplemented;
+pub mod workload;
 
 /// Generated protobuf messages, clients and servers of `flotilla.v1`.
 #[allow(clippy::large_enum_variant, clippy::doc_lazy_continuation)]

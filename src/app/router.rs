@@ -84,11 +84,11 @@ pub async fn build(
         ))
         .add_service(limited!(
             pb::node_service_server::NodeServiceServer<_>,
-            api::unimplemented::NodeApi
+            api::node::NodeApi::new(services.workloads.clone())
         ))
         .add_service(limited!(
             pb::workload_service_server::WorkloadServiceServer<_>,
-            api::unimplemented::WorkloadApi
+            api::workload::WorkloadApi::new(services.workloads.clone(), services.resources.clone())
         ))
         .add_service(limited!(
             pb::registry_service_server::RegistryServiceServer<_>,

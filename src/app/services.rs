@@ -13,7 +13,9 @@ use crate::{
         connector::ClusterConnector,
         credentials::CredentialVault,
         import::ClusterImporter,
+        resources::ResourceService,
         status::{Prober, ProberSettings, StatusBoard},
+        workloads::WorkloadQueries,
     },
     store::Store,
 };
@@ -25,7 +27,8 @@ pub struct Services {
     pub catalog: Arc<ClusterCatalog>,
     pub importer: Arc<ClusterImporter>,
     pub vault: Arc<CredentialVault>,
-    pub accessor: Arc<ClusterAccessor>,
+    pub workloads: Arc<WorkloadQueries>,
+    pub resources: Arc<ResourceService>,
     pub tokens: Arc<Tokens>,
     pub audit: AuditLog,
     pub auth: Arc<AuthState>,
@@ -51,6 +54,8 @@ impl Services {
         ));
         let vault = Arc::new(CredentialVault::new(store.clone(), keyring));
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
+        let workloads = Arc::new(WorkloadQueries::new(accessor.clone()));
+        let resources = Arc::new(ResourceService::new(accessor));
         let tokens = Arc::new(Tokens::new(store.clone()));
         let audit = AuditLog::start(store.clone());
         let auth = Arc::new(AuthState {
@@ -65,7 +70,8 @@ impl Services {
             catalog,
             importer,
             vault,
-            accessor,
+            workloads,
+            resources,
             tokens,
             audit,
             auth,

@@ -13,5 +13,6 @@ pub mod resources;
 pub mod rotation;
 pub mod status;
 pub mod validate;
+pub mod workloads;
 
 pub use error::{Error, Result};

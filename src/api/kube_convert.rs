@@ -1,0 +1,255 @@
+//! Conversions between Kubernetes summaries (service layer) and protobuf messages.
+
+use super::{convert::timestamp, pb};
+use crate::service::{
+    resources::{ApplyOutcome, ApplyResult, Propagation, Resource},
+    workloads::{
+        Condition, ContainerState, ContainerSummary, EventSummary, NodeSummary, ObjectRef,
+        PodSummary, Taint, WorkloadKind, WorkloadSummary,
+    },
+};
+
+pub fn kind_from_pb(kind: i32) -> Option<WorkloadKind> {
+    Some(match pb::WorkloadKind::try_from(kind).ok()? {
+        pb::WorkloadKind::Unspecified => return None,
+        pb::WorkloadKind::Deployment => WorkloadKind::Deployment,
+        pb::WorkloadKind::StatefulSet => WorkloadKind::StatefulSet,
+        pb::WorkloadKind::DaemonSet => WorkloadKind::DaemonSet,
+        pb::WorkloadKind::ReplicaSet => WorkloadKind::ReplicaSet,
+        pb::WorkloadKind::Job => WorkloadKind::Job,
+        pb::WorkloadKind::CronJob => WorkloadKind::CronJob,
+        pb::WorkloadKind::Pod => WorkloadKind::Pod,
+    })
+}
+
+fn kind_to_pb(kind: WorkloadKind) -> pb::WorkloadKind {
+    match kind {
+        WorkloadKind::Deployment => pb::WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet => pb::WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet => pb::WorkloadKind::DaemonSet,
+        WorkloadKind::ReplicaSet => pb::WorkloadKind::ReplicaSet,
+        WorkloadKind::Job => pb::WorkloadKind::Job,
+        WorkloadKind::CronJob => pb::WorkloadKind::CronJob,
+        WorkloadKind::Pod => pb::WorkloadKind::Pod,
+    }
+}
+
+pub fn propagation_from_pb(p: i32) -> Propagation {
+    match pb::PropagationPolicy::try_from(p) {
+        Ok(pb::PropagationPolicy::Foreground) => Propagation::Foreground,
+        Ok(pb::PropagationPolicy::Background) => Propagation::Background,
+        Ok(pb::PropagationPolicy::Orphan) => Propagation::Orphan,
+        _ => Propagation::Default,
+    }
+}
+
+fn condition(c: Condition) -> pb::Condition {
+    pb::Condition {
+        r#type: c.type_,
+        status: c.status,
+        reason: c.reason,
+        message: c.message,
+        last_transition_time: c.last_transition_millis.map(timestamp),
+        last_update_time: c.last_update_millis.map(timestamp),
+    }
+}
+
+fn object_ref(o: ObjectRef) -> pb::ObjectReference {
+    pb::ObjectReference {
+        api_version: o.api_version,
+        kind: o.kind,
+        namespace: o.namespace,
+        name: o.name,
+        uid: o.uid,
+    }
+}
+
+fn taint(t: Taint) -> pb::Taint {
+    pb::Taint {
+        key: t.key,
+        value: t.value,
+        effect: t.effect,
+    }
+}
+
+impl From<NodeSummary> for pb::Node {
+    fn from(n: NodeSummary) -> Self {
+        pb::Node {
+            name: n.name,
+            uid: n.uid,
+            roles: n.roles,
+            ready: n.ready,
+            conditions: n.conditions.into_iter().map(condition).collect(),
+            taints: n.taints.into_iter().map(taint).collect(),
+            unschedulable: n.unschedulable,
+            addresses: n
+                .addresses
+                .into_iter()
+                .map(|(r#type, address)| pb::NodeAddress { r#type, address })
+                .collect(),
+            zone: n.zone,
+            region: n.region,
+            instance_type: n.instance_type,
+            kubelet_version: n.kubelet_version,
+            container_runtime_version: n.container_runtime_version,
+            os_image: n.os_image,
+            kernel_version: n.kernel_version,
+            architecture: n.architecture,
+            capacity: n.capacity.into_iter().collect(),
+            allocatable: n.allocatable.into_iter().collect(),
+            pod_count: n.pod_count,
+            labels: n.labels.into_iter().collect(),
+            provider_id: n.provider_id,
+            create_time: n.create_millis.map(timestamp),
+            node_pool_id: String::new(),
+        }
+    }
+}
+
+impl From<WorkloadSummary> for pb::Workload {
+    fn from(w: WorkloadSummary) -> Self {
+        pb::Workload {
+            kind: kind_to_pb(w.kind).into(),
+            namespace: w.namespace,
+            name: w.name,
+            uid: w.uid,
+            labels: w.labels.into_iter().collect(),
+            annotations: w.annotations.into_iter().collect(),
+            desired_replicas: w.desired,
+            ready_replicas: w.ready,
+            updated_replicas: w.updated,
+            available_replicas: w.available,
+            conditions: w.conditions.into_iter().map(condition).collect(),
+            images: w.images,
+            selector: w.selector,
+            owner: w.owner.map(object_ref),
+            create_time: w.create_millis.map(timestamp),
+            generation: w.generation,
+            observed_generation: w.observed_generation,
+            paused: w.paused,
+            suspended: w.suspended,
+            schedule: w.schedule,
+            last_schedule_time: w.last_schedule_millis.map(timestamp),
+            succeeded: w.succeeded,
+            failed: w.failed,
+            completion_time: w.completion_millis.map(timestamp),
+            resource_version: w.resource_version,
+        }
+    }
+}
+
+fn container(c: ContainerSummary) -> pb::ContainerStatus {
+    let state = match c.state {
+        ContainerState::Unknown => pb::ContainerState::Unspecified,
+        ContainerState::Waiting => pb::ContainerState::Waiting,
+        ContainerState::Running => pb::ContainerState::Running,
+        ContainerState::Terminated => pb::ContainerState::Terminated,
+    };
+    pb::ContainerStatus {
+        name: c.name,
+        image: c.image,
+        image_id: c.image_id,
+        ready: c.ready,
+        started: c.started,
+        restart_count: c.restart_count,
+        state: state.into(),
+        reason: c.reason,
+        message: c.message,
+        started_time: c.started_millis.map(timestamp),
+        finished_time: c.finished_millis.map(timestamp),
+        exit_code: c.exit_code,
+        last_termination_reason: c.last_termination_reason,
+        last_exit_code: c.last_exit_code,
+    }
+}
+
+impl From<PodSummary> for pb::Pod {
+    fn from(p: PodSummary) -> Self {
+        pb::Pod {
+            namespace: p.namespace,
+            name: p.name,
+            uid: p.uid,
+            phase: p.phase,
+            status: p.status,
+            ready: p.ready,
+            ready_containers: p.ready_containers,
+            total_containers: p.total_containers,
+            restarts: p.restarts,
+            node_name: p.node_name,
+            pod_ip: p.pod_ip,
+            pod_ips: p.pod_ips,
+            host_ip: p.host_ip,
+            containers: p.containers.into_iter().map(container).collect(),
+            init_containers: p.init_containers.into_iter().map(container).collect(),
+            labels: p.labels.into_iter().collect(),
+            owner: p.owner.map(object_ref),
+            create_time: p.create_millis.map(timestamp),
+            start_time: p.start_millis.map(timestamp),
+            qos_class: p.qos_class,
+            conditions: p.conditions.into_iter().map(condition).collect(),
+            deletion_time: p.deletion_millis.map(timestamp),
+            resource_version: p.resource_version,
+        }
+    }
+}
+
+impl From<EventSummary> for pb::Event {
+    fn from(e: EventSummary) -> Self {
+        pb::Event {
+            namespace: e.namespace,
+            name: e.name,
+            uid: e.uid,
+            r#type: e.type_,
+            reason: e.reason,
+            message: e.message,
+            involved_object: Some(object_ref(e.involved_object)),
+            source: e.source,
+            count: e.count,
+            first_time: e.first_millis.map(timestamp),
+            last_time: e.last_millis.map(timestamp),
+            action: e.action,
+            resource_version: e.resource_version,
+        }
+    }
+}
+
+impl From<Resource> for pb::Resource {
+    fn from(r: Resource) -> Self {
+        pb::Resource {
+            api_version: r.api_version,
+            kind: r.kind,
+            namespace: r.namespace,
+            name: r.name,
+            uid: r.uid,
+            labels: r.labels.into_iter().collect(),
+            annotations: r.annotations.into_iter().collect(),
+            resource_version: r.resource_version,
+            create_time: r.create_millis.map(timestamp),
+            json: r.json,
+        }
+    }
+}
+
+impl From<ApplyResult> for pb::ApplyResult {
+    fn from(r: ApplyResult) -> Self {
+        let outcome = match r.outcome {
+            ApplyOutcome::Created => pb::ApplyOutcome::Created,
+            ApplyOutcome::Configured => pb::ApplyOutcome::Configured,
+            ApplyOutcome::Unchanged => pb::ApplyOutcome::Unchanged,
+            ApplyOutcome::Failed => pb::ApplyOutcome::Failed,
+        };
+        pb::ApplyResult {
+            document_index: r.document_index,
+            object: Some(pb::ObjectReference {
+                api_version: r.api_version,
+                kind: r.kind,
+                namespace: r.namespace,
+                name: r.name,
+                uid: String::new(),
+            }),
+            outcome: outcome.into(),
+            message: r.message,
+            resource_version: r.resource_version,
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! Nodes, workloads, pods and events, read straight from each cluster's Kubernetes API.
+
+use std::sync::Arc;
+
+use super::{
+    Error, Result,
+    clusters_access::{ClusterAccessor, Scope, failed},
+    paging::{KubePage, Page},
+    resources::Propagation,
+};
+pub use crate::kube::summary::{
+    Condition, ContainerState, ContainerSummary, EventSummary, NodeSummary, ObjectRef, PodSummary,
+    Taint, WorkloadKind, WorkloadSummary,
+};
+use crate::kube::workloads as kw;
+
+/// Most events one ListEvents call sorts (events are sorted newest first, which Kubernetes
+/// cannot do, so they are read whole up to this cap).
+pub const EVENTS_CAP: usize = 5000;
+
+#[derive(Debug, Clone, Default)]
+pub struct ListNodes {
+    pub cluster_id: String,
+    pub page_size: i32,
+    pub page_token: String,
+    pub label_selector: String,
+    pub ready: Option<bool>,
+    pub zone: String,
+}
+
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+    /// Known only when the server reports what remains.
+    pub total_size: i32,
+}
+
+/// Names a workload.
+#[derive(Debug, Clone)]
+pub struct WorkloadRef {
+    pub cluster_id: String,
+    pub namespace: String,
+    pub kind: Option<WorkloadKind>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListWorkloads {
+    pub cluster_id: String,
+    pub namespace: String,
+    /// `None`: every controller kind.
+    pub kind: Option<WorkloadKind>,
+    pub label_selector: String,
+    pub page_size: i32,
+    pub page_token: String,
+}
+
+/// Which pods: a workload's, a selector's, or a namespace's.
+#[derive(Debug, Clone)]
+pub enum PodSelection {
+    All,
+    Workload {
+        kind: Option<WorkloadKind>,
+        name: String,
+    },
+    Labels(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ListPods {
+    pub cluster_id: String,
+    pub namespace: String,
+    pub selection: PodSelection,
+    pub field_selector: String,
+    pub page_size: i32,
+    pub page_token: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListEvents {
+    pub cluster_id: String,
+    pub namespace: String,
+    /// Only events about this object (kind, name).
+    pub object_kind: String,
+    pub object_name: String,
+    pub type_: String,
+    pub page_size: i32,
+    pub page_token: String,
+}
+
+pub struct WorkloadQueries {
+    clusters: Arc<ClusterAccessor>,
+}
+
+fn required(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        Err(Error::invalid(field, "is required"))
+    } else {
+        Ok(())
+    }
+}
+
+fn kind_required(kind: Option<WorkloadKind>) -> Result<WorkloadKind> {
+    kind.ok_or_else(|| Error::invalid("kind", "is required (DEPLOYMENT, STATEFUL_SET, ...)"))
+}
+
+fn total(listed_len: usize, offset_known: bool, remaining: Option<i64>) -> i32 {
+    match (offset_known, remaining) {
+        (true, Some(rest)) => i32::try_from(listed_len as i64 + rest).unwrap_or(i32::MAX),
+        (true, None) => i32::try_from(listed_len).unwrap_or(i32::MAX),
+        _ => 0,
+    }
+}
+
+impl WorkloadQueries {
+    pub fn new(clusters: Arc<ClusterAccessor>) -> Self {
+        WorkloadQueries { clusters }
+    }
+
+    pub async fn list_nodes(&self, scope: &Scope, r: ListNodes) -> Result<Listing<NodeSummary>> {
+        let client = self.clusters.client(scope, &r.cluster_id).await?;
+        let key = format!(
+            "nodes|{}|{}|{:?}|{}",
+            r.cluster_id, r.label_selector, r.ready, r.zone
+        );
+        let page = KubePage::parse(r.page_size, &r.page_token, &key)?;
+        let mut selector = r.label_selector.clone();
+        if !r.zone.is_empty() {
+            if !selector.is_empty() {
+                selector.push(',');
+            }
+            selector.push_str(&format!("topology.kubernetes.io/zone={}", r.zone));
+        }
+        let listed = kw::list_nodes(&client.client, &selector, page.limit, &page.continue_token)
+            .await
+            .map_err(failed(&r.cluster_id))?;
+        let first = page.continue_token.is_empty();
+        let mut items = listed.items;
+        let filtered = r.ready.is_some();
+        if let Some(ready) = r.ready {
+            items.retain(|n| n.ready == ready);
+        }
+        Ok(Listing {
+            total_size: total(items.len(), first && !filtered, listed.remaining),
+            next_page_token: page.next_token(listed.continue_token.as_deref()),
+            items,
+        })
+    }
+
+    pub async fn get_node(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+        name: &str,
+    ) -> Result<NodeSummary> {
+        required("node_name", name)?;
+        let client = self.clusters.client(scope, cluster_id).await?;
+        kw::get_node(&client.client, name)
+            .await
+            .map_err(failed(cluster_id))
+    }
+
+    pub async fn set_unschedulable(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+        name: &str,
+        unschedulable: bool,
+    ) -> Result<NodeSummary> {
+        required("node_name", name)?;
+        let client = self.clusters.client(scope, cluster_id).await?;
+        kw::set_unschedulable(&client.client, name, unschedulable)
+            .await
+            .map_err(failed(cluster_id))?;
+        kw::get_node(&client.client, name)
+            .await
+            .map_err(failed(cluster_id))
+    }
+
+    pub async fn list_workloads(
+        &self,
+        scope: &Scope,
+        r: ListWorkloads,
+    ) -> Result<Listing<WorkloadSummary>> {
+        let client = self.clusters.client(scope, &r.cluster_id).await?;
+        let key = format!(
+            "workloads|{}|{}|{:?}|{}",
+            r.cluster_id, r.namespace, r.kind, r.label_selector
+        );
+        let kinds: Vec<WorkloadKind> = match r.kind {
+            Some(kind) => vec![kind],
+            None => WorkloadKind::CONTROLLERS.to_vec(),
+        };
+        // The token holds which kind the listing is in and that kind's continue token.
+        let page = KubePage::parse(r.page_size, &r.page_token, &key)?;
+        let (mut index, mut cont) = match page.continue_token.split_once(':') {
+            Some((i, c)) if !page.continue_token.is_empty() => (
+                i.parse::<usize>()
+                    .ok()
+                    .filter(|i| *i < kinds.len())
+                    .ok_or_else(|| Error::invalid("page_token", "is not valid for this query"))?,
+                c.to_string(),
+            ),
+            _ => (0, String::new()),
+        };
+        let mut items = Vec::new();
+        let mut next = None;
+        while index < kinds.len() {
+            let want = page.limit as usize - items.len();
+            let listed = kw::list_workloads(
+                &client.client,
+                kinds[index],
+                &r.namespace,
+                &r.label_selector,
+                want as u32,
+                &cont,
+            )
+            .await
+            .map_err(failed(&r.cluster_id))?;
+            items.extend(listed.items);
+            match listed.continue_token.filter(|c| !c.is_empty()) {
+                Some(c) => {
+                    next = Some(format!("{index}:{c}"));
+                    break;
+                }
+                None => {
+                    index += 1;
+                    cont.clear();
+                    if items.len() >= page.limit as usize {
+                        if index < kinds.len() {
+                            next = Some(format!("{index}:"));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(Listing {
+            next_page_token: page.next_token(next.as_deref()),
+            total_size: 0,
+            items,
+        })
+    }
+
+    pub async fn get_workload(&self, scope: &Scope, w: WorkloadRef) -> Result<WorkloadSummary> {
+        let kind = self.check(&w)?;
+        let client = self.clusters.client(scope, &w.cluster_id).await?;
+        kw::get_workload(&client.client, kind, &w.namespace, &w.name)
+            .await
+            .map_err(failed(&w.cluster_id))
+    }
+
+    pub async fn scale(
+        &self,
+        scope: &Scope,
+        w: WorkloadRef,
+        replicas: i32,
+    ) -> Result<WorkloadSummary> {
+        let kind = self.check(&w)?;
+        if !kind.scalable() {
+            return Err(Error::FailedPrecondition {
+                reason: "NOT_SCALABLE",
+                message: format!(
+                    "a {} has no replica count; scale Deployments, StatefulSets or ReplicaSets",
+                    kind.name()
+                ),
+            });
+        }
+        if replicas < 0 {
+            return Err(Error::invalid("replicas", "must not be negative"));
+        }
+        let client = self.clusters.client(scope, &w.cluster_id).await?;
+        kw::scale(&client.client, kind, &w.namespace, &w.name, replicas)
+            .await
+            .map_err(failed(&w.cluster_id))
+    }
+
+    pub async fn restart(&self, scope: &Scope, w: WorkloadRef) -> Result<WorkloadSummary> {
+        let kind = self.check(&w)?;
+        if !matches!(
+            kind,
+            WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::DaemonSet
+        ) {
+            return Err(Error::FailedPrecondition {
+                reason: "NOT_RESTARTABLE",
+                message: format!(
+                    "a {} cannot be rolled out again; restart Deployments, StatefulSets or \
+                     DaemonSets",
+                    kind.name()
+                ),
+            });
+        }
+        let client = self.clusters.client(scope, &w.cluster_id).await?;
+        kw::restart(&client.client, kind, &w.namespace, &w.name)
+            .await
+            .map_err(failed(&w.cluster_id))
+    }
+
+    pub async fn delete(
+        &self,
+        scope: &Scope,
+        w: WorkloadRef,
+        propagation: Propagation,
+    ) -> Result<()> {
+        let kind = self.check(&w)?;
+        let client = self.clusters.client(scope, &w.cluster_id).await?;
+        kw::delete_workload(
+            &client.client,
+            kind,
+            &w.namespace,
+            &w.name,
+            policy(propagation),
+        )
+        .await
+        .map_err(failed(&w.cluster_id))
+    }
+
+    pub async fn list_pods(&self, scope: &Scope, r: ListPods) -> Result<Listing<PodSummary>> {
+        let client = self.clusters.client(scope, &r.cluster_id).await?;
+        let key = format!(
+            "pods|{}|{}|{:?}|{}",
+            r.cluster_id, r.namespace, r.selection, r.field_selector
+        );
+        let page = KubePage::parse(r.page_size, &r.page_token, &key)?;
+        let selector = match &r.selection {
+            PodSelection::All => String::new(),
+            PodSelection::Labels(selector) => selector.clone(),
+            PodSelection::Workload { kind, name } => {
+                required("namespace", &r.namespace)?;
+                required("workload.name", name)?;
+                let kind = kind.ok_or_else(|| Error::invalid("workload.kind", "is required"))?;
+                let selector = kw::workload_selector(&client.client, kind, &r.namespace, name)
+                    .await
+                    .map_err(failed(&r.cluster_id))?;
+                if selector.is_empty() {
+                    return Err(Error::FailedPrecondition {
+                        reason: "NO_SELECTOR",
+                        message: format!("{} {name:?} has no pod selector", kind.name()),
+                    });
+                }
+                selector
+            }
+        };
+        let listed = kw::list_pods(
+            &client.client,
+            &r.namespace,
+            &selector,
+            &r.field_selector,
+            page.limit,
+            &page.continue_token,
+        )
+        .await
+        .map_err(failed(&r.cluster_id))?;
+        Ok(Listing {
+            total_size: total(
+                listed.items.len(),
+                page.continue_token.is_empty(),
+                listed.remaining,
+            ),
+            next_page_token: page.next_token(listed.continue_token.as_deref()),
+            items: listed.items,
+        })
+    }
+
+    pub async fn get_pod(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<PodSummary> {
+        required("namespace", namespace)?;
+        required("name", name)?;
+        let client = self.clusters.client(scope, cluster_id).await?;
+        kw::get_pod(&client.client, namespace, name)
+            .await
+            .map_err(failed(cluster_id))
+    }
+
+    pub async fn delete_pod(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+        namespace: &str,
+        name: &str,
+        grace_period_seconds: Option<i64>,
+    ) -> Result<()> {
+        required("namespace", namespace)?;
+        required("name", name)?;
+        let grace = grace_period_seconds
+            .map(|g| {
+                u32::try_from(g)
+                    .map_err(|_| Error::invalid("grace_period_seconds", "must be 0 or more"))
+            })
+            .transpose()?;
+        let client = self.clusters.client(scope, cluster_id).await?;
+        kw::delete_pod(&client.client, namespace, name, grace)
+            .await
+            .map_err(failed(cluster_id))
+    }
+
+    /// Events, newest first, paged over the sorted list.
+    pub async fn list_events(&self, scope: &Scope, r: ListEvents) -> Result<Listing<EventSummary>> {
+        let client = self.clusters.client(scope, &r.cluster_id).await?;
+        if !(r.type_.is_empty() || r.type_ == "Normal" || r.type_ == "Warning") {
+            return Err(Error::invalid("type", "must be Normal, Warning or empty"));
+        }
+        let key = format!(
+            "events|{}|{}|{}|{}|{}",
+            r.cluster_id, r.namespace, r.object_kind, r.object_name, r.type_
+        );
+        let page = Page::parse(r.page_size, &r.page_token, &key)?;
+        let mut fields = Vec::new();
+        if !r.object_kind.is_empty() {
+            fields.push(format!("involvedObject.kind={}", r.object_kind));
+        }
+        if !r.object_name.is_empty() {
+            fields.push(format!("involvedObject.name={}", r.object_name));
+        }
+        if !r.type_.is_empty() {
+            fields.push(format!("type={}", r.type_));
+        }
+        let events = kw::list_events(&client.client, &r.namespace, &fields.join(","), EVENTS_CAP)
+            .await
+            .map_err(failed(&r.cluster_id))?;
+        let total = events.len() as i64;
+        let items: Vec<EventSummary> = events
+            .into_iter()
+            .skip(page.offset as usize)
+            .take(page.size as usize)
+            .collect();
+        Ok(Listing {
+            next_page_token: page.next_token(items.len(), total),
+            total_size: i32::try_from(total).unwrap_or(i32::MAX),
+            items,
+        })
+    }
+
+    fn check(&self, w: &WorkloadRef) -> Result<WorkloadKind> {
+        required("namespace", &w.namespace)?;
+        required("name", &w.name)?;
+        kind_required(w.kind)
+    }
+}
+
+/// The Kubernetes propagationPolicy name.
+fn policy(p: Propagation) -> Option<&'static str> {
+    match p {
+        Propagation::Default => None,
+        Propagation::Foreground => Some("Foreground"),
+        Propagation::Background => Some("Background"),
+        Propagation::Orphan => Some("Orphan"),
+    }
+}
