@@ -1,10 +1,15 @@
 //! Per-cluster Kubernetes access: kube-rs lives only here.
 
 pub mod access;
+pub mod apply;
 pub mod cache;
 pub mod connect;
+pub mod convert;
 pub mod expiry;
 pub mod kubeconfig;
+pub mod resources;
+pub mod summary;
+pub mod workloads;
 
 pub use access::{ClusterAccess, Credentials};
 pub use cache::ClientCache;

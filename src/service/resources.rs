@@ -1,12 +1,27 @@
 //! Any Kubernetes resource by apiVersion + kind (CRDs included), and server-side apply.
-//! (Being implemented: every method answers UNIMPLEMENTED until then.)
+//!
+//! Kinds are resolved through each cluster's API discovery, cached per cluster (see
+//! `kube::resources::KindCache`), so a CRD installed a moment ago works without a restart.
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use super::{
     Error, Result,
     clusters_access::{ClusterAccessor, Scope},
+    kube_errors,
+    paging::KubePage,
 };
+use crate::kube::{
+    apply::{self as kube_apply, Applied, ApplyOptions, Outcome},
+    resources::{
+        self as kube_resources, Cascade, KindCache, ListQuery, Object, ObjectKey, ResourceError,
+    },
+};
+
+/// Most manifest text one apply takes (4 MiB): bounds parse time and memory per request.
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// Most documents (and objects, List items counted) one apply takes: bounds its duration.
+pub const MAX_MANIFEST_DOCUMENTS: usize = 500;
 
 /// One object of any kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,36 +110,309 @@ pub struct ApplyResult {
 
 pub struct ResourceService {
     clusters: Arc<ClusterAccessor>,
+    kinds: KindCache,
 }
 
 impl ResourceService {
     pub fn new(clusters: Arc<ClusterAccessor>) -> Self {
-        ResourceService { clusters }
+        ResourceService {
+            clusters,
+            kinds: KindCache::new(),
+        }
     }
 
+    /// One page of objects of a kind, in one namespace or all (`namespace` empty).
     pub async fn list(&self, scope: &Scope, request: ListResources) -> Result<ResourceList> {
-        self.clusters.client(scope, &request.cluster_id).await?;
-        Err(Error::Unimplemented("ListResources is not implemented yet".into()))
+        validate_namespace(&request.namespace)?;
+        // Every input that changes the result is in the key, so a token is refused for another
+        // query instead of resuming it at a meaningless place.
+        let query_key = [
+            "resources",
+            &request.cluster_id,
+            &request.api_version,
+            &request.kind,
+            &request.namespace,
+            &request.label_selector,
+            &request.field_selector,
+        ]
+        .join("\u{1f}");
+        let page = KubePage::parse(request.page_size, &request.page_token, &query_key)?;
+        let cluster = self.clusters.client(scope, &request.cluster_id).await?;
+        let query = ListQuery {
+            api_version: request.api_version,
+            kind: request.kind,
+            namespace: request.namespace,
+            label_selector: request.label_selector,
+            field_selector: request.field_selector,
+            limit: page.limit,
+            continue_token: page.continue_token.clone(),
+        };
+        let listed =
+            kube_resources::list(&self.kinds, &request.cluster_id, &cluster.client, &query)
+                .await
+                .map_err(|err| match err {
+                    // 410 Gone: the API server compacted past the snapshot the token points into.
+                    ResourceError::Cluster(crate::kube::ClusterError::Api {
+                        code: 410, ..
+                    }) => Error::invalid(
+                        "page_token",
+                        "has expired (the cluster no longer keeps that snapshot); start again \
+                         from the first page",
+                    ),
+                    other => resource_error(&request.cluster_id, other),
+                })?;
+        Ok(ResourceList {
+            next_page_token: page.next_token(listed.continue_token.as_deref()),
+            resources: listed.objects.into_iter().map(Resource::from).collect(),
+        })
     }
 
     pub async fn get(&self, scope: &Scope, target: ResourceRef) -> Result<Resource> {
-        self.clusters.client(scope, &target.cluster_id).await?;
-        Err(Error::Unimplemented("GetResource is not implemented yet".into()))
+        let key = object_key(&target)?;
+        let cluster = self.clusters.client(scope, &target.cluster_id).await?;
+        kube_resources::get(&self.kinds, &target.cluster_id, &cluster.client, &key)
+            .await
+            .map(Resource::from)
+            .map_err(|err| resource_error(&target.cluster_id, err))
     }
 
+    /// Deletes one object; the API server may finish later (finalizers, foreground deletion).
     pub async fn delete(
         &self,
         scope: &Scope,
         target: ResourceRef,
         propagation: Propagation,
     ) -> Result<()> {
-        let _ = propagation;
-        self.clusters.client(scope, &target.cluster_id).await?;
-        Err(Error::Unimplemented("DeleteResource is not implemented yet".into()))
+        let key = object_key(&target)?;
+        let cascade = match propagation {
+            Propagation::Default => None,
+            Propagation::Foreground => Some(Cascade::Foreground),
+            Propagation::Background => Some(Cascade::Background),
+            Propagation::Orphan => Some(Cascade::Orphan),
+        };
+        let cluster = self.clusters.client(scope, &target.cluster_id).await?;
+        kube_resources::delete(
+            &self.kinds,
+            &target.cluster_id,
+            &cluster.client,
+            &key,
+            cascade,
+        )
+        .await
+        .map_err(|err| resource_error(&target.cluster_id, err))
     }
 
+    /// Server-side applies every object of `request.manifests` and reports each. A request over
+    /// the limits is refused whole, before anything is applied; a bad document is reported as
+    /// a failed result and the others proceed.
     pub async fn apply(&self, scope: &Scope, request: ApplyManifests) -> Result<Vec<ApplyResult>> {
-        self.clusters.client(scope, &request.cluster_id).await?;
-        Err(Error::Unimplemented("ApplyManifests is not implemented yet".into()))
+        if request.manifests.len() > MAX_MANIFEST_BYTES {
+            return Err(Error::invalid(
+                "manifests",
+                format!(
+                    "is {} bytes; at most {MAX_MANIFEST_BYTES} bytes (4 MiB) are taken per \
+                     request, so split it into several requests",
+                    request.manifests.len()
+                ),
+            ));
+        }
+        validate_namespace(&request.namespace)?;
+        let cluster = self.clusters.client(scope, &request.cluster_id).await?;
+        // Parsing up to 4 MiB of YAML takes long enough to stall other requests on this thread.
+        let text = request.manifests;
+        let parsed = tokio::task::spawn_blocking(move || kube_apply::parse(&text))
+            .await
+            .map_err(|err| Error::Internal(format!("parsing manifests: {err}")))?;
+        if parsed.documents == 0 {
+            return Err(Error::invalid(
+                "manifests",
+                "holds no documents; pass one or more YAML or JSON objects",
+            ));
+        }
+        if parsed.documents > MAX_MANIFEST_DOCUMENTS
+            || parsed.entries.len() > MAX_MANIFEST_DOCUMENTS
+        {
+            return Err(Error::invalid(
+                "manifests",
+                format!(
+                    "holds {} documents ({} objects with List items); at most \
+                     {MAX_MANIFEST_DOCUMENTS} are taken per request, so split it into several \
+                     requests",
+                    parsed.documents,
+                    parsed.entries.len()
+                ),
+            ));
+        }
+        let options = ApplyOptions {
+            namespace: request.namespace,
+            dry_run: request.dry_run,
+            force_conflicts: request.force_conflicts,
+        };
+        let applied = kube_apply::apply(
+            &self.kinds,
+            &request.cluster_id,
+            &cluster.client,
+            parsed,
+            &options,
+        )
+        .await;
+        Ok(applied.into_iter().map(ApplyResult::from).collect())
+    }
+}
+
+/// What a generic-resource failure means to the caller.
+fn resource_error(cluster_id: &str, err: ResourceError) -> Error {
+    match err {
+        ResourceError::BadApiVersion(_) => Error::invalid("api_version", err.to_string()),
+        ResourceError::BadKind(_) | ResourceError::Unsupported { .. } => {
+            Error::invalid("kind", err.to_string())
+        }
+        ResourceError::ClusterScoped { .. } | ResourceError::NamespaceRequired { .. } => {
+            Error::invalid("namespace", err.to_string())
+        }
+        // Like the API server's 404 for a resource type it does not serve.
+        ResourceError::UnknownKind { .. } => {
+            Error::NotFoundMessage(format!("cluster {cluster_id:?}: {err}"))
+        }
+        ResourceError::Cluster(err) => kube_errors::from_cluster(cluster_id, err),
+    }
+}
+
+fn object_key(target: &ResourceRef) -> Result<ObjectKey> {
+    validate_namespace(&target.namespace)?;
+    validate_name(&target.name)?;
+    Ok(ObjectKey {
+        api_version: target.api_version.clone(),
+        kind: target.kind.clone(),
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+    })
+}
+
+/// A namespace is a DNS label (or empty). Checked here so a malformed one is an error about the
+/// request, not a confusing answer from the API server.
+fn validate_namespace(namespace: &str) -> Result<()> {
+    let ok = namespace.is_empty()
+        || (namespace.len() <= 63
+            && namespace
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !namespace.starts_with('-')
+            && !namespace.ends_with('-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "namespace",
+            "must be a DNS label: lowercase letters, digits and '-', at most 63 characters",
+        ))
+    }
+}
+
+/// Object names differ per kind (RBAC allows ':'), but none may be a path segment that changes
+/// the URL it is put into.
+fn validate_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid("name", "is required"));
+    }
+    let ok = name.len() <= 253
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| matches!(c, '/' | '%' | '?' | '#') || c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "name",
+            "is not a Kubernetes object name (no '/', '%', '?', '#' or spaces, not '.' or '..', \
+             at most 253 characters)",
+        ))
+    }
+}
+
+impl From<Object> for Resource {
+    fn from(o: Object) -> Resource {
+        Resource {
+            api_version: o.api_version,
+            kind: o.kind,
+            namespace: o.namespace,
+            name: o.name,
+            uid: o.uid,
+            labels: o.labels,
+            annotations: o.annotations,
+            resource_version: o.resource_version,
+            create_millis: o.create_millis,
+            json: o.json,
+        }
+    }
+}
+
+impl From<Applied> for ApplyResult {
+    fn from(a: Applied) -> ApplyResult {
+        ApplyResult {
+            document_index: a.document_index,
+            api_version: a.api_version,
+            kind: a.kind,
+            namespace: a.namespace,
+            name: a.name,
+            outcome: match a.outcome {
+                Outcome::Created => ApplyOutcome::Created,
+                Outcome::Configured => ApplyOutcome::Configured,
+                Outcome::Unchanged => ApplyOutcome::Unchanged,
+                Outcome::Failed => ApplyOutcome::Failed,
+            },
+            message: a.message,
+            resource_version: a.resource_version,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_would_change_the_url_are_refused() {
+        for good in ["a", "system:controller:x", "a.b-c"] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "a%2f", "a?b", "a b"] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn namespaces_are_dns_labels() {
+        assert!(validate_namespace("").is_ok());
+        assert!(validate_namespace("team-a").is_ok());
+        for bad in ["Team", "-a", "a-", "a.b", "a/b"] {
+            assert!(validate_namespace(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_kind_is_not_found_and_bad_input_names_its_field() {
+        let unknown = resource_error(
+            "dev",
+            ResourceError::UnknownKind {
+                api_version: "example.com/v1".into(),
+                kind: "Widget".into(),
+            },
+        );
+        assert!(
+            matches!(&unknown, Error::NotFoundMessage(m) if m.contains("Widget") && m.contains("dev")),
+            "{unknown:?}"
+        );
+        let scoped = resource_error(
+            "dev",
+            ResourceError::ClusterScoped {
+                kind: "Node".into(),
+            },
+        );
+        assert!(matches!(scoped, Error::InvalidArgument { field, .. } if field == "namespace"));
+        let version = resource_error("dev", ResourceError::BadApiVersion("a/b/c".into()));
+        assert!(matches!(version, Error::InvalidArgument { field, .. } if field == "api_version"));
     }
 }
