@@ -398,14 +398,14 @@ async fn unbuilt_rpcs_say_unimplemented_and_name_themselves() {
     let server = TestServer::start().await;
     let mut nodes = NodeServiceClient::new(server.channel().await);
     let status = nodes
-        .list_nodes(pb::ListNodesRequest::default())
+        .list_node_pools(pb::ListNodePoolsRequest::default())
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     assert!(
         status
             .message()
-            .contains("flotilla.v1.NodeService/ListNodes"),
+            .contains("flotilla.v1.NodeService/ListNodePools"),
         "{}",
         status.message()
     );

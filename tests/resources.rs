@@ -13,11 +13,14 @@ use flotilla::api::pb::{
     self, cluster_service_client::ClusterServiceClient,
     workload_service_client::WorkloadServiceClient,
 };
-use k8s_openapi::api::{
-    apps::v1::ReplicaSet,
-    core::v1::{ConfigMap, Namespace},
+use k8s_openapi::{
+    api::{
+        apps::v1::ReplicaSet,
+        core::v1::{ConfigMap, Namespace},
+    },
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
-use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::Value;
 use support::{kube as kenv, kubeconfigs, server::TestServer};
 use tonic::{Code, Status};
@@ -85,10 +88,18 @@ impl Ctx {
             dry_run,
             force_conflicts,
         };
-        Ok(self.api.apply_manifests(request).await?.into_inner().results)
+        Ok(self
+            .api
+            .apply_manifests(request)
+            .await?
+            .into_inner()
+            .results)
     }
 
-    async fn list(&mut self, request: pb::ListResourcesRequest) -> Result<pb::ListResourcesResponse, Status> {
+    async fn list(
+        &mut self,
+        request: pb::ListResourcesRequest,
+    ) -> Result<pb::ListResourcesResponse, Status> {
         let request = pb::ListResourcesRequest {
             cluster_id: CLUSTER.into(),
             ..request
@@ -96,42 +107,45 @@ impl Ctx {
         Ok(self.api.list_resources(request).await?.into_inner())
     }
 
-    async fn get(
-        &mut self,
-        api_version: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Result<pb::Resource, Status> {
+    /// GetResource of `[api_version, kind, namespace, name]`.
+    async fn get(&mut self, key: [&str; 4]) -> Result<pb::Resource, Status> {
+        let [api_version, kind, namespace, name] = key.map(String::from);
         let request = pb::GetResourceRequest {
             cluster_id: CLUSTER.into(),
-            api_version: api_version.into(),
-            kind: kind.into(),
-            namespace: namespace.into(),
-            name: name.into(),
+            api_version,
+            kind,
+            namespace,
+            name,
         };
         let response = self.api.get_resource(request).await?.into_inner();
         Ok(response.resource.expect("resource"))
     }
 
+    /// DeleteResource of `[api_version, kind, namespace, name]`.
     async fn delete(
         &mut self,
-        api_version: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
+        key: [&str; 4],
         propagation: pb::PropagationPolicy,
     ) -> Result<(), Status> {
+        let [api_version, kind, namespace, name] = key.map(String::from);
         let request = pb::DeleteResourceRequest {
             cluster_id: CLUSTER.into(),
-            api_version: api_version.into(),
-            kind: kind.into(),
-            namespace: namespace.into(),
-            name: name.into(),
+            api_version,
+            kind,
+            namespace,
+            name,
             propagation_policy: propagation.into(),
         };
         self.api.delete_resource(request).await?;
         Ok(())
+    }
+
+    async fn has_config_map(&self, name: &str) -> bool {
+        self.config_maps()
+            .get_opt(name)
+            .await
+            .expect("get config map")
+            .is_some()
     }
 
     fn config_maps(&self) -> kube::Api<ConfigMap> {
@@ -147,17 +161,36 @@ fn config_map(name: &str, extra: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n{extra}")
 }
 
-fn bad_field(status: &Status) -> String {
-    status
+fn query(api_version: &str, kind: &str, namespace: &str) -> pb::ListResourcesRequest {
+    pb::ListResourcesRequest {
+        api_version: api_version.into(),
+        kind: kind.into(),
+        namespace: namespace.into(),
+        ..Default::default()
+    }
+}
+
+/// INVALID_ARGUMENT naming `field` in its BadRequest details.
+fn assert_invalid(status: &Status, field: &str) {
+    let named = status
         .get_error_details()
         .bad_request()
         .and_then(|b| b.field_violations.first())
         .map(|v| v.field.clone())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    assert_eq!(
+        (status.code(), named.as_str()),
+        (Code::InvalidArgument, field),
+        "{status:?}"
+    );
 }
 
 fn outcome(result: &pb::ApplyResult) -> pb::ApplyOutcome {
     result.outcome()
+}
+
+fn all(results: &[pb::ApplyResult], expected: pb::ApplyOutcome) -> bool {
+    results.iter().all(|r| r.outcome() == expected)
 }
 
 fn object(result: &pb::ApplyResult) -> pb::ObjectReference {
@@ -169,7 +202,11 @@ fn unique(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    format!("{prefix}{:x}{:x}", std::process::id() & 0xffff, nanos & 0xff_ffff)
+    format!(
+        "{prefix}{:x}{:x}",
+        std::process::id() & 0xffff,
+        nanos & 0xff_ffff
+    )
 }
 
 /// A CRD named `<plural>.<group>` for namespaced kind `kind`, v1, any fields.
@@ -207,19 +244,22 @@ spec:
 struct CrdGuard {
     name: String,
     client: kube::Client,
+    deleted: bool,
 }
 
 impl CrdGuard {
-    async fn delete(self) {
-        let api: kube::Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-            kube::Api::all(self.client.clone());
+    async fn delete(mut self) {
+        let api: kube::Api<CustomResourceDefinition> = kube::Api::all(self.client.clone());
         let _ = api.delete(&self.name, &DeleteParams::default()).await;
-        std::mem::forget(self);
+        self.deleted = true;
     }
 }
 
 impl Drop for CrdGuard {
     fn drop(&mut self) {
+        if self.deleted {
+            return;
+        }
         let name = self.name.clone();
         let kubeconfig = kenv::env().kubeconfig().to_path_buf();
         let _ = std::thread::spawn(move || {
@@ -231,8 +271,7 @@ impl Drop for CrdGuard {
             };
             rt.block_on(async {
                 if let Ok(client) = kenv::client_from_kubeconfig(&kubeconfig).await {
-                    let api: kube::Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-                        kube::Api::all(client);
+                    let api: kube::Api<CustomResourceDefinition> = kube::Api::all(client);
                     let _ = api.delete(&name, &DeleteParams::default()).await;
                 }
             });
@@ -245,66 +284,52 @@ impl Drop for CrdGuard {
 async fn config_maps_are_listed_and_paged_generically() {
     let mut ctx = Ctx::start("res-paging").await;
     let label = unique("paging-");
-    for i in 0..7 {
-        let cm = ConfigMap {
-            metadata: ObjectMeta {
-                name: Some(format!("cm-{i}")),
-                labels: Some([("set".to_string(), label.clone())].into()),
-                ..ObjectMeta::default()
-            },
-            data: Some([("i".to_string(), i.to_string())].into()),
-            ..ConfigMap::default()
+    for i in 0..8 {
+        // cm-7 has no label, so the selector must leave it out.
+        let labels = if i < 7 {
+            serde_json::json!({"set": label})
+        } else {
+            serde_json::json!({})
         };
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("cm-{i}"), "labels": labels}, "data": {"i": i.to_string()}
+        }))
+        .expect("config map");
         ctx.config_maps()
             .create(&PostParams::default(), &cm)
             .await
-            .expect("create config map");
+            .expect("create");
     }
-    // Not selected: no label.
-    ctx.config_maps()
-        .create(
-            &PostParams::default(),
-            &ConfigMap {
-                metadata: ObjectMeta {
-                    name: Some("unlabelled".into()),
-                    ..ObjectMeta::default()
-                },
-                ..ConfigMap::default()
-            },
-        )
-        .await
-        .expect("create");
 
-    let query = pb::ListResourcesRequest {
-        api_version: "v1".into(),
-        kind: "ConfigMap".into(),
-        namespace: ctx.ns(),
+    let selected = pb::ListResourcesRequest {
         label_selector: format!("set={label}"),
         page_size: 3,
-        ..Default::default()
+        ..query("v1", "ConfigMap", &ctx.ns())
     };
-    let mut names = Vec::new();
-    let mut page_sizes = Vec::new();
-    let mut token = String::new();
-    let mut second_token = String::new();
+    let (mut names, mut page_sizes, mut token, mut second_token) =
+        (Vec::new(), Vec::new(), String::new(), String::new());
     loop {
-        let page = ctx
-            .list(pb::ListResourcesRequest {
-                page_token: token.clone(),
-                ..query.clone()
-            })
-            .await
-            .expect("list page");
+        let request = pb::ListResourcesRequest {
+            page_token: token.clone(),
+            ..selected.clone()
+        };
+        let page = ctx.list(request).await.expect("list page");
         page_sizes.push(page.resources.len());
         for r in &page.resources {
-            assert_eq!((r.api_version.as_str(), r.kind.as_str()), ("v1", "ConfigMap"));
-            assert_eq!(r.namespace, ctx.ns());
-            assert_eq!(r.labels.get("set"), Some(&label));
-            assert!(!r.uid.is_empty() && !r.resource_version.is_empty());
-            assert!(r.create_time.is_some());
+            assert_eq!(
+                (r.api_version.as_str(), r.kind.as_str()),
+                ("v1", "ConfigMap")
+            );
+            assert_eq!(
+                (&r.namespace, r.labels.get("set")),
+                (&ctx.ns(), Some(&label))
+            );
+            assert!(!r.uid.is_empty() && !r.resource_version.is_empty() && r.create_time.is_some());
             let json: Value = serde_json::from_str(&r.json).expect("json");
-            assert_eq!(json["kind"], "ConfigMap");
-            assert_eq!(json["metadata"]["name"], r.name.as_str());
+            assert_eq!(
+                (&json["kind"], &json["metadata"]["name"]),
+                (&"ConfigMap".into(), &r.name.as_str().into())
+            );
             assert!(json["metadata"].get("managedFields").is_none(), "{json}");
             assert!(json["data"]["i"].is_string());
             names.push(r.name.clone());
@@ -318,161 +343,156 @@ async fn config_maps_are_listed_and_paged_generically() {
         }
     }
     assert_eq!(page_sizes, vec![3, 3, 1]);
-    let distinct: BTreeSet<_> = names.iter().cloned().collect();
+    let distinct: BTreeSet<_> = names.into_iter().collect();
     assert_eq!(distinct, (0..7).map(|i| format!("cm-{i}")).collect());
 
     // A token belongs to its query: another selector may not resume it.
-    let err = ctx
-        .list(pb::ListResourcesRequest {
-            page_token: second_token,
-            label_selector: "set=other".into(),
-            ..query.clone()
-        })
-        .await
-        .expect_err("foreign token");
-    assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(bad_field(&err), "page_token");
+    let foreign = pb::ListResourcesRequest {
+        page_token: second_token,
+        label_selector: "set=other".into(),
+        ..selected.clone()
+    };
+    assert_invalid(
+        &ctx.list(foreign).await.expect_err("foreign token"),
+        "page_token",
+    );
 
-    // Field selector; and all namespaces (namespace empty) finds the same objects.
-    let one = ctx
-        .list(pb::ListResourcesRequest {
-            field_selector: "metadata.name=cm-4".into(),
-            page_size: 0,
-            ..query.clone()
-        })
-        .await
-        .expect("field selector");
-    assert_eq!(one.resources.len(), 1);
-    assert_eq!(one.resources[0].name, "cm-4");
+    // A field selector; and all namespaces (namespace empty) finds the same objects.
+    let by_name = pb::ListResourcesRequest {
+        field_selector: "metadata.name=cm-4".into(),
+        page_size: 0,
+        ..selected.clone()
+    };
+    let one = ctx.list(by_name).await.expect("field selector");
+    assert_eq!(
+        one.resources
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["cm-4"]
+    );
     assert!(one.next_page_token.is_empty());
-    let everywhere = ctx
-        .list(pb::ListResourcesRequest {
-            namespace: String::new(),
-            page_size: 100,
-            ..query.clone()
-        })
-        .await
-        .expect("all namespaces");
-    assert_eq!(everywhere.resources.len(), 7);
+    let everywhere = pb::ListResourcesRequest {
+        namespace: String::new(),
+        page_size: 100,
+        ..selected.clone()
+    };
+    assert_eq!(
+        ctx.list(everywhere)
+            .await
+            .expect("all namespaces")
+            .resources
+            .len(),
+        7
+    );
 
-    // A bad selector is the caller's mistake.
-    let err = ctx
-        .list(pb::ListResourcesRequest {
-            label_selector: "set in (".into(),
-            ..query.clone()
-        })
-        .await
-        .expect_err("bad selector");
-    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    // A selector the API server cannot parse is the caller's mistake.
+    let bad = pb::ListResourcesRequest {
+        label_selector: "set in (".into(),
+        ..selected
+    };
+    assert_eq!(
+        ctx.list(bad).await.expect_err("bad selector").code(),
+        Code::InvalidArgument
+    );
     ctx.cleanup().await;
 }
 
 #[tokio::test]
 async fn custom_resources_of_a_crd_applied_in_the_same_call_are_listed_generically() {
     let mut ctx = Ctx::start("res-crd").await;
+    let ns = ctx.ns();
     let group = format!("{}.flotilla.dev", unique("t"));
+    let crd_name = format!("widgets.{group}");
     let guard = CrdGuard {
-        name: format!("widgets.{group}"),
+        name: crd_name.clone(),
         client: ctx.kube.clone(),
+        deleted: false,
     };
-    // The widgets come first in the stream: the CRD must still be applied before them.
-    let mut manifests = Vec::new();
-    for i in 0..3 {
-        manifests.push(format!(
-            "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: w{i}\n  labels: {{color: blue}}\nspec:\n  size: {i}\n"
-        ));
-    }
+    // The widgets come first in the stream: the CRD must still be applied (and served) first.
+    let mut manifests: Vec<String> = (0..3)
+        .map(|i| format!("apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: w{i}\n  labels: {{color: blue}}\nspec:\n  size: {i}\n"))
+        .collect();
     manifests.push(crd(&group, "Widget", "widgets", "Namespaced"));
     let results = ctx.apply(&manifests.join("---\n"), false).await;
     let summary: Vec<_> = results
         .iter()
-        .map(|r| (r.document_index, object(r).kind, outcome(r), r.message.clone()))
+        .map(|r| {
+            (
+                r.document_index,
+                object(r).kind,
+                outcome(r),
+                r.message.clone(),
+            )
+        })
         .collect();
     assert_eq!(results.len(), 4, "{summary:?}");
-    assert_eq!(object(&results[0]).kind, "CustomResourceDefinition", "{summary:?}");
-    assert_eq!(results[0].document_index, 3);
-    assert!(
-        results.iter().all(|r| outcome(r) == pb::ApplyOutcome::Created),
+    assert_eq!(
+        (results[0].document_index, object(&results[0]).kind.as_str()),
+        (3, "CustomResourceDefinition"),
         "{summary:?}"
     );
-    assert_eq!(object(&results[1]).namespace, ctx.ns());
+    assert!(all(&results, pb::ApplyOutcome::Created), "{summary:?}");
+    assert_eq!(object(&results[1]).namespace, ns);
 
     let api_version = format!("{group}/v1");
-    let listed = ctx
-        .list(pb::ListResourcesRequest {
-            api_version: api_version.clone(),
-            kind: "Widget".into(),
-            namespace: ctx.ns(),
-            label_selector: "color=blue".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("list widgets");
+    let blue = pb::ListResourcesRequest {
+        label_selector: "color=blue".into(),
+        ..query(&api_version, "Widget", &ns)
+    };
+    let listed = ctx.list(blue).await.expect("list widgets");
     let names: Vec<_> = listed.resources.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, vec!["w0", "w1", "w2"]);
     let json: Value = serde_json::from_str(&listed.resources[2].json).expect("json");
-    assert_eq!(json["spec"]["size"], 2);
-    assert_eq!(json["apiVersion"], api_version.as_str());
-
+    assert_eq!(
+        (&json["spec"]["size"], &json["apiVersion"]),
+        (&2.into(), &api_version.as_str().into())
+    );
     let widget = ctx
-        .get(&api_version, "Widget", &ctx.ns(), "w1")
+        .get([&api_version, "Widget", &ns, "w1"])
         .await
         .expect("get widget");
     assert_eq!(widget.kind, "Widget");
 
     // The CRD itself is cluster-scoped: listed with an empty namespace, refused with one.
-    let crds = ctx
-        .list(pb::ListResourcesRequest {
-            api_version: "apiextensions.k8s.io/v1".into(),
-            kind: "CustomResourceDefinition".into(),
-            field_selector: format!("metadata.name=widgets.{group}"),
-            ..Default::default()
-        })
-        .await
-        .expect("list CRDs");
-    assert_eq!(crds.resources.len(), 1);
-    assert_eq!(crds.resources[0].namespace, "");
+    let crds = pb::ListResourcesRequest {
+        field_selector: format!("metadata.name={crd_name}"),
+        ..query("apiextensions.k8s.io/v1", "CustomResourceDefinition", "")
+    };
+    let crds = ctx.list(crds).await.expect("list CRDs").resources;
+    assert_eq!((crds.len(), crds[0].namespace.as_str()), (1, ""));
     let err = ctx
-        .list(pb::ListResourcesRequest {
-            api_version: "apiextensions.k8s.io/v1".into(),
-            kind: "CustomResourceDefinition".into(),
-            namespace: ctx.ns(),
-            ..Default::default()
-        })
-        .await
-        .expect_err("namespace for a cluster-scoped kind");
-    assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(bad_field(&err), "namespace");
+        .list(query(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            &ns,
+        ))
+        .await;
+    assert_invalid(
+        &err.expect_err("namespace for a cluster-scoped kind"),
+        "namespace",
+    );
 
-    // Deleting the CRD through the API; afterwards the cached kind is noticed gone.
-    ctx.delete(
+    // Deleted through the API; afterwards the cached kind is noticed gone.
+    let key = [
         "apiextensions.k8s.io/v1",
         "CustomResourceDefinition",
         "",
-        &format!("widgets.{group}"),
-        pb::PropagationPolicy::Unspecified,
-    )
-    .await
-    .expect("delete CRD");
+        &crd_name,
+    ];
+    ctx.delete(key, pb::PropagationPolicy::Unspecified)
+        .await
+        .expect("delete CRD");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match ctx
-            .list(pb::ListResourcesRequest {
-                api_version: api_version.clone(),
-                kind: "Widget".into(),
-                ..Default::default()
-            })
-            .await
-        {
+        match ctx.list(query(&api_version, "Widget", "")).await {
             Err(status) if status.code() == Code::NotFound => {
                 assert!(status.message().contains("Widget"), "{status:?}");
                 break;
             }
-            other => {
-                assert!(Instant::now() < deadline, "still served: {other:?}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            other => assert!(Instant::now() < deadline, "still served: {other:?}"),
         }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     guard.delete().await;
     ctx.cleanup().await;
@@ -482,15 +502,16 @@ async fn custom_resources_of_a_crd_applied_in_the_same_call_are_listed_generical
 async fn get_and_delete_by_kind_then_not_found() {
     let mut ctx = Ctx::start("res-get").await;
     let ns = ctx.ns();
-    let results = ctx
-        .apply(
-            &config_map("settings", "  labels: {app: demo}\n  annotations: {note: hi}\ndata:\n  k: v\n"),
-            false,
-        )
-        .await;
-    assert_eq!(outcome(&results[0]), pb::ApplyOutcome::Created, "{results:?}");
+    let extra = "  labels: {app: demo}\n  annotations: {note: hi}\ndata:\n  k: v\n";
+    let results = ctx.apply(&config_map("settings", extra), false).await;
+    assert_eq!(
+        outcome(&results[0]),
+        pb::ApplyOutcome::Created,
+        "{results:?}"
+    );
 
-    let got = ctx.get("v1", "ConfigMap", &ns, "settings").await.expect("get");
+    let key = ["v1", "ConfigMap", &ns, "settings"];
+    let got = ctx.get(key).await.expect("get");
     assert_eq!(got.name, "settings");
     assert_eq!(got.labels.get("app").map(String::as_str), Some("demo"));
     assert_eq!(got.annotations.get("note").map(String::as_str), Some("hi"));
@@ -499,33 +520,20 @@ async fn get_and_delete_by_kind_then_not_found() {
     assert_eq!(json["data"]["k"], "v");
     assert!(json["metadata"].get("managedFields").is_none());
 
-    // A namespaced kind needs its namespace to name one object.
-    let err = ctx
-        .get("v1", "ConfigMap", "", "settings")
-        .await
-        .expect_err("no namespace");
-    assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(bad_field(&err), "namespace");
-    let err = ctx
-        .get("v1", "ConfigMap", &ns, "../secrets/x")
-        .await
-        .expect_err("path in name");
-    assert_eq!(bad_field(&err), "name");
+    // A namespaced kind needs its namespace; a name may not be a path.
+    let err = ctx.get(["v1", "ConfigMap", "", "settings"]).await;
+    assert_invalid(&err.expect_err("no namespace"), "namespace");
+    let err = ctx.get(["v1", "ConfigMap", &ns, "../secrets/x"]).await;
+    assert_invalid(&err.expect_err("path in name"), "name");
 
-    ctx.delete("v1", "ConfigMap", &ns, "settings", pb::PropagationPolicy::Background)
+    ctx.delete(key, pb::PropagationPolicy::Background)
         .await
         .expect("delete");
-    let err = ctx
-        .get("v1", "ConfigMap", &ns, "settings")
-        .await
-        .expect_err("deleted");
+    let err = ctx.get(key).await.expect_err("deleted");
     assert_eq!(err.code(), Code::NotFound, "{err:?}");
     assert!(err.message().contains("settings"), "{err:?}");
-    let err = ctx
-        .delete("v1", "ConfigMap", &ns, "settings", pb::PropagationPolicy::Unspecified)
-        .await
-        .expect_err("already deleted");
-    assert_eq!(err.code(), Code::NotFound);
+    let err = ctx.delete(key, pb::PropagationPolicy::Unspecified).await;
+    assert_eq!(err.expect_err("already deleted").code(), Code::NotFound);
     ctx.cleanup().await;
 }
 
@@ -533,43 +541,40 @@ async fn get_and_delete_by_kind_then_not_found() {
 async fn delete_honours_orphan_propagation() {
     let mut ctx = Ctx::start("res-orphan").await;
     let ns = ctx.ns();
-    let deployment = r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: nginx}]
-"#;
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: web, image: nginx}]\n";
     let results = ctx.apply(deployment, false).await;
-    assert_eq!(outcome(&results[0]), pb::ApplyOutcome::Created, "{results:?}");
+    assert_eq!(
+        outcome(&results[0]),
+        pb::ApplyOutcome::Created,
+        "{results:?}"
+    );
     let replica_sets: kube::Api<ReplicaSet> = ctx.ns.api();
     let deadline = Instant::now() + Duration::from_secs(30);
     let owned = loop {
-        let list = replica_sets.list(&ListParams::default()).await.expect("list");
+        let list = replica_sets
+            .list(&ListParams::default())
+            .await
+            .expect("list");
         if let Some(rs) = list.items.into_iter().next() {
             break rs;
         }
-        assert!(Instant::now() < deadline, "no ReplicaSet for the Deployment");
+        assert!(
+            Instant::now() < deadline,
+            "no ReplicaSet for the Deployment"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let rs_name = owned.metadata.name.clone().expect("name");
     assert!(owned.metadata.owner_references.is_some());
 
-    ctx.delete("apps/v1", "Deployment", &ns, "web", pb::PropagationPolicy::Orphan)
+    let key = ["apps/v1", "Deployment", &ns, "web"];
+    ctx.delete(key, pb::PropagationPolicy::Orphan)
         .await
         .expect("delete orphaning");
     // Orphaning: the ReplicaSet stays and loses its owner reference.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let gone = matches!(
-            ctx.get("apps/v1", "Deployment", &ns, "web").await,
-            Err(s) if s.code() == Code::NotFound
-        );
+        let gone = matches!(ctx.get(key).await, Err(s) if s.code() == Code::NotFound);
         let rs = replica_sets.get_opt(&rs_name).await.expect("get rs");
         let rs = rs.expect("the ReplicaSet was deleted despite Orphan");
         if gone && rs.metadata.owner_references.unwrap_or_default().is_empty() {
@@ -585,83 +590,82 @@ spec:
 async fn unknown_kinds_and_bad_names_are_clear_errors() {
     let mut ctx = Ctx::start("res-unknown").await;
     let ns = ctx.ns();
-    let list = |api_version: &str, kind: &str, namespace: &str| pb::ListResourcesRequest {
-        api_version: api_version.into(),
-        kind: kind.into(),
-        namespace: namespace.into(),
-        ..Default::default()
-    };
-    let err = ctx.list(list("v1", "Widget", &ns)).await.expect_err("unknown");
+    let err = ctx
+        .list(query("v1", "Widget", &ns))
+        .await
+        .expect_err("unknown");
     assert_eq!(err.code(), Code::NotFound, "{err:?}");
     assert!(
         err.message().contains("\"Widget\"") && err.message().contains("\"v1\""),
         "{err:?}"
     );
     let err = ctx
-        .list(list("nope.example.com/v1", "Widget", ""))
+        .list(query("nope.example.com/v1", "Widget", ""))
         .await
-        .expect_err("unknown group");
+        .expect_err("group");
     assert_eq!(err.code(), Code::NotFound, "{err:?}");
     assert!(err.message().contains("nope.example.com/v1"), "{err:?}");
     let err = ctx
-        .get("v1", "Widget", &ns, "x")
+        .get(["v1", "Widget", &ns, "x"])
         .await
         .expect_err("get of unknown kind");
     assert_eq!(err.code(), Code::NotFound);
 
-    let err = ctx.list(list("a/b/c", "ConfigMap", "")).await.expect_err("bad");
-    assert_eq!((err.code(), bad_field(&err).as_str()), (Code::InvalidArgument, "api_version"));
-    let err = ctx.list(list("v1", "config-map", "")).await.expect_err("bad");
-    assert_eq!((err.code(), bad_field(&err).as_str()), (Code::InvalidArgument, "kind"));
-    let err = ctx.list(list("v1", "Node", &ns)).await.expect_err("scoped");
-    assert_eq!((err.code(), bad_field(&err).as_str()), (Code::InvalidArgument, "namespace"));
-    let err = ctx.list(list("v1", "ConfigMap", "Not_A_Namespace")).await.expect_err("bad ns");
-    assert_eq!(bad_field(&err), "namespace");
-    // A kind that cannot be listed says so.
-    let err = ctx
-        .list(list("authorization.k8s.io/v1", "SelfSubjectAccessReview", ""))
-        .await
-        .expect_err("not listable");
-    assert_eq!((err.code(), bad_field(&err).as_str()), (Code::InvalidArgument, "kind"));
+    for (request, field) in [
+        (query("a/b/c", "ConfigMap", ""), "api_version"),
+        (query("v1", "config-map", ""), "kind"),
+        (query("v1", "Node", &ns), "namespace"),
+        (query("v1", "ConfigMap", "Not_A_Namespace"), "namespace"),
+        // A kind that cannot be listed says so.
+        (
+            query("authorization.k8s.io/v1", "SelfSubjectAccessReview", ""),
+            "kind",
+        ),
+    ] {
+        assert_invalid(&ctx.list(request).await.expect_err(field), field);
+    }
 
     // Cluster-scoped kinds list with an empty namespace.
-    let nodes = ctx.list(list("v1", "Node", "")).await.expect("nodes");
-    assert_eq!(nodes.resources.len(), 3);
-    assert!(nodes.resources.iter().all(|n| n.namespace.is_empty()));
+    let nodes = ctx
+        .list(query("v1", "Node", ""))
+        .await
+        .expect("nodes")
+        .resources;
+    assert_eq!(nodes.len(), 3);
+    assert!(nodes.iter().all(|n| n.namespace.is_empty()));
 
+    let elsewhere = pb::ListResourcesRequest {
+        cluster_id: "no-such-cluster".into(),
+        ..query("v1", "ConfigMap", "")
+    };
     let err = ctx
         .api
-        .list_resources(pb::ListResourcesRequest {
-            cluster_id: "no-such-cluster".into(),
-            ..list("v1", "ConfigMap", "")
-        })
+        .list_resources(elsewhere)
         .await
         .expect_err("unknown cluster");
     assert_eq!(err.code(), Code::NotFound);
     ctx.cleanup().await;
 }
 
-/// 200 documents of several kinds (two of them Lists) in one stream.
-fn two_hundred_documents(version: &str) -> String {
-    let mut docs = Vec::new();
-    for i in 0..170 {
-        docs.push(config_map(&format!("cm-{i:03}"), &format!("data:\n  i: \"{i}\"\n  v: \"{version}\"\n")));
-    }
-    for i in 0..20 {
-        docs.push(format!(
-            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: secret-{i:02}\nstringData:\n  token: t{i}\n"
-        ));
-    }
-    for i in 0..8 {
-        docs.push(format!(
-            r#"{{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {{"name": "sa-{i}"}}}}"#
-        ));
-    }
-    for list in 0..2 {
-        docs.push(format!(
-            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: listed-{list}-a}}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: listed-{list}-b}}\n"
-        ));
-    }
+/// 200 documents of several kinds, JSON among them, two of them Lists of two.
+fn two_hundred_documents() -> String {
+    let mut docs: Vec<String> = (0..170)
+        .map(|i| {
+            config_map(
+                &format!("cm-{i:03}"),
+                &format!("data:\n  i: \"{i}\"\n  v: \"1\"\n"),
+            )
+        })
+        .collect();
+    docs.extend((0..20).map(|i| {
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: secret-{i:02}\nstringData:\n  token: t{i}\n")
+    }));
+    docs.extend((0..8).map(|i| {
+        format!("{{\"apiVersion\": \"v1\", \"kind\": \"ServiceAccount\", \"metadata\": {{\"name\": \"sa-{i}\"}}}}\n")
+    }));
+    docs.extend((0..2).map(|l| {
+        format!("apiVersion: v1\nkind: List\nitems:\n- {{apiVersion: v1, kind: ConfigMap, metadata: {{name: listed-{l}-a}}}}\n- {{apiVersion: v1, kind: ConfigMap, metadata: {{name: listed-{l}-b}}}}\n")
+    }));
     assert_eq!(docs.len(), 200);
     docs.join("---\n")
 }
@@ -669,12 +673,14 @@ fn two_hundred_documents(version: &str) -> String {
 #[tokio::test]
 async fn two_hundred_documents_apply_in_one_call_and_again_unchanged() {
     let mut ctx = Ctx::start("res-200").await;
-    let manifests = two_hundred_documents("1");
+    let manifests = two_hundred_documents();
 
     let started = Instant::now();
     let first = ctx.apply(&manifests, false).await;
-    let took = started.elapsed();
-    eprintln!("first apply of 200 documents (202 objects): {took:?}");
+    eprintln!(
+        "first apply of 200 documents (202 objects): {:?}",
+        started.elapsed()
+    );
     assert_eq!(first.len(), 202);
     let failed: Vec<_> = first
         .iter()
@@ -683,31 +689,43 @@ async fn two_hundred_documents_apply_in_one_call_and_again_unchanged() {
     assert!(failed.is_empty(), "{failed:?}");
     assert!(first.iter().all(|r| !r.resource_version.is_empty()));
     let indexes: Vec<i32> = first.iter().map(|r| r.document_index).collect();
-    assert_eq!(indexes[..3], [0, 1, 2]);
-    assert_eq!(indexes[198..], [198, 198, 199, 199]);
-    let count = ctx
+    assert_eq!(
+        (&indexes[..3], &indexes[198..]),
+        (&[0, 1, 2][..], &[198, 198, 199, 199][..])
+    );
+    let config_maps = ctx
         .config_maps()
         .list(&ListParams::default())
         .await
-        .expect("list")
-        .items
-        .len();
-    assert_eq!(count, 170 + 4 + 1, "config maps (and kube-root-ca.crt)");
+        .expect("list");
+    assert_eq!(
+        config_maps.items.len(),
+        170 + 4 + 1,
+        "config maps (and kube-root-ca.crt)"
+    );
 
     let started = Instant::now();
     let second = ctx.apply(&manifests, false).await;
-    eprintln!("second apply of the same 200 documents: {:?}", started.elapsed());
+    eprintln!(
+        "second apply of the same 200 documents: {:?}",
+        started.elapsed()
+    );
     let changed: Vec<_> = second
         .iter()
         .filter(|r| outcome(r) != pb::ApplyOutcome::Unchanged)
         .collect();
     assert!(changed.is_empty(), "{changed:?}");
-    let versions = |rs: &[pb::ApplyResult]| rs.iter().map(|r| r.resource_version.clone()).collect::<Vec<_>>();
+    let versions = |rs: &[pb::ApplyResult]| {
+        rs.iter()
+            .map(|r| r.resource_version.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(versions(&first), versions(&second));
 
-    // One changed document: exactly that object is configured.
-    let changed_one = manifests.replacen("v: \"1\"", "v: \"2\"", 1);
-    let third = ctx.apply(&changed_one, false).await;
+    // One document changed: exactly that object is configured.
+    let third = ctx
+        .apply(&manifests.replacen("v: \"1\"", "v: \"2\"", 1), false)
+        .await;
     let configured: Vec<_> = third
         .iter()
         .filter(|r| outcome(r) == pb::ApplyOutcome::Configured)
@@ -715,7 +733,10 @@ async fn two_hundred_documents_apply_in_one_call_and_again_unchanged() {
         .collect();
     assert_eq!(configured, vec!["cm-000"]);
     assert_eq!(
-        third.iter().filter(|r| outcome(r) == pb::ApplyOutcome::Unchanged).count(),
+        third
+            .iter()
+            .filter(|r| outcome(r) == pb::ApplyOutcome::Unchanged)
+            .count(),
         201
     );
     ctx.cleanup().await;
@@ -724,28 +745,33 @@ async fn two_hundred_documents_apply_in_one_call_and_again_unchanged() {
 #[tokio::test]
 async fn dry_run_changes_nothing() {
     let mut ctx = Ctx::start("res-dry").await;
-    let ns = ctx.ns();
-    let manifests = [config_map("a", "data: {k: one}\n"), config_map("b", "data: {k: one}\n")].join("---\n");
+    let manifests = [
+        config_map("a", "data: {k: one}\n"),
+        config_map("b", "data: {k: one}\n"),
+    ]
+    .join("---\n");
     let results = ctx.apply(&manifests, true).await;
+    assert!(all(&results, pb::ApplyOutcome::Created), "{results:?}");
     assert!(
-        results.iter().all(|r| outcome(r) == pb::ApplyOutcome::Created),
-        "{results:?}"
+        !ctx.has_config_map("a").await && !ctx.has_config_map("b").await,
+        "dry run created"
     );
-    for name in ["a", "b"] {
-        let err = ctx.get("v1", "ConfigMap", &ns, name).await.expect_err("dry run created it");
-        assert_eq!(err.code(), Code::NotFound);
-    }
 
     ctx.apply(&manifests, false).await;
     let same = ctx.apply(&manifests, true).await;
-    assert!(same.iter().all(|r| outcome(r) == pb::ApplyOutcome::Unchanged), "{same:?}");
-    let changed = ctx.apply(&manifests.replace("k: one", "k: two"), true).await;
-    assert!(
-        changed.iter().all(|r| outcome(r) == pb::ApplyOutcome::Configured),
-        "{changed:?}"
-    );
-    let a = ctx.config_maps().get("a").await.expect("a");
-    assert_eq!(a.data.unwrap_or_default().get("k").map(String::as_str), Some("one"));
+    assert!(all(&same, pb::ApplyOutcome::Unchanged), "{same:?}");
+    let changed = ctx
+        .apply(&manifests.replace("k: one", "k: two"), true)
+        .await;
+    assert!(all(&changed, pb::ApplyOutcome::Configured), "{changed:?}");
+    let a = ctx
+        .config_maps()
+        .get("a")
+        .await
+        .expect("a")
+        .data
+        .unwrap_or_default();
+    assert_eq!(a.get("k").map(String::as_str), Some("one"));
     ctx.cleanup().await;
 }
 
@@ -753,22 +779,20 @@ async fn dry_run_changes_nothing() {
 async fn bad_documents_are_reported_by_index_while_the_others_apply() {
     let mut ctx = Ctx::start("res-bad").await;
     let docs = [
-        config_map("good-0", ""),                                           // 0
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: [not, a, mapping\n".into(), // 1: not YAML
-        "apiVersion: v1\nmetadata:\n  name: no-kind\n".into(),               // 2: no kind
-        "apiVersion: v1\nkind: Gadget\nmetadata:\n  name: unknown\n".into(),  // 3: unknown kind
-        config_map("Bad_Name", ""),                                         // 4: API server refuses
-        r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "good-5"}}"#.into(), // 5
-        config_map("good-6", "data:\n  unknownField: 1\n  nested: {a: b}\n"), // 6: data must be strings
+        config_map("good-0", ""),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: [not, a, mapping\n".into(), // not YAML
+        "apiVersion: v1\nmetadata:\n  name: no-kind\n".into(),
+        "apiVersion: v1\nkind: Gadget\nmetadata:\n  name: unknown\n".into(),
+        config_map("Bad_Name", ""), // the API server refuses the name
+        r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "good-5"}}"#.into(),
+        config_map("good-6", "data:\n  nested: {a: b}\n"), // data values must be strings
     ];
     let results = ctx.apply(&docs.join("\n---\n"), false).await;
-    let by_index = |i: i32| {
-        results
-            .iter()
-            .find(|r| r.document_index == i)
-            .unwrap_or_else(|| panic!("no result for document {i}: {results:?}"))
-    };
     assert_eq!(results.len(), 7, "{results:?}");
+    let by_index = |i: i32| {
+        let found = results.iter().find(|r| r.document_index == i);
+        found.unwrap_or_else(|| panic!("no result for document {i}: {results:?}"))
+    };
     assert_eq!(outcome(by_index(0)), pb::ApplyOutcome::Created);
     assert_eq!(outcome(by_index(5)), pb::ApplyOutcome::Created);
     for (i, needle) in [
@@ -783,55 +807,81 @@ async fn bad_documents_are_reported_by_index_while_the_others_apply() {
         assert!(r.message.contains(needle), "document {i}: {r:?}");
     }
     assert_eq!(object(by_index(3)).name, "unknown");
-    for name in ["good-0", "good-5"] {
-        assert!(ctx.config_maps().get_opt(name).await.expect("get").is_some());
-    }
+    assert!(ctx.has_config_map("good-0").await && ctx.has_config_map("good-5").await);
     ctx.cleanup().await;
 }
 
 #[tokio::test]
 async fn conflicts_fail_unless_forced() {
     let mut ctx = Ctx::start("res-conflict").await;
-    let other: serde_json::Value = serde_json::json!({
+    let other = serde_json::json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "shared"}, "data": {"owner": "other"}
     });
+    let params = PatchParams::apply("someone-else");
     ctx.config_maps()
-        .patch("shared", &PatchParams::apply("someone-else"), &Patch::Apply(&other))
+        .patch("shared", &params, &Patch::Apply(&other))
         .await
         .expect("apply as another manager");
     let mine = config_map("shared", "data:\n  owner: flotilla\n");
     let results = ctx.apply(&mine, false).await;
-    assert_eq!(outcome(&results[0]), pb::ApplyOutcome::Failed, "{results:?}");
+    assert_eq!(
+        outcome(&results[0]),
+        pb::ApplyOutcome::Failed,
+        "{results:?}"
+    );
     assert!(results[0].message.contains("conflict"), "{results:?}");
     let results = ctx.try_apply(&mine, false, true).await.expect("forced");
-    assert_eq!(outcome(&results[0]), pb::ApplyOutcome::Configured, "{results:?}");
-    let cm = ctx.config_maps().get("shared").await.expect("get");
-    assert_eq!(cm.data.unwrap_or_default().get("owner").map(String::as_str), Some("flotilla"));
+    assert_eq!(
+        outcome(&results[0]),
+        pb::ApplyOutcome::Configured,
+        "{results:?}"
+    );
+    let cm = ctx
+        .config_maps()
+        .get("shared")
+        .await
+        .expect("get")
+        .data
+        .unwrap_or_default();
+    assert_eq!(cm.get("owner").map(String::as_str), Some("flotilla"));
     ctx.cleanup().await;
 }
 
 #[tokio::test]
 async fn namespace_defaults_to_the_request_and_new_namespaces_come_first() {
     let mut ctx = Ctx::start("res-ns").await;
-    let ns = ctx.ns();
     let fresh = unique("t-res-fresh-");
     let docs = [
         config_map("defaulted", ""),
-        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: elsewhere\n  namespace: {fresh}\n"),
-        format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {fresh}\n  labels: {{{}: \"true\"}}\n", kenv::TEST_NAMESPACE_LABEL),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: elsewhere\n  namespace: {fresh}\n"
+        ),
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {fresh}\n  labels: {{{}: \"true\"}}\n",
+            kenv::TEST_NAMESPACE_LABEL
+        ),
     ];
     let results = ctx.apply(&docs.join("---\n"), false).await;
-    let summary: Vec<_> = results.iter().map(|r| (object(r), outcome(r), r.message.clone())).collect();
-    assert!(
-        results.iter().all(|r| outcome(r) == pb::ApplyOutcome::Created),
-        "{summary:?}"
+    let summary: Vec<_> = results
+        .iter()
+        .map(|r| (object(r), outcome(r), r.message.clone()))
+        .collect();
+    assert!(all(&results, pb::ApplyOutcome::Created), "{summary:?}");
+    let placed: Vec<_> = results
+        .iter()
+        .map(|r| (object(r).kind, object(r).namespace))
+        .collect();
+    let expected = [
+        ("Namespace", ""),
+        ("ConfigMap", ctx.ns.name()),
+        ("ConfigMap", fresh.as_str()),
+    ];
+    assert_eq!(
+        placed,
+        expected.map(|(k, n)| (k.to_string(), n.to_string()))
     );
-    assert_eq!(object(&results[0]).kind, "Namespace");
-    assert_eq!(object(&results[0]).namespace, "");
-    assert_eq!(object(&results[1]).namespace, ns);
-    assert_eq!(object(&results[2]).namespace, fresh);
-    assert!(ctx.config_maps().get_opt("defaulted").await.expect("get").is_some());
+    assert!(ctx.has_config_map("defaulted").await);
     let elsewhere: kube::Api<ConfigMap> = kube::Api::namespaced(ctx.kube.clone(), &fresh);
     assert!(elsewhere.get_opt("elsewhere").await.expect("get").is_some());
     kube::Api::<Namespace>::all(ctx.kube.clone())
@@ -847,30 +897,51 @@ async fn over_the_limits_nothing_is_applied() {
     // 4 MiB + 1 byte, starting with a valid document that must not be applied.
     let mut big = config_map("first", "data:\n  k: v\n");
     big.push_str("# ");
-    big.push_str(&"x".repeat(4 * 1024 * 1024 + 1 - big.len() - 1));
+    big.push_str(&"x".repeat(4 * 1024 * 1024 - big.len()));
     big.push('\n');
     assert_eq!(big.len(), 4 * 1024 * 1024 + 1);
-    let err = ctx.try_apply(&big, false, false).await.expect_err("too big");
-    assert_eq!((err.code(), bad_field(&err).as_str()), (Code::InvalidArgument, "manifests"));
-    assert!(err.message().contains("4 MiB"), "{err:?}");
+    let err = ctx
+        .try_apply(&big, false, false)
+        .await
+        .expect_err("too big");
+    assert_invalid(&err, "manifests");
+    assert!(err.message().contains("4194304"), "{err:?}");
 
     let many: Vec<String> = (0..501).map(|i| config_map(&format!("m{i}"), "")).collect();
     let err = ctx
         .try_apply(&many.join("---\n"), false, false)
         .await
-        .expect_err("too many documents");
-    assert_eq!((err.code(), bad_field(&err).as_str()), (Code::InvalidArgument, "manifests"));
+        .expect_err("501 documents");
+    assert_invalid(&err, "manifests");
     assert!(err.message().contains("501"), "{err:?}");
-
-    let err = ctx.try_apply("# nothing\n", false, false).await.expect_err("empty");
-    assert_eq!(bad_field(&err), "manifests");
+    // A List counts its items: one document cannot smuggle in more objects.
+    let items: String = (0..501)
+        .map(|i| format!("- {{apiVersion: v1, kind: ConfigMap, metadata: {{name: l{i}}}}}\n"))
+        .collect();
+    let err = ctx
+        .try_apply(
+            &format!("apiVersion: v1\nkind: List\nitems:\n{items}"),
+            false,
+            false,
+        )
+        .await;
+    assert_invalid(&err.expect_err("501 List items"), "manifests");
+    let err = ctx
+        .try_apply("# nothing\n", false, false)
+        .await
+        .expect_err("empty");
+    assert_invalid(&err, "manifests");
 
     let listed = ctx
         .config_maps()
         .list(&ListParams::default())
         .await
         .expect("list");
-    let names: Vec<_> = listed.items.iter().filter_map(|c| c.metadata.name.clone()).collect();
+    let names: Vec<_> = listed
+        .items
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
     assert_eq!(names, vec!["kube-root-ca.crt"], "something was applied");
     ctx.cleanup().await;
 }

@@ -81,11 +81,20 @@ async fn nodes_list_get_filter_cordon() {
     assert_eq!(all.nodes.len(), 3);
     assert_eq!(all.total_size, 3);
     assert!(all.nodes.iter().all(|n| n.ready));
-    let tainted = all.nodes.iter().find(|n| n.name == "kwok-a2").expect("kwok-a2");
+    let tainted = all
+        .nodes
+        .iter()
+        .find(|n| n.name == "kwok-a2")
+        .expect("kwok-a2");
     assert_eq!(tainted.zone, "zone-a");
     assert_eq!(tainted.taints[0].key, "dedicated");
     assert_eq!(tainted.taints[0].effect, "NoSchedule");
-    assert!(tainted.conditions.iter().any(|c| c.r#type == "Ready" && c.status == "True"));
+    assert!(
+        tainted
+            .conditions
+            .iter()
+            .any(|c| c.r#type == "Ready" && c.status == "True")
+    );
     assert!(tainted.addresses.iter().any(|a| a.r#type == "InternalIP"));
     assert!(tainted.allocatable.contains_key("pods"));
 
@@ -184,10 +193,12 @@ async fn pods_of(
         .list_pods(pb::ListPodsRequest {
             cluster_id: "local".into(),
             namespace: ns.into(),
-            pods: Some(pb::list_pods_request::Pods::Workload(pb::WorkloadReference {
-                kind: pb::WorkloadKind::Deployment.into(),
-                name: name.into(),
-            })),
+            pods: Some(pb::list_pods_request::Pods::Workload(
+                pb::WorkloadReference {
+                    kind: pb::WorkloadKind::Deployment.into(),
+                    name: name.into(),
+                },
+            )),
             ..Default::default()
         })
         .await
@@ -243,10 +254,19 @@ async fn workloads_pods_and_events() {
         .await
         .expect("list all kinds")
         .into_inner();
-    let kinds: Vec<_> = listed.workloads.iter().map(|w| (w.kind(), w.name.as_str())).collect();
-    assert!(kinds.contains(&(pb::WorkloadKind::Deployment, "web")), "{kinds:?}");
+    let kinds: Vec<_> = listed
+        .workloads
+        .iter()
+        .map(|w| (w.kind(), w.name.as_str()))
+        .collect();
     assert!(
-        kinds.iter().any(|(k, _)| *k == pb::WorkloadKind::ReplicaSet),
+        kinds.contains(&(pb::WorkloadKind::Deployment, "web")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .any(|(k, _)| *k == pb::WorkloadKind::ReplicaSet),
         "the Deployment's ReplicaSet is listed too: {kinds:?}"
     );
     let rs = listed
@@ -259,7 +279,10 @@ async fn workloads_pods_and_events() {
     let pods = pods_of(&mut workloads, ns.name(), "web").await;
     let pod = &pods[0];
     assert!(pod.ready && pod.ready_containers == 1 && pod.total_containers == 1);
-    assert!(!pod.node_name.is_empty() && pod.node_name != "kwok-a2", "taint respected");
+    assert!(
+        !pod.node_name.is_empty() && pod.node_name != "kwok-a2",
+        "taint respected"
+    );
     assert_eq!(pod.containers[0].state(), pb::ContainerState::Running);
     let by_label = workloads
         .list_pods(pb::ListPodsRequest {
@@ -341,9 +364,13 @@ async fn workloads_pods_and_events() {
 
     // Events: three of our own, at known times, newest first; one object; a type filter.
     let events = ns.api::<Event>();
-    for (i, (reason, kind)) in [("First", "Normal"), ("Second", "Warning"), ("Third", "Normal")]
-        .iter()
-        .enumerate()
+    for (i, (reason, kind)) in [
+        ("First", "Normal"),
+        ("Second", "Warning"),
+        ("Third", "Normal"),
+    ]
+    .iter()
+    .enumerate()
     {
         let event: Event = serde_json::from_value(serde_json::json!({
             "metadata": {"name": format!("ev-{i}")},
@@ -354,7 +381,10 @@ async fn workloads_pods_and_events() {
             "source": {"component": "flotilla-test"}
         }))
         .expect("event");
-        events.create(&PostParams::default(), &event).await.expect("create event");
+        events
+            .create(&PostParams::default(), &event)
+            .await
+            .expect("create event");
     }
     let listed = workloads
         .list_events(pb::ListEventsRequest {
@@ -459,7 +489,9 @@ async fn kubernetes_errors_map_to_codes() {
         .unwrap_err();
     assert_eq!(forbidden.code(), Code::PermissionDenied);
     assert!(
-        forbidden.message().contains(&format!("system:serviceaccount:{}", ns.name())),
+        forbidden
+            .message()
+            .contains(&format!("system:serviceaccount:{}", ns.name())),
         "names the identity: {}",
         forbidden.message()
     );
@@ -479,7 +511,11 @@ async fn kubernetes_errors_map_to_codes() {
         })
         .await
         .unwrap_err();
-    assert_eq!(bad_selector.code(), Code::InvalidArgument, "{bad_selector:?}");
+    assert_eq!(
+        bad_selector.code(),
+        Code::InvalidArgument,
+        "{bad_selector:?}"
+    );
 
     let missing = workloads
         .get_workload(pb::GetWorkloadRequest {

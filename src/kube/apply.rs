@@ -5,7 +5,10 @@
 //! Objects are applied one at a time in order, as `kubectl apply` does, because order can matter
 //! to admission (a LimitRange before the Pods it defaults, a webhook before what it checks).
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use ::kube::{
     Api, Client,
@@ -332,6 +335,7 @@ pub async fn apply(
         client,
         options,
         stopped: None,
+        unknown: HashMap::new(),
         results: Vec::with_capacity(foundation.len() + rest.len()),
     };
     let mut crds = Vec::new();
@@ -368,6 +372,8 @@ struct Run<'a> {
     options: &'a ApplyOptions,
     /// Why the remaining objects are not applied (the cluster stopped answering).
     stopped: Option<String>,
+    /// Kinds this run found the cluster does not serve: asked once, not once per object.
+    unknown: HashMap<(String, String), ResourceError>,
     results: Vec<Applied>,
 }
 
@@ -390,18 +396,26 @@ impl Run<'_> {
     }
 
     async fn apply_one(&mut self, mut manifest: Manifest) -> Applied {
-        let kind = match self
-            .kinds
-            .resolve(
-                self.cluster_id,
-                self.client,
-                &manifest.api_version,
-                &manifest.kind,
-            )
-            .await
-        {
+        let type_key = (manifest.api_version.clone(), manifest.kind.clone());
+        let resolved = match self.unknown.get(&type_key) {
+            Some(err) => Err(err.clone()),
+            None => {
+                self.kinds
+                    .resolve(
+                        self.cluster_id,
+                        self.client,
+                        &manifest.api_version,
+                        &manifest.kind,
+                    )
+                    .await
+            }
+        };
+        let kind = match resolved {
             Ok(kind) => kind,
             Err(err) => {
+                if matches!(err, ResourceError::UnknownKind { .. }) {
+                    self.unknown.insert(type_key, err.clone());
+                }
                 self.note_if_fatal(&err);
                 let namespace = manifest.namespace.clone();
                 return Applied::failed(&manifest, namespace, err.to_string());

@@ -551,6 +551,21 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_object_is_not_a_missing_endpoint() {
+        let status = |details: Value| {
+            let status: ::kube::core::Status = serde_json::from_value(serde_json::json!({
+                "code": 404, "message": "m", "reason": "NotFound", "details": details
+            }))
+            .unwrap();
+            ::kube::Error::Api(Box::new(status))
+        };
+        let object_missing = status(serde_json::json!({"name": "x", "kind": "configmaps"}));
+        assert!(!is_endpoint_gone(&object_missing));
+        assert!(is_endpoint_gone(&status(serde_json::json!({}))));
+        assert!(is_endpoint_gone(&status(Value::Null)));
+    }
+
+    #[test]
     fn kinds_are_alphanumeric() {
         assert!(is_valid_kind("ConfigMap"));
         assert!(!is_valid_kind(""));

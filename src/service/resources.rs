@@ -121,6 +121,12 @@ impl ResourceService {
         }
     }
 
+    /// Forgets what discovery said about `cluster_id` (call when it is detached or re-pointed;
+    /// a stale entry would otherwise only be noticed on its first failed request).
+    pub fn forget_cluster(&self, cluster_id: &str) {
+        self.kinds.forget_cluster(cluster_id);
+    }
+
     /// One page of objects of a kind, in one namespace or all (`namespace` empty).
     pub async fn list(&self, scope: &Scope, request: ListResources) -> Result<ResourceList> {
         validate_namespace(&request.namespace)?;

@@ -1,12 +1,12 @@
 //! API tokens and the audit log.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::{
-    ApiTokenRow, AuditRow, Error, Result, Store,
+    ApiTokenRow, AuditRow, Result, Store,
     schema::{api_tokens, audit_events},
-    with_conn,
+    with_conn, write_transaction,
 };
 
 /// Filters for the audit log; every set field must match.
@@ -100,14 +100,11 @@ impl Store {
             return Ok(());
         }
         // One statement per row inside one transaction: portable, and one fsync per batch.
-        with_conn!(self, conn => {
-            conn.transaction::<_, Error, _>(async move |conn| {
+        write_transaction!(self, conn => {
                 for row in rows {
                     diesel::insert_into(audit_events::table).values(row).execute(conn).await?;
                 }
                 Ok(())
-            })
-            .await
         })
     }
 

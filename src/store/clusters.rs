@@ -1,12 +1,12 @@
 //! Cluster rows: insert, get, list with filters and paging, update, delete.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::{
     ClusterRow, Error, Result, SecretRow, Store,
     schema::{clusters, secrets},
-    with_conn,
+    with_conn, write_transaction,
 };
 
 /// Sort orders for cluster lists. Ties are broken by id so pages are stable.
@@ -218,15 +218,12 @@ impl Store {
         secret: &SecretRow,
         cluster: &ClusterRow,
     ) -> Result<()> {
-        with_conn!(self, conn => {
-            conn.transaction::<_, Error, _>(async move |conn| {
+        write_transaction!(self, conn => {
                 {
                     diesel::insert_into(secrets::table).values(secret).execute(conn).await?;
                     diesel::insert_into(clusters::table).values(cluster).execute(conn).await?;
                     Ok(())
                 }
-            })
-            .await
         })
     }
 
@@ -238,8 +235,7 @@ impl Store {
         expected_version: i64,
         secret: &SecretRow,
     ) -> Result<()> {
-        with_conn!(self, conn => {
-            conn.transaction::<_, Error, _>(async move |conn| {
+        write_transaction!(self, conn => {
                 {
                     let old: Option<Option<String>> = clusters::table
                         .find(&cluster.id)
@@ -265,15 +261,12 @@ impl Store {
                     }
                     Ok(())
                 }
-            })
-            .await
         })
     }
 
     /// Forgets a cluster and its access secret together. True when it existed.
     pub async fn delete_cluster_and_secret(&self, id: &str) -> Result<bool> {
-        with_conn!(self, conn => {
-            conn.transaction::<_, Error, _>(async move |conn| {
+        write_transaction!(self, conn => {
                 {
                     let secret: Option<Option<String>> = clusters::table
                         .find(id)
@@ -288,8 +281,6 @@ impl Store {
                     }
                     Ok(true)
                 }
-            })
-            .await
         })
     }
 

@@ -1,12 +1,12 @@
 //! Credential rows, always written together with their secret.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use super::{
     CredentialRow, Error, Result, SecretRow, Store,
     schema::{clusters, credentials, secrets},
-    with_conn,
+    with_conn, write_transaction,
 };
 
 /// What to list.
@@ -22,13 +22,10 @@ impl Store {
         secret: &SecretRow,
         credential: &CredentialRow,
     ) -> Result<()> {
-        with_conn!(self, conn => {
-            conn.transaction::<_, Error, _>(async move |conn| {
+        write_transaction!(self, conn => {
                 diesel::insert_into(secrets::table).values(secret).execute(conn).await?;
                 diesel::insert_into(credentials::table).values(credential).execute(conn).await?;
                 Ok(())
-            })
-            .await
         })
     }
 
@@ -81,8 +78,7 @@ impl Store {
         principal: &str,
         secret: &SecretRow,
     ) -> Result<()> {
-        with_conn!(self, conn => {
-            conn.transaction::<_, Error, _>(async move |conn| {
+        write_transaction!(self, conn => {
                 let old: Option<String> = credentials::table
                     .find(id)
                     .select(credentials::secret_id)
@@ -101,8 +97,6 @@ impl Store {
                     .await?;
                 diesel::delete(secrets::table.find(old)).execute(conn).await?;
                 Ok(())
-            })
-            .await
         })
     }
 
@@ -112,8 +106,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<std::result::Result<bool, Vec<String>>> {
-        with_conn!(self, conn => {
-            conn.transaction::<_, Error, _>(async move |conn| {
+        write_transaction!(self, conn => {
                 let users: Vec<String> = clusters::table
                     .filter(clusters::credential_id.eq(id))
                     .order(clusters::id.asc())
@@ -133,8 +126,6 @@ impl Store {
                 diesel::delete(credentials::table.find(id)).execute(conn).await?;
                 diesel::delete(secrets::table.find(secret)).execute(conn).await?;
                 Ok(Ok(true))
-            })
-            .await
         })
     }
 }

@@ -119,6 +119,46 @@ macro_rules! with_conn {
 }
 pub(crate) use with_conn;
 
+/// Runs `$body` in a write transaction. On SQLite it begins `IMMEDIATE`, taking the write lock
+/// up front: a deferred transaction that reads and then writes fails at once with "database is
+/// locked" when another connection wrote in between, and no busy timeout can help it.
+macro_rules! write_transaction {
+    ($store:expr, $conn:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite(pool) => {
+                use diesel_async::SimpleAsyncConnection as _;
+                let mut guard = pool.get().await?;
+                let $conn: &mut $crate::store::SqliteConn = &mut guard;
+                if let Err(err) = $conn.batch_execute("BEGIN IMMEDIATE").await {
+                    // A caller cancelled mid-transaction on this pooled connection: finish
+                    // that one off, then begin ours.
+                    if !err.to_string().contains("within a transaction") {
+                        return Err(err.into());
+                    }
+                    $conn.batch_execute("ROLLBACK").await?;
+                    $conn.batch_execute("BEGIN IMMEDIATE").await?;
+                }
+                let result: $crate::store::Result<_> = async { $body }.await;
+                match &result {
+                    Ok(_) => $conn.batch_execute("COMMIT").await?,
+                    Err(_) => {
+                        let _ = $conn.batch_execute("ROLLBACK").await;
+                    }
+                }
+                result
+            }
+            $crate::store::Backend::Postgres(pool) => {
+                use diesel_async::AsyncConnection as _;
+                let mut guard = pool.get().await?;
+                let conn: &mut diesel_async::AsyncPgConnection = &mut guard;
+                conn.transaction::<_, $crate::store::Error, _>(async move |$conn| $body)
+                    .await
+            }
+        }
+    };
+}
+pub(crate) use write_transaction;
+
 impl Store {
     /// Opens the database at `url` (`sqlite://PATH` or `postgres://…`) and applies every pending
     /// migration. A SQLite file and its directory are created when missing.
