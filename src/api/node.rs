@@ -1,5 +1,5 @@
-//! `flotilla.v1.NodeService`, the Kubernetes side: nodes, cordon, uncordon. Node pools and
-//! drain answer UNIMPLEMENTED until built.
+//! `flotilla.v1.NodeService`, the Kubernetes side: nodes, cordon, uncordon, drain. Node pools
+//! (vendor side) answer UNIMPLEMENTED until built.
 
 use std::sync::Arc;
 
@@ -8,8 +8,21 @@ use tonic::{Request, Response, Status};
 use super::pb::{self, node_service_server::NodeService};
 use crate::{
     auth::{audit, cluster_scope},
-    service::workloads::{ListNodes, WorkloadQueries},
+    service::{
+        Error,
+        workloads::{DrainEvent, DrainOptions, DrainOutcome, ListNodes, WorkloadQueries},
+    },
 };
+
+fn duration(
+    d: Option<prost_types::Duration>,
+    field: &str,
+) -> Result<Option<std::time::Duration>, Error> {
+    d.map(|d| {
+        std::time::Duration::try_from(d).map_err(|_| Error::invalid(field, "must not be negative"))
+    })
+    .transpose()
+}
 
 pub struct NodeApi {
     queries: Arc<WorkloadQueries>,
@@ -95,5 +108,68 @@ impl NodeService for NodeApi {
         Ok(Response::new(pb::UncordonNodeResponse {
             node: Some(node.into()),
         }))
+    }
+
+    async fn drain_node(
+        &self,
+        request: Request<pb::DrainNodeRequest>,
+    ) -> Result<Response<tonic::codegen::BoxStream<pb::DrainNodeResponse>>, Status> {
+        let scope = cluster_scope(&request);
+        let r = request.get_ref();
+        audit::note(&request, &r.cluster_id, &format!("nodes/{}", r.node_name));
+        let options = DrainOptions {
+            timeout: duration(r.timeout, "timeout")?.unwrap_or(std::time::Duration::from_secs(300)),
+            grace_period: duration(r.grace_period, "grace_period")?,
+            delete_emptydir_data: r.delete_emptydir_data,
+            force: r.force,
+            dry_run: r.dry_run,
+        };
+        let mut events = self
+            .queries
+            .drain(&scope, &r.cluster_id, &r.node_name, options)
+            .await?;
+        let queries = self.queries.clone();
+        let (cluster_id, node_name) = (r.cluster_id.clone(), r.node_name.clone());
+        let stream = async_stream::stream! {
+            while let Some(event) = events.recv().await {
+                let progress = match event {
+                    DrainEvent::Pod { namespace, name, outcome, message } => {
+                        pb::drain_node_response::Progress::Pod(pb::DrainPodResult {
+                            namespace,
+                            name,
+                            outcome: outcome_pb(outcome).into(),
+                            message,
+                        })
+                    }
+                    DrainEvent::Done { evicted, skipped, blocked, failed, complete } => {
+                        let node = queries
+                            .get_node(&scope, &cluster_id, &node_name)
+                            .await
+                            .ok()
+                            .map(Into::into);
+                        pb::drain_node_response::Progress::Summary(pb::DrainSummary {
+                            node,
+                            evicted,
+                            skipped,
+                            blocked,
+                            failed,
+                            complete,
+                        })
+                    }
+                };
+                yield Ok(pb::DrainNodeResponse { progress: Some(progress) });
+            }
+        };
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+fn outcome_pb(outcome: DrainOutcome) -> pb::DrainPodOutcome {
+    match outcome {
+        DrainOutcome::Evicted => pb::DrainPodOutcome::Evicted,
+        DrainOutcome::Skipped => pb::DrainPodOutcome::Skipped,
+        DrainOutcome::Blocked => pb::DrainPodOutcome::Blocked,
+        DrainOutcome::Failed => pb::DrainPodOutcome::Failed,
+        DrainOutcome::WouldEvict => pb::DrainPodOutcome::WouldEvict,
     }
 }

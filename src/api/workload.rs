@@ -11,16 +11,12 @@ use super::{
 use crate::{
     auth::{audit, cluster_scope},
     service::{
-        Error,
         resources::{ApplyManifests, ListResources, ResourceRef, ResourceService},
         workloads::{
             ListEvents, ListPods, ListWorkloads, PodSelection, WorkloadQueries, WorkloadRef,
         },
     },
 };
-
-/// Largest manifest bundle ApplyManifests takes.
-pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct WorkloadApi {
     queries: Arc<WorkloadQueries>,
@@ -241,16 +237,6 @@ impl WorkloadService for WorkloadApi {
         let scope = cluster_scope(&request);
         audit::note(&request, &request.get_ref().cluster_id, "manifests");
         let r = request.into_inner();
-        if r.manifests.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::invalid(
-                "manifests",
-                format!(
-                    "is {} bytes; at most {MAX_MANIFEST_BYTES} are applied in one call",
-                    r.manifests.len()
-                ),
-            )
-            .into());
-        }
         let results = self
             .resources
             .apply(

@@ -30,7 +30,7 @@ pub fn note<T>(request: &tonic::Request<T>, cluster_id: &str, target: &str) {
 }
 
 enum Message {
-    Event(AuditRow),
+    Event(Box<AuditRow>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -74,7 +74,12 @@ impl AuditLog {
             peer_address: event.peer_address,
             message: event.message.chars().take(512).collect(),
         };
-        if self.sender.send(Message::Event(row)).await.is_err() {
+        if self
+            .sender
+            .send(Message::Event(Box::new(row)))
+            .await
+            .is_err()
+        {
             tracing::error!("audit writer is gone; an audit event was lost");
         }
     }
@@ -100,7 +105,7 @@ async fn write_loop(store: Store, mut receiver: mpsc::Receiver<Message>) {
         // Gather whatever else is already queued, up to a batch.
         while let Some(message) = next.take() {
             match message {
-                Message::Event(row) => batch.push(row),
+                Message::Event(row) => batch.push(*row),
                 Message::Flush(done) => waiters.push(done),
             }
             if batch.len() >= 500 {

@@ -50,9 +50,12 @@ pub struct IssuedToken {
 
 pub struct Tokens {
     store: Store,
-    cache: Mutex<HashMap<String, (Instant, ApiTokenRow, Option<Principal>)>>,
+    /// Verified tokens by secret hash: when read, the row, and the principal it stands for.
+    cache: Mutex<HashMap<String, CachedToken>>,
     touched: Mutex<HashMap<String, i64>>,
 }
+
+type CachedToken = (Instant, ApiTokenRow, Option<Principal>);
 
 pub fn hash(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());

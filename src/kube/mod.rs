@@ -5,6 +5,7 @@ pub mod apply;
 pub mod cache;
 pub mod connect;
 pub mod convert;
+pub mod drain;
 pub mod expiry;
 pub mod kubeconfig;
 pub mod resources;

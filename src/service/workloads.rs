@@ -8,6 +8,7 @@ use super::{
     paging::{KubePage, Page},
     resources::Propagation,
 };
+pub use crate::kube::drain::{DrainEvent, DrainOptions, DrainOutcome};
 pub use crate::kube::summary::{
     Condition, ContainerState, ContainerSummary, EventSummary, NodeSummary, ObjectRef, PodSummary,
     Taint, WorkloadKind, WorkloadSummary,
@@ -434,6 +435,25 @@ impl WorkloadQueries {
             total_size: i32::try_from(total).unwrap_or(i32::MAX),
             items,
         })
+    }
+
+    /// Cordons and starts draining a node; progress arrives on the returned receiver, which
+    /// ends after the summary. Dropping the receiver stops further evictions.
+    pub async fn drain(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+        node: &str,
+        options: DrainOptions,
+    ) -> Result<tokio::sync::mpsc::Receiver<DrainEvent>> {
+        required("node_name", node)?;
+        let client = self.clusters.client(scope, cluster_id).await?;
+        let pending = crate::kube::drain::prepare(&client.client, node, options)
+            .await
+            .map_err(failed(cluster_id))?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(pending.run(sender));
+        Ok(receiver)
     }
 
     fn check(&self, w: &WorkloadRef) -> Result<WorkloadKind> {
