@@ -84,6 +84,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         }
     }
     tokio::spawn(services.prober(&settings).run(shutdown.child_token()));
+    tokio::spawn(services.caches.clone().run_janitor(shutdown.child_token()));
     let built = router::build(&settings, &services, Server::builder()).await?;
     let token = shutdown.clone();
     let grace = settings.shutdown_timeout;

@@ -7,6 +7,7 @@ use crate::{
     config::Settings,
     crypto::Keyring,
     kube::Timeouts,
+    kube::watch_cache::WatchCaches,
     service::{
         clusters::ClusterCatalog,
         clusters_access::ClusterAccessor,
@@ -29,6 +30,7 @@ pub struct Services {
     pub vault: Arc<CredentialVault>,
     pub workloads: Arc<WorkloadQueries>,
     pub resources: Arc<ResourceService>,
+    pub caches: Arc<WatchCaches>,
     pub tokens: Arc<Tokens>,
     pub audit: AuditLog,
     pub auth: Arc<AuthState>,
@@ -54,7 +56,8 @@ impl Services {
         ));
         let vault = Arc::new(CredentialVault::new(store.clone(), keyring));
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
-        let workloads = Arc::new(WorkloadQueries::new(accessor.clone()));
+        let caches = Arc::new(WatchCaches::new(std::time::Duration::from_secs(300)));
+        let workloads = Arc::new(WorkloadQueries::new(accessor.clone(), caches.clone()));
         let resources = Arc::new(ResourceService::new(accessor));
         let tokens = Arc::new(Tokens::new(store.clone()));
         let audit = AuditLog::start(store.clone());
@@ -72,6 +75,7 @@ impl Services {
             vault,
             workloads,
             resources,
+            caches,
             tokens,
             audit,
             auth,

@@ -9,7 +9,9 @@ pub mod drain;
 pub mod expiry;
 pub mod kubeconfig;
 pub mod resources;
+pub mod selector;
 pub mod summary;
+pub mod watch_cache;
 pub mod workloads;
 
 pub use access::{ClusterAccess, Credentials};

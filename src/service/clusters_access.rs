@@ -23,6 +23,15 @@ impl ClusterAccessor {
 
     /// A client for `cluster_id`. Clusters outside `scope` are NOT_FOUND, like missing ones.
     pub async fn client(&self, scope: &Scope, cluster_id: &str) -> Result<ClusterClient> {
+        Ok(self.client_with_version(scope, cluster_id).await?.0)
+    }
+
+    /// The client and the version of the stored cluster it was built from.
+    pub async fn client_with_version(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+    ) -> Result<(ClusterClient, i64)> {
         if cluster_id.is_empty() {
             return Err(Error::invalid("cluster_id", "is required"));
         }
@@ -41,7 +50,7 @@ impl ClusterAccessor {
             .get_cluster(cluster_id)
             .await?
             .ok_or_else(not_found)?;
-        self.connector.client(&row).await
+        Ok((self.connector.client(&row).await?, row.version))
     }
 }
 

@@ -13,7 +13,11 @@ pub use crate::kube::summary::{
     Condition, ContainerState, ContainerSummary, EventSummary, NodeSummary, ObjectRef, PodSummary,
     Taint, WorkloadKind, WorkloadSummary,
 };
-use crate::kube::workloads as kw;
+use crate::kube::{
+    selector::LabelSelector,
+    watch_cache::{ClusterWatch, WatchCaches},
+    workloads as kw,
+};
 
 /// Most events one ListEvents call sorts (events are sorted newest first, which Kubernetes
 /// cannot do, so they are read whole up to this cap).
@@ -91,6 +95,15 @@ pub struct ListEvents {
 
 pub struct WorkloadQueries {
     clusters: Arc<ClusterAccessor>,
+    caches: Arc<WatchCaches>,
+}
+
+/// Whether a page token came from a direct Kubernetes list (rather than from the cache).
+fn is_direct_token(token: &str) -> bool {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .is_ok_and(|raw| raw.starts_with(b"k1."))
 }
 
 fn required(field: &str, value: &str) -> Result<()> {
@@ -114,8 +127,19 @@ fn total(listed_len: usize, offset_known: bool, remaining: Option<i64>) -> i32 {
 }
 
 impl WorkloadQueries {
-    pub fn new(clusters: Arc<ClusterAccessor>) -> Self {
-        WorkloadQueries { clusters }
+    pub fn new(clusters: Arc<ClusterAccessor>, caches: Arc<WatchCaches>) -> Self {
+        WorkloadQueries { clusters, caches }
+    }
+
+    /// The cluster's client and its (possibly still syncing) watch cache, started on first use.
+    async fn client_and_cache(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+    ) -> Result<(crate::kube::ClusterClient, Arc<ClusterWatch>)> {
+        let (client, version) = self.clusters.client_with_version(scope, cluster_id).await?;
+        let watch = self.caches.watch(cluster_id, version, &client.client);
+        Ok((client, watch))
     }
 
     pub async fn list_nodes(&self, scope: &Scope, r: ListNodes) -> Result<Listing<NodeSummary>> {
@@ -317,11 +341,39 @@ impl WorkloadQueries {
     }
 
     pub async fn list_pods(&self, scope: &Scope, r: ListPods) -> Result<Listing<PodSummary>> {
-        let client = self.clusters.client(scope, &r.cluster_id).await?;
+        let (client, watch) = self.client_and_cache(scope, &r.cluster_id).await?;
         let key = format!(
             "pods|{}|{}|{:?}|{}",
             r.cluster_id, r.namespace, r.selection, r.field_selector
         );
+        let node = match r.field_selector.split_once('=') {
+            _ if r.field_selector.is_empty() => Some(None),
+            Some(("spec.nodeName", node)) if !node.contains(',') => Some(Some(node.to_string())),
+            _ => None,
+        };
+        let labels = match &r.selection {
+            PodSelection::All => Some(String::new()),
+            PodSelection::Labels(selector) => Some(selector.clone()),
+            PodSelection::Workload { .. } => None,
+        };
+        if watch.pods.is_ready()
+            && !is_direct_token(&r.page_token)
+            && let (Some(node), Some(labels)) = (node, labels)
+            && let Some(selector) = LabelSelector::parse(&labels)
+        {
+            let page = Page::parse(r.page_size, &r.page_token, &key)?;
+            let all: Vec<PodSummary> = watch
+                .pods
+                .select(|p| {
+                    (r.namespace.is_empty() || p.namespace == r.namespace)
+                        && node.as_ref().is_none_or(|n| &p.node_name == n)
+                        && selector.matches(&p.labels)
+                })
+                .into_iter()
+                .map(|p| (*p).clone())
+                .collect();
+            return Ok(paged(all, &page));
+        }
         let page = KubePage::parse(r.page_size, &r.page_token, &key)?;
         let selector = match &r.selection {
             PodSelection::All => String::new(),
@@ -464,6 +516,21 @@ impl WorkloadQueries {
 }
 
 /// The Kubernetes propagationPolicy name.
+/// One page of a list held in memory.
+fn paged<T>(all: Vec<T>, page: &Page) -> Listing<T> {
+    let total = all.len() as i64;
+    let items: Vec<T> = all
+        .into_iter()
+        .skip(page.offset as usize)
+        .take(page.size as usize)
+        .collect();
+    Listing {
+        next_page_token: page.next_token(items.len(), total),
+        total_size: i32::try_from(total).unwrap_or(i32::MAX),
+        items,
+    }
+}
+
 fn policy(p: Propagation) -> Option<&'static str> {
     match p {
         Propagation::Default => None,
