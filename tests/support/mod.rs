@@ -3,4 +3,5 @@ pub mod db;
 pub mod kube;
 pub mod kubeconfigs;
 pub mod proxy;
+pub mod resources;
 pub mod server;
