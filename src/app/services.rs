@@ -9,7 +9,7 @@ use crate::{
     kube::Timeouts,
     kube::watch_cache::WatchCaches,
     service::{
-        clusters::ClusterCatalog,
+        clusters::{ClusterCatalog, ForgetHook},
         clusters_access::ClusterAccessor,
         connector::ClusterConnector,
         credentials::CredentialVault,
@@ -44,21 +44,29 @@ impl Services {
             keyring.clone(),
             Timeouts::default(),
         ));
-        let catalog = Arc::new(ClusterCatalog::new(
-            store.clone(),
-            board.clone(),
-            connector.clone(),
-        ));
-        let importer = Arc::new(ClusterImporter::new(
-            store.clone(),
-            connector.clone(),
-            board.clone(),
-        ));
-        let vault = Arc::new(CredentialVault::new(store.clone(), keyring));
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(std::time::Duration::from_secs(300)));
         let workloads = Arc::new(WorkloadQueries::new(accessor.clone(), caches.clone()));
         let resources = Arc::new(ResourceService::new(accessor));
+        let forget_hooks: Vec<ForgetHook> = vec![
+            {
+                let caches = caches.clone();
+                Arc::new(move |id: &str| caches.forget(id))
+            },
+            {
+                let resources = resources.clone();
+                Arc::new(move |id: &str| resources.forget_cluster(id))
+            },
+        ];
+        let catalog = Arc::new(
+            ClusterCatalog::new(store.clone(), board.clone(), connector.clone())
+                .with_forget_hooks(forget_hooks.clone()),
+        );
+        let importer = Arc::new(
+            ClusterImporter::new(store.clone(), connector.clone(), board.clone())
+                .with_forget_hooks(forget_hooks),
+        );
+        let vault = Arc::new(CredentialVault::new(store.clone(), keyring));
         let tokens = Arc::new(Tokens::new(store.clone()));
         let audit = AuditLog::start(store.clone());
         let auth = Arc::new(AuthState {

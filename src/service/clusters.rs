@@ -155,11 +155,16 @@ pub struct UpdateCluster {
     pub etag: String,
 }
 
+/// Called with a cluster id when what is cached about that cluster must go: it was detached,
+/// or its credentials now point elsewhere (a later import may reuse the id for another cluster).
+pub type ForgetHook = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The clusters this server knows, with what the prober last saw of each.
 pub struct ClusterCatalog {
     store: Store,
     board: Arc<StatusBoard>,
     connector: Arc<ClusterConnector>,
+    forget_hooks: Vec<ForgetHook>,
 }
 
 impl ClusterCatalog {
@@ -168,7 +173,14 @@ impl ClusterCatalog {
             store,
             board,
             connector,
+            forget_hooks: Vec::new(),
         }
+    }
+
+    /// Caches elsewhere (watch caches, discovery) to clear when a cluster is detached.
+    pub fn with_forget_hooks(mut self, hooks: Vec<ForgetHook>) -> Self {
+        self.forget_hooks = hooks;
+        self
     }
 
     fn with_status(&self, row: ClusterRow) -> Result<Cluster> {
@@ -284,6 +296,9 @@ impl ClusterCatalog {
         }
         self.connector.forget(id);
         self.board.remove(id);
+        for forget in &self.forget_hooks {
+            forget(id);
+        }
         tracing::info!(cluster = %id, "cluster detached");
         Ok(())
     }

@@ -70,6 +70,7 @@ pub struct ClusterImporter {
     store: Store,
     connector: Arc<ClusterConnector>,
     board: Arc<StatusBoard>,
+    forget_hooks: Vec<super::clusters::ForgetHook>,
 }
 
 impl ClusterImporter {
@@ -78,7 +79,14 @@ impl ClusterImporter {
             store,
             connector,
             board,
+            forget_hooks: Vec::new(),
         }
+    }
+
+    /// Caches elsewhere to clear when a cluster's credentials change.
+    pub fn with_forget_hooks(mut self, hooks: Vec<super::clusters::ForgetHook>) -> Self {
+        self.forget_hooks = hooks;
+        self
     }
 
     pub async fn import(&self, request: ImportCluster) -> Result<Cluster> {
@@ -199,6 +207,9 @@ impl ClusterImporter {
             .replace_cluster_secret(&updated, row.version, &secret)
             .await?;
         self.connector.forget(&row.id);
+        for forget in &self.forget_hooks {
+            forget(&row.id);
+        }
         tracing::info!(cluster = %row.id, "cluster credentials rotated");
         let stored = self
             .store
