@@ -54,3 +54,60 @@ pub fn from_cluster(cluster_id: &str, err: ClusterError) -> Error {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_statuses_keep_their_meaning() {
+        let cases: Vec<(ClusterError, &str)> = vec![
+            (ClusterError::NotFound("pods \"x\" not found".into()), "NotFoundMessage"),
+            (ClusterError::Forbidden("User \"u\" cannot list pods".into()), "PermissionDenied"),
+            (
+                ClusterError::Conflict {
+                    message: "exists".into(),
+                    already_exists: true,
+                },
+                "AlreadyExists",
+            ),
+            (
+                ClusterError::Conflict {
+                    message: "the object has been modified".into(),
+                    already_exists: false,
+                },
+                "Aborted",
+            ),
+            (
+                ClusterError::Invalid {
+                    message: "invalid".into(),
+                    causes: vec![("spec.replicas".into(), "must be >= 0".into())],
+                },
+                "InvalidFields",
+            ),
+            (
+                ClusterError::Api {
+                    code: 429,
+                    message: "slow down".into(),
+                    retry_after_seconds: Some(3),
+                },
+                "Unavailable",
+            ),
+            (ClusterError::Unreachable("refused".into()), "Unavailable"),
+        ];
+        for (err, expected) in cases {
+            let mapped = from_cluster("c1", err);
+            let name = format!("{mapped:?}");
+            assert!(name.starts_with(expected), "{name}");
+            if let Error::PermissionDenied(message) = &mapped {
+                assert!(message.contains("User \"u\""), "names the identity");
+            }
+            if let Error::InvalidFields { violations, .. } = &mapped {
+                assert_eq!(violations[0].0, "spec.replicas");
+            }
+            if let Error::Unavailable { retry_after, .. } = &mapped {
+                assert!(retry_after.is_some(), "RetryInfo");
+            }
+        }
+    }
+}
