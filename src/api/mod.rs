@@ -6,6 +6,7 @@ pub mod codec;
 pub mod convert;
 pub mod credential;
 pub mod kube_convert;
+pub mod logs;
 pub mod node;
 mod redact;
 pub mod status;

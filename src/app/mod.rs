@@ -70,7 +70,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
 
     let shutdown = CancellationToken::new();
     let keyring = Arc::new(open_keyring(&settings, store.kind())?);
-    let services = Services::new(&settings, store, keyring);
+    let services = Services::new(&settings, store, keyring, shutdown.child_token());
     let bootstrap_token_file = services
         .tokens
         .bootstrap(

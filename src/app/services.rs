@@ -14,6 +14,7 @@ use crate::{
         connector::ClusterConnector,
         credentials::CredentialVault,
         import::ClusterImporter,
+        logs::LogService,
         resources::ResourceService,
         status::{Prober, ProberSettings, StatusBoard},
         workloads::WorkloadQueries,
@@ -31,13 +32,19 @@ pub struct Services {
     pub workloads: Arc<WorkloadQueries>,
     pub resources: Arc<ResourceService>,
     pub caches: Arc<WatchCaches>,
+    pub logs: Arc<LogService>,
     pub tokens: Arc<Tokens>,
     pub audit: AuditLog,
     pub auth: Arc<AuthState>,
 }
 
 impl Services {
-    pub fn new(settings: &Settings, store: Store, keyring: Arc<Keyring>) -> Services {
+    pub fn new(
+        settings: &Settings,
+        store: Store,
+        keyring: Arc<Keyring>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Services {
         let board = Arc::new(StatusBoard::default());
         let connector = Arc::new(ClusterConnector::new(
             store.clone(),
@@ -47,6 +54,7 @@ impl Services {
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(std::time::Duration::from_secs(300)));
         let workloads = Arc::new(WorkloadQueries::new(accessor.clone(), caches.clone()));
+        let logs = Arc::new(LogService::new(accessor.clone(), shutdown));
         let resources = Arc::new(ResourceService::new(accessor));
         let forget_hooks: Vec<ForgetHook> = vec![
             {
@@ -84,6 +92,7 @@ impl Services {
             workloads,
             resources,
             caches,
+            logs,
             tokens,
             audit,
             auth,

@@ -8,6 +8,7 @@ pub mod convert;
 pub mod drain;
 pub mod expiry;
 pub mod kubeconfig;
+pub mod logs;
 pub mod resources;
 pub mod selector;
 pub mod summary;

@@ -62,8 +62,14 @@ mod tests {
     #[test]
     fn kubernetes_statuses_keep_their_meaning() {
         let cases: Vec<(ClusterError, &str)> = vec![
-            (ClusterError::NotFound("pods \"x\" not found".into()), "NotFoundMessage"),
-            (ClusterError::Forbidden("User \"u\" cannot list pods".into()), "PermissionDenied"),
+            (
+                ClusterError::NotFound("pods \"x\" not found".into()),
+                "NotFoundMessage",
+            ),
+            (
+                ClusterError::Forbidden("User \"u\" cannot list pods".into()),
+                "PermissionDenied",
+            ),
             (
                 ClusterError::Conflict {
                     message: "exists".into(),

@@ -8,6 +8,7 @@ mod error;
 pub mod filter;
 pub mod import;
 pub mod kube_errors;
+pub mod logs;
 pub mod paging;
 pub mod resources;
 pub mod rotation;

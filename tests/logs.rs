@@ -1,0 +1,292 @@
+//! StreamPodLogs through KWOK and the real API server: follow, tail, previous, containers,
+//! cancellation closing the upstream request, and shutdown ending streams with UNAVAILABLE.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use flotilla::api::pb::{
+    self, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
+};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::PostParams;
+use support::{
+    kube::{self as kenv, TestNamespace},
+    kubeconfigs,
+    server::{AuthedChannel, TestServer},
+};
+use tonic::{Code, Streaming};
+
+async fn server_with_cluster() -> TestServer {
+    let server = TestServer::start().await;
+    ClusterServiceClient::new(server.channel().await)
+        .import_cluster(pb::ImportClusterRequest {
+            cluster_id: "local".into(),
+            source: Some(pb::import_cluster_request::Source::Kubeconfig(
+                pb::KubeconfigSource {
+                    kubeconfig: kubeconfigs::admin_kubeconfig().into_bytes(),
+                    context: String::new(),
+                },
+            )),
+            ..Default::default()
+        })
+        .await
+        .expect("import");
+    server
+}
+
+async fn create_pod(ns: &TestNamespace, name: &str, containers: &[&str]) {
+    let containers: Vec<_> = containers
+        .iter()
+        .map(|c| serde_json::json!({"name": c, "image": "example.com/log:1"}))
+        .collect();
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {"nodeName": "kwok-a1", "containers": containers}
+    }))
+    .expect("pod");
+    ns.api::<Pod>()
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
+}
+
+fn request(ns: &str, pod: &str, options: pb::LogOptions) -> pb::StreamPodLogsRequest {
+    pb::StreamPodLogsRequest {
+        cluster_id: "local".into(),
+        namespace: ns.into(),
+        pod: pod.into(),
+        container: String::new(),
+        options: Some(options),
+    }
+}
+
+/// Lines until `n` have arrived (or the END entry), with a bound on the wait.
+async fn read_lines(
+    stream: &mut Streaming<pb::StreamPodLogsResponse>,
+    n: usize,
+) -> (Vec<String>, bool) {
+    let mut lines = Vec::new();
+    let mut ended = false;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lines.len() < n && !ended {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = tokio::time::timeout(left, stream.message())
+            .await
+            .expect("lines in time")
+            .expect("stream ok");
+        let Some(message) = message else { break };
+        for entry in message.entries {
+            match entry.kind() {
+                pb::LogEntryKind::Line => {
+                    assert_eq!(entry.container, "main");
+                    assert!(entry.time.is_some(), "lines carry their timestamp");
+                    lines.push(entry.content);
+                }
+                pb::LogEntryKind::End => ended = true,
+                other => panic!("unexpected {other:?}: {}", entry.content),
+            }
+        }
+    }
+    (lines, ended)
+}
+
+/// Open `pods/log` requests on the API server, from its own metrics.
+async fn open_log_requests() -> i64 {
+    let client = kenv::client().await;
+    let text = client
+        .request_text(
+            http::Request::get("/metrics")
+                .body(Vec::new())
+                .expect("request"),
+        )
+        .await
+        .expect("metrics");
+    text.lines()
+        .filter(|l| {
+            l.starts_with("apiserver_longrunning_requests{") && l.contains("subresource=\"log\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as i64
+}
+
+#[tokio::test]
+async fn follow_tail_previous_and_containers() {
+    let ns = TestNamespace::create(&kenv::client().await, "logs").await;
+    create_pod(&ns, "single", &["main"]).await;
+    create_pod(&ns, "double", &["main", "sidecar"]).await;
+    let file = ns.pod_logs("single").await;
+    for i in 0..3 {
+        file.stdout(&format!("before {i}"));
+    }
+    let server = server_with_cluster().await;
+    let mut logs = LogStreamClient::new(server.channel().await);
+
+    // Follow: the existing lines, then lines appended after the request started, in order.
+    let mut follow = logs
+        .stream_pod_logs(request(
+            ns.name(),
+            "single",
+            pb::LogOptions {
+                follow: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("follow")
+        .into_inner();
+    let (first, _) = read_lines(&mut follow, 3).await;
+    assert_eq!(first, ["before 0", "before 1", "before 2"]);
+    for i in 0..50 {
+        file.stdout(&format!("after {i}"));
+    }
+    let (later, _) = read_lines(&mut follow, 50).await;
+    let expected: Vec<String> = (0..50).map(|i| format!("after {i}")).collect();
+    assert_eq!(later, expected, "each line once, in order");
+    drop(follow);
+
+    // Tail, without follow: the last lines, then END.
+    let mut tail = logs
+        .stream_pod_logs(request(
+            ns.name(),
+            "single",
+            pb::LogOptions {
+                tail_lines: Some(2),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("tail")
+        .into_inner();
+    let (tailed, ended) = read_lines(&mut tail, 100).await;
+    assert_eq!(tailed, ["after 48", "after 49"]);
+    assert!(ended, "an END entry closes a finished stream");
+
+    // A filter, inverted.
+    let mut filtered = logs
+        .stream_pod_logs(request(
+            ns.name(),
+            "single",
+            pb::LogOptions {
+                filter: "AFTER".into(),
+                invert_filter: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("filtered")
+        .into_inner();
+    let (kept, _) = read_lines(&mut filtered, 100).await;
+    assert_eq!(kept, ["before 0", "before 1", "before 2"]);
+
+    // Previous: the log of the terminated instance.
+    let mut previous = logs
+        .stream_pod_logs(request(
+            ns.name(),
+            "single",
+            pb::LogOptions {
+                previous: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("previous")
+        .into_inner();
+    let (old, _) = read_lines(&mut previous, 10).await;
+    assert_eq!(old, [format!("previous log of {}/single", ns.name())]);
+
+    // Several containers: one must be chosen, and the message lists them.
+    let status = logs
+        .stream_pod_logs(request(ns.name(), "double", pb::LogOptions::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("main, sidecar"),
+        "{}",
+        status.message()
+    );
+    let missing = logs
+        .stream_pod_logs(pb::StreamPodLogsRequest {
+            container: "nope".into(),
+            ..request(ns.name(), "single", pb::LogOptions::default())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let no_pod = logs
+        .stream_pod_logs(request(ns.name(), "ghost", pb::LogOptions::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(no_pod.code(), Code::NotFound);
+    server.shutdown().await;
+    ns.cleanup().await;
+}
+
+async fn open_follow(
+    logs: &mut LogStreamClient<AuthedChannel>,
+    ns: &str,
+) -> Streaming<pb::StreamPodLogsResponse> {
+    let mut stream = logs
+        .stream_pod_logs(request(
+            ns,
+            "single",
+            pb::LogOptions {
+                follow: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("follow")
+        .into_inner();
+    read_lines(&mut stream, 1).await;
+    stream
+}
+
+#[tokio::test]
+async fn cancelling_closes_upstream_and_shutdown_ends_streams() {
+    let ns = TestNamespace::create(&kenv::client().await, "logcancel").await;
+    create_pod(&ns, "single", &["main"]).await;
+    let file = ns.pod_logs("single").await;
+    file.stdout("hello");
+    let server = server_with_cluster().await;
+    let mut logs = LogStreamClient::new(server.channel().await);
+
+    let before = open_log_requests().await;
+    let stream = open_follow(&mut logs, ns.name()).await;
+    assert_eq!(
+        open_log_requests().await,
+        before + 1,
+        "one upstream log request while following"
+    );
+    drop(stream);
+    let dropped = Instant::now();
+    loop {
+        if open_log_requests().await == before {
+            break;
+        }
+        assert!(
+            dropped.elapsed() < Duration::from_secs(1),
+            "upstream still open after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Shutdown: an open stream ends with UNAVAILABLE, not silently.
+    let mut stream = open_follow(&mut logs, ns.name()).await;
+    let shutting_down = tokio::spawn(server.shutdown());
+    let status = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the stream ended without a status"),
+                Err(status) => break status,
+            }
+        }
+    })
+    .await
+    .expect("stream ended in time");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    shutting_down.await.expect("shutdown");
+    ns.cleanup().await;
+}
