@@ -1,5 +1,5 @@
-//! `flotilla.v1.LogStream`. StreamPodLogs is built; StreamWorkloadLogs and WatchEvents answer
-//! UNIMPLEMENTED until they are.
+//! `flotilla.v1.LogStream`. StreamPodLogs and WatchEvents are built; StreamWorkloadLogs answers
+//! UNIMPLEMENTED until it is.
 
 use std::sync::Arc;
 
@@ -9,7 +9,9 @@ use tonic::{Request, Response, Status, codegen::BoxStream};
 use super::pb::{self, log_stream_server::LogStream};
 use crate::{
     auth::cluster_scope,
-    service::logs::{EntryKind, LogEntry, LogOptions, LogService, PodLogs},
+    service::logs::{
+        ChangeKind, EntryKind, EventMessage, LogEntry, LogOptions, LogService, PodLogs, WatchEvents,
+    },
 };
 
 pub struct LogStreamApi {
@@ -51,6 +53,55 @@ impl LogStream for LogStreamApi {
                 .map_err(Status::from)
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn watch_events(
+        &self,
+        request: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<BoxStream<pb::WatchEventsResponse>>, Status> {
+        let scope = cluster_scope(&request);
+        let r = request.into_inner();
+        let object = r.involved_object.unwrap_or_default();
+        let stream = self
+            .logs
+            .watch_events(
+                &scope,
+                WatchEvents {
+                    cluster_id: r.cluster_id,
+                    namespace: r.namespace,
+                    object_kind: object.kind,
+                    object_name: object.name,
+                    type_: r.r#type,
+                    snapshot_limit: r.snapshot_limit,
+                    resume_token: r.resume_token,
+                },
+            )
+            .await?;
+        let stream = stream.map(|message| message.map(event_message).map_err(Status::from));
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+fn event_message(message: EventMessage) -> pb::WatchEventsResponse {
+    use pb::WatchEventsResponseType as T;
+    let (kind, event, dropped_count, resume_token) = match message {
+        EventMessage::Snapshot(e, token) => (T::Snapshot, Some(e.into()), 0, token),
+        EventMessage::SnapshotEnd(token) => (T::SnapshotEnd, None, 0, token),
+        EventMessage::Change(kind, e, token) => {
+            let kind = match kind {
+                ChangeKind::Added => T::Added,
+                ChangeKind::Modified => T::Modified,
+                ChangeKind::Deleted => T::Deleted,
+            };
+            (kind, Some(e.into()), 0, token)
+        }
+        EventMessage::Lagged(dropped, token) => (T::Lagged, None, dropped as i64, token),
+    };
+    pb::WatchEventsResponse {
+        r#type: kind.into(),
+        event,
+        dropped_count,
+        resume_token,
     }
 }
 

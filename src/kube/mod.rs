@@ -6,6 +6,7 @@ pub mod cache;
 pub mod connect;
 pub mod convert;
 pub mod drain;
+pub mod event_hub;
 pub mod expiry;
 pub mod kubeconfig;
 pub mod logs;

@@ -11,7 +11,12 @@ use super::{
     Error, Result,
     clusters_access::{ClusterAccessor, Scope, failed},
 };
-use crate::kube::logs::{self as kl, LogRequest};
+pub use crate::kube::event_hub::ChangeKind;
+use crate::kube::{
+    event_hub::EventHubs,
+    logs::{self as kl, LogRequest},
+    summary::EventSummary,
+};
 
 /// Longest line passed on whole; longer ones are cut and marked truncated.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -63,11 +68,16 @@ pub struct PodLogs {
 pub struct LogService {
     clusters: Arc<ClusterAccessor>,
     shutdown: CancellationToken,
+    hubs: Arc<EventHubs>,
 }
 
 impl LogService {
     pub fn new(clusters: Arc<ClusterAccessor>, shutdown: CancellationToken) -> Self {
-        LogService { clusters, shutdown }
+        LogService {
+            clusters,
+            shutdown,
+            hubs: Arc::default(),
+        }
     }
 
     /// Batches of entries; the stream's errors are final statuses.
@@ -288,5 +298,157 @@ mod tests {
             false,
         );
         assert!(e.truncated && e.content.len() <= MAX_LINE_BYTES);
+    }
+}
+
+/// A WatchEvents request.
+#[derive(Debug, Clone, Default)]
+pub struct WatchEvents {
+    pub cluster_id: String,
+    pub namespace: String,
+    pub object_kind: String,
+    pub object_name: String,
+    pub type_: String,
+    pub snapshot_limit: i32,
+    pub resume_token: String,
+}
+
+/// One message of an event stream; each carries the token to resume after it.
+#[derive(Debug, Clone)]
+pub enum EventMessage {
+    Snapshot(EventSummary, String),
+    SnapshotEnd(String),
+    Change(ChangeKind, EventSummary, String),
+    Lagged(u64, String),
+}
+
+fn resume_token(epoch: &str, seq: u64) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    URL_SAFE_NO_PAD.encode(format!("w1.{epoch}.{seq}"))
+}
+
+fn parse_resume_token(token: &str) -> Result<Option<(String, u64)>> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || Error::invalid("resume_token", "is not a token from a WatchEvents stream");
+    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let mut parts = text.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("w1"), Some(epoch), Some(seq), None) => {
+            Ok(Some((epoch.to_string(), seq.parse().map_err(|_| bad())?)))
+        }
+        _ => Err(bad()),
+    }
+}
+
+impl LogService {
+    /// A newest-first snapshot (or, with a resume token, the changes missed since), then live
+    /// events. All watchers of one (cluster, namespace) share one upstream watch.
+    pub async fn watch_events(
+        &self,
+        scope: &Scope,
+        r: WatchEvents,
+    ) -> Result<impl Stream<Item = Result<EventMessage>> + Send + use<>> {
+        if !(r.type_.is_empty() || r.type_ == "Normal" || r.type_ == "Warning") {
+            return Err(Error::invalid("type", "must be Normal, Warning or empty"));
+        }
+        if r.snapshot_limit < 0 {
+            return Err(Error::invalid("snapshot_limit", "must not be negative"));
+        }
+        let limit = match r.snapshot_limit {
+            0 => 100,
+            n => n.min(1000) as usize,
+        };
+        let resume = parse_resume_token(&r.resume_token)?;
+        let client = self.clusters.client(scope, &r.cluster_id).await?;
+        let hub = self.hubs.hub(&r.cluster_id, &r.namespace, &client.client);
+        let on_last: Arc<dyn Fn() + Send + Sync> = {
+            let hubs = self.hubs.clone();
+            let (cluster, namespace) = (r.cluster_id.clone(), r.namespace.clone());
+            Arc::new(move || hubs.remove_stopped(&cluster, &namespace))
+        };
+        let subscription = hub
+            .subscribe(resume, on_last)
+            .await
+            .map_err(failed(&r.cluster_id))?;
+        let keep = move |e: &EventSummary| {
+            (r.object_kind.is_empty() || e.involved_object.kind == r.object_kind)
+                && (r.object_name.is_empty() || e.involved_object.name == r.object_name)
+                && (r.type_.is_empty() || e.type_ == r.type_)
+        };
+        let shutdown = self.shutdown.clone();
+        Ok(async_stream::stream! {
+            let mut subscription = subscription;
+            let epoch = subscription.epoch.clone();
+            let mut last = subscription.seq;
+            match subscription.replay.take() {
+                Some(missed) => {
+                    for change in missed {
+                        if keep(&change.event) {
+                            yield Ok(EventMessage::Change(
+                                change.kind,
+                                change.event.clone(),
+                                resume_token(&epoch, change.seq),
+                            ));
+                        }
+                    }
+                }
+                None => {
+                    let mut snapshot: Vec<EventSummary> =
+                        std::mem::take(&mut subscription.snapshot).into_iter().filter(|e| keep(e)).collect();
+                    snapshot.sort_by(|a, b| b.last_millis.cmp(&a.last_millis).then_with(|| b.name.cmp(&a.name)));
+                    snapshot.truncate(limit);
+                    for event in snapshot {
+                        yield Ok(EventMessage::Snapshot(event, resume_token(&epoch, last)));
+                    }
+                    yield Ok(EventMessage::SnapshotEnd(resume_token(&epoch, last)));
+                }
+            }
+            loop {
+                let received = tokio::select! {
+                    () = shutdown.cancelled() => {
+                        yield Err(Error::Unavailable {
+                            reason: "SHUTTING_DOWN",
+                            message: "the server is shutting down; reconnect with the last resume_token".into(),
+                            retry_after: Some(std::time::Duration::from_secs(1)),
+                        });
+                        return;
+                    }
+                    received = subscription.live.recv() => received,
+                };
+                match received {
+                    Ok(change) if change.seq <= last => {}
+                    Ok(change) => {
+                        last = change.seq;
+                        if keep(&change.event) {
+                            yield Ok(EventMessage::Change(
+                                change.kind,
+                                change.event.clone(),
+                                resume_token(&epoch, change.seq),
+                            ));
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(dropped)) => {
+                        yield Ok(EventMessage::Lagged(dropped, resume_token(&epoch, last)));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        yield Err(Error::Unavailable {
+                            reason: "WATCH_ENDED",
+                            message: "the cluster's event watch ended; reconnect with the last resume_token".into(),
+                            retry_after: Some(std::time::Duration::from_secs(1)),
+                        });
+                        return;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Upstream event watches running now.
+    pub fn running_event_watches(&self) -> usize {
+        self.hubs.running()
     }
 }

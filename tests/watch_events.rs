@@ -1,0 +1,185 @@
+//! WatchEvents: a newest-first snapshot, then live events; many watchers share one upstream
+//! watch that closes when the last leaves; a resume token continues without duplicates.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use flotilla::api::pb::{
+    self, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
+};
+use k8s_openapi::api::core::v1::Event;
+use kube::api::PostParams;
+use support::{
+    kube::{self as kenv, TestNamespace},
+    kubeconfigs,
+    server::TestServer,
+};
+use tonic::Streaming;
+
+async fn create_event(ns: &TestNamespace, name: &str, reason: &str, second: u32, kind: &str) {
+    let event: Event = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "involvedObject": {"kind": "Pod", "name": "web-0", "namespace": ns.name()},
+        "reason": reason, "message": format!("{reason} happened"), "type": kind,
+        "firstTimestamp": format!("2026-01-01T00:00:{second:02}Z"),
+        "lastTimestamp": format!("2026-01-01T00:00:{second:02}Z"),
+        "source": {"component": "flotilla-test"}
+    }))
+    .expect("event");
+    ns.api::<Event>()
+        .create(&PostParams::default(), &event)
+        .await
+        .expect("create event");
+}
+
+async fn next(stream: &mut Streaming<pb::WatchEventsResponse>) -> pb::WatchEventsResponse {
+    tokio::time::timeout(Duration::from_secs(15), stream.message())
+        .await
+        .expect("a message in time")
+        .expect("stream ok")
+        .expect("stream open")
+}
+
+/// Open upstream watches of events on the API server, from its metrics.
+async fn event_watches() -> i64 {
+    let text = kenv::client()
+        .await
+        .request_text(
+            http::Request::get("/metrics")
+                .body(Vec::new())
+                .expect("request"),
+        )
+        .await
+        .expect("metrics");
+    text.lines()
+        .filter(|l| {
+            l.starts_with("apiserver_longrunning_requests{")
+                && l.contains("resource=\"events\"")
+                && l.contains("verb=\"WATCH\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as i64
+}
+
+#[tokio::test]
+async fn snapshot_live_sharing_and_resume() {
+    let ns = TestNamespace::create(&kenv::client().await, "watchev").await;
+    create_event(&ns, "e1", "First", 1, "Normal").await;
+    create_event(&ns, "e2", "Second", 2, "Warning").await;
+    create_event(&ns, "e3", "Third", 3, "Normal").await;
+    let server = TestServer::start().await;
+    ClusterServiceClient::new(server.channel().await)
+        .import_cluster(pb::ImportClusterRequest {
+            cluster_id: "local".into(),
+            source: Some(pb::import_cluster_request::Source::Kubeconfig(
+                pb::KubeconfigSource {
+                    kubeconfig: kubeconfigs::admin_kubeconfig().into_bytes(),
+                    context: String::new(),
+                },
+            )),
+            ..Default::default()
+        })
+        .await
+        .expect("import");
+    let mut client = LogStreamClient::new(server.channel().await);
+    let request = pb::WatchEventsRequest {
+        cluster_id: "local".into(),
+        namespace: ns.name().into(),
+        ..Default::default()
+    };
+    let watches_before = event_watches().await;
+
+    let mut first = client
+        .watch_events(request.clone())
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut reasons = Vec::new();
+    loop {
+        let message = next(&mut first).await;
+        match message.r#type() {
+            pb::WatchEventsResponseType::Snapshot => {
+                reasons.push(message.event.expect("event").reason)
+            }
+            pb::WatchEventsResponseType::SnapshotEnd => break,
+            other => panic!("unexpected {other:?} before the snapshot ended"),
+        }
+    }
+    assert_eq!(reasons, ["Third", "Second", "First"], "newest first");
+
+    // A second watcher of the same namespace shares the upstream watch.
+    let mut second = client
+        .watch_events(request.clone())
+        .await
+        .expect("second watch")
+        .into_inner();
+    while next(&mut second).await.r#type() != pb::WatchEventsResponseType::SnapshotEnd {}
+    assert_eq!(
+        event_watches().await,
+        watches_before + 1,
+        "one upstream watch for two watchers"
+    );
+
+    create_event(&ns, "e4", "Fourth", 4, "Normal").await;
+    let live = next(&mut first).await;
+    assert_eq!(live.r#type(), pb::WatchEventsResponseType::Added);
+    assert_eq!(live.event.as_ref().unwrap().reason, "Fourth");
+    let token = live.resume_token.clone();
+    let seen_by_second = next(&mut second).await;
+    assert_eq!(seen_by_second.event.unwrap().reason, "Fourth");
+
+    // Disconnect, miss an event, resume: exactly the missed one, no snapshot, no duplicate.
+    drop(first);
+    create_event(&ns, "e5", "Fifth", 5, "Warning").await;
+    let from_second = next(&mut second).await;
+    assert_eq!(from_second.event.unwrap().reason, "Fifth");
+    let mut resumed = client
+        .watch_events(pb::WatchEventsRequest {
+            resume_token: token,
+            ..request.clone()
+        })
+        .await
+        .expect("resume")
+        .into_inner();
+    let missed = next(&mut resumed).await;
+    assert_eq!(missed.r#type(), pb::WatchEventsResponseType::Added);
+    assert_eq!(missed.event.unwrap().reason, "Fifth");
+
+    // Filters: warnings about one object.
+    let mut warnings = client
+        .watch_events(pb::WatchEventsRequest {
+            r#type: "Warning".into(),
+            involved_object: Some(pb::ObjectReference {
+                kind: "Pod".into(),
+                name: "web-0".into(),
+                ..Default::default()
+            }),
+            ..request.clone()
+        })
+        .await
+        .expect("filtered")
+        .into_inner();
+    let mut got = Vec::new();
+    loop {
+        let message = next(&mut warnings).await;
+        if message.r#type() == pb::WatchEventsResponseType::SnapshotEnd {
+            break;
+        }
+        got.push(message.event.unwrap().reason);
+    }
+    assert_eq!(got, ["Fifth", "Second"]);
+
+    // Everyone leaves: the upstream watch closes.
+    drop((second, resumed, warnings));
+    let left = Instant::now();
+    while event_watches().await != watches_before {
+        assert!(
+            left.elapsed() < Duration::from_secs(2),
+            "upstream watch still open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.shutdown().await;
+    ns.cleanup().await;
+}
