@@ -171,6 +171,7 @@ struct FileConfig {
     insecure_listen: Option<bool>,
     rate_limit_per_second: Option<f64>,
     rate_limit_burst: Option<f64>,
+    max_log_pods: Option<usize>,
 }
 
 /// Everything the server needs, resolved.
@@ -191,6 +192,8 @@ pub struct Settings {
     pub probe_interval: Duration,
     pub probe_concurrency: usize,
     pub import_kubeconfig: Vec<PathBuf>,
+    /// Most pods one StreamWorkloadLogs request follows.
+    pub max_log_pods: usize,
     /// The first admin token's secret (`FLOTILLA_BOOTSTRAP_TOKEN`), used on an empty database.
     pub bootstrap_token: Option<zeroize::Zeroizing<String>>,
     pub tls: Option<TlsFiles>,
@@ -237,6 +240,7 @@ impl Settings {
             probe_interval: Duration::from_secs(30),
             probe_concurrency: 32,
             import_kubeconfig: Vec::new(),
+            max_log_pods: 20,
             bootstrap_token: None,
             tls: None,
             insecure_listen: false,
@@ -297,6 +301,9 @@ impl Settings {
             (None, None) => bail!("--client-ca needs --tls-cert and --tls-key"),
             _ => bail!("--tls-cert and --tls-key go together"),
         };
+        if let Some(n) = file.max_log_pods {
+            settings.max_log_pods = n.max(1);
+        }
         settings.insecure_listen = args.insecure_listen || file.insecure_listen.unwrap_or(false);
         let per_second = args.rate_limit.or(file.rate_limit_per_second);
         if let Some(per_second) = per_second {

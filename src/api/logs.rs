@@ -1,26 +1,35 @@
-//! `flotilla.v1.LogStream`. StreamPodLogs and WatchEvents are built; StreamWorkloadLogs answers
-//! UNIMPLEMENTED until it is.
+//! `flotilla.v1.LogStream`: pod logs, workload logs and event streams.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
+use super::kube_convert::kind_from_pb;
 use super::pb::{self, log_stream_server::LogStream};
 use crate::{
     auth::cluster_scope,
-    service::logs::{
-        ChangeKind, EntryKind, EventMessage, LogEntry, LogOptions, LogService, PodLogs, WatchEvents,
+    service::{
+        logs::{
+            ChangeKind, EntryKind, EventMessage, LogEntry, LogOptions, LogService, PodLogs,
+            WatchEvents,
+        },
+        workload_logs::{WorkloadLogService, WorkloadLogs},
+        workloads::PodSelection,
     },
 };
 
 pub struct LogStreamApi {
     logs: Arc<LogService>,
+    workload_logs: Arc<WorkloadLogService>,
 }
 
 impl LogStreamApi {
-    pub fn new(logs: Arc<LogService>) -> Self {
-        LogStreamApi { logs }
+    pub fn new(logs: Arc<LogService>, workload_logs: Arc<WorkloadLogService>) -> Self {
+        LogStreamApi {
+            logs,
+            workload_logs,
+        }
     }
 }
 
@@ -48,6 +57,52 @@ impl LogStream for LogStreamApi {
         let stream = stream.map(|batch| {
             batch
                 .map(|entries| pb::StreamPodLogsResponse {
+                    entries: entries.into_iter().map(Into::into).collect(),
+                })
+                .map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn stream_workload_logs(
+        &self,
+        request: Request<pb::StreamWorkloadLogsRequest>,
+    ) -> Result<Response<BoxStream<pb::StreamWorkloadLogsResponse>>, Status> {
+        let scope = cluster_scope(&request);
+        let r = request.into_inner();
+        let cluster_ids = if r.cluster_ids.is_empty() && !r.cluster_label_selector.is_empty() {
+            self.workload_logs
+                .clusters_by_labels(&scope, &r.cluster_label_selector)
+                .await?
+        } else {
+            r.cluster_ids
+        };
+        let selection = match r.pods {
+            Some(pb::stream_workload_logs_request::Pods::Workload(w)) => PodSelection::Workload {
+                kind: kind_from_pb(w.kind),
+                name: w.name,
+            },
+            Some(pb::stream_workload_logs_request::Pods::LabelSelector(s)) => {
+                PodSelection::Labels(s)
+            }
+            None => PodSelection::All,
+        };
+        let stream = self
+            .workload_logs
+            .stream(
+                &scope,
+                WorkloadLogs {
+                    cluster_ids,
+                    namespace: r.namespace,
+                    selection,
+                    containers: r.containers,
+                    options: r.options.map(options).unwrap_or_default(),
+                },
+            )
+            .await?;
+        let stream = stream.map(|batch| {
+            batch
+                .map(|entries| pb::StreamWorkloadLogsResponse {
                     entries: entries.into_iter().map(Into::into).collect(),
                 })
                 .map_err(Status::from)
@@ -132,6 +187,8 @@ impl From<LogEntry> for pb::LogEntry {
     fn from(e: LogEntry) -> Self {
         let kind = match e.kind {
             EntryKind::Line => pb::LogEntryKind::Line,
+            EntryKind::PodStarted => pb::LogEntryKind::PodStarted,
+            EntryKind::PodEnded => pb::LogEntryKind::PodEnded,
             EntryKind::Error => pb::LogEntryKind::Error,
             EntryKind::End => pb::LogEntryKind::End,
         };

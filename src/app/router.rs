@@ -96,7 +96,7 @@ pub async fn build(
         ))
         .add_service(limited!(
             pb::log_stream_server::LogStreamServer<_>,
-            api::logs::LogStreamApi::new(services.logs.clone())
+            api::logs::LogStreamApi::new(services.logs.clone(), services.workload_logs.clone())
         ))
         .add_service(limited!(
             pb::operation_service_server::OperationServiceServer<_>,

@@ -17,6 +17,7 @@ use crate::{
         logs::LogService,
         resources::ResourceService,
         status::{Prober, ProberSettings, StatusBoard},
+        workload_logs::WorkloadLogService,
         workloads::WorkloadQueries,
     },
     store::Store,
@@ -33,6 +34,7 @@ pub struct Services {
     pub resources: Arc<ResourceService>,
     pub caches: Arc<WatchCaches>,
     pub logs: Arc<LogService>,
+    pub workload_logs: Arc<WorkloadLogService>,
     pub tokens: Arc<Tokens>,
     pub audit: AuditLog,
     pub auth: Arc<AuthState>,
@@ -54,7 +56,12 @@ impl Services {
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(std::time::Duration::from_secs(300)));
         let workloads = Arc::new(WorkloadQueries::new(accessor.clone(), caches.clone()));
-        let logs = Arc::new(LogService::new(accessor.clone(), shutdown));
+        let logs = Arc::new(LogService::new(accessor.clone(), shutdown.clone()));
+        let workload_logs = Arc::new(WorkloadLogService::new(
+            accessor.clone(),
+            shutdown,
+            settings.max_log_pods,
+        ));
         let resources = Arc::new(ResourceService::new(accessor));
         let forget_hooks: Vec<ForgetHook> = vec![
             {
@@ -93,6 +100,7 @@ impl Services {
             resources,
             caches,
             logs,
+            workload_logs,
             tokens,
             audit,
             auth,

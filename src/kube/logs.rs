@@ -100,3 +100,64 @@ mod tests {
         assert_eq!(parse("no stamp here").content, "no stamp here");
     }
 }
+
+/// A pod of a workload appearing, changing or going away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodChange {
+    /// The pod exists; `started` lists containers that have started (their logs can be read).
+    Present {
+        name: String,
+        started: Vec<String>,
+    },
+    Gone {
+        name: String,
+    },
+}
+
+/// Watches the pods matching `selector` in `namespace`.
+pub fn watch_pods(
+    client: &Client,
+    namespace: &str,
+    selector: &str,
+) -> impl Stream<Item = Result<PodChange, ClusterError>> + Send + use<> {
+    use ::kube::runtime::{WatchStreamExt, watcher};
+    use futures::StreamExt;
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let config = watcher::Config::default().labels(selector);
+    watcher(api, config)
+        .default_backoff()
+        .filter_map(|event| async move {
+            let change = |pod: &Pod| {
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                if pod.metadata.deletion_timestamp.is_some() {
+                    return PodChange::Gone { name };
+                }
+                let started = pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.container_statuses.as_ref())
+                    .map(|cs| {
+                        cs.iter()
+                            .filter(|c| {
+                                c.state
+                                    .as_ref()
+                                    .is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+                            })
+                            .map(|c| c.name.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                PodChange::Present { name, started }
+            };
+            match event {
+                Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => {
+                    Some(Ok(change(&pod)))
+                }
+                Ok(watcher::Event::Delete(pod)) => Some(Ok(PodChange::Gone {
+                    name: pod.metadata.name.unwrap_or_default(),
+                })),
+                Ok(_) => None,
+                Err(err) => Some(Err(ClusterError::Other(format!("pod watch: {err}")))),
+            }
+        })
+}

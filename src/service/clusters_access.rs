@@ -54,6 +54,30 @@ impl ClusterAccessor {
     }
 }
 
+impl ClusterAccessor {
+    /// Ids of the clusters (visible in `scope`) whose labels match `selector`
+    /// (`k=v` pairs and bare keys, comma-separated).
+    pub async fn ids_by_labels(&self, scope: &Scope, selector: &str) -> Result<Vec<String>> {
+        let mut labels = Vec::new();
+        for part in selector.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.split_once('=') {
+                Some((k, v)) => labels.push((k.trim().to_string(), Some(v.trim().to_string()))),
+                None => labels.push((part.to_string(), None)),
+            }
+        }
+        if labels.is_empty() {
+            return Err(Error::invalid("cluster_label_selector", "is empty"));
+        }
+        let query = crate::store::ClusterQuery {
+            labels,
+            ids: scope.clone(),
+            ..Default::default()
+        };
+        let page = self.store.list_clusters(&query, 0, 1000).await?;
+        Ok(page.rows.into_iter().map(|r| r.id).collect())
+    }
+}
+
 /// Shorthand for mapping a cluster call's failure.
 pub fn failed(cluster_id: &str) -> impl Fn(ClusterError) -> Error + '_ {
     move |err| kube_errors::from_cluster(cluster_id, err)

@@ -26,6 +26,8 @@ const BATCH_LINES: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
     Line,
+    PodStarted,
+    PodEnded,
     Error,
     End,
 }
@@ -174,7 +176,7 @@ impl LogService {
                 for line in batch {
                     match line {
                         Ok(line) if filter.keeps(&line.content) => {
-                            entries.push(entry(&template, line, timestamps));
+                            entries.push(entry_for(&template, line, timestamps));
                         }
                         Ok(_) => {}
                         Err(err) => {
@@ -196,7 +198,8 @@ impl LogService {
     }
 }
 
-fn entry(template: &LogEntry, line: kl::LogLine, timestamps: bool) -> LogEntry {
+/// A line entry, with its timestamp kept in the content when asked and long lines cut.
+pub fn entry_for(template: &LogEntry, line: kl::LogLine, timestamps: bool) -> LogEntry {
     let mut content = if timestamps {
         match line.time {
             Some((secs, nanos)) => match k8s_openapi::jiff::Timestamp::new(secs, nanos) {
@@ -225,14 +228,14 @@ fn entry(template: &LogEntry, line: kl::LogLine, timestamps: bool) -> LogEntry {
 }
 
 /// The `filter` / `invert_filter` / `match_case` options.
-struct Filter {
+pub struct Filter {
     needle: String,
     invert: bool,
     match_case: bool,
 }
 
 impl Filter {
-    fn new(o: &LogOptions) -> Filter {
+    pub fn new(o: &LogOptions) -> Filter {
         Filter {
             needle: if o.match_case {
                 o.filter.clone()
@@ -244,7 +247,7 @@ impl Filter {
         }
     }
 
-    fn keeps(&self, line: &str) -> bool {
+    pub fn keeps(&self, line: &str) -> bool {
         if self.needle.is_empty() {
             return true;
         }

@@ -14,6 +14,7 @@ pub mod resources;
 pub mod rotation;
 pub mod status;
 pub mod validate;
+pub mod workload_logs;
 pub mod workloads;
 
 pub use error::{Error, Result};
