@@ -184,7 +184,7 @@ fn pod(i: usize) -> Pod {
         },
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10},
     })];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         containers.push(json!({
             "name": "envoy",
             "image": "docker.io/envoyproxy/envoy:v1.31.2",
@@ -323,7 +323,7 @@ async fn create_pods(kube: &kube::Client, count: usize) {
                     }
                 }
                 let n = created.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if n % 1000 == 0 || n == count {
+                if n.is_multiple_of(1000) || n == count {
                     println!(
                         "  created {n}/{count} pods ({:.1} s)",
                         started.elapsed().as_secs_f64()

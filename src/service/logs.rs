@@ -292,7 +292,7 @@ mod tests {
             truncated: false,
         };
         let long = "é".repeat(MAX_LINE_BYTES);
-        let e = entry(
+        let e = entry_for(
             &template,
             kl::LogLine {
                 time: None,
