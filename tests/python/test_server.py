@@ -164,7 +164,7 @@ def test_grpc_web_errors(server):
     assert trailers["grpc-status"] == "3", trailers
     assert bad_request_fields(trailers) == ["page_size"]
 
-    _, _, _, trailers = grpc_web(server, "/flotilla.v1.LogStream/StreamPodLogs")
+    _, _, _, trailers = grpc_web(server, "/flotilla.v1.OperationService/GetOperation")
     assert trailers["grpc-status"] == "12", trailers
 
 
@@ -445,5 +445,79 @@ def test_grpc_web_over_tls_http1(tmp_path):
             raw = response.read()
             status = response.headers.get("grpc-status") or raw.decode(errors="replace")
         assert "16" in status, status
+    finally:
+        server.stop()
+
+
+def test_pod_logs_stream_over_grpc_web():
+    """A browser-style client reads a server stream (StreamPodLogs) over grpc-web/HTTP/1.1."""
+    import os
+    import uuid
+
+    kubeconfig_dir = kube_env_dir()
+    read = lambda name: open(os.path.join(kubeconfig_dir, "pki", name)).read()
+    server_url = [line.split("server:")[1].strip()
+                  for line in open(os.path.join(kubeconfig_dir, "kubeconfig"))
+                  if "server:" in line][0]
+    b64 = lambda text: base64.b64encode(text.encode()).decode()
+    kubeconfig = f"""apiVersion: v1
+kind: Config
+current-context: c
+clusters:
+- name: c
+  cluster: {{server: "{server_url}", certificate-authority-data: "{b64(read('ca.crt'))}"}}
+users:
+- name: u
+  user: {{client-certificate-data: "{b64(read('admin.crt'))}", client-key-data: "{b64(read('admin.key'))}"}}
+contexts:
+- name: c
+  context: {{cluster: c, user: u}}
+"""
+    namespace = f"pyweb-{uuid.uuid4().hex[:8]}"
+    manifests = f"""apiVersion: v1
+kind: Namespace
+metadata: {{name: {namespace}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: talker, namespace: {namespace}}}
+spec:
+  nodeName: kwok-a1
+  containers: [{{name: main, image: example.com/talker:1}}]
+"""
+    server = Server()
+    try:
+        with grpc.insecure_channel(server.addr) as channel:
+            pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+            cls = lambda name: message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
+            unary = lambda path, req, resp: channel.unary_unary(
+                path, request_serializer=req.SerializeToString,
+                response_deserializer=resp.FromString)
+            imp = cls("flotilla.v1.ImportClusterRequest")(cluster_id="web")
+            imp.kubeconfig.kubeconfig = kubeconfig.encode()
+            unary("/flotilla.v1.ClusterService/ImportCluster", imp,
+                  cls("flotilla.v1.ImportClusterResponse"))(imp, timeout=20, metadata=AUTH)
+            apply = cls("flotilla.v1.ApplyManifestsRequest")(cluster_id="web", manifests=manifests)
+            unary("/flotilla.v1.WorkloadService/ApplyManifests", apply,
+                  cls("flotilla.v1.ApplyManifestsResponse"))(apply, timeout=30, metadata=AUTH)
+            request = cls("flotilla.v1.StreamPodLogsRequest")(
+                cluster_id="web", namespace=namespace, pod="talker")
+            request.options.tail_lines = 3
+            response_cls = cls("flotilla.v1.StreamPodLogsResponse")
+            deadline = time.monotonic() + 30
+            while True:
+                status, _, frames, trailers = grpc_web(
+                    server, "/flotilla.v1.LogStream/StreamPodLogs", request.SerializeToString())
+                if trailers.get("grpc-status") == "0" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)  # the pod may not be bound and running yet
+            assert status == 200 and trailers.get("grpc-status") == "0", trailers
+            entries = [e for frame in frames for e in response_cls.FromString(frame).entries]
+            kinds = [e.kind for e in entries]
+            end = pool.FindEnumTypeByName("flotilla.v1.LogEntryKind").values_by_name[
+                "LOG_ENTRY_KIND_END"].number
+            assert kinds and kinds[-1] == end, kinds
+            assert all(e.pod == "talker" for e in entries[:-1])
+            assert len(entries) - 1 <= 3
     finally:
         server.stop()
