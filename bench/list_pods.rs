@@ -368,11 +368,16 @@ async fn create_pods(kube: &kube::Client, count: usize) {
     );
 }
 
-/// Pages through every pod of every namespace; the walk's time and the pods seen.
-async fn flotilla_walk(client: &mut Workloads, cluster_id: &str) -> (Duration, usize) {
+/// Pages through every pod of every namespace; the walk's time, the pods seen and each page's
+/// time.
+async fn flotilla_walk(
+    client: &mut Workloads,
+    cluster_id: &str,
+) -> (Duration, usize, Vec<Duration>) {
     let started = Instant::now();
-    let (mut token, mut seen) = (String::new(), 0);
+    let (mut token, mut seen, mut pages) = (String::new(), 0, Vec::new());
     loop {
+        let page_started = Instant::now();
         let reply = client
             .list_pods(pb::ListPodsRequest {
                 cluster_id: cluster_id.into(),
@@ -384,12 +389,32 @@ async fn flotilla_walk(client: &mut Workloads, cluster_id: &str) -> (Duration, u
             .await
             .unwrap_or_else(|s| panic!("Flotilla ListPods: {s:?}"))
             .into_inner();
+        pages.push(page_started.elapsed());
         seen += reply.pods.len();
         if reply.next_page_token.is_empty() {
-            return (started.elapsed(), seen);
+            return (started.elapsed(), seen, pages);
         }
         token = reply.next_page_token;
     }
+}
+
+/// Pod LIST requests kube-apiserver has answered so far (its `apiserver_request_total`), to tell
+/// whether a Flotilla walk reached the API server or was served from a cache. None when the
+/// metrics cannot be read.
+async fn apiserver_pod_lists(kube: &kube::Client) -> Option<u64> {
+    let request = http::Request::get("/metrics").body(Vec::new()).ok()?;
+    let text = kube.request_text(request).await.ok()?;
+    let total: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("apiserver_request_total{")
+                && l.contains("resource=\"pods\"")
+                && l.contains("subresource=\"\"")
+                && l.contains("verb=\"LIST\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    Some(total as u64)
 }
 
 async fn kube_list(pods: &Api<Pod>, page: Option<u32>) -> (Duration, usize) {
@@ -506,7 +531,7 @@ async fn bench(setup: Setup) {
     let all_pods = Api::<Pod>::all(setup.kube.clone());
 
     let rss_before = rss_kib(setup.server_pid);
-    let (cold, cold_seen) = flotilla_walk(&mut workloads, &cluster.id).await;
+    let (cold, cold_seen, _) = flotilla_walk(&mut workloads, &cluster.id).await;
     assert!(
         cold_seen >= setup.pods,
         "Flotilla listed {cold_seen} pods, expected at least {}",
@@ -527,14 +552,16 @@ async fn bench(setup: Setup) {
     ];
     let methods = if setup.kubectl.is_some() { 4 } else { 3 };
     let mut counts = [0usize; 3];
+    let mut page_times: Vec<Vec<Duration>> = Vec::new();
     for round in 0..setup.rounds {
         // Rotate the order so no method always runs first after another's garbage.
         for k in 0..methods {
             let method = (k + round) % methods;
             let took = match method {
                 0 => {
-                    let (took, seen) = flotilla_walk(&mut workloads, &cluster.id).await;
+                    let (took, seen, pages) = flotilla_walk(&mut workloads, &cluster.id).await;
                     counts[0] = seen;
+                    page_times.push(pages);
                     took
                 }
                 1 | 2 => {
@@ -565,6 +592,10 @@ async fn bench(setup: Setup) {
         );
     }
     let rss_after = rss_kib(setup.server_pid);
+    // One more walk, untimed, watching kube-apiserver's pod LIST counter.
+    let lists_before = apiserver_pod_lists(&setup.kube).await;
+    flotilla_walk(&mut workloads, &cluster.id).await;
+    let lists_after = apiserver_pod_lists(&setup.kube).await;
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!();
@@ -595,6 +626,35 @@ async fn bench(setup: Setup) {
         "  Flotilla cold walk (first ListPods walk after import): {:.1} ms",
         ms(cold)
     );
+    let page_p50 = |pick: fn(&Vec<Duration>) -> Option<&Duration>| {
+        let mut v: Vec<Duration> = page_times.iter().filter_map(|p| pick(p).copied()).collect();
+        v.sort();
+        ms(v[v.len() / 2])
+    };
+    let mut every_page: Vec<Duration> = page_times.iter().flatten().copied().collect();
+    every_page.sort();
+    println!(
+        "  Flotilla per page of {PAGE}: p50 {:.1} ms (first page p50 {:.1} ms, last page p50 {:.1} ms), \
+         {} pages a walk",
+        ms(every_page[every_page.len() / 2]),
+        page_p50(|p| p.first()),
+        page_p50(|p| p.last()),
+        page_times[0].len()
+    );
+    match (lists_before, lists_after) {
+        (Some(before), Some(after)) => println!(
+            "  kube-apiserver pod LISTs during one more Flotilla walk: {} ({})",
+            after - before,
+            if after == before {
+                "served from Flotilla's cache"
+            } else {
+                "reached kube-apiserver; other clients of the control plane count too"
+            }
+        ),
+        _ => {
+            println!("  (kube-apiserver /metrics not readable: cannot tell whether a cache served)")
+        }
+    }
     println!(
         "  target: Flotilla p50 <= 0.25x the direct list; Flotilla/kube-rs one request = {:.3}, \
          Flotilla/kube-rs pages of 500 = {:.3}",

@@ -362,17 +362,18 @@ impl WorkloadQueries {
             && let Some(selector) = LabelSelector::parse(&labels)
         {
             let page = Page::parse(r.page_size, &r.page_token, &key)?;
-            let all: Vec<PodSummary> = watch
-                .pods
-                .select(|p| {
-                    (r.namespace.is_empty() || p.namespace == r.namespace)
-                        && node.as_ref().is_none_or(|n| &p.node_name == n)
-                        && selector.matches(&p.labels)
-                })
-                .into_iter()
-                .map(|p| (*p).clone())
-                .collect();
-            return Ok(paged(all, &page));
+            let matching = watch.pods.select(|p| {
+                (r.namespace.is_empty() || p.namespace == r.namespace)
+                    && node.as_ref().is_none_or(|n| &p.node_name == n)
+                    && selector.matches(&p.labels)
+            });
+            // Page over the shared summaries; only the page itself is copied.
+            let listing = paged(matching, &page);
+            return Ok(Listing {
+                items: listing.items.iter().map(|p| (**p).clone()).collect(),
+                next_page_token: listing.next_page_token,
+                total_size: listing.total_size,
+            });
         }
         let page = KubePage::parse(r.page_size, &r.page_token, &key)?;
         let selector = match &r.selection {

@@ -519,5 +519,9 @@ spec:
             assert kinds and kinds[-1] == end, kinds
             assert all(e.pod == "talker" for e in entries[:-1])
             assert len(entries) - 1 <= 3
+            delete = cls("flotilla.v1.DeleteResourceRequest")(
+                cluster_id="web", api_version="v1", kind="Namespace", name=namespace)
+            unary("/flotilla.v1.WorkloadService/DeleteResource", delete,
+                  cls("flotilla.v1.DeleteResourceResponse"))(delete, timeout=20, metadata=AUTH)
     finally:
         server.stop()
