@@ -162,6 +162,38 @@ async fn follow_tail_previous_and_containers() {
     assert_eq!(tailed, ["after 48", "after 49"]);
     assert!(ended, "an END entry closes a finished stream");
 
+    // Since: only lines newer than the given time (old lines were written an hour back).
+    let old =
+        k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(1);
+    let ns_since = ns.name().to_string();
+    create_pod(&ns, "aged", &["main"]).await;
+    let aged = ns.pod_logs("aged").await;
+    aged.append_at(old, "stdout", "an hour old");
+    aged.stdout("fresh");
+    for since in [
+        pb::log_options::Since::SinceSeconds(600),
+        pb::log_options::Since::SinceTime(prost_types::Timestamp {
+            seconds: old.as_second() + 60,
+            nanos: 0,
+        }),
+    ] {
+        let mut recent = logs
+            .stream_pod_logs(request(
+                &ns_since,
+                "aged",
+                pb::LogOptions {
+                    since: Some(since),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("since")
+            .into_inner();
+        let (lines, ended) = read_lines(&mut recent, 10).await;
+        assert_eq!(lines, ["fresh"]);
+        assert!(ended);
+    }
+
     // A filter, inverted.
     let mut filtered = logs
         .stream_pod_logs(request(
