@@ -267,7 +267,7 @@ async fn reflect<K, T>(
     };
     let events = watcher(
         api,
-        watcher::Config::default().page_size(500).any_semantic(),
+        watcher::Config::default().page_size(100).any_semantic(),
     )
     .default_backoff();
     futures::pin_mut!(events);
