@@ -265,6 +265,7 @@ async fn reflect<K, T>(
             meta.name.clone().unwrap_or_default(),
         )
     };
+    // Small list pages keep the transient memory of a (re)list low; only summaries are kept.
     let events = watcher(
         api,
         watcher::Config::default().page_size(100).any_semantic(),
