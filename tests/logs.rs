@@ -17,6 +17,10 @@ use support::{
 };
 use tonic::{Code, Streaming};
 
+/// The cancellation test counts open log requests on the API server, so no other test of this
+/// file may open or close one meanwhile: they take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn server_with_cluster() -> TestServer {
     let server = TestServer::start().await;
     ClusterServiceClient::new(server.channel().await)
@@ -112,6 +116,7 @@ async fn open_log_requests() -> i64 {
 
 #[tokio::test]
 async fn follow_tail_previous_and_containers() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let ns = TestNamespace::create(&kenv::client().await, "logs").await;
     create_pod(&ns, "single", &["main"]).await;
     create_pod(&ns, "double", &["main", "sidecar"]).await;
@@ -277,6 +282,7 @@ async fn open_follow(
 
 #[tokio::test]
 async fn cancelling_closes_upstream_and_shutdown_ends_streams() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let ns = TestNamespace::create(&kenv::client().await, "logcancel").await;
     create_pod(&ns, "single", &["main"]).await;
     let file = ns.pod_logs("single").await;
