@@ -543,6 +543,8 @@ async fn bench(setup: Setup) {
         kubectl_list(kubectl, &setup.kubeconfig).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // The cache has synced; nothing has been served from it yet.
+    let rss_synced = rss_kib(setup.server_pid);
 
     let mut series = [
         Series::new("Flotilla ListPods, pages of 500 (gRPC)"),
@@ -662,6 +664,11 @@ async fn bench(setup: Setup) {
         flotilla.as_secs_f64() / series[2].p50().as_secs_f64(),
     );
     let per_pod = (rss_after as f64 - rss_before as f64) * 1024.0 / setup.pods as f64;
+    let per_pod_synced = (rss_synced as f64 - rss_before as f64) * 1024.0 / setup.pods as f64;
+    println!(
+        "  server RSS once the cache synced (before any cached walk): {:.1} MiB, {per_pod_synced:.0} bytes per pod",
+        rss_synced as f64 / 1024.0
+    );
     println!(
         "  server RSS: {:.1} MiB after import, {:.1} MiB after the rounds",
         rss_before as f64 / 1024.0,
