@@ -14,47 +14,12 @@ use flotilla::{
     store::ClusterRow,
 };
 use prost::Message;
-use support::server::{AuthedChannel, TestServer};
-use tonic::{
-    Code, Status,
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
+use support::{
+    raw::RawCodec,
+    server::{AuthedChannel, TestServer},
 };
+use tonic::Code;
 use tonic_types::StatusExt;
-
-/// Sends raw bytes and ignores the reply's content: any RPC can be called with an empty message.
-#[derive(Default, Clone)]
-struct RawCodec;
-struct RawEncoder;
-struct RawDecoder;
-impl Encoder for RawEncoder {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        use bytes::BufMut;
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-impl Decoder for RawDecoder {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        use bytes::Buf;
-        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
-    }
-}
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
-    }
-}
 
 /// Every Flotilla RPC: (path, server-streaming).
 fn every_rpc() -> Vec<(String, bool)> {

@@ -11,7 +11,7 @@ use flotilla::{
     store::ClusterRow,
 };
 use prost::Message;
-use support::server::TestServer;
+use support::{raw::RawCodec, server::TestServer};
 use tokio_stream::StreamExt;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -322,42 +322,6 @@ async fn bad_requests_get_invalid_argument_with_the_field() {
 
 /// Sends raw bytes as the request message, as a broken client would.
 async fn raw_unary(server: &TestServer, path: &str, body: Vec<u8>) -> Status {
-    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-
-    #[derive(Default)]
-    struct RawCodec;
-    struct RawEncoder;
-    struct RawDecoder;
-    impl Encoder for RawEncoder {
-        type Item = Vec<u8>;
-        type Error = Status;
-        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-            use bytes::BufMut;
-            dst.put_slice(&item);
-            Ok(())
-        }
-    }
-    impl Decoder for RawDecoder {
-        type Item = Vec<u8>;
-        type Error = Status;
-        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-            use bytes::Buf;
-            Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
-        }
-    }
-    impl Codec for RawCodec {
-        type Encode = Vec<u8>;
-        type Decode = Vec<u8>;
-        type Encoder = RawEncoder;
-        type Decoder = RawDecoder;
-        fn encoder(&mut self) -> RawEncoder {
-            RawEncoder
-        }
-        fn decoder(&mut self) -> RawDecoder {
-            RawDecoder
-        }
-    }
-
     let mut grpc = tonic::client::Grpc::new(server.channel().await);
     grpc.ready().await.expect("ready");
     grpc.unary(

@@ -27,11 +27,7 @@ impl CredentialService for CredentialApi {
         &self,
         request: Request<pb::CreateCredentialRequest>,
     ) -> Result<Response<pb::CreateCredentialResponse>, Status> {
-        crate::auth::audit::note(
-            &request,
-            "",
-            &format!("credentials/{}", request.get_ref().credential_id),
-        );
+        note_target(&request, &request.get_ref().credential_id);
         let r = request.into_inner();
         let credential = self
             .vault
@@ -78,11 +74,7 @@ impl CredentialService for CredentialApi {
         &self,
         request: Request<pb::RotateCredentialRequest>,
     ) -> Result<Response<pb::RotateCredentialResponse>, Status> {
-        crate::auth::audit::note(
-            &request,
-            "",
-            &format!("credentials/{}", request.get_ref().credential_id),
-        );
+        note_target(&request, &request.get_ref().credential_id);
         let r = request.into_inner();
         let credential = self
             .vault
@@ -97,14 +89,15 @@ impl CredentialService for CredentialApi {
         &self,
         request: Request<pb::DeleteCredentialRequest>,
     ) -> Result<Response<pb::DeleteCredentialResponse>, Status> {
-        crate::auth::audit::note(
-            &request,
-            "",
-            &format!("credentials/{}", request.get_ref().credential_id),
-        );
+        note_target(&request, &request.get_ref().credential_id);
         self.vault.delete(&request.get_ref().credential_id).await?;
         Ok(Response::new(pb::DeleteCredentialResponse {}))
     }
+}
+
+/// Names the credential a changing call acts on, for the audit log.
+fn note_target<T>(request: &Request<T>, credential_id: &str) {
+    crate::auth::audit::note(request, "", &format!("credentials/{credential_id}"));
 }
 
 fn secret(s: pb::CredentialSecret) -> Option<CredentialSecret> {

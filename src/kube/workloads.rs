@@ -162,7 +162,8 @@ impl Summarize for Pod {
     }
 }
 
-/// Running pods per node name, for node summaries.
+/// Running pods per node name, for node summaries. For one node a metadata list (filtered on
+/// the server by node) is enough; for all nodes the pods' specs say where each one runs.
 async fn pods_per_node(client: &Client, node: Option<&str>) -> Result<HashMap<String, i32>> {
     let mut fields = "status.phase!=Succeeded,status.phase!=Failed".to_string();
     if let Some(node) = node {
@@ -172,45 +173,28 @@ async fn pods_per_node(client: &Client, node: Option<&str>) -> Result<HashMap<St
     let mut counts = HashMap::new();
     let mut cont = String::new();
     loop {
-        let page = pods
-            .list_metadata(&list_params("", &fields, 500, &cont))
-            .await
-            .map_err(classify)?;
-        for pod in &page.items {
-            // Metadata lists carry no spec; count by the node the pod is bound to through its
-            // field selector only when asking for one node.
-            if let Some(node) = node {
-                *counts.entry(node.to_string()).or_insert(0) += 1;
-            } else {
-                let _ = pod;
+        let params = list_params("", &fields, 500, &cont);
+        let next = match node {
+            Some(node) => {
+                let page = pods.list_metadata(&params).await.map_err(classify)?;
+                *counts.entry(node.to_string()).or_insert(0) += page.items.len() as i32;
+                page.metadata.continue_
             }
-        }
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(next) => cont = next,
-            None => break,
-        }
-    }
-    if node.is_none() {
-        // One full list gives every pod's node; metadata alone would not.
-        counts.clear();
-        let mut cont = String::new();
-        loop {
-            let page = pods
-                .list(&list_params("", &fields, 500, &cont))
-                .await
-                .map_err(classify)?;
-            for pod in &page.items {
-                if let Some(name) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
-                    *counts.entry(name).or_insert(0) += 1;
+            None => {
+                let page = pods.list(&params).await.map_err(classify)?;
+                for pod in &page.items {
+                    if let Some(name) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
+                        *counts.entry(name).or_insert(0) += 1;
+                    }
                 }
+                page.metadata.continue_
             }
-            match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                Some(next) => cont = next,
-                None => break,
-            }
+        };
+        match next.filter(|c| !c.is_empty()) {
+            Some(next) => cont = next,
+            None => return Ok(counts),
         }
     }
-    Ok(counts)
 }
 
 pub async fn list_nodes(

@@ -3,5 +3,6 @@ pub mod db;
 pub mod kube;
 pub mod kubeconfigs;
 pub mod proxy;
+pub mod raw;
 pub mod resources;
 pub mod server;
