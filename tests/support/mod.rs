@@ -6,3 +6,4 @@ pub mod proxy;
 pub mod raw;
 pub mod resources;
 pub mod server;
+pub mod sim;

@@ -1,0 +1,1 @@
+//! ack adapter (being written).

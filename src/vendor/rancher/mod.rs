@@ -1,0 +1,1 @@
+//! rancher adapter (being written).

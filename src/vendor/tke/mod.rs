@@ -1,0 +1,1 @@
+//! tke adapter (being written).

@@ -1,0 +1,1 @@
+//! ack simulator (being written).

@@ -1,0 +1,1 @@
+//! rancher simulator (being written).

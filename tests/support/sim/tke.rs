@@ -1,0 +1,1 @@
+//! tke simulator (being written).
