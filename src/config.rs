@@ -140,6 +140,28 @@ pub struct ServeArgs {
     /// Requests per second each API token may make on average (0: unlimited) [default: 50]
     #[arg(long, env = "FLOTILLA_RATE_LIMIT", value_name = "PER_SECOND")]
     pub rate_limit: Option<f64>,
+    /// Base URL of Alibaba Cloud ACK instead of https://cs.<region>.aliyuncs.com (a proxy, or
+    /// a simulator in tests)
+    #[arg(long, env = "FLOTILLA_ACK_ENDPOINT", value_name = "URL")]
+    pub ack_endpoint: Option<String>,
+    /// Base URL of Tencent Cloud TKE instead of https://tke.tencentcloudapi.com
+    #[arg(long, env = "FLOTILLA_TKE_ENDPOINT", value_name = "URL")]
+    pub tke_endpoint: Option<String>,
+    /// URL of the Rancher server, such as https://rancher.example.com
+    #[arg(long, env = "FLOTILLA_RANCHER_URL", value_name = "URL")]
+    pub rancher_url: Option<String>,
+    /// CA bundle (PEM) that signs the Rancher server's certificate, when not a public CA
+    #[arg(long, env = "FLOTILLA_RANCHER_CA_FILE", value_name = "FILE")]
+    pub rancher_ca_file: Option<PathBuf>,
+    /// Most requests per second to one vendor account in one region [default: 10]
+    #[arg(long, env = "FLOTILLA_VENDOR_RATE_LIMIT", value_name = "PER_SECOND")]
+    pub vendor_rate_limit: Option<u32>,
+    /// Milliseconds between polls of a vendor-side operation [default: 5000]
+    #[arg(long, env = "FLOTILLA_OPERATION_POLL_INTERVAL_MS", value_name = "MS")]
+    pub operation_poll_interval_ms: Option<u64>,
+    /// Seconds a server replica holds an operation before another may take it over [default: 30]
+    #[arg(long, env = "FLOTILLA_OPERATION_LEASE_SECONDS", value_name = "SECONDS")]
+    pub operation_lease_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -172,6 +194,16 @@ struct FileConfig {
     rate_limit_per_second: Option<f64>,
     rate_limit_burst: Option<f64>,
     max_log_pods: Option<usize>,
+    ack_endpoint: Option<String>,
+    tke_endpoint: Option<String>,
+    rancher_url: Option<String>,
+    rancher_ca_file: Option<PathBuf>,
+    vendor_rate_limit: Option<u32>,
+    vendor_timeout_seconds: Option<u64>,
+    operation_poll_interval_ms: Option<u64>,
+    operation_lease_seconds: Option<u64>,
+    operation_workers: Option<usize>,
+    operation_retry_hours: Option<u64>,
 }
 
 /// Everything the server needs, resolved.
@@ -200,6 +232,44 @@ pub struct Settings {
     pub insecure_listen: bool,
     /// Per-token request budget; `None`: unlimited.
     pub rate_limit: Option<crate::auth::rate::RateLimit>,
+    /// Vendor endpoints and etiquette.
+    pub vendors: VendorSettings,
+    /// How the operation worker runs.
+    pub operations: OperationSettings,
+}
+
+/// Where the vendors are and how politely to call them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VendorSettings {
+    pub transport: crate::vendor::TransportSettings,
+    pub ack_endpoint: Option<String>,
+    pub tke_endpoint: Option<String>,
+    pub rancher_url: Option<String>,
+    pub rancher_ca_file: Option<PathBuf>,
+}
+
+/// The durable operation worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationSettings {
+    /// Between polls of a vendor-side change.
+    pub poll_interval: Duration,
+    /// How long a claimed operation stays with one replica without a renewal.
+    pub lease: Duration,
+    /// Operations one replica works on at once.
+    pub workers: usize,
+    /// How long a failing operation keeps being retried (Gardener's 12 h default).
+    pub retry_window: Duration,
+}
+
+impl Default for OperationSettings {
+    fn default() -> Self {
+        OperationSettings {
+            poll_interval: Duration::from_secs(5),
+            lease: Duration::from_secs(30),
+            workers: 8,
+            retry_window: Duration::from_secs(12 * 3600),
+        }
+    }
 }
 
 /// Server TLS material.
@@ -248,6 +318,8 @@ impl Settings {
                 per_second: 50.0,
                 burst: 100.0,
             }),
+            vendors: VendorSettings::default(),
+            operations: OperationSettings::default(),
         }
     }
 
@@ -259,7 +331,7 @@ impl Settings {
             (None, None) => DEFAULT_LISTEN.parse().context("default listen address")?,
         };
         settings.cors_allowed_origins = if args.cors_allowed_origins.is_empty() {
-            file.cors_allowed_origins.unwrap_or_default()
+            file.cors_allowed_origins.clone().unwrap_or_default()
         } else {
             args.cors_allowed_origins.clone()
         };
@@ -315,6 +387,7 @@ impl Settings {
                 burst: file.rate_limit_burst.unwrap_or(per_second * 2.0).max(1.0),
             });
         }
+        resolve_vendors(args, &file, &mut settings)?;
         Ok(settings)
     }
 
@@ -356,6 +429,55 @@ impl Settings {
             .map(zeroize::Zeroizing::new);
         Ok(settings)
     }
+}
+
+fn resolve_vendors(args: &ServeArgs, file: &FileConfig, settings: &mut Settings) -> anyhow::Result<()> {
+    let pick = |flag: &Option<String>, key: &Option<String>| flag.clone().or_else(|| key.clone());
+    let vendors = &mut settings.vendors;
+    vendors.ack_endpoint = pick(&args.ack_endpoint, &file.ack_endpoint);
+    vendors.tke_endpoint = pick(&args.tke_endpoint, &file.tke_endpoint);
+    vendors.rancher_url = pick(&args.rancher_url, &file.rancher_url);
+    for (name, url) in [
+        ("ack_endpoint", &vendors.ack_endpoint),
+        ("tke_endpoint", &vendors.tke_endpoint),
+        ("rancher_url", &vendors.rancher_url),
+    ] {
+        if let Some(url) = url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bail!("{name}: {url:?} must be a URL like https://host[:port]");
+        }
+    }
+    vendors.rancher_ca_file = args
+        .rancher_ca_file
+        .clone()
+        .or_else(|| file.rancher_ca_file.clone());
+    if let Some(limit) = args.vendor_rate_limit.or(file.vendor_rate_limit) {
+        if limit == 0 {
+            bail!("vendor rate limit must be at least 1 request per second");
+        }
+        vendors.transport.rate_per_second = limit;
+    }
+    if let Some(seconds) = file.vendor_timeout_seconds {
+        vendors.transport.timeout = Duration::from_secs(seconds.max(1));
+    }
+    let ops = &mut settings.operations;
+    if let Some(ms) = args
+        .operation_poll_interval_ms
+        .or(file.operation_poll_interval_ms)
+    {
+        ops.poll_interval = Duration::from_millis(ms.max(10));
+    }
+    if let Some(seconds) = args.operation_lease_seconds.or(file.operation_lease_seconds) {
+        ops.lease = Duration::from_secs(seconds.max(1));
+    }
+    if let Some(n) = file.operation_workers {
+        ops.workers = n.max(1);
+    }
+    if let Some(hours) = file.operation_retry_hours {
+        ops.retry_window = Duration::from_secs(hours * 3600);
+    }
+    Ok(())
 }
 
 fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {

@@ -222,6 +222,64 @@ impl ClusterImporter {
         Ok(cluster)
     }
 
+    /// Gives a vendor-created cluster the kubeconfig its vendor handed out: connects and probes
+    /// first, then stores it encrypted and marks the cluster RUNNING. Vendor kubeconfigs are held
+    /// to the same rules as uploaded ones (no exec plugins, TLS verified).
+    ///
+    /// A vendor cluster's identity is the vendor's cluster id; its kube-system UID is recorded
+    /// only when no other cluster here has it (the UID column is unique for imports).
+    pub async fn attach_vendor_access(
+        &self,
+        cluster_id: &str,
+        kubeconfig: Zeroizing<String>,
+    ) -> Result<Cluster> {
+        let row = self
+            .store
+            .get_cluster(cluster_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "cluster",
+                id: cluster_id.to_string(),
+            })?;
+        let source = AccessSource::Kubeconfig {
+            kubeconfig: Zeroizing::new(kubeconfig.as_bytes().to_vec()),
+            context: String::new(),
+        };
+        let (access, _) = resolve(&source, false)?;
+        let probe = self.connect(&access, "vendor kubeconfig").await?;
+        let uid_taken = self
+            .store
+            .find_cluster_by_uid(&probe.kube_system_uid)
+            .await?
+            .is_some_and(|other| other.id != row.id);
+        let mut updated = row.clone();
+        updated.endpoint = access.server.clone();
+        updated.warnings = warnings_json(&access);
+        updated.state = ClusterState::Running.as_str().into();
+        updated.kube_system_uid = (!uid_taken).then(|| probe.kube_system_uid.clone());
+        updated.update_time = now_millis();
+        let secret_id = format!("sec-{}", uuid::Uuid::new_v4().simple());
+        let secret = self.connector.seal(&secret_id, &access)?;
+        self.store
+            .replace_cluster_secret(&updated, row.version, &secret)
+            .await?;
+        self.connector.forget(&row.id);
+        for forget in &self.forget_hooks {
+            forget(&row.id);
+        }
+        let expiry = crate::kube::expiry::credential_expiry_millis(&access);
+        let status = self.board.record(&row.id, Ok(&probe), expiry);
+        let stored = self
+            .store
+            .get_cluster(&row.id)
+            .await?
+            .ok_or_else(|| Error::Aborted("the cluster was deleted meanwhile".into()))?;
+        let mut cluster = Cluster::try_from(stored)?;
+        cluster.status = status;
+        tracing::info!(cluster = %row.id, endpoint = %cluster.endpoint, "vendor cluster connected");
+        Ok(cluster)
+    }
+
     /// Imports every context of a kubeconfig file given to the server at start-up, skipping
     /// clusters already present. Returns one line per context for the log.
     pub async fn import_file(&self, path: &Path) -> Vec<String> {

@@ -8,12 +8,16 @@ mod error;
 pub mod filter;
 pub mod import;
 pub mod kube_errors;
+pub mod lifecycle;
 pub mod logs;
+pub mod operation_worker;
+pub mod operations;
 pub mod paging;
 pub mod resources;
 pub mod rotation;
 pub mod status;
 pub mod validate;
+pub mod vendor_errors;
 pub mod workload_logs;
 pub mod workloads;
 

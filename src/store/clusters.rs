@@ -227,7 +227,8 @@ impl Store {
         })
     }
 
-    /// Points a cluster at a new access secret (and endpoint and warnings), deleting the old
+    /// Points a cluster at a new access secret (and endpoint, warnings, state and kube-system
+    /// UID), deleting the old
     /// secret, if the cluster is still at `expected_version`. All or nothing.
     pub async fn replace_cluster_secret(
         &self,
@@ -251,6 +252,8 @@ impl Store {
                             clusters::access_secret_id.eq(Some(&secret.id)),
                             clusters::endpoint.eq(&cluster.endpoint),
                             clusters::warnings.eq(&cluster.warnings),
+                            clusters::state.eq(&cluster.state),
+                            clusters::kube_system_uid.eq(&cluster.kube_system_uid),
                             clusters::version.eq(expected_version + 1),
                             clusters::update_time.eq(cluster.update_time),
                         ))

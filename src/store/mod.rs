@@ -7,6 +7,7 @@ mod auth;
 mod clusters;
 mod credentials;
 mod migrate;
+mod operations;
 mod records;
 pub mod schema;
 mod secrets;
@@ -24,6 +25,7 @@ use futures::FutureExt;
 pub use auth::AuditQuery;
 pub use clusters::{ClusterOrder, ClusterPage, ClusterQuery};
 pub use credentials::CredentialQuery;
+pub use operations::{ACTIVE_STATES, OperationQuery, OperationRow};
 pub use records::{ApiTokenRow, AuditRow, ClusterRow, CredentialRow, SecretRow};
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;

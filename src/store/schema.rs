@@ -76,3 +76,23 @@ diesel::table! {
         message -> Text,
     }
 }
+
+diesel::table! {
+    operations (id) {
+        id -> Text,
+        resource -> Text,
+        cluster_id -> Text,
+        kind -> Text,
+        state -> Text,
+        provider -> Text,
+        request_id -> Nullable<Text>,
+        requested_by -> Text,
+        detail -> Text,
+        lease_owner -> Nullable<Text>,
+        lease_expire_time -> Nullable<BigInt>,
+        next_run_time -> BigInt,
+        version -> BigInt,
+        create_time -> BigInt,
+        update_time -> BigInt,
+    }
+}

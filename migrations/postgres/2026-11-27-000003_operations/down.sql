@@ -1,0 +1,2 @@
+DROP INDEX clusters_vendor_cluster;
+DROP TABLE operations;
