@@ -431,7 +431,11 @@ impl Settings {
     }
 }
 
-fn resolve_vendors(args: &ServeArgs, file: &FileConfig, settings: &mut Settings) -> anyhow::Result<()> {
+fn resolve_vendors(
+    args: &ServeArgs,
+    file: &FileConfig,
+    settings: &mut Settings,
+) -> anyhow::Result<()> {
     let pick = |flag: &Option<String>, key: &Option<String>| flag.clone().or_else(|| key.clone());
     let vendors = &mut settings.vendors;
     vendors.ack_endpoint = pick(&args.ack_endpoint, &file.ack_endpoint);
@@ -468,7 +472,10 @@ fn resolve_vendors(args: &ServeArgs, file: &FileConfig, settings: &mut Settings)
     {
         ops.poll_interval = Duration::from_millis(ms.max(10));
     }
-    if let Some(seconds) = args.operation_lease_seconds.or(file.operation_lease_seconds) {
+    if let Some(seconds) = args
+        .operation_lease_seconds
+        .or(file.operation_lease_seconds)
+    {
         ops.lease = Duration::from_secs(seconds.max(1));
     }
     if let Some(n) = file.operation_workers {

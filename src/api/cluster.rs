@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
 use super::{
+    operation::requester,
     pb::{self, cluster_service_server::ClusterService},
     visible,
 };
@@ -15,16 +16,26 @@ use crate::service::{
     Error,
     clusters::{ClusterCatalog, ListClusters, UpdateCluster},
     import::{AccessSource, ClusterImporter, ImportCluster, PROVIDER_IMPORTED, UpdateCredentials},
+    lifecycle::{CreateCluster, Lifecycle},
 };
 
 pub struct ClusterApi {
     catalog: Arc<ClusterCatalog>,
     importer: Arc<ClusterImporter>,
+    lifecycle: Arc<Lifecycle>,
 }
 
 impl ClusterApi {
-    pub fn new(catalog: Arc<ClusterCatalog>, importer: Arc<ClusterImporter>) -> Self {
-        ClusterApi { catalog, importer }
+    pub fn new(
+        catalog: Arc<ClusterCatalog>,
+        importer: Arc<ClusterImporter>,
+        lifecycle: Arc<Lifecycle>,
+    ) -> Self {
+        ClusterApi {
+            catalog,
+            importer,
+            lifecycle,
+        }
     }
 }
 
@@ -114,33 +125,89 @@ impl ClusterService for ClusterApi {
     ) -> Result<Response<pb::DeleteClusterResponse>, Status> {
         visible(&request, &request.get_ref().cluster_id)?;
         audit::note(&request, &request.get_ref().cluster_id, "");
-        let r = request.into_inner();
-        if r.destroy {
-            let provider = self.catalog.provider_of(&r.cluster_id).await?;
-            return Err(Error::FailedPrecondition {
-                reason: "UNSUPPORTED_BY_PROVIDER",
-                message: format!(
-                    "provider {provider:?} cannot destroy clusters through Flotilla; detach it \
-                     (destroy = false) and delete it where it was created"
-                ),
+        if request.get_ref().destroy {
+            let by = requester(&request, &request.get_ref().request_id);
+            let r = request.into_inner();
+            if self.catalog.provider_of(&r.cluster_id).await? == PROVIDER_IMPORTED {
+                return Err(Error::FailedPrecondition {
+                    reason: "UNSUPPORTED_BY_PROVIDER",
+                    message: "imported clusters cannot be destroyed through Flotilla; detach it \
+                              (destroy = false) and delete it where it was created"
+                        .into(),
+                }
+                .into());
             }
-            .into());
+            let operation = self
+                .lifecycle
+                .destroy_cluster(&r.cluster_id, &r.etag, by)
+                .await?;
+            return Ok(Response::new(pb::DeleteClusterResponse {
+                operation: Some(operation.into()),
+            }));
         }
+        let r = request.into_inner();
         self.catalog.detach(&r.cluster_id, &r.etag).await?;
         Ok(Response::new(pb::DeleteClusterResponse { operation: None }))
+    }
+
+    async fn create_cluster(
+        &self,
+        request: Request<pb::CreateClusterRequest>,
+    ) -> Result<Response<pb::CreateClusterResponse>, Status> {
+        audit::note(
+            &request,
+            &request.get_ref().cluster_id,
+            &request.get_ref().provider,
+        );
+        let by = requester(&request, &request.get_ref().request_id);
+        let r = request.into_inner();
+        let create = CreateCluster {
+            cluster_id: r.cluster_id,
+            provider: r.provider,
+            spec: r.spec,
+            validate_only: r.validate_only,
+        };
+        let (operation, cluster) = self.lifecycle.create_cluster(create, by).await?;
+        Ok(Response::new(pb::CreateClusterResponse {
+            operation: Some(operation.into()),
+            cluster: Some(cluster.into()),
+        }))
+    }
+
+    async fn upgrade_cluster(
+        &self,
+        request: Request<pb::UpgradeClusterRequest>,
+    ) -> Result<Response<pb::UpgradeClusterResponse>, Status> {
+        visible(&request, &request.get_ref().cluster_id)?;
+        audit::note(&request, &request.get_ref().cluster_id, "");
+        let by = requester(&request, &request.get_ref().request_id);
+        let r = request.into_inner();
+        let operation = self
+            .lifecycle
+            .upgrade_cluster(&r.cluster_id, &r.kubernetes_version, by)
+            .await?;
+        Ok(Response::new(pb::UpgradeClusterResponse {
+            operation: Some(operation.into()),
+        }))
     }
 
     async fn list_providers(
         &self,
         _request: Request<pb::ListProvidersRequest>,
     ) -> Result<Response<pb::ListProvidersResponse>, Status> {
-        Ok(Response::new(pb::ListProvidersResponse {
-            providers: vec![pb::Provider {
-                id: PROVIDER_IMPORTED.into(),
-                display_name: "Imported cluster (any conformant Kubernetes)".into(),
-                capability: Some(pb::ProviderCapability::default()),
-            }],
-        }))
+        let mut providers = vec![pb::Provider {
+            id: PROVIDER_IMPORTED.into(),
+            display_name: "Imported cluster (any conformant Kubernetes)".into(),
+            capability: Some(pb::ProviderCapability::default()),
+        }];
+        providers.extend(self.lifecycle.providers().into_iter().map(
+            |(id, display_name, capability)| pb::Provider {
+                id: id.into(),
+                display_name: display_name.into(),
+                capability: Some(capability.into()),
+            },
+        ));
+        Ok(Response::new(pb::ListProvidersResponse { providers }))
     }
 }
 

@@ -69,7 +69,9 @@ impl From<Cluster> for pb::Cluster {
             endpoint: c.endpoint,
             kube_system_uid: c.kube_system_uid,
             credential_id: c.credential_id,
-            spec: None,
+            spec: c.spec.and_then(|bytes| {
+                <pb::ClusterSpec as prost::Message>::decode(bytes.as_slice()).ok()
+            }),
             last_operation_id: c.last_operation_id,
             create_time: Some(timestamp(c.create_millis)),
             update_time: Some(timestamp(c.update_millis)),

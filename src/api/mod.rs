@@ -8,6 +8,7 @@ pub mod credential;
 pub mod kube_convert;
 pub mod logs;
 pub mod node;
+pub mod operation;
 mod redact;
 pub mod status;
 pub mod unimplemented;

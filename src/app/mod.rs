@@ -70,7 +70,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
 
     let shutdown = CancellationToken::new();
     let keyring = Arc::new(open_keyring(&settings, store.kind())?);
-    let services = Services::new(&settings, store, keyring, shutdown.child_token());
+    let providers = crate::vendor::registry(&settings.vendors)?;
+    let services = Services::new(&settings, store, keyring, providers, shutdown.child_token());
     let bootstrap_token_file = services
         .tokens
         .bootstrap(
@@ -85,6 +86,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     }
     tokio::spawn(services.prober(&settings).run(shutdown.child_token()));
     tokio::spawn(services.caches.clone().run_janitor(shutdown.child_token()));
+    services.worker.clone().spawn(shutdown.child_token());
     let built = router::build(&settings, &services, Server::builder()).await?;
     let token = shutdown.clone();
     let grace = settings.shutdown_timeout;

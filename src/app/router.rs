@@ -80,11 +80,15 @@ pub async fn build(
         .add_service(reflection_v1alpha)
         .add_service(limited!(
             pb::cluster_service_server::ClusterServiceServer<_>,
-            api::cluster::ClusterApi::new(services.catalog.clone(), services.importer.clone())
+            api::cluster::ClusterApi::new(
+                services.catalog.clone(),
+                services.importer.clone(),
+                services.lifecycle.clone()
+            )
         ))
         .add_service(limited!(
             pb::node_service_server::NodeServiceServer<_>,
-            api::node::NodeApi::new(services.workloads.clone())
+            api::node::NodeApi::new(services.workloads.clone(), services.lifecycle.clone())
         ))
         .add_service(limited!(
             pb::workload_service_server::WorkloadServiceServer<_>,
@@ -100,7 +104,10 @@ pub async fn build(
         ))
         .add_service(limited!(
             pb::operation_service_server::OperationServiceServer<_>,
-            api::unimplemented::OperationApi
+            api::operation::OperationApi::new(
+                services.operations.clone(),
+                settings.operations.retry_window
+            )
         ))
         .add_service(limited!(
             pb::credential_service_server::CredentialServiceServer<_>,

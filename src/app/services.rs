@@ -14,7 +14,10 @@ use crate::{
         connector::ClusterConnector,
         credentials::CredentialVault,
         import::ClusterImporter,
+        lifecycle::Lifecycle,
         logs::LogService,
+        operation_worker::OperationWorker,
+        operations::OperationBook,
         resources::ResourceService,
         status::{Prober, ProberSettings, StatusBoard},
         workload_logs::WorkloadLogService,
@@ -38,6 +41,9 @@ pub struct Services {
     pub tokens: Arc<Tokens>,
     pub audit: AuditLog,
     pub auth: Arc<AuthState>,
+    pub lifecycle: Arc<Lifecycle>,
+    pub operations: Arc<OperationBook>,
+    pub worker: Arc<OperationWorker>,
 }
 
 impl Services {
@@ -45,6 +51,7 @@ impl Services {
         settings: &Settings,
         store: Store,
         keyring: Arc<Keyring>,
+        providers: crate::vendor::ProviderRegistry,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Services {
         let board = Arc::new(StatusBoard::default());
@@ -89,7 +96,26 @@ impl Services {
             audit: audit.clone(),
             limiter: RateLimiter::new(settings.rate_limit),
         });
+        let lifecycle = Arc::new(Lifecycle::new(
+            store.clone(),
+            providers.clone(),
+            vault.clone(),
+            settings.operations.retry_window,
+        ));
+        let operations = Arc::new(OperationBook::new(store.clone()));
+        let worker = Arc::new(OperationWorker::new(
+            store.clone(),
+            providers,
+            vault.clone(),
+            importer.clone(),
+            catalog.clone(),
+            workloads.clone(),
+            settings.operations.clone(),
+        ));
         Services {
+            lifecycle,
+            operations,
+            worker,
             store,
             board,
             connector,

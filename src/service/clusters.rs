@@ -84,6 +84,8 @@ pub struct Cluster {
     pub kube_system_uid: String,
     pub credential_id: String,
     pub last_operation_id: String,
+    /// The encoded `ClusterSpec` a vendor cluster was created from.
+    pub spec: Option<Vec<u8>>,
     pub warnings: Vec<Warning>,
     pub status: ObservedStatus,
     pub version: i64,
@@ -116,6 +118,7 @@ impl TryFrom<ClusterRow> for Cluster {
             kube_system_uid: row.kube_system_uid.unwrap_or_default(),
             credential_id: row.credential_id.unwrap_or_default(),
             last_operation_id: row.last_operation_id.unwrap_or_default(),
+            spec: row.spec,
             status: ObservedStatus::default(),
             version: row.version,
             create_millis: row.create_time,

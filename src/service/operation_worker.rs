@@ -41,7 +41,10 @@ enum Outcome {
     Wait(String),
     Done(String),
     /// Stop. `terminal` failures are not retried even when their class would be.
-    Fail { error: VendorError, terminal: bool },
+    Fail {
+        error: VendorError,
+        terminal: bool,
+    },
 }
 
 pub struct OperationWorker {
@@ -93,7 +96,11 @@ impl OperationWorker {
         while !shutdown.is_cancelled() {
             let now = now_millis();
             let lease_until = now + self.settings.lease.as_millis() as i64;
-            match self.store.claim_operation(&self.owner, now, lease_until).await {
+            match self
+                .store
+                .claim_operation(&self.owner, now, lease_until)
+                .await
+            {
                 Ok(Some(row)) => {
                     let id = row.id.clone();
                     tokio::select! {
@@ -148,7 +155,9 @@ impl OperationWorker {
 
     async fn advance(&self, op: &mut Operation) -> Result<(), Error> {
         if op.state == OperationState::Cancelling {
-            return self.finish(op, OperationState::Cancelled, "cancelled").await;
+            return self
+                .finish(op, OperationState::Cancelled, "cancelled")
+                .await;
         }
         if op.detail.start_millis.is_none() {
             op.detail.start_millis = Some(now_millis());
@@ -167,10 +176,7 @@ impl OperationWorker {
                 },
                 Err(StepError::Service(err)) => Outcome::Fail {
                     error: service_failure(op, &err),
-                    terminal: matches!(
-                        err,
-                        Error::InvalidArgument { .. } | Error::NotFound { .. }
-                    ),
+                    terminal: matches!(err, Error::InvalidArgument { .. } | Error::NotFound { .. }),
                 },
             };
             match outcome {
@@ -189,16 +195,23 @@ impl OperationWorker {
                 Outcome::Done(description) => {
                     self.close_step(op, &step, "SUCCEEDED", "");
                     op.detail.progress_percent = 100;
-                    return self.finish(op, OperationState::Succeeded, &description).await;
+                    return self
+                        .finish(op, OperationState::Succeeded, &description)
+                        .await;
                 }
-                Outcome::Fail { error, terminal } => return self.fail(op, &step, error, terminal).await,
+                Outcome::Fail { error, terminal } => {
+                    return self.fail(op, &step, error, terminal).await;
+                }
             }
         }
     }
 
     async fn run_step(&self, op: &mut Operation, step: &str) -> Result<Outcome, StepError> {
         let provider = self.providers.get(&op.provider).ok_or_else(|| {
-            StepError::Service(Error::Internal(format!("provider {:?} is not configured", op.provider)))
+            StepError::Service(Error::Internal(format!(
+                "provider {:?} is not configured",
+                op.provider
+            )))
         })?;
         let ctx = self.context(&op.detail).await?;
         let p = provider.as_ref();
@@ -256,7 +269,12 @@ impl OperationWorker {
                 op.detail.vendor_object_id = submitted.clone();
                 op.detail.vendor_cluster_id = submitted.clone();
                 self.store
-                    .set_cluster_lifecycle(&op.cluster_id, "PROVISIONING", Some(&submitted), now_millis())
+                    .set_cluster_lifecycle(
+                        &op.cluster_id,
+                        "PROVISIONING",
+                        Some(&submitted),
+                        now_millis(),
+                    )
                     .await
                     .map_err(Error::from)?;
                 Ok(Outcome::Next("provision"))
@@ -269,11 +287,13 @@ impl OperationWorker {
                 op.detail.vendor_state = cluster.raw_state.clone();
                 match cluster.state {
                     VendorClusterState::Running => Ok(Outcome::Next("connect")),
-                    VendorClusterState::Failed | VendorClusterState::Deleted => Ok(failed_at_vendor(
-                        p.id(),
-                        "CreateCluster",
-                        &format!("the vendor reports the cluster as {:?}", cluster.raw_state),
-                    )),
+                    VendorClusterState::Failed | VendorClusterState::Deleted => {
+                        Ok(failed_at_vendor(
+                            p.id(),
+                            "CreateCluster",
+                            &format!("the vendor reports the cluster as {:?}", cluster.raw_state),
+                        ))
+                    }
                     _ => Ok(Outcome::Wait(format!(
                         "the vendor is creating the cluster (state {:?})",
                         cluster.raw_state
@@ -281,7 +301,9 @@ impl OperationWorker {
                 }
             }
             "connect" => {
-                let kubeconfig = p.fetch_kubeconfig(ctx, &op.detail.vendor_cluster_id).await?;
+                let kubeconfig = p
+                    .fetch_kubeconfig(ctx, &op.detail.vendor_cluster_id)
+                    .await?;
                 self.importer
                     .attach_vendor_access(&op.cluster_id, kubeconfig)
                     .await?;
@@ -377,7 +399,11 @@ impl OperationWorker {
                     return Ok(Outcome::Done(format!("upgraded to {version}")));
                 }
                 if cluster.state == VendorClusterState::Failed {
-                    return Ok(failed_at_vendor(p.id(), "UpgradeCluster", "the vendor reports the cluster failed"));
+                    return Ok(failed_at_vendor(
+                        p.id(),
+                        "UpgradeCluster",
+                        "the vendor reports the cluster failed",
+                    ));
                 }
                 Ok(Outcome::Wait(format!(
                     "the vendor is upgrading the cluster to {version} (state {:?}, version {:?})",
@@ -401,7 +427,8 @@ impl OperationWorker {
             match &input {
                 OperationInput::CreateNodePool { spec, name } => {
                     let pools = p.list_node_pools(ctx, &cluster).await?;
-                    op.detail.vendor_object_id = match pools.iter().find(|pool| &pool.name == name) {
+                    op.detail.vendor_object_id = match pools.iter().find(|pool| &pool.name == name)
+                    {
                         Some(existing) => existing.id.clone(),
                         None => {
                             let spec = decode_pool_spec(spec)?;
@@ -411,7 +438,13 @@ impl OperationWorker {
                         }
                     };
                 }
-                OperationInput::UpdateNodePool { pool_id, desired_size, min_size, max_size, autoscaling } => {
+                OperationInput::UpdateNodePool {
+                    pool_id,
+                    desired_size,
+                    min_size,
+                    max_size,
+                    autoscaling,
+                } => {
                     let change = NodePoolResize {
                         desired_size: *desired_size,
                         min_size: *min_size,
@@ -428,11 +461,21 @@ impl OperationWorker {
                         Err(err) => return Err(err.into()),
                     }
                 }
-                OperationInput::AddNodes { pool_id, instance_ids } => {
-                    let done = p.add_instances(ctx, &cluster, pool_id, instance_ids).await?;
+                OperationInput::AddNodes {
+                    pool_id,
+                    instance_ids,
+                } => {
+                    let done = p
+                        .add_instances(ctx, &cluster, pool_id, instance_ids)
+                        .await?;
                     remember(&mut op.detail, &done.request_id, &done.task_id);
                 }
-                OperationInput::RemoveNodes { pool_id, node_names, skip_drain, release_instances } => {
+                OperationInput::RemoveNodes {
+                    pool_id,
+                    node_names,
+                    skip_drain,
+                    release_instances,
+                } => {
                     if !skip_drain {
                         self.drain(op, node_names).await?;
                     }
@@ -465,16 +508,27 @@ impl OperationWorker {
             return Ok(if matches!(input, OperationInput::DeleteNodePool { .. }) {
                 Outcome::Done("node pool deleted".into())
             } else {
-                failed_at_vendor(p.id(), "DescribeNodePool", &format!("node pool {pool_id:?} is gone"))
+                failed_at_vendor(
+                    p.id(),
+                    "DescribeNodePool",
+                    &format!("node pool {pool_id:?} is gone"),
+                )
             });
         };
         op.detail.vendor_state = pool.raw_state.clone();
         if pool.state == VendorNodePoolState::Failed {
-            return Ok(failed_at_vendor(p.id(), "NodePool", &format!("node pool state {:?}", pool.raw_state)));
+            return Ok(failed_at_vendor(
+                p.id(),
+                "NodePool",
+                &format!("node pool state {:?}", pool.raw_state),
+            ));
         }
         let settled = pool.state == VendorNodePoolState::Running
             && match &input {
-                OperationInput::UpdateNodePool { desired_size: Some(size), .. } => pool.desired_size == *size,
+                OperationInput::UpdateNodePool {
+                    desired_size: Some(size),
+                    ..
+                } => pool.desired_size == *size,
                 OperationInput::DeleteNodePool { .. } => false,
                 _ => true,
             };
@@ -500,15 +554,26 @@ impl OperationWorker {
                 force: false,
                 dry_run: false,
             };
-            let mut events = self.workloads.drain(&None, &op.cluster_id, node, options).await?;
+            let mut events = self
+                .workloads
+                .drain(&None, &op.cluster_id, node, options)
+                .await?;
             while let Some(event) = events.recv().await {
-                if let DrainEvent::Done { complete: false, blocked, failed, .. } = event {
+                if let DrainEvent::Done {
+                    complete: false,
+                    blocked,
+                    failed,
+                    ..
+                } = event
+                {
                     return Err(StepError::Vendor(VendorError::new(
                         ErrorClass::DependencyPending,
                         "kubernetes",
                         "DrainNode",
                         "DrainIncomplete",
-                        format!("node {node}: {blocked} pods blocked by disruption budgets, {failed} failed"),
+                        format!(
+                            "node {node}: {blocked} pods blocked by disruption budgets, {failed} failed"
+                        ),
                     )));
                 }
             }
@@ -532,16 +597,28 @@ impl OperationWorker {
                 op.detail.vendor_state = raw_state;
                 Ok(Some(Outcome::Wait(format!("vendor task running: {stage}"))))
             }
-            TaskStatus::Failed(error) => Ok(Some(Outcome::Fail { error, terminal: true })),
+            TaskStatus::Failed(error) => Ok(Some(Outcome::Fail {
+                error,
+                terminal: true,
+            })),
         }
     }
 
     async fn cluster_spec(&self, cluster_id: &str) -> Result<ClusterSpec, StepError> {
-        let row = self.store.get_cluster(cluster_id).await.map_err(Error::from)?.ok_or_else(|| {
-            StepError::Service(Error::NotFound { kind: "cluster", id: cluster_id.to_string() })
-        })?;
-        ClusterSpec::decode(row.spec.unwrap_or_default().as_slice())
-            .map_err(|_| StepError::Service(Error::Internal(format!("cluster {cluster_id}: bad spec"))))
+        let row = self
+            .store
+            .get_cluster(cluster_id)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| {
+                StepError::Service(Error::NotFound {
+                    kind: "cluster",
+                    id: cluster_id.to_string(),
+                })
+            })?;
+        ClusterSpec::decode(row.spec.unwrap_or_default().as_slice()).map_err(|_| {
+            StepError::Service(Error::Internal(format!("cluster {cluster_id}: bad spec")))
+        })
     }
 
     fn open_step(&self, op: &mut Operation, step: &str) {
@@ -561,11 +638,22 @@ impl OperationWorker {
             record.message = message.to_string();
         }
         let total = steps_of(op.kind).len().max(1) as i32;
-        let done = op.detail.steps.iter().filter(|s| s.state == "SUCCEEDED").count() as i32;
+        let done = op
+            .detail
+            .steps
+            .iter()
+            .filter(|s| s.state == "SUCCEEDED")
+            .count() as i32;
         op.detail.progress_percent = (done * 100 / total).min(99);
     }
 
-    async fn fail(&self, op: &mut Operation, step: &str, error: VendorError, terminal: bool) -> Result<(), Error> {
+    async fn fail(
+        &self,
+        op: &mut Operation,
+        step: &str,
+        error: VendorError,
+        terminal: bool,
+    ) -> Result<(), Error> {
         let now = now_millis();
         let retry = !terminal && error.temporary() && now < op.detail.retry_deadline_millis;
         let failure = OperationFailure::from_vendor(&error, step, retry);
@@ -594,13 +682,20 @@ impl OperationWorker {
             _ => None,
         };
         if let Some(state) = cluster_state {
-            self.store.set_cluster_lifecycle(&op.cluster_id, state, None, now).await?;
+            self.store
+                .set_cluster_lifecycle(&op.cluster_id, state, None, now)
+                .await?;
         }
         let description = format!("{step} failed: {}", error.message);
         self.finish(op, OperationState::Failed, &description).await
     }
 
-    async fn finish(&self, op: &mut Operation, state: OperationState, description: &str) -> Result<(), Error> {
+    async fn finish(
+        &self,
+        op: &mut Operation,
+        state: OperationState,
+        description: &str,
+    ) -> Result<(), Error> {
         op.state = state;
         op.detail.description = description.to_string();
         op.detail.end_millis = Some(now_millis());
@@ -617,7 +712,10 @@ impl OperationWorker {
             row.lease_expire_time = Some(now + self.settings.lease.as_millis() as i64);
         }
         if !self.store.save_operation(&row, &self.owner).await? {
-            return Err(Error::Aborted(format!("lost the lease on operation {}", op.id)));
+            return Err(Error::Aborted(format!(
+                "lost the lease on operation {}",
+                op.id
+            )));
         }
         Ok(())
     }
@@ -662,7 +760,13 @@ fn remember(detail: &mut OperationDetail, request_id: &str, task_id: &str) {
 
 fn failed_at_vendor(vendor: &'static str, operation: &'static str, message: &str) -> Outcome {
     Outcome::Fail {
-        error: VendorError::new(ErrorClass::Unknown, vendor, operation, "VendorFailed", message),
+        error: VendorError::new(
+            ErrorClass::Unknown,
+            vendor,
+            operation,
+            "VendorFailed",
+            message,
+        ),
         terminal: true,
     }
 }
@@ -671,7 +775,9 @@ fn failed_at_vendor(vendor: &'static str, operation: &'static str, message: &str
 fn service_failure(op: &Operation, err: &Error) -> VendorError {
     let class = match err {
         Error::Unavailable { .. } => ErrorClass::DependencyPending,
-        Error::InvalidArgument { .. } | Error::InvalidFields { .. } => ErrorClass::InvalidConfiguration,
+        Error::InvalidArgument { .. } | Error::InvalidFields { .. } => {
+            ErrorClass::InvalidConfiguration
+        }
         _ => ErrorClass::Unknown,
     };
     let message = match err {

@@ -9,7 +9,11 @@ pub fn to_service(err: VendorError) -> Error {
         "{} {} failed: {}{}",
         err.vendor,
         err.operation,
-        if err.code.is_empty() { String::new() } else { format!("{}: ", err.code) },
+        if err.code.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", err.code)
+        },
         err.message
     );
     let reason = err.class.as_str();
@@ -19,8 +23,13 @@ pub fn to_service(err: VendorError) -> Error {
         | ErrorClass::DependencyBlocked
         | ErrorClass::WebhookBlocking
         | ErrorClass::Unsupported => Error::FailedPrecondition { reason, message },
-        ErrorClass::QuotaExceeded | ErrorClass::CapacityUnavailable => Error::FailedPrecondition { reason, message },
-        ErrorClass::InvalidConfiguration => Error::InvalidArgument { field: "spec".into(), reason: message },
+        ErrorClass::QuotaExceeded | ErrorClass::CapacityUnavailable => {
+            Error::FailedPrecondition { reason, message }
+        }
+        ErrorClass::InvalidConfiguration => Error::InvalidArgument {
+            field: "spec".into(),
+            reason: message,
+        },
         ErrorClass::VendorNotFound => Error::NotFoundMessage(message),
         ErrorClass::RateLimited
         | ErrorClass::VendorUnavailable

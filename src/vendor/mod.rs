@@ -356,3 +356,32 @@ pub const RFC3986: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// The providers this server offers, built from settings. Fails on a bad Rancher CA bundle.
+pub fn registry(settings: &crate::config::VendorSettings) -> anyhow::Result<ProviderRegistry> {
+    use anyhow::Context;
+    let plain = VendorHttp::new(settings.transport.clone(), None)
+        .map_err(|err| anyhow::anyhow!("vendor HTTP client: {err}"))?;
+    let rancher_http = match &settings.rancher_ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading rancher_ca_file {}", path.display()))?;
+            VendorHttp::new(settings.transport.clone(), Some(&pem))
+                .map_err(|err| anyhow::anyhow!("rancher_ca_file {}: {err}", path.display()))?
+        }
+        None => plain.clone(),
+    };
+    Ok(ProviderRegistry::default()
+        .with(Arc::new(ack::AckProvider::new(
+            plain.clone(),
+            settings.ack_endpoint.clone(),
+        )))
+        .with(Arc::new(tke::TkeProvider::new(
+            plain,
+            settings.tke_endpoint.clone(),
+        )))
+        .with(Arc::new(rancher::RancherProvider::new(
+            rancher_http,
+            settings.rancher_url.clone(),
+        ))))
+}
