@@ -2,6 +2,7 @@
 pub mod db;
 pub mod kube;
 pub mod kubeconfigs;
+pub mod lifecycle;
 pub mod proxy;
 pub mod raw;
 pub mod resources;

@@ -16,6 +16,13 @@ pub const ADMIN_TOKEN: &str = "flt_test-admin-token-0123456789abcdefghij";
 #[derive(Clone)]
 pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
 
+impl Bearer {
+    /// `authorization` set to `value` (such as "Bearer flt_..."), or none.
+    pub fn new(value: Option<&str>) -> Bearer {
+        Bearer(value.map(|v| v.parse().expect("ascii header value")))
+    }
+}
+
 impl Interceptor for Bearer {
     fn call(
         &mut self,
