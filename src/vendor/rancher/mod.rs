@@ -10,11 +10,6 @@
 //!   `Capability` claims none and the trait's `Unsupported` defaults answer.
 //! - Errors: norman's `{"type":"error","status","code","message","fieldName"}`, see `error.rs`.
 
-// `VendorError` (the trait's error type, owned by the vendor core) is 128 bytes, which is
-// clippy's `result_large_err` threshold; every `Result` here returns it. Shrinking or boxing it
-// is a core change, not one to make per adapter.
-#![allow(clippy::result_large_err)]
-
 mod backend;
 pub mod client;
 pub mod error;
