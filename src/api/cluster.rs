@@ -191,6 +191,53 @@ impl ClusterService for ClusterApi {
         }))
     }
 
+    async fn list_vendor_clusters(
+        &self,
+        request: Request<pb::ListVendorClustersRequest>,
+    ) -> Result<Response<pb::ListVendorClustersResponse>, Status> {
+        let r = request.into_inner();
+        let clusters = self
+            .lifecycle
+            .vendor_clusters(&r.provider, &r.credential_id, &r.region)
+            .await?;
+        Ok(Response::new(pb::ListVendorClustersResponse {
+            clusters: clusters
+                .into_iter()
+                .map(|(c, cluster_id)| pb::VendorCluster {
+                    vendor_cluster_id: c.id,
+                    name: c.name,
+                    state: c.raw_state,
+                    kubernetes_version: c.kubernetes_version,
+                    region: c.region,
+                    cluster_id,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn register_cluster(
+        &self,
+        request: Request<pb::RegisterClusterRequest>,
+    ) -> Result<Response<pb::RegisterClusterResponse>, Status> {
+        visible(&request, &request.get_ref().cluster_id)?;
+        audit::note(
+            &request,
+            &request.get_ref().cluster_id,
+            &request.get_ref().provider,
+        );
+        let r = request.into_inner();
+        let registration = self
+            .lifecycle
+            .register_cluster(&r.cluster_id, &r.provider, &r.credential_id, &r.name)
+            .await?;
+        Ok(Response::new(pb::RegisterClusterResponse {
+            vendor_cluster_id: registration.vendor_cluster_id,
+            manifest_url: registration.manifest_url,
+            command: registration.command,
+            insecure_command: registration.insecure_command,
+        }))
+    }
+
     async fn list_providers(
         &self,
         _request: Request<pb::ListProvidersRequest>,

@@ -106,7 +106,7 @@ impl NodeService for NodeApi {
             .map(|p| p.name.clone())
             .unwrap_or_default();
         let change = NodePoolChange::Create {
-            spec: r.node_pool.clone(),
+            spec: r.node_pool.clone().map(Box::new),
             validate_only: r.validate_only,
         };
         let operation = self

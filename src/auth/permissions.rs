@@ -81,6 +81,11 @@ pub const TABLE: &[(&str, Rule)] = &[
         admin(),
     ),
     ("/flotilla.v1.ClusterService/UpgradeCluster", admin()),
+    (
+        "/flotilla.v1.ClusterService/ListVendorClusters",
+        admin_global(),
+    ),
+    ("/flotilla.v1.ClusterService/RegisterCluster", admin()),
     ("/flotilla.v1.ClusterService/DeleteCluster", admin()),
     ("/flotilla.v1.ClusterService/ListProviders", read()),
     ("/flotilla.v1.NodeService/ListNodes", read()),

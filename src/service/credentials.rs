@@ -348,6 +348,29 @@ impl CredentialVault {
             .map_err(|_| Error::Internal(format!("secret of credential {id} does not parse")))
     }
 
+    /// The secret as a vendor adapter takes it; registry-only kinds are refused.
+    pub async fn vendor_credentials(&self, id: &str) -> Result<crate::vendor::Credentials> {
+        use crate::vendor::Credentials;
+        match self.open_secret(id).await? {
+            CredentialSecret::AccessKey {
+                access_key_id,
+                access_key_secret,
+            } => Ok(Credentials::AccessKey {
+                id: access_key_id,
+                secret: access_key_secret,
+            }),
+            CredentialSecret::ApiKey { key_id, token } => Ok(Credentials::ApiKey { key_id, token }),
+            other => Err(Error::FailedPrecondition {
+                reason: "CREDENTIAL_KIND",
+                message: format!(
+                    "credential {id:?} holds a {} secret; cluster vendors need an access key or \
+                     an API key",
+                    other.kind()
+                ),
+            }),
+        }
+    }
+
     async fn row(&self, id: &str) -> Result<CredentialRow> {
         if id.is_empty() {
             return Err(Error::invalid("credential_id", "is required"));

@@ -4,26 +4,26 @@
 
 use std::{sync::Arc, time::Duration};
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use prost::Message;
+
+mod node_pools;
 
 use super::{
     Error, Result,
     clusters::{Cluster, ClusterState},
     credentials::CredentialVault,
+    lifecycle_checks::{check_spec, require},
     operation_worker::steps_of,
     operations::{
         Operation, OperationDetail, OperationInput, OperationKind, OperationState, to_row,
     },
-    paging::Page,
     validate,
 };
 use crate::{
-    api::pb::cluster_spec::ProviderConfig,
     store::{ClusterRow, Store, now_millis},
     vendor::{
-        CallContext, Capability, ClusterProvider, ClusterSpec, Credentials, NodePoolSpec,
-        ProviderRegistry, VendorError, VendorNodePool,
+        CallContext, Capability, ClusterProvider, ClusterSpec, NodePoolSpec, ProviderRegistry,
+        Registration, VendorCluster, VendorError,
     },
 };
 
@@ -44,7 +44,7 @@ pub struct CreateCluster {
 /// A node pool change, as received.
 pub enum NodePoolChange {
     Create {
-        spec: Option<NodePoolSpec>,
+        spec: Option<Box<NodePoolSpec>>,
         validate_only: bool,
     },
     Update {
@@ -96,6 +96,76 @@ impl Lifecycle {
             .all()
             .map(|p| (p.id(), p.display_name(), p.capability()))
             .collect()
+    }
+
+    /// The clusters a vendor account has, each with the Flotilla cluster that tracks it.
+    pub async fn vendor_clusters(
+        &self,
+        provider_id: &str,
+        credential_id: &str,
+        region: &str,
+    ) -> Result<Vec<(VendorCluster, String)>> {
+        let provider = self.provider("provider", provider_id)?;
+        require(
+            &provider,
+            provider.capability().list_vendor_clusters,
+            "list its clusters",
+        )?;
+        self.check_credential("credential_id", credential_id, provider_id)
+            .await?;
+        let ctx = self.context_for(credential_id, region).await?;
+        let clusters = provider.list_clusters(&ctx).await.map_err(vendor_error)?;
+        let tracked = self
+            .store
+            .list_clusters(
+                &crate::store::ClusterQuery {
+                    provider: Some(provider_id.to_string()),
+                    ..Default::default()
+                },
+                0,
+                10_000,
+            )
+            .await?
+            .rows;
+        Ok(clusters
+            .into_iter()
+            .map(|c| {
+                let ours = tracked
+                    .iter()
+                    .find(|row| row.vendor_cluster_id == c.id)
+                    .map(|row| row.id.clone())
+                    .unwrap_or_default();
+                (c, ours)
+            })
+            .collect())
+    }
+
+    /// Registers a Flotilla cluster into a vendor that manages existing clusters.
+    pub async fn register_cluster(
+        &self,
+        cluster_id: &str,
+        provider_id: &str,
+        credential_id: &str,
+        name: &str,
+    ) -> Result<Registration> {
+        self.cluster(cluster_id).await?;
+        let provider = self.provider("provider", provider_id)?;
+        require(
+            &provider,
+            provider.capability().register_cluster,
+            "register existing clusters",
+        )?;
+        self.check_credential("credential_id", credential_id, provider_id)
+            .await?;
+        let name = if name.is_empty() { cluster_id } else { name };
+        validate::id("name", name)?;
+        let ctx = self.context_for(credential_id, "").await?;
+        let registration = provider
+            .register_cluster(&ctx, name)
+            .await
+            .map_err(vendor_error)?;
+        tracing::info!(cluster = %cluster_id, provider = %provider_id, vendor_cluster = %registration.vendor_cluster_id, "cluster registered at the vendor");
+        Ok(registration)
     }
 
     pub fn retry_window(&self) -> Duration {
@@ -270,234 +340,6 @@ impl Lifecycle {
             &by,
         )
         .await
-    }
-
-    pub async fn node_pools(
-        &self,
-        cluster_id: &str,
-        page_size: i32,
-        page_token: &str,
-    ) -> Result<(Vec<VendorNodePool>, String, i32)> {
-        let (row, provider) = self.vendor_cluster(cluster_id).await?;
-        require(
-            &provider,
-            provider.capability().list_node_pools,
-            "list node pools",
-        )?;
-        let page = Page::parse(page_size, page_token, &format!("pools/{cluster_id}"))?;
-        let ctx = self.context(&row).await?;
-        let mut pools = provider
-            .list_node_pools(&ctx, &row.vendor_cluster_id)
-            .await
-            .map_err(vendor_error)?;
-        pools.sort_by(|a, b| a.id.cmp(&b.id));
-        let total = pools.len() as i64;
-        let chunk: Vec<_> = pools
-            .into_iter()
-            .skip(page.offset as usize)
-            .take(page.size as usize)
-            .collect();
-        let next = page.next_token(chunk.len(), total);
-        Ok((chunk, next, total as i32))
-    }
-
-    pub async fn node_pool(&self, cluster_id: &str, pool_id: &str) -> Result<VendorNodePool> {
-        if pool_id.is_empty() {
-            return Err(Error::invalid("node_pool_id", "is required"));
-        }
-        let (row, provider) = self.vendor_cluster(cluster_id).await?;
-        require(
-            &provider,
-            provider.capability().list_node_pools,
-            "list node pools",
-        )?;
-        let ctx = self.context(&row).await?;
-        provider
-            .list_node_pools(&ctx, &row.vendor_cluster_id)
-            .await
-            .map_err(vendor_error)?
-            .into_iter()
-            .find(|p| p.id == pool_id)
-            .ok_or_else(|| Error::NotFound {
-                kind: "node pool",
-                id: pool_id.to_string(),
-            })
-    }
-
-    pub async fn change_node_pool(
-        &self,
-        cluster_id: &str,
-        change: NodePoolChange,
-        by: Requester,
-    ) -> Result<Operation> {
-        let kind = match &change {
-            NodePoolChange::Create { .. } => OperationKind::CreateNodePool,
-            NodePoolChange::Update { .. } => OperationKind::UpdateNodePool,
-            NodePoolChange::Delete { .. } => OperationKind::DeleteNodePool,
-            NodePoolChange::AddNodes { .. } => OperationKind::AddNodes,
-            NodePoolChange::RemoveNodes { .. } => OperationKind::RemoveNodes,
-        };
-        if let Some(existing) = self.replay(&by, kind).await? {
-            return Ok(existing);
-        }
-        let (row, provider) = self.vendor_cluster(cluster_id).await?;
-        let cap = provider.capability();
-        let pool_field = |id: &str| -> Result<()> {
-            if id.is_empty() {
-                Err(Error::invalid("node_pool_id", "is required"))
-            } else {
-                Ok(())
-            }
-        };
-        let (input, pool, validate_only) = match change {
-            NodePoolChange::Create {
-                spec,
-                validate_only,
-            } => {
-                require(&provider, cap.create_node_pool, "create node pools")?;
-                let spec = spec.ok_or_else(|| Error::invalid("node_pool", "is required"))?;
-                check_pool("node_pool", &spec, &cap)?;
-                let name = spec.name.clone();
-                (
-                    OperationInput::CreateNodePool {
-                        spec: STANDARD.encode(spec.encode_to_vec()),
-                        name: name.clone(),
-                    },
-                    name,
-                    validate_only,
-                )
-            }
-            NodePoolChange::Update {
-                pool_id,
-                desired_size,
-                min_size,
-                max_size,
-                autoscaling,
-            } => {
-                pool_field(&pool_id)?;
-                require(&provider, cap.resize_node_pool, "resize node pools")?;
-                if (min_size.is_some() || max_size.is_some() || autoscaling.is_some())
-                    && !cap.node_pool_autoscaling
-                {
-                    return Err(unsupported(&provider, "node pool autoscaling"));
-                }
-                for (field, value) in [
-                    ("node_pool.desired_size", desired_size),
-                    ("node_pool.min_size", min_size),
-                    ("node_pool.max_size", max_size),
-                ] {
-                    if value.is_some_and(|v| !(0..=1000).contains(&v)) {
-                        return Err(Error::invalid(field, "must be between 0 and 1000"));
-                    }
-                }
-                if let (Some(min), Some(max)) = (min_size, max_size)
-                    && min > max
-                {
-                    return Err(Error::invalid(
-                        "node_pool.min_size",
-                        "must not be above max_size",
-                    ));
-                }
-                if desired_size.is_none()
-                    && min_size.is_none()
-                    && max_size.is_none()
-                    && autoscaling.is_none()
-                {
-                    return Err(Error::invalid(
-                        "update_mask",
-                        "names no field to change; use desired_size, min_size, max_size or autoscaling",
-                    ));
-                }
-                (
-                    OperationInput::UpdateNodePool {
-                        pool_id: pool_id.clone(),
-                        desired_size,
-                        min_size,
-                        max_size,
-                        autoscaling,
-                    },
-                    pool_id,
-                    false,
-                )
-            }
-            NodePoolChange::Delete { pool_id } => {
-                pool_field(&pool_id)?;
-                require(&provider, cap.delete_node_pool, "delete node pools")?;
-                (
-                    OperationInput::DeleteNodePool {
-                        pool_id: pool_id.clone(),
-                    },
-                    pool_id,
-                    false,
-                )
-            }
-            NodePoolChange::AddNodes {
-                pool_id,
-                instance_ids,
-            } => {
-                pool_field(&pool_id)?;
-                require(
-                    &provider,
-                    cap.add_existing_instances,
-                    "add existing instances",
-                )?;
-                if instance_ids.is_empty() || instance_ids.iter().any(|i| i.trim().is_empty()) {
-                    return Err(Error::invalid(
-                        "instance_ids",
-                        "give at least one non-empty instance id",
-                    ));
-                }
-                (
-                    OperationInput::AddNodes {
-                        pool_id: pool_id.clone(),
-                        instance_ids,
-                    },
-                    pool_id,
-                    false,
-                )
-            }
-            NodePoolChange::RemoveNodes {
-                pool_id,
-                node_names,
-                skip_drain,
-                release_instances,
-            } => {
-                pool_field(&pool_id)?;
-                require(&provider, cap.remove_nodes, "remove nodes")?;
-                if node_names.is_empty() || node_names.iter().any(|n| n.trim().is_empty()) {
-                    return Err(Error::invalid(
-                        "node_names",
-                        "give at least one non-empty node name",
-                    ));
-                }
-                (
-                    OperationInput::RemoveNodes {
-                        pool_id: pool_id.clone(),
-                        node_names,
-                        skip_drain,
-                        release_instances,
-                    },
-                    pool_id,
-                    false,
-                )
-            }
-        };
-        let resource = format!("clusters/{cluster_id}/nodePools/{pool}");
-        if validate_only {
-            return Ok(self.new_operation(
-                kind,
-                cluster_id,
-                resource,
-                &row.provider,
-                row.credential_id.as_deref().unwrap_or_default(),
-                &row.region,
-                input,
-                &row.vendor_cluster_id,
-                &by,
-                now_millis(),
-            ));
-        }
-        self.start(&row, kind, resource, input, None, &by).await
     }
 
     async fn start(
@@ -677,31 +519,17 @@ impl Lifecycle {
     }
 
     async fn context(&self, row: &ClusterRow) -> Result<CallContext> {
-        let credential_id = row.credential_id.clone().unwrap_or_default();
-        let credentials = match self.vault.open_secret(&credential_id).await? {
-            super::credentials::CredentialSecret::AccessKey {
-                access_key_id,
-                access_key_secret,
-            } => Credentials::AccessKey {
-                id: access_key_id,
-                secret: access_key_secret,
-            },
-            super::credentials::CredentialSecret::ApiKey { key_id, token } => {
-                Credentials::ApiKey { key_id, token }
-            }
-            other => {
-                return Err(Error::FailedPrecondition {
-                    reason: "CREDENTIAL_KIND",
-                    message: format!(
-                        "credential {credential_id:?} is a {} credential; vendors need an access key or API key",
-                        other.kind()
-                    ),
-                });
-            }
-        };
+        self.context_for(
+            row.credential_id.as_deref().unwrap_or_default(),
+            &row.region,
+        )
+        .await
+    }
+
+    async fn context_for(&self, credential_id: &str, region: &str) -> Result<CallContext> {
         Ok(CallContext {
-            credentials,
-            region: row.region.clone(),
+            credentials: self.vault.vendor_credentials(credential_id).await?,
+            region: region.to_string(),
         })
     }
 
@@ -748,106 +576,7 @@ impl Lifecycle {
     }
 }
 
-fn require(provider: &Arc<dyn ClusterProvider>, supported: bool, what: &str) -> Result<()> {
-    if supported {
-        Ok(())
-    } else {
-        Err(unsupported(provider, what))
-    }
-}
-
-fn unsupported(provider: &Arc<dyn ClusterProvider>, what: &str) -> Error {
-    Error::FailedPrecondition {
-        reason: "UNSUPPORTED_BY_PROVIDER",
-        message: format!(
-            "provider {:?} cannot {what} (see ListProviders)",
-            provider.id()
-        ),
-    }
-}
-
-/// A vendor error from a synchronous call (node pool reads).
-pub fn vendor_error(err: VendorError) -> Error {
+/// A vendor error from a synchronous call (node pool reads, listing, registration).
+fn vendor_error(err: VendorError) -> Error {
     super::vendor_errors::to_service(err)
-}
-
-fn check_spec(provider: &str, spec: &ClusterSpec) -> Result<()> {
-    let matches = match (&spec.provider_config, provider) {
-        (None, _) => true,
-        (Some(ProviderConfig::Ack(_)), "ack")
-        | (Some(ProviderConfig::Tke(_)), "tke")
-        | (Some(ProviderConfig::Rancher(_)), "rancher") => true,
-        _ => false,
-    };
-    if !matches {
-        return Err(Error::invalid(
-            "spec.provider_config",
-            format!("does not match provider {provider:?}; set spec.{provider} or leave it empty"),
-        ));
-    }
-    if provider != "rancher" && spec.region.trim().is_empty() {
-        return Err(Error::invalid(
-            "spec.region",
-            format!("is required for {provider}, such as \"cn-hangzhou\""),
-        ));
-    }
-    if !spec.display_name.is_empty() {
-        validate::display_name("spec.display_name", &spec.display_name)?;
-    }
-    validate::labels("spec.labels", &spec.labels.clone().into_iter().collect())?;
-    let mut names = std::collections::BTreeSet::new();
-    for (i, pool) in spec.node_pools.iter().enumerate() {
-        let field = format!("spec.node_pools[{i}]");
-        check_pool(
-            &field,
-            pool,
-            &Capability {
-                node_pool_autoscaling: true,
-                ..Default::default()
-            },
-        )?;
-        if !names.insert(pool.name.clone()) {
-            return Err(Error::invalid(
-                format!("{field}.name"),
-                format!("{:?} is used twice", pool.name),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn check_pool(field: &str, pool: &NodePoolSpec, cap: &Capability) -> Result<()> {
-    if pool.name.trim().is_empty() || pool.name.len() > 63 {
-        return Err(Error::invalid(
-            format!("{field}.name"),
-            "is required, at most 63 characters",
-        ));
-    }
-    for (name, value) in [
-        ("desired_size", pool.desired_size),
-        ("min_size", pool.min_size),
-        ("max_size", pool.max_size),
-    ] {
-        if !(0..=1000).contains(&value) {
-            return Err(Error::invalid(
-                format!("{field}.{name}"),
-                "must be between 0 and 1000",
-            ));
-        }
-    }
-    if pool.autoscaling {
-        if !cap.node_pool_autoscaling {
-            return Err(Error::invalid(
-                format!("{field}.autoscaling"),
-                "this provider has no node pool autoscaling",
-            ));
-        }
-        if pool.min_size > pool.max_size || pool.max_size == 0 {
-            return Err(Error::invalid(
-                format!("{field}.max_size"),
-                "must be at least min_size and above 0 with autoscaling",
-            ));
-        }
-    }
-    Ok(())
 }

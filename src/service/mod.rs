@@ -9,6 +9,7 @@ pub mod filter;
 pub mod import;
 pub mod kube_errors;
 pub mod lifecycle;
+mod lifecycle_checks;
 pub mod logs;
 pub mod operation_worker;
 pub mod operations;

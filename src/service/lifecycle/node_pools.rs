@@ -1,0 +1,243 @@
+//! Node pools: read straight from the vendor; changes are recorded as operations.
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use prost::Message;
+
+use super::{Lifecycle, NodePoolChange, Requester, vendor_error};
+use crate::service::{
+    Error, Result,
+    lifecycle_checks::{check_pool, require, unsupported},
+    operations::{Operation, OperationInput, OperationKind},
+    paging::Page,
+};
+use crate::{store::now_millis, vendor::VendorNodePool};
+
+impl Lifecycle {
+    pub async fn node_pools(
+        &self,
+        cluster_id: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<VendorNodePool>, String, i32)> {
+        let (row, provider) = self.vendor_cluster(cluster_id).await?;
+        require(
+            &provider,
+            provider.capability().list_node_pools,
+            "list node pools",
+        )?;
+        let page = Page::parse(page_size, page_token, &format!("pools/{cluster_id}"))?;
+        let ctx = self.context(&row).await?;
+        let mut pools = provider
+            .list_node_pools(&ctx, &row.vendor_cluster_id)
+            .await
+            .map_err(vendor_error)?;
+        pools.sort_by(|a, b| a.id.cmp(&b.id));
+        let total = pools.len() as i64;
+        let chunk: Vec<_> = pools
+            .into_iter()
+            .skip(page.offset as usize)
+            .take(page.size as usize)
+            .collect();
+        let next = page.next_token(chunk.len(), total);
+        Ok((chunk, next, total as i32))
+    }
+
+    pub async fn node_pool(&self, cluster_id: &str, pool_id: &str) -> Result<VendorNodePool> {
+        if pool_id.is_empty() {
+            return Err(Error::invalid("node_pool_id", "is required"));
+        }
+        let (row, provider) = self.vendor_cluster(cluster_id).await?;
+        require(
+            &provider,
+            provider.capability().list_node_pools,
+            "list node pools",
+        )?;
+        let ctx = self.context(&row).await?;
+        provider
+            .list_node_pools(&ctx, &row.vendor_cluster_id)
+            .await
+            .map_err(vendor_error)?
+            .into_iter()
+            .find(|p| p.id == pool_id)
+            .ok_or_else(|| Error::NotFound {
+                kind: "node pool",
+                id: pool_id.to_string(),
+            })
+    }
+
+    pub async fn change_node_pool(
+        &self,
+        cluster_id: &str,
+        change: NodePoolChange,
+        by: Requester,
+    ) -> Result<Operation> {
+        let kind = match &change {
+            NodePoolChange::Create { .. } => OperationKind::CreateNodePool,
+            NodePoolChange::Update { .. } => OperationKind::UpdateNodePool,
+            NodePoolChange::Delete { .. } => OperationKind::DeleteNodePool,
+            NodePoolChange::AddNodes { .. } => OperationKind::AddNodes,
+            NodePoolChange::RemoveNodes { .. } => OperationKind::RemoveNodes,
+        };
+        if let Some(existing) = self.replay(&by, kind).await? {
+            return Ok(existing);
+        }
+        let (row, provider) = self.vendor_cluster(cluster_id).await?;
+        let cap = provider.capability();
+        let pool_field = |id: &str| -> Result<()> {
+            if id.is_empty() {
+                Err(Error::invalid("node_pool_id", "is required"))
+            } else {
+                Ok(())
+            }
+        };
+        let (input, pool, validate_only) = match change {
+            NodePoolChange::Create {
+                spec,
+                validate_only,
+            } => {
+                require(&provider, cap.create_node_pool, "create node pools")?;
+                let spec = spec.ok_or_else(|| Error::invalid("node_pool", "is required"))?;
+                check_pool("node_pool", &spec, &cap)?;
+                let name = spec.name.clone();
+                (
+                    OperationInput::CreateNodePool {
+                        spec: STANDARD.encode(spec.encode_to_vec()),
+                        name: name.clone(),
+                    },
+                    name,
+                    validate_only,
+                )
+            }
+            NodePoolChange::Update {
+                pool_id,
+                desired_size,
+                min_size,
+                max_size,
+                autoscaling,
+            } => {
+                pool_field(&pool_id)?;
+                require(&provider, cap.resize_node_pool, "resize node pools")?;
+                if (min_size.is_some() || max_size.is_some() || autoscaling.is_some())
+                    && !cap.node_pool_autoscaling
+                {
+                    return Err(unsupported(&provider, "node pool autoscaling"));
+                }
+                for (field, value) in [
+                    ("node_pool.desired_size", desired_size),
+                    ("node_pool.min_size", min_size),
+                    ("node_pool.max_size", max_size),
+                ] {
+                    if value.is_some_and(|v| !(0..=1000).contains(&v)) {
+                        return Err(Error::invalid(field, "must be between 0 and 1000"));
+                    }
+                }
+                if let (Some(min), Some(max)) = (min_size, max_size)
+                    && min > max
+                {
+                    return Err(Error::invalid(
+                        "node_pool.min_size",
+                        "must not be above max_size",
+                    ));
+                }
+                if desired_size.is_none()
+                    && min_size.is_none()
+                    && max_size.is_none()
+                    && autoscaling.is_none()
+                {
+                    return Err(Error::invalid(
+                        "update_mask",
+                        "names no field to change; use desired_size, min_size, max_size or autoscaling",
+                    ));
+                }
+                (
+                    OperationInput::UpdateNodePool {
+                        pool_id: pool_id.clone(),
+                        desired_size,
+                        min_size,
+                        max_size,
+                        autoscaling,
+                    },
+                    pool_id,
+                    false,
+                )
+            }
+            NodePoolChange::Delete { pool_id } => {
+                pool_field(&pool_id)?;
+                require(&provider, cap.delete_node_pool, "delete node pools")?;
+                (
+                    OperationInput::DeleteNodePool {
+                        pool_id: pool_id.clone(),
+                    },
+                    pool_id,
+                    false,
+                )
+            }
+            NodePoolChange::AddNodes {
+                pool_id,
+                instance_ids,
+            } => {
+                pool_field(&pool_id)?;
+                require(
+                    &provider,
+                    cap.add_existing_instances,
+                    "add existing instances",
+                )?;
+                if instance_ids.is_empty() || instance_ids.iter().any(|i| i.trim().is_empty()) {
+                    return Err(Error::invalid(
+                        "instance_ids",
+                        "give at least one non-empty instance id",
+                    ));
+                }
+                (
+                    OperationInput::AddNodes {
+                        pool_id: pool_id.clone(),
+                        instance_ids,
+                    },
+                    pool_id,
+                    false,
+                )
+            }
+            NodePoolChange::RemoveNodes {
+                pool_id,
+                node_names,
+                skip_drain,
+                release_instances,
+            } => {
+                pool_field(&pool_id)?;
+                require(&provider, cap.remove_nodes, "remove nodes")?;
+                if node_names.is_empty() || node_names.iter().any(|n| n.trim().is_empty()) {
+                    return Err(Error::invalid(
+                        "node_names",
+                        "give at least one non-empty node name",
+                    ));
+                }
+                (
+                    OperationInput::RemoveNodes {
+                        pool_id: pool_id.clone(),
+                        node_names,
+                        skip_drain,
+                        release_instances,
+                    },
+                    pool_id,
+                    false,
+                )
+            }
+        };
+        let resource = format!("clusters/{cluster_id}/nodePools/{pool}");
+        if validate_only {
+            return Ok(self.new_operation(
+                kind,
+                cluster_id,
+                resource,
+                &row.provider,
+                row.credential_id.as_deref().unwrap_or_default(),
+                &row.region,
+                input,
+                &row.vendor_cluster_id,
+                &by,
+                now_millis(),
+            ));
+        }
+        self.start(&row, kind, resource, input, None, &by).await
+    }
+}
