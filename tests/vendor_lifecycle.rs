@@ -104,7 +104,10 @@ async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
     assert_eq!(cluster.state, pb::ClusterState::Running as i32);
     assert!(!cluster.vendor_cluster_id.is_empty());
     assert_eq!(cluster.last_operation_id, op.id);
-    assert!(cluster.spec.is_some(), "the spec it was created from is kept");
+    assert!(
+        cluster.spec.is_some(),
+        "the spec it was created from is kept"
+    );
     let listed = ClusterServiceClient::new(server.channel().await)
         .list_clusters(pb::ListClustersRequest {
             filter: format!("provider = \"{p}\""),
@@ -114,7 +117,11 @@ async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
         .unwrap()
         .into_inner();
     assert_eq!(
-        listed.clusters.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        listed
+            .clusters
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>(),
         vec![id.as_str()]
     );
     let nodes = NodeServiceClient::new(server.channel().await)
@@ -153,7 +160,11 @@ async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
             .operation
             .unwrap();
         let created = wait_operation(server.channel().await, &created.id, LIMIT).await;
-        assert_eq!(state(&created), pb::OperationState::Succeeded, "{created:#?}");
+        assert_eq!(
+            state(&created),
+            pb::OperationState::Succeeded,
+            "{created:#?}"
+        );
         let pools = node_client
             .list_node_pools(pb::ListNodePoolsRequest {
                 cluster_id: id.clone(),
@@ -162,6 +173,10 @@ async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
             .await
             .unwrap()
             .into_inner();
+        assert!(
+            pools.node_pools.iter().any(|np| np.spec.as_ref().is_some_and(|s| s.name == "default")),
+            "the spec's pool was made with the cluster: {pools:?}"
+        );
         let pool = pools
             .node_pools
             .iter()
@@ -186,7 +201,10 @@ async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
             .into_inner()
             .operation
             .unwrap();
-        assert_eq!(scale.resource, format!("clusters/{id}/nodePools/{}", pool.id));
+        assert_eq!(
+            scale.resource,
+            format!("clusters/{id}/nodePools/{}", pool.id)
+        );
         let scaled = wait_operation(server.channel().await, &scale.id, LIMIT).await;
         assert_eq!(state(&scaled), pb::OperationState::Succeeded, "{scaled:#?}");
         let after = node_client
@@ -243,7 +261,11 @@ async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
         .operation
         .unwrap();
     let upgraded = wait_operation(server.channel().await, &upgrade.id, LIMIT).await;
-    assert_eq!(state(&upgraded), pb::OperationState::Succeeded, "{upgraded:#?}");
+    assert_eq!(
+        state(&upgraded),
+        pb::OperationState::Succeeded,
+        "{upgraded:#?}"
+    );
     let cluster = get_cluster(server.channel().await, &id).await.unwrap();
     assert_eq!(cluster.state, pb::ClusterState::Running as i32);
 
@@ -256,8 +278,14 @@ async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(ops.operations.first().map(|o| o.id.as_str()), Some(upgrade.id.as_str()));
-    assert_eq!(ops.operations.last().map(|o| o.id.as_str()), Some(op.id.as_str()));
+    assert_eq!(
+        ops.operations.first().map(|o| o.id.as_str()),
+        Some(upgrade.id.as_str())
+    );
+    assert_eq!(
+        ops.operations.last().map(|o| o.id.as_str()),
+        Some(op.id.as_str())
+    );
 
     // Delete with destroy: gone at the vendor, then forgotten here.
     let delete = ClusterServiceClient::new(server.channel().await)
@@ -273,7 +301,11 @@ async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
         .operation
         .expect("destroy returns an operation");
     let deleted = wait_operation(server.channel().await, &delete.id, LIMIT).await;
-    assert_eq!(state(&deleted), pb::OperationState::Succeeded, "{deleted:#?}");
+    assert_eq!(
+        state(&deleted),
+        pb::OperationState::Succeeded,
+        "{deleted:#?}"
+    );
     let gone = get_cluster(server.channel().await, &id).await.unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
     server.shutdown().await;
@@ -346,11 +378,22 @@ async fn wrongly_signed_requests_fail_the_operation_without_retries() {
         (&vendor.key.0, "not-the-secret"),
     )
     .await;
-    let (op, _) = create(&server, "ack", "badly-signed", &credential, "1.32.1-aliyun.1").await;
+    let (op, _) = create(
+        &server,
+        "ack",
+        "badly-signed",
+        &credential,
+        "1.32.1-aliyun.1",
+    )
+    .await;
     let done = wait_operation(server.channel().await, &op.id, LIMIT).await;
     assert_eq!(state(&done), pb::OperationState::Failed, "{done:#?}");
     let error = done.error.expect("error");
-    assert_eq!(error.error_class, pb::ErrorClass::CredentialsInvalid as i32, "{error:?}");
+    assert_eq!(
+        error.error_class,
+        pb::ErrorClass::CredentialsInvalid as i32,
+        "{error:?}"
+    );
     assert!(!error.retryable);
     assert_eq!(error.vendor_code, "SignatureDoesNotMatch");
     assert!(!error.vendor_message.contains("not-the-secret"));
@@ -358,7 +401,9 @@ async fn wrongly_signed_requests_fail_the_operation_without_retries() {
     assert_eq!(seen.len(), 1, "no retry of an auth failure: {seen:?}");
     assert_eq!(seen[0].outcome, "signature");
     assert_eq!(sim.clusters_created(), 0);
-    let cluster = get_cluster(server.channel().await, "badly-signed").await.unwrap();
+    let cluster = get_cluster(server.channel().await, "badly-signed")
+        .await
+        .unwrap();
     assert_eq!(cluster.state, pb::ClusterState::Failed as i32);
     server.shutdown().await;
 }
@@ -374,9 +419,13 @@ async fn bad_create_requests_change_nothing() {
         control: sim.control.clone(),
     };
     let server = server_for(&vendor).await;
-    let credential =
-        create_credential(server.channel().await, "k", "ack", (&vendor.key.0, &vendor.key.1))
-            .await;
+    let credential = create_credential(
+        server.channel().await,
+        "k",
+        "ack",
+        (&vendor.key.0, &vendor.key.1),
+    )
+    .await;
     let mut client = ClusterServiceClient::new(server.channel().await);
     let cases: Vec<(&str, pb::CreateClusterRequest, Code, &str)> = vec![
         (
@@ -434,7 +483,11 @@ async fn bad_create_requests_change_nothing() {
         let err = client.create_cluster(request).await.unwrap_err();
         assert_eq!(err.code(), code, "{name}: {err:?}");
         let details = tonic_types::StatusExt::get_error_details(&err);
-        let violations = details.bad_request().expect("BadRequest").field_violations.clone();
+        let violations = details
+            .bad_request()
+            .expect("BadRequest")
+            .field_violations
+            .clone();
         assert_eq!(violations[0].field, field, "{name}");
     }
     // Imported clusters have no vendor lifecycle.
@@ -466,7 +519,11 @@ async fn bad_create_requests_change_nothing() {
         .await
         .unwrap()
         .into_inner();
-    assert!(all.clusters.is_empty(), "nothing stored: {:?}", all.clusters);
+    assert!(
+        all.clusters.is_empty(),
+        "nothing stored: {:?}",
+        all.clusters
+    );
     let ops = OperationServiceClient::new(server.channel().await)
         .list_operations(pb::ListOperationsRequest::default())
         .await
@@ -497,7 +554,8 @@ async fn bad_create_requests_change_nothing() {
 #[tokio::test]
 async fn cancel_and_retry_rules() {
     let sim = AckSim::start(admin_kubeconfig()).await;
-    sim.control.set_delays(Duration::from_millis(300), Duration::from_millis(100));
+    sim.control
+        .set_delays(Duration::from_millis(300), Duration::from_millis(100));
     let vendor = Vendor {
         provider: "ack",
         endpoint: sim.endpoint(),
@@ -505,9 +563,13 @@ async fn cancel_and_retry_rules() {
         control: sim.control.clone(),
     };
     let server = server_for(&vendor).await;
-    let credential =
-        create_credential(server.channel().await, "k", "ack", (&vendor.key.0, &vendor.key.1))
-            .await;
+    let credential = create_credential(
+        server.channel().await,
+        "k",
+        "ack",
+        (&vendor.key.0, &vendor.key.1),
+    )
+    .await;
     sim.control.set_faults(Faults {
         fail_next_task: Some("ErrorCreatingCluster".into()),
         ..Default::default()

@@ -303,6 +303,11 @@ impl OperationWorker {
         description: &str,
     ) -> Result<(), Error> {
         op.state = state;
+        if state == OperationState::Succeeded {
+            // Earlier failed attempts stay in `errors`; the current error is gone (Gardener's
+            // ErrorCleaner).
+            op.detail.error = None;
+        }
         op.detail.description = description.to_string();
         op.detail.end_millis = Some(now_millis());
         tracing::info!(operation = %op.id, kind = op.kind.as_str(), state = state.as_str(), "operation ended");
@@ -330,7 +335,7 @@ impl OperationWorker {
 /// The steps of each kind, first to last (for progress).
 pub fn steps_of(kind: OperationKind) -> &'static [&'static str] {
     match kind {
-        OperationKind::CreateCluster => &["submit", "provision", "connect"],
+        OperationKind::CreateCluster => &["submit", "provision", "node_pools", "connect"],
         OperationKind::DeleteCluster => &["submit", "wait", "forget"],
         _ => &["submit", "wait"],
     }

@@ -108,6 +108,17 @@ pub fn cluster_spec(provider: &str, credential_id: &str, version: &str) -> pb::C
             service_cidr: "172.21.0.0/20".into(),
             ..Default::default()
         }),
+        node_pools: if provider == "rancher" {
+            Vec::new()
+        } else {
+            vec![pb::NodePoolSpec {
+                name: "default".into(),
+                instance_types: vec!["small".into()],
+                desired_size: 1,
+                max_size: 3,
+                ..Default::default()
+            }]
+        },
         provider_config: config,
         ..Default::default()
     }

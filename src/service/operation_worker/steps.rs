@@ -68,7 +68,7 @@ impl OperationWorker {
                 let cluster = p.get_cluster(ctx, &op.detail.vendor_cluster_id).await?;
                 op.detail.vendor_state = cluster.raw_state.clone();
                 match cluster.state {
-                    VendorClusterState::Running => Ok(Outcome::Next("connect")),
+                    VendorClusterState::Running => Ok(Outcome::Next("node_pools")),
                     VendorClusterState::Failed | VendorClusterState::Deleted => {
                         Ok(failed_at_vendor(
                             p.id(),
@@ -82,10 +82,19 @@ impl OperationWorker {
                     ))),
                 }
             }
+            "node_pools" => self.create_spec_pools(p, ctx, op).await,
             "connect" => {
-                let kubeconfig = p
-                    .fetch_kubeconfig(ctx, &op.detail.vendor_cluster_id)
-                    .await?;
+                let kubeconfig = match p.fetch_kubeconfig(ctx, &op.detail.vendor_cluster_id).await {
+                    Ok(kubeconfig) => kubeconfig,
+                    // TKE opens the public endpoint on request; it takes a while.
+                    Err(err) if err.class == ErrorClass::DependencyPending => {
+                        return Ok(Outcome::Wait(format!(
+                            "waiting for the vendor to open the API endpoint: {}",
+                            err.message
+                        )));
+                    }
+                    Err(err) => return Err(err.into()),
+                };
                 self.importer
                     .attach_vendor_access(&op.cluster_id, kubeconfig)
                     .await?;
@@ -93,6 +102,49 @@ impl OperationWorker {
             }
             other => Err(unknown_step(other)),
         }
+    }
+
+    /// Makes the node pools the spec asks for that the vendor did not make with the cluster
+    /// (TKE creates clusters from raw instances), and waits until they run. Pools are matched
+    /// by name, so running this again creates nothing twice.
+    async fn create_spec_pools(
+        &self,
+        p: &dyn ClusterProvider,
+        ctx: &CallContext,
+        op: &mut Operation,
+    ) -> Result<Outcome, StepError> {
+        let spec = self.cluster_spec(&op.cluster_id).await?;
+        if spec.node_pools.is_empty() || !p.capability().create_node_pool {
+            return Ok(Outcome::Next("connect"));
+        }
+        let cluster = op.detail.vendor_cluster_id.clone();
+        let existing = p.list_node_pools(ctx, &cluster).await?;
+        let mut waiting = Vec::new();
+        for wanted in &spec.node_pools {
+            match existing.iter().find(|pool| pool.name == wanted.name) {
+                Some(pool) if pool.state == VendorNodePoolState::Failed => {
+                    return Ok(failed_at_vendor(
+                        p.id(),
+                        "CreateNodePool",
+                        &format!("node pool {:?} failed at the vendor", wanted.name),
+                    ));
+                }
+                Some(pool) if pool.state == VendorNodePoolState::Running => {}
+                Some(pool) => waiting.push(format!("{} ({})", pool.name, pool.raw_state)),
+                None => {
+                    let done = p.create_node_pool(ctx, &cluster, wanted).await?;
+                    remember(&mut op.detail, &done.request_id, &done.task_id);
+                    waiting.push(format!("{} (created)", wanted.name));
+                }
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(Outcome::Next("connect"));
+        }
+        Ok(Outcome::Wait(format!(
+            "waiting for node pools: {}",
+            waiting.join(", ")
+        )))
     }
 
     pub(super) async fn delete_cluster(

@@ -11,11 +11,6 @@
 //! DescribeClusters / DescribeClusterNodePools. Node pools are not part of CreateCluster (it
 //! takes raw CVM parameters); they are created with CreateClusterNodePool once the cluster runs.
 
-// `VendorError` (the trait's error type, owned by the vendor core) is 128 bytes, which is
-// clippy's `result_large_err` threshold; every `Result` here returns it. Shrinking or boxing it
-// is a core change, not one to make per adapter.
-#![allow(clippy::result_large_err)]
-
 mod backend;
 pub mod client;
 pub mod error;
