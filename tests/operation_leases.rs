@@ -28,9 +28,15 @@ fn operation(id: &str, next_run_time: i64) -> OperationRow {
 
 async fn claims_are_exclusive(store: &Store) {
     for n in 0..20 {
-        store.insert_operation(&operation(&format!("op-{n:02}"), 100)).await.unwrap();
+        store
+            .insert_operation(&operation(&format!("op-{n:02}"), 100))
+            .await
+            .unwrap();
     }
-    store.insert_operation(&operation("op-later", 10_000)).await.unwrap();
+    store
+        .insert_operation(&operation("op-later", 10_000))
+        .await
+        .unwrap();
     // Two replicas claim concurrently: every due operation goes to exactly one of them.
     let claim = |owner: &'static str| {
         let store = store.clone();
@@ -47,19 +53,33 @@ async fn claims_are_exclusive(store: &Store) {
     let mut all: Vec<_> = a.iter().chain(&b).cloned().collect();
     all.sort();
     let expected: Vec<_> = (0..20).map(|n| format!("op-{n:02}")).collect();
-    assert_eq!(all, expected, "each due operation claimed once; the later one not at all");
+    assert_eq!(
+        all, expected,
+        "each due operation claimed once; the later one not at all"
+    );
 
     // Only the holder saves.
-    let mut row = store.get_operation(&a.first().or(b.first()).unwrap().clone()).await.unwrap().unwrap();
+    let mut row = store
+        .get_operation(&a.first().or(b.first()).unwrap().clone())
+        .await
+        .unwrap()
+        .unwrap();
     let holder = row.lease_owner.clone().unwrap();
     let other = if holder == "a" { "b" } else { "a" };
     row.state = "RUNNING".into();
     assert!(!store.save_operation(&row, other).await.unwrap());
     assert!(store.save_operation(&row, &holder).await.unwrap());
-    assert_eq!(store.get_operation(&row.id).await.unwrap().unwrap().state, "RUNNING");
+    assert_eq!(
+        store.get_operation(&row.id).await.unwrap().unwrap().state,
+        "RUNNING"
+    );
 
     // A lease that ran out is taken over by another replica; the old holder can no longer save.
-    let taken = store.claim_operation("c", 70_000, 130_000).await.unwrap().expect("expired lease");
+    let taken = store
+        .claim_operation("c", 70_000, 130_000)
+        .await
+        .unwrap()
+        .expect("expired lease");
     assert_eq!(taken.lease_owner.as_deref(), Some("c"));
     assert!(!store.save_operation(&taken, "a").await.unwrap());
     assert!(!store.save_operation(&taken, "b").await.unwrap());
@@ -68,18 +88,36 @@ async fn claims_are_exclusive(store: &Store) {
     done.state = "SUCCEEDED".into();
     done.lease_owner = None;
     assert!(store.save_operation(&done, "c").await.unwrap());
-    assert!(store.get_operation("op-later").await.unwrap().unwrap().lease_owner.is_none());
+    assert!(
+        store
+            .get_operation("op-later")
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_owner
+            .is_none()
+    );
 }
 
 async fn request_ids_are_unique(store: &Store) {
-    store.insert_operation(&operation("first", 1)).await.unwrap();
+    store
+        .insert_operation(&operation("first", 1))
+        .await
+        .unwrap();
     let mut dup = operation("second", 1);
     dup.request_id = Some("req-first".into());
     let err = store.insert_operation(&dup).await.unwrap_err();
-    assert!(matches!(err, flotilla::store::Error::AlreadyExists(_)), "{err:?}");
+    assert!(
+        matches!(err, flotilla::store::Error::AlreadyExists(_)),
+        "{err:?}"
+    );
     assert!(store.get_operation("second").await.unwrap().is_none());
     assert_eq!(
-        store.operation_by_request_id("req-first").await.unwrap().map(|r| r.id),
+        store
+            .operation_by_request_id("req-first")
+            .await
+            .unwrap()
+            .map(|r| r.id),
         Some("first".to_string())
     );
 }

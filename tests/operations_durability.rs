@@ -64,10 +64,7 @@ async fn connect(port: u16) -> Channel {
 }
 
 fn authed(channel: Channel) -> AuthedChannel {
-    InterceptedService::new(
-        channel,
-        Bearer::new(Some(&format!("Bearer {ADMIN_TOKEN}"))),
-    )
+    InterceptedService::new(channel, Bearer::new(Some(&format!("Bearer {ADMIN_TOKEN}"))))
 }
 
 #[tokio::test]
@@ -105,12 +102,17 @@ async fn operations_resume_after_sigkill_without_duplicates() {
     // Kill it while the vendor has made some clusters but not all operations are done.
     let deadline = Instant::now() + Duration::from_secs(30);
     while sim.clusters_created() < CLUSTERS / 4 {
-        assert!(Instant::now() < deadline, "the worker never reached the vendor");
+        assert!(
+            Instant::now() < deadline,
+            "the worker never reached the vendor"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut unfinished = 0;
     for id in &ids {
-        let op = poll_operation(connect(port).await, ADMIN_TOKEN, id).await.unwrap();
+        let op = poll_operation(connect(port).await, ADMIN_TOKEN, id)
+            .await
+            .unwrap();
         if state(&op) != pb::OperationState::Succeeded {
             unfinished += 1;
         }
@@ -134,11 +136,18 @@ async fn operations_resume_after_sigkill_without_duplicates() {
                 }
                 _ => {}
             }
-            assert!(Instant::now() < deadline, "operation {id} did not finish: {op:#?}");
+            assert!(
+                Instant::now() < deadline,
+                "operation {id} did not finish: {op:#?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    assert_eq!(sim.clusters_created(), CLUSTERS, "no duplicates at the vendor");
+    assert_eq!(
+        sim.clusters_created(),
+        CLUSTERS,
+        "no duplicates at the vendor"
+    );
     assert_eq!(sim.cluster_ids().len(), CLUSTERS);
     let listed = ClusterServiceClient::new(authed(channel))
         .list_clusters(pb::ListClustersRequest {
@@ -200,9 +209,8 @@ async fn operations_complete_through_throttling_and_server_errors() {
         assert_eq!(state(&done), pb::OperationState::Succeeded, "{done:#?}");
     }
     // Then scale through the same faults.
-    let mut nodes = flotilla::api::pb::node_service_client::NodeServiceClient::new(
-        server.channel().await,
-    );
+    let mut nodes =
+        flotilla::api::pb::node_service_client::NodeServiceClient::new(server.channel().await);
     let pool_op = nodes
         .create_node_pool(pb::CreateNodePoolRequest {
             cluster_id: "faulty-0".into(),
@@ -219,13 +227,21 @@ async fn operations_complete_through_throttling_and_server_errors() {
         .into_inner()
         .operation
         .unwrap();
-    let done = wait_operation(server.channel().await, &pool_op.id, Duration::from_secs(120)).await;
+    let done = wait_operation(
+        server.channel().await,
+        &pool_op.id,
+        Duration::from_secs(120),
+    )
+    .await;
     assert_eq!(state(&done), pb::OperationState::Succeeded, "{done:#?}");
 
     let seen = sim.control.seen();
     let throttled = seen.iter().filter(|s| s.outcome == "throttled").count();
     let errors = seen.iter().filter(|s| s.outcome == "server_error").count();
-    assert!(throttled > 0 && errors > 0, "faults were injected: {throttled} throttled, {errors} errors");
+    assert!(
+        throttled > 0 && errors > 0,
+        "faults were injected: {throttled} throttled, {errors} errors"
+    );
     let busiest = sim.control.max_in_window(Duration::from_secs(1));
     assert!(
         busiest <= LIMIT_PER_SECOND as usize,

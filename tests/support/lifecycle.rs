@@ -10,7 +10,7 @@ use flotilla::api::pb::{
 };
 use tonic::transport::Channel;
 
-use super::server::AuthedChannel;
+use super::server::{AuthedChannel, TestServer};
 
 /// Stores a vendor credential; returns its id.
 pub async fn create_credential(
@@ -174,4 +174,60 @@ pub async fn get_cluster(channel: AuthedChannel, id: &str) -> Result<pb::Cluster
         })
         .await
         .map(|r| r.into_inner().cluster.expect("cluster"))
+}
+
+pub const LIMIT: Duration = Duration::from_secs(90);
+
+/// Shared by the three vendors: endpoints and identity of a simulator.
+pub struct Vendor {
+    pub provider: &'static str,
+    pub endpoint: String,
+    pub key: (String, String),
+    pub control: super::sim::SimControl,
+}
+
+pub async fn server_for(vendor: &Vendor) -> TestServer {
+    let endpoint = vendor.endpoint.clone();
+    let provider = vendor.provider;
+    TestServer::start_with(move |s| {
+        match provider {
+            "ack" => s.vendors.ack_endpoint = Some(endpoint),
+            "tke" => s.vendors.tke_endpoint = Some(endpoint),
+            _ => s.vendors.rancher_url = Some(endpoint),
+        }
+        s.operations.poll_interval = Duration::from_millis(100);
+        s.vendors.transport.backoff_base = Duration::from_millis(20);
+        s.vendors.transport.backoff_cap = Duration::from_millis(500);
+    })
+    .await
+}
+
+pub async fn create(
+    server: &TestServer,
+    provider: &str,
+    id: &str,
+    credential: &str,
+    version: &str,
+) -> (pb::Operation, pb::Cluster) {
+    let response = ClusterServiceClient::new(server.channel().await)
+        .create_cluster(pb::CreateClusterRequest {
+            cluster_id: id.into(),
+            provider: provider.into(),
+            spec: Some(cluster_spec(provider, credential, version)),
+            request_id: format!("create-{id}"),
+            validate_only: false,
+        })
+        .await
+        .expect("CreateCluster")
+        .into_inner();
+    (
+        response.operation.expect("operation"),
+        response.cluster.expect("cluster"),
+    )
+}
+
+pub fn assert_unsupported(err: &tonic::Status) {
+    let details = tonic_types::StatusExt::get_error_details(err);
+    let info = details.error_info().expect("ErrorInfo");
+    assert_eq!(info.reason, "UNSUPPORTED_BY_PROVIDER", "{err:?}");
 }

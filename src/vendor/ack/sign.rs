@@ -3,7 +3,6 @@
 //! The adapter signs with V3 `ACS3-HMAC-SHA256` only (vendor-apis.md §1.2). The legacy ROA
 //! HMAC-SHA1 string-to-sign (§1.3) and the RPC V2 HMAC-SHA1 signature (§1.4) are here as far as
 //! their published vectors need, so a later switch (or the ACR adapter) starts from tested code.
-//! SHA-1 is written out below because `sha1` is not a direct dependency of this crate.
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
@@ -218,73 +217,11 @@ fn base64_hmac_sha1(key: &[u8], data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(hmac_sha1(key, data))
 }
 
-/// HMAC (RFC 2104) over SHA-1, 64-byte blocks.
-fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..20].copy_from_slice(&sha1(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    inner.extend_from_slice(data);
-    let mut outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    outer.extend_from_slice(&sha1(&inner));
-    sha1(&outer)
-}
-
-/// SHA-1 (FIPS 180-4), for the legacy signatures only.
-fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [
-        0x6745_2301,
-        0xEFCD_AB89,
-        0x98BA_DCFE,
-        0x1032_5476,
-        0xC3D2_E1F0,
-    ];
-    let mut message = data.to_vec();
-    message.push(0x80);
-    while message.len() % 64 != 56 {
-        message.push(0);
-    }
-    message.extend_from_slice(&((data.len() as u64).wrapping_mul(8)).to_be_bytes());
-    for chunk in message.chunks_exact(64) {
-        let mut w = [0u32; 80];
-        for (slot, word) in w.iter_mut().zip(chunk.chunks_exact(4)) {
-            *slot = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..80 {
-            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = h;
-        for (i, word) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
-                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
-                _ => (b ^ c ^ d, 0xCA62_C1D6),
-            };
-            let t = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(*word);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = t;
-        }
-        for (state, add) in h.iter_mut().zip([a, b, c, d, e]) {
-            *state = state.wrapping_add(add);
-        }
-    }
-    let mut out = [0u8; 20];
-    for (bytes, word) in out.chunks_exact_mut(4).zip(h) {
-        bytes.copy_from_slice(&word.to_be_bytes());
-    }
-    out
+fn hmac_sha1(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac =
+        <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
 }
 
 #[cfg(test)]
@@ -646,21 +583,7 @@ mod tests {
     }
 
     #[test]
-    fn sha1_fips_vectors() {
-        assert_eq!(
-            hex::encode(sha1(b"abc")),
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
-        assert_eq!(
-            hex::encode(sha1(b"")),
-            "da39a3ee5e6b4b0d3255bfef95601890afd80709"
-        );
-        assert_eq!(
-            hex::encode(sha1(
-                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
-            )),
-            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
-        );
+    fn hmac_sha1_rfc2202_vectors() {
         // RFC 2202 test case 2, and a key longer than a block (test case 6).
         assert_eq!(
             hex::encode(hmac_sha1(b"Jefe", b"what do ya want for nothing?")),
