@@ -43,6 +43,9 @@ impl From<Error> for Status {
             Error::FailedPrecondition { reason, message } => {
                 with_reason(Code::FailedPrecondition, message, reason, [])
             }
+            Error::ResourceExhausted { reason, message } => {
+                with_reason(Code::ResourceExhausted, message, reason, [])
+            }
             Error::Aborted(message) => with_reason(Code::Aborted, message, "CONFLICT", []),
             Error::PermissionDenied(message) => {
                 with_reason(Code::PermissionDenied, message, "PERMISSION_DENIED", [])

@@ -34,6 +34,12 @@ pub enum Error {
         reason: &'static str,
         message: String,
     },
+    /// A quota or capacity ran out (at a vendor); `reason` is a stable code.
+    #[error("{message}")]
+    ResourceExhausted {
+        reason: &'static str,
+        message: String,
+    },
     /// A concurrent change won; the caller should re-read and retry.
     #[error("{0}")]
     Aborted(String),

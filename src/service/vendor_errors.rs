@@ -1,5 +1,6 @@
 //! Vendor errors met synchronously (node pool reads, validation calls) in the service's terms,
-//! following the class → code table in api-patterns.md.
+//! following the class → code table in api-patterns.md (except TIMEOUT, which is UNAVAILABLE
+//! with a retry hint: the service layer has no deadline error, and the caller can retry).
 
 use super::Error;
 use crate::vendor::{ErrorClass, VendorError};
@@ -24,7 +25,7 @@ pub fn to_service(err: VendorError) -> Error {
         | ErrorClass::WebhookBlocking
         | ErrorClass::Unsupported => Error::FailedPrecondition { reason, message },
         ErrorClass::QuotaExceeded | ErrorClass::CapacityUnavailable => {
-            Error::FailedPrecondition { reason, message }
+            Error::ResourceExhausted { reason, message }
         }
         ErrorClass::InvalidConfiguration => Error::InvalidArgument {
             field: "spec".into(),
@@ -42,5 +43,58 @@ pub fn to_service(err: VendorError) -> Error {
             retry_after: Some(err.retry_after.unwrap_or(std::time::Duration::from_secs(1))),
         },
         ErrorClass::Unknown => Error::Internal(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(class: ErrorClass) -> Error {
+        to_service(VendorError::new(
+            class,
+            "ack",
+            "DescribeClusterNodePools",
+            "Code.X",
+            "said",
+        ))
+    }
+
+    #[test]
+    fn classes_map_to_the_documented_codes() {
+        assert!(matches!(
+            error(ErrorClass::CredentialsInvalid),
+            Error::FailedPrecondition {
+                reason: "CREDENTIALS_INVALID",
+                ..
+            }
+        ));
+        assert!(matches!(
+            error(ErrorClass::QuotaExceeded),
+            Error::ResourceExhausted {
+                reason: "QUOTA_EXCEEDED",
+                ..
+            }
+        ));
+        assert!(matches!(
+            error(ErrorClass::RateLimited),
+            Error::Unavailable {
+                retry_after: Some(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            error(ErrorClass::VendorNotFound),
+            Error::NotFoundMessage(_)
+        ));
+        assert!(matches!(
+            error(ErrorClass::InvalidConfiguration),
+            Error::InvalidArgument { .. }
+        ));
+        let Error::FailedPrecondition { message, .. } = error(ErrorClass::CredentialsForbidden)
+        else {
+            panic!("forbidden is a precondition");
+        };
+        assert_eq!(message, "ack DescribeClusterNodePools failed: Code.X: said");
     }
 }
