@@ -120,6 +120,10 @@ async fn operations_resume_after_sigkill_without_duplicates() {
     server.kill().expect("SIGKILL");
     server.wait().unwrap();
     assert!(unfinished > 0, "the kill must land mid-way");
+    eprintln!(
+        "killed with {unfinished} of {CLUSTERS} operations unfinished and {} clusters made",
+        sim.clusters_created()
+    );
 
     // Restart on the same data directory: every operation finishes.
     let port = free_port();
@@ -243,10 +247,77 @@ async fn operations_complete_through_throttling_and_server_errors() {
         "faults were injected: {throttled} throttled, {errors} errors"
     );
     let busiest = sim.control.max_in_window(Duration::from_secs(1));
+    eprintln!(
+        "fault run: {} vendor requests, {throttled} throttled, {errors} server errors, busiest \
+         second {busiest} (limit {LIMIT_PER_SECOND})",
+        seen.len()
+    );
     assert!(
         busiest <= LIMIT_PER_SECOND as usize,
         "the vendor saw {busiest} requests within one second; the limit is {LIMIT_PER_SECOND}"
     );
     assert_eq!(sim.clusters_created(), 4, "no duplicates");
+    server.shutdown().await;
+}
+
+/// The case a crash leaves behind: the vendor made the cluster but the operation never recorded
+/// it. Running the create again adopts that cluster (found by name) instead of making another.
+#[tokio::test]
+async fn a_create_the_vendor_already_did_is_adopted_not_repeated() {
+    use flotilla::vendor::{
+        CallContext, ClusterProvider, Credentials, TransportSettings, VendorHttp, ack::AckProvider,
+    };
+    let sim = AckSim::start(admin_kubeconfig()).await;
+    sim.control
+        .set_delays(Duration::from_millis(300), Duration::from_millis(100));
+    let key = sim.credentials();
+    let provider = AckProvider::new(
+        VendorHttp::new(TransportSettings::default(), None).unwrap(),
+        Some(sim.endpoint()),
+    );
+    let ctx = CallContext {
+        credentials: Credentials::AccessKey {
+            id: key.0.clone(),
+            secret: key.1.clone().into(),
+        },
+        region: "cn-hangzhou".into(),
+    };
+    let made = provider
+        .create_cluster(
+            &ctx,
+            "half-done",
+            &cluster_spec("ack", "", "1.32.1-aliyun.1"),
+        )
+        .await
+        .expect("the first attempt reached the vendor")
+        .object_id;
+
+    let endpoint = sim.endpoint();
+    let server = TestServer::start_with(move |s| {
+        s.vendors.ack_endpoint = Some(endpoint);
+        s.operations.poll_interval = Duration::from_millis(100);
+    })
+    .await;
+    let credential = create_credential(server.channel().await, "k", "ack", (&key.0, &key.1)).await;
+    let op = ClusterServiceClient::new(server.channel().await)
+        .create_cluster(pb::CreateClusterRequest {
+            cluster_id: "half-done".into(),
+            provider: "ack".into(),
+            spec: Some(cluster_spec("ack", &credential, "1.32.1-aliyun.1")),
+            request_id: String::new(),
+            validate_only: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .operation
+        .unwrap();
+    let done = wait_operation(server.channel().await, &op.id, Duration::from_secs(60)).await;
+    assert_eq!(state(&done), pb::OperationState::Succeeded, "{done:#?}");
+    assert_eq!(sim.clusters_created(), 1, "adopted, not created again");
+    let cluster = support::lifecycle::get_cluster(server.channel().await, "half-done")
+        .await
+        .unwrap();
+    assert_eq!(cluster.vendor_cluster_id, made);
     server.shutdown().await;
 }
