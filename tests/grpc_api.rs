@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use flotilla::{
     api::pb::{
-        self, cluster_service_client::ClusterServiceClient, node_service_client::NodeServiceClient,
+        self, cluster_service_client::ClusterServiceClient,
+        registry_service_client::RegistryServiceClient,
     },
     store::ClusterRow,
 };
@@ -360,16 +361,16 @@ async fn malformed_messages_are_invalid_argument_not_internal() {
 #[tokio::test]
 async fn unbuilt_rpcs_say_unimplemented_and_name_themselves() {
     let server = TestServer::start().await;
-    let mut nodes = NodeServiceClient::new(server.channel().await);
-    let status = nodes
-        .list_node_pools(pb::ListNodePoolsRequest::default())
+    let mut registries = RegistryServiceClient::new(server.channel().await);
+    let status = registries
+        .list_registries(pb::ListRegistriesRequest::default())
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     assert!(
         status
             .message()
-            .contains("flotilla.v1.NodeService/ListNodePools"),
+            .contains("flotilla.v1.RegistryService/ListRegistries"),
         "{}",
         status.message()
     );
