@@ -9,13 +9,19 @@
 //!   the test environment's kubectl is there.
 //!
 //! Also: the first (cold) Flotilla walk, and the growth of the server's RSS per pod from just
-//! after the import to after the measured rounds.
+//! after the import to once its watch cache has synced (ListPods answered from it) and to after
+//! the measured rounds.
+//!
+//! With `FLOTILLA_BASELINE_BIN` set, a second server from that binary (say, a build of the
+//! previous commit) is imported, walked and measured the same way in the same run, one server
+//! at a time for the cold walk and RSS, and in the alternating rounds beside the others.
 //!
 //!     scripts/kube-env up
 //!     cargo build --release && cargo bench --bench list_pods
 //!
 //! Environment: `BENCH_PODS` (default 10000), `BENCH_ROUNDS` (default 9, at least 7),
-//! `FLOTILLA_BIN`, `FLOTILLA_KUBE_DIR` (default target/kube-env), `KUBECTL`.
+//! `FLOTILLA_BIN`, `FLOTILLA_BASELINE_BIN` (default none), `FLOTILLA_KUBE_DIR` (default
+//! target/kube-env), `KUBECTL`.
 //! The namespace is deleted at the end, also when the run fails.
 //!
 //! Not a timed test: it prints numbers for the issue notes.
@@ -463,14 +469,14 @@ async fn kubectl_list(kubectl: &Path, kubeconfig: &Path) -> Duration {
 }
 
 struct Series {
-    label: &'static str,
+    label: String,
     times: Vec<Duration>,
 }
 
 impl Series {
-    fn new(label: &'static str) -> Self {
+    fn new(label: impl Into<String>) -> Self {
         Self {
-            label,
+            label: label.into(),
             times: Vec::new(),
         }
     }
@@ -482,24 +488,41 @@ impl Series {
     }
 }
 
+/// A Flotilla server process under test: the build being measured and, when asked for, a
+/// baseline build beside it, both measured the same way in the same run.
+struct Server {
+    label: &'static str,
+    pid: u32,
+    url: String,
+}
+
+/// A server with the cluster imported, and what was measured of it.
+struct Subject {
+    label: &'static str,
+    pid: u32,
+    workloads: Workloads,
+    cluster_id: String,
+    rss_before: u64,
+    rss_synced: u64,
+    rss_after: u64,
+    cold: Duration,
+    page_times: Vec<Vec<Duration>>,
+}
+
 struct Setup {
     kube: kube::Client,
     kubeconfig: PathBuf,
     embedded: String,
     kubectl: Option<PathBuf>,
-    server_pid: u32,
-    url: String,
+    servers: Vec<Server>,
     pods: usize,
     rounds: usize,
 }
 
-async fn bench(setup: Setup) {
-    println!("setting up namespace {NAMESPACE}:");
-    delete_namespace(&setup.kube).await;
-    create_pods(&setup.kube, setup.pods).await;
-
+/// Connects to a server and imports the test control plane into it.
+async fn import(server: &Server, embedded: &str) -> (Workloads, String) {
     let channel = loop {
-        match tonic::transport::Channel::from_shared(setup.url.clone())
+        match tonic::transport::Channel::from_shared(server.url.clone())
             .expect("url")
             .connect()
             .await
@@ -515,70 +538,137 @@ async fn bench(setup: Setup) {
             display_name: "list_pods bench".into(),
             source: Some(pb::import_cluster_request::Source::Kubeconfig(
                 pb::KubeconfigSource {
-                    kubeconfig: setup.embedded.clone().into_bytes(),
+                    kubeconfig: embedded.as_bytes().to_vec(),
                     context: String::new(),
                 },
             )),
             ..Default::default()
         })
         .await
-        .unwrap_or_else(|s| panic!("ImportCluster of the test control plane: {s:?}"))
+        .unwrap_or_else(|s| {
+            panic!(
+                "{}: ImportCluster of the test control plane: {s:?}",
+                server.label
+            )
+        })
         .into_inner()
         .cluster
         .expect("imported cluster");
-    let mut workloads = WorkloadServiceClient::with_interceptor(channel, bearer as Intercept)
+    let workloads = WorkloadServiceClient::with_interceptor(channel, bearer as Intercept)
         .max_decoding_message_size(64 << 20);
-    let all_pods = Api::<Pod>::all(setup.kube.clone());
+    (workloads, cluster.id)
+}
 
-    let rss_before = rss_kib(setup.server_pid);
-    let (cold, cold_seen, _) = flotilla_walk(&mut workloads, &cluster.id).await;
-    assert!(
-        cold_seen >= setup.pods,
-        "Flotilla listed {cold_seen} pods, expected at least {}",
-        setup.pods
-    );
-    // Warm the direct paths too (connection, discovery cache), then let a watch cache sync.
-    kube_list(&all_pods, None).await;
-    if let Some(kubectl) = &setup.kubectl {
-        kubectl_list(kubectl, &setup.kubeconfig).await;
+/// Waits until ListPods is answered from the server's watch cache (its page tokens are offsets,
+/// "v1.", rather than Kubernetes continue tokens), so RSS is sampled once the cache has synced.
+async fn wait_until_cached(client: &mut Workloads, cluster_id: &str, label: &str) {
+    let cached = |token: &str| {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        URL_SAFE_NO_PAD
+            .decode(token)
+            .is_ok_and(|raw| raw.starts_with(b"v1."))
+    };
+    let started = Instant::now();
+    loop {
+        let reply = client
+            .list_pods(pb::ListPodsRequest {
+                cluster_id: cluster_id.into(),
+                page_size: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|s| panic!("{label}: ListPods: {s:?}"))
+            .into_inner();
+        if cached(&reply.next_page_token) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{label}: the watch cache did not sync within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    // The cache has synced; nothing has been served from it yet.
-    let rss_synced = rss_kib(setup.server_pid);
+}
 
-    let mut series = [
-        Series::new("Flotilla ListPods, pages of 500 (gRPC)"),
-        Series::new("kube-rs Api::list, one request"),
-        Series::new("kube-rs Api::list, pages of 500"),
-        Series::new("kubectl get pods -A -o json"),
-    ];
-    let methods = if setup.kubectl.is_some() { 4 } else { 3 };
-    let mut counts = [0usize; 3];
-    let mut page_times: Vec<Vec<Duration>> = Vec::new();
+async fn bench(setup: Setup) {
+    println!("setting up namespace {NAMESPACE}:");
+    delete_namespace(&setup.kube).await;
+    create_pods(&setup.kube, setup.pods).await;
+
+    let all_pods = Api::<Pod>::all(setup.kube.clone());
+    let mut subjects = Vec::new();
+    for server in &setup.servers {
+        let (workloads, cluster_id) = import(server, &setup.embedded).await;
+        subjects.push(Subject {
+            label: server.label,
+            pid: server.pid,
+            workloads,
+            cluster_id,
+            rss_before: 0,
+            rss_synced: 0,
+            rss_after: 0,
+            cold: Duration::ZERO,
+            page_times: Vec::new(),
+        });
+    }
+    // One server at a time: its RSS right after the import, its cold walk (which starts its watch
+    // cache), then its RSS once the cache has synced and nothing has been served from it yet.
+    let mut warmed = false;
+    for s in &mut subjects {
+        s.rss_before = rss_kib(s.pid);
+        let (cold, cold_seen, _) = flotilla_walk(&mut s.workloads, &s.cluster_id).await;
+        assert!(
+            cold_seen >= setup.pods,
+            "{}: listed {cold_seen} pods, expected at least {}",
+            s.label,
+            setup.pods
+        );
+        s.cold = cold;
+        if !warmed {
+            // Warm the direct paths too (connection, discovery cache).
+            kube_list(&all_pods, None).await;
+            if let Some(kubectl) = &setup.kubectl {
+                kubectl_list(kubectl, &setup.kubeconfig).await;
+            }
+            warmed = true;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        wait_until_cached(&mut s.workloads, &s.cluster_id, s.label).await;
+        s.rss_synced = rss_kib(s.pid);
+    }
+
+    // Methods: each Flotilla server, then kube-rs in one request, kube-rs in pages, kubectl.
+    let servers = subjects.len();
+    let mut series: Vec<Series> = subjects
+        .iter()
+        .map(|s| Series::new(format!("{} ListPods, pages of 500 (gRPC)", s.label)))
+        .collect();
+    series.push(Series::new("kube-rs Api::list, one request"));
+    series.push(Series::new("kube-rs Api::list, pages of 500"));
+    series.push(Series::new("kubectl get pods -A -o json"));
+    let methods = servers + if setup.kubectl.is_some() { 3 } else { 2 };
+    let mut counts = vec![0usize; servers + 2];
     for round in 0..setup.rounds {
         // Rotate the order so no method always runs first after another's garbage.
         for k in 0..methods {
             let method = (k + round) % methods;
-            let took = match method {
-                0 => {
-                    let (took, seen, pages) = flotilla_walk(&mut workloads, &cluster.id).await;
-                    counts[0] = seen;
-                    page_times.push(pages);
-                    took
-                }
-                1 | 2 => {
-                    let page = (method == 2).then_some(PAGE as u32);
-                    let (took, seen) = kube_list(&all_pods, page).await;
-                    counts[method] = seen;
-                    took
-                }
-                _ => {
-                    kubectl_list(
-                        setup.kubectl.as_deref().expect("kubectl"),
-                        &setup.kubeconfig,
-                    )
-                    .await
-                }
+            let took = if method < servers {
+                let s = &mut subjects[method];
+                let (took, seen, pages) = flotilla_walk(&mut s.workloads, &s.cluster_id).await;
+                counts[method] = seen;
+                s.page_times.push(pages);
+                took
+            } else if method < servers + 2 {
+                let page = (method == servers + 1).then_some(PAGE as u32);
+                let (took, seen) = kube_list(&all_pods, page).await;
+                counts[method] = seen;
+                took
+            } else {
+                kubectl_list(
+                    setup.kubectl.as_deref().expect("kubectl"),
+                    &setup.kubeconfig,
+                )
+                .await
             };
             series[method].times.push(took);
         }
@@ -593,27 +683,44 @@ async fn bench(setup: Setup) {
                 .join(", ")
         );
     }
-    let rss_after = rss_kib(setup.server_pid);
-    // One more walk, untimed, watching kube-apiserver's pod LIST counter.
-    let lists_before = apiserver_pod_lists(&setup.kube).await;
-    flotilla_walk(&mut workloads, &cluster.id).await;
-    let lists_after = apiserver_pod_lists(&setup.kube).await;
+    for s in &mut subjects {
+        s.rss_after = rss_kib(s.pid);
+    }
+    // One more walk per server, untimed, watching kube-apiserver's pod LIST counter.
+    let mut lists = Vec::new();
+    for s in &mut subjects {
+        let before = apiserver_pod_lists(&setup.kube).await;
+        flotilla_walk(&mut s.workloads, &s.cluster_id).await;
+        let after = apiserver_pod_lists(&setup.kube).await;
+        lists.push((before, after));
+    }
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kube_one = &series[servers];
+    let kube_pages = &series[servers + 1];
     println!();
     println!(
         "ListPods of every pod: {} pods in {NAMESPACE}, {} in the cluster (Flotilla {}, kube-rs {}/{}); \
          {} alternating rounds; {cores} cores",
-        setup.pods, counts[1], counts[0], counts[1], counts[2], setup.rounds
+        setup.pods,
+        counts[servers],
+        counts[..servers]
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join("/"),
+        counts[servers],
+        counts[servers + 1],
+        setup.rounds
     );
     println!(
-        "  {:<40} {:>9} {:>9} {:>9} {:>11}",
+        "  {:<48} {:>9} {:>9} {:>9} {:>11}",
         "", "p50 ms", "min ms", "max ms", "Flotilla /"
     );
     let flotilla = series[0].p50();
     for s in &series[..methods] {
         println!(
-            "  {:<40} {:>9.1} {:>9.1} {:>9.1} {:>11.3}",
+            "  {:<48} {:>9.1} {:>9.1} {:>9.1} {:>11.3}",
             s.label,
             ms(s.p50()),
             ms(*s.times.iter().min().expect("times")),
@@ -624,59 +731,92 @@ async fn bench(setup: Setup) {
     if setup.kubectl.is_none() {
         println!("  (kubectl not found: set KUBECTL to include it)");
     }
-    println!(
-        "  Flotilla cold walk (first ListPods walk after import): {:.1} ms",
-        ms(cold)
-    );
-    let page_p50 = |pick: fn(&Vec<Duration>) -> Option<&Duration>| {
-        let mut v: Vec<Duration> = page_times.iter().filter_map(|p| pick(p).copied()).collect();
-        v.sort();
-        ms(v[v.len() / 2])
-    };
-    let mut every_page: Vec<Duration> = page_times.iter().flatten().copied().collect();
-    every_page.sort();
-    println!(
-        "  Flotilla per page of {PAGE}: p50 {:.1} ms (first page p50 {:.1} ms, last page p50 {:.1} ms), \
-         {} pages a walk",
-        ms(every_page[every_page.len() / 2]),
-        page_p50(|p| p.first()),
-        page_p50(|p| p.last()),
-        page_times[0].len()
-    );
-    match (lists_before, lists_after) {
-        (Some(before), Some(after)) => println!(
-            "  kube-apiserver pod LISTs during one more Flotilla walk: {} ({})",
-            after - before,
-            if after == before {
-                "served from Flotilla's cache"
-            } else {
-                "reached kube-apiserver; other clients of the control plane count too"
-            }
-        ),
-        _ => {
-            println!("  (kube-apiserver /metrics not readable: cannot tell whether a cache served)")
+    for (i, s) in subjects.iter().enumerate() {
+        println!("{}:", s.label);
+        println!(
+            "  cold walk (first ListPods walk after import): {:.1} ms",
+            ms(s.cold)
+        );
+        let page_p50 = |pick: fn(&Vec<Duration>) -> Option<&Duration>| {
+            let mut v: Vec<Duration> = s
+                .page_times
+                .iter()
+                .filter_map(|p| pick(p).copied())
+                .collect();
+            v.sort();
+            ms(v[v.len() / 2])
+        };
+        let mut every_page: Vec<Duration> = s.page_times.iter().flatten().copied().collect();
+        every_page.sort();
+        println!(
+            "  per page of {PAGE}: p50 {:.1} ms (first page p50 {:.1} ms, last page p50 {:.1} ms), \
+             {} pages a walk",
+            ms(every_page[every_page.len() / 2]),
+            page_p50(|p| p.first()),
+            page_p50(|p| p.last()),
+            s.page_times[0].len()
+        );
+        match lists[i] {
+            (Some(before), Some(after)) => println!(
+                "  kube-apiserver pod LISTs during one more walk: {} ({})",
+                after - before,
+                if after == before {
+                    "served from Flotilla's cache"
+                } else {
+                    "reached kube-apiserver; other clients of the control plane count too"
+                }
+            ),
+            _ => println!(
+                "  (kube-apiserver /metrics not readable: cannot tell whether a cache served)"
+            ),
         }
+        let p50 = series[i].p50().as_secs_f64();
+        println!(
+            "  target: p50 <= 0.25x the direct list; /kube-rs one request = {:.3}, \
+             /kube-rs pages of 500 = {:.3}",
+            p50 / kube_one.p50().as_secs_f64(),
+            p50 / kube_pages.p50().as_secs_f64(),
+        );
+        let per_pod = |rss: u64| (rss as f64 - s.rss_before as f64) * 1024.0 / setup.pods as f64;
+        println!(
+            "  server RSS once the cache synced (before any cached walk): {:.1} MiB, {:.0} bytes per pod",
+            s.rss_synced as f64 / 1024.0,
+            per_pod(s.rss_synced)
+        );
+        println!(
+            "  server RSS: {:.1} MiB after import, {:.1} MiB after the rounds",
+            s.rss_before as f64 / 1024.0,
+            s.rss_after as f64 / 1024.0
+        );
+        println!(
+            "  server RSS per cached pod (includes any other growth): {:.0} bytes (target <= 2048)",
+            per_pod(s.rss_after)
+        );
     }
-    println!(
-        "  target: Flotilla p50 <= 0.25x the direct list; Flotilla/kube-rs one request = {:.3}, \
-         Flotilla/kube-rs pages of 500 = {:.3}",
-        flotilla.as_secs_f64() / series[1].p50().as_secs_f64(),
-        flotilla.as_secs_f64() / series[2].p50().as_secs_f64(),
-    );
-    let per_pod = (rss_after as f64 - rss_before as f64) * 1024.0 / setup.pods as f64;
-    let per_pod_synced = (rss_synced as f64 - rss_before as f64) * 1024.0 / setup.pods as f64;
-    println!(
-        "  server RSS once the cache synced (before any cached walk): {:.1} MiB, {per_pod_synced:.0} bytes per pod",
-        rss_synced as f64 / 1024.0
-    );
-    println!(
-        "  server RSS: {:.1} MiB after import, {:.1} MiB after the rounds",
-        rss_before as f64 / 1024.0,
-        rss_after as f64 / 1024.0
-    );
-    println!(
-        "  server RSS per cached pod (includes any other growth): {per_pod:.0} bytes (target <= 2048)"
-    );
+}
+
+/// Starts `flotilla serve` from `binary` on a free loopback port with its own data dir.
+fn start_server(binary: &str, data_dir: &Path) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let server = Command::new(binary)
+        .args([
+            "serve",
+            "--rate-limit",
+            "0",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("FLOTILLA_BOOTSTRAP_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{binary}: {e} (run `cargo build --release` first)"));
+    (server, format!("http://127.0.0.1:{port}"))
 }
 
 #[tokio::main]
@@ -687,6 +827,9 @@ async fn main() {
     assert!(pods > 0, "BENCH_PODS must be at least 1");
     let binary =
         std::env::var("FLOTILLA_BIN").unwrap_or_else(|_| format!("{root}/target/release/flotilla"));
+    let baseline = std::env::var("FLOTILLA_BASELINE_BIN")
+        .ok()
+        .filter(|b| !b.is_empty());
     let kube_dir = std::env::var_os("FLOTILLA_KUBE_DIR")
         .map_or_else(|| Path::new(root).join("target/kube-env"), PathBuf::from);
     let kubeconfig = kube_dir.join("kubeconfig");
@@ -705,25 +848,23 @@ async fn main() {
     let kubectl = kubectl(&kube_dir);
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut server = Command::new(&binary)
-        .args([
-            "serve",
-            "--rate-limit",
-            "0",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .env("FLOTILLA_BOOTSTRAP_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{binary}: {e} (run `cargo build --release` first)"));
+    let mut children = Vec::new();
+    let mut servers = Vec::new();
+    let builds = [
+        ("Flotilla", Some(binary.clone())),
+        ("Flotilla baseline", baseline),
+    ];
+    for (i, (label, binary)) in builds.into_iter().enumerate() {
+        let Some(binary) = binary else { continue };
+        let (child, url) = start_server(&binary, &dir.path().join(format!("data-{i}")));
+        println!("{label}: {binary}");
+        servers.push(Server {
+            label,
+            pid: child.id(),
+            url,
+        });
+        children.push(child);
+    }
     println!(
         "machine: {} cores; {pods} pods over {} KWOK nodes; kubectl: {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -739,14 +880,15 @@ async fn main() {
         kubeconfig,
         embedded,
         kubectl,
-        server_pid: server.id(),
-        url: format!("http://127.0.0.1:{port}"),
+        servers,
         pods,
         rounds,
     }))
     .await;
-    let _ = server.kill();
-    let _ = server.wait();
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     println!("cleaning up:");
     delete_namespace(&kube).await;
     if let Err(e) = outcome {

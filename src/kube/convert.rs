@@ -11,7 +11,7 @@ use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::{self as meta, LabelSelector, ObjectMeta},
 };
 
-use super::summary::*;
+use super::{pod_view::PodView, summary::*};
 
 pub fn millis(t: &meta::Time) -> i64 {
     t.0.as_millisecond()
@@ -355,17 +355,42 @@ fn container(status: &core::ContainerStatus) -> ContainerSummary {
     c
 }
 
+/// What a pod summary is made of, borrowed from a whole `Pod` or from a `PodView`.
+struct PodParts<'a> {
+    meta: &'a ObjectMeta,
+    node_name: Option<&'a String>,
+    /// How many containers the spec declares; `None` without a spec.
+    declared_containers: Option<usize>,
+    status: Option<&'a core::PodStatus>,
+}
+
 pub fn pod(p: &Pod) -> PodSummary {
-    let meta = &p.metadata;
-    let status = p.status.as_ref();
+    pod_summary(PodParts {
+        meta: &p.metadata,
+        node_name: p.spec.as_ref().and_then(|s| s.node_name.as_ref()),
+        declared_containers: p.spec.as_ref().map(|s| s.containers.len()),
+        status: p.status.as_ref(),
+    })
+}
+
+/// The same summary as [`pod`] gives for the whole object.
+pub fn pod_view(p: &PodView) -> PodSummary {
+    pod_summary(PodParts {
+        meta: &p.metadata,
+        node_name: p.spec.as_ref().and_then(|s| s.node_name.as_ref()),
+        declared_containers: p.spec.as_ref().map(|s| s.containers.len()),
+        status: p.status.as_ref(),
+    })
+}
+
+fn pod_summary(p: PodParts<'_>) -> PodSummary {
+    let meta = p.meta;
+    let status = p.status;
     let containers: Vec<ContainerSummary> = status
         .and_then(|s| s.container_statuses.as_ref())
         .map(|cs| cs.iter().map(container).collect())
         .unwrap_or_default();
-    let total = p
-        .spec
-        .as_ref()
-        .map_or(containers.len(), |s| s.containers.len()) as i32;
+    let total = p.declared_containers.unwrap_or(containers.len()) as i32;
     let phase = status.and_then(|s| s.phase.clone()).unwrap_or_default();
     let ready = status
         .and_then(|s| s.conditions.as_ref())
@@ -374,17 +399,13 @@ pub fn pod(p: &Pod) -> PodSummary {
         namespace: meta.namespace.clone().unwrap_or_default(),
         name: meta.name.clone().unwrap_or_default(),
         uid: meta.uid.clone().unwrap_or_default(),
-        status: display_status(p, &phase, &containers),
+        status: display_status(&p, &phase, &containers),
         phase,
         ready,
         ready_containers: containers.iter().filter(|c| c.ready).count() as i32,
         total_containers: total,
         restarts: containers.iter().map(|c| c.restart_count).sum(),
-        node_name: p
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.clone())
-            .unwrap_or_default(),
+        node_name: p.node_name.cloned().unwrap_or_default(),
         pod_ip: status.and_then(|s| s.pod_ip.clone()).unwrap_or_default(),
         pod_ips: status
             .and_then(|s| s.pod_ips.as_ref())
@@ -424,11 +445,11 @@ pub fn pod(p: &Pod) -> PodSummary {
 }
 
 /// What `kubectl get pods` shows in STATUS.
-fn display_status(p: &Pod, phase: &str, containers: &[ContainerSummary]) -> String {
-    if p.metadata.deletion_timestamp.is_some() {
+fn display_status(p: &PodParts<'_>, phase: &str, containers: &[ContainerSummary]) -> String {
+    if p.meta.deletion_timestamp.is_some() {
         return "Terminating".into();
     }
-    if let Some(reason) = p.status.as_ref().and_then(|s| s.reason.clone()) {
+    if let Some(reason) = p.status.and_then(|s| s.reason.clone()) {
         return reason;
     }
     if let Some(waiting) = containers

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod apply;
 pub mod cache;
+pub mod cached_pod;
 pub mod connect;
 pub mod convert;
 pub mod drain;
@@ -10,6 +11,7 @@ pub mod event_hub;
 pub mod expiry;
 pub mod kubeconfig;
 pub mod logs;
+pub mod pod_view;
 pub mod resources;
 pub mod selector;
 pub mod summary;

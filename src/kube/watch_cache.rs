@@ -1,6 +1,7 @@
 //! Watch caches for the hot lists: the pods and nodes of clusters that are being queried,
-//! kept by kube-runtime watchers as trimmed summaries (not whole objects). A cache starts on a
-//! cluster's first query, serves lists once synced, and stops after it has been idle.
+//! kept by kube-runtime watchers as summaries, not whole objects. Pods are decoded only as far
+//! as a summary needs ([`PodView`]) and kept in a compact form ([`CachedPod`]). A cache starts
+//! on a cluster's first query, serves lists once synced, and stops after it has been idle.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -16,22 +17,44 @@ use ::kube::{
     runtime::{WatchStreamExt, watcher},
 };
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    cached_pod::{CachedPod, PodInterner},
     convert,
-    summary::{NodeSummary, PodSummary},
+    pod_view::PodView,
+    summary::NodeSummary,
 };
 
-/// Objects by (namespace, name), in order so pages are stable.
-type Objects<T> = BTreeMap<(String, String), Arc<T>>;
+/// (namespace, name); empty namespace for cluster-scoped kinds.
+pub type Key = (Arc<str>, Arc<str>);
+
+/// Objects by key, in order so pages are stable.
+type Objects<T> = BTreeMap<Key, Arc<T>>;
+
+/// The objects of a (re)list so far, in the order they came.
+type Listed<T> = Vec<(Key, Arc<T>)>;
+
+/// A watch event, as a reflection applies it.
+#[derive(Debug)]
+pub enum Change<T> {
+    /// A (re)list begins.
+    Init,
+    /// An object of the (re)list.
+    InitApply(Key, T),
+    /// The (re)list is complete and replaces what was there.
+    InitDone,
+    Apply(Key, T),
+    Delete(Key),
+}
 
 /// A reflection of one kind in one cluster.
 pub struct Reflection<T> {
     items: RwLock<Objects<T>>,
-    /// Filled during a (re)list; replaces `items` when the list is complete.
-    staging: Mutex<Option<Objects<T>>>,
+    /// Filled during a (re)list; replaces `items` when the list is complete. A list rather than
+    /// a map: a map built in one go at the end packs its nodes full.
+    staging: Mutex<Option<Listed<T>>>,
     ready: AtomicBool,
 }
 
@@ -47,39 +70,41 @@ impl<T> Default for Reflection<T> {
 
 impl<T> Reflection<T> {
     /// Applies one watch event. Pure bookkeeping, no I/O.
-    pub fn apply(&self, event: watcher::Event<((String, String), T)>) {
-        match event {
-            watcher::Event::Init => {
-                *self.staging.lock().unwrap_or_else(|p| p.into_inner()) = Some(BTreeMap::new());
+    pub fn apply(&self, change: Change<T>) {
+        match change {
+            Change::Init => {
+                *self.staging.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
             }
-            watcher::Event::InitApply((key, item)) => {
+            Change::InitApply(key, item) => {
                 if let Some(staging) = self
                     .staging
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .as_mut()
                 {
-                    staging.insert(key, Arc::new(item));
+                    staging.push((key, Arc::new(item)));
                 }
             }
-            watcher::Event::InitDone => {
+            Change::InitDone => {
                 if let Some(fresh) = self
                     .staging
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .take()
                 {
+                    // A key listed twice keeps its last object, as inserting would.
+                    let fresh: Objects<T> = fresh.into_iter().collect();
                     *self.items.write().unwrap_or_else(|p| p.into_inner()) = fresh;
                 }
                 self.ready.store(true, Ordering::Release);
             }
-            watcher::Event::Apply((key, item)) => {
+            Change::Apply(key, item) => {
                 self.items
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(key, Arc::new(item));
             }
-            watcher::Event::Delete((key, _)) => {
+            Change::Delete(key) => {
                 self.items
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
@@ -109,7 +134,7 @@ impl<T> Reflection<T> {
 
 /// The caches of one cluster.
 pub struct ClusterWatch {
-    pub pods: Arc<Reflection<PodSummary>>,
+    pub pods: Arc<Reflection<CachedPod>>,
     pub nodes: Arc<Reflection<NodeSummary>>,
     version: i64,
     last_used: AtomicI64,
@@ -122,11 +147,10 @@ impl ClusterWatch {
         &self,
         keep: impl FnMut(&NodeSummary) -> bool,
     ) -> Vec<NodeSummary> {
-        let mut counts: HashMap<String, i32> = HashMap::new();
-        for pod in self
-            .pods
-            .select(|p| !p.node_name.is_empty() && p.phase != "Succeeded" && p.phase != "Failed")
-        {
+        let mut counts: HashMap<Arc<str>, i32> = HashMap::new();
+        for pod in self.pods.select(|p| {
+            !p.node_name.is_empty() && &*p.phase != "Succeeded" && &*p.phase != "Failed"
+        }) {
             *counts.entry(pod.node_name.clone()).or_default() += 1;
         }
         self.nodes
@@ -134,7 +158,7 @@ impl ClusterWatch {
             .into_iter()
             .map(|n| {
                 let mut node = (*n).clone();
-                node.pod_count = counts.get(&node.name).copied().unwrap_or(0);
+                node.pod_count = counts.get(node.name.as_str()).copied().unwrap_or(0);
                 node
             })
             .collect()
@@ -184,18 +208,26 @@ impl WatchCaches {
             last_used: AtomicI64::new(now_secs()),
             stop: CancellationToken::new(),
         });
+        // Only this cache's watcher task makes pods, so it owns their interner.
+        let mut strings = PodInterner::default();
         tokio::spawn(reflect(
-            Api::<Pod>::all(client.clone()),
+            Api::<PodView>::all(client.clone()),
             watch.pods.clone(),
             watch.stop.clone(),
-            |pod: Pod| convert::pod(&pod),
+            move |pod: PodView| {
+                let pod = CachedPod::new(convert::pod_view(&pod), &mut strings);
+                ((pod.namespace.clone(), pod.name.clone()), pod)
+            },
             format!("{cluster_id}/pods"),
         ));
         tokio::spawn(reflect(
             Api::<Node>::all(client.clone()),
             watch.nodes.clone(),
             watch.stop.clone(),
-            |node: Node| convert::node(&node, 0),
+            |node: Node| {
+                let node = convert::node(&node, 0);
+                ((Arc::from(""), Arc::from(node.name.as_str())), node)
+            },
             format!("{cluster_id}/nodes"),
         ));
         clusters.insert(cluster_id.to_string(), watch.clone());
@@ -246,26 +278,27 @@ impl WatchCaches {
 }
 
 /// Feeds one watcher into a reflection until stopped. Errors are retried with backoff by the
-/// watcher; the cache stays as it was meanwhile.
+/// watcher; the cache stays as it was meanwhile. The watcher holds at most one list page of
+/// objects; each is turned into its cached form (and dropped) as it arrives.
 async fn reflect<K, T>(
     api: Api<K>,
     reflection: Arc<Reflection<T>>,
     stop: CancellationToken,
-    summarize: fn(K) -> T,
+    mut cached: impl FnMut(K) -> (Key, T) + Send + 'static,
     what: String,
 ) where
     K: ::kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
     K::DynamicType: Default,
     T: Send + Sync + 'static,
 {
-    let key = |k: &K| {
+    let key = |k: &K| -> Key {
         let meta = k.meta();
         (
-            meta.namespace.clone().unwrap_or_default(),
-            meta.name.clone().unwrap_or_default(),
+            Arc::from(meta.namespace.as_deref().unwrap_or_default()),
+            Arc::from(meta.name.as_deref().unwrap_or_default()),
         )
     };
-    // Small list pages keep the transient memory of a (re)list low; only summaries are kept.
+    // Small list pages keep the transient memory of a (re)list low.
     let events = watcher(
         api,
         watcher::Config::default().page_size(100).any_semantic(),
@@ -279,16 +312,20 @@ async fn reflect<K, T>(
         };
         match event {
             Some(Ok(event)) => {
-                let mapped = match event {
-                    watcher::Event::Init => watcher::Event::Init,
-                    watcher::Event::InitDone => watcher::Event::InitDone,
+                let change = match event {
+                    watcher::Event::Init => Change::Init,
+                    watcher::Event::InitDone => Change::InitDone,
                     watcher::Event::InitApply(k) => {
-                        watcher::Event::InitApply((key(&k), summarize(k)))
+                        let (key, item) = cached(k);
+                        Change::InitApply(key, item)
                     }
-                    watcher::Event::Apply(k) => watcher::Event::Apply((key(&k), summarize(k))),
-                    watcher::Event::Delete(k) => watcher::Event::Delete((key(&k), summarize(k))),
+                    watcher::Event::Apply(k) => {
+                        let (key, item) = cached(k);
+                        Change::Apply(key, item)
+                    }
+                    watcher::Event::Delete(k) => Change::Delete(key(&k)),
                 };
-                reflection.apply(mapped);
+                reflection.apply(change);
             }
             Some(Err(err)) => tracing::debug!(cache = %what, %err, "watch error; retrying"),
             None => return,
@@ -300,30 +337,31 @@ async fn reflect<K, T>(
 mod tests {
     use super::*;
 
-    fn k(name: &str) -> (String, String) {
-        ("ns".to_string(), name.to_string())
+    fn k(name: &str) -> Key {
+        (Arc::from("ns"), Arc::from(name))
     }
 
     #[test]
     fn relists_replace_and_events_update() {
         let r: Reflection<u32> = Reflection::default();
         assert!(!r.is_ready());
-        r.apply(watcher::Event::Init);
-        r.apply(watcher::Event::InitApply((k("a"), 1)));
-        r.apply(watcher::Event::InitApply((k("b"), 2)));
+        r.apply(Change::Init);
+        r.apply(Change::InitApply(k("a"), 1));
+        r.apply(Change::InitApply(k("b"), 2));
         assert!(r.is_empty(), "nothing visible before InitDone");
-        r.apply(watcher::Event::InitDone);
+        r.apply(Change::InitDone);
         assert!(r.is_ready());
         assert_eq!(r.len(), 2);
-        r.apply(watcher::Event::Apply((k("c"), 3)));
-        r.apply(watcher::Event::Delete((k("a"), 1)));
+        r.apply(Change::Apply(k("c"), 3));
+        r.apply(Change::Delete(k("a")));
         let values: Vec<u32> = r.select(|_| true).iter().map(|v| **v).collect();
         assert_eq!(values, [2, 3]);
         // A relist replaces everything at InitDone.
-        r.apply(watcher::Event::Init);
-        r.apply(watcher::Event::InitApply((k("z"), 9)));
+        r.apply(Change::Init);
+        r.apply(Change::InitApply(k("z"), 8));
+        r.apply(Change::InitApply(k("z"), 9));
         assert_eq!(r.len(), 2, "old contents served until the relist completes");
-        r.apply(watcher::Event::InitDone);
+        r.apply(Change::InitDone);
         let values: Vec<u32> = r.select(|_| true).iter().map(|v| **v).collect();
         assert_eq!(values, [9]);
     }

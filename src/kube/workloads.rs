@@ -20,6 +20,7 @@ use super::{
     ClusterError,
     connect::classify,
     convert,
+    pod_view::{PodView, SummaryPage},
     summary::{EventSummary, NodeSummary, PodSummary, WorkloadKind, WorkloadSummary},
 };
 
@@ -360,23 +361,27 @@ pub async fn list_pods(
     limit: u32,
     cont: &str,
 ) -> Result<Listed<PodSummary>> {
-    let page = api::<Pod>(client, namespace)
+    // What `Api::list` sends, decoded into summaries as the pods arrive.
+    let url =
+        <PodView as ::kube::Resource>::url_path(&(), Some(namespace).filter(|n| !n.is_empty()));
+    let mut request = ::kube::core::Request::new(url)
         .list(&list_params(label_selector, field_selector, limit, cont))
-        .await
-        .map_err(classify)?;
+        .map_err(|e| classify(::kube::Error::BuildRequest(e)))?;
+    request.extensions_mut().insert("list");
+    let page: SummaryPage = client.request(request).await.map_err(classify)?;
     Ok(Listed {
-        items: page.items.iter().map(convert::pod).collect(),
+        items: page.items,
         continue_token: page.metadata.continue_,
         remaining: page.metadata.remaining_item_count,
     })
 }
 
 pub async fn get_pod(client: &Client, namespace: &str, name: &str) -> Result<PodSummary> {
-    let pod = Api::<Pod>::namespaced(client.clone(), namespace)
+    let pod = Api::<PodView>::namespaced(client.clone(), namespace)
         .get(name)
         .await
         .map_err(classify)?;
-    Ok(convert::pod(&pod))
+    Ok(convert::pod_view(&pod))
 }
 
 pub async fn delete_pod(

@@ -363,14 +363,14 @@ impl WorkloadQueries {
         {
             let page = Page::parse(r.page_size, &r.page_token, &key)?;
             let matching = watch.pods.select(|p| {
-                (r.namespace.is_empty() || p.namespace == r.namespace)
-                    && node.as_ref().is_none_or(|n| &p.node_name == n)
-                    && selector.matches(&p.labels)
+                (r.namespace.is_empty() || *p.namespace == *r.namespace)
+                    && node.as_deref().is_none_or(|n| *p.node_name == *n)
+                    && selector.matches_with(|key| p.label(key))
             });
-            // Page over the shared summaries; only the page itself is copied.
+            // Page over the cached pods; only the page itself becomes summaries.
             let listing = paged(matching, &page);
             return Ok(Listing {
-                items: listing.items.iter().map(|p| (**p).clone()).collect(),
+                items: listing.items.iter().map(|p| p.summary()).collect(),
                 next_page_token: listing.next_page_token,
                 total_size: listing.total_size,
             });
