@@ -474,7 +474,7 @@ impl Inner {
                 .map(|(_, v)| v.as_str())
         };
         let limit = match get("limit").and_then(|l| l.parse::<i64>().ok()) {
-            Some(l) if l < 0 || l > 10_000 => 10_000,
+            Some(l) if !(0..=10_000).contains(&l) => 10_000,
             Some(l) if l > 0 => l as usize,
             _ => 1000,
         };
