@@ -169,6 +169,32 @@ async fn lists_come_from_the_watch_cache_and_stay_current() {
         .find(|n| n.name == "kwok-a1")
         .expect("kwok-a1");
     assert!(a1.pod_count >= 4, "{}", a1.pod_count);
+    // ...and are paged and filtered in the cache (an offset token, not a Kubernetes one).
+    let mut node_client = NodeServiceClient::new(server.channel().await);
+    let first = node_client
+        .list_nodes(pb::ListNodesRequest {
+            cluster_id: "local".into(),
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .expect("nodes page")
+        .into_inner();
+    let names: Vec<_> = first.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["kwok-a1", "kwok-a2"]);
+    assert!(from_cache(&first.next_page_token), "served from the node cache");
+    assert_eq!(first.total_size, 3);
+    let zone_b = node_client
+        .list_nodes(pb::ListNodesRequest {
+            cluster_id: "local".into(),
+            zone: "zone-b".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("nodes in zone-b")
+        .into_inner();
+    let names: Vec<_> = zone_b.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["kwok-b1"]);
     server.shutdown().await;
     ns.cleanup().await;
 }

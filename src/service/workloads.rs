@@ -143,11 +143,25 @@ impl WorkloadQueries {
     }
 
     pub async fn list_nodes(&self, scope: &Scope, r: ListNodes) -> Result<Listing<NodeSummary>> {
-        let client = self.clusters.client(scope, &r.cluster_id).await?;
+        let (client, watch) = self.client_and_cache(scope, &r.cluster_id).await?;
         let key = format!(
             "nodes|{}|{}|{:?}|{}",
             r.cluster_id, r.label_selector, r.ready, r.zone
         );
+        // From the watch caches once both have synced (pod counts come from the pod cache).
+        if watch.nodes.is_ready()
+            && watch.pods.is_ready()
+            && !is_direct_token(&r.page_token)
+            && let Some(selector) = LabelSelector::parse(&r.label_selector)
+        {
+            let page = Page::parse(r.page_size, &r.page_token, &key)?;
+            let matching = watch.nodes_with_pod_counts(|n| {
+                (r.zone.is_empty() || n.zone == r.zone)
+                    && r.ready.is_none_or(|ready| n.ready == ready)
+                    && selector.matches_with(|key| n.labels.get(key).map(String::as_str))
+            });
+            return Ok(paged(matching, &page));
+        }
         let page = KubePage::parse(r.page_size, &r.page_token, &key)?;
         let mut selector = r.label_selector.clone();
         if !r.zone.is_empty() {

@@ -164,7 +164,13 @@ def test_grpc_web_errors(server):
     assert trailers["grpc-status"] == "3", trailers
     assert bad_request_fields(trailers) == ["page_size"]
 
+    # A required field left out names it.
     _, _, _, trailers = grpc_web(server, "/flotilla.v1.OperationService/GetOperation")
+    assert trailers["grpc-status"] == "3", trailers
+    assert bad_request_fields(trailers) == ["operation_id"]
+
+    # An RPC not built yet says so.
+    _, _, _, trailers = grpc_web(server, "/flotilla.v1.RegistryService/ListRegistries")
     assert trailers["grpc-status"] == "12", trailers
 
 
