@@ -182,7 +182,10 @@ async fn lists_come_from_the_watch_cache_and_stay_current() {
         .into_inner();
     let names: Vec<_> = first.nodes.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["kwok-a1", "kwok-a2"]);
-    assert!(from_cache(&first.next_page_token), "served from the node cache");
+    assert!(
+        from_cache(&first.next_page_token),
+        "served from the node cache"
+    );
     assert_eq!(first.total_size, 3);
     let zone_b = node_client
         .list_nodes(pb::ListNodesRequest {
