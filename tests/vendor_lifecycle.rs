@@ -16,6 +16,7 @@ use support::{
         LIMIT, Vendor, assert_unsupported, cluster_spec, create, create_credential, get_cluster,
         server_for, state, wait_operation,
     },
+    server::TestServer,
     sim::{Faults, ack::AckSim, rancher::RancherSim, tke::TkeSim},
 };
 use tonic::Code;
@@ -173,6 +174,7 @@ async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
             .node_pool
             .unwrap();
         assert_eq!(after.spec.unwrap().desired_size, 3);
+        ready_nodes_are_counted_from_kubernetes(&server, p, &id, &pool.id).await;
     } else {
         // Providers without node pools say so distinctly, and nothing is recorded.
         let err = node_client
@@ -550,4 +552,59 @@ async fn cancel_and_retry_rules() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     server.shutdown().await;
+}
+
+/// A node that carries the vendor's pool label, and is Ready in Kubernetes, counts in the pool's
+/// ready_size.
+async fn ready_nodes_are_counted_from_kubernetes(
+    server: &TestServer,
+    provider: &str,
+    cluster_id: &str,
+    pool_id: &str,
+) {
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::{Api, Patch, PatchParams};
+    let label = match provider {
+        "ack" => "alibabacloud.com/nodepool-id",
+        _ => "tke.cloud.tencent.com/nodepool-id",
+    };
+    let nodes: Api<Node> = Api::all(support::kube::client().await);
+    let patch = |value: serde_json::Value| {
+        Patch::Merge(serde_json::json!({"metadata": {"labels": {label: value}}}))
+    };
+    nodes
+        .patch("kwok-b1", &PatchParams::default(), &patch(pool_id.into()))
+        .await
+        .expect("label the node");
+    let mut client = NodeServiceClient::new(server.channel().await);
+    let started = std::time::Instant::now();
+    loop {
+        let pool = client
+            .get_node_pool(pb::GetNodePoolRequest {
+                cluster_id: cluster_id.into(),
+                node_pool_id: pool_id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .node_pool
+            .unwrap();
+        if pool.ready_size == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "ready_size stayed {}",
+            pool.ready_size
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    nodes
+        .patch(
+            "kwok-b1",
+            &PatchParams::default(),
+            &patch(serde_json::Value::Null),
+        )
+        .await
+        .expect("remove the label");
 }

@@ -16,13 +16,13 @@ use crate::{
     auth::{Principal, audit, cluster_scope},
     service::{
         Error,
-        lifecycle::Requester,
+        lifecycle::{PoolStatus, Requester},
         operations::{
             ListOperations, Operation, OperationBook, OperationFailure, OperationKind,
             OperationState,
         },
     },
-    vendor::{Capability, VendorNodePool, VendorNodePoolState},
+    vendor::{Capability, VendorNodePoolState},
 };
 
 pub struct OperationApi {
@@ -339,7 +339,8 @@ impl From<Capability> for pb::ProviderCapability {
 }
 
 /// A vendor node pool in the API's shape.
-pub fn node_pool(cluster_id: &str, pool: VendorNodePool) -> pb::NodePool {
+pub fn node_pool(cluster_id: &str, status: PoolStatus) -> pb::NodePool {
+    let PoolStatus { pool, ready } = status;
     use pb::NodePoolState as P;
     let state = match pool.state {
         VendorNodePoolState::Creating => P::Provisioning,
@@ -364,9 +365,7 @@ pub fn node_pool(cluster_id: &str, pool: VendorNodePool) -> pb::NodePool {
         }),
         state: state as i32,
         current_size: pool.current_size,
-        // Not computed yet: it needs the pool's nodes matched in Kubernetes (vendor-specific
-        // node labels). Zero is documented as "unknown" in the note.
-        ready_size: 0,
+        ready_size: ready,
         vendor_state: pool.raw_state,
         create_time: None,
         update_time: None,

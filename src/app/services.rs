@@ -100,6 +100,7 @@ impl Services {
             store.clone(),
             providers.clone(),
             vault.clone(),
+            workloads.clone(),
             settings.operations.retry_window,
         ));
         let operations = Arc::new(OperationBook::new(store.clone()));

@@ -8,6 +8,8 @@ use prost::Message;
 
 mod node_pools;
 
+pub use node_pools::PoolStatus;
+
 use super::{
     Error, Result,
     clusters::{Cluster, ClusterState},
@@ -73,6 +75,8 @@ pub struct Lifecycle {
     store: Store,
     providers: ProviderRegistry,
     vault: Arc<CredentialVault>,
+    /// Reads node readiness from Kubernetes for node pools.
+    workloads: Arc<super::workloads::WorkloadQueries>,
     retry_window: Duration,
 }
 
@@ -81,12 +85,14 @@ impl Lifecycle {
         store: Store,
         providers: ProviderRegistry,
         vault: Arc<CredentialVault>,
+        workloads: Arc<super::workloads::WorkloadQueries>,
         retry_window: Duration,
     ) -> Self {
         Lifecycle {
             store,
             providers,
             vault,
+            workloads,
             retry_window,
         }
     }

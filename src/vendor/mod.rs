@@ -203,6 +203,12 @@ pub trait ClusterProvider: Send + Sync {
     fn display_name(&self) -> &'static str;
     fn capability(&self) -> Capability;
 
+    /// The Kubernetes label the vendor puts on every node with its node pool id, so pools'
+    /// readiness can be read from Kubernetes.
+    fn node_pool_label(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Finds a cluster by its name at the vendor. Used before every create attempt, so a create
     /// retried after a crash adopts the cluster the first attempt made instead of making another.
     async fn find_cluster_by_name(

@@ -1,4 +1,7 @@
-//! Node pools: read straight from the vendor; changes are recorded as operations.
+//! Node pools: read straight from the vendor (readiness from Kubernetes); changes are
+//! recorded as operations.
+
+use std::collections::HashMap;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use prost::Message;
@@ -10,15 +13,66 @@ use crate::service::{
     operations::{Operation, OperationInput, OperationKind},
     paging::Page,
 };
-use crate::{store::now_millis, vendor::VendorNodePool};
+use crate::{
+    service::workloads::ListNodes,
+    store::now_millis,
+    vendor::{ClusterProvider, VendorNodePool},
+};
+
+/// A vendor's node pool and how many of its nodes are Ready in Kubernetes.
+pub struct PoolStatus {
+    pub pool: VendorNodePool,
+    /// Ready nodes carrying the vendor's pool label; 0 when the cluster cannot be read now.
+    pub ready: i32,
+}
 
 impl Lifecycle {
+    /// Ready nodes per pool id, from the pool label the vendor puts on its nodes.
+    async fn ready_by_pool(
+        &self,
+        cluster_id: &str,
+        provider: &dyn ClusterProvider,
+    ) -> HashMap<String, i32> {
+        let Some(label) = provider.node_pool_label() else {
+            return HashMap::new();
+        };
+        let listing = self
+            .workloads
+            .list_nodes(
+                &None,
+                ListNodes {
+                    cluster_id: cluster_id.to_string(),
+                    page_size: 1000,
+                    page_token: String::new(),
+                    label_selector: label.to_string(),
+                    ready: Some(true),
+                    zone: String::new(),
+                },
+            )
+            .await;
+        let mut ready = HashMap::new();
+        match listing {
+            Ok(listing) => {
+                for node in listing.items {
+                    if let Some(pool) = node.labels.get(label) {
+                        *ready.entry(pool.clone()).or_default() += 1;
+                    }
+                }
+            }
+            // The vendor's answer is still worth giving when Kubernetes cannot be read.
+            Err(err) => {
+                tracing::debug!(cluster = %cluster_id, error = %err, "node readiness unknown")
+            }
+        }
+        ready
+    }
+
     pub async fn node_pools(
         &self,
         cluster_id: &str,
         page_size: i32,
         page_token: &str,
-    ) -> Result<(Vec<VendorNodePool>, String, i32)> {
+    ) -> Result<(Vec<PoolStatus>, String, i32)> {
         let (row, provider) = self.vendor_cluster(cluster_id).await?;
         require(
             &provider,
@@ -39,10 +93,18 @@ impl Lifecycle {
             .take(page.size as usize)
             .collect();
         let next = page.next_token(chunk.len(), total);
+        let ready = self.ready_by_pool(cluster_id, provider.as_ref()).await;
+        let chunk = chunk
+            .into_iter()
+            .map(|pool| PoolStatus {
+                ready: ready.get(&pool.id).copied().unwrap_or(0),
+                pool,
+            })
+            .collect();
         Ok((chunk, next, total as i32))
     }
 
-    pub async fn node_pool(&self, cluster_id: &str, pool_id: &str) -> Result<VendorNodePool> {
+    pub async fn node_pool(&self, cluster_id: &str, pool_id: &str) -> Result<PoolStatus> {
         if pool_id.is_empty() {
             return Err(Error::invalid("node_pool_id", "is required"));
         }
@@ -53,7 +115,7 @@ impl Lifecycle {
             "list node pools",
         )?;
         let ctx = self.context(&row).await?;
-        provider
+        let pool = provider
             .list_node_pools(&ctx, &row.vendor_cluster_id)
             .await
             .map_err(vendor_error)?
@@ -62,7 +124,12 @@ impl Lifecycle {
             .ok_or_else(|| Error::NotFound {
                 kind: "node pool",
                 id: pool_id.to_string(),
-            })
+            })?;
+        let ready = self.ready_by_pool(cluster_id, provider.as_ref()).await;
+        Ok(PoolStatus {
+            ready: ready.get(&pool.id).copied().unwrap_or(0),
+            pool,
+        })
     }
 
     pub async fn change_node_pool(

@@ -150,6 +150,10 @@ impl ClusterProvider for AckProvider {
         "Alibaba Cloud ACK"
     }
 
+    fn node_pool_label(&self) -> Option<&'static str> {
+        Some("alibabacloud.com/nodepool-id")
+    }
+
     fn capability(&self) -> Capability {
         Capability {
             create_cluster: true,

@@ -231,6 +231,10 @@ impl ClusterProvider for TkeProvider {
         "Tencent Cloud TKE"
     }
 
+    fn node_pool_label(&self) -> Option<&'static str> {
+        Some("tke.cloud.tencent.com/nodepool-id")
+    }
+
     fn capability(&self) -> Capability {
         Capability {
             create_cluster: true,
