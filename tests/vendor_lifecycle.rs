@@ -45,6 +45,18 @@ async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
     let done = wait_operation(server.channel().await, &op.id, LIMIT).await;
     assert_eq!(state(&done), pb::OperationState::Succeeded, "{done:#?}");
     assert_eq!(done.progress_percent, 100);
+    let steps: Vec<_> = done.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        steps,
+        ["submit", "provision", "node_pools", "connect"],
+        "{done:#?}"
+    );
+    assert!(
+        done.steps
+            .iter()
+            .all(|s| s.state == pb::OperationState::Succeeded as i32 && s.end_time.is_some()),
+        "{done:#?}"
+    );
     assert!(done.end_time.is_some());
     assert!(done.error.is_none(), "{done:#?}");
 

@@ -27,7 +27,10 @@ use super::{
 use crate::{
     config::OperationSettings,
     store::{OperationRow, Store, now_millis},
-    vendor::{CallContext, ClusterSpec, ErrorClass, NodePoolSpec, ProviderRegistry, VendorError},
+    vendor::{
+        CallContext, ClusterProvider, ClusterSpec, ErrorClass, NodePoolSpec, ProviderRegistry,
+        VendorError,
+    },
 };
 
 /// What one step decided.
@@ -163,18 +166,27 @@ impl OperationWorker {
             op.detail.attempt += 1;
             op.state = OperationState::Running;
         }
+        if op.detail.steps.is_empty() {
+            let first = op.detail.step.clone();
+            self.open_step(op, &first);
+        }
+        // The provider and the opened credential serve every step of this claim.
+        let (provider, ctx) = match self.prepare(&op.detail, &op.provider).await {
+            Ok(ready) => ready,
+            Err(err) => {
+                let step = op.detail.step.clone();
+                let (error, terminal) = classify(op, err);
+                return self.fail(op, &step, error, terminal).await;
+            }
+        };
         loop {
             let step = op.detail.step.clone();
-            let outcome = match self.run_step(op, &step).await {
+            let outcome = match self.run_step(provider.as_ref(), &ctx, op, &step).await {
                 Ok(outcome) => outcome,
-                Err(StepError::Vendor(error)) => Outcome::Fail {
-                    error,
-                    terminal: false,
-                },
-                Err(StepError::Service(err)) => Outcome::Fail {
-                    error: service_failure(op, &err),
-                    terminal: matches!(err, Error::InvalidArgument { .. } | Error::NotFound { .. }),
-                },
+                Err(err) => {
+                    let (error, terminal) = classify(op, err);
+                    Outcome::Fail { error, terminal }
+                }
             };
             match outcome {
                 Outcome::Next(next) => {
@@ -203,28 +215,36 @@ impl OperationWorker {
         }
     }
 
-    async fn run_step(&self, op: &mut Operation, step: &str) -> Result<Outcome, StepError> {
-        let provider = self.providers.get(&op.provider).ok_or_else(|| {
-            StepError::Service(Error::Internal(format!(
-                "provider {:?} is not configured",
-                op.provider
-            )))
-        })?;
-        let ctx = self.context(&op.detail).await?;
-        let p = provider.as_ref();
+    async fn run_step(
+        &self,
+        p: &dyn ClusterProvider,
+        ctx: &CallContext,
+        op: &mut Operation,
+        step: &str,
+    ) -> Result<Outcome, StepError> {
         match op.kind {
-            OperationKind::CreateCluster => self.create_cluster(p, &ctx, op, step).await,
-            OperationKind::DeleteCluster => self.delete_cluster(p, &ctx, op, step).await,
-            OperationKind::UpgradeCluster => self.upgrade_cluster(p, &ctx, op, step).await,
-            _ => self.node_pool_step(p, &ctx, op, step).await,
+            OperationKind::CreateCluster => self.create_cluster(p, ctx, op, step).await,
+            OperationKind::DeleteCluster => self.delete_cluster(p, ctx, op, step).await,
+            OperationKind::UpgradeCluster => self.upgrade_cluster(p, ctx, op, step).await,
+            _ => self.node_pool_step(p, ctx, op, step).await,
         }
     }
 
-    async fn context(&self, detail: &OperationDetail) -> Result<CallContext, StepError> {
-        Ok(CallContext {
+    async fn prepare(
+        &self,
+        detail: &OperationDetail,
+        provider: &str,
+    ) -> Result<(Arc<dyn ClusterProvider>, CallContext), StepError> {
+        let provider = self.providers.get(provider).ok_or_else(|| {
+            StepError::Service(Error::Internal(format!(
+                "provider {provider:?} is not configured"
+            )))
+        })?;
+        let ctx = CallContext {
             credentials: self.vault.vendor_credentials(&detail.credential_id).await?,
             region: detail.region.clone(),
-        })
+        };
+        Ok((provider, ctx))
     }
 
     fn open_step(&self, op: &mut Operation, step: &str) {
@@ -355,6 +375,22 @@ impl From<VendorError> for StepError {
 impl From<Error> for StepError {
     fn from(err: Error) -> Self {
         StepError::Service(err)
+    }
+}
+
+/// A step's failure in the vendor-neutral shape, and whether it is final.
+fn classify(op: &Operation, err: StepError) -> (VendorError, bool) {
+    match err {
+        StepError::Vendor(error) => (error, false),
+        StepError::Service(err) => (
+            service_failure(op, &err),
+            matches!(
+                err,
+                Error::InvalidArgument { .. }
+                    | Error::NotFound { .. }
+                    | Error::FailedPrecondition { .. }
+            ),
+        ),
     }
 }
 
