@@ -65,6 +65,10 @@ struct ControlState {
     provision_delay: Duration,
     /// How long a node pool change or an upgrade takes.
     change_delay: Duration,
+    /// Faults owed so far (ratio × requests, less those injected): injections are spread
+    /// evenly, so a ratio holds exactly over any run instead of by chance.
+    throttle_debt: f64,
+    error_debt: f64,
 }
 
 impl Default for SimControl {
@@ -75,6 +79,8 @@ impl Default for SimControl {
                 seen: Vec::new(),
                 provision_delay: Duration::from_secs(2),
                 change_delay: Duration::from_millis(500),
+                throttle_debt: 0.0,
+                error_debt: 0.0,
             })),
         }
     }
@@ -86,7 +92,10 @@ impl SimControl {
     }
 
     pub fn set_faults(&self, faults: Faults) {
-        self.lock().faults = faults;
+        let mut state = self.lock();
+        state.faults = faults;
+        state.throttle_debt = 0.0;
+        state.error_debt = 0.0;
     }
 
     pub fn set_delays(&self, provision: Duration, change: Duration) {
@@ -111,13 +120,17 @@ impl SimControl {
         self.lock().faults.throttle_retry_after
     }
 
-    /// Rolls the dice for one request.
+    /// Decides the fault for one request: of every 100 requests, `throttle_ratio` × 100 are
+    /// throttled and `server_error_ratio` × 100 fail, interleaved evenly.
     pub fn roll(&self) -> Injected {
-        let faults = self.lock().faults.clone();
-        let dice = fastrand::f64();
-        if dice < faults.throttle_ratio {
+        let mut state = self.lock();
+        state.throttle_debt += state.faults.throttle_ratio;
+        state.error_debt += state.faults.server_error_ratio;
+        if state.throttle_debt >= 1.0 {
+            state.throttle_debt -= 1.0;
             Injected::Throttle
-        } else if dice < faults.throttle_ratio + faults.server_error_ratio {
+        } else if state.error_debt >= 1.0 {
+            state.error_debt -= 1.0;
             Injected::ServerError
         } else {
             Injected::None
