@@ -329,7 +329,8 @@ async fn import_by_server_and_token_then_rotate() {
         .expect("cluster");
     assert_ne!(second.kube_system_uid, cluster.kube_system_uid);
     assert_eq!(second.id, "test", "named after its context");
-    assert_eq!(second.status.expect("status").node_count, 0);
+    // scripts/kube-env gives the second cluster two KWOK nodes of its own (kwok-s1, kwok-s2).
+    assert_eq!(second.status.expect("status").node_count, 2);
 
     // Rotating to credentials that cannot even read kube-system is refused, nothing changes.
     let refused = client
