@@ -70,7 +70,7 @@ impl ClusterService for ClusterApi {
     ) -> Result<Response<pb::ListClustersResponse>, Status> {
         let scope = cluster_scope(&request);
         let mut list_request = ListClusters::from(request.into_inner());
-        list_request.scope = scope;
+        list_request.scope = scope.clusters;
         let list = self.catalog.list(&list_request).await?;
         Ok(Response::new(pb::ListClustersResponse {
             clusters: list.clusters.into_iter().map(Into::into).collect(),

@@ -89,7 +89,7 @@ impl OperationService for OperationApi {
                     .iter()
                     .map(|t| kind_from_pb(*t))
                     .collect::<Result<_, _>>()?,
-                cluster_ids: scope,
+                cluster_ids: scope.clusters,
             })
             .await?;
         Ok(Response::new(pb::ListOperationsResponse {

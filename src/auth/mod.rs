@@ -62,6 +62,17 @@ impl Principal {
             .is_none_or(|ids| ids.iter().any(|id| id == cluster_id))
     }
 
+    /// Flotilla itself, for its own background work (vendor steps, probes): every cluster, full
+    /// access, with the stored credential's own identity (no token, so never impersonated).
+    pub fn server() -> Principal {
+        Principal::unrestricted("flotilla")
+    }
+
+    /// Whether this is Flotilla's own work rather than a caller's.
+    pub fn is_server(&self) -> bool {
+        self.token_id.is_empty()
+    }
+
     /// Full access, for the server's own calls and tests.
     pub fn unrestricted(name: &str) -> Principal {
         Principal {
@@ -73,12 +84,15 @@ impl Principal {
     }
 }
 
-/// The scope handlers pass to the service layer: the visible clusters, if restricted.
-pub fn cluster_scope<T>(request: &tonic::Request<T>) -> Option<Vec<String>> {
+/// The caller handlers pass to the service layer: who it is, its role and the clusters it may
+/// see. Every RPC but health and reflection passes the auth layer, which puts a [`Principal`]
+/// into the extensions; a request without one (a service called in-process) acts as the server.
+pub fn cluster_scope<T>(request: &tonic::Request<T>) -> Principal {
     request
         .extensions()
         .get::<Principal>()
-        .and_then(|p| p.clusters.clone())
+        .cloned()
+        .unwrap_or_else(Principal::server)
 }
 
 #[cfg(test)]

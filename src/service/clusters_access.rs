@@ -8,8 +8,10 @@ use crate::{
     store::Store,
 };
 
-/// The clusters a caller may see: `None` for all.
-pub type Scope = Option<Vec<String>>;
+/// Who a call is made for: the caller's token, name and role, and the clusters it may see
+/// (`clusters: None` for all). Every use case that reaches a cluster takes one, so what a
+/// caller may see and do is decided from it, never from a handler.
+pub type Scope = crate::auth::Principal;
 
 pub struct ClusterAccessor {
     store: Store,
@@ -39,10 +41,7 @@ impl ClusterAccessor {
             kind: "cluster",
             id: cluster_id.to_string(),
         };
-        if scope
-            .as_ref()
-            .is_some_and(|ids| !ids.iter().any(|id| id == cluster_id))
-        {
+        if !scope.can_see(cluster_id) {
             return Err(not_found());
         }
         let row = self
@@ -70,7 +69,7 @@ impl ClusterAccessor {
         }
         let query = crate::store::ClusterQuery {
             labels,
-            ids: scope.clone(),
+            ids: scope.clusters.clone(),
             ..Default::default()
         };
         let page = self.store.list_clusters(&query, 0, 1000).await?;

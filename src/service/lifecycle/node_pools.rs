@@ -39,7 +39,7 @@ impl Lifecycle {
         let listing = self
             .workloads
             .list_nodes(
-                &None,
+                &crate::auth::Principal::server(),
                 ListNodes {
                     cluster_id: cluster_id.to_string(),
                     page_size: 1000,
