@@ -390,7 +390,12 @@ impl OperationWorker {
             };
             let mut events = self
                 .workloads
-                .drain(&crate::auth::Principal::server(), &op.cluster_id, node, options)
+                .drain(
+                    &crate::auth::Principal::server(),
+                    &op.cluster_id,
+                    node,
+                    options,
+                )
                 .await?;
             while let Some(event) = events.recv().await {
                 if let DrainEvent::Done {
