@@ -162,6 +162,23 @@ pub struct ServeArgs {
     /// Seconds a server replica holds an operation before another may take it over [default: 30]
     #[arg(long, env = "FLOTILLA_OPERATION_LEASE_SECONDS", value_name = "SECONDS")]
     pub operation_lease_seconds: Option<u64>,
+    /// Refuse outbound connections to these CIDRs too (comma-separated), on top of link-local,
+    /// unspecified, multicast and Flotilla's own address
+    #[arg(
+        long,
+        env = "FLOTILLA_OUTBOUND_DENY",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
+    pub outbound_deny: Vec<String>,
+    /// Allow outbound connections to these CIDRs even when denied (comma-separated)
+    #[arg(
+        long,
+        env = "FLOTILLA_OUTBOUND_ALLOW",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
+    pub outbound_allow: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -204,6 +221,8 @@ struct FileConfig {
     operation_lease_seconds: Option<u64>,
     operation_workers: Option<usize>,
     operation_retry_hours: Option<u64>,
+    outbound_deny: Option<Vec<String>>,
+    outbound_allow: Option<Vec<String>>,
 }
 
 /// Everything the server needs, resolved.
@@ -236,6 +255,8 @@ pub struct Settings {
     pub vendors: VendorSettings,
     /// How the operation worker runs.
     pub operations: OperationSettings,
+    /// Where outbound connections to caller-supplied addresses may go.
+    pub outbound: crate::net::OutboundSettings,
 }
 
 /// Where the vendors are and how politely to call them.
@@ -320,6 +341,7 @@ impl Settings {
             }),
             vendors: VendorSettings::default(),
             operations: OperationSettings::default(),
+            outbound: crate::net::OutboundSettings::default(),
         }
     }
 
@@ -388,6 +410,7 @@ impl Settings {
             });
         }
         resolve_vendors(args, &file, &mut settings)?;
+        settings.outbound = resolve_outbound(args, &file)?;
         Ok(settings)
     }
 
@@ -487,6 +510,26 @@ fn resolve_vendors(
     Ok(())
 }
 
+/// `--outbound-deny` / `--outbound-allow` (flag or environment), else the file's lists.
+fn resolve_outbound(
+    args: &ServeArgs,
+    file: &FileConfig,
+) -> anyhow::Result<crate::net::OutboundSettings> {
+    let cidrs = |name: &str, flag: &Vec<String>, key: &Option<Vec<String>>| {
+        let entries = if flag.is_empty() {
+            key.clone().unwrap_or_default()
+        } else {
+            flag.clone()
+        };
+        crate::net::outbound::parse_cidrs(&entries.join(","))
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))
+    };
+    Ok(crate::net::OutboundSettings {
+        deny: cidrs("outbound_deny", &args.outbound_deny, &file.outbound_deny)?,
+        allow: cidrs("outbound_allow", &args.outbound_allow, &file.outbound_allow)?,
+    })
+}
+
 fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     let Some(path) = path else {
         return Ok(FileConfig::default());
@@ -554,5 +597,26 @@ mod tests {
             Settings::resolve_serve(&args).is_err(),
             "wildcard must be refused"
         );
+    }
+
+    #[test]
+    fn outbound_lists_from_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(
+            &file,
+            "outbound_deny = [\"127.0.0.9/32\", \"10.0.0.0/8\"]\noutbound_allow = [\"10.1.0.0/16\"]\n",
+        )
+        .unwrap();
+        let mut args = ServeArgs::default();
+        args.common.config = Some(file);
+        let s = Settings::resolve_serve(&args).unwrap();
+        assert_eq!(s.outbound.deny.len(), 2);
+        assert_eq!(s.outbound.allow, vec!["10.1.0.0/16".parse().unwrap()]);
+        args.outbound_deny = vec!["127.0.0.8".into()];
+        let s = Settings::resolve_serve(&args).unwrap();
+        assert_eq!(s.outbound.deny, vec!["127.0.0.8/32".parse().unwrap()]);
+        args.outbound_deny = vec!["not-a-cidr".into()];
+        assert!(Settings::resolve_serve(&args).is_err(), "bad CIDR refused");
     }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod kube;
+pub mod net;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -71,7 +71,16 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     let shutdown = CancellationToken::new();
     let keyring = Arc::new(open_keyring(&settings, store.kind())?);
     let providers = crate::vendor::registry(&settings.vendors)?;
-    let services = Services::new(&settings, store, keyring, providers, shutdown.child_token());
+    // Checked on every outbound connection; knows the real port when listening on port 0.
+    let outbound = Arc::new(settings.outbound.policy(addr));
+    let services = Services::new(
+        &settings,
+        store,
+        keyring,
+        providers,
+        outbound,
+        shutdown.child_token(),
+    );
     let bootstrap_token_file = services
         .tokens
         .bootstrap(

@@ -52,6 +52,7 @@ impl Services {
         store: Store,
         keyring: Arc<Keyring>,
         providers: crate::vendor::ProviderRegistry,
+        outbound: Arc<crate::net::OutboundPolicy>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Services {
         let board = Arc::new(StatusBoard::default());
@@ -59,6 +60,7 @@ impl Services {
             store.clone(),
             keyring.clone(),
             Timeouts::default(),
+            outbound,
         ));
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(std::time::Duration::from_secs(300)));

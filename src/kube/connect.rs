@@ -1,13 +1,25 @@
 //! Building a kube-rs client from a [`ClusterAccess`], probing a cluster, and naming failures.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use ::kube::{Api, Client, Config, api::ListParams, config::AuthInfo};
+use ::kube::{
+    Api, Client, Config,
+    api::ListParams,
+    client::ConfigExt,
+    config::AuthInfo,
+};
 use base64::{Engine, engine::general_purpose::STANDARD};
+use hyper_util::rt::TokioExecutor;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use secrecy::SecretString;
+use tower::ServiceBuilder;
 
-use super::access::{ClusterAccess, Credentials};
+use super::{
+    access::{ClusterAccess, Credentials},
+    credential_check,
+    response_guard::ResponseGuardLayer,
+};
+use crate::net::{CheckedConnector, ConnectError, OutboundPolicy};
 
 /// How long one connection attempt and one request may take.
 #[derive(Debug, Clone, Copy)]
@@ -28,12 +40,17 @@ impl Default for Timeouts {
 /// Why a cluster could not be used. Messages name the cause, never a credential.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClusterError {
-    #[error("server URL {0:?} is not a valid https URL")]
+    /// The reason never quotes the URL's credentials.
+    #[error("the server URL {0}")]
     InvalidServer(String),
-    #[error("the CA certificate is not valid PEM: {0}")]
-    BadCa(String),
-    #[error("the client certificate or key is not valid PEM")]
-    BadClientCertificate,
+    #[error("{} {reason}", part.describe())]
+    BadCredential {
+        part: CredentialPart,
+        reason: String,
+    },
+    /// The outbound address policy refused every address of the server; nothing was sent.
+    #[error("{0}")]
+    AddressNotAllowed(String),
     #[error("cannot reach the API server: {0}")]
     Unreachable(String),
     #[error("TLS verification of the API server failed: {0}")]
@@ -73,8 +90,8 @@ impl ClusterError {
     pub fn reason(&self) -> &'static str {
         match self {
             ClusterError::InvalidServer(_) => "INVALID_SERVER_URL",
-            ClusterError::BadCa(_) => "INVALID_CA_CERTIFICATE",
-            ClusterError::BadClientCertificate => "INVALID_CLIENT_CERTIFICATE",
+            ClusterError::BadCredential { part, .. } => part.reason(),
+            ClusterError::AddressNotAllowed(_) => "ADDRESS_NOT_ALLOWED",
             ClusterError::Unreachable(_) => "CLUSTER_UNREACHABLE",
             ClusterError::Tls(_) => "TLS_VERIFICATION_FAILED",
             ClusterError::Unauthorized(_) => "CLUSTER_CREDENTIALS_REJECTED",
@@ -89,26 +106,62 @@ impl ClusterError {
     }
 }
 
-/// A kube-rs client for `access`. Nothing is sent yet.
-pub fn client(access: &ClusterAccess, timeouts: Timeouts) -> Result<Client, ClusterError> {
-    let url: http::Uri = access
-        .server
-        .parse()
-        .map_err(|_| ClusterError::InvalidServer(access.server.clone()))?;
-    match url.scheme_str() {
-        Some("https") => {}
-        Some("http") if access.insecure_skip_tls_verify => {}
-        _ => return Err(ClusterError::InvalidServer(access.server.clone())),
+/// One credential field of a [`ClusterAccess`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialPart {
+    CaCertificate,
+    ClientCertificate,
+    ClientKey,
+    BearerToken,
+}
+
+impl CredentialPart {
+    /// The field as a person knows it, in kubeconfig and API terms.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CredentialPart::CaCertificate => {
+                "the CA certificate (certificate-authority-data, or ca_pem)"
+            }
+            CredentialPart::ClientCertificate => {
+                "the client certificate (client-certificate-data)"
+            }
+            CredentialPart::ClientKey => "the client key (client-key-data)",
+            CredentialPart::BearerToken => "the bearer token (token, or bearer_token)",
+        }
     }
+
+    fn reason(self) -> &'static str {
+        match self {
+            CredentialPart::CaCertificate => "INVALID_CA_CERTIFICATE",
+            CredentialPart::ClientCertificate | CredentialPart::ClientKey => {
+                "INVALID_CLIENT_CERTIFICATE"
+            }
+            CredentialPart::BearerToken => "INVALID_BEARER_TOKEN",
+        }
+    }
+}
+
+/// A kube-rs client for `access`. Nothing is sent yet: every credential field is checked
+/// first, and connections go only where `outbound` allows (checked on each connect).
+///
+/// The stack is ours rather than kube-rs's default: the checked connector instead of
+/// hyper-util's, the [`ResponseGuardLayer`] so a non-Kubernetes server's body never becomes a
+/// message, and no kube-rs trace layer (it logs every refused connection or bad certificate —
+/// a caller's mistake — at ERROR). TLS is kube-rs's own rustls configuration, verified as
+/// before.
+pub fn client(
+    access: &ClusterAccess,
+    timeouts: Timeouts,
+    outbound: &Arc<OutboundPolicy>,
+) -> Result<Client, ClusterError> {
+    let url = server_url(access)?;
+    credential_check::check(access)?;
     let mut config = Config::new(url);
-    config.connect_timeout = Some(timeouts.connect);
-    config.read_timeout = Some(timeouts.request);
-    config.write_timeout = Some(timeouts.request);
     config.accept_invalid_certs = access.insecure_skip_tls_verify;
     config.tls_server_name = access.tls_server_name.clone();
     config.default_retry = false;
     if let Some(pem) = &access.ca_pem {
-        config.root_cert = Some(pem_certificates(pem)?);
+        config.root_cert = Some(credential_check::ca_certificates(pem)?);
     }
     config.auth_info = match &access.credentials {
         Credentials::Token { token } => AuthInfo {
@@ -129,29 +182,74 @@ pub fn client(access: &ClusterAccess, timeouts: Timeouts) -> Result<Client, Clus
             ..AuthInfo::default()
         },
     };
-    Client::try_from(config).map_err(|err| match classify(err) {
-        ClusterError::Other(message)
-            if message.contains("key") || message.contains("certificate") =>
-        {
-            ClusterError::BadClientCertificate
-        }
-        other => other,
-    })
+    let https = config
+        .rustls_https_connector_with_connector(CheckedConnector::new(outbound.clone()))
+        .map_err(classify_build)?;
+    let mut connector = hyper_timeout::TimeoutConnector::new(https);
+    connector.set_connect_timeout(Some(timeouts.connect));
+    connector.set_read_timeout(Some(timeouts.request));
+    connector.set_write_timeout(Some(timeouts.request));
+    let http: hyper_util::client::legacy::Client<_, ::kube::client::Body> =
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+    let service = ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer().map_err(classify_build)?)
+        .layer(config.extra_headers_layer().map_err(classify_build)?)
+        .layer(ResponseGuardLayer)
+        .service(http);
+    Ok(Client::new(service, config.default_namespace))
 }
 
-/// DER certificates of a PEM bundle.
-pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, ClusterError> {
-    let mut ders = Vec::new();
-    for item in x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()) {
-        let item = item.map_err(|e| ClusterError::BadCa(e.to_string()))?;
-        if item.label == "CERTIFICATE" {
-            ders.push(item.contents);
-        }
+/// The server URL, if it is one Flotilla may use: https (or http when TLS is explicitly
+/// skipped), and no `user:password@` (never echoed back: it is a credential).
+pub fn server_url(access: &ClusterAccess) -> Result<http::Uri, ClusterError> {
+    let url: http::Uri = access
+        .server
+        .parse()
+        .map_err(|_| ClusterError::InvalidServer("is not a valid URL".into()))?;
+    if url.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(ClusterError::InvalidServer(
+            "carries user:password@; Flotilla never sends credentials in URLs (give a token \
+             or a client certificate instead)"
+                .into(),
+        ));
     }
-    if ders.is_empty() {
-        return Err(ClusterError::BadCa("no CERTIFICATE block found".into()));
+    if url.host().is_none_or(str::is_empty) {
+        return Err(ClusterError::InvalidServer("has no host".into()));
     }
-    Ok(ders)
+    match url.scheme_str() {
+        Some("https") => Ok(url),
+        Some("http") if access.insecure_skip_tls_verify => Ok(url),
+        _ => Err(ClusterError::InvalidServer(format!(
+            "{:?} is not an https URL",
+            access.server
+        ))),
+    }
+}
+
+/// Names a failure to build the client from checked input (kube-rs's config types).
+fn classify_build(err: ::kube::Error) -> ClusterError {
+    use ::kube::client::RustlsTlsError as TlsError;
+    match &err {
+        ::kube::Error::RustlsTls(tls_err) => match tls_err {
+            TlsError::AddRootCertificate(_) => ClusterError::BadCredential {
+                part: CredentialPart::CaCertificate,
+                reason: "is not a usable CA certificate".into(),
+            },
+            TlsError::InvalidServerName(_) => {
+                ClusterError::InvalidServer("names a host that is not a valid TLS server name".into())
+            }
+            TlsError::MissingCertificate => ClusterError::BadCredential {
+                part: CredentialPart::ClientCertificate,
+                reason: "has no certificate".into(),
+            },
+            _ => ClusterError::BadCredential {
+                part: CredentialPart::ClientKey,
+                reason: "is not a usable private key".into(),
+            },
+        },
+        _ => ClusterError::Other(error_chain(&err)),
+    }
 }
 
 /// What one probe of a cluster saw.
@@ -252,7 +350,41 @@ pub fn classify(err: ::kube::Error) -> ClusterError {
             },
         };
     }
+    if let ::kube::Error::SerdeError(e) = &err {
+        // serde_json's message can quote the answer; only the position is kept.
+        return ClusterError::Other(format!(
+            "the server's answer is not the Kubernetes object expected (line {}, column {})",
+            e.line(),
+            e.column()
+        ));
+    }
     let chain = error_chain(&err);
+    // By type first: our connector's own errors, then TLS and socket errors.
+    let causes = causes(&err);
+    for cause in &causes {
+        if let Some(connect) = cause.downcast_ref::<ConnectError>() {
+            return match connect {
+                ConnectError::NotAllowed(refused) => {
+                    ClusterError::AddressNotAllowed(refused.to_string())
+                }
+                other => ClusterError::Unreachable(other.to_string()),
+            };
+        }
+    }
+    if causes
+        .iter()
+        .any(|cause| cause.downcast_ref::<rustls::Error>().is_some())
+    {
+        return ClusterError::Tls(chain);
+    }
+    if causes.iter().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    }) {
+        return ClusterError::Unreachable(chain);
+    }
+    // Then by text, for errors whose types are private to the libraries.
     let lower = chain.to_lowercase();
     if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
         ClusterError::Tls(chain)
@@ -271,6 +403,24 @@ pub fn classify(err: ::kube::Error) -> ClusterError {
     } else {
         ClusterError::Other(chain)
     }
+}
+
+/// `err` and its sources, looking inside `io::Error`s (whose `source()` skips the error they
+/// wrap, such as rustls's).
+fn causes<'a>(err: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut found = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        found.push(e);
+        current = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+        if found.len() > 32 {
+            break;
+        }
+    }
+    found
 }
 
 /// "outer: inner: innermost", without repeating a message its source already says.

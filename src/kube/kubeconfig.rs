@@ -37,6 +37,14 @@ pub enum KubeconfigError {
          (the *-data field, or `kubectl config view --raw --flatten --minify`)"
     )]
     FileReference(&'static str),
+    #[error(
+        "{field} is set ({why}); Flotilla does not support it and will not silently ignore it: \
+         remove it from the kubeconfig"
+    )]
+    Unsupported {
+        field: &'static str,
+        why: &'static str,
+    },
     #[error("cluster {0:?} has no server URL")]
     NoServer(String),
     #[error(
@@ -122,6 +130,14 @@ pub fn access_for_context(
             user: user_name.clone(),
         })?;
 
+    if cluster.proxy_url.as_deref().is_some_and(|p| !p.is_empty()) {
+        return Err(KubeconfigError::Unsupported {
+            field: "proxy-url",
+            why: "connections go straight to the API server, checked against the outbound \
+                  address policy",
+        });
+    }
+    refuse_impersonation(&user)?;
     let server = cluster
         .server
         .clone()
@@ -142,6 +158,30 @@ pub fn access_for_context(
         insecure_skip_tls_verify: cluster.insecure_skip_tls_verify.unwrap_or(false),
         credentials: credentials(&user_name, &user, files)?,
     })
+}
+
+/// `as`, `as-groups`, `as-uid` and `as-user-extra` would make every call act as someone else;
+/// dropping them would act with more rights than the file asked for.
+fn refuse_impersonation(user: &AuthInfo) -> Result<(), KubeconfigError> {
+    let why = "it makes every call impersonate another identity";
+    let set = [
+        ("as", user.impersonate.as_ref().is_some_and(|v| !v.is_empty())),
+        (
+            "as-groups",
+            user.impersonate_groups.as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+        ("as-uid", user.impersonate_uid.as_ref().is_some_and(|v| !v.is_empty())),
+        (
+            "as-user-extra",
+            user.impersonate_user_extra
+                .as_ref()
+                .is_some_and(|v| !v.is_empty()),
+        ),
+    ];
+    match set.iter().find(|(_, present)| *present) {
+        Some((field, _)) => Err(KubeconfigError::Unsupported { field, why }),
+        None => Ok(()),
+    }
 }
 
 fn credentials(
@@ -251,6 +291,34 @@ contexts:
 - name: dangling
   context: {cluster: nope, user: tok}
 "#;
+
+    fn with(cluster_extra: &str, user_extra: &str) -> Result<ClusterAccess, KubeconfigError> {
+        let text = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: a\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\n{cluster_extra}users:\n- name: u\n  user:\n    token: T\n{user_extra}contexts:\n- name: a\n  context: {{cluster: c, user: u}}\n"
+        );
+        access_for_context(&parse(text.as_bytes()).unwrap(), None, FileReferences::Forbidden)
+    }
+
+    #[test]
+    fn impersonation_and_proxies_are_refused_by_name() {
+        with("", "").unwrap();
+        for (cluster, user, field) in [
+            ("    proxy-url: http://127.0.0.1:3128\n", "", "proxy-url"),
+            ("", "    as: admin\n", "as"),
+            ("", "    as-groups: [system:masters]\n", "as-groups"),
+            ("", "    as-uid: \"1\"\n", "as-uid"),
+            ("", "    as-user-extra: {scopes: [all]}\n", "as-user-extra"),
+        ] {
+            match with(cluster, user) {
+                Err(KubeconfigError::Unsupported { field: named, .. }) => {
+                    assert_eq!(named, field);
+                    let message = with(cluster, user).unwrap_err().to_string();
+                    assert!(message.starts_with(field), "{message}");
+                }
+                other => panic!("{field}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
 
     fn access(context: Option<&str>) -> Result<ClusterAccess, KubeconfigError> {
         access_for_context(

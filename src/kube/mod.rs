@@ -6,6 +6,7 @@ pub mod cache;
 pub mod cached_pod;
 pub mod connect;
 pub mod convert;
+pub mod credential_check;
 pub mod drain;
 pub mod event_hub;
 pub mod expiry;
@@ -13,6 +14,7 @@ pub mod kubeconfig;
 pub mod logs;
 pub mod pod_view;
 pub mod resources;
+pub mod response_guard;
 pub mod selector;
 pub mod summary;
 pub mod watch_cache;
@@ -20,7 +22,7 @@ pub mod workloads;
 
 pub use access::{ClusterAccess, Credentials};
 pub use cache::ClientCache;
-pub use connect::{ClusterError, Probe, Timeouts};
+pub use connect::{ClusterError, CredentialPart, Probe, Timeouts};
 pub use kubeconfig::{FileReferences, KubeconfigError};
 
 /// A connected cluster: the kube-rs client and what is known of its credentials.
@@ -32,10 +34,15 @@ pub struct ClusterClient {
 }
 
 impl ClusterClient {
-    /// Builds a client for `access` (nothing is sent yet).
-    pub fn new(access: &ClusterAccess, timeouts: Timeouts) -> Result<ClusterClient, ClusterError> {
+    /// Builds a client for `access` (nothing is sent yet) that connects only where `outbound`
+    /// allows.
+    pub fn new(
+        access: &ClusterAccess,
+        timeouts: Timeouts,
+        outbound: &std::sync::Arc<crate::net::OutboundPolicy>,
+    ) -> Result<ClusterClient, ClusterError> {
         Ok(ClusterClient {
-            client: connect::client(access, timeouts)?,
+            client: connect::client(access, timeouts, outbound)?,
             credential_expiry_millis: expiry::credential_expiry_millis(access),
         })
     }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::{
     crypto::{Keyring, Sealed},
-    kube::{ClientCache, ClusterAccess, ClusterClient, ClusterError, Timeouts},
+    kube::{ClientCache, ClusterAccess, ClusterClient, ClusterError, CredentialPart, Timeouts},
+    net::OutboundPolicy,
     store::{ClusterRow, SecretRow, Store, now_millis},
 };
 
@@ -16,16 +17,29 @@ pub struct ClusterConnector {
     keyring: Arc<Keyring>,
     cache: ClientCache,
     timeouts: Timeouts,
+    /// Where clients may connect (every connection of every cluster client is checked).
+    outbound: Arc<OutboundPolicy>,
 }
 
 impl ClusterConnector {
-    pub fn new(store: Store, keyring: Arc<Keyring>, timeouts: Timeouts) -> Self {
+    pub fn new(
+        store: Store,
+        keyring: Arc<Keyring>,
+        timeouts: Timeouts,
+        outbound: Arc<OutboundPolicy>,
+    ) -> Self {
         ClusterConnector {
             store,
             keyring,
             cache: ClientCache::default(),
             timeouts,
+            outbound,
         }
+    }
+
+    /// A client for `access` that is not cached (imports and credential checks).
+    pub fn build_client(&self, access: &ClusterAccess) -> Result<ClusterClient, ClusterError> {
+        ClusterClient::new(access, self.timeouts, &self.outbound)
     }
 
     pub fn timeouts(&self) -> Timeouts {
@@ -77,7 +91,7 @@ impl ClusterConnector {
             return Ok(client);
         }
         let access = self.open(row).await?;
-        let client = ClusterClient::new(&access, self.timeouts).map_err(cluster_error)?;
+        let client = self.build_client(&access).map_err(cluster_error)?;
         self.cache.insert(&row.id, row.version, client.clone());
         Ok(client)
     }
@@ -101,8 +115,20 @@ pub fn cluster_error(err: ClusterError) -> Error {
     let reason = err.reason();
     match err {
         ClusterError::InvalidServer(_) => Error::invalid("source.token.server", err.to_string()),
-        ClusterError::BadCa(_) => Error::invalid("source.token.ca_pem", err.to_string()),
-        ClusterError::BadClientCertificate => Error::invalid("source.kubeconfig", err.to_string()),
+        ClusterError::BadCredential { part, .. } => {
+            let field = match part {
+                CredentialPart::CaCertificate => "source.token.ca_pem",
+                CredentialPart::BearerToken => "source.token.bearer_token",
+                CredentialPart::ClientCertificate | CredentialPart::ClientKey => {
+                    "source.kubeconfig.kubeconfig"
+                }
+            };
+            Error::invalid(field, err.to_string())
+        }
+        ClusterError::AddressNotAllowed(_) => Error::FailedPrecondition {
+            reason,
+            message: err.to_string(),
+        },
         ClusterError::Unreachable(_) | ClusterError::Timeout(_) => Error::Unavailable {
             reason,
             message: err.to_string(),

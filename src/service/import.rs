@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     kube::{
-        ClusterAccess, ClusterClient, ClusterError, Credentials, FileReferences, KubeconfigError,
+        ClusterAccess, ClusterError, CredentialPart, Credentials, FileReferences, KubeconfigError,
         Probe, kubeconfig,
     },
     store::{ClusterRow, Store, now_millis},
@@ -368,7 +368,9 @@ impl ClusterImporter {
     }
 
     async fn connect(&self, access: &ClusterAccess, field: &str) -> Result<Probe> {
-        let client = ClusterClient::new(access, self.connector.timeouts())
+        let client = self
+            .connector
+            .build_client(access)
             .map_err(|err| source_error(err, field))?;
         client
             .probe(IMPORT_PROBE_LIMIT)
@@ -502,19 +504,17 @@ fn resolve(source: &AccessSource, allow_insecure_tls: bool) -> Result<(ClusterAc
 
 /// Errors from building or probing a client for a source: bad input names its field.
 fn source_error(err: ClusterError, field: &str) -> Error {
-    match err {
-        ClusterError::InvalidServer(_)
-        | ClusterError::BadCa(_)
-        | ClusterError::BadClientCertificate => {
-            let field = match (&err, field) {
-                (ClusterError::InvalidServer(_), "source.token") => "source.token.server",
-                (ClusterError::BadCa(_), "source.token") => "source.token.ca_pem",
-                _ => field,
-            };
-            Error::invalid(field, err.to_string())
-        }
-        other => cluster_error(other),
-    }
+    let field = match &err {
+        ClusterError::InvalidServer(_) if field == "source.token" => "source.token.server",
+        ClusterError::BadCredential { part, .. } if field == "source.token" => match part {
+            CredentialPart::CaCertificate => "source.token.ca_pem",
+            _ => "source.token.bearer_token",
+        },
+        ClusterError::InvalidServer(_) | ClusterError::BadCredential { .. } => field,
+        _ => return cluster_error(err),
+    };
+    // Inside a kubeconfig, the message names the kubeconfig's own field.
+    Error::invalid(field, err.to_string())
 }
 
 fn warnings_json(access: &ClusterAccess) -> String {
