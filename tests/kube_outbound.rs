@@ -451,7 +451,9 @@ impl Binary {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let log = dir.path().join("server.log");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_flotilla"))
-            .args(["serve", "--log-format", "json", "--probe-interval", "1"])
+            // debug: every line that could carry a body (kube-rs, our probe failures) is written.
+            .args(["serve", "--log-format", "json", "--log-filter", "debug"])
+            .args(["--probe-interval", "1"])
             .arg("--listen")
             .arg(addr.to_string())
             .arg("--data-dir")
