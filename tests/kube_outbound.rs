@@ -108,7 +108,11 @@ async fn assert_refused_fast(
     let started = Instant::now();
     let status = client.import_cluster(request).await.unwrap_err();
     let elapsed = started.elapsed();
-    assert_eq!(status.code(), Code::FailedPrecondition, "{name}: {status:?}");
+    assert_eq!(
+        status.code(),
+        Code::FailedPrecondition,
+        "{name}: {status:?}"
+    );
     assert_eq!(reason(&status), "ADDRESS_NOT_ALLOWED", "{name}: {status:?}");
     assert!(status.message().contains(names), "{name}: {status:?}");
     assert!(elapsed < Duration::from_secs(1), "{name}: took {elapsed:?}");
@@ -120,15 +124,17 @@ async fn denied_addresses_are_refused_before_any_connection() {
     // on 127.0.0.2 instead.
     let server = TestServer::start_with(|s| {
         s.listen = "127.0.0.2:0".parse().unwrap();
-        s.outbound.deny = flotilla::net::outbound::parse_cidrs("127.0.0.9/32,127.0.0.1/32,::1/128")
-            .unwrap();
+        s.outbound.deny =
+            flotilla::net::outbound::parse_cidrs("127.0.0.9/32,127.0.0.1/32,::1/128").unwrap();
     })
     .await;
     let mut client = ClusterServiceClient::new(server.channel().await);
     let ca = kubeconfigs::ca_pem();
 
     // An IP literal on --outbound-deny.
-    let denied = CountingListener::bind("127.0.0.9:0").await.expect("bind 127.0.0.9");
+    let denied = CountingListener::bind("127.0.0.9:0")
+        .await
+        .expect("bind 127.0.0.9");
     let url = format!("https://{}", denied.addr);
     assert_refused_fast(
         &mut client,
@@ -139,7 +145,9 @@ async fn denied_addresses_are_refused_before_any_connection() {
     .await;
 
     // A host name whose every address is denied: localhost resolves to 127.0.0.1 and ::1.
-    let v4 = CountingListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
+    let v4 = CountingListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1");
     let v6 = CountingListener::bind(&format!("[::1]:{}", v4.addr.port())).await;
     let url = format!("https://localhost:{}", v4.addr.port());
     assert_refused_fast(
@@ -208,7 +216,10 @@ async fn kubeconfig_impersonation_and_proxy_are_refused_by_name() {
     for (name, yaml, named) in [
         (
             "as",
-            admin.replace("    client-key-data:", "    as: system:admin\n    client-key-data:"),
+            admin.replace(
+                "    client-key-data:",
+                "    as: system:admin\n    client-key-data:",
+            ),
             "as is set",
         ),
         (
@@ -245,8 +256,10 @@ async fn bad_client_key_and_token_are_the_callers_input() {
     let server = TestServer::start().await;
     let mut client = ClusterServiceClient::new(server.channel().await);
     // client-key-data holds a PEM block that is not a key (the certificate itself).
-    let not_a_key =
-        kubeconfigs::admin_kubeconfig_with_key(&kubeconfigs::server(), &kubeconfigs::admin_cert_pem());
+    let not_a_key = kubeconfigs::admin_kubeconfig_with_key(
+        &kubeconfigs::server(),
+        &kubeconfigs::admin_cert_pem(),
+    );
     let status = client
         .import_cluster(kubeconfig_request(not_a_key))
         .await
@@ -336,7 +349,10 @@ async fn probes_go_through_the_check() {
         .into_inner()
         .cluster
         .expect("cluster");
-    assert!(connections.load(Ordering::SeqCst) > 0, "the import went through the front");
+    assert!(
+        connections.load(Ordering::SeqCst) > 0,
+        "the import went through the front"
+    );
     first.shutdown().await;
 
     // The same cluster, probed by a server that denies the address: it becomes unreachable
@@ -372,7 +388,11 @@ async fn probes_go_through_the_check() {
             && status.unreachable_reason.contains("127.0.0.9"),
         "{status:?}"
     );
-    assert_eq!(connections.load(Ordering::SeqCst), 0, "no connection was made");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "no connection was made"
+    );
     second.shutdown().await;
 }
 
@@ -468,7 +488,10 @@ impl Binary {
             .expect("start the flotilla binary");
         let deadline = Instant::now() + Duration::from_secs(60);
         while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(Instant::now() < deadline, "the binary did not start listening");
+            assert!(
+                Instant::now() < deadline,
+                "the binary did not start listening"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Binary {
@@ -542,7 +565,9 @@ async fn foreign_bodies_and_user_mistakes_stay_out_of_answers_and_error_logs() {
     };
     assert!(!status.reachable, "{status:?}");
     assert!(
-        status.unreachable_reason.contains("not a Kubernetes Status"),
+        status
+            .unreachable_reason
+            .contains("not a Kubernetes Status"),
         "{status:?}"
     );
     answers.push(status.unreachable_reason.clone());
@@ -577,16 +602,28 @@ async fn foreign_bodies_and_user_mistakes_stay_out_of_answers_and_error_logs() {
 
     let lines = binary.stop();
     for answer in &answers {
-        assert!(!answer.contains(impostor::MARKER), "body in an answer: {answer:.300}");
-        assert!(!answer.contains("padding"), "body in an answer: {answer:.300}");
+        assert!(
+            !answer.contains(impostor::MARKER),
+            "body in an answer: {answer:.300}"
+        );
+        assert!(
+            !answer.contains("padding"),
+            "body in an answer: {answer:.300}"
+        );
     }
     assert!(
         lines.iter().any(|l| l.contains("flotilla serving")),
         "the log was captured: {lines:?}"
     );
     for line in &lines {
-        assert!(!line.contains(impostor::MARKER), "body in the log: {line:.300}");
+        assert!(
+            !line.contains(impostor::MARKER),
+            "body in the log: {line:.300}"
+        );
         let parsed: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-        assert_ne!(parsed["level"], "ERROR", "a user mistake logged at ERROR: {line:.500}");
+        assert_ne!(
+            parsed["level"], "ERROR",
+            "a user mistake logged at ERROR: {line:.500}"
+        );
     }
 }

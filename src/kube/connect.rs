@@ -2,12 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use ::kube::{
-    Api, Client, Config,
-    api::ListParams,
-    client::ConfigExt,
-    config::AuthInfo,
-};
+use ::kube::{Api, Client, Config, api::ListParams, client::ConfigExt, config::AuthInfo};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hyper_util::rt::TokioExecutor;
 use k8s_openapi::api::core::v1::{Namespace, Node};
@@ -122,9 +117,7 @@ impl CredentialPart {
             CredentialPart::CaCertificate => {
                 "the CA certificate (certificate-authority-data, or ca_pem)"
             }
-            CredentialPart::ClientCertificate => {
-                "the client certificate (client-certificate-data)"
-            }
+            CredentialPart::ClientCertificate => "the client certificate (client-certificate-data)",
             CredentialPart::ClientKey => "the client key (client-key-data)",
             CredentialPart::BearerToken => "the bearer token (token, or bearer_token)",
         }
@@ -236,9 +229,9 @@ fn classify_build(err: ::kube::Error) -> ClusterError {
                 part: CredentialPart::CaCertificate,
                 reason: "is not a usable CA certificate".into(),
             },
-            TlsError::InvalidServerName(_) => {
-                ClusterError::InvalidServer("names a host that is not a valid TLS server name".into())
-            }
+            TlsError::InvalidServerName(_) => ClusterError::InvalidServer(
+                "names a host that is not a valid TLS server name".into(),
+            ),
             TlsError::MissingCertificate => ClusterError::BadCredential {
                 part: CredentialPart::ClientCertificate,
                 reason: "has no certificate".into(),
@@ -407,12 +400,17 @@ pub fn classify(err: ::kube::Error) -> ClusterError {
 
 /// `err` and its sources, looking inside `io::Error`s (whose `source()` skips the error they
 /// wrap, such as rustls's).
-fn causes<'a>(err: &'a (dyn std::error::Error + 'static)) -> Vec<&'a (dyn std::error::Error + 'static)> {
+fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
     let mut found = Vec::new();
     let mut current = Some(err);
     while let Some(e) = current {
         found.push(e);
-        current = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => e.source(),
         };

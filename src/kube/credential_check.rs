@@ -73,8 +73,12 @@ fn client_identity(certificate_pem: &str, key_pem: &str) -> Result<(), ClusterEr
             "has no private key block (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
         )
     })?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|_| bad(key_part, "is not a supported RSA, ECDSA or Ed25519 private key"))?;
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|_| {
+        bad(
+            key_part,
+            "is not a supported RSA, ECDSA or Ed25519 private key",
+        )
+    })?;
     match rustls::sign::CertifiedKey::new(certificates, signing).keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(()),
         Err(_) => Err(bad(
@@ -210,6 +214,9 @@ mod tests {
     fn messages_never_quote_the_key() {
         let (cert, key) = identity();
         let err = check(&cert_access(&key, &cert)).unwrap_err().to_string();
-        assert!(!err.contains("BEGIN") && !err.contains(&key[40..80]), "{err}");
+        assert!(
+            !err.contains("BEGIN") && !err.contains(&key[40..80]),
+            "{err}"
+        );
     }
 }

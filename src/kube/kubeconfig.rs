@@ -165,12 +165,20 @@ pub fn access_for_context(
 fn refuse_impersonation(user: &AuthInfo) -> Result<(), KubeconfigError> {
     let why = "it makes every call impersonate another identity";
     let set = [
-        ("as", user.impersonate.as_ref().is_some_and(|v| !v.is_empty())),
+        (
+            "as",
+            user.impersonate.as_ref().is_some_and(|v| !v.is_empty()),
+        ),
         (
             "as-groups",
-            user.impersonate_groups.as_ref().is_some_and(|v| !v.is_empty()),
+            user.impersonate_groups
+                .as_ref()
+                .is_some_and(|v| !v.is_empty()),
         ),
-        ("as-uid", user.impersonate_uid.as_ref().is_some_and(|v| !v.is_empty())),
+        (
+            "as-uid",
+            user.impersonate_uid.as_ref().is_some_and(|v| !v.is_empty()),
+        ),
         (
             "as-user-extra",
             user.impersonate_user_extra
@@ -296,7 +304,11 @@ contexts:
         let text = format!(
             "apiVersion: v1\nkind: Config\ncurrent-context: a\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\n{cluster_extra}users:\n- name: u\n  user:\n    token: T\n{user_extra}contexts:\n- name: a\n  context: {{cluster: c, user: u}}\n"
         );
-        access_for_context(&parse(text.as_bytes()).unwrap(), None, FileReferences::Forbidden)
+        access_for_context(
+            &parse(text.as_bytes()).unwrap(),
+            None,
+            FileReferences::Forbidden,
+        )
     }
 
     #[test]

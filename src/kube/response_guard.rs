@@ -100,7 +100,11 @@ where
             ),
         );
         let (parts, _html) = response.into_parts();
-        return replaced(Response::from_parts(parts, ()), StatusCode::BAD_GATEWAY, body);
+        return replaced(
+            Response::from_parts(parts, ()),
+            StatusCode::BAD_GATEWAY,
+            body,
+        );
     }
     response.map(Either::Left)
 }
@@ -190,14 +194,15 @@ mod tests {
 
     #[tokio::test]
     async fn other_error_bodies_are_replaced() {
-        let page = format!(
-            "<html>{}MARKER-SECRET</html>",
-            "x".repeat(2 * 1024 * 1024)
-        );
+        let page = format!("<html>{}MARKER-SECRET</html>", "x".repeat(2 * 1024 * 1024));
         for (code, content_type, text) in [
             (500, "text/html", page.clone()),
             (404, "text/plain", "MARKER-SECRET".to_string()),
-            (403, "application/json", r#"{"error":"MARKER-SECRET"}"#.to_string()),
+            (
+                403,
+                "application/json",
+                r#"{"error":"MARKER-SECRET"}"#.to_string(),
+            ),
             // Status-shaped but too large to be one: not read past the cap.
             (
                 500,

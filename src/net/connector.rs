@@ -159,7 +159,11 @@ impl tower::Service<Uri> for CheckedConnector {
                 .to_string();
             let port = uri
                 .port_u16()
-                .unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
+                .unwrap_or(if uri.scheme_str() == Some("http") {
+                    80
+                } else {
+                    443
+                });
             let addresses = resolve_allowed(&policy, &host, port).await?;
             let mut last = None;
             for address in addresses {
@@ -237,11 +241,18 @@ mod tests {
         let err = resolve_allowed(&policy("127.0.0.1/32, ::1/128"), "localhost", 6443)
             .await
             .unwrap_err();
-        assert!(matches!(&err, ConnectError::NotAllowed(n) if n.host == "localhost"), "{err}");
+        assert!(
+            matches!(&err, ConnectError::NotAllowed(n) if n.host == "localhost"),
+            "{err}"
+        );
         let allowed = resolve_allowed(&policy("::1/128"), "localhost", 6443)
             .await
             .unwrap();
-        assert!(allowed.iter().all(|a| a.ip() != "::1".parse::<IpAddr>().unwrap()));
+        assert!(
+            allowed
+                .iter()
+                .all(|a| a.ip() != "::1".parse::<IpAddr>().unwrap())
+        );
         assert!(check_literal(&policy("127.0.0.9/32"), "127.0.0.9", 1).is_err());
         assert!(check_literal(&policy("127.0.0.9/32"), "[::ffff:127.0.0.9]", 1).is_err());
         assert!(check_literal(&policy("127.0.0.9/32"), "localhost", 1).is_ok());

@@ -20,9 +20,15 @@ use ipnet::IpNet;
 
 /// Refused unless allowed: (CIDR, what lives there).
 pub const DEFAULT_DENY: &[(&str, &str)] = &[
-    ("169.254.0.0/16", "link-local; cloud metadata services live here"),
+    (
+        "169.254.0.0/16",
+        "link-local; cloud metadata services live here",
+    ),
     ("fe80::/10", "link-local"),
-    ("0.0.0.0/8", "unspecified; connecting there reaches this host"),
+    (
+        "0.0.0.0/8",
+        "unspecified; connecting there reaches this host",
+    ),
     ("::/128", "unspecified"),
     ("224.0.0.0/4", "multicast"),
     ("ff00::/8", "multicast"),
@@ -257,10 +263,19 @@ mod tests {
     #[test]
     fn allow_list_overrides_the_deny_list() {
         let p = policy("10.0.0.0/8", "10.1.2.3, 169.254.169.254/32");
-        assert!(allowed(&p, "10.1.2.3:6443"), "allowed inside a denied range");
+        assert!(
+            allowed(&p, "10.1.2.3:6443"),
+            "allowed inside a denied range"
+        );
         assert!(!allowed(&p, "10.1.2.4:6443"));
-        assert!(allowed(&p, "169.254.169.254:80"), "operator allowed a default");
-        assert!(allowed(&p, "[::ffff:169.254.169.254]:80"), "mapped form too");
+        assert!(
+            allowed(&p, "169.254.169.254:80"),
+            "operator allowed a default"
+        );
+        assert!(
+            allowed(&p, "[::ffff:169.254.169.254]:80"),
+            "mapped form too"
+        );
         assert!(!allowed(&p, "169.254.169.253:80"));
     }
 
@@ -269,7 +284,10 @@ mod tests {
         let p = policy("", "127.0.0.0/8");
         assert!(!allowed(&p, "127.0.0.1:50051"));
         assert!(!allowed(&p, "[::ffff:127.0.0.1]:50051"));
-        assert!(allowed(&p, "127.0.0.1:50052"), "other ports are other servers");
+        assert!(
+            allowed(&p, "127.0.0.1:50052"),
+            "other ports are other servers"
+        );
         assert!(allowed(&p, "127.0.0.2:50051"), "other address");
 
         let any = OutboundPolicy::defaults("0.0.0.0:50051".parse().unwrap());
