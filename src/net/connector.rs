@@ -205,8 +205,7 @@ mod tests {
         let err = CheckedConnector::new(policy("127.0.0.9/32"))
             .oneshot(uri)
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(
             matches!(&err, ConnectError::NotAllowed(n) if n.refusals[0].address.port() == port),
             "{err}"
@@ -231,8 +230,7 @@ mod tests {
         let err = CheckedConnector::new(policy("::1/128"))
             .oneshot(uri)
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(matches!(err, ConnectError::NotAllowed(_)), "{err}");
     }
 

@@ -82,11 +82,9 @@ impl std::fmt::Display for Refusal {
 
 impl OutboundPolicy {
     pub fn new(settings: &OutboundSettings, listen: SocketAddr) -> OutboundPolicy {
-        let defaults = DEFAULT_DENY.iter().filter_map(|(cidr, why)| {
-            cidr.parse::<IpNet>()
-                .ok()
-                .map(|net| DenyRule { net, why: *why })
-        });
+        let defaults = DEFAULT_DENY
+            .iter()
+            .filter_map(|(cidr, why)| cidr.parse::<IpNet>().ok().map(|net| DenyRule { net, why }));
         let configured = settings.deny.iter().map(|net| DenyRule {
             net: *net,
             why: "on --outbound-deny",
