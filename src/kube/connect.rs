@@ -89,8 +89,12 @@ impl ClusterError {
     }
 }
 
-/// A kube-rs client for `access`. Nothing is sent yet.
-pub fn client(access: &ClusterAccess, timeouts: Timeouts) -> Result<Client, ClusterError> {
+/// A kube-rs client for `access`, acting as `impersonate` when given. Nothing is sent yet.
+pub fn client(
+    access: &ClusterAccess,
+    timeouts: Timeouts,
+    impersonate: Option<&super::impersonation::Impersonation>,
+) -> Result<Client, ClusterError> {
     let url: http::Uri = access
         .server
         .parse()
@@ -129,6 +133,10 @@ pub fn client(access: &ClusterAccess, timeouts: Timeouts) -> Result<Client, Clus
             ..AuthInfo::default()
         },
     };
+    if let Some(who) = impersonate {
+        config.auth_info.impersonate = Some(who.user.clone());
+        config.auth_info.impersonate_groups = Some(vec![who.group.clone()]);
+    }
     Client::try_from(config).map_err(|err| match classify(err) {
         ClusterError::Other(message)
             if message.contains("key") || message.contains("certificate") =>

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod drain;
 pub mod event_hub;
 pub mod expiry;
+pub mod impersonation;
 pub mod kubeconfig;
 pub mod logs;
 pub mod pod_view;
@@ -19,7 +20,7 @@ pub mod watch_cache;
 pub mod workloads;
 
 pub use access::{ClusterAccess, Credentials};
-pub use cache::ClientCache;
+pub use cache::{ClientCache, ImpersonatedClients};
 pub use connect::{ClusterError, Probe, Timeouts};
 pub use kubeconfig::{FileReferences, KubeconfigError};
 
@@ -35,7 +36,19 @@ impl ClusterClient {
     /// Builds a client for `access` (nothing is sent yet).
     pub fn new(access: &ClusterAccess, timeouts: Timeouts) -> Result<ClusterClient, ClusterError> {
         Ok(ClusterClient {
-            client: connect::client(access, timeouts)?,
+            client: connect::client(access, timeouts, None)?,
+            credential_expiry_millis: expiry::credential_expiry_millis(access),
+        })
+    }
+
+    /// Builds a client for `access` whose every request acts as `who` (nothing is sent yet).
+    pub fn impersonating(
+        access: &ClusterAccess,
+        timeouts: Timeouts,
+        who: &impersonation::Impersonation,
+    ) -> Result<ClusterClient, ClusterError> {
+        Ok(ClusterClient {
+            client: connect::client(access, timeouts, Some(who))?,
             credential_expiry_millis: expiry::credential_expiry_millis(access),
         })
     }

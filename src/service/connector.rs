@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::{
     crypto::{Keyring, Sealed},
-    kube::{ClientCache, ClusterAccess, ClusterClient, ClusterError, Timeouts},
+    kube::{ClientCache, ClusterAccess, ClusterClient, ClusterError, ImpersonatedClients, Timeouts},
     store::{ClusterRow, SecretRow, Store, now_millis},
 };
 
@@ -16,6 +16,8 @@ pub struct ClusterConnector {
     keyring: Arc<Keyring>,
     cache: ClientCache,
     timeouts: Timeouts,
+    /// Clients acting as callers, for clusters in impersonation mode.
+    impersonated: ImpersonatedClients,
 }
 
 impl ClusterConnector {
@@ -25,6 +27,7 @@ impl ClusterConnector {
             keyring,
             cache: ClientCache::default(),
             timeouts,
+            impersonated: ImpersonatedClients::default(),
         }
     }
 
@@ -82,6 +85,27 @@ impl ClusterConnector {
         Ok(client)
     }
 
+    /// The client a call for `scope` uses: in impersonation mode one acting as the caller,
+    /// otherwise (and for Flotilla's own work) the stored credential's own.
+    pub async fn client_for(
+        &self,
+        row: &ClusterRow,
+        scope: &super::clusters_access::Scope,
+    ) -> Result<ClusterClient> {
+        let Some(who) = super::kube_access::impersonation(row, scope) else {
+            return self.client(row).await;
+        };
+        if let Some(client) = self.impersonated.get(&row.id, row.version, &who) {
+            return Ok(client);
+        }
+        let access = self.open(row).await?;
+        let client =
+            ClusterClient::impersonating(&access, self.timeouts, &who).map_err(cluster_error)?;
+        self.impersonated
+            .insert(&row.id, row.version, &who, client.clone());
+        Ok(client)
+    }
+
     /// Re-reads the master key file (a no-op for a fixed key).
     pub fn reload_keys(&self) -> Result<()> {
         Ok(self.keyring.reload()?)
@@ -89,6 +113,7 @@ impl ClusterConnector {
 
     pub fn forget(&self, cluster_id: &str) {
         self.cache.remove(cluster_id);
+        self.impersonated.remove_cluster(cluster_id);
     }
 
     pub fn cached_clients(&self) -> usize {
