@@ -342,7 +342,6 @@ impl TryFrom<pb::UpdateClusterRequest> for UpdateCluster {
             paths: r.update_mask.map(|m| m.paths).unwrap_or_default(),
             etag: cluster.etag,
             kube_access: kube_access(cluster.kube_access_mode),
-            install_rbac: r.install_rbac,
         })
     }
 }

@@ -165,8 +165,6 @@ pub struct UpdateCluster {
     /// Field-mask paths: "display_name", "labels", "kube_access_mode".
     pub paths: Vec<String>,
     pub kube_access: KubeAccess,
-    /// When turning impersonation on: first bind the flotilla groups (see `ImportCluster`).
-    pub install_rbac: bool,
     /// When not empty, must equal the cluster's current etag.
     pub etag: String,
 }
@@ -286,14 +284,9 @@ impl ClusterCatalog {
                 }
                 "kube_access_mode" => {
                     if request.kube_access == KubeAccess::Impersonation {
-                        // Checked (and bindings installed) before anything is stored.
+                        // Checked before anything is stored.
                         let access = self.connector.open(&row).await?;
-                        prepare_impersonation(
-                            &access,
-                            self.connector.timeouts(),
-                            request.install_rbac,
-                        )
-                        .await?;
+                        prepare_impersonation(&access, self.connector.timeouts(), false).await?;
                     }
                     row.kube_access = request.kube_access.as_str().into();
                 }

@@ -44,10 +44,19 @@ impl KubeAccess {
 }
 
 /// Whom a call on `row` for `scope` impersonates: nobody for built-in clusters and for
-/// Flotilla's own work.
+/// Flotilla's own work. The user is `flotilla:<token name>`; a name an HTTP header cannot carry
+/// as is (spaces, non-ASCII) is replaced by `token-<token id>`, which still names one token.
 pub fn impersonation(row: &ClusterRow, scope: &Scope) -> Option<Impersonation> {
-    (KubeAccess::of(row) == KubeAccess::Impersonation && !scope.is_server())
-        .then(|| Impersonation::of(&scope.name, scope.role.as_str()))
+    if KubeAccess::of(row) != KubeAccess::Impersonation || scope.is_server() {
+        return None;
+    }
+    let header_safe = scope.name.bytes().all(|b| (0x21..0x7f).contains(&b));
+    let user = if header_safe {
+        scope.name.clone()
+    } else {
+        format!("token-{}", scope.token_id)
+    };
+    Some(Impersonation::of(&user, scope.role.as_str()))
 }
 
 /// Makes sure impersonation can work with `access` before it is turned on: optionally applies
@@ -132,6 +141,14 @@ mod tests {
             })
         );
         assert_eq!(impersonation(&row("builtin"), &caller), None);
+        let spaced = Principal {
+            name: "Zoë's bot".into(),
+            ..caller.clone()
+        };
+        assert_eq!(
+            impersonation(&row("impersonation"), &spaced).map(|who| who.user),
+            Some("flotilla:token-tok-1".into())
+        );
         assert_eq!(
             impersonation(&row("impersonation"), &Principal::server()),
             None
