@@ -94,7 +94,7 @@ impl AdminAccount {
             .await
             .expect("token request");
         AdminAccount {
-            token: issued.status.expect("status").token,
+            token: issued.status.and_then(|s| s.token).expect("token"),
             username: format!("system:serviceaccount:{namespace}:{name}"),
             binding,
         }
