@@ -10,18 +10,22 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::{
+    panic::AssertUnwindSafe,
+    time::{Duration, Instant},
+};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use flotilla::api::pb::{
     self, admin_service_client::AdminServiceClient, cluster_service_client::ClusterServiceClient,
     workload_service_client::WorkloadServiceClient,
 };
+use futures::FutureExt;
 use k8s_openapi::api::{
     apps::v1::Deployment,
     authentication::v1::{TokenRequest, TokenRequestSpec},
-    core::v1::{ConfigMap, Secret, ServiceAccount},
-    rbac::v1::{ClusterRoleBinding, Role, RoleRef, Subject},
+    core::v1::{ConfigMap, Namespace, Secret, ServiceAccount},
+    rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleRef, Subject},
 };
 use kube::{
     Api,
@@ -224,7 +228,12 @@ fn list_request(kind: &str, api_version: &str, namespace: &str) -> pb::ListResou
     }
 }
 
-fn get_request(kind: &str, api_version: &str, namespace: &str, name: &str) -> pb::GetResourceRequest {
+fn get_request(
+    kind: &str,
+    api_version: &str,
+    namespace: &str,
+    name: &str,
+) -> pb::GetResourceRequest {
     pb::GetResourceRequest {
         cluster_id: CLUSTER.into(),
         api_version: api_version.into(),
@@ -284,23 +293,41 @@ async fn seed_objects(setup: &Setup) -> String {
     // The oracle: the API server itself holds the data and the annotation.
     let stored = setup.ns.api::<Secret>().get("db").await.expect("read back");
     assert!(stored.data.unwrap().contains_key("password"));
-    assert!(stored.metadata.annotations.unwrap().contains_key(LAST_APPLIED));
+    assert!(
+        stored
+            .metadata
+            .annotations
+            .unwrap()
+            .contains_key(LAST_APPLIED)
+    );
     secret_value
 }
 
 /// Nothing in `text` reveals the secret (plain or base64) or the last-applied annotation.
 fn assert_clean(what: &str, text: &str, secret_value: &str) {
-    assert!(!text.contains(secret_value), "{what} reveals the secret: {text}");
+    assert!(
+        !text.contains(secret_value),
+        "{what} reveals the secret: {text}"
+    );
     assert!(
         !text.contains(&STANDARD.encode(secret_value)),
         "{what} reveals the secret (base64): {text}"
     );
-    assert!(!text.contains(LAST_APPLIED), "{what} has last-applied: {text}");
+    assert!(
+        !text.contains(LAST_APPLIED),
+        "{what} has last-applied: {text}"
+    );
 }
 
 async fn viewer_reads_no_secret_data(mode: Mode) {
     let mut s = Setup::start("roles-view", mode).await;
-    let secret_value = seed_objects(&s).await;
+    let (kube, ns) = (s.kube.clone(), s.ns());
+    cleaning_up(&kube, &ns, viewer_checks(&mut s, mode)).await;
+    s.cleanup().await;
+}
+
+async fn viewer_checks(s: &mut Setup, mode: Mode) {
+    let secret_value = seed_objects(s).await;
     let ns = s.ns();
 
     // An admin still reads the data (so the secret really has some to hide) in built-in mode.
@@ -369,8 +396,15 @@ async fn viewer_reads_no_secret_data(mode: Mode) {
         .into_inner()
         .resource
         .expect("resource");
-    assert_eq!(deployment.annotations.get("keep").map(String::as_str), Some("me"));
-    assert_clean("GetResource(Deployment)", &format!("{deployment:?}"), &secret_value);
+    assert_eq!(
+        deployment.annotations.get("keep").map(String::as_str),
+        Some("me")
+    );
+    assert_clean(
+        "GetResource(Deployment)",
+        &format!("{deployment:?}"),
+        &secret_value,
+    );
     let listed = s
         .viewer
         .list_resources(list_request("Deployment", "apps/v1", &ns))
@@ -378,7 +412,11 @@ async fn viewer_reads_no_secret_data(mode: Mode) {
         .expect("list deployments")
         .into_inner();
     assert_eq!(listed.resources.len(), 1);
-    assert_clean("ListResources(Deployment)", &format!("{listed:?}"), &secret_value);
+    assert_clean(
+        "ListResources(Deployment)",
+        &format!("{listed:?}"),
+        &secret_value,
+    );
     let workload = s
         .viewer
         .get_workload(pb::GetWorkloadRequest {
@@ -416,7 +454,6 @@ async fn viewer_reads_no_secret_data(mode: Mode) {
         .expect("list events")
         .into_inner();
     assert_clean("ListEvents", &format!("{events:?}"), &secret_value);
-    s.cleanup().await;
 }
 
 #[tokio::test]
@@ -457,6 +494,12 @@ async fn binding_exists(kube: &kube::Client, name: &str) -> bool {
 #[tokio::test]
 async fn built_in_operator_cannot_grant_itself_cluster_admin_but_can_deploy() {
     let mut s = Setup::start("roles-op", Mode::BuiltIn).await;
+    let (kube, ns) = (s.kube.clone(), s.ns());
+    cleaning_up(&kube, &ns, built_in_operator_checks(&mut s)).await;
+    s.cleanup().await;
+}
+
+async fn built_in_operator_checks(s: &mut Setup) {
     let ns = s.ns();
     let binding = format!("{ns}-escalate");
     // A ConfigMap first, then the binding: the whole manifest is refused before anything is
@@ -472,7 +515,10 @@ async fn built_in_operator_cannot_grant_itself_cluster_admin_but_can_deploy() {
             .await
             .expect_err("refused");
         assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
-        assert!(status.message().contains("ClusterRoleBinding"), "{status:?}");
+        assert!(
+            status.message().contains("ClusterRoleBinding"),
+            "{status:?}"
+        );
         assert_eq!(
             status.get_details_error_info().map(|i| i.reason),
             Some("PERMISSION_DENIED".into())
@@ -480,7 +526,11 @@ async fn built_in_operator_cannot_grant_itself_cluster_admin_but_can_deploy() {
     }
     assert!(!binding_exists(&s.kube, &binding).await, "binding created");
     assert!(
-        s.ns.api::<ConfigMap>().get_opt("first").await.unwrap().is_none(),
+        s.ns.api::<ConfigMap>()
+            .get_opt("first")
+            .await
+            .unwrap()
+            .is_none(),
         "part of a refused manifest was applied"
     );
 
@@ -527,7 +577,13 @@ async fn built_in_operator_cannot_grant_itself_cluster_admin_but_can_deploy() {
         .expect_err("refused");
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     assert!(status.message().contains("Role"), "{status:?}");
-    assert!(s.ns.api::<Role>().get_opt("existing").await.unwrap().is_some());
+    assert!(
+        s.ns.api::<Role>()
+            .get_opt("existing")
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // Workloads are the operator's business.
     let results = s
@@ -538,20 +594,42 @@ async fn built_in_operator_cannot_grant_itself_cluster_admin_but_can_deploy() {
         .into_inner()
         .results;
     assert_eq!(results.len(), 1);
-    assert_eq!(results[0].outcome(), pb::ApplyOutcome::Created, "{results:?}");
-    assert!(s.ns.api::<Deployment>().get_opt("web").await.unwrap().is_some());
-    remove_escalations(&s.kube, &ns).await;
-    s.cleanup().await;
+    assert_eq!(
+        results[0].outcome(),
+        pb::ApplyOutcome::Created,
+        "{results:?}"
+    );
+    assert!(
+        s.ns.api::<Deployment>()
+            .get_opt("web")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
-/// Deletes what a regression would have let an operator create outside the test namespace.
-async fn remove_escalations(kube: &kube::Client, ns: &str) {
-    let _ = Api::<ClusterRoleBinding>::all(kube.clone())
-        .delete(&format!("{ns}-escalate"), &DeleteParams::default())
+/// Runs `body`, then deletes the cluster-wide objects a test of namespace `ns` made (or a
+/// regression let a caller make), also when `body` panicked.
+async fn cleaning_up(kube: &kube::Client, ns: &str, body: impl Future<Output = ()>) {
+    let outcome = AssertUnwindSafe(body).catch_unwind().await;
+    let dp = DeleteParams::default();
+    let bindings = Api::<ClusterRoleBinding>::all(kube.clone());
+    for name in [
+        format!("{ns}-escalate"),
+        format!("{ns}-credential"),
+        format!("prober-{ns}"),
+    ] {
+        let _ = bindings.delete(&name, &dp).await;
+    }
+    let _ = Api::<ClusterRole>::all(kube.clone())
+        .delete(&format!("prober-{ns}"), &dp)
         .await;
-    let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(kube.clone())
-        .delete(&format!("{ns}-x"), &DeleteParams::default())
+    let _ = Api::<Namespace>::all(kube.clone())
+        .delete(&format!("{ns}-x"), &dp)
         .await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// Audit events (JSON lines) of `username` that satisfy `keep`, waiting up to 10 s for them.
@@ -585,17 +663,31 @@ async fn audit_events(username: &str, keep: impl Fn(&Value) -> bool) -> Vec<Valu
 #[tokio::test]
 async fn impersonated_operator_is_bound_by_cluster_rbac_and_named_in_its_audit_log() {
     let mut s = Setup::start("roles-imp", Mode::Impersonation).await;
+    let (kube, ns) = (s.kube.clone(), s.ns());
+    cleaning_up(&kube, &ns, impersonated_operator_checks(&mut s)).await;
+    s.cleanup().await;
+}
+
+async fn impersonated_operator_checks(s: &mut Setup) {
     let ns = s.ns();
     let binding = format!("{ns}-escalate");
     let results = s
         .operator
-        .apply_manifests(apply_request(&ns, &cluster_admin_binding(&binding, &ns), false))
+        .apply_manifests(apply_request(
+            &ns,
+            &cluster_admin_binding(&binding, &ns),
+            false,
+        ))
         .await
         .expect("apply answers per object")
         .into_inner()
         .results;
     assert_eq!(results.len(), 1);
-    assert_eq!(results[0].outcome(), pb::ApplyOutcome::Failed, "{results:?}");
+    assert_eq!(
+        results[0].outcome(),
+        pb::ApplyOutcome::Failed,
+        "{results:?}"
+    );
     let expected_user = format!("flotilla:{}", s.operator_name);
     assert!(
         results[0].message.contains("forbidden") && results[0].message.contains(&expected_user),
@@ -610,8 +702,18 @@ async fn impersonated_operator_is_bound_by_cluster_rbac_and_named_in_its_audit_l
         .expect("operator applies a deployment")
         .into_inner()
         .results;
-    assert_eq!(results[0].outcome(), pb::ApplyOutcome::Created, "{results:?}");
-    assert!(s.ns.api::<Deployment>().get_opt("web").await.unwrap().is_some());
+    assert_eq!(
+        results[0].outcome(),
+        pb::ApplyOutcome::Created,
+        "{results:?}"
+    );
+    assert!(
+        s.ns.api::<Deployment>()
+            .get_opt("web")
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // The API server's own audit log: the write was made by Flotilla's credential acting as
     // the caller, in the caller's role group...
@@ -625,7 +727,11 @@ async fn impersonated_operator_is_bound_by_cluster_rbac_and_named_in_its_audit_l
     .await;
     assert!(!writes.is_empty(), "no audit event of the write");
     for e in &writes {
-        assert_eq!(e["impersonatedUser"]["username"], expected_user.as_str(), "{e}");
+        assert_eq!(
+            e["impersonatedUser"]["username"],
+            expected_user.as_str(),
+            "{e}"
+        );
         let groups = e["impersonatedUser"]["groups"].to_string();
         assert!(groups.contains("flotilla:operator"), "{e}");
     }
@@ -636,16 +742,23 @@ async fn impersonated_operator_is_bound_by_cluster_rbac_and_named_in_its_audit_l
     .await;
     assert!(!probes.is_empty(), "no audit event of a probe");
     for e in &probes {
-        assert!(e.get("impersonatedUser").is_none(), "a probe impersonated: {e}");
+        assert!(
+            e.get("impersonatedUser").is_none(),
+            "a probe impersonated: {e}"
+        );
     }
-    remove_escalations(&s.kube, &ns).await;
-    s.cleanup().await;
 }
 
 #[tokio::test]
 async fn impersonation_is_refused_when_the_credential_cannot_impersonate() {
     let kube = kenv::client().await;
     let ns = kenv::TestNamespace::create(&kube, "roles-noimp").await;
+    let name = ns.name().to_string();
+    cleaning_up(&kube, &name, refusal_checks(&ns)).await;
+    ns.cleanup().await;
+}
+
+async fn refusal_checks(ns: &kenv::TestNamespace) {
     // May probe (read namespaces, list nodes), may not impersonate.
     let prober = kubeconfigs::ProberAccount::create(ns.name()).await;
     let server = TestServer::start().await;
@@ -722,13 +835,18 @@ async fn impersonation_is_refused_when_the_credential_cannot_impersonate() {
 
     server.shutdown().await;
     prober.cleanup().await;
-    ns.cleanup().await;
 }
 
 #[tokio::test]
 async fn update_cluster_turns_impersonation_on_and_off() {
-    let kube = kenv::client().await;
     let mut s = Setup::start("roles-switch", Mode::BuiltIn).await;
+    let (kube, ns) = (s.kube.clone(), s.ns());
+    cleaning_up(&kube, &ns, switch_checks(&mut s)).await;
+    s.cleanup().await;
+}
+
+async fn switch_checks(s: &mut Setup) {
+    let kube = s.kube.clone();
     let mut clusters = ClusterServiceClient::new(s.server.channel().await);
     let switch = async |clusters: &mut ClusterServiceClient<AuthedChannel>, mode| {
         clusters
@@ -766,7 +884,11 @@ async fn update_cluster_turns_impersonation_on_and_off() {
         .expect("per-object answer")
         .into_inner()
         .results;
-    assert_eq!(results[0].outcome(), pb::ApplyOutcome::Failed, "{results:?}");
+    assert_eq!(
+        results[0].outcome(),
+        pb::ApplyOutcome::Failed,
+        "{results:?}"
+    );
     assert!(results[0].message.contains("forbidden"), "{results:?}");
     assert_eq!(
         switch(&mut clusters, pb::KubeAccessMode::BuiltIn.into()).await,
@@ -779,8 +901,6 @@ async fn update_cluster_turns_impersonation_on_and_off() {
         .expect_err("Flotilla's rules again");
     assert_eq!(status.code(), Code::PermissionDenied);
     assert!(!binding_exists(&kube, &binding).await);
-    remove_escalations(&kube, &ns).await;
-    s.cleanup().await;
 }
 
 /// `flotilla rbac-manifest`'s documents.

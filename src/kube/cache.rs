@@ -83,7 +83,10 @@ impl ImpersonatedClients {
         state.tick += 1;
         let tick = state.tick;
         let key = (cluster_id.to_string(), who.user.clone(), who.group.clone());
-        let entry = state.clients.get_mut(&key).filter(|(v, _, _)| *v == version)?;
+        let entry = state
+            .clients
+            .get_mut(&key)
+            .filter(|(v, _, _)| *v == version)?;
         entry.2 = tick;
         Some(entry.1.clone())
     }
@@ -129,9 +132,7 @@ impl ImpersonatedClients {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::{
-        ClusterAccess, Credentials, Timeouts, impersonation::Impersonation,
-    };
+    use crate::kube::{ClusterAccess, Credentials, Timeouts, impersonation::Impersonation};
 
     fn client() -> ClusterClient {
         let access = ClusterAccess {
@@ -159,10 +160,20 @@ mod tests {
         assert!(cache.get("dev", 1, &a).is_some()); // a is now the most recently used
         cache.insert("prod", 1, &c, client());
         assert_eq!(cache.len(), 2);
-        assert!(cache.get("dev", 1, &b).is_none(), "least recently used goes");
+        assert!(
+            cache.get("dev", 1, &b).is_none(),
+            "least recently used goes"
+        );
         assert!(cache.get("dev", 1, &a).is_some());
-        assert!(cache.get("dev", 2, &a).is_none(), "other credentials version");
-        assert!(cache.get("dev", 1, &Impersonation::of("a", "admin")).is_none());
+        assert!(
+            cache.get("dev", 2, &a).is_none(),
+            "other credentials version"
+        );
+        assert!(
+            cache
+                .get("dev", 1, &Impersonation::of("a", "admin"))
+                .is_none()
+        );
         cache.remove_cluster("dev");
         assert!(cache.get("dev", 1, &a).is_none());
         assert!(cache.get("prod", 1, &c).is_some());

@@ -181,10 +181,7 @@ pub fn role_bindings_yaml() -> String {
         .map(|binding| {
             let mut value = serde_json::to_value(binding).unwrap_or_default();
             if let Some(object) = value.as_object_mut() {
-                object.insert(
-                    "apiVersion".into(),
-                    "rbac.authorization.k8s.io/v1".into(),
-                );
+                object.insert("apiVersion".into(), "rbac.authorization.k8s.io/v1".into());
                 object.insert("kind".into(), "ClusterRoleBinding".into());
             }
             serde_saphyr::to_string(&value).unwrap_or_default()
@@ -203,10 +200,7 @@ pub async fn install_role_bindings(client: &Client) -> Result<(), ClusterError> 
         let mut value = serde_json::to_value(&binding)
             .map_err(|err| ClusterError::Other(format!("encoding binding {name}: {err}")))?;
         if let Some(object) = value.as_object_mut() {
-            object.insert(
-                "apiVersion".into(),
-                "rbac.authorization.k8s.io/v1".into(),
-            );
+            object.insert("apiVersion".into(), "rbac.authorization.k8s.io/v1".into());
             object.insert("kind".into(), "ClusterRoleBinding".into());
         }
         api.patch(&name, &params, &Patch::Apply(&value))

@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{
-    Error, Result, connector::ClusterConnector, kube_access::KubeAccess, kube_errors,
-};
+use super::{Error, Result, connector::ClusterConnector, kube_access::KubeAccess, kube_errors};
 use crate::{
     kube::{ClusterClient, ClusterError},
     store::{ClusterRow, Store},

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::{
     crypto::{Keyring, Sealed},
-    kube::{ClientCache, ClusterAccess, ClusterClient, ClusterError, ImpersonatedClients, Timeouts},
+    kube::{
+        ClientCache, ClusterAccess, ClusterClient, ClusterError, ImpersonatedClients, Timeouts,
+    },
     store::{ClusterRow, SecretRow, Store, now_millis},
 };
 

@@ -24,20 +24,64 @@ pub const SERVICE_ACCOUNT_TOKEN_SECRET: &str = "kubernetes.io/service-account-to
 /// why: each grants or reveals more than workload changes need.
 pub const DENIED_KINDS: &[(&str, &str, &str)] = &[
     ("rbac.authorization.k8s.io", "Role", "grants permissions"),
-    ("rbac.authorization.k8s.io", "RoleBinding", "grants permissions"),
-    ("rbac.authorization.k8s.io", "ClusterRole", "grants permissions"),
-    ("rbac.authorization.k8s.io", "ClusterRoleBinding", "grants permissions"),
-    ("apiextensions.k8s.io", "CustomResourceDefinition", "changes the cluster's API"),
-    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration", "intercepts every request"),
-    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration", "intercepts every request"),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy", "changes admission"),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding", "changes admission"),
-    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy", "changes admission"),
-    ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding", "changes admission"),
+    (
+        "rbac.authorization.k8s.io",
+        "RoleBinding",
+        "grants permissions",
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "ClusterRole",
+        "grants permissions",
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "ClusterRoleBinding",
+        "grants permissions",
+    ),
+    (
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        "changes the cluster's API",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+        "intercepts every request",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+        "intercepts every request",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicy",
+        "changes admission",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+        "changes admission",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingAdmissionPolicy",
+        "changes admission",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingAdmissionPolicyBinding",
+        "changes admission",
+    ),
     ("", "Namespace", "is cluster-wide"),
     ("", "PersistentVolume", "is cluster-wide storage"),
     ("", "Node", "is cluster infrastructure"),
-    ("authentication.k8s.io", "TokenRequest", "issues ServiceAccount tokens"),
+    (
+        "authentication.k8s.io",
+        "TokenRequest",
+        "issues ServiceAccount tokens",
+    ),
 ];
 
 /// One object a caller wants to change, as the cluster's discovery describes its kind.
@@ -71,7 +115,8 @@ pub fn refusal(role: Role, change: &Change<'_>) -> Option<String> {
                     "operators may not change kind {kind} ({why}); ask an admin"
                 ));
             }
-            if group_kind_is_secret(change) && change.secret_type == Some(SERVICE_ACCOUNT_TOKEN_SECRET)
+            if group_kind_is_secret(change)
+                && change.secret_type == Some(SERVICE_ACCOUNT_TOKEN_SECRET)
             {
                 return Some(format!(
                     "operators may not change kind {kind} of type \
@@ -187,10 +232,26 @@ mod tests {
             change("rbac.authorization.k8s.io", "ClusterRole", false),
             change("rbac.authorization.k8s.io", "ClusterRoleBinding", false),
             change("apiextensions.k8s.io", "CustomResourceDefinition", false),
-            change("admissionregistration.k8s.io", "MutatingWebhookConfiguration", false),
-            change("admissionregistration.k8s.io", "ValidatingWebhookConfiguration", false),
-            change("admissionregistration.k8s.io", "ValidatingAdmissionPolicy", false),
-            change("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding", false),
+            change(
+                "admissionregistration.k8s.io",
+                "MutatingWebhookConfiguration",
+                false,
+            ),
+            change(
+                "admissionregistration.k8s.io",
+                "ValidatingWebhookConfiguration",
+                false,
+            ),
+            change(
+                "admissionregistration.k8s.io",
+                "ValidatingAdmissionPolicy",
+                false,
+            ),
+            change(
+                "admissionregistration.k8s.io",
+                "ValidatingAdmissionPolicyBinding",
+                false,
+            ),
             change("", "Namespace", false),
             change("", "PersistentVolume", false),
             change("", "Node", false),
@@ -222,7 +283,10 @@ mod tests {
         assert!(checks_changes(&caller(Role::Viewer), KubeAccess::BuiltIn));
         assert!(!checks_changes(&caller(Role::Admin), KubeAccess::BuiltIn));
         assert!(!checks_changes(&Principal::server(), KubeAccess::BuiltIn));
-        assert!(!checks_changes(&caller(Role::Operator), KubeAccess::Impersonation));
+        assert!(!checks_changes(
+            &caller(Role::Operator),
+            KubeAccess::Impersonation
+        ));
         let err = refuse(vec!["a".into(), "b".into()]).unwrap_err();
         assert!(matches!(err, Error::PermissionDenied(m) if m.contains("a; b")));
         assert!(refuse(Vec::new()).is_ok());
@@ -275,7 +339,10 @@ mod tests {
         let mut config_map = secret();
         config_map.kind = "ConfigMap".into();
         redact_resource(&caller(Role::Viewer), &mut config_map);
-        assert!(config_map.json.contains("aHVudGVyMg"), "a ConfigMap's data stays");
+        assert!(
+            config_map.json.contains("aHVudGVyMg"),
+            "a ConfigMap's data stays"
+        );
         assert!(!config_map.json.contains("last-applied"));
     }
 }

@@ -312,8 +312,11 @@ impl ResourceService {
                 .await
             {
                 Ok(resolved) => resolved,
-                Err(err @ (ResourceError::UnknownKind { .. } | ResourceError::BadApiVersion(_)
-                | ResourceError::BadKind(_))) => {
+                Err(
+                    err @ (ResourceError::UnknownKind { .. }
+                    | ResourceError::BadApiVersion(_)
+                    | ResourceError::BadKind(_)),
+                ) => {
                     entries.push(Entry::Rejected(Rejected {
                         document_index: manifest.document_index,
                         api_version: manifest.api_version.clone(),
