@@ -65,6 +65,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(command) => token_command(command).await,
+        Command::RbacManifest => {
+            print!("{}", crate::kube::impersonation::role_bindings_yaml());
+            Ok(())
+        }
         Command::Migrate(args) => {
             let settings = Settings::resolve_common_only(&args)?;
             telemetry::init(settings.log_format, &settings.log_filter)?;

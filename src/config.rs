@@ -37,6 +37,10 @@ pub enum Command {
     /// Create, list and revoke API tokens, directly on the database.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print (YAML) the ClusterRoleBindings that bind the groups flotilla:viewer,
+    /// flotilla:operator and flotilla:admin to the ClusterRoles view, edit and admin, for
+    /// clusters in impersonation mode: `flotilla rbac-manifest | kubectl apply -f -`.
+    RbacManifest,
 }
 
 #[derive(Debug, Subcommand)]

@@ -224,6 +224,7 @@ fn cluster(id: &str) -> ClusterRow {
         version: 1,
         create_time: 1,
         update_time: 1,
+        kube_access: "builtin".into(),
     }
 }
 

@@ -209,6 +209,7 @@ async fn credentials_lifecycle() {
             version: 1,
             create_time: 1,
             update_time: 1,
+            kube_access: "builtin".into(),
         })
         .await
         .unwrap();

@@ -53,6 +53,7 @@ fn row(i: usize) -> ClusterRow {
         version: 1,
         create_time: 1_700_000_000_000 + i as i64,
         update_time: 1_700_000_000_000 + i as i64,
+        kube_access: "builtin".into(),
     }
 }
 

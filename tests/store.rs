@@ -24,6 +24,7 @@ fn cluster(id: &str, provider: &str, create_time: i64) -> ClusterRow {
         version: 1,
         create_time,
         update_time: create_time,
+        kube_access: "builtin".into(),
     }
 }
 

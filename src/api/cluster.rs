@@ -16,6 +16,7 @@ use crate::service::{
     Error,
     clusters::{ClusterCatalog, ListClusters, UpdateCluster},
     import::{AccessSource, ClusterImporter, ImportCluster, PROVIDER_IMPORTED, UpdateCredentials},
+    kube_access::KubeAccess,
     lifecycle::{CreateCluster, Lifecycle},
 };
 
@@ -279,7 +280,16 @@ impl From<pb::ImportClusterRequest> for ImportCluster {
             source: r.source.map(Into::into),
             allow_insecure_tls: r.allow_insecure_tls,
             validate_only: r.validate_only,
+            kube_access: kube_access(r.kube_access_mode),
+            install_rbac: r.install_rbac,
         }
+    }
+}
+
+fn kube_access(mode: i32) -> KubeAccess {
+    match pb::KubeAccessMode::try_from(mode) {
+        Ok(pb::KubeAccessMode::Impersonation) => KubeAccess::Impersonation,
+        _ => KubeAccess::BuiltIn,
     }
 }
 
@@ -331,6 +341,7 @@ impl TryFrom<pb::UpdateClusterRequest> for UpdateCluster {
             labels: cluster.labels.into_iter().collect(),
             paths: r.update_mask.map(|m| m.paths).unwrap_or_default(),
             etag: cluster.etag,
+            kube_access: kube_access(cluster.kube_access_mode),
         })
     }
 }

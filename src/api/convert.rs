@@ -3,7 +3,10 @@
 use prost_types::Timestamp;
 
 use super::pb;
-use crate::service::clusters::{Cluster, ClusterState, ObservedStatus, Warning};
+use crate::service::{
+    clusters::{Cluster, ClusterState, ObservedStatus, Warning},
+    kube_access::KubeAccess,
+};
 
 pub fn timestamp(millis: i64) -> Timestamp {
     Timestamp {
@@ -76,6 +79,11 @@ impl From<Cluster> for pb::Cluster {
             create_time: Some(timestamp(c.create_millis)),
             update_time: Some(timestamp(c.update_millis)),
             etag,
+            kube_access_mode: match c.kube_access {
+                KubeAccess::BuiltIn => pb::KubeAccessMode::BuiltIn,
+                KubeAccess::Impersonation => pb::KubeAccessMode::Impersonation,
+            }
+            .into(),
         }
     }
 }

@@ -45,6 +45,13 @@ pub struct Manifest {
     body: Value,
 }
 
+impl Manifest {
+    /// The object as the document gave it (for policy checks before anything is applied).
+    pub fn body(&self) -> &Value {
+        &self.body
+    }
+}
+
 /// A document (or List item) that cannot be applied, with as much of its identity as is known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejected {

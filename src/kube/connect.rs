@@ -146,6 +146,7 @@ pub fn client(
     access: &ClusterAccess,
     timeouts: Timeouts,
     outbound: &Arc<OutboundPolicy>,
+    impersonate: Option<&super::impersonation::Impersonation>,
 ) -> Result<Client, ClusterError> {
     let url = server_url(access)?;
     credential_check::check(access)?;
@@ -175,6 +176,10 @@ pub fn client(
             ..AuthInfo::default()
         },
     };
+    if let Some(who) = impersonate {
+        config.auth_info.impersonate = Some(who.user.clone());
+        config.auth_info.impersonate_groups = Some(vec![who.group.clone()]);
+    }
     let https = config
         .rustls_https_connector_with_connector(CheckedConnector::new(outbound.clone()))
         .map_err(classify_build)?;

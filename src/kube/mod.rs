@@ -10,6 +10,7 @@ pub mod credential_check;
 pub mod drain;
 pub mod event_hub;
 pub mod expiry;
+pub mod impersonation;
 pub mod kubeconfig;
 pub mod logs;
 pub mod pod_view;
@@ -21,7 +22,7 @@ pub mod watch_cache;
 pub mod workloads;
 
 pub use access::{ClusterAccess, Credentials};
-pub use cache::ClientCache;
+pub use cache::{ClientCache, ImpersonatedClients};
 pub use connect::{ClusterError, CredentialPart, Probe, Timeouts};
 pub use kubeconfig::{FileReferences, KubeconfigError};
 
@@ -42,7 +43,20 @@ impl ClusterClient {
         outbound: &std::sync::Arc<crate::net::OutboundPolicy>,
     ) -> Result<ClusterClient, ClusterError> {
         Ok(ClusterClient {
-            client: connect::client(access, timeouts, outbound)?,
+            client: connect::client(access, timeouts, outbound, None)?,
+            credential_expiry_millis: expiry::credential_expiry_millis(access),
+        })
+    }
+
+    /// Builds a client for `access` whose every request acts as `who` (nothing is sent yet).
+    pub fn impersonating(
+        access: &ClusterAccess,
+        timeouts: Timeouts,
+        outbound: &std::sync::Arc<crate::net::OutboundPolicy>,
+        who: &impersonation::Impersonation,
+    ) -> Result<ClusterClient, ClusterError> {
+        Ok(ClusterClient {
+            client: connect::client(access, timeouts, outbound, Some(who))?,
             credential_expiry_millis: expiry::credential_expiry_millis(access),
         })
     }

@@ -7,7 +7,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Error, Result, connector::ClusterConnector, filter, paging::Page, status::StatusBoard, validate,
+    Error, Result,
+    connector::ClusterConnector,
+    filter,
+    kube_access::{KubeAccess, prepare_impersonation},
+    paging::Page,
+    status::StatusBoard,
+    validate,
 };
 use crate::store::{ClusterOrder, ClusterQuery, ClusterRow, Store};
 
@@ -88,6 +94,8 @@ pub struct Cluster {
     pub spec: Option<Vec<u8>>,
     pub warnings: Vec<Warning>,
     pub status: ObservedStatus,
+    /// How calls for callers reach the cluster.
+    pub kube_access: KubeAccess,
     pub version: i64,
     pub create_millis: i64,
     pub update_millis: i64,
@@ -105,6 +113,7 @@ impl TryFrom<ClusterRow> for Cluster {
 
     fn try_from(row: ClusterRow) -> Result<Cluster> {
         let corrupt = |what: &str| Error::Internal(format!("cluster {}: bad {what}", row.id));
+        let kube_access = KubeAccess::of(&row);
         Ok(Cluster {
             labels: serde_json::from_str(&row.labels).map_err(|_| corrupt("labels"))?,
             warnings: serde_json::from_str(&row.warnings).map_err(|_| corrupt("warnings"))?,
@@ -120,6 +129,7 @@ impl TryFrom<ClusterRow> for Cluster {
             last_operation_id: row.last_operation_id.unwrap_or_default(),
             spec: row.spec,
             status: ObservedStatus::default(),
+            kube_access,
             version: row.version,
             create_millis: row.create_time,
             update_millis: row.update_time,
@@ -152,8 +162,9 @@ pub struct UpdateCluster {
     pub cluster_id: String,
     pub display_name: String,
     pub labels: BTreeMap<String, String>,
-    /// Field-mask paths: "display_name", "labels".
+    /// Field-mask paths: "display_name", "labels", "kube_access_mode".
     pub paths: Vec<String>,
+    pub kube_access: KubeAccess,
     /// When not empty, must equal the cluster's current etag.
     pub etag: String,
 }
@@ -242,7 +253,8 @@ impl ClusterCatalog {
         if request.paths.is_empty() {
             return Err(Error::invalid(
                 "update_mask",
-                "is required: name the fields to change (display_name, labels)",
+                "is required: name the fields to change (display_name, labels, \
+                 kube_access_mode)",
             ));
         }
         let mut row = self.row(&request.cluster_id).await?;
@@ -270,10 +282,21 @@ impl ClusterCatalog {
                     row.labels = serde_json::to_string(&request.labels)
                         .map_err(|e| Error::Internal(e.to_string()))?;
                 }
+                "kube_access_mode" => {
+                    if request.kube_access == KubeAccess::Impersonation {
+                        // Checked before anything is stored.
+                        let access = self.connector.open(&row).await?;
+                        prepare_impersonation(&self.connector, &access, false).await?;
+                    }
+                    row.kube_access = request.kube_access.as_str().into();
+                }
                 other => {
                     return Err(Error::invalid(
                         "update_mask",
-                        format!("{other:?} cannot be changed; use display_name or labels"),
+                        format!(
+                            "{other:?} cannot be changed; use display_name, labels or \
+                             kube_access_mode"
+                        ),
                     ));
                 }
             }

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use super::{Error, Result, connector::ClusterConnector, kube_errors};
+use super::{Error, Result, connector::ClusterConnector, kube_access::KubeAccess, kube_errors};
 use crate::{
     kube::{ClusterClient, ClusterError},
-    store::Store,
+    store::{ClusterRow, Store},
 };
 
 /// Who a call is made for: the caller's token, name and role, and the clusters it may see
@@ -34,6 +34,37 @@ impl ClusterAccessor {
         scope: &Scope,
         cluster_id: &str,
     ) -> Result<(ClusterClient, i64)> {
+        let row = self.visible_row(scope, cluster_id).await?;
+        Ok((self.connector.client_for(&row, scope).await?, row.version))
+    }
+
+    /// The client for `scope` and the cluster's access mode (which says whether Flotilla's
+    /// own role rules apply to changes).
+    pub async fn client_and_mode(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+    ) -> Result<(ClusterClient, KubeAccess)> {
+        let row = self.visible_row(scope, cluster_id).await?;
+        Ok((
+            self.connector.client_for(&row, scope).await?,
+            KubeAccess::of(&row),
+        ))
+    }
+
+    /// Flotilla's own client for a cluster `scope` may see, never impersonating: for caches
+    /// shared by every caller (watch caches, event hubs), whose results the built-in rules
+    /// filter.
+    pub async fn own_client_with_version(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+    ) -> Result<(ClusterClient, i64)> {
+        let row = self.visible_row(scope, cluster_id).await?;
+        Ok((self.connector.client(&row).await?, row.version))
+    }
+
+    async fn visible_row(&self, scope: &Scope, cluster_id: &str) -> Result<ClusterRow> {
         if cluster_id.is_empty() {
             return Err(Error::invalid("cluster_id", "is required"));
         }
@@ -44,12 +75,10 @@ impl ClusterAccessor {
         if !scope.can_see(cluster_id) {
             return Err(not_found());
         }
-        let row = self
-            .store
+        self.store
             .get_cluster(cluster_id)
             .await?
-            .ok_or_else(not_found)?;
-        Ok((self.connector.client(&row).await?, row.version))
+            .ok_or_else(not_found)
     }
 }
 

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use crate::{
     crypto::{Keyring, Sealed},
-    kube::{ClientCache, ClusterAccess, ClusterClient, ClusterError, CredentialPart, Timeouts},
+    kube::{
+        ClientCache, ClusterAccess, ClusterClient, ClusterError, CredentialPart,
+        ImpersonatedClients, Timeouts,
+    },
     net::OutboundPolicy,
     store::{ClusterRow, SecretRow, Store, now_millis},
 };
@@ -19,6 +22,8 @@ pub struct ClusterConnector {
     timeouts: Timeouts,
     /// Where clients may connect (every connection of every cluster client is checked).
     outbound: Arc<OutboundPolicy>,
+    /// Clients acting as callers, for clusters in impersonation mode.
+    impersonated: ImpersonatedClients,
 }
 
 impl ClusterConnector {
@@ -34,12 +39,22 @@ impl ClusterConnector {
             cache: ClientCache::default(),
             timeouts,
             outbound,
+            impersonated: ImpersonatedClients::default(),
         }
     }
 
     /// A client for `access` that is not cached (imports and credential checks).
     pub fn build_client(&self, access: &ClusterAccess) -> Result<ClusterClient, ClusterError> {
         ClusterClient::new(access, self.timeouts, &self.outbound)
+    }
+
+    /// A client for `access` acting as `who`, not cached (impersonation checks).
+    pub fn build_impersonating_client(
+        &self,
+        access: &ClusterAccess,
+        who: &crate::kube::impersonation::Impersonation,
+    ) -> Result<ClusterClient, ClusterError> {
+        ClusterClient::impersonating(access, self.timeouts, &self.outbound, who)
     }
 
     pub fn timeouts(&self) -> Timeouts {
@@ -96,6 +111,28 @@ impl ClusterConnector {
         Ok(client)
     }
 
+    /// The client a call for `scope` uses: in impersonation mode one acting as the caller,
+    /// otherwise (and for Flotilla's own work) the stored credential's own.
+    pub async fn client_for(
+        &self,
+        row: &ClusterRow,
+        scope: &super::clusters_access::Scope,
+    ) -> Result<ClusterClient> {
+        let Some(who) = super::kube_access::impersonation(row, scope) else {
+            return self.client(row).await;
+        };
+        if let Some(client) = self.impersonated.get(&row.id, row.version, &who) {
+            return Ok(client);
+        }
+        let access = self.open(row).await?;
+        let client = self
+            .build_impersonating_client(&access, &who)
+            .map_err(cluster_error)?;
+        self.impersonated
+            .insert(&row.id, row.version, &who, client.clone());
+        Ok(client)
+    }
+
     /// Re-reads the master key file (a no-op for a fixed key).
     pub fn reload_keys(&self) -> Result<()> {
         Ok(self.keyring.reload()?)
@@ -103,6 +140,7 @@ impl ClusterConnector {
 
     pub fn forget(&self, cluster_id: &str) {
         self.cache.remove(cluster_id);
+        self.impersonated.remove_cluster(cluster_id);
     }
 
     pub fn cached_clients(&self) -> usize {

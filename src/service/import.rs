@@ -8,6 +8,7 @@ use super::{
     Error, Result,
     clusters::{Cluster, ClusterState, Warning},
     connector::{ClusterConnector, cluster_error},
+    kube_access::{KubeAccess, prepare_impersonation},
     status::StatusBoard,
     validate,
 };
@@ -56,6 +57,11 @@ pub struct ImportCluster {
     pub source: Option<AccessSource>,
     pub allow_insecure_tls: bool,
     pub validate_only: bool,
+    /// How calls for callers reach the cluster.
+    pub kube_access: KubeAccess,
+    /// Before turning impersonation on, bind the flotilla groups to Kubernetes' built-in
+    /// ClusterRoles (not done for `validate_only`).
+    pub install_rbac: bool,
 }
 
 /// A credentials update request.
@@ -113,6 +119,14 @@ impl ClusterImporter {
             }
             request.cluster_id
         };
+        if request.kube_access == KubeAccess::Impersonation {
+            prepare_impersonation(
+                &self.connector,
+                &access,
+                request.install_rbac && !request.validate_only,
+            )
+            .await?;
+        }
         let now = now_millis();
         let secret_id = format!("sec-{}", uuid::Uuid::new_v4().simple());
         let row = ClusterRow {
@@ -137,6 +151,7 @@ impl ClusterImporter {
             version: 1,
             create_time: now,
             update_time: now,
+            kube_access: request.kube_access.as_str().into(),
         };
         let expiry = crate::kube::expiry::credential_expiry_millis(&access);
         if request.validate_only {
@@ -190,6 +205,10 @@ impl ClusterImporter {
                     probe.kube_system_uid, row.id
                 ),
             });
+        }
+        if KubeAccess::of(&row) == KubeAccess::Impersonation {
+            // The new credential must be able to act as callers too.
+            prepare_impersonation(&self.connector, &access, false).await?;
         }
         let mut updated = row.clone();
         updated.endpoint = access.server.clone();
@@ -356,6 +375,7 @@ impl ClusterImporter {
             version: 1,
             create_time: now,
             update_time: now,
+            kube_access: "builtin".into(),
         };
         let secret = self.connector.seal(&secret_id, &access)?;
         self.store.insert_cluster_with_secret(&secret, &row).await?;

@@ -254,6 +254,7 @@ impl Lifecycle {
             version: 1,
             create_time: now,
             update_time: now,
+            kube_access: "builtin".into(),
         };
         if request.validate_only {
             return Ok((op, Cluster::try_from(row)?));

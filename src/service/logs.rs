@@ -366,7 +366,12 @@ impl LogService {
             n => n.min(1000) as usize,
         };
         let resume = parse_resume_token(&r.resume_token)?;
-        let client = self.clusters.client(scope, &r.cluster_id).await?;
+        // One upstream watch serves every watcher of the namespace, so it runs as Flotilla
+        // itself (never impersonating); events carry nothing the role rules hide.
+        let (client, _) = self
+            .clusters
+            .own_client_with_version(scope, &r.cluster_id)
+            .await?;
         let hub = self.hubs.hub(&r.cluster_id, &r.namespace, &client.client);
         let on_last: Arc<dyn Fn() + Send + Sync> = {
             let hubs = self.hubs.clone();

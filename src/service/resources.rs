@@ -8,11 +8,11 @@ use std::{collections::BTreeMap, sync::Arc};
 use super::{
     Error, Result,
     clusters_access::{ClusterAccessor, Scope},
-    kube_errors,
+    kube_errors, kube_policy,
     paging::KubePage,
 };
 use crate::kube::{
-    apply::{self as kube_apply, Applied, ApplyOptions, Outcome},
+    apply::{self as kube_apply, Applied, ApplyOptions, Entry, Outcome, Parsed, Rejected},
     resources::{
         self as kube_resources, Cascade, KindCache, ListQuery, Object, ObjectKey, ResourceError,
     },
@@ -169,7 +169,11 @@ impl ResourceService {
                 })?;
         Ok(ResourceList {
             next_page_token: page.next_token(listed.continue_token.as_deref()),
-            resources: listed.objects.into_iter().map(Resource::from).collect(),
+            resources: listed
+                .objects
+                .into_iter()
+                .map(|object| seen_by(scope, object))
+                .collect(),
         })
     }
 
@@ -178,7 +182,7 @@ impl ResourceService {
         let cluster = self.clusters.client(scope, &target.cluster_id).await?;
         kube_resources::get(&self.kinds, &target.cluster_id, &cluster.client, &key)
             .await
-            .map(Resource::from)
+            .map(|object| seen_by(scope, object))
             .map_err(|err| resource_error(&target.cluster_id, err))
     }
 
@@ -196,7 +200,14 @@ impl ResourceService {
             Propagation::Background => Some(Cascade::Background),
             Propagation::Orphan => Some(Cascade::Orphan),
         };
-        let cluster = self.clusters.client(scope, &target.cluster_id).await?;
+        let (cluster, mode) = self
+            .clusters
+            .client_and_mode(scope, &target.cluster_id)
+            .await?;
+        if kube_policy::checks_changes(scope, mode) {
+            self.check_delete(scope, &target.cluster_id, &cluster.client, &key)
+                .await?;
+        }
         kube_resources::delete(
             &self.kinds,
             &target.cluster_id,
@@ -223,7 +234,10 @@ impl ResourceService {
             ));
         }
         validate_namespace(&request.namespace)?;
-        let cluster = self.clusters.client(scope, &request.cluster_id).await?;
+        let (cluster, mode) = self
+            .clusters
+            .client_and_mode(scope, &request.cluster_id)
+            .await?;
         // Parsing up to 4 MiB of YAML takes long enough to stall other requests on this thread.
         let text = request.manifests;
         let parsed = tokio::task::spawn_blocking(move || kube_apply::parse(&text))
@@ -249,6 +263,13 @@ impl ResourceService {
                 ),
             ));
         }
+        // The whole manifest is checked before any object is applied (dry runs too).
+        let parsed = if kube_policy::checks_changes(scope, mode) {
+            self.check_apply(scope, &request.cluster_id, &cluster.client, parsed)
+                .await?
+        } else {
+            parsed
+        };
         let options = ApplyOptions {
             namespace: request.namespace,
             dry_run: request.dry_run,
@@ -264,6 +285,117 @@ impl ResourceService {
         .await;
         Ok(applied.into_iter().map(ApplyResult::from).collect())
     }
+}
+
+/// Checks for callers whose changes Flotilla's own role rules limit (built-in mode).
+impl ResourceService {
+    /// Refuses the whole apply when any object is of a kind the caller may not change. Objects
+    /// of kinds the cluster does not serve become failed results here (rather than being
+    /// resolved again later, when a kind appearing meanwhile would skip this check).
+    async fn check_apply(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+        client: &::kube::Client,
+        parsed: Parsed,
+    ) -> Result<Parsed> {
+        let mut refusals = Vec::new();
+        let mut entries = Vec::with_capacity(parsed.entries.len());
+        for entry in parsed.entries {
+            let Entry::Object(manifest) = entry else {
+                entries.push(entry);
+                continue;
+            };
+            let resolved = match self
+                .kinds
+                .resolve(cluster_id, client, &manifest.api_version, &manifest.kind)
+                .await
+            {
+                Ok(resolved) => resolved,
+                Err(
+                    err @ (ResourceError::UnknownKind { .. }
+                    | ResourceError::BadApiVersion(_)
+                    | ResourceError::BadKind(_)),
+                ) => {
+                    entries.push(Entry::Rejected(Rejected {
+                        document_index: manifest.document_index,
+                        api_version: manifest.api_version.clone(),
+                        kind: manifest.kind.clone(),
+                        name: manifest.name.clone(),
+                        namespace: manifest.namespace.clone(),
+                        message: err.to_string(),
+                    }));
+                    continue;
+                }
+                Err(err) => return Err(resource_error(cluster_id, err)),
+            };
+            let change = kube_policy::Change {
+                group: resolved.group(),
+                kind: resolved.kind(),
+                namespaced: resolved.namespaced(),
+                secret_type: manifest.body().get("type").and_then(|t| t.as_str()),
+            };
+            if let Some(why) = kube_policy::refusal(scope.role, &change) {
+                refusals.push(format!(
+                    "document {} ({} {:?}): {why}",
+                    manifest.document_index, manifest.kind, manifest.name
+                ));
+            }
+            entries.push(Entry::Object(manifest));
+        }
+        kube_policy::refuse(refusals)?;
+        Ok(Parsed {
+            documents: parsed.documents,
+            entries,
+        })
+    }
+
+    /// Refuses deleting an object of a kind the caller may not change; a Secret's type is read
+    /// first (it cannot change, so the check holds until the delete).
+    async fn check_delete(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+        client: &::kube::Client,
+        key: &ObjectKey,
+    ) -> Result<()> {
+        let resolved = self
+            .kinds
+            .resolve(cluster_id, client, &key.api_version, &key.kind)
+            .await
+            .map_err(|err| resource_error(cluster_id, err))?;
+        let is_secret = resolved.group().is_empty() && resolved.kind() == "Secret";
+        let secret_type = if is_secret {
+            match kube_resources::get(&self.kinds, cluster_id, client, key).await {
+                Ok(object) => serde_json::from_str::<serde_json::Value>(&object.json)
+                    .ok()
+                    .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string)),
+                Err(ResourceError::Cluster(crate::kube::ClusterError::NotFound(_))) => None,
+                Err(err) => return Err(resource_error(cluster_id, err)),
+            }
+        } else {
+            None
+        };
+        let change = kube_policy::Change {
+            group: resolved.group(),
+            kind: resolved.kind(),
+            namespaced: resolved.namespaced(),
+            secret_type: secret_type.as_deref(),
+        };
+        kube_policy::refuse(
+            kube_policy::refusal(scope.role, &change)
+                .map(|why| format!("{} {:?}: {why}", key.kind, key.name))
+                .into_iter()
+                .collect(),
+        )
+    }
+}
+
+/// An object as `scope` may see it.
+fn seen_by(scope: &Scope, object: Object) -> Resource {
+    let mut resource = Resource::from(object);
+    kube_policy::redact_resource(scope, &mut resource);
+    resource
 }
 
 /// What a generic-resource failure means to the caller.

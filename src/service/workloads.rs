@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{
     Error, Result,
     clusters_access::{ClusterAccessor, Scope, failed},
+    kube_policy,
     paging::{KubePage, Page},
     resources::Propagation,
 };
@@ -137,8 +138,14 @@ impl WorkloadQueries {
         scope: &Scope,
         cluster_id: &str,
     ) -> Result<(crate::kube::ClusterClient, Arc<ClusterWatch>)> {
-        let (client, version) = self.clusters.client_with_version(scope, cluster_id).await?;
-        let watch = self.caches.watch(cluster_id, version, &client.client);
+        let client = self.clusters.client(scope, cluster_id).await?;
+        // One cache serves every caller, so it watches as Flotilla itself (never impersonating);
+        // what it serves carries nothing the role rules hide (no annotations or Secret data).
+        let (own, version) = self
+            .clusters
+            .own_client_with_version(scope, cluster_id)
+            .await?;
+        let watch = self.caches.watch(cluster_id, version, &own.client);
         Ok((client, watch))
     }
 
@@ -274,6 +281,9 @@ impl WorkloadQueries {
                 }
             }
         }
+        for item in &mut items {
+            kube_policy::redact_workload(scope, item);
+        }
         Ok(Listing {
             next_page_token: page.next_token(next.as_deref()),
             total_size: 0,
@@ -284,9 +294,11 @@ impl WorkloadQueries {
     pub async fn get_workload(&self, scope: &Scope, w: WorkloadRef) -> Result<WorkloadSummary> {
         let kind = self.check(&w)?;
         let client = self.clusters.client(scope, &w.cluster_id).await?;
-        kw::get_workload(&client.client, kind, &w.namespace, &w.name)
+        let mut workload = kw::get_workload(&client.client, kind, &w.namespace, &w.name)
             .await
-            .map_err(failed(&w.cluster_id))
+            .map_err(failed(&w.cluster_id))?;
+        kube_policy::redact_workload(scope, &mut workload);
+        Ok(workload)
     }
 
     pub async fn scale(

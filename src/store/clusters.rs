@@ -179,6 +179,7 @@ impl Store {
                 clusters::warnings.eq(&row.warnings),
                 clusters::last_operation_id.eq(&row.last_operation_id),
                 clusters::vendor_cluster_id.eq(&row.vendor_cluster_id),
+                clusters::kube_access.eq(&row.kube_access),
                 clusters::version.eq(expected_version + 1),
                 clusters::update_time.eq(row.update_time),
             ))

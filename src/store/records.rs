@@ -30,6 +30,8 @@ pub struct ClusterRow {
     pub version: i64,
     pub create_time: i64,
     pub update_time: i64,
+    /// How calls for callers reach the cluster: "builtin" or "impersonation".
+    pub kube_access: String,
 }
 
 /// An encrypted secret. Plaintext never reaches the store.

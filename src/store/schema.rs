@@ -44,6 +44,7 @@ diesel::table! {
         version -> BigInt,
         create_time -> BigInt,
         update_time -> BigInt,
+        kube_access -> Text,
     }
 }
 
