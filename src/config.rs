@@ -204,6 +204,8 @@ struct FileConfig {
     operation_lease_seconds: Option<u64>,
     operation_workers: Option<usize>,
     operation_retry_hours: Option<u64>,
+    health_check_interval_seconds: Option<u64>,
+    watch_cache_idle_seconds: Option<u64>,
 }
 
 /// Everything the server needs, resolved.
@@ -236,6 +238,10 @@ pub struct Settings {
     pub vendors: VendorSettings,
     /// How the operation worker runs.
     pub operations: OperationSettings,
+    /// How often the database is checked for grpc.health.v1 (NOT_SERVING while unreachable).
+    pub health_check_interval: Duration,
+    /// A cluster's watch caches stop after this long without a query.
+    pub watch_cache_idle: Duration,
 }
 
 /// Where the vendors are and how politely to call them.
@@ -320,6 +326,8 @@ impl Settings {
             }),
             vendors: VendorSettings::default(),
             operations: OperationSettings::default(),
+            health_check_interval: Duration::from_secs(5),
+            watch_cache_idle: Duration::from_secs(300),
         }
     }
 
@@ -388,6 +396,12 @@ impl Settings {
             });
         }
         resolve_vendors(args, &file, &mut settings)?;
+        if let Some(seconds) = file.health_check_interval_seconds {
+            settings.health_check_interval = Duration::from_secs(seconds.max(1));
+        }
+        if let Some(seconds) = file.watch_cache_idle_seconds {
+            settings.watch_cache_idle = Duration::from_secs(seconds.max(1));
+        }
         Ok(settings)
     }
 
