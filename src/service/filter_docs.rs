@@ -18,7 +18,9 @@ fn parser(request: &str) -> Option<Option<fn(&str) -> Result<()>>> {
     })
 }
 
-/// `(request message, comment above its filter field)` of every message with a `filter` field.
+/// `(request message, comment above its filter field)` of every list request (`List*Request`)
+/// with a `filter` field. (Other messages' `filter`s, such as a log line substring, are not
+/// list filters.)
 fn documented_filters(proto: &str) -> Vec<(String, String)> {
     let mut found = Vec::new();
     let mut message = String::new();
@@ -31,7 +33,10 @@ fn documented_filters(proto: &str) -> Vec<(String, String)> {
         } else if let Some(text) = line.strip_prefix("//") {
             comment.push(text.trim().to_string());
         } else {
-            if line.starts_with("string filter =") {
+            if line.starts_with("string filter =")
+                && message.starts_with("List")
+                && message.ends_with("Request")
+            {
                 found.push((message.clone(), comment.join(" ")));
             }
             comment.clear();
