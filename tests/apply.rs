@@ -321,7 +321,11 @@ async fn reapplying_identical_yaml_reports_no_change() {
     let fresh = unique("t-res-same-");
     let namespace = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {fresh}\n");
     let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {app: web}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      - {name: web, image: example.com/web:1}\n".to_string();
-    let docs = [namespace, deployment, config_map("settings", "data:\n  k: one\n")];
+    let docs = [
+        namespace,
+        deployment,
+        config_map("settings", "data:\n  k: one\n"),
+    ];
     let manifests = docs.join("---\n");
     let namespaces = kube::Api::<Namespace>::all(ctx.kube.clone());
     let version_of_namespace = || async {
@@ -359,10 +363,7 @@ async fn reapplying_identical_yaml_reports_no_change() {
 
     let edited = manifests.replace("k: one", "k: two");
     let third = ctx.apply(&edited, false).await;
-    let outcomes: Vec<_> = third
-        .iter()
-        .map(|r| (object(r).kind, outcome(r)))
-        .collect();
+    let outcomes: Vec<_> = third.iter().map(|r| (object(r).kind, outcome(r))).collect();
     assert_eq!(
         outcomes,
         [

@@ -112,7 +112,12 @@ impl PrivatePostgres {
 
     fn ctl(&self, action: &str) {
         let data = self.data.display().to_string();
-        let socket_dir = self.data.parent().unwrap_or(Path::new("/tmp")).display().to_string();
+        let socket_dir = self
+            .data
+            .parent()
+            .unwrap_or(Path::new("/tmp"))
+            .display()
+            .to_string();
         let options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {socket_dir}",
             self.port
@@ -147,7 +152,10 @@ impl Drop for PrivatePostgres {
     }
 }
 
-async fn status(health: &mut HealthClient<tonic::transport::Channel>, service: &str) -> ServingStatus {
+async fn status(
+    health: &mut HealthClient<tonic::transport::Channel>,
+    service: &str,
+) -> ServingStatus {
     health
         .check(HealthCheckRequest {
             service: service.into(),
@@ -201,7 +209,12 @@ async fn health_follows_the_database() {
     wait_for(&mut health, ServingStatus::Serving, Duration::from_secs(5)).await;
 
     pg.ctl("stop");
-    wait_for(&mut health, ServingStatus::NotServing, Duration::from_secs(15)).await;
+    wait_for(
+        &mut health,
+        ServingStatus::NotServing,
+        Duration::from_secs(15),
+    )
+    .await;
 
     pg.ctl("start");
     wait_for(&mut health, ServingStatus::Serving, Duration::from_secs(30)).await;

@@ -34,7 +34,11 @@ use watch_oracle::{AuditTail, metric};
 /// LISTs of pods at namespace scope, as the API server counts them.
 const NAMESPACED_POD_LISTS: (&str, &[(&str, &str)]) = (
     "apiserver_request_total",
-    &[("verb", "LIST"), ("resource", "pods"), ("scope", "namespace")],
+    &[
+        ("verb", "LIST"),
+        ("resource", "pods"),
+        ("scope", "namespace"),
+    ],
 );
 
 async fn names(
@@ -138,7 +142,9 @@ async fn lists_come_from_the_watch_cache_and_stay_current() {
         .into_inner();
     let second: Vec<_> = second.pods.into_iter().map(|p| p.name).collect();
     assert_eq!(second, ["p2", "p3"]);
-    audit.wait_for_pod_lists(ns.name(), audited_before + 1).await;
+    audit
+        .wait_for_pod_lists(ns.name(), audited_before + 1)
+        .await;
 
     // Set-based selectors and field selectors on the node are evaluated in the cache.
     let (picked, _) = names(&mut workloads, ns.name(), "index in (p1,p4)").await;
@@ -304,7 +310,10 @@ async fn a_walk_over_a_changing_cache_sees_every_stable_pod_once() {
             let ns = ns.name().to_string();
             async move {
                 let page = pods_page(&mut workloads, &ns, 1, String::new()).await;
-                assert_eq!(page.total_size as usize, STABLE, "the cache holds every pod");
+                assert_eq!(
+                    page.total_size as usize, STABLE,
+                    "the cache holds every pod"
+                );
             }
         })
         .await;
@@ -352,6 +361,7 @@ async fn a_walk_over_a_changing_cache_sees_every_stable_pod_once() {
     let mut seen: Vec<String> = Vec::new();
     let mut token = String::new();
     let mut pages = 0;
+    let mut between_pages = 0usize;
     loop {
         let page = pods_page(&mut workloads, ns.name(), 100, token).await;
         pages += 1;
@@ -362,8 +372,28 @@ async fn a_walk_over_a_changing_cache_sees_every_stable_pod_once() {
             break;
         }
         assert!(pages < 100, "the walk does not end");
-        // Let the churn land between pages.
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        // Besides the background churn, a change that must not move the walk: two pods
+        // appear before the cursor (and one after it) on one page, and go on the next. An
+        // offset into the cache would repeat two pods, then skip two.
+        let names = [
+            format!("a-before-{}", pages / 2),
+            format!("a-before-{}-b", pages / 2),
+            format!("z-after-{}", pages / 2),
+        ];
+        for name in &names {
+            if pages % 2 == 1 {
+                pods.create(&PostParams::default(), &pod(name, "kwok-a2"))
+                    .await
+                    .expect("create a pod between pages");
+            } else {
+                pods.delete(name, &DeleteParams::default().grace_period(0))
+                    .await
+                    .expect("delete a pod between pages");
+            }
+            between_pages += 1;
+        }
+        // Let the watch bring the change into the cache before the next page.
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     stop.cancel();
     let changes = churn.await.expect("churn task");
@@ -373,7 +403,7 @@ async fn a_walk_over_a_changing_cache_sees_every_stable_pod_once() {
         lists_before,
         "the walk was served from the cache, not listed from the API server"
     );
-    assert!(changes >= 16, "only {changes} changes happened during the walk");
+    assert!(between_pages >= 20, "{between_pages} changes between pages");
 
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for name in &seen {
@@ -385,12 +415,17 @@ async fn a_walk_over_a_changing_cache_sees_every_stable_pod_once() {
         .iter()
         .filter(|name| !counts.contains_key(name.as_str()))
         .collect();
-    assert!(missing.is_empty(), "skipped {} stable pods: {missing:?}", missing.len());
+    assert!(
+        missing.is_empty(),
+        "skipped {} stable pods: {missing:?}",
+        missing.len()
+    );
     let mut sorted = seen.clone();
     sorted.sort();
     assert_eq!(seen, sorted, "pages come in name order");
     eprintln!(
-        "walked {} pods in {pages} pages while {changes} creates and deletes happened",
+        "walked {} pods in {pages} pages while {changes} creates and deletes happened in the \
+         background and {between_pages} between pages",
         seen.len()
     );
     server.shutdown().await;

@@ -500,7 +500,9 @@ impl Run<'_> {
         let outcome = match before {
             None => Outcome::Created,
             // An apply that changes nothing is not written, so its resourceVersion stays the same.
-            Some(before) if before.metadata.resource_version.as_deref() == Some(&resource_version) => {
+            Some(before)
+                if before.metadata.resource_version.as_deref() == Some(&resource_version) =>
+            {
                 Outcome::Unchanged
             }
             // Written, but perhaps only the server's bookkeeping (managedFields, ownership):
@@ -601,7 +603,9 @@ fn owned_fields(object: &Value) -> Option<&Value> {
         .find(|entry| {
             entry.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER)
                 && entry.get("operation").and_then(Value::as_str) == Some("Apply")
-                && entry.get("subresource").is_none_or(|s| s.as_str() == Some(""))
+                && entry
+                    .get("subresource")
+                    .is_none_or(|s| s.as_str() == Some(""))
         })?
         .get("fieldsV1")
 }
@@ -831,7 +835,8 @@ mod tests {
             }
             object
         };
-        let owned = serde_json::json!({"f:data": {"f:k": {}}, "f:metadata": {"f:labels": {"f:app": {}}}});
+        let owned =
+            serde_json::json!({"f:data": {"f:k": {}}, "f:metadata": {"f:labels": {"f:app": {}}}});
         let before = live(serde_json::json!({"k": "v"}), false, owned.clone());
         let mut after = live(serde_json::json!({"k": "v"}), true, owned.clone());
         after["metadata"]["resourceVersion"] = "2".into();
@@ -845,7 +850,11 @@ mod tests {
         assert!(!user_fields_equal(&manifest, &before, &edited));
         // A field the user owned and dropped from the manifest is removed: a change.
         let owned_more = serde_json::json!({"f:data": {"f:k": {}, "f:gone": {}}});
-        let before = live(serde_json::json!({"k": "v", "gone": "1"}), false, owned_more);
+        let before = live(
+            serde_json::json!({"k": "v", "gone": "1"}),
+            false,
+            owned_more,
+        );
         let after = live(serde_json::json!({"k": "v"}), false, owned);
         assert!(!user_fields_equal(&manifest, &before, &after));
     }

@@ -214,8 +214,10 @@ impl ClusterWatch {
                 *count += 1;
             }
         });
-        let counts: HashMap<String, i32> =
-            counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let counts: HashMap<String, i32> = counts
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         nodes
             .iter()
             .map(|n| {
@@ -417,13 +419,19 @@ mod tests {
         r.apply(Change::InitDone);
         let names = |page: &[Arc<String>]| page.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let (first, more) = r.page(Some("b"), None, 2, |_| true);
-        assert_eq!((names(&first), more), (vec!["b/1".into(), "b/3".into()], true));
+        assert_eq!(
+            (names(&first), more),
+            (vec!["b/1".into(), "b/3".into()], true)
+        );
         // Between pages: an earlier object goes, one is inserted before and one after the cut.
         r.apply(Change::Delete(key("b", "1")));
         r.apply(Change::Apply(key("b", "2"), "b/2".into()));
         r.apply(Change::Apply(key("b", "4"), "b/4".into()));
         let (second, more) = r.page(Some("b"), Some(&key("b", "3")), 2, |_| true);
-        assert_eq!((names(&second), more), (vec!["b/4".into(), "b/5".into()], false));
+        assert_eq!(
+            (names(&second), more),
+            (vec!["b/4".into(), "b/5".into()], false)
+        );
         // Across namespaces, with a filter.
         let (all, more) = r.page(None, Some(&key("a", "1")), 10, |s| s.ends_with('1'));
         assert_eq!((names(&all), more), (vec!["c/1".into()], false));

@@ -46,7 +46,11 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Clause {
     /// `field <op> value`
-    Compare { field: String, op: Op, value: String },
+    Compare {
+        field: String,
+        op: Op,
+        value: String,
+    },
     /// `field:*`
     Present { field: String },
 }
@@ -278,8 +282,10 @@ mod tests {
             value: value.into(),
         };
         assert_eq!(
-            parse_clauses(r#"time >= "2026-01-01T00:00:00Z" AND time<"x" AND a<=1 AND b>2 AND c=3"#)
-                .unwrap(),
+            parse_clauses(
+                r#"time >= "2026-01-01T00:00:00Z" AND time<"x" AND a<=1 AND b>2 AND c=3"#
+            )
+            .unwrap(),
             vec![
                 compare("time", Op::Ge, "2026-01-01T00:00:00Z"),
                 compare("time", Op::Lt, "x"),

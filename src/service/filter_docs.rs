@@ -122,7 +122,11 @@ fn every_documented_filter_is_accepted() {
             }
         }
     }
-    assert!(failures.is_empty(), "documented but refused:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "documented but refused:\n{}",
+        failures.join("\n")
+    );
     assert!(checked >= 10, "only {checked} documented filters found");
 }
 

@@ -398,10 +398,8 @@ impl WorkloadQueries {
             // The total costs a scan (no copies), so only the first page of a walk pays it.
             let total = page.is_first().then(|| watch.pods.count(namespace, keep));
             return Ok(Listing {
-                next_page_token: page.next_token(
-                    pods.last().map(|p| (&*p.namespace, &*p.name)),
-                    more,
-                ),
+                next_page_token: page
+                    .next_token(pods.last().map(|p| (&*p.namespace, &*p.name)), more),
                 // Only the page itself becomes summaries.
                 items: pods.iter().map(|p| p.summary()).collect(),
                 total_size: total.map_or(0, |t| i32::try_from(t).unwrap_or(i32::MAX)),

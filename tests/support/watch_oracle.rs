@@ -14,7 +14,6 @@ use serde_json::Value;
 /// The audit log from the moment this tail was made (the file is shared and large).
 pub struct AuditTail {
     path: PathBuf,
-    start: u64,
     seen: Mutex<(u64, Vec<Value>)>,
 }
 
@@ -27,7 +26,6 @@ impl AuditTail {
         let start = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         AuditTail {
             path,
-            start,
             seen: Mutex::new((start, Vec::new())),
         }
     }
@@ -51,7 +49,6 @@ impl AuditTail {
             }
         }
         seen.0 += complete as u64;
-        let _ = self.start;
         seen.1.clone()
     }
 
@@ -71,9 +68,8 @@ impl AuditTail {
                     && e["verb"] == verb
                     && e["objectRef"]["resource"] == resource
                     && e["objectRef"]["subresource"].is_null()
-                    && namespace.is_none_or(|ns| {
-                        e["objectRef"]["namespace"].as_str().unwrap_or("") == ns
-                    })
+                    && namespace
+                        .is_none_or(|ns| e["objectRef"]["namespace"].as_str().unwrap_or("") == ns)
                     && user.is_none_or(|u| e["user"]["username"] == u)
             })
             .count()
