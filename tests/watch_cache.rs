@@ -375,10 +375,11 @@ async fn a_walk_over_a_changing_cache_sees_every_stable_pod_once() {
         // Besides the background churn, a change that must not move the walk: two pods
         // appear before the cursor (and one after it) on one page, and go on the next. An
         // offset into the cache would repeat two pods, then skip two.
+        let round = (pages - 1) / 2;
         let names = [
-            format!("a-before-{}", pages / 2),
-            format!("a-before-{}-b", pages / 2),
-            format!("z-after-{}", pages / 2),
+            format!("a-before-{round}"),
+            format!("a-before-{round}-b"),
+            format!("z-after-{round}"),
         ];
         for name in &names {
             if pages % 2 == 1 {

@@ -6,9 +6,12 @@ use std::path::Path;
 
 use super::{Result, audit_events, clusters, credentials};
 
+/// A list's filter parser, answering only whether it accepts a filter.
+type FilterParser = fn(&str) -> Result<()>;
+
 /// The filter parser of each list request with a `filter` field. `None`: the service is not
 /// served (its RPCs answer UNIMPLEMENTED), so there is no parser to hold to the comment yet.
-fn parser(request: &str) -> Option<Option<fn(&str) -> Result<()>>> {
+fn parser(request: &str) -> Option<Option<FilterParser>> {
     Some(match request {
         "ListClustersRequest" => Some(|f| clusters::parse_filter(f).map(drop)),
         "ListCredentialsRequest" => Some(|f| credentials::parse_filter(f).map(drop)),
