@@ -227,6 +227,8 @@ struct FileConfig {
     operation_retry_hours: Option<u64>,
     outbound_deny: Option<Vec<String>>,
     outbound_allow: Option<Vec<String>>,
+    health_check_interval_seconds: Option<u64>,
+    watch_cache_idle_seconds: Option<u64>,
 }
 
 /// Everything the server needs, resolved.
@@ -261,6 +263,10 @@ pub struct Settings {
     pub operations: OperationSettings,
     /// Where outbound connections to caller-supplied addresses may go.
     pub outbound: crate::net::OutboundSettings,
+    /// How often the database is checked for grpc.health.v1 (NOT_SERVING while unreachable).
+    pub health_check_interval: Duration,
+    /// A cluster's watch caches stop after this long without a query.
+    pub watch_cache_idle: Duration,
 }
 
 /// Where the vendors are and how politely to call them.
@@ -346,6 +352,8 @@ impl Settings {
             vendors: VendorSettings::default(),
             operations: OperationSettings::default(),
             outbound: crate::net::OutboundSettings::default(),
+            health_check_interval: Duration::from_secs(5),
+            watch_cache_idle: Duration::from_secs(300),
         }
     }
 
@@ -415,6 +423,12 @@ impl Settings {
         }
         resolve_vendors(args, &file, &mut settings)?;
         settings.outbound = resolve_outbound(args, &file)?;
+        if let Some(seconds) = file.health_check_interval_seconds {
+            settings.health_check_interval = Duration::from_secs(seconds.max(1));
+        }
+        if let Some(seconds) = file.watch_cache_idle_seconds {
+            settings.watch_cache_idle = Duration::from_secs(seconds.max(1));
+        }
         Ok(settings)
     }
 

@@ -310,3 +310,80 @@ async fn over_the_limits_nothing_is_applied() {
     assert_eq!(names, vec!["kube-root-ca.crt"], "something was applied");
     ctx.cleanup().await;
 }
+
+/// Re-running a pipeline must show zero changes: a second apply of the same YAML is UNCHANGED
+/// for every object even when the API server rewrites its own bookkeeping (a Namespace carrying
+/// only metadata.name gets a new resourceVersion on every server-side apply), and a real edit
+/// is CONFIGURED.
+#[tokio::test]
+async fn reapplying_identical_yaml_reports_no_change() {
+    let mut ctx = Ctx::start("res-same").await;
+    let fresh = unique("t-res-same-");
+    let namespace = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {fresh}\n");
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels: {app: web}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      - {name: web, image: example.com/web:1}\n".to_string();
+    let docs = [
+        namespace,
+        deployment,
+        config_map("settings", "data:\n  k: one\n"),
+    ];
+    let manifests = docs.join("---\n");
+    let namespaces = kube::Api::<Namespace>::all(ctx.kube.clone());
+    let version_of_namespace = || async {
+        namespaces
+            .get(&fresh)
+            .await
+            .expect("namespace")
+            .metadata
+            .resource_version
+            .unwrap_or_default()
+    };
+
+    let first = ctx.apply(&manifests, false).await;
+    assert!(all(&first, pb::ApplyOutcome::Created), "{first:?}");
+    let namespace_version = version_of_namespace().await;
+    let second = ctx.apply(&manifests, false).await;
+    let outcomes: Vec<_> = second
+        .iter()
+        .map(|r| (object(r).kind, outcome(r)))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("Namespace".to_string(), pb::ApplyOutcome::Unchanged),
+            ("Deployment".to_string(), pb::ApplyOutcome::Unchanged),
+            ("ConfigMap".to_string(), pb::ApplyOutcome::Unchanged),
+        ],
+        "{second:?}"
+    );
+    // Whether the server rewrote the namespace (the case this test is about) is for the record.
+    eprintln!(
+        "namespace resourceVersion {namespace_version} -> {} across the second apply",
+        version_of_namespace().await
+    );
+
+    let edited = manifests.replace("k: one", "k: two");
+    let third = ctx.apply(&edited, false).await;
+    let outcomes: Vec<_> = third.iter().map(|r| (object(r).kind, outcome(r))).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("Namespace".to_string(), pb::ApplyOutcome::Unchanged),
+            ("Deployment".to_string(), pb::ApplyOutcome::Unchanged),
+            ("ConfigMap".to_string(), pb::ApplyOutcome::Configured),
+        ],
+        "{third:?}"
+    );
+    let data = ctx
+        .config_maps()
+        .get("settings")
+        .await
+        .expect("settings")
+        .data
+        .unwrap_or_default();
+    assert_eq!(data.get("k").map(String::as_str), Some("two"));
+    namespaces
+        .delete(&fresh, &DeleteParams::background())
+        .await
+        .expect("delete the applied namespace");
+    ctx.cleanup().await;
+}

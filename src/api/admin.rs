@@ -10,22 +10,20 @@ use super::{
 };
 use crate::{
     auth::{Principal, Role, audit::AuditLog, tokens::Tokens},
-    service::{Error, filter, paging::Page},
-    store::{ApiTokenRow, AuditQuery, AuditRow, Store},
+    service::{Error, audit_events::AuditEvents, paging::Page},
+    store::{ApiTokenRow, AuditRow, Store},
 };
 
 pub struct AdminApi {
     tokens: Arc<Tokens>,
-    audit: AuditLog,
-    store: Store,
+    audit_events: AuditEvents,
 }
 
 impl AdminApi {
     pub fn new(tokens: Arc<Tokens>, audit: AuditLog, store: Store) -> Self {
         AdminApi {
             tokens,
-            audit,
-            store,
+            audit_events: AuditEvents::new(store, audit),
         }
     }
 }
@@ -114,57 +112,16 @@ impl AdminService for AdminApi {
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
         let r = request.into_inner();
-        let query = audit_query(&r.filter)?;
-        let page = Page::parse(r.page_size, &r.page_token, &format!("audit|{}", r.filter))?;
-        // Include everything recorded before this call.
-        self.audit.flush().await;
-        let (rows, total) = self
-            .store
-            .list_audit_events(&query, page.offset, page.size)
-            .await
-            .map_err(Error::from)?;
+        let list = self
+            .audit_events
+            .list(r.page_size, &r.page_token, &r.filter)
+            .await?;
         Ok(Response::new(pb::ListAuditEventsResponse {
-            next_page_token: page.next_token(rows.len(), total),
-            total_size: i32::try_from(total).unwrap_or(i32::MAX),
-            events: rows.into_iter().map(event).collect(),
+            next_page_token: list.next_page_token,
+            total_size: list.total_size,
+            events: list.events.into_iter().map(event).collect(),
         }))
     }
-}
-
-fn audit_query(text: &str) -> Result<AuditQuery, Error> {
-    let mut query = AuditQuery::default();
-    let bad_time = |v: &str| {
-        Error::invalid(
-            "filter",
-            format!("{v:?} is not a time in milliseconds since the epoch"),
-        )
-    };
-    for term in filter::parse(text)? {
-        let filter::Term::Equals { field, value } = term else {
-            return Err(Error::invalid(
-                "filter",
-                "only `field = value` comparisons are supported",
-            ));
-        };
-        match field.as_str() {
-            "token_name" => query.token_name = Some(value),
-            "method" => query.method = Some(value),
-            "cluster_id" => query.cluster_id = Some(value),
-            "result_code" => query.result_code = Some(value.to_ascii_uppercase()),
-            "since_millis" => query.since = Some(value.parse().map_err(|_| bad_time(&value))?),
-            "before_millis" => query.before = Some(value.parse().map_err(|_| bad_time(&value))?),
-            other => {
-                return Err(Error::invalid(
-                    "filter",
-                    format!(
-                        "cannot filter on {other:?}; use token_name, method, cluster_id, \
-                         result_code, since_millis or before_millis"
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(query)
 }
 
 fn token(row: ApiTokenRow) -> pb::ApiToken {

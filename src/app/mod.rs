@@ -1,6 +1,7 @@
 //! Wiring: the only place that knows every concrete type. Builds the store and services and
 //! serves gRPC, grpc-web, reflection and health on one port, with or without TLS.
 
+mod health;
 mod router;
 mod services;
 mod tls;
@@ -97,6 +98,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     tokio::spawn(services.caches.clone().run_janitor(shutdown.child_token()));
     services.worker.clone().spawn(shutdown.child_token());
     let built = router::build(&settings, &services, Server::builder()).await?;
+    tokio::spawn(health::watch_database(
+        services.store.clone(),
+        built.health.clone(),
+        settings.health_check_interval,
+        shutdown.child_token(),
+    ));
     let token = shutdown.clone();
     let grace = settings.shutdown_timeout;
     let tls = tls_config.is_some();

@@ -63,7 +63,7 @@ impl Services {
             outbound,
         ));
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
-        let caches = Arc::new(WatchCaches::new(std::time::Duration::from_secs(300)));
+        let caches = Arc::new(WatchCaches::new(settings.watch_cache_idle));
         let workloads = Arc::new(WorkloadQueries::new(accessor.clone(), caches.clone()));
         let logs = Arc::new(LogService::new(accessor.clone(), shutdown.clone()));
         let workload_logs = Arc::new(WorkloadLogService::new(

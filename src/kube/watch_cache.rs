@@ -5,6 +5,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    ops::Bound,
     sync::{
         Arc, Mutex, RwLock,
         atomic::{AtomicBool, AtomicI64, Ordering},
@@ -117,10 +118,69 @@ impl<T> Reflection<T> {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// Up to `limit` items matching `keep`, in (namespace, name) order, of `namespace` only
+    /// when given, starting after the key `after`; and whether more may follow. A walk that
+    /// resumes after the last key it saw neither skips nor repeats an object that stayed in the
+    /// cache throughout, however the cache changed between pages; a page costs the entries it
+    /// walks past, not the whole cache.
+    pub fn page(
+        &self,
+        namespace: Option<&str>,
+        after: Option<&Key>,
+        limit: usize,
+        mut keep: impl FnMut(&T) -> bool,
+    ) -> (Vec<Arc<T>>, bool) {
+        let items = self.items.read().unwrap_or_else(|p| p.into_inner());
+        let start = match (after, namespace) {
+            (Some(after), _) => Bound::Excluded(after.clone()),
+            (None, Some(ns)) => Bound::Included((Arc::from(ns), Arc::from(""))),
+            (None, None) => Bound::Unbounded,
+        };
+        let mut page = Vec::with_capacity(limit.min(1024));
+        for ((ns, _), item) in items.range((start, Bound::Unbounded)) {
+            if namespace.is_some_and(|wanted| **ns != *wanted) {
+                if namespace.is_some_and(|wanted| **ns > *wanted) {
+                    break;
+                }
+                continue;
+            }
+            if !keep(item) {
+                continue;
+            }
+            if page.len() == limit {
+                return (page, true);
+            }
+            page.push(item.clone());
+        }
+        (page, false)
+    }
+
+    /// How many items of `namespace` (all when `None`) match `keep`; nothing is copied.
+    pub fn count(&self, namespace: Option<&str>, mut keep: impl FnMut(&T) -> bool) -> usize {
+        let items = self.items.read().unwrap_or_else(|p| p.into_inner());
+        match namespace {
+            Some(ns) => items
+                .range((
+                    Bound::Included((Arc::from(ns), Arc::from(""))),
+                    Bound::Unbounded,
+                ))
+                .take_while(|((n, _), _)| **n == *ns)
+                .filter(|(_, item)| keep(item))
+                .count(),
+            None => items.values().filter(|item| keep(item)).count(),
+        }
+    }
+
     /// The items matching `keep`, in (namespace, name) order.
     pub fn select(&self, mut keep: impl FnMut(&T) -> bool) -> Vec<Arc<T>> {
         let items = self.items.read().unwrap_or_else(|p| p.into_inner());
         items.values().filter(|i| keep(i)).cloned().collect()
+    }
+
+    /// Visits every item under the read lock, copying nothing.
+    pub fn for_each(&self, mut visit: impl FnMut(&T)) {
+        let items = self.items.read().unwrap_or_else(|p| p.into_inner());
+        items.values().for_each(|item| visit(item));
     }
 
     pub fn len(&self) -> usize {
@@ -142,22 +202,26 @@ pub struct ClusterWatch {
 }
 
 impl ClusterWatch {
-    /// Nodes with their running-pod counts taken from the pod cache.
-    pub fn nodes_with_pod_counts(
-        &self,
-        keep: impl FnMut(&NodeSummary) -> bool,
-    ) -> Vec<NodeSummary> {
-        let mut counts: HashMap<Arc<str>, i32> = HashMap::new();
-        for pod in self.pods.select(|p| {
-            !p.node_name.is_empty() && &*p.phase != "Succeeded" && &*p.phase != "Failed"
-        }) {
-            *counts.entry(pod.node_name.clone()).or_default() += 1;
-        }
-        self.nodes
-            .select(keep)
+    /// These nodes with their running-pod counts taken from the pod cache.
+    pub fn with_pod_counts(&self, nodes: Vec<Arc<NodeSummary>>) -> Vec<NodeSummary> {
+        let mut counts: HashMap<&str, i32> = nodes.iter().map(|n| (n.name.as_str(), 0)).collect();
+        // Counting reads every cached pod, but copies none.
+        self.pods.for_each(|p| {
+            if &*p.phase != "Succeeded"
+                && &*p.phase != "Failed"
+                && let Some(count) = counts.get_mut(&*p.node_name)
+            {
+                *count += 1;
+            }
+        });
+        let counts: HashMap<String, i32> = counts
             .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        nodes
+            .iter()
             .map(|n| {
-                let mut node = (*n).clone();
+                let mut node = (**n).clone();
                 node.pod_count = counts.get(node.name.as_str()).copied().unwrap_or(0);
                 node
             })
@@ -339,6 +403,41 @@ mod tests {
 
     fn k(name: &str) -> Key {
         (Arc::from("ns"), Arc::from(name))
+    }
+
+    fn key(ns: &str, name: &str) -> Key {
+        (Arc::from(ns), Arc::from(name))
+    }
+
+    #[test]
+    fn pages_resume_after_the_last_key_while_the_cache_changes() {
+        let r: Reflection<String> = Reflection::default();
+        r.apply(Change::Init);
+        for (ns, name) in [("a", "1"), ("b", "1"), ("b", "3"), ("b", "5"), ("c", "1")] {
+            r.apply(Change::InitApply(key(ns, name), format!("{ns}/{name}")));
+        }
+        r.apply(Change::InitDone);
+        let names = |page: &[Arc<String>]| page.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (first, more) = r.page(Some("b"), None, 2, |_| true);
+        assert_eq!(
+            (names(&first), more),
+            (vec!["b/1".into(), "b/3".into()], true)
+        );
+        // Between pages: an earlier object goes, one is inserted before and one after the cut.
+        r.apply(Change::Delete(key("b", "1")));
+        r.apply(Change::Apply(key("b", "2"), "b/2".into()));
+        r.apply(Change::Apply(key("b", "4"), "b/4".into()));
+        let (second, more) = r.page(Some("b"), Some(&key("b", "3")), 2, |_| true);
+        assert_eq!(
+            (names(&second), more),
+            (vec!["b/4".into(), "b/5".into()], false)
+        );
+        // Across namespaces, with a filter.
+        let (all, more) = r.page(None, Some(&key("a", "1")), 10, |s| s.ends_with('1'));
+        assert_eq!((names(&all), more), (vec!["c/1".into()], false));
+        assert_eq!(r.count(Some("b"), |_| true), 4);
+        assert_eq!(r.count(None, |s| s.ends_with('1')), 2);
+        assert_eq!(r.count(Some("zz"), |_| true), 0);
     }
 
     #[test]

@@ -335,7 +335,7 @@ impl ClusterCatalog {
     }
 }
 
-fn parse_filter(text: &str) -> Result<ClusterQuery> {
+pub(crate) fn parse_filter(text: &str) -> Result<ClusterQuery> {
     let mut query = ClusterQuery::default();
     for term in filter::parse(text)? {
         match term {

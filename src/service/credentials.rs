@@ -226,38 +226,7 @@ impl CredentialVault {
         page_token: &str,
         filter_text: &str,
     ) -> Result<CredentialList> {
-        let mut query = CredentialQuery::default();
-        let mut labels = Vec::new();
-        for term in filter::parse(filter_text)? {
-            match term {
-                filter::Term::Equals { field, value } => match field.as_str() {
-                    "provider" => query.provider = Some(value),
-                    "type" => {
-                        query.kind = Some(
-                            value
-                                .to_ascii_uppercase()
-                                .trim_start_matches("CREDENTIAL_TYPE_")
-                                .to_string(),
-                        )
-                    }
-                    other => match other.strip_prefix("labels.") {
-                        Some(key) if !key.is_empty() => labels.push((key.to_string(), Some(value))),
-                        _ => {
-                            return Err(Error::invalid(
-                                "filter",
-                                format!(
-                                    "cannot filter on {other:?}; use provider, type or labels.<key>"
-                                ),
-                            ));
-                        }
-                    },
-                },
-                filter::Term::Present { field } => match field.strip_prefix("labels.") {
-                    Some(key) if !key.is_empty() => labels.push((key.to_string(), None)),
-                    _ => return Err(Error::invalid("filter", format!("cannot test {field:?}"))),
-                },
-            }
-        }
+        let (query, labels) = parse_filter(filter_text)?;
         let page = Page::parse(page_size, page_token, &format!("credentials|{filter_text}"))?;
         let mut rows = self.store.list_credentials(&query).await?;
         rows.retain(|row| {
@@ -416,4 +385,44 @@ fn to_credential(row: CredentialRow, used_by: Vec<String>) -> Result<Credential>
         create_millis: row.create_time,
         rotate_millis: row.rotate_time,
     })
+}
+
+/// Label tests of a credentials filter: key and wanted value (`None`: present).
+type LabelTests = Vec<(String, Option<String>)>;
+
+/// The store query and label tests of a `ListCredentials` filter.
+pub(crate) fn parse_filter(filter_text: &str) -> Result<(CredentialQuery, LabelTests)> {
+    let mut query = CredentialQuery::default();
+    let mut labels = Vec::new();
+    for term in filter::parse(filter_text)? {
+        match term {
+            filter::Term::Equals { field, value } => match field.as_str() {
+                "provider" => query.provider = Some(value),
+                "type" => {
+                    query.kind = Some(
+                        value
+                            .to_ascii_uppercase()
+                            .trim_start_matches("CREDENTIAL_TYPE_")
+                            .to_string(),
+                    )
+                }
+                other => match other.strip_prefix("labels.") {
+                    Some(key) if !key.is_empty() => labels.push((key.to_string(), Some(value))),
+                    _ => {
+                        return Err(Error::invalid(
+                            "filter",
+                            format!(
+                                "cannot filter on {other:?}; use provider, type or labels.<key>"
+                            ),
+                        ));
+                    }
+                },
+            },
+            filter::Term::Present { field } => match field.strip_prefix("labels.") {
+                Some(key) if !key.is_empty() => labels.push((key.to_string(), None)),
+                _ => return Err(Error::invalid("filter", format!("cannot test {field:?}"))),
+            },
+        }
+    }
+    Ok((query, labels))
 }

@@ -1,14 +1,17 @@
-//! A small subset of AIP-160 filters: comparisons joined by `AND`.
+//! A small subset of AIP-160 filters: comparisons joined by `AND`. The one filter grammar of
+//! every list; each list decides which fields and operators it accepts.
 //!
 //! ```text
 //! provider = "ack" AND state = RUNNING AND labels.env = "prod" AND labels.team:*
+//! time >= "2026-01-01T00:00:00Z" AND time < "2026-02-01T00:00:00Z"
 //! ```
 //! Values may be bare words or double-quoted strings (with `\"` and `\\` escapes). `field:*`
-//! tests that a map key is present. Anything else is refused with the position of the problem.
+//! tests that a map key is present; `<`, `<=`, `>` and `>=` order (times, for one). Anything
+//! else is refused with the position of the problem.
 
 use super::{Error, Result};
 
-/// One comparison of a filter.
+/// One comparison of a filter, for lists that only test equality and presence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Term {
     /// `field = value`
@@ -17,29 +20,88 @@ pub enum Term {
     Present { field: String },
 }
 
-/// Parses `filter` into its terms. The empty filter has none.
+/// How a comparison compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+}
+
+/// One comparison of a filter, with any operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clause {
+    /// `field <op> value`
+    Compare {
+        field: String,
+        op: Op,
+        value: String,
+    },
+    /// `field:*`
+    Present { field: String },
+}
+
+/// Parses `filter` into terms for a list whose fields only take `=` and `:*`. The empty
+/// filter has none.
 pub fn parse(filter: &str) -> Result<Vec<Term>> {
+    parse_clauses(filter)?
+        .into_iter()
+        .map(|clause| match clause {
+            Clause::Compare {
+                field,
+                op: Op::Eq,
+                value,
+            } => Ok(Term::Equals { field, value }),
+            Clause::Compare { field, op, .. } => Err(Error::invalid(
+                "filter",
+                format!(
+                    "{field:?} cannot be compared with {}; this list's fields take `=` and `:*`",
+                    op.as_str()
+                ),
+            )),
+            Clause::Present { field } => Ok(Term::Present { field }),
+        })
+        .collect()
+}
+
+/// Parses `filter` into its clauses. The empty filter has none.
+pub fn parse_clauses(filter: &str) -> Result<Vec<Clause>> {
     let tokens = tokenize(filter)?;
-    let mut terms = Vec::new();
+    let mut clauses = Vec::new();
     let mut rest = tokens.as_slice();
     while !rest.is_empty() {
         match rest {
             [
                 Token::Word(field),
-                Token::Equals,
+                Token::Op(op),
                 Token::Word(value) | Token::Quoted(value),
                 tail @ ..,
             ] => {
                 check_field(field)?;
-                terms.push(Term::Equals {
+                clauses.push(Clause::Compare {
                     field: field.clone(),
+                    op: *op,
                     value: value.clone(),
                 });
                 rest = tail;
             }
             [Token::Word(field), Token::HasAny, tail @ ..] => {
                 check_field(field)?;
-                terms.push(Term::Present {
+                clauses.push(Clause::Present {
                     field: field.clone(),
                 });
                 rest = tail;
@@ -68,14 +130,14 @@ pub fn parse(filter: &str) -> Result<Vec<Term>> {
             }
         }
     }
-    Ok(terms)
+    Ok(clauses)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
     Word(String),
     Quoted(String),
-    Equals,
+    Op(Op),
     HasAny,
 }
 
@@ -86,7 +148,7 @@ fn describe(tokens: &[Token]) -> String {
         .map(|t| match t {
             Token::Word(w) => w.clone(),
             Token::Quoted(q) => format!("\"{q}\""),
-            Token::Equals => "=".into(),
+            Token::Op(op) => op.as_str().into(),
             Token::HasAny => ":*".into(),
         })
         .collect::<Vec<_>>()
@@ -118,7 +180,17 @@ fn tokenize(input: &str) -> Result<Vec<Token>> {
             }
             '=' => {
                 chars.next();
-                tokens.push(Token::Equals);
+                tokens.push(Token::Op(Op::Eq));
+            }
+            '<' | '>' => {
+                chars.next();
+                let or_equal = chars.next_if(|&(_, ch)| ch == '=').is_some();
+                tokens.push(Token::Op(match (c, or_equal) {
+                    ('<', false) => Op::Lt,
+                    ('<', true) => Op::Le,
+                    ('>', false) => Op::Gt,
+                    _ => Op::Ge,
+                }));
             }
             ':' => {
                 chars.next();
@@ -127,7 +199,10 @@ fn tokenize(input: &str) -> Result<Vec<Token>> {
                     _ => {
                         return Err(Error::invalid(
                             "filter",
-                            format!("at {pos}: only `:*` (has key) is supported after ':'"),
+                            format!(
+                                "at {pos}: only `:*` (has key) is supported after ':'; quote a \
+                                 value that contains ':', such as a time"
+                            ),
                         ));
                     }
                 }
@@ -156,7 +231,7 @@ fn tokenize(input: &str) -> Result<Vec<Token>> {
             _ => {
                 let mut word = String::new();
                 while let Some(&(_, ch)) = chars.peek() {
-                    if ch.is_whitespace() || matches!(ch, '=' | ':' | '"') {
+                    if ch.is_whitespace() || matches!(ch, '=' | ':' | '"' | '<' | '>') {
                         break;
                     }
                     word.push(ch);
@@ -197,6 +272,37 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn parses_ordering_comparisons() {
+        let compare = |field: &str, op, value: &str| Clause::Compare {
+            field: field.into(),
+            op,
+            value: value.into(),
+        };
+        assert_eq!(
+            parse_clauses(
+                r#"time >= "2026-01-01T00:00:00Z" AND time<"x" AND a<=1 AND b>2 AND c=3"#
+            )
+            .unwrap(),
+            vec![
+                compare("time", Op::Ge, "2026-01-01T00:00:00Z"),
+                compare("time", Op::Lt, "x"),
+                compare("a", Op::Le, "1"),
+                compare("b", Op::Gt, "2"),
+                compare("c", Op::Eq, "3"),
+            ]
+        );
+        // Lists of equality fields refuse ordering, naming the field.
+        let err = parse("provider < ack").unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument { field, reason } if field == "filter" && reason.contains("provider")),
+            "{err:?}"
+        );
+        // An unquoted time is refused with advice.
+        let err = parse_clauses("time >= 2026-01-01T00:00:00Z").unwrap_err();
+        assert!(format!("{err:?}").contains("quote"), "{err:?}");
     }
 
     #[test]

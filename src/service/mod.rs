@@ -1,12 +1,16 @@
 //! Use cases that combine the store, Kubernetes and the vendor adapters. Knows nothing of gRPC.
 
+pub mod audit_events;
 pub mod clusters;
 pub mod clusters_access;
 pub mod connector;
 pub mod credentials;
 mod error;
 pub mod filter;
+#[cfg(test)]
+mod filter_docs;
 pub mod import;
+pub mod key_page;
 pub mod kube_access;
 pub mod kube_errors;
 pub mod kube_policy;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{
     Error, Result,
     clusters_access::{ClusterAccessor, Scope, failed},
+    key_page::KeyPage,
     kube_policy,
     paging::{KubePage, Page},
     resources::Propagation,
@@ -161,13 +162,23 @@ impl WorkloadQueries {
             && !is_direct_token(&r.page_token)
             && let Some(selector) = LabelSelector::parse(&r.label_selector)
         {
-            let page = Page::parse(r.page_size, &r.page_token, &key)?;
-            let matching = watch.nodes_with_pod_counts(|n| {
+            let page = KeyPage::parse(r.page_size, &r.page_token, &key)?;
+            let keep = |n: &NodeSummary| {
                 (r.zone.is_empty() || n.zone == r.zone)
                     && r.ready.is_none_or(|ready| n.ready == ready)
                     && selector.matches_with(|key| n.labels.get(key).map(String::as_str))
+            };
+            let (nodes, more) = watch
+                .nodes
+                .page(None, after(&page).as_ref(), page.size, keep);
+            let total = page.is_first().then(|| watch.nodes.count(None, keep));
+            let next_page_token =
+                page.next_token(nodes.last().map(|n| ("", n.name.as_str())), more);
+            return Ok(Listing {
+                items: watch.with_pod_counts(nodes),
+                next_page_token,
+                total_size: total.map_or(0, |t| i32::try_from(t).unwrap_or(i32::MAX)),
             });
-            return Ok(paged(matching, &page));
         }
         let page = KubePage::parse(r.page_size, &r.page_token, &key)?;
         let mut selector = r.label_selector.clone();
@@ -387,18 +398,23 @@ impl WorkloadQueries {
             && let (Some(node), Some(labels)) = (node, labels)
             && let Some(selector) = LabelSelector::parse(&labels)
         {
-            let page = Page::parse(r.page_size, &r.page_token, &key)?;
-            let matching = watch.pods.select(|p| {
-                (r.namespace.is_empty() || *p.namespace == *r.namespace)
-                    && node.as_deref().is_none_or(|n| *p.node_name == *n)
+            let page = KeyPage::parse(r.page_size, &r.page_token, &key)?;
+            let namespace = Some(r.namespace.as_str()).filter(|ns| !ns.is_empty());
+            let keep = |p: &crate::kube::cached_pod::CachedPod| {
+                node.as_deref().is_none_or(|n| *p.node_name == *n)
                     && selector.matches_with(|key| p.label(key))
-            });
-            // Page over the cached pods; only the page itself becomes summaries.
-            let listing = paged(matching, &page);
+            };
+            let (pods, more) = watch
+                .pods
+                .page(namespace, after(&page).as_ref(), page.size, keep);
+            // The total costs a scan (no copies), so only the first page of a walk pays it.
+            let total = page.is_first().then(|| watch.pods.count(namespace, keep));
             return Ok(Listing {
-                items: listing.items.iter().map(|p| p.summary()).collect(),
-                next_page_token: listing.next_page_token,
-                total_size: listing.total_size,
+                next_page_token: page
+                    .next_token(pods.last().map(|p| (&*p.namespace, &*p.name)), more),
+                // Only the page itself becomes summaries.
+                items: pods.iter().map(|p| p.summary()).collect(),
+                total_size: total.map_or(0, |t| i32::try_from(t).unwrap_or(i32::MAX)),
             });
         }
         let page = KubePage::parse(r.page_size, &r.page_token, &key)?;
@@ -544,18 +560,11 @@ impl WorkloadQueries {
 
 /// The Kubernetes propagationPolicy name.
 /// One page of a list held in memory.
-fn paged<T>(all: Vec<T>, page: &Page) -> Listing<T> {
-    let total = all.len() as i64;
-    let items: Vec<T> = all
-        .into_iter()
-        .skip(page.offset as usize)
-        .take(page.size as usize)
-        .collect();
-    Listing {
-        next_page_token: page.next_token(items.len(), total),
-        total_size: i32::try_from(total).unwrap_or(i32::MAX),
-        items,
-    }
+/// The cache key a key page resumes after.
+fn after(page: &KeyPage) -> Option<crate::kube::watch_cache::Key> {
+    page.after
+        .as_ref()
+        .map(|(ns, name)| (Arc::from(ns.as_str()), Arc::from(name.as_str())))
 }
 
 fn policy(p: Propagation) -> Option<&'static str> {
