@@ -204,6 +204,8 @@ struct FileConfig {
     operation_lease_seconds: Option<u64>,
     operation_workers: Option<usize>,
     operation_retry_hours: Option<u64>,
+    max_streams_per_token: Option<usize>,
+    max_event_watches_per_token: Option<usize>,
 }
 
 /// Everything the server needs, resolved.
@@ -236,6 +238,8 @@ pub struct Settings {
     pub vendors: VendorSettings,
     /// How the operation worker runs.
     pub operations: OperationSettings,
+    /// Open streams one token may hold (logs, events, operation watches); 0: no cap.
+    pub stream_limits: crate::service::streams::StreamLimits,
 }
 
 /// Where the vendors are and how politely to call them.
@@ -320,6 +324,7 @@ impl Settings {
             }),
             vendors: VendorSettings::default(),
             operations: OperationSettings::default(),
+            stream_limits: crate::service::streams::StreamLimits::default(),
         }
     }
 
@@ -375,6 +380,12 @@ impl Settings {
         };
         if let Some(n) = file.max_log_pods {
             settings.max_log_pods = n.max(1);
+        }
+        if let Some(n) = file.max_streams_per_token {
+            settings.stream_limits.streams_per_token = n;
+        }
+        if let Some(n) = file.max_event_watches_per_token {
+            settings.stream_limits.event_watches_per_token = n;
         }
         settings.insecure_listen = args.insecure_listen || file.insecure_listen.unwrap_or(false);
         let per_second = args.rate_limit.or(file.rate_limit_per_second);

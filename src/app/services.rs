@@ -16,6 +16,7 @@ use crate::{
         import::ClusterImporter,
         lifecycle::Lifecycle,
         logs::LogService,
+        streams::StreamSessions,
         operation_worker::OperationWorker,
         operations::OperationBook,
         resources::ResourceService,
@@ -38,6 +39,8 @@ pub struct Services {
     pub caches: Arc<WatchCaches>,
     pub logs: Arc<LogService>,
     pub workload_logs: Arc<WorkloadLogService>,
+    /// Per-token stream caps and revocation of open streams.
+    pub streams: Arc<StreamSessions>,
     pub tokens: Arc<Tokens>,
     pub audit: AuditLog,
     pub auth: Arc<AuthState>,
@@ -63,11 +66,18 @@ impl Services {
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(std::time::Duration::from_secs(300)));
         let workloads = Arc::new(WorkloadQueries::new(accessor.clone(), caches.clone()));
-        let logs = Arc::new(LogService::new(accessor.clone(), shutdown.clone()));
+        let tokens = Arc::new(Tokens::new(store.clone()));
+        let streams = StreamSessions::new(settings.stream_limits, tokens.clone());
+        let logs = Arc::new(LogService::new(
+            accessor.clone(),
+            shutdown.clone(),
+            streams.clone(),
+        ));
         let workload_logs = Arc::new(WorkloadLogService::new(
             accessor.clone(),
             shutdown,
             settings.max_log_pods,
+            streams.clone(),
         ));
         let resources = Arc::new(ResourceService::new(accessor));
         let forget_hooks: Vec<ForgetHook> = vec![
@@ -89,7 +99,6 @@ impl Services {
                 .with_forget_hooks(forget_hooks),
         );
         let vault = Arc::new(CredentialVault::new(store.clone(), keyring));
-        let tokens = Arc::new(Tokens::new(store.clone()));
         let audit = AuditLog::start(store.clone());
         let auth = Arc::new(AuthState {
             tokens: tokens.clone(),
@@ -128,6 +137,7 @@ impl Services {
             caches,
             logs,
             workload_logs,
+            streams,
             tokens,
             audit,
             auth,
