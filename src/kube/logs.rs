@@ -101,6 +101,8 @@ struct LineReader<R> {
     skipping: bool,
     /// The cap was reached exactly: whether the line goes on decides "truncated".
     full: bool,
+    /// In that state, a '\r' was seen (a CRLF ending may follow).
+    full_cr: bool,
 }
 
 /// Lines of at most `cap` bytes. A longer line is passed on, marked truncated, as soon as `cap`
@@ -116,6 +118,7 @@ pub fn capped_lines<R: AsyncBufRead + Unpin>(
         line: Vec::new(),
         skipping: false,
         full: false,
+        full_cr: false,
     };
     futures::stream::try_unfold(state, |mut s| async move {
         let line = s.next_line().await?;
@@ -129,6 +132,8 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
             let available = self.reader.fill_buf().await?;
             if available.is_empty() {
                 self.skipping = false;
+                self.full = false;
+                self.full_cr = false;
                 if self.line.is_empty() {
                     return Ok(None);
                 }
@@ -149,8 +154,15 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                 continue;
             }
             if self.full {
+                let first = available[0];
+                if first == b'\r' && !self.full_cr {
+                    self.full_cr = true;
+                    self.reader.consume_unpin(1);
+                    continue;
+                }
                 self.full = false;
-                if newline == Some(0) {
+                self.full_cr = false;
+                if first == b'\n' {
                     self.reader.consume_unpin(1);
                     return Ok(Some(self.take(false)));
                 }
