@@ -243,6 +243,7 @@ async fn a_line_without_newline_costs_at_most_the_cap() {
     );
     assert_cut_line(&entries[1]);
     let growth = server.peak().saturating_sub(before);
+    eprintln!("read: RSS {} KiB before, peak growth {} KiB", before / 1024, growth / 1024);
     assert!(
         growth < 10 * MIB,
         "reading a 50 MiB line raised the server's peak RSS by {} KiB",
@@ -276,6 +277,7 @@ async fn a_line_without_newline_costs_at_most_the_cap() {
     assert_eq!(entries[0].content, "after the giant line");
     assert!(!entries[0].truncated);
     let growth = server.peak().saturating_sub(before);
+    eprintln!("follow: RSS {} KiB before, peak growth {} KiB", before / 1024, growth / 1024);
     assert!(
         growth < 10 * MIB,
         "following a 50 MiB line raised the server's peak RSS by {} KiB",
