@@ -354,11 +354,13 @@ async fn long_lines_are_cut_and_messages_stay_under_a_mebibyte() {
     let mut entries = Vec::new();
     let mut largest = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while let Some(message) =
-        tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), stream.message())
-            .await
-            .expect("in time")
-            .expect("stream ok")
+    while let Some(message) = tokio::time::timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        stream.message(),
+    )
+    .await
+    .expect("in time")
+    .expect("stream ok")
     {
         largest = largest.max(message.encoded_len());
         entries.extend(message.entries);
@@ -380,7 +382,10 @@ async fn long_lines_are_cut_and_messages_stay_under_a_mebibyte() {
         assert!(!entry.truncated);
         assert!(&entry.content == line, "60 KiB lines pass whole");
     }
-    assert_eq!(entries.last().map(|e| e.kind()), Some(pb::LogEntryKind::End));
+    assert_eq!(
+        entries.last().map(|e| e.kind()),
+        Some(pb::LogEntryKind::End)
+    );
     server.shutdown().await;
     ns.cleanup().await;
 }

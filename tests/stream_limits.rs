@@ -100,7 +100,14 @@ impl Binary {
             .port();
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
-            .args(["serve", "--listen", &addr, "--rate-limit", "0", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                &addr,
+                "--rate-limit",
+                "0",
+                "--data-dir",
+            ])
             .arg(dir.path().join("data"))
             .env("FLOTILLA_BOOTSTRAP_TOKEN", ADMIN_TOKEN)
             .env("FLOTILLA_LOG", "warn")
@@ -127,10 +134,7 @@ impl Binary {
             .connect()
             .await
             .expect("connect");
-        InterceptedService::new(
-            channel,
-            Bearer::new(Some(&format!("Bearer {ADMIN_TOKEN}"))),
-        )
+        InterceptedService::new(channel, Bearer::new(Some(&format!("Bearer {ADMIN_TOKEN}"))))
     }
 
     fn status_kib(&self, key: &str) -> u64 {
@@ -138,7 +142,14 @@ impl Binary {
             .expect("proc status");
         status
             .lines()
-            .find_map(|l| l.strip_prefix(key)?.trim().strip_suffix("kB")?.trim().parse().ok())
+            .find_map(|l| {
+                l.strip_prefix(key)?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
             .unwrap_or_else(|| panic!("no {key} in {status}"))
     }
 
@@ -243,7 +254,11 @@ async fn a_line_without_newline_costs_at_most_the_cap() {
     );
     assert_cut_line(&entries[1]);
     let growth = server.peak().saturating_sub(before);
-    eprintln!("read: RSS {} KiB before, peak growth {} KiB", before / 1024, growth / 1024);
+    eprintln!(
+        "read: RSS {} KiB before, peak growth {} KiB",
+        before / 1024,
+        growth / 1024
+    );
     assert!(
         growth < 10 * MIB,
         "reading a 50 MiB line raised the server's peak RSS by {} KiB",
@@ -277,7 +292,11 @@ async fn a_line_without_newline_costs_at_most_the_cap() {
     assert_eq!(entries[0].content, "after the giant line");
     assert!(!entries[0].truncated);
     let growth = server.peak().saturating_sub(before);
-    eprintln!("follow: RSS {} KiB before, peak growth {} KiB", before / 1024, growth / 1024);
+    eprintln!(
+        "follow: RSS {} KiB before, peak growth {} KiB",
+        before / 1024,
+        growth / 1024
+    );
     assert!(
         growth < 10 * MIB,
         "following a 50 MiB line raised the server's peak RSS by {} KiB",
@@ -298,7 +317,8 @@ async fn token(
             name: name.into(),
             role: pb::Role::Viewer.into(),
             cluster_ids: Vec::new(),
-            expire_time: expire_in.map(|d| prost_types::Timestamp::from(std::time::SystemTime::now() + d)),
+            expire_time: expire_in
+                .map(|d| prost_types::Timestamp::from(std::time::SystemTime::now() + d)),
         })
         .await
         .expect("create token")
@@ -381,13 +401,17 @@ async fn each_token_has_its_own_stream_cap() {
     let (_, a) = token(&mut admin, "cap-a", None).await;
     let (_, b) = token(&mut admin, "cap-b", None).await;
 
-    let events_a = watch_events(&server, &a, ns.name()).await.expect("first watch");
+    let events_a = watch_events(&server, &a, ns.name())
+        .await
+        .expect("first watch");
     assert_exhausted(
         watch_events(&server, &a, ns.name()).await,
         "max_event_watches_per_token",
         "(1)",
     );
-    let logs_a = follow_logs(&server, &a, ns.name()).await.expect("second stream");
+    let logs_a = follow_logs(&server, &a, ns.name())
+        .await
+        .expect("second stream");
     assert_exhausted(
         follow_logs(&server, &a, ns.name()).await,
         "max_streams_per_token",
@@ -395,8 +419,12 @@ async fn each_token_has_its_own_stream_cap() {
     );
 
     // Another token is not affected.
-    let _events_b = watch_events(&server, &b, ns.name()).await.expect("b watches");
-    let _logs_b = follow_logs(&server, &b, ns.name()).await.expect("b follows");
+    let _events_b = watch_events(&server, &b, ns.name())
+        .await
+        .expect("b watches");
+    let _logs_b = follow_logs(&server, &b, ns.name())
+        .await
+        .expect("b follows");
 
     // Closing a stream makes room again (once the server has seen the client go).
     drop((events_a, logs_a));
@@ -406,7 +434,10 @@ async fn each_token_has_its_own_stream_cap() {
             Ok(_) => break,
             Err(status) => {
                 assert_eq!(status.code(), Code::ResourceExhausted);
-                assert!(closed.elapsed() < Duration::from_secs(5), "no room after closing");
+                assert!(
+                    closed.elapsed() < Duration::from_secs(5),
+                    "no room after closing"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -449,11 +480,21 @@ async fn streams_end_when_their_token_is_revoked_or_expires() {
     let (_, expiring) = token(&mut admin, "expiring", Some(Duration::from_secs(6))).await;
     let (_, bystander) = token(&mut admin, "bystander", None).await;
 
-    let mut api_events = watch_events(&server, &by_api, ns.name()).await.expect("watch");
-    let mut api_logs = follow_logs(&server, &by_api, ns.name()).await.expect("follow");
-    let mut db_events = watch_events(&server, &by_db, ns.name()).await.expect("watch");
-    let mut expiring_events = watch_events(&server, &expiring, ns.name()).await.expect("watch");
-    let mut other = watch_events(&server, &bystander, ns.name()).await.expect("watch");
+    let mut api_events = watch_events(&server, &by_api, ns.name())
+        .await
+        .expect("watch");
+    let mut api_logs = follow_logs(&server, &by_api, ns.name())
+        .await
+        .expect("follow");
+    let mut db_events = watch_events(&server, &by_db, ns.name())
+        .await
+        .expect("watch");
+    let mut expiring_events = watch_events(&server, &expiring, ns.name())
+        .await
+        .expect("watch");
+    let mut other = watch_events(&server, &bystander, ns.name())
+        .await
+        .expect("watch");
 
     // Revoked through the API.
     admin
@@ -463,10 +504,16 @@ async fn streams_end_when_their_token_is_revoked_or_expires() {
     let (status, took) = ending(&mut api_events).await;
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains("revoked"), "{}", status.message());
-    assert!(took < Duration::from_secs(5), "WatchEvents ended after {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "WatchEvents ended after {took:?}"
+    );
     let (status, took) = ending(&mut api_logs).await;
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-    assert!(took < Duration::from_secs(5), "the log follow ended after {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "the log follow ended after {took:?}"
+    );
 
     // Revoked by another process (the CLI, another replica): straight in the database.
     server
@@ -486,7 +533,10 @@ async fn streams_end_when_their_token_is_revoked_or_expires() {
 
     // Another token's stream goes on.
     let still = tokio::time::timeout(Duration::from_millis(500), other.message()).await;
-    assert!(still.is_err(), "the bystander's stream is still open: {still:?}");
+    assert!(
+        still.is_err(),
+        "the bystander's stream is still open: {still:?}"
+    );
     server.shutdown().await;
     ns.cleanup().await;
 }
@@ -504,17 +554,68 @@ async fn numbers_that_would_overflow_are_invalid_arguments() {
     let server = TestServer::start().await;
     let mut logs = LogStreamClient::new(server.channel().await);
     let since_time = |seconds, nanos| {
-        Some(pb::log_options::Since::SinceTime(prost_types::Timestamp { seconds, nanos }))
+        Some(pb::log_options::Since::SinceTime(prost_types::Timestamp {
+            seconds,
+            nanos,
+        }))
     };
     let cases = [
-        ("options.since_time", pb::LogOptions { since: since_time(i64::MAX, 0), ..Default::default() }),
-        ("options.since_time", pb::LogOptions { since: since_time(i64::MIN, 0), ..Default::default() }),
-        ("options.since_time", pb::LogOptions { since: since_time(0, -1), ..Default::default() }),
-        ("options.since_time", pb::LogOptions { since: since_time(0, i32::MAX), ..Default::default() }),
-        ("options.since_seconds", pb::LogOptions { since: Some(pb::log_options::Since::SinceSeconds(i64::MAX)), ..Default::default() }),
-        ("options.since_seconds", pb::LogOptions { since: Some(pb::log_options::Since::SinceSeconds(i64::MIN)), ..Default::default() }),
-        ("options.tail_lines", pb::LogOptions { tail_lines: Some(i64::MIN), ..Default::default() }),
-        ("options.limit_bytes", pb::LogOptions { limit_bytes: Some(i64::MIN), ..Default::default() }),
+        (
+            "options.since_time",
+            pb::LogOptions {
+                since: since_time(i64::MAX, 0),
+                ..Default::default()
+            },
+        ),
+        (
+            "options.since_time",
+            pb::LogOptions {
+                since: since_time(i64::MIN, 0),
+                ..Default::default()
+            },
+        ),
+        (
+            "options.since_time",
+            pb::LogOptions {
+                since: since_time(0, -1),
+                ..Default::default()
+            },
+        ),
+        (
+            "options.since_time",
+            pb::LogOptions {
+                since: since_time(0, i32::MAX),
+                ..Default::default()
+            },
+        ),
+        (
+            "options.since_seconds",
+            pb::LogOptions {
+                since: Some(pb::log_options::Since::SinceSeconds(i64::MAX)),
+                ..Default::default()
+            },
+        ),
+        (
+            "options.since_seconds",
+            pb::LogOptions {
+                since: Some(pb::log_options::Since::SinceSeconds(i64::MIN)),
+                ..Default::default()
+            },
+        ),
+        (
+            "options.tail_lines",
+            pb::LogOptions {
+                tail_lines: Some(i64::MIN),
+                ..Default::default()
+            },
+        ),
+        (
+            "options.limit_bytes",
+            pb::LogOptions {
+                limit_bytes: Some(i64::MIN),
+                ..Default::default()
+            },
+        ),
     ];
     for (field, options) in cases {
         let status = logs
@@ -522,20 +623,30 @@ async fn numbers_that_would_overflow_are_invalid_arguments() {
             .await
             .err()
             .unwrap_or_else(|| panic!("{options:?} must be refused"));
-        assert_eq!(status.code(), Code::InvalidArgument, "{options:?}: {status:?}");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{options:?}: {status:?}"
+        );
         assert_eq!(violation(&status), field, "{options:?}");
         let status = logs
             .stream_workload_logs(pb::StreamWorkloadLogsRequest {
                 cluster_ids: vec!["local".into()],
                 namespace: "default".into(),
-                pods: Some(pb::stream_workload_logs_request::Pods::LabelSelector("app=x".into())),
+                pods: Some(pb::stream_workload_logs_request::Pods::LabelSelector(
+                    "app=x".into(),
+                )),
                 options: Some(options.clone()),
                 ..Default::default()
             })
             .await
             .err()
             .unwrap_or_else(|| panic!("{options:?} must be refused for workloads"));
-        assert_eq!(status.code(), Code::InvalidArgument, "{options:?}: {status:?}");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{options:?}: {status:?}"
+        );
         assert_eq!(violation(&status), field, "{options:?}");
     }
     // The server is still there.

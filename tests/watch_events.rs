@@ -271,7 +271,11 @@ async fn a_watcher_that_does_not_read_is_told_how_many_it_missed() {
         }
     }
     assert!(lagged >= 1, "the slow watcher is told it lagged");
-    assert_eq!(added + dropped, EVENTS, "every event is either sent or counted");
+    assert_eq!(
+        added + dropped,
+        EVENTS,
+        "every event is either sent or counted"
+    );
     server.shutdown().await;
     ns.cleanup().await;
 }

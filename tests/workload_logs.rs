@@ -292,22 +292,22 @@ impl SecondNamespace {
         use k8s_openapi::api::core::v1::Namespace;
         let _ = self
             .pods()
-            .delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default())
+            .delete_collection(
+                &DeleteParams::default().grace_period(0),
+                &ListParams::default(),
+            )
             .await;
         let namespaces = kube::Api::<Namespace>::all(self.client.clone());
-        let _ = namespaces.delete(&self.name, &DeleteParams::default()).await;
+        let _ = namespaces
+            .delete(&self.name, &DeleteParams::default())
+            .await;
         // No namespace controller there: empty the finalizers so the namespace goes.
         let body = serde_json::json!({
             "apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": self.name}, "spec": {"finalizers": []}
         });
         let _ = namespaces
-            .replace_subresource(
-                "finalize",
-                &self.name,
-                &PostParams::default(),
-                &body,
-            )
+            .replace_subresource("finalize", &self.name, &PostParams::default(), &body)
             .await;
     }
 }
@@ -341,12 +341,18 @@ async fn workload_logs_span_two_clusters() {
     let second = SecondNamespace::create(ns.name()).await;
     let app = format!("two-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     ns.api::<Pod>()
-        .create(&PostParams::default(), &labelled_pod("in-one", &app, "kwok-a1"))
+        .create(
+            &PostParams::default(),
+            &labelled_pod("in-one", &app, "kwok-a1"),
+        )
         .await
         .expect("pod on the first cluster");
     second
         .pods()
-        .create(&PostParams::default(), &labelled_pod("in-two", &app, "kwok-s1"))
+        .create(
+            &PostParams::default(),
+            &labelled_pod("in-two", &app, "kwok-s1"),
+        )
         .await
         .expect("pod on the second cluster");
     wait_running(&ns, &app, 1).await;

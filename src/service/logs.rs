@@ -428,7 +428,10 @@ mod tests {
             ..LogOptions::default()
         };
         let request = fine.request("c").expect("in range");
-        assert_eq!(request.since_time.map(|t| t.as_second()), Some(1_800_000_000));
+        assert_eq!(
+            request.since_time.map(|t| t.as_second()),
+            Some(1_800_000_000)
+        );
     }
 }
 

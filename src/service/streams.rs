@@ -446,7 +446,10 @@ mod tests {
         let a = caller("tok-a");
         let one = sessions.open(&a, StreamKind::Logs).expect("1");
         let events = sessions.open(&a, StreamKind::Events).expect("2");
-        let err = sessions.open(&a, StreamKind::Events).err().expect("events cap");
+        let err = sessions
+            .open(&a, StreamKind::Events)
+            .err()
+            .expect("events cap");
         assert!(
             matches!(&err, Error::ResourceExhausted { message, .. } if message.contains("max_event_watches_per_token (1)")),
             "{err:?}"
@@ -458,9 +461,15 @@ mod tests {
             "{err:?}"
         );
         // Another token is not affected; the server never is.
-        let _b = sessions.open(&caller("tok-b"), StreamKind::Logs).expect("b");
+        let _b = sessions
+            .open(&caller("tok-b"), StreamKind::Logs)
+            .expect("b");
         for _ in 0..10 {
-            std::mem::forget(sessions.open(&Principal::server(), StreamKind::Logs).expect("server"));
+            std::mem::forget(
+                sessions
+                    .open(&Principal::server(), StreamKind::Logs)
+                    .expect("server"),
+            );
         }
         drop(one);
         drop(events);
@@ -476,7 +485,9 @@ mod tests {
             tokens.clone(),
             Duration::from_millis(20),
         );
-        let permit = sessions.open(&caller("tok-a"), StreamKind::Logs).expect("open");
+        let permit = sessions
+            .open(&caller("tok-a"), StreamKind::Logs)
+            .expect("open");
         let endless = futures::stream::pending::<Result<u32>>();
         let guarded = permit.guard(endless);
         futures::pin_mut!(guarded);
@@ -495,7 +506,11 @@ mod tests {
             "{ended:?}"
         );
         assert!(guarded.next().await.is_none());
-        assert_eq!(sessions.open_for("tok-a"), 0, "the permit went with the stream");
+        assert_eq!(
+            sessions.open_for("tok-a"),
+            0,
+            "the permit went with the stream"
+        );
     }
 
     #[tokio::test]
