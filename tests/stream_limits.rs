@@ -78,7 +78,7 @@ fn append_endless_line(file: &PodLogFile, bytes: usize) {
     let chunk = "x".repeat(16 * 1024);
     let stamp = k8s_openapi::jiff::Timestamp::now().to_string();
     for _ in 0..bytes / chunk.len() {
-        write!(f, "{stamp} stdout P {chunk}\n").expect("write");
+        writeln!(f, "{stamp} stdout P {chunk}").expect("write");
     }
     f.flush().expect("flush");
 }
@@ -444,7 +444,7 @@ async fn each_token_has_its_own_stream_cap() {
     }
 
     // Only an admin may watch the events of every namespace.
-    let status = watch_events(&server, &b, "").await.err().expect("refused");
+    let status = watch_events(&server, &b, "").await.expect_err("refused");
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     server.shutdown().await;
     ns.cleanup().await;
@@ -653,8 +653,7 @@ async fn numbers_that_would_overflow_are_invalid_arguments() {
     let status = logs
         .stream_pod_logs(pod_request("default", "any", pb::LogOptions::default()))
         .await
-        .err()
-        .expect("no such cluster");
+        .expect_err("no such cluster");
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
     server.shutdown().await;
 }
