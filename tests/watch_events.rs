@@ -17,6 +17,10 @@ use support::{
 };
 use tonic::Streaming;
 
+/// The sharing test counts event watches on the API server, so the tests of this file (each
+/// of which opens one) take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn create_event(ns: &TestNamespace, name: &str, reason: &str, second: u32, kind: &str) {
     let event: Event = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name},
@@ -64,6 +68,7 @@ async fn event_watches() -> i64 {
 
 #[tokio::test]
 async fn snapshot_live_sharing_and_resume() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let ns = TestNamespace::create(&kenv::client().await, "watchev").await;
     create_event(&ns, "e1", "First", 1, "Normal").await;
     create_event(&ns, "e2", "Second", 2, "Warning").await;
@@ -188,6 +193,7 @@ async fn snapshot_live_sharing_and_resume() {
 async fn a_watcher_that_does_not_read_is_told_how_many_it_missed() {
     use futures::StreamExt;
     const EVENTS: usize = 1500;
+    let _turn = ONE_AT_A_TIME.lock().await;
     let ns = TestNamespace::create(&kenv::client().await, "lagged").await;
     let server = TestServer::start().await;
     ClusterServiceClient::new(server.channel().await)
