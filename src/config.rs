@@ -229,6 +229,8 @@ struct FileConfig {
     outbound_allow: Option<Vec<String>>,
     health_check_interval_seconds: Option<u64>,
     watch_cache_idle_seconds: Option<u64>,
+    max_streams_per_token: Option<usize>,
+    max_event_watches_per_token: Option<usize>,
 }
 
 /// Everything the server needs, resolved.
@@ -267,6 +269,8 @@ pub struct Settings {
     pub health_check_interval: Duration,
     /// A cluster's watch caches stop after this long without a query.
     pub watch_cache_idle: Duration,
+    /// Open streams one token may hold (logs, events, operation watches); 0: no cap.
+    pub stream_limits: crate::service::streams::StreamLimits,
 }
 
 /// Where the vendors are and how politely to call them.
@@ -354,6 +358,7 @@ impl Settings {
             outbound: crate::net::OutboundSettings::default(),
             health_check_interval: Duration::from_secs(5),
             watch_cache_idle: Duration::from_secs(300),
+            stream_limits: crate::service::streams::StreamLimits::default(),
         }
     }
 
@@ -409,6 +414,12 @@ impl Settings {
         };
         if let Some(n) = file.max_log_pods {
             settings.max_log_pods = n.max(1);
+        }
+        if let Some(n) = file.max_streams_per_token {
+            settings.stream_limits.streams_per_token = n;
+        }
+        if let Some(n) = file.max_event_watches_per_token {
+            settings.stream_limits.event_watches_per_token = n;
         }
         settings.insecure_listen = args.insecure_listen || file.insecure_listen.unwrap_or(false);
         let per_second = args.rate_limit.or(file.rate_limit_per_second);

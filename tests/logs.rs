@@ -328,3 +328,64 @@ async fn cancelling_closes_upstream_and_shutdown_ends_streams() {
     shutting_down.await.expect("shutdown");
     ns.cleanup().await;
 }
+
+#[tokio::test]
+async fn long_lines_are_cut_and_messages_stay_under_a_mebibyte() {
+    use prost::Message;
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let ns = TestNamespace::create(&kenv::client().await, "longlines").await;
+    create_pod(&ns, "single", &["main"]).await;
+    let file = ns.pod_logs("single").await;
+    file.stdout(&"y".repeat(200 * 1024));
+    file.stdout("after the long line");
+    let wide: Vec<String> = (0..40)
+        .map(|i| format!("{i:02}{}", "w".repeat(60 * 1024)))
+        .collect();
+    for line in &wide {
+        file.stdout(line);
+    }
+    let server = server_with_cluster().await;
+    let mut logs = LogStreamClient::new(server.channel().await);
+    let mut stream = logs
+        .stream_pod_logs(request(ns.name(), "single", pb::LogOptions::default()))
+        .await
+        .expect("logs")
+        .into_inner();
+    let mut entries = Vec::new();
+    let mut largest = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Some(message) = tokio::time::timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        stream.message(),
+    )
+    .await
+    .expect("in time")
+    .expect("stream ok")
+    {
+        largest = largest.max(message.encoded_len());
+        entries.extend(message.entries);
+    }
+    assert!(
+        largest <= 1024 * 1024,
+        "a message of {largest} bytes; at most 1 MiB each"
+    );
+    let lines: Vec<_> = entries
+        .iter()
+        .filter(|e| e.kind() == pb::LogEntryKind::Line)
+        .collect();
+    assert_eq!(lines.len(), 42, "every line, the long one once");
+    assert!(lines[0].truncated, "the long line is marked truncated");
+    assert_eq!(lines[0].content, "y".repeat(64 * 1024), "cut at 64 KiB");
+    assert_eq!(lines[1].content, "after the long line");
+    assert!(!lines[1].truncated);
+    for (entry, line) in lines[2..].iter().zip(&wide) {
+        assert!(!entry.truncated);
+        assert!(&entry.content == line, "60 KiB lines pass whole");
+    }
+    assert_eq!(
+        entries.last().map(|e| e.kind()),
+        Some(pb::LogEntryKind::End)
+    );
+    server.shutdown().await;
+    ns.cleanup().await;
+}

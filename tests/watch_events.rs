@@ -17,6 +17,10 @@ use support::{
 };
 use tonic::Streaming;
 
+/// The sharing test counts event watches on the API server, so the tests of this file (each
+/// of which opens one) take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn create_event(ns: &TestNamespace, name: &str, reason: &str, second: u32, kind: &str) {
     let event: Event = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name},
@@ -64,6 +68,7 @@ async fn event_watches() -> i64 {
 
 #[tokio::test]
 async fn snapshot_live_sharing_and_resume() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let ns = TestNamespace::create(&kenv::client().await, "watchev").await;
     create_event(&ns, "e1", "First", 1, "Normal").await;
     create_event(&ns, "e2", "Second", 2, "Warning").await;
@@ -180,6 +185,103 @@ async fn snapshot_live_sharing_and_resume() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    server.shutdown().await;
+    ns.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_watcher_that_does_not_read_is_told_how_many_it_missed() {
+    use futures::StreamExt;
+    const EVENTS: usize = 1500;
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let ns = TestNamespace::create(&kenv::client().await, "lagged").await;
+    let server = TestServer::start().await;
+    ClusterServiceClient::new(server.channel().await)
+        .import_cluster(pb::ImportClusterRequest {
+            cluster_id: "local".into(),
+            source: Some(pb::import_cluster_request::Source::Kubeconfig(
+                pb::KubeconfigSource {
+                    kubeconfig: kubeconfigs::admin_kubeconfig().into_bytes(),
+                    context: String::new(),
+                },
+            )),
+            ..Default::default()
+        })
+        .await
+        .expect("import");
+    let request = pb::WatchEventsRequest {
+        cluster_id: "local".into(),
+        namespace: ns.name().into(),
+        ..Default::default()
+    };
+    // The slow watcher's HTTP/2 window is small, so what it does not read stays on the server
+    // instead of in transport buffers.
+    let slow_channel = tonic::transport::Endpoint::from_shared(server.url())
+        .expect("url")
+        .initial_stream_window_size(Some(8 * 1024))
+        .connect()
+        .await
+        .expect("connect");
+    let mut slow = LogStreamClient::new(tonic::service::interceptor::InterceptedService::new(
+        slow_channel,
+        support::server::Bearer::new(Some(&format!("Bearer {}", support::server::ADMIN_TOKEN))),
+    ))
+    .watch_events(request.clone())
+    .await
+    .expect("slow watch")
+    .into_inner();
+    assert_eq!(
+        next(&mut slow).await.r#type(),
+        pb::WatchEventsResponseType::SnapshotEnd
+    );
+    let mut eager = LogStreamClient::new(server.channel().await)
+        .watch_events(request)
+        .await
+        .expect("eager watch")
+        .into_inner();
+    assert_eq!(
+        next(&mut eager).await.r#type(),
+        pb::WatchEventsResponseType::SnapshotEnd
+    );
+
+    // Many events while the slow watcher reads nothing.
+    futures::stream::iter(0..EVENTS)
+        .map(|i| {
+            let ns = &ns;
+            async move { create_event(ns, &format!("e{i}"), "Burst", (i % 60) as u32, "Normal").await }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    // The eager watcher sees every one: then the server has them all.
+    let mut seen = 0;
+    while seen < EVENTS {
+        let message = next(&mut eager).await;
+        assert_eq!(message.r#type(), pb::WatchEventsResponseType::Added);
+        seen += 1;
+    }
+
+    // The slow one gets what fit, a LAGGED message counting what it missed, and the rest.
+    let (mut added, mut dropped, mut lagged) = (0usize, 0usize, 0usize);
+    while added + dropped < EVENTS {
+        let message = next(&mut slow).await;
+        match message.r#type() {
+            pb::WatchEventsResponseType::Added => added += 1,
+            pb::WatchEventsResponseType::Lagged => {
+                assert!(message.dropped_count > 0);
+                assert!(!message.resume_token.is_empty());
+                lagged += 1;
+                dropped += message.dropped_count as usize;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(lagged >= 1, "the slow watcher is told it lagged");
+    assert_eq!(
+        added + dropped,
+        EVENTS,
+        "every event is either sent or counted"
+    );
     server.shutdown().await;
     ns.cleanup().await;
 }

@@ -88,6 +88,19 @@ async fn read_until(
             .expect("stream ok")
             .expect("stream open");
         for entry in &message.entries {
+            if matches!(
+                entry.kind(),
+                pb::LogEntryKind::Error | pb::LogEntryKind::End | pb::LogEntryKind::PodEnded
+            ) {
+                eprintln!(
+                    "{:?} {}/{}/{}: {}",
+                    entry.kind(),
+                    entry.cluster_id,
+                    entry.pod,
+                    entry.container,
+                    entry.content
+                );
+            }
             if done(entry) {
                 return;
             }
@@ -216,5 +229,218 @@ async fn workload_logs_follow_pods_as_they_come_and_go() {
         status.message()
     );
     server.shutdown().await;
+    ns.cleanup().await;
+}
+
+/// Appends a line to the file every pod of the *second* cluster reads (no Logs object there).
+fn append_second_cluster_log(line: &str) {
+    let path = kenv::env().pod_logs_dir().join("second-default.log");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let now = k8s_openapi::jiff::Timestamp::now();
+    writeln!(file, "{}", kenv::cri_line(now, "stdout", line).trim_end()).expect("append");
+}
+
+fn labelled_pod(name: &str, app: &str, node: &str) -> Pod {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "labels": {"app": app}},
+        "spec": {"nodeName": node, "containers": [{"name": "main", "image": "example.com/wl:1"}]}
+    }))
+    .expect("pod")
+}
+
+/// The same namespace on the second cluster, which has no controllers: the test makes the
+/// default ServiceAccount and, at the end, finalizes the namespace itself.
+struct SecondNamespace {
+    client: kube::Client,
+    name: String,
+}
+
+impl SecondNamespace {
+    async fn create(name: &str) -> SecondNamespace {
+        use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+        let path = kenv::env().dir().join("kubeconfig-second");
+        let client = kenv::client_from_kubeconfig(&path)
+            .await
+            .expect("second cluster client");
+        let ns: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).expect("ns");
+        kube::Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("namespace on the second cluster");
+        let sa: ServiceAccount =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "default"}}))
+                .expect("sa");
+        kube::Api::<ServiceAccount>::namespaced(client.clone(), name)
+            .create(&PostParams::default(), &sa)
+            .await
+            .expect("default ServiceAccount");
+        SecondNamespace {
+            client,
+            name: name.to_string(),
+        }
+    }
+
+    fn pods(&self) -> kube::Api<Pod> {
+        kube::Api::namespaced(self.client.clone(), &self.name)
+    }
+
+    async fn cleanup(self) {
+        use k8s_openapi::api::core::v1::Namespace;
+        let _ = self
+            .pods()
+            .delete_collection(
+                &DeleteParams::default().grace_period(0),
+                &ListParams::default(),
+            )
+            .await;
+        let namespaces = kube::Api::<Namespace>::all(self.client.clone());
+        let _ = namespaces
+            .delete(&self.name, &DeleteParams::default())
+            .await;
+        // No namespace controller there: empty the finalizers so the namespace goes.
+        let body = serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": self.name}, "spec": {"finalizers": []}
+        });
+        let _ = namespaces
+            .replace_subresource("finalize", &self.name, &PostParams::default(), &body)
+            .await;
+    }
+}
+
+async fn wait_second_running(second: &SecondNamespace, name: &str) {
+    let started = Instant::now();
+    loop {
+        let pod = second.pods().get(name).await.expect("pod");
+        let running = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+            });
+        if running {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "pod {name} not running on the second cluster"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn workload_logs_span_two_clusters() {
+    let ns = TestNamespace::create(&kenv::client().await, "wl2c").await;
+    let second = SecondNamespace::create(ns.name()).await;
+    let app = format!("two-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    ns.api::<Pod>()
+        .create(
+            &PostParams::default(),
+            &labelled_pod("in-one", &app, "kwok-a1"),
+        )
+        .await
+        .expect("pod on the first cluster");
+    second
+        .pods()
+        .create(
+            &PostParams::default(),
+            &labelled_pod("in-two", &app, "kwok-s1"),
+        )
+        .await
+        .expect("pod on the second cluster");
+    wait_running(&ns, &app, 1).await;
+    wait_second_running(&second, "in-two").await;
+
+    let server = TestServer::start().await;
+    let mut clusters = ClusterServiceClient::new(server.channel().await);
+    for (id, server_url) in [
+        ("one", kubeconfigs::server()),
+        ("two", kubeconfigs::second_server()),
+    ] {
+        clusters
+            .import_cluster(pb::ImportClusterRequest {
+                cluster_id: id.into(),
+                labels: [("fleet".to_string(), app.clone())].into(),
+                source: Some(pb::import_cluster_request::Source::Kubeconfig(
+                    pb::KubeconfigSource {
+                        kubeconfig: kubeconfigs::admin_kubeconfig_at(&server_url).into_bytes(),
+                        context: String::new(),
+                    },
+                )),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("import {id}: {e}"));
+    }
+    let mut logs = LogStreamClient::new(server.channel().await);
+    let by_ids = pb::StreamWorkloadLogsRequest {
+        cluster_ids: vec!["one".into(), "two".into()],
+        namespace: ns.name().into(),
+        pods: Some(pb::stream_workload_logs_request::Pods::LabelSelector(
+            format!("app={app}"),
+        )),
+        options: Some(pb::LogOptions {
+            follow: true,
+            tail_lines: Some(0),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let by_labels = pb::StreamWorkloadLogsRequest {
+        cluster_ids: Vec::new(),
+        cluster_label_selector: format!("fleet={app}"),
+        ..by_ids.clone()
+    };
+    for request in [by_ids, by_labels] {
+        let mut stream = logs
+            .stream_workload_logs(request)
+            .await
+            .expect("workload logs")
+            .into_inner();
+        let mut started = HashSet::new();
+        read_until(&mut stream, |e| {
+            if e.kind() == pb::LogEntryKind::PodStarted {
+                started.insert((e.cluster_id.clone(), e.pod.clone()));
+            }
+            started.len() == 2
+        })
+        .await;
+        assert_eq!(
+            started,
+            HashSet::from([
+                ("one".to_string(), "in-one".to_string()),
+                ("two".to_string(), "in-two".to_string()),
+            ])
+        );
+        let marker = uuid::Uuid::new_v4().simple().to_string();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        append_shared_log(&format!("first {marker}"));
+        append_second_cluster_log(&format!("second {marker}"));
+        let mut lines = HashSet::new();
+        read_until(&mut stream, |e| {
+            if e.kind() == pb::LogEntryKind::Line && e.content.ends_with(&marker) {
+                lines.insert((e.cluster_id.clone(), e.pod.clone(), e.content.clone()));
+            }
+            lines.len() == 2
+        })
+        .await;
+        assert_eq!(
+            lines,
+            HashSet::from([
+                ("one".into(), "in-one".into(), format!("first {marker}")),
+                ("two".into(), "in-two".into(), format!("second {marker}")),
+            ]),
+            "each cluster's line, tagged with its cluster"
+        );
+    }
+    server.shutdown().await;
+    second.cleanup().await;
     ns.cleanup().await;
 }

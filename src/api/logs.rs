@@ -161,19 +161,17 @@ fn event_message(message: EventMessage) -> pb::WatchEventsResponse {
 }
 
 fn options(o: pb::LogOptions) -> LogOptions {
-    let (since_seconds, since_millis) = match o.since {
+    let (since_seconds, since_time) = match o.since {
         Some(pb::log_options::Since::SinceSeconds(s)) => (Some(s), None),
-        Some(pb::log_options::Since::SinceTime(t)) => (
-            None,
-            Some(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000),
-        ),
+        // Range-checked by the service, which names the field.
+        Some(pb::log_options::Since::SinceTime(t)) => (None, Some((t.seconds, t.nanos))),
         None => (None, None),
     };
     LogOptions {
         follow: o.follow,
         tail_lines: o.tail_lines,
         since_seconds,
-        since_millis,
+        since_time,
         timestamps: o.timestamps,
         previous: o.previous,
         limit_bytes: o.limit_bytes,

@@ -21,6 +21,7 @@ use crate::{
             ListOperations, Operation, OperationBook, OperationFailure, OperationKind,
             OperationState,
         },
+        streams::{StreamKind, StreamSessions},
     },
     vendor::{Capability, VendorNodePoolState},
 };
@@ -28,11 +29,20 @@ use crate::{
 pub struct OperationApi {
     book: Arc<OperationBook>,
     retry_window: std::time::Duration,
+    streams: Arc<StreamSessions>,
 }
 
 impl OperationApi {
-    pub fn new(book: Arc<OperationBook>, retry_window: std::time::Duration) -> Self {
-        OperationApi { book, retry_window }
+    pub fn new(
+        book: Arc<OperationBook>,
+        retry_window: std::time::Duration,
+        streams: Arc<StreamSessions>,
+    ) -> Self {
+        OperationApi {
+            book,
+            retry_window,
+            streams,
+        }
     }
 
     /// The operation, if the caller may see its cluster (NOT_FOUND otherwise, like a missing one).
@@ -106,7 +116,11 @@ impl OperationService for OperationApi {
         let op = self
             .visible_operation(&request, &request.get_ref().operation_id)
             .await?;
-        let stream = self.book.watch(op).map(|item| {
+        // Counted against the caller's stream cap, and ended when its token is revoked.
+        let permit = self
+            .streams
+            .open(&cluster_scope(&request), StreamKind::Operation)?;
+        let stream = permit.guard(self.book.watch(op)).map(|item| {
             item.map(|op| pb::WatchOperationResponse {
                 operation: Some(op.into()),
             })

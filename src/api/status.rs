@@ -68,6 +68,9 @@ impl From<Error> for Status {
             Error::Unimplemented(message) => {
                 with_reason(Code::Unimplemented, message, "UNIMPLEMENTED", [])
             }
+            Error::Unauthenticated(message) => {
+                with_reason(Code::Unauthenticated, message, "TOKEN_NOT_VALID", [])
+            }
             Error::Internal(detail) => {
                 // The detail may name internals; it goes to the log, never to the caller.
                 tracing::error!(error = %detail, "internal error");

@@ -106,7 +106,8 @@ pub async fn build(
             pb::operation_service_server::OperationServiceServer<_>,
             api::operation::OperationApi::new(
                 services.operations.clone(),
-                settings.operations.retry_window
+                settings.operations.retry_window,
+                services.streams.clone()
             )
         ))
         .add_service(limited!(

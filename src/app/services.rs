@@ -20,6 +20,7 @@ use crate::{
         operations::OperationBook,
         resources::ResourceService,
         status::{Prober, ProberSettings, StatusBoard},
+        streams::StreamSessions,
         workload_logs::WorkloadLogService,
         workloads::WorkloadQueries,
     },
@@ -38,6 +39,8 @@ pub struct Services {
     pub caches: Arc<WatchCaches>,
     pub logs: Arc<LogService>,
     pub workload_logs: Arc<WorkloadLogService>,
+    /// Per-token stream caps and revocation of open streams.
+    pub streams: Arc<StreamSessions>,
     pub tokens: Arc<Tokens>,
     pub audit: AuditLog,
     pub auth: Arc<AuthState>,
@@ -65,11 +68,18 @@ impl Services {
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(settings.watch_cache_idle));
         let workloads = Arc::new(WorkloadQueries::new(accessor.clone(), caches.clone()));
-        let logs = Arc::new(LogService::new(accessor.clone(), shutdown.clone()));
+        let tokens = Arc::new(Tokens::new(store.clone()));
+        let streams = StreamSessions::new(settings.stream_limits, tokens.clone());
+        let logs = Arc::new(LogService::new(
+            accessor.clone(),
+            shutdown.clone(),
+            streams.clone(),
+        ));
         let workload_logs = Arc::new(WorkloadLogService::new(
             accessor.clone(),
             shutdown,
             settings.max_log_pods,
+            streams.clone(),
         ));
         let resources = Arc::new(ResourceService::new(accessor));
         let forget_hooks: Vec<ForgetHook> = vec![
@@ -91,7 +101,6 @@ impl Services {
                 .with_forget_hooks(forget_hooks),
         );
         let vault = Arc::new(CredentialVault::new(store.clone(), keyring));
-        let tokens = Arc::new(Tokens::new(store.clone()));
         let audit = AuditLog::start(store.clone());
         let auth = Arc::new(AuthState {
             tokens: tokens.clone(),
@@ -130,6 +139,7 @@ impl Services {
             caches,
             logs,
             workload_logs,
+            streams,
             tokens,
             audit,
             auth,

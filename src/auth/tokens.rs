@@ -202,6 +202,36 @@ impl Tokens {
         });
     }
 
+    /// Whether the token with this id may still be used (exists, not revoked, not expired),
+    /// read from the database each time: open streams call it about once a second per token,
+    /// so a revocation by any process (the CLI, another replica) ends them within seconds.
+    pub async fn check_active(&self, token_id: &str) -> std::result::Result<(), AuthError> {
+        let unavailable = |e: crate::store::Error| AuthError::Unavailable(e.to_string());
+        let mut row = self
+            .store
+            .token_by_id_or_name(token_id)
+            .await
+            .map_err(unavailable)?;
+        if row.as_ref().is_some_and(|r| r.id != token_id) {
+            // Another token is *named* like this id: look the id up among all of them.
+            row = self
+                .store
+                .list_tokens(true)
+                .await
+                .map_err(unavailable)?
+                .into_iter()
+                .find(|r| r.id == token_id);
+        }
+        let row = row.ok_or(AuthError::Unknown)?;
+        if row.revoke_time.is_some() {
+            return Err(AuthError::Revoked(row.name));
+        }
+        if row.expire_time.is_some_and(|t| t <= now_millis()) {
+            return Err(AuthError::Expired(row.name));
+        }
+        Ok(())
+    }
+
     pub async fn list(&self, show_revoked: bool) -> Result<Vec<ApiTokenRow>> {
         Ok(self.store.list_tokens(show_revoked).await?)
     }

@@ -55,6 +55,9 @@ pub enum Error {
     /// The call exists in the API but this server does not do it (yet, or for this provider).
     #[error("{0}")]
     Unimplemented(String),
+    /// The caller's token stopped being valid (revoked or expired) while its stream was open.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// A bug or an infrastructure failure. Logged in full; callers get a generic message.
     #[error("internal error: {0}")]
     Internal(String),

@@ -1,6 +1,8 @@
-//! Live pod logs: validated requests, whole lines batched into messages, filters, truncation,
-//! and an end marker; the stream ends at once (closing the upstream) when the client leaves,
-//! and with UNAVAILABLE when the server shuts down.
+//! Live pod logs: validated requests, whole lines batched into messages (bounded by lines and
+//! by bytes), filters, truncation, and an end marker; the stream ends at once (closing the
+//! upstream) when the client leaves, with UNAVAILABLE when the server shuts down, and with
+//! UNAUTHENTICATED when the caller's token is revoked or expires. Each open stream counts
+//! against its token's cap ([`super::streams`]).
 
 use std::sync::Arc;
 
@@ -10,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     Error, Result,
     clusters_access::{ClusterAccessor, Scope, failed},
+    streams::{BATCH_BYTES, StreamKind, StreamSessions, ready_batches},
 };
 pub use crate::kube::event_hub::ChangeKind;
 use crate::kube::{
@@ -20,8 +23,16 @@ use crate::kube::{
 
 /// Longest line passed on whole; longer ones are cut and marked truncated.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// What is read of a line upstream before it is cut: the content cap plus room for the
+/// timestamp the API server puts first. Nothing more of a line is ever held.
+pub const UPSTREAM_LINE_BYTES: usize = MAX_LINE_BYTES + 64;
 /// Most lines in one message.
-const BATCH_LINES: usize = 256;
+pub const BATCH_LINES: usize = 256;
+/// The longest `since_seconds` taken (100 years; more would overflow the API server's
+/// nanosecond durations).
+pub const MAX_SINCE_SECONDS: i64 = 100 * 365 * 24 * 3600;
+/// The range of a `google.protobuf.Timestamp`: 0001-01-01 to 9999-12-31.
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -44,18 +55,77 @@ pub struct LogEntry {
     pub truncated: bool,
 }
 
+impl LogEntry {
+    /// An upper bound of the entry's encoded size, for byte-bounded batches and buffers.
+    pub fn wire_size(&self) -> usize {
+        self.content.len()
+            + self.cluster_id.len()
+            + self.namespace.len()
+            + self.pod.len()
+            + self.container.len()
+            + 48
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct LogOptions {
     pub follow: bool,
     pub tail_lines: Option<i64>,
     pub since_seconds: Option<i64>,
-    pub since_millis: Option<i64>,
+    /// `since_time` as (seconds, nanos) since the epoch, unchecked.
+    pub since_time: Option<(i64, i32)>,
     pub timestamps: bool,
     pub previous: bool,
     pub limit_bytes: Option<i64>,
     pub filter: String,
     pub invert_filter: bool,
     pub match_case: bool,
+}
+
+impl LogOptions {
+    /// Checks every number against its range (no value may overflow here or upstream) and
+    /// builds the upstream request for `container`.
+    pub fn request(&self, container: &str) -> Result<LogRequest> {
+        if self.tail_lines.is_some_and(|t| t < 0) {
+            return Err(Error::invalid("options.tail_lines", "must not be negative"));
+        }
+        if self.limit_bytes.is_some_and(|l| l <= 0) {
+            return Err(Error::invalid("options.limit_bytes", "must be positive"));
+        }
+        if let Some(s) = self.since_seconds
+            && !(1..=MAX_SINCE_SECONDS).contains(&s)
+        {
+            return Err(Error::invalid(
+                "options.since_seconds",
+                format!("must be between 1 and {MAX_SINCE_SECONDS} (100 years)"),
+            ));
+        }
+        let since_time = match self.since_time {
+            None => None,
+            Some((seconds, nanos)) => {
+                let bad = || {
+                    Error::invalid(
+                        "options.since_time",
+                        "must be a time between 0001-01-01 and 9999-12-31 with nanos in                          0..999999999",
+                    )
+                };
+                if !TIMESTAMP_SECONDS.contains(&seconds) || !(0..1_000_000_000).contains(&nanos) {
+                    return Err(bad());
+                }
+                Some(k8s_openapi::jiff::Timestamp::new(seconds, nanos).map_err(|_| bad())?)
+            }
+        };
+        Ok(LogRequest {
+            container: container.to_string(),
+            follow: self.follow,
+            tail_lines: self.tail_lines,
+            since_seconds: self.since_seconds,
+            since_time,
+            previous: self.previous,
+            limit_bytes: self.limit_bytes,
+            max_line_bytes: UPSTREAM_LINE_BYTES,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -71,14 +141,20 @@ pub struct LogService {
     clusters: Arc<ClusterAccessor>,
     shutdown: CancellationToken,
     hubs: Arc<EventHubs>,
+    sessions: Arc<StreamSessions>,
 }
 
 impl LogService {
-    pub fn new(clusters: Arc<ClusterAccessor>, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        clusters: Arc<ClusterAccessor>,
+        shutdown: CancellationToken,
+        sessions: Arc<StreamSessions>,
+    ) -> Self {
         LogService {
             clusters,
             shutdown,
             hubs: Arc::default(),
+            sessions,
         }
     }
 
@@ -93,16 +169,8 @@ impl LogService {
                 return Err(Error::invalid(field, "is required"));
             }
         }
-        let o = &r.options;
-        if o.tail_lines.is_some_and(|t| t < 0) {
-            return Err(Error::invalid("options.tail_lines", "must not be negative"));
-        }
-        if o.limit_bytes.is_some_and(|l| l <= 0) {
-            return Err(Error::invalid("options.limit_bytes", "must be positive"));
-        }
-        if o.since_seconds.is_some_and(|s| s <= 0) {
-            return Err(Error::invalid("options.since_seconds", "must be positive"));
-        }
+        r.options.request("")?;
+        let permit = self.sessions.open(scope, StreamKind::Logs)?;
         let client = self.clusters.client(scope, &r.cluster_id).await?;
         let containers = kl::containers(&client.client, &r.namespace, &r.pod)
             .await
@@ -129,15 +197,7 @@ impl LogService {
                 )));
             }
         };
-        let request = LogRequest {
-            container: container.clone(),
-            follow: o.follow,
-            tail_lines: o.tail_lines,
-            since_seconds: o.since_seconds,
-            since_millis: o.since_millis,
-            previous: o.previous,
-            limit_bytes: o.limit_bytes,
-        };
+        let request = r.options.request(&container)?;
         let lines = kl::open(&client.client, &r.namespace, &r.pod, &request)
             .await
             .map_err(failed(&r.cluster_id))?;
@@ -154,9 +214,24 @@ impl LogService {
         let filter = Filter::new(&r.options);
         let timestamps = r.options.timestamps;
         let cluster_id = r.cluster_id.clone();
+        let end_template = template.clone();
         let shutdown = self.shutdown.clone();
-        Ok(async_stream::stream! {
-            let batches = lines.ready_chunks(BATCH_LINES);
+        let entries = lines.filter_map(move |line| {
+            let entry = match line {
+                Ok(line) if filter.keeps(&line.content) => {
+                    Some(Ok(entry_for(&template, line, timestamps)))
+                }
+                Ok(_) => None,
+                Err(err) => Some(Err(failed(&cluster_id)(err))),
+            };
+            futures::future::ready(entry)
+        });
+        let end = LogEntry {
+            kind: EntryKind::End,
+            ..end_template
+        };
+        let stream = async_stream::stream! {
+            let batches = ready_batches(entries, BATCH_LINES, BATCH_BYTES, entry_result_size);
             futures::pin_mut!(batches);
             loop {
                 let batch = tokio::select! {
@@ -173,14 +248,11 @@ impl LogService {
                 let Some(batch) = batch else { break };
                 let mut entries = Vec::with_capacity(batch.len());
                 let mut failure = None;
-                for line in batch {
-                    match line {
-                        Ok(line) if filter.keeps(&line.content) => {
-                            entries.push(entry_for(&template, line, timestamps));
-                        }
-                        Ok(_) => {}
+                for entry in batch {
+                    match entry {
+                        Ok(entry) => entries.push(entry),
                         Err(err) => {
-                            failure = Some(failed(&cluster_id)(err));
+                            failure = Some(err);
                             break;
                         }
                     }
@@ -193,9 +265,14 @@ impl LogService {
                     return;
                 }
             }
-            yield Ok(vec![LogEntry { kind: EntryKind::End, ..template.clone() }]);
-        })
+            yield Ok(vec![end]);
+        };
+        Ok(permit.guard(stream))
     }
+}
+
+fn entry_result_size(entry: &Result<LogEntry>) -> usize {
+    entry.as_ref().map_or(0, LogEntry::wire_size)
 }
 
 /// A line entry, with its timestamp kept in the content when asked and long lines cut.
@@ -211,8 +288,8 @@ pub fn entry_for(template: &LogEntry, line: kl::LogLine, timestamps: bool) -> Lo
     } else {
         line.content
     };
-    let truncated = content.len() > MAX_LINE_BYTES;
-    if truncated {
+    let truncated = line.truncated || content.len() > MAX_LINE_BYTES;
+    if content.len() > MAX_LINE_BYTES {
         let mut cut = MAX_LINE_BYTES;
         while !content.is_char_boundary(cut) {
             cut -= 1;
@@ -297,10 +374,64 @@ mod tests {
             kl::LogLine {
                 time: None,
                 content: long,
+                truncated: false,
             },
             false,
         );
         assert!(e.truncated && e.content.len() <= MAX_LINE_BYTES);
+        let cut_upstream = entry_for(
+            &template,
+            kl::LogLine {
+                time: None,
+                content: "short".into(),
+                truncated: true,
+            },
+            false,
+        );
+        assert!(cut_upstream.truncated, "a line cut upstream stays marked");
+    }
+
+    #[test]
+    fn numbers_out_of_range_name_their_field() {
+        let field = |o: LogOptions| match o.request("c") {
+            Err(Error::InvalidArgument { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let since_time = |t| LogOptions {
+            since_time: Some(t),
+            ..LogOptions::default()
+        };
+        assert_eq!(field(since_time((i64::MAX, 0))), "options.since_time");
+        assert_eq!(field(since_time((i64::MIN, 0))), "options.since_time");
+        assert_eq!(field(since_time((0, -1))), "options.since_time");
+        assert_eq!(field(since_time((0, i32::MAX))), "options.since_time");
+        let seconds = |s| LogOptions {
+            since_seconds: Some(s),
+            ..LogOptions::default()
+        };
+        assert_eq!(field(seconds(i64::MAX)), "options.since_seconds");
+        assert_eq!(field(seconds(0)), "options.since_seconds");
+        let tail = LogOptions {
+            tail_lines: Some(i64::MIN),
+            ..LogOptions::default()
+        };
+        assert_eq!(field(tail), "options.tail_lines");
+        let limit = LogOptions {
+            limit_bytes: Some(i64::MIN),
+            ..LogOptions::default()
+        };
+        assert_eq!(field(limit), "options.limit_bytes");
+        let fine = LogOptions {
+            since_time: Some((1_800_000_000, 999_999_999)),
+            tail_lines: Some(i64::MAX),
+            limit_bytes: Some(i64::MAX),
+            ..LogOptions::default()
+        };
+        let request = fine.request("c").expect("in range");
+        assert_eq!(
+            request.since_time.map(|t| t.as_second()),
+            Some(1_800_000_000)
+        );
     }
 }
 
@@ -361,11 +492,20 @@ impl LogService {
         if r.snapshot_limit < 0 {
             return Err(Error::invalid("snapshot_limit", "must not be negative"));
         }
+        // One hub of every namespace holds every event of the cluster in memory: only admins
+        // may start or join one; everyone else names a namespace.
+        if r.namespace.is_empty() && scope.role != crate::auth::Role::Admin {
+            return Err(Error::PermissionDenied(
+                "watching the events of every namespace takes an admin token; name a namespace"
+                    .into(),
+            ));
+        }
         let limit = match r.snapshot_limit {
             0 => 100,
             n => n.min(1000) as usize,
         };
         let resume = parse_resume_token(&r.resume_token)?;
+        let permit = self.sessions.open(scope, StreamKind::Events)?;
         // One upstream watch serves every watcher of the namespace, so it runs as Flotilla
         // itself (never impersonating); events carry nothing the role rules hide.
         let (client, _) = self
@@ -388,7 +528,7 @@ impl LogService {
                 && (r.type_.is_empty() || e.type_ == r.type_)
         };
         let shutdown = self.shutdown.clone();
-        Ok(async_stream::stream! {
+        let stream = async_stream::stream! {
             let mut subscription = subscription;
             let epoch = subscription.epoch.clone();
             let mut last = subscription.seq;
@@ -452,7 +592,8 @@ impl LogService {
                     }
                 }
             }
-        })
+        };
+        Ok(permit.guard(stream))
     }
 
     /// Upstream event watches running now.

@@ -23,6 +23,7 @@ pub mod paging;
 pub mod resources;
 pub mod rotation;
 pub mod status;
+pub mod streams;
 pub mod validate;
 pub mod vendor_errors;
 pub mod workload_logs;

@@ -1,24 +1,34 @@
 //! Logs of every pod (and chosen containers) of a workload or label selector, in one or several
 //! clusters, merged as they arrive; pods that appear later are picked up, pods that go away end
-//! their part with a marker. One request follows at most `max_pods` pods.
+//! their part with a marker. One request follows at most `max_pods` pods. Lines wait for the
+//! client in a buffer bounded by bytes ([`BUFFER_BYTES`]), so a slow client slows the upstream
+//! reads instead of growing memory.
 
 use std::{collections::HashMap, sync::Arc};
 
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
     Error, Result,
     clusters_access::{ClusterAccessor, Scope, failed},
-    logs::{EntryKind, LogEntry, LogOptions, entry_for},
+    logs::{BATCH_LINES, EntryKind, LogEntry, LogOptions, entry_for},
+    streams::{BATCH_BYTES, ByteSender, StreamKind, StreamSessions, byte_channel, ready_batches},
     workloads::{PodSelection, WorkloadKind},
 };
 use crate::kube::{
     ClusterClient,
-    logs::{self as kl, LogRequest, PodChange},
+    logs::{self as kl, PodChange},
     workloads as kw,
 };
+
+/// Most bytes of lines waiting for the client, across every pod of one request.
+pub const BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// Lines from the end of each log to start with when the request names none (as documented
+/// on `LogOptions.tail_lines`).
+const DEFAULT_TAIL_LINES: i64 = 1000;
+
+type Sender = ByteSender<LogEntry>;
 
 #[derive(Debug, Clone)]
 pub struct WorkloadLogs {
@@ -33,6 +43,7 @@ pub struct WorkloadLogService {
     clusters: Arc<ClusterAccessor>,
     shutdown: CancellationToken,
     max_pods: usize,
+    sessions: Arc<StreamSessions>,
 }
 
 struct Target {
@@ -46,11 +57,13 @@ impl WorkloadLogService {
         clusters: Arc<ClusterAccessor>,
         shutdown: CancellationToken,
         max_pods: usize,
+        sessions: Arc<StreamSessions>,
     ) -> Self {
         WorkloadLogService {
             clusters,
             shutdown,
             max_pods,
+            sessions,
         }
     }
 
@@ -62,7 +75,7 @@ impl WorkloadLogService {
     pub async fn stream(
         &self,
         scope: &Scope,
-        r: WorkloadLogs,
+        mut r: WorkloadLogs,
     ) -> Result<impl Stream<Item = Result<Vec<LogEntry>>> + Send + use<>> {
         if r.namespace.is_empty() {
             return Err(Error::invalid("namespace", "is required"));
@@ -70,6 +83,10 @@ impl WorkloadLogService {
         if r.cluster_ids.is_empty() {
             return Err(Error::invalid("cluster_ids", "name at least one cluster"));
         }
+        r.options.tail_lines = r.options.tail_lines.or(Some(DEFAULT_TAIL_LINES));
+        r.options.previous = false;
+        r.options.request("")?;
+        let permit = self.sessions.open(scope, StreamKind::Logs)?;
         let mut targets = Vec::new();
         let mut matched = 0usize;
         for cluster_id in &r.cluster_ids {
@@ -111,7 +128,7 @@ impl WorkloadLogService {
             });
         }
         let stop = self.shutdown.child_token();
-        let (sender, receiver) = mpsc::channel::<LogEntry>(4096);
+        let (sender, receiver) = byte_channel::<LogEntry>(BUFFER_BYTES, LogEntry::wire_size);
         for target in targets {
             tokio::spawn(follow_cluster(
                 target,
@@ -126,10 +143,11 @@ impl WorkloadLogService {
         drop(sender);
         let shutdown = self.shutdown.clone();
         let guard = stop.drop_guard();
-        Ok(async_stream::stream! {
+        let stream = async_stream::stream! {
             // Cancelling the request drops the guard, which stops every upstream log request.
             let _guard = guard;
-            let batches = tokio_stream::wrappers::ReceiverStream::new(receiver).ready_chunks(256);
+            let batches =
+                ready_batches(receiver.into_stream(), BATCH_LINES, BATCH_BYTES, LogEntry::wire_size);
             futures::pin_mut!(batches);
             loop {
                 let batch = tokio::select! {
@@ -158,7 +176,8 @@ impl WorkloadLogService {
                 container: String::new(),
                 truncated: false,
             }]);
-        })
+        };
+        Ok(permit.guard(stream))
     }
 }
 
@@ -190,7 +209,7 @@ async fn follow_cluster(
     containers: Vec<String>,
     options: LogOptions,
     max_pods: usize,
-    sender: mpsc::Sender<LogEntry>,
+    sender: Sender,
     stop: CancellationToken,
 ) {
     let mut running: HashMap<(String, String), CancellationToken> = HashMap::new();
@@ -291,7 +310,7 @@ struct ContainerLog {
 async fn follow_container(
     log: ContainerLog,
     options: LogOptions,
-    sender: mpsc::Sender<LogEntry>,
+    sender: Sender,
     stop: CancellationToken,
 ) {
     let ContainerLog {
@@ -301,14 +320,22 @@ async fn follow_container(
         pod,
         container,
     } = log;
-    let request = LogRequest {
-        container: container.clone(),
-        follow: options.follow,
-        tail_lines: options.tail_lines,
-        since_seconds: options.since_seconds,
-        since_millis: options.since_millis,
-        previous: false,
-        limit_bytes: options.limit_bytes,
+    let request = match options.request(&container) {
+        Ok(request) => request,
+        // Checked before the stream started; kept as a marker rather than a panic.
+        Err(err) => {
+            let _ = sender
+                .send(marker(
+                    EntryKind::Error,
+                    &cluster_id,
+                    &namespace,
+                    &pod,
+                    &container,
+                    &err.to_string(),
+                ))
+                .await;
+            return;
+        }
     };
     let template = marker(
         EntryKind::Line,

@@ -134,6 +134,27 @@ def grpc_web(server, path, message=b"", headers=None, text=False):
     return status, reply_headers, frames, trailers
 
 
+def parse_grpc_web_body(raw):
+    """Splits a grpc-web body into its data frames and its trailer frame (flag 0x80), parsed
+    into a dict; the trailer is None when the body has no trailer frame."""
+    frames, trailer = [], None
+    while raw:
+        assert len(raw) >= 5, f"a cut frame header: {raw!r}"
+        flag, length = struct.unpack(">BI", raw[:5])
+        payload, raw = raw[5:5 + length], raw[5 + length:]
+        assert len(payload) == length, "a cut frame"
+        if flag & 0x80:
+            assert trailer is None and not raw, "the trailer frame comes once, last"
+            trailer = {}
+            for line in payload.decode().split("\r\n"):
+                if line:
+                    key, _, value = line.partition(":")
+                    trailer[key.strip().lower()] = value.strip()
+        else:
+            frames.append(payload)
+    return frames, trailer
+
+
 def test_grpc_web_over_http1(server):
     status, headers, frames, trailers = grpc_web(
         server, "/flotilla.v1.ClusterService/ListClusters"
@@ -449,15 +470,21 @@ def test_grpc_web_over_tls_http1(tmp_path):
         request.remove_header("Authorization")
         with urllib.request.urlopen(request, timeout=5, context=context) as response:
             raw = response.read()
-            status = response.headers.get("grpc-status") or raw.decode(errors="replace")
-        assert "16" in status, status
+            header_status = response.headers.get("grpc-status")
+        _, trailer = parse_grpc_web_body(raw)
+        # Trailers-only answers carry the status in the headers, others in the trailer frame.
+        status = header_status if header_status is not None else (trailer or {}).get("grpc-status")
+        assert status == "16", (header_status, raw)
     finally:
         server.stop()
 
 
 def test_pod_logs_stream_over_grpc_web():
-    """A browser-style client reads a server stream (StreamPodLogs) over grpc-web/HTTP/1.1."""
+    """A browser-style client reads a server stream (StreamPodLogs) over grpc-web/HTTP/1.1:
+    a line written through KWOK arrives, and the trailer frame says OK."""
+    import datetime
     import os
+    import shutil
     import uuid
 
     kubeconfig_dir = kube_env_dir()
@@ -480,9 +507,23 @@ contexts:
   context: {{cluster: c, user: u}}
 """
     namespace = f"pyweb-{uuid.uuid4().hex[:8]}"
+    marker = f"grpc-web marker {uuid.uuid4().hex}"
+    # The pod's log is a CRI file KWOK serves (through its Logs object), holding the marker.
+    log_dir = os.path.join(kubeconfig_dir, "pod-logs", namespace)
+    os.makedirs(log_dir, exist_ok=True)
+    log_file = os.path.join(log_dir, "talker.log")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with open(log_file, "w") as f:
+        f.write(f"{stamp} stdout F first line\n{stamp} stdout F {marker}\n")
     manifests = f"""apiVersion: v1
 kind: Namespace
 metadata: {{name: {namespace}}}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Logs
+metadata: {{name: talker, namespace: {namespace}}}
+spec:
+  logs: [{{logsFile: "{log_file}", follow: true}}]
 ---
 apiVersion: v1
 kind: Pod
@@ -510,24 +551,41 @@ spec:
                 cluster_id="web", namespace=namespace, pod="talker")
             request.options.tail_lines = 3
             response_cls = cls("flotilla.v1.StreamPodLogsResponse")
-            deadline = time.monotonic() + 30
+            kind = pool.FindEnumTypeByName("flotilla.v1.LogEntryKind").values_by_name
+            line_kind = kind["LOG_ENTRY_KIND_LINE"].number
+            end_kind = kind["LOG_ENTRY_KIND_END"].number
+            deadline = time.monotonic() + 60
             while True:
-                status, _, frames, trailers = grpc_web(
+                # The pod may not be bound and running yet, nor its Logs object picked up.
+                status, _, raw = grpc_web_raw(
                     server, "/flotilla.v1.LogStream/StreamPodLogs", request.SerializeToString())
-                if trailers.get("grpc-status") == "0" or time.monotonic() > deadline:
+                frames, trailer = parse_grpc_web_body(raw)
+                entries = [e for frame in frames for e in response_cls.FromString(frame).entries]
+                lines = [e.content for e in entries if e.kind == line_kind]
+                if marker in lines or time.monotonic() > deadline:
                     break
-                time.sleep(0.5)  # the pod may not be bound and running yet
-            assert status == 200 and trailers.get("grpc-status") == "0", trailers
-            entries = [e for frame in frames for e in response_cls.FromString(frame).entries]
-            kinds = [e.kind for e in entries]
-            end = pool.FindEnumTypeByName("flotilla.v1.LogEntryKind").values_by_name[
-                "LOG_ENTRY_KIND_END"].number
-            assert kinds and kinds[-1] == end, kinds
-            assert all(e.pod == "talker" for e in entries[:-1])
-            assert len(entries) - 1 <= 3
+                time.sleep(0.5)
+            assert status == 200
+            assert trailer is not None, f"no trailer frame in {raw[-200:]!r}"
+            assert trailer.get("grpc-status") == "0", trailer
+            assert lines == ["first line", marker], lines
+            assert [e.kind for e in entries][-1] == end_kind, entries
+            assert all(e.pod == "talker" and e.container == "main" for e in entries[:-1])
             delete = cls("flotilla.v1.DeleteResourceRequest")(
                 cluster_id="web", api_version="v1", kind="Namespace", name=namespace)
             unary("/flotilla.v1.WorkloadService/DeleteResource", delete,
                   cls("flotilla.v1.DeleteResourceResponse"))(delete, timeout=20, metadata=AUTH)
     finally:
         server.stop()
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def grpc_web_raw(server, path, message=b""):
+    """One grpc-web/HTTP/1.1 call; the raw body, unparsed. Returns (http status, headers, body)."""
+    body = struct.pack(">BI", 0, len(message)) + message
+    request = urllib.request.Request(
+        f"http://{server.addr}{path}", data=body, method="POST",
+        headers={"content-type": "application/grpc-web+proto", "x-grpc-web": "1",
+                 "authorization": f"Bearer {ADMIN_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
