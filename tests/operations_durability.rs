@@ -63,6 +63,16 @@ async fn connect(port: u16) -> Channel {
     }
 }
 
+/// A server process that a failing assertion does not leave running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn authed(channel: Channel) -> AuthedChannel {
     InterceptedService::new(channel, Bearer::new(Some(&format!("Bearer {ADMIN_TOKEN}"))))
 }
@@ -334,7 +344,7 @@ async fn a_kill_after_the_vendor_made_the_cluster_but_before_the_checkpoint_make
     sim.control.hold("CreateCluster");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = spawn_server(dir.path(), port, &sim.endpoint());
+    let mut server = KillOnDrop(spawn_server(dir.path(), port, &sim.endpoint()));
     let channel = authed(connect(port).await);
     let key = sim.credentials();
     let credential = create_credential(channel.clone(), "ack-key", "ack", (&key.0, &key.1)).await;
@@ -373,12 +383,12 @@ async fn a_kill_after_the_vendor_made_the_cluster_but_before_the_checkpoint_make
         ),
         "not finished while the answer is held: {before:#?}"
     );
-    server.kill().expect("SIGKILL");
-    server.wait().unwrap();
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().unwrap();
     sim.control.release();
 
     let port = free_port();
-    let mut server = spawn_server(dir.path(), port, &sim.endpoint());
+    let mut server = KillOnDrop(spawn_server(dir.path(), port, &sim.endpoint()));
     let channel = connect(port).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let done = loop {
@@ -400,6 +410,6 @@ async fn a_kill_after_the_vendor_made_the_cluster_but_before_the_checkpoint_make
         .await
         .expect("the cluster");
     assert_eq!(cluster.vendor_cluster_id, vendor_ids[0], "{done:#?}");
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
 }
