@@ -23,7 +23,7 @@ fn billion_laughs() -> String {
     );
     for level in 1..=9 {
         let prev = format!("*l{}", level - 1);
-        let items = vec![prev.as_str(); 9].join(",");
+        let items = [prev.as_str(); 9].join(",");
         yaml.push_str(&format!("lol{level}: &l{level} [{items}]\n"));
     }
     yaml
