@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 use flotilla::api::pb::{
     self, cluster_service_client::ClusterServiceClient, node_service_client::NodeServiceClient,
 };
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::Pod, policy::v1::PodDisruptionBudget};
+use k8s_openapi::api::{
+    apps::v1::{DaemonSet, Deployment},
+    core::v1::Pod,
+    policy::v1::PodDisruptionBudget,
+};
 use kube::api::{ListParams, PostParams};
 use support::{
     kube::{self as kenv, TestNamespace},
@@ -55,6 +59,7 @@ async fn running_on_node(ns: &TestNamespace, app: &str) -> usize {
 
 #[tokio::test]
 async fn drain_honours_pdbs_and_reports_each_pod() {
+    let _node = NODE_IN_USE.lock().await;
     let kube = kenv::client().await;
     let ns = TestNamespace::create(&kube, "drain").await;
     let server = TestServer::start().await;
@@ -216,6 +221,147 @@ async fn drain_honours_pdbs_and_reports_each_pod() {
         })
         .await
         .expect("uncordon");
+    server.shutdown().await;
+    ns.cleanup().await;
+}
+
+/// Both drains here use the same node; one at a time, so neither sees the other's pods move.
+static NODE_IN_USE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A DaemonSet's pod (made by the controller-manager, run by KWOK) and a mirror pod (annotated
+/// `kubernetes.io/config.mirror`, as the kubelet makes them) are left on the node and reported
+/// skipped.
+#[tokio::test]
+async fn drain_leaves_daemon_set_and_mirror_pods_and_says_so() {
+    let _node = NODE_IN_USE.lock().await;
+    let kube = kenv::client().await;
+    let ns = TestNamespace::create(&kube, "drain-skip").await;
+    let server = TestServer::start().await;
+    ClusterServiceClient::new(server.channel().await)
+        .import_cluster(pb::ImportClusterRequest {
+            cluster_id: "local".into(),
+            source: Some(pb::import_cluster_request::Source::Kubeconfig(
+                pb::KubeconfigSource {
+                    kubeconfig: kubeconfigs::admin_kubeconfig().into_bytes(),
+                    context: String::new(),
+                },
+            )),
+            ..Default::default()
+        })
+        .await
+        .expect("import");
+
+    let daemon_set: DaemonSet = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "agent"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {
+                "metadata": {"labels": {"app": "agent"}},
+                "spec": {
+                    "nodeSelector": {"kubernetes.io/hostname": NODE},
+                    "containers": [{"name": "main", "image": "example.com/agent:1"}]
+                }
+            }
+        }
+    }))
+    .expect("daemon set");
+    ns.api::<DaemonSet>()
+        .create(&PostParams::default(), &daemon_set)
+        .await
+        .expect("daemon set");
+    let mirror: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": "static-web",
+            "labels": {"app": "static-web"},
+            "annotations": {"kubernetes.io/config.mirror": "mirror-hash", "kubernetes.io/config.source": "file"}
+        },
+        "spec": {"nodeName": NODE, "containers": [{"name": "main", "image": "example.com/web:1"}]}
+    }))
+    .expect("mirror pod");
+    ns.api::<Pod>()
+        .create(&PostParams::default(), &mirror)
+        .await
+        .expect("mirror pod");
+    let started = Instant::now();
+    while running_on_node(&ns, "agent").await < 1 || running_on_node(&ns, "static-web").await < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the DaemonSet's pod and the mirror pod did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let agent_pod = ns
+        .api::<Pod>()
+        .list(&ListParams::default().labels("app=agent"))
+        .await
+        .expect("pods")
+        .items
+        .into_iter()
+        .find(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(NODE))
+        .expect("the DaemonSet's pod on the node");
+    let agent_uid = agent_pod.metadata.uid.clone().expect("uid");
+    let agent_name = agent_pod.metadata.name.clone().expect("name");
+
+    let mut nodes = NodeServiceClient::new(server.channel().await);
+    let mut stream = nodes
+        .drain_node(pb::DrainNodeRequest {
+            cluster_id: "local".into(),
+            node_name: NODE.into(),
+            timeout: Some(prost_types::Duration {
+                seconds: 4,
+                nanos: 0,
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("drain")
+        .into_inner();
+    let mut outcomes = Vec::new();
+    let mut summary = None;
+    while let Some(message) = stream.message().await.expect("stream") {
+        match message.progress {
+            Some(pb::drain_node_response::Progress::Pod(pod)) if pod.namespace == ns.name() => {
+                outcomes.push((pod.name.clone(), pod.outcome(), pod.message.clone()))
+            }
+            Some(pb::drain_node_response::Progress::Summary(s)) => summary = Some(s),
+            _ => {}
+        }
+    }
+    nodes
+        .uncordon_node(pb::UncordonNodeRequest {
+            cluster_id: "local".into(),
+            node_name: NODE.into(),
+        })
+        .await
+        .expect("uncordon");
+    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+    let names_and_outcomes: Vec<_> = outcomes.iter().map(|(n, o, _)| (n.as_str(), *o)).collect();
+    assert_eq!(
+        names_and_outcomes,
+        [
+            (agent_name.as_str(), pb::DrainPodOutcome::Skipped),
+            ("static-web", pb::DrainPodOutcome::Skipped)
+        ],
+        "{outcomes:?}"
+    );
+    assert!(outcomes[0].2.contains("DaemonSet"), "{outcomes:?}");
+    assert!(outcomes[1].2.contains("mirror"), "{outcomes:?}");
+    let summary = summary.expect("a summary comes last");
+    assert!(summary.skipped >= 2, "{summary:?}");
+
+    // Still there, the very same pods (not evicted and made again), none being deleted.
+    let pods = ns.api::<Pod>();
+    let agent_now = pods
+        .get(&agent_name)
+        .await
+        .expect("the DaemonSet's pod is still there");
+    assert_eq!(agent_now.metadata.uid.as_deref(), Some(agent_uid.as_str()));
+    assert!(agent_now.metadata.deletion_timestamp.is_none());
+    let mirror_now = pods
+        .get("static-web")
+        .await
+        .expect("the mirror pod is still there");
+    assert!(mirror_now.metadata.deletion_timestamp.is_none());
     server.shutdown().await;
     ns.cleanup().await;
 }

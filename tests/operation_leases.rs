@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::{collections::BTreeMap, sync::Arc};
+
 use flotilla::store::{OperationRow, Store};
 use support::db::TestDb;
 
@@ -99,6 +101,84 @@ async fn claims_are_exclusive(store: &Store) {
     );
 }
 
+/// Replicas (each with its own store and connections) claiming on a multi-threaded runtime,
+/// released together by a barrier before every claim so their claim statements overlap, for
+/// many rounds: every operation is claimed exactly once.
+async fn racing_replicas_claim_each_operation_once(url: &str) {
+    const REPLICAS: usize = 8;
+    const ROUNDS: usize = 12;
+    const PER_ROUND: usize = 12;
+    let mut replicas = Vec::new();
+    for _ in 0..REPLICAS {
+        replicas.push(Store::open(url).await.expect("open a replica's store"));
+    }
+    let setup = replicas[0].clone();
+    let mut claimed: Vec<(String, String)> = Vec::new();
+    for round in 0..ROUNDS {
+        // Due now; earlier rounds' leases run far beyond every later `now`.
+        let now = 1_000 + round as i64;
+        for n in 0..PER_ROUND {
+            setup
+                .insert_operation(&operation(&format!("r{round:02}-op{n:02}"), now))
+                .await
+                .unwrap();
+        }
+        let barrier = Arc::new(tokio::sync::Barrier::new(REPLICAS));
+        // Every replica tries this many times: enough for all if each try claims at most one.
+        let tries = PER_ROUND / REPLICAS + 2;
+        let tasks: Vec<_> = replicas
+            .iter()
+            .enumerate()
+            .map(|(r, store)| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    let owner = format!("replica-{r}");
+                    let mut got = Vec::new();
+                    for _ in 0..tries {
+                        barrier.wait().await;
+                        if let Some(row) = store
+                            .claim_operation(&owner, now, 1_000_000_000)
+                            .await
+                            .unwrap()
+                        {
+                            assert_eq!(row.lease_owner.as_deref(), Some(owner.as_str()));
+                            got.push((row.id, owner.clone()));
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        for task in tasks {
+            claimed.extend(task.await.expect("claimer"));
+        }
+    }
+    let mut by_id: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (id, owner) in &claimed {
+        by_id.entry(id).or_default().push(owner);
+    }
+    let twice: Vec<_> = by_id
+        .iter()
+        .filter(|(_, owners)| owners.len() > 1)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "{} operations claimed more than once, such as {:?}",
+        twice.len(),
+        &twice[..twice.len().min(3)]
+    );
+    assert_eq!(
+        by_id.len(),
+        ROUNDS * PER_ROUND,
+        "every operation was claimed"
+    );
+    // The store agrees: each row's lease holder is the one replica that claimed it.
+    for (id, owners) in &by_id {
+        let row = setup.get_operation(id).await.unwrap().unwrap();
+        assert_eq!(row.lease_owner.as_deref(), Some(owners[0]), "{id}");
+    }
+}
+
 async fn request_ids_are_unique(store: &Store) {
     store
         .insert_operation(&operation("first", 1))
@@ -132,6 +212,18 @@ async fn sqlite_claims_are_exclusive() {
 async fn postgres_claims_are_exclusive() {
     let db = TestDb::postgres().await;
     claims_are_exclusive(&db.store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn sqlite_racing_replicas_claim_each_operation_once() {
+    let db = TestDb::sqlite().await;
+    racing_replicas_claim_each_operation_once(&db.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn postgres_racing_replicas_claim_each_operation_once() {
+    let db = TestDb::postgres().await;
+    racing_replicas_claim_each_operation_once(&db.url).await;
 }
 
 #[tokio::test]

@@ -46,9 +46,72 @@ async fn import_marked(server: &TestServer, marker: &str) {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
+    contains_bytes(haystack, needle.as_bytes())
+}
+
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The ways `secret` can show up in stored or dumped bytes: as is, hex (how `pg_dump` prints
+/// BYTEA, either case), and base64 at each of the three alignments (a kubeconfig carries the key
+/// as `client-key-data`, so an unsealed kubeconfig holds the marker only in base64).
+fn encodings(secret: &str) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine;
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut forms = vec![
+        ("plain".to_string(), secret.as_bytes().to_vec()),
+        ("hex".to_string(), hex.clone().into_bytes()),
+        ("HEX".to_string(), hex.to_uppercase().into_bytes()),
+    ];
+    for shift in 0..3 {
+        let shifted = format!("{}{secret}", "x".repeat(shift));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(shifted);
+        // Drop the characters the prefix or the unknown next bytes touch.
+        let core = &encoded[4..encoded.len() - 4];
+        forms.push((format!("base64+{shift}"), core.as_bytes().to_vec()));
+    }
+    forms
+}
+
+/// Fails naming the form when `haystack` holds `secret` in any of its encodings.
+fn assert_absent(haystack: &[u8], secret: &str, place: &str) {
+    for (form, needle) in encodings(secret) {
+        assert!(
+            !contains_bytes(haystack, &needle),
+            "{place} holds the secret ({form})"
+        );
+    }
+}
+
+/// Runs one query with `psql`; its rows, one per line, unaligned.
+fn psql(url: &str, query: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            query,
+        ])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "{query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("psql prints text")
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
 }
 
 #[tokio::test]
@@ -65,11 +128,7 @@ async fn sqlite_files_hold_no_plaintext_secret() {
             continue;
         }
         let bytes = std::fs::read(&path).expect("read");
-        assert!(
-            !contains(&bytes, &marker),
-            "{} holds the marker",
-            path.display()
-        );
+        assert_absent(&bytes, &marker, &path.display().to_string());
         assert!(
             !contains(&bytes, &key_body_line()),
             "{} holds key material",
@@ -109,12 +168,46 @@ async fn postgres_tables_hold_no_plaintext_secret() {
         contains(&dump.stdout, "INSERT INTO public.clusters"),
         "the dump has the rows"
     );
-    assert!(
-        !contains(&dump.stdout, &marker),
-        "the dump holds the marker"
+    assert_absent(&dump.stdout, &marker, "the dump");
+    assert_absent(&dump.stdout, &key_body_line(), "the dump (key material)");
+
+    // `pg_dump` prints BYTEA as hex, so read every BYTEA column's raw bytes as well (hex on
+    // the wire, decoded here) and its escape form (printable bytes as they are).
+    let columns = psql(
+        &db.url,
+        "SELECT table_name || '.' || column_name FROM information_schema.columns \
+         WHERE table_schema = 'public' AND data_type = 'bytea' ORDER BY 1",
     );
+    let columns: Vec<&str> = columns.lines().filter(|l| !l.is_empty()).collect();
     assert!(
-        !contains(&dump.stdout, &key_body_line()),
-        "the dump holds key material"
+        columns.contains(&"secrets.ciphertext"),
+        "BYTEA columns: {columns:?}"
+    );
+    let mut sealed_bytes = 0;
+    for column in &columns {
+        let (table, name) = column.split_once('.').expect("table.column");
+        let hex = psql(
+            &db.url,
+            &format!("SELECT encode({name}, 'hex') FROM {table} WHERE {name} IS NOT NULL"),
+        );
+        let raw: Vec<u8> = hex.lines().flat_map(unhex).collect();
+        assert_absent(&raw, &marker, &format!("{column} (raw bytes)"));
+        assert_absent(&raw, &key_body_line(), &format!("{column} (raw bytes)"));
+        let escaped = psql(
+            &db.url,
+            &format!("SELECT encode({name}, 'escape') FROM {table} WHERE {name} IS NOT NULL"),
+        );
+        assert_absent(
+            escaped.as_bytes(),
+            &marker,
+            &format!("{column} (escape form)"),
+        );
+        if *column == "secrets.ciphertext" {
+            sealed_bytes += raw.len();
+        }
+    }
+    assert!(
+        sealed_bytes > kubeconfigs::admin_key_pem().len(),
+        "the sealed kubeconfig was read: {sealed_bytes} bytes"
     );
 }

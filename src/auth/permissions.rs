@@ -83,7 +83,7 @@ pub const TABLE: &[(&str, Rule)] = &[
     ("/flotilla.v1.ClusterService/UpgradeCluster", admin()),
     (
         "/flotilla.v1.ClusterService/ListVendorClusters",
-        admin_global(),
+        admin_read_global(),
     ),
     ("/flotilla.v1.ClusterService/RegisterCluster", admin()),
     ("/flotilla.v1.ClusterService/DeleteCluster", admin()),

@@ -141,11 +141,14 @@ fn parse_document(document: &str) -> Result<Value, String> {
     if document.trim_start().starts_with('{') {
         return match serde_json::from_str(document) {
             Ok(value) => Ok(value),
-            Err(json_err) => serde_saphyr::from_str(document)
-                .map_err(|_| format!("not valid JSON or YAML: {json_err}")),
+            Err(json_err) => {
+                serde_saphyr::from_str_with_options(document, super::yaml_limits::options())
+                    .map_err(|_| format!("not valid JSON or YAML: {json_err}"))
+            }
         };
     }
-    serde_saphyr::from_str(document).map_err(|err| format!("not valid YAML: {err}"))
+    serde_saphyr::from_str_with_options(document, super::yaml_limits::options())
+        .map_err(|err| format!("not valid YAML: {err}"))
 }
 
 /// Validates one document; a `List` (kind ending in "List" with an `items` array) becomes one

@@ -20,6 +20,7 @@ pub mod selector;
 pub mod summary;
 pub mod watch_cache;
 pub mod workloads;
+pub mod yaml_limits;
 
 pub use access::{ClusterAccess, Credentials};
 pub use cache::{ClientCache, ImpersonatedClients};

@@ -256,6 +256,9 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
     let query = parse_query(parts.uri.query().unwrap_or(""));
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let answer = lock(&world).dispatch(&route, &query, &body);
+    if answer.is_ok() {
+        control.wait_if_held(action).await;
+    }
     match answer {
         Ok((status, mut value)) => {
             control.record(action, ACCESS_KEY_ID, "ok");

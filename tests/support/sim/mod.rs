@@ -69,6 +69,11 @@ struct ControlState {
     /// evenly, so a ratio holds exactly over any run instead of by chance.
     throttle_debt: f64,
     error_debt: f64,
+    /// Answers to this action (already applied to the simulator's state) are held back until
+    /// released: the vendor has done the work, the client has not heard of it.
+    hold: Option<String>,
+    /// Answers being held now.
+    held: usize,
 }
 
 impl Default for SimControl {
@@ -81,6 +86,8 @@ impl Default for SimControl {
                 change_delay: Duration::from_millis(500),
                 throttle_debt: 0.0,
                 error_debt: 0.0,
+                hold: None,
+                held: 0,
             })),
         }
     }
@@ -134,6 +141,41 @@ impl SimControl {
             Injected::ServerError
         } else {
             Injected::None
+        }
+    }
+
+    /// Holds every successful answer to `action` (its effect already applied) until
+    /// [`SimControl::release`].
+    pub fn hold(&self, action: &str) {
+        self.lock().hold = Some(action.to_string());
+    }
+
+    /// Lets held answers (and later ones) go.
+    pub fn release(&self) {
+        self.lock().hold = None;
+    }
+
+    /// Answers being held back right now.
+    pub fn held(&self) -> usize {
+        self.lock().held
+    }
+
+    /// Waits while answers to `action` are held. A simulator calls it after applying a request
+    /// and before answering. Dropped (the client went away), it stops counting as held.
+    pub async fn wait_if_held(&self, action: &str) {
+        struct Holding<'a>(&'a SimControl);
+        impl Drop for Holding<'_> {
+            fn drop(&mut self) {
+                self.0.lock().held -= 1;
+            }
+        }
+        if self.lock().hold.as_deref() != Some(action) {
+            return;
+        }
+        self.lock().held += 1;
+        let _holding = Holding(self);
+        while self.lock().hold.as_deref() == Some(action) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
