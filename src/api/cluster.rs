@@ -229,7 +229,13 @@ impl ClusterService for ClusterApi {
         let r = request.into_inner();
         let registration = self
             .lifecycle
-            .register_cluster(&scope, &r.cluster_id, &r.provider, &r.credential_id, &r.name)
+            .register_cluster(
+                &scope,
+                &r.cluster_id,
+                &r.provider,
+                &r.credential_id,
+                &r.name,
+            )
             .await?;
         Ok(Response::new(pb::RegisterClusterResponse {
             vendor_cluster_id: registration.vendor_cluster_id,

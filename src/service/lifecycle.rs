@@ -13,14 +13,12 @@ pub use node_pools::PoolStatus;
 
 use super::{
     Error, Result,
-    clusters::{Cluster, ClusterState},
+    clusters::{Cluster, ClusterState, Warning},
     clusters_access::Scope,
     credentials::CredentialVault,
     lifecycle_checks::{check_spec, require},
     operation_worker::steps_of,
-    operations::{
-        Operation, OperationDetail, OperationInput, OperationState, to_row,
-    },
+    operations::{Operation, OperationDetail, OperationInput, OperationState, to_row},
     validate,
 };
 use crate::{
@@ -226,6 +224,15 @@ impl Lifecycle {
             .spec
             .ok_or_else(|| Error::invalid("spec", "is required"))?;
         check_spec(&request.provider, &spec)?;
+        let warnings: Vec<Warning> = provider
+            .review_spec(&spec)
+            .map_err(|violation| Error::invalid(violation.field, violation.reason))?
+            .into_iter()
+            .map(|w| Warning {
+                code: w.code.to_string(),
+                message: w.message,
+            })
+            .collect();
         self.check_credential("spec.credential_id", &spec.credential_id, &request.provider)
             .await?;
         let cluster_id = if request.cluster_id.is_empty() {
@@ -278,7 +285,7 @@ impl Lifecycle {
             credential_id: Some(spec.credential_id.clone()),
             access_secret_id: None,
             spec: Some(spec.encode_to_vec()),
-            warnings: "[]".into(),
+            warnings: serde_json::to_string(&warnings).unwrap_or_else(|_| "[]".into()),
             last_operation_id: Some(op.id.clone()),
             version: 1,
             create_time: now,
