@@ -149,7 +149,10 @@ async fn full_lifecycle() {
     .await;
 
     // No public endpoint asked for: the intranet kubeconfig, and nothing is opened.
-    assert_eq!(tke.fetch_kubeconfig(&ctx, &id).await.unwrap().as_str(), KUBECONFIG);
+    assert_eq!(
+        tke.fetch_kubeconfig(&ctx, &id).await.unwrap().as_str(),
+        KUBECONFIG
+    );
     let intranet = tke.fetch_kubeconfig_for(&ctx, &id, &spec()).await.unwrap();
     assert_eq!(intranet.as_str(), KUBECONFIG);
     assert_eq!(sim.control.count("CreateClusterEndpoint"), 0);

@@ -278,7 +278,10 @@ pub trait ClusterProvider: Send + Sync {
 
     /// Checks the provider's own part of a cluster spec before anything is recorded, and names
     /// the risks the spec chooses (carried on the cluster as warnings).
-    fn review_spec(&self, _spec: &ClusterSpec) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
+    fn review_spec(
+        &self,
+        _spec: &ClusterSpec,
+    ) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
         Ok(Vec::new())
     }
 

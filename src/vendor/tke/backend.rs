@@ -10,9 +10,8 @@ use zeroize::Zeroizing;
 
 use super::{
     client::{
-        self, AddInstancesReply, ClustersReply, DeleteInstancesReply, IdReply,
-        InstancesReply, NodePoolIdReply, NodePoolsReply, PAGE_LIMIT, Reply,
-        TkeCluster, TkeInstance, TkeNodePool,
+        self, AddInstancesReply, ClustersReply, DeleteInstancesReply, IdReply, InstancesReply,
+        NodePoolIdReply, NodePoolsReply, PAGE_LIMIT, Reply, TkeCluster, TkeInstance, TkeNodePool,
     },
     endpoint,
     error::VENDOR,
@@ -20,8 +19,8 @@ use super::{
 };
 use crate::vendor::{
     CallContext, Capability, ClusterProvider, ClusterSpec, NodePoolResize, NodePoolSpec,
-    SpecViolation, SpecWarning, Submitted,
-    VendorCluster, VendorClusterState, VendorNodePool, VendorNodePoolState,
+    SpecViolation, SpecWarning, Submitted, VendorCluster, VendorClusterState, VendorNodePool,
+    VendorNodePoolState,
     error::{ErrorClass, Result, VendorError},
     transport::{Idempotency, VendorHttp},
 };
@@ -270,7 +269,10 @@ impl ClusterProvider for TkeProvider {
         }
     }
 
-    fn review_spec(&self, spec: &ClusterSpec) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
+    fn review_spec(
+        &self,
+        spec: &ClusterSpec,
+    ) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
         endpoint::review(spec)
     }
 

@@ -107,9 +107,8 @@ pub fn review(spec: &ClusterSpec) -> std::result::Result<Vec<SpecWarning>, SpecV
         ));
     }
     for (i, cidr) in tke.public_endpoint_cidrs.iter().enumerate() {
-        check_cidr(cidr).map_err(|reason| {
-            violation(format!("spec.tke.public_endpoint_cidrs[{i}]"), reason)
-        })?;
+        check_cidr(cidr)
+            .map_err(|reason| violation(format!("spec.tke.public_endpoint_cidrs[{i}]"), reason))?;
     }
     Ok(vec![SpecWarning {
         code: PUBLIC_ENDPOINT_WARNING,
@@ -274,7 +273,13 @@ mod tests {
 
     #[test]
     fn cidrs_are_checked() {
-        for good in ["203.0.113.0/24", "0.0.0.0/0", "10.1.2.3/32", "2001:db8::/32", "::/0"] {
+        for good in [
+            "203.0.113.0/24",
+            "0.0.0.0/0",
+            "10.1.2.3/32",
+            "2001:db8::/32",
+            "::/0",
+        ] {
             assert_eq!(check_cidr(good), Ok(()), "{good}");
         }
         for bad in [
