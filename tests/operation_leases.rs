@@ -25,6 +25,8 @@ fn operation(id: &str, next_run_time: i64) -> OperationRow {
         version: 1,
         create_time: 1,
         update_time: 1,
+        request_token: "tok-a".into(),
+        request_hash: Some("h".into()),
     }
 }
 
@@ -194,11 +196,24 @@ async fn request_ids_are_unique(store: &Store) {
     assert!(store.get_operation("second").await.unwrap().is_none());
     assert_eq!(
         store
-            .operation_by_request_id("req-first")
+            .operation_by_request_id("tok-a", "req-first")
             .await
             .unwrap()
             .map(|r| r.id),
         Some("first".to_string())
+    );
+    // Keys are per token: another token's same request_id is its own operation.
+    let mut other = operation("third", 1);
+    other.request_id = Some("req-first".into());
+    other.request_token = "tok-b".into();
+    store.insert_operation(&other).await.unwrap();
+    assert_eq!(
+        store
+            .operation_by_request_id("tok-b", "req-first")
+            .await
+            .unwrap()
+            .map(|r| r.id),
+        Some("third".to_string())
     );
 }
 

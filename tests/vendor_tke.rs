@@ -148,12 +148,30 @@ async fn full_lifecycle() {
     })
     .await;
 
-    // No public endpoint yet: the adapter opens one, once, and says "not yet".
-    let pending = tke.fetch_kubeconfig(&ctx, &id).await.unwrap_err();
+    // No public endpoint asked for: the intranet kubeconfig, and nothing is opened.
+    assert_eq!(
+        tke.fetch_kubeconfig(&ctx, &id).await.unwrap().as_str(),
+        KUBECONFIG
+    );
+    let intranet = tke.fetch_kubeconfig_for(&ctx, &id, &spec()).await.unwrap();
+    assert_eq!(intranet.as_str(), KUBECONFIG);
+    assert_eq!(sim.control.count("CreateClusterEndpoint"), 0);
+    assert_eq!(sim.extranet_endpoint(&id), Some("closed"));
+
+    // Asked for: the adapter opens one, once, says "not yet", then allows only the CIDRs.
+    let mut public = spec();
+    if let Some(pb::cluster_spec::ProviderConfig::Tke(tke)) = &mut public.provider_config {
+        tke.public_endpoint = true;
+        tke.public_endpoint_cidrs = vec!["203.0.113.0/24".into(), "198.51.100.7/32".into()];
+    }
+    let pending = tke
+        .fetch_kubeconfig_for(&ctx, &id, &public)
+        .await
+        .unwrap_err();
     assert_eq!(pending.class, ErrorClass::DependencyPending, "{pending:?}");
     assert_eq!(sim.control.count("CreateClusterEndpoint"), 1);
     let kubeconfig = eventually("kubeconfig", || async {
-        tke.fetch_kubeconfig(&ctx, &id).await.ok()
+        tke.fetch_kubeconfig_for(&ctx, &id, &public).await.ok()
     })
     .await;
     assert_eq!(kubeconfig.as_str(), KUBECONFIG);
@@ -161,6 +179,11 @@ async fn full_lifecycle() {
         sim.control.count("CreateClusterEndpoint"),
         1,
         "polls while the endpoint opens must not open it again"
+    );
+    assert_eq!(sim.extranet_endpoint(&id), Some("open"));
+    assert_eq!(
+        sim.extranet_policies(&id),
+        vec!["203.0.113.0/24".to_string(), "198.51.100.7/32".to_string()]
     );
 
     // Node pools.

@@ -226,10 +226,17 @@ impl ClusterService for ClusterApi {
             &request.get_ref().cluster_id,
             &request.get_ref().provider,
         );
+        let scope = cluster_scope(&request);
         let r = request.into_inner();
         let registration = self
             .lifecycle
-            .register_cluster(&r.cluster_id, &r.provider, &r.credential_id, &r.name)
+            .register_cluster(
+                &scope,
+                &r.cluster_id,
+                &r.provider,
+                &r.credential_id,
+                &r.name,
+            )
             .await?;
         Ok(Response::new(pb::RegisterClusterResponse {
             vendor_cluster_id: registration.vendor_cluster_id,

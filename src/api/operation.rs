@@ -160,12 +160,10 @@ impl OperationService for OperationApi {
 
 /// Who is calling, and the idempotency key they sent.
 pub fn requester<T>(request: &Request<T>, request_id: &str) -> Requester {
+    let principal = request.extensions().get::<Principal>();
     Requester {
-        principal: request
-            .extensions()
-            .get::<Principal>()
-            .map(|p| p.name.clone())
-            .unwrap_or_default(),
+        principal: principal.map(|p| p.name.clone()).unwrap_or_default(),
+        token_id: principal.map(|p| p.token_id.clone()).unwrap_or_default(),
         request_id: request_id.to_string(),
     }
 }

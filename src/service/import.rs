@@ -212,7 +212,7 @@ impl ClusterImporter {
         }
         let mut updated = row.clone();
         updated.endpoint = access.server.clone();
-        updated.warnings = warnings_json(&access);
+        updated.warnings = rewarn(&row.warnings, &access);
         updated.update_time = now_millis();
         let expiry = crate::kube::expiry::credential_expiry_millis(&access);
         if request.validate_only {
@@ -273,7 +273,7 @@ impl ClusterImporter {
             .is_some_and(|other| other.id != row.id);
         let mut updated = row.clone();
         updated.endpoint = access.server.clone();
-        updated.warnings = warnings_json(&access);
+        updated.warnings = rewarn(&row.warnings, &access);
         updated.state = ClusterState::Running.as_str().into();
         updated.kube_system_uid = (!uid_taken).then(|| probe.kube_system_uid.clone());
         updated.update_time = now_millis();
@@ -535,6 +535,15 @@ fn source_error(err: ClusterError, field: &str) -> Error {
     };
     // Inside a kubeconfig, the message names the kubeconfig's own field.
     Error::invalid(field, err.to_string())
+}
+
+/// The access warnings of a new credential, after the warnings that are not about access (such
+/// as a public endpoint the spec asked for), which a new credential does not change.
+fn rewarn(previous: &str, access: &ClusterAccess) -> String {
+    let mut kept: Vec<Warning> = serde_json::from_str(previous).unwrap_or_default();
+    kept.retain(|w| w.code != "INSECURE_TLS");
+    kept.extend(serde_json::from_str::<Vec<Warning>>(&warnings_json(access)).unwrap_or_default());
+    serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into())
 }
 
 fn warnings_json(access: &ClusterAccess) -> String {

@@ -7,21 +7,22 @@ use std::{sync::Arc, time::Duration};
 use prost::Message;
 
 mod node_pools;
+mod request_key;
 
 pub use node_pools::PoolStatus;
 
 use super::{
     Error, Result,
-    clusters::{Cluster, ClusterState},
+    clusters::{Cluster, ClusterState, Warning},
+    clusters_access::Scope,
     credentials::CredentialVault,
     lifecycle_checks::{check_spec, require},
     operation_worker::steps_of,
-    operations::{
-        Operation, OperationDetail, OperationInput, OperationKind, OperationState, to_row,
-    },
+    operations::{Operation, OperationDetail, OperationInput, OperationState, to_row},
     validate,
 };
 use crate::{
+    auth::Role,
     store::{ClusterRow, Store, now_millis},
     vendor::{
         CallContext, Capability, ClusterProvider, ClusterSpec, NodePoolSpec, ProviderRegistry,
@@ -33,6 +34,9 @@ use crate::{
 #[derive(Debug, Clone, Default)]
 pub struct Requester {
     pub principal: String,
+    /// The caller's API token id ('' for Flotilla's own work). Request ids are per token: the
+    /// same id from another token is another key and never finds this caller's operation.
+    pub token_id: String,
     pub request_id: String,
 }
 
@@ -147,13 +151,28 @@ impl Lifecycle {
     }
 
     /// Registers a Flotilla cluster into a vendor that manages existing clusters.
+    ///
+    /// Only a global admin (an admin token with no cluster restriction) may: the call acts with
+    /// a vendor account credential that is not tied to this cluster (it makes a cluster in that
+    /// account and answers with the account's registration token), so a token limited to some
+    /// clusters must not reach it through one of them. Using the cluster's own credential
+    /// instead is no option: an imported cluster's credential is a kubeconfig, not a vendor
+    /// account.
     pub async fn register_cluster(
         &self,
+        scope: &Scope,
         cluster_id: &str,
         provider_id: &str,
         credential_id: &str,
         name: &str,
     ) -> Result<Registration> {
+        if scope.role != Role::Admin || scope.clusters.is_some() {
+            return Err(Error::PermissionDenied(
+                "registering a cluster at a vendor uses a vendor account credential, so it \
+                 needs an admin token with no cluster restriction"
+                    .into(),
+            ));
+        }
         self.cluster(cluster_id).await?;
         let provider = self.provider("provider", provider_id)?;
         require(
@@ -183,7 +202,15 @@ impl Lifecycle {
         request: CreateCluster,
         by: Requester,
     ) -> Result<(Operation, Cluster)> {
-        if let Some(existing) = self.replay(&by, OperationKind::CreateCluster).await? {
+        let key = request_key::create_cluster(
+            &request.cluster_id,
+            &request.provider,
+            request.spec.as_ref(),
+        );
+        // validate_only records nothing, so there is nothing to replay.
+        if !request.validate_only
+            && let Some(existing) = self.replay(&by, &key).await?
+        {
             let cluster = self.cluster(&existing.cluster_id).await?;
             return Ok((existing, cluster));
         }
@@ -197,6 +224,15 @@ impl Lifecycle {
             .spec
             .ok_or_else(|| Error::invalid("spec", "is required"))?;
         check_spec(&request.provider, &spec)?;
+        let warnings: Vec<Warning> = provider
+            .review_spec(&spec)
+            .map_err(|violation| Error::invalid(violation.field, violation.reason))?
+            .into_iter()
+            .map(|w| Warning {
+                code: w.code.to_string(),
+                message: w.message,
+            })
+            .collect();
         self.check_credential("spec.credential_id", &spec.credential_id, &request.provider)
             .await?;
         let cluster_id = if request.cluster_id.is_empty() {
@@ -215,7 +251,7 @@ impl Lifecycle {
         }
         let now = now_millis();
         let op = self.new_operation(
-            OperationKind::CreateCluster,
+            &key,
             &cluster_id,
             format!("clusters/{cluster_id}"),
             &request.provider,
@@ -249,7 +285,7 @@ impl Lifecycle {
             credential_id: Some(spec.credential_id.clone()),
             access_secret_id: None,
             spec: Some(spec.encode_to_vec()),
-            warnings: "[]".into(),
+            warnings: serde_json::to_string(&warnings).unwrap_or_else(|_| "[]".into()),
             last_operation_id: Some(op.id.clone()),
             version: 1,
             create_time: now,
@@ -267,7 +303,7 @@ impl Lifecycle {
             Ok(()) => {}
             Err(crate::store::Error::AlreadyExists(_)) => {
                 // A concurrent call with the same request_id (or cluster id) won.
-                if let Some(existing) = self.replay(&by, OperationKind::CreateCluster).await? {
+                if let Some(existing) = self.replay(&by, &key).await? {
                     let cluster = self.cluster(&existing.cluster_id).await?;
                     return Ok((existing, cluster));
                 }
@@ -288,7 +324,8 @@ impl Lifecycle {
         version: &str,
         by: Requester,
     ) -> Result<Operation> {
-        if let Some(existing) = self.replay(&by, OperationKind::UpgradeCluster).await? {
+        let key = request_key::upgrade_cluster(cluster_id, version);
+        if let Some(existing) = self.replay(&by, &key).await? {
             return Ok(existing);
         }
         if version.trim().is_empty() {
@@ -305,7 +342,7 @@ impl Lifecycle {
         )?;
         self.start(
             &row,
-            OperationKind::UpgradeCluster,
+            &key,
             format!("clusters/{cluster_id}"),
             OperationInput::UpgradeCluster {
                 version: version.trim().to_string(),
@@ -323,7 +360,8 @@ impl Lifecycle {
         etag: &str,
         by: Requester,
     ) -> Result<Operation> {
-        if let Some(existing) = self.replay(&by, OperationKind::DeleteCluster).await? {
+        let key = request_key::destroy_cluster(cluster_id, etag);
+        if let Some(existing) = self.replay(&by, &key).await? {
             return Ok(existing);
         }
         let (row, provider) = self.vendor_cluster(cluster_id).await?;
@@ -340,7 +378,7 @@ impl Lifecycle {
         }
         self.start(
             &row,
-            OperationKind::DeleteCluster,
+            &key,
             format!("clusters/{cluster_id}"),
             OperationInput::DeleteCluster,
             Some("DELETING"),
@@ -352,7 +390,7 @@ impl Lifecycle {
     async fn start(
         &self,
         row: &ClusterRow,
-        kind: OperationKind,
+        key: &request_key::RequestKey,
         resource: String,
         input: OperationInput,
         cluster_state: Option<&str>,
@@ -369,7 +407,7 @@ impl Lifecycle {
         }
         let now = now_millis();
         let op = self.new_operation(
-            kind,
+            key,
             &row.id,
             resource,
             &row.provider,
@@ -387,7 +425,7 @@ impl Lifecycle {
         {
             Ok(()) => Ok(op),
             Err(crate::store::Error::AlreadyExists(_)) => {
-                self.replay(by, kind).await?.ok_or_else(|| {
+                self.replay(by, key).await?.ok_or_else(|| {
                     Error::Aborted(
                         "a concurrent request made the same operation; read it again".into(),
                     )
@@ -400,7 +438,7 @@ impl Lifecycle {
     #[allow(clippy::too_many_arguments)]
     fn new_operation(
         &self,
-        kind: OperationKind,
+        key: &request_key::RequestKey,
         cluster_id: &str,
         resource: String,
         provider: &str,
@@ -411,18 +449,21 @@ impl Lifecycle {
         by: &Requester,
         now: i64,
     ) -> Operation {
+        let keyed = !by.request_id.is_empty();
         Operation {
             id: format!("op-{}", uuid::Uuid::new_v4().simple()),
             resource,
             cluster_id: cluster_id.to_string(),
-            kind,
+            kind: key.kind,
             state: OperationState::Pending,
             provider: provider.to_string(),
             request_id: by.request_id.clone(),
+            request_token: by.token_id.clone(),
+            request_hash: keyed.then(|| key.hash.clone()),
             requested_by: by.principal.clone(),
             detail: OperationDetail {
                 input,
-                step: steps_of(kind)[0].to_string(),
+                step: steps_of(key.kind)[0].to_string(),
                 vendor_object_id: String::new(),
                 vendor_cluster_id: vendor_cluster_id.to_string(),
                 vendor_task_id: String::new(),
@@ -447,9 +488,14 @@ impl Lifecycle {
         }
     }
 
-    /// The operation an earlier call with the same request_id made, if any. A request_id reused
-    /// for a different kind of call is refused.
-    async fn replay(&self, by: &Requester, kind: OperationKind) -> Result<Option<Operation>> {
+    /// The operation an earlier call of this caller with the same request_id made, if any. The
+    /// id must name the same request: another kind, target or body is refused, and the answer
+    /// says nothing of the earlier operation.
+    async fn replay(
+        &self,
+        by: &Requester,
+        key: &request_key::RequestKey,
+    ) -> Result<Option<Operation>> {
         if by.request_id.is_empty() {
             return Ok(None);
         }
@@ -459,18 +505,24 @@ impl Lifecycle {
                 "must be at most 128 characters",
             ));
         }
-        let Some(row) = self.store.operation_by_request_id(&by.request_id).await? else {
+        let Some(row) = self
+            .store
+            .operation_by_request_id(&by.token_id, &by.request_id)
+            .await?
+        else {
             return Ok(None);
         };
         let op = Operation::try_from(row)?;
-        if op.kind != kind {
+        let same = match &op.request_hash {
+            Some(hash) => *hash == key.hash,
+            // Recorded before request hashes were kept: the kind and target are all there is.
+            None => op.kind == key.kind && (key.target.is_empty() || op.cluster_id == key.target),
+        };
+        if !same {
             return Err(Error::invalid(
                 "request_id",
-                format!(
-                    "was already used for a {} operation ({}); use a new one",
-                    op.kind.as_str(),
-                    op.id
-                ),
+                "was already used for a different request; a retry must repeat the request \
+                 exactly, and a new request needs a new request_id",
             ));
         }
         Ok(Some(op))

@@ -231,6 +231,10 @@ pub struct Operation {
     pub state: OperationState,
     pub provider: String,
     pub request_id: String,
+    /// The token `request_id` belongs to ('' for Flotilla's own work).
+    pub request_token: String,
+    /// SHA-256 of the request that made it (see `lifecycle::request_key`); `None` on old rows.
+    pub request_hash: Option<String>,
     pub requested_by: String,
     pub detail: OperationDetail,
     pub next_run_millis: i64,
@@ -269,6 +273,8 @@ impl TryFrom<OperationRow> for Operation {
             cluster_id: row.cluster_id,
             provider: row.provider,
             request_id: row.request_id.unwrap_or_default(),
+            request_token: row.request_token,
+            request_hash: row.request_hash,
             requested_by: row.requested_by,
             next_run_millis: row.next_run_time,
             version: row.version,
@@ -465,5 +471,7 @@ pub fn to_row(op: &Operation, now: i64) -> Result<OperationRow> {
         version: op.version,
         create_time: op.create_millis,
         update_time: now,
+        request_token: op.request_token.clone(),
+        request_hash: op.request_hash.clone(),
     })
 }

@@ -29,6 +29,11 @@ pub struct OperationRow {
     pub version: i64,
     pub create_time: i64,
     pub update_time: i64,
+    /// The API token id `request_id` belongs to ('' for Flotilla's own work): keys are per caller.
+    pub request_token: String,
+    /// SHA-256 (hex) of the request that made it, without its request_id; `None` on rows from
+    /// before hashes were kept.
+    pub request_hash: Option<String>,
 }
 
 /// States a worker still has work to do in.
@@ -142,9 +147,15 @@ impl Store {
         })
     }
 
-    pub async fn operation_by_request_id(&self, request_id: &str) -> Result<Option<OperationRow>> {
+    /// The operation `token` made with `request_id` (idempotency keys are per token).
+    pub async fn operation_by_request_id(
+        &self,
+        token: &str,
+        request_id: &str,
+    ) -> Result<Option<OperationRow>> {
         with_conn!(self, conn => {
             Ok(operations::table
+                .filter(operations::request_token.eq(token))
                 .filter(operations::request_id.eq(request_id))
                 .select(OperationRow::as_select())
                 .first(conn)

@@ -95,5 +95,7 @@ diesel::table! {
         version -> BigInt,
         create_time -> BigInt,
         update_time -> BigInt,
+        request_token -> Text,
+        request_hash -> Nullable<Text>,
     }
 }

@@ -186,7 +186,8 @@ pub fn retry_after_header(headers: &http::HeaderMap) -> Option<Duration> {
         .parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        // A value beyond what a Duration holds (such as "1e300") would make from_secs_f64 panic.
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
 }
 
 #[cfg(test)]
@@ -221,5 +222,16 @@ mod tests {
         assert_eq!(retry_after_header(&headers), Some(Duration::from_secs(2)));
         headers.insert(http::header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after_header(&headers), None);
+    }
+
+    /// A vendor (or a proxy in front of it) answering with an absurd delay must not panic the
+    /// worker that parses it.
+    #[test]
+    fn retry_after_beyond_a_duration_is_ignored() {
+        let mut headers = http::HeaderMap::new();
+        for huge in ["1e300", "18446744073709551616", "1.9e19"] {
+            headers.insert(http::header::RETRY_AFTER, huge.parse().unwrap());
+            assert_eq!(retry_after_header(&headers), None, "{huge}");
+        }
     }
 }

@@ -194,6 +194,21 @@ pub struct Registration {
     pub insecure_command: String,
 }
 
+/// A spec field a provider refuses, with its path in the request (such as
+/// "spec.tke.public_endpoint_cidrs[0]").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecViolation {
+    pub field: String,
+    pub reason: String,
+}
+
+/// A risk a spec chooses (such as a public API endpoint), shown on the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecWarning {
+    pub code: &'static str,
+    pub message: String,
+}
+
 /// One vendor's cluster lifecycle API. Every method has a default that says the provider does
 /// not support it; adapters override what their `Capability` claims.
 #[async_trait]
@@ -247,6 +262,27 @@ pub trait ClusterProvider: Send + Sync {
         _cluster_id: &str,
     ) -> Result<Zeroizing<String>> {
         Err(VendorError::unsupported(self.id(), "fetch_kubeconfig"))
+    }
+
+    /// The kubeconfig for a cluster made from `spec`, which may ask for how the API server is
+    /// reached (TKE opens a public endpoint only when its spec asks). Defaults to
+    /// `fetch_kubeconfig`.
+    async fn fetch_kubeconfig_for(
+        &self,
+        ctx: &CallContext,
+        cluster_id: &str,
+        _spec: &ClusterSpec,
+    ) -> Result<Zeroizing<String>> {
+        self.fetch_kubeconfig(ctx, cluster_id).await
+    }
+
+    /// Checks the provider's own part of a cluster spec before anything is recorded, and names
+    /// the risks the spec chooses (carried on the cluster as warnings).
+    fn review_spec(
+        &self,
+        _spec: &ClusterSpec,
+    ) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
+        Ok(Vec::new())
     }
 
     async fn upgrade_cluster(

@@ -145,7 +145,16 @@ impl Lifecycle {
             NodePoolChange::AddNodes { .. } => OperationKind::AddNodes,
             NodePoolChange::RemoveNodes { .. } => OperationKind::RemoveNodes,
         };
-        if let Some(existing) = self.replay(&by, kind).await? {
+        let key = super::request_key::node_pool_change(cluster_id, kind, &change);
+        // validate_only records nothing, so there is nothing to replay.
+        let validate_only = matches!(
+            change,
+            NodePoolChange::Create {
+                validate_only: true,
+                ..
+            }
+        );
+        if !validate_only && let Some(existing) = self.replay(&by, &key).await? {
             return Ok(existing);
         }
         let (row, provider) = self.vendor_cluster(cluster_id).await?;
@@ -293,7 +302,7 @@ impl Lifecycle {
         let resource = format!("clusters/{cluster_id}/nodePools/{pool}");
         if validate_only {
             return Ok(self.new_operation(
-                kind,
+                &key,
                 cluster_id,
                 resource,
                 &row.provider,
@@ -305,6 +314,6 @@ impl Lifecycle {
                 now_millis(),
             ));
         }
-        self.start(&row, kind, resource, input, None, &by).await
+        self.start(&row, &key, resource, input, None, &by).await
     }
 }

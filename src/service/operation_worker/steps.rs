@@ -84,9 +84,13 @@ impl OperationWorker {
             }
             "node_pools" => self.create_spec_pools(p, ctx, op).await,
             "connect" => {
-                let kubeconfig = match p.fetch_kubeconfig(ctx, &op.detail.vendor_cluster_id).await {
+                let spec = self.cluster_spec(&op.cluster_id).await?;
+                let kubeconfig = match p
+                    .fetch_kubeconfig_for(ctx, &op.detail.vendor_cluster_id, &spec)
+                    .await
+                {
                     Ok(kubeconfig) => kubeconfig,
-                    // TKE opens the public endpoint on request; it takes a while.
+                    // A public endpoint the spec asked for takes a while to open.
                     Err(err) if err.class == ErrorClass::DependencyPending => {
                         return Ok(Outcome::Wait(format!(
                             "waiting for the vendor to open the API endpoint: {}",

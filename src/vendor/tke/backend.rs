@@ -10,16 +10,17 @@ use zeroize::Zeroizing;
 
 use super::{
     client::{
-        self, AddInstancesReply, ClustersReply, DeleteInstancesReply, EndpointStatusReply, IdReply,
-        InstancesReply, KubeconfigReply, NodePoolIdReply, NodePoolsReply, PAGE_LIMIT, Reply,
-        TkeCluster, TkeInstance, TkeNodePool,
+        self, AddInstancesReply, ClustersReply, DeleteInstancesReply, IdReply, InstancesReply,
+        NodePoolIdReply, NodePoolsReply, PAGE_LIMIT, Reply, TkeCluster, TkeInstance, TkeNodePool,
     },
+    endpoint,
     error::VENDOR,
     spec,
 };
 use crate::vendor::{
-    CallContext, Capability, ClusterProvider, ClusterSpec, NodePoolResize, NodePoolSpec, Submitted,
-    VendorCluster, VendorClusterState, VendorNodePool, VendorNodePoolState,
+    CallContext, Capability, ClusterProvider, ClusterSpec, NodePoolResize, NodePoolSpec,
+    SpecViolation, SpecWarning, Submitted, VendorCluster, VendorClusterState, VendorNodePool,
+    VendorNodePoolState,
     error::{ErrorClass, Result, VendorError},
     transport::{Idempotency, VendorHttp},
 };
@@ -59,7 +60,7 @@ impl TkeProvider {
             .unwrap_or_else(|| client::DEFAULT_ENDPOINT.to_string()))
     }
 
-    async fn call<T, B>(
+    pub(super) async fn call<T, B>(
         &self,
         ctx: &CallContext,
         action: &'static str,
@@ -129,88 +130,6 @@ impl TkeProvider {
             }
         }
     }
-
-    /// The kubeconfig failed because the cluster has no public endpoint: open one (once) and
-    /// say "not yet", so the caller polls again.
-    async fn open_extranet_endpoint(
-        &self,
-        ctx: &CallContext,
-        cluster_id: &str,
-        cause: VendorError,
-    ) -> VendorError {
-        let pending = |what: String, request_id: String| {
-            VendorError::new(
-                ErrorClass::DependencyPending,
-                VENDOR,
-                "DescribeClusterKubeconfig",
-                cause.code.clone(),
-                format!("{what}; the kubeconfig can be fetched once it is ready"),
-            )
-            .with_request_id(request_id)
-        };
-        let status: Reply<EndpointStatusReply> = match self
-            .call(
-                ctx,
-                "DescribeClusterEndpointStatus",
-                Idempotency::Idempotent,
-                |t, ts| client::describe_cluster_endpoint_status_request(t, ts, cluster_id),
-            )
-            .await
-        {
-            Ok(status) => status,
-            Err(err) => return err,
-        };
-        match status.body.status.as_deref().unwrap_or("NotFound") {
-            "NotFound" => {}
-            "CreateFailed" => {
-                return VendorError::new(
-                    ErrorClass::DependencyBlocked,
-                    VENDOR,
-                    "CreateClusterEndpoint",
-                    cause.code.clone(),
-                    format!(
-                        "opening the public API server endpoint of {cluster_id} failed: {}",
-                        status.body.error_msg.unwrap_or_default()
-                    ),
-                )
-                .with_request_id(status.request_id);
-            }
-            other => {
-                return pending(
-                    format!("the public API server endpoint of {cluster_id} is {other}"),
-                    status.request_id,
-                );
-            }
-        }
-        let created: Result<Reply<serde_json::Value>> = self
-            .call(
-                ctx,
-                "CreateClusterEndpoint",
-                Idempotency::NotIdempotent,
-                |t, ts| client::create_cluster_endpoint_request(t, ts, cluster_id),
-            )
-            .await;
-        match created {
-            Ok(reply) => pending(
-                format!("opening the public API server endpoint of {cluster_id}"),
-                reply.request_id,
-            ),
-            // Someone else opened it meanwhile.
-            Err(err) if err.code.starts_with("ResourceInUse") => pending(
-                format!("the public API server endpoint of {cluster_id} is being opened"),
-                err.request_id,
-            ),
-            Err(err) => err,
-        }
-    }
-}
-
-fn extranet_not_enabled(err: &VendorError) -> bool {
-    let message = err.message.to_ascii_lowercase();
-    err.code == EXTRANET_NOT_ENABLED
-        || err.code.ends_with("NotEnableExtranet")
-        || (message.contains("extranet")
-            && (message.contains("not enable") || message.contains("not open")))
 }
 
 fn submitted(object_id: &str, request_id: String) -> Submitted {
@@ -328,32 +247,33 @@ impl ClusterProvider for TkeProvider {
             .into_vendor(ctx))
     }
 
+    /// The intranet kubeconfig: opens nothing (see `endpoint`).
     async fn fetch_kubeconfig(
         &self,
         ctx: &CallContext,
         cluster_id: &str,
     ) -> Result<Zeroizing<String>> {
-        let reply: Result<Reply<KubeconfigReply>> = self
-            .call(
-                ctx,
-                "DescribeClusterKubeconfig",
-                Idempotency::Idempotent,
-                |t, ts| client::describe_cluster_kubeconfig_request(t, ts, cluster_id),
-            )
-            .await;
-        match reply {
-            Ok(reply) => match reply.body.kubeconfig {
-                Some(yaml) if !yaml.trim().is_empty() => Ok(Zeroizing::new(yaml)),
-                _ => Err(malformed(
-                    "DescribeClusterKubeconfig",
-                    "the answer has no Kubeconfig",
-                )),
-            },
-            Err(err) if extranet_not_enabled(&err) => {
-                Err(self.open_extranet_endpoint(ctx, cluster_id, err).await)
-            }
-            Err(err) => Err(err),
+        self.kubeconfig(ctx, cluster_id, false).await
+    }
+
+    /// The public kubeconfig when the spec asks for a public endpoint, else the intranet one.
+    async fn fetch_kubeconfig_for(
+        &self,
+        ctx: &CallContext,
+        cluster_id: &str,
+        spec: &ClusterSpec,
+    ) -> Result<Zeroizing<String>> {
+        match endpoint::public_endpoint(spec) {
+            Some(cidrs) => self.public_kubeconfig(ctx, cluster_id, cidrs).await,
+            None => self.kubeconfig(ctx, cluster_id, false).await,
         }
+    }
+
+    fn review_spec(
+        &self,
+        spec: &ClusterSpec,
+    ) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
+        endpoint::review(spec)
     }
 
     async fn upgrade_cluster(
@@ -776,6 +696,7 @@ mod tests {
         let err = |code: &str, message: &str| {
             VendorError::new(ErrorClass::Unknown, VENDOR, "X", code, message)
         };
+        use super::endpoint::extranet_not_enabled;
         assert!(extranet_not_enabled(&err(EXTRANET_NOT_ENABLED, "")));
         assert!(extranet_not_enabled(&err(
             "FailedOperation",

@@ -135,13 +135,14 @@ pub fn describe_clusters_by_name_request(
     action_request(target, "DescribeClusters", &body, timestamp)
 }
 
-/// The kubeconfig that reaches the API server from outside the VPC.
+/// The kubeconfig that reaches the API server from outside the VPC (`extranet`), or from inside.
 pub fn describe_cluster_kubeconfig_request(
     target: &Target<'_>,
     timestamp: u64,
     cluster_id: &str,
+    extranet: bool,
 ) -> Result<http::Request<Vec<u8>>> {
-    let body = json!({"ClusterId": cluster_id, "IsExtranet": true});
+    let body = json!({"ClusterId": cluster_id, "IsExtranet": extranet});
     action_request(target, "DescribeClusterKubeconfig", &body, timestamp)
 }
 
@@ -205,6 +206,17 @@ pub fn create_cluster_endpoint_request(
 ) -> Result<http::Request<Vec<u8>>> {
     let body = json!({"ClusterId": cluster_id, "IsExtranet": true});
     action_request(target, "CreateClusterEndpoint", &body, timestamp)
+}
+
+/// Sets the source CIDRs allowed to reach the public endpoint (the whole list).
+pub fn modify_cluster_endpoint_sp_request(
+    target: &Target<'_>,
+    timestamp: u64,
+    cluster_id: &str,
+    cidrs: &[String],
+) -> Result<http::Request<Vec<u8>>> {
+    let body = json!({"ClusterId": cluster_id, "SecurityPolicies": cidrs, "IsExtranet": true});
+    action_request(target, "ModifyClusterEndpointSP", &body, timestamp)
 }
 
 pub fn update_cluster_version_request(

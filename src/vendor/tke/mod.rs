@@ -5,6 +5,7 @@
 //! - `client`: pure request builders (already signed), the response shapes and the one `send`.
 //! - `spec`: Flotilla's specs as TKE request bodies.
 //! - `backend`: [`TkeProvider`], the `ClusterProvider`.
+//! - `endpoint`: how the API server is reached (the public endpoint only when the spec asks).
 //! - `error`: `parse_error`. TKE reports errors in the body of HTTP 200 responses.
 //!
 //! TKE has no task ids: mutating calls return at once and the state is polled through
@@ -13,6 +14,7 @@
 
 mod backend;
 pub mod client;
+pub mod endpoint;
 pub mod error;
 pub mod sign;
 pub mod spec;

@@ -139,6 +139,27 @@ impl TkeSim {
             .unwrap_or_default()
     }
 
+    /// The cluster's public (extranet) API endpoint: "closed", "opening" or "open".
+    pub fn extranet_endpoint(&self, cluster_id: &str) -> Option<&'static str> {
+        self.world()
+            .clusters
+            .get(cluster_id)
+            .map(|c| match c.extranet {
+                state::Endpoint::Closed => "closed",
+                state::Endpoint::Opening(_) => "opening",
+                state::Endpoint::Open => "open",
+            })
+    }
+
+    /// The source CIDRs the extranet endpoint allows (ModifyClusterEndpointSP), as received.
+    pub fn extranet_policies(&self, cluster_id: &str) -> Vec<String> {
+        self.world()
+            .clusters
+            .get(cluster_id)
+            .map(|c| c.extranet_policies.clone())
+            .unwrap_or_default()
+    }
+
     /// The CreateCluster body the cluster was made from, as received.
     pub fn create_request(&self, cluster_id: &str) -> Option<Value> {
         self.world()

@@ -138,6 +138,7 @@ impl World {
                     request: p.clone(),
                     created_time: utc(unix_now(), true),
                     extranet: Endpoint::Closed,
+                    extranet_policies: Vec::new(),
                     pools: BTreeMap::new(),
                 };
                 self.clusters.insert(id.clone(), cluster);
@@ -235,6 +236,29 @@ impl World {
                     }
                     cluster.extranet = Endpoint::Opening(change);
                 }
+                Ok(json!({}))
+            }
+            // UNCONFIRMED: the security policy of a managed cluster's extranet endpoint.
+            "ModifyClusterEndpointSP" => {
+                only(p, "ClusterId SecurityPolicies SecurityGroup IsExtranet")?;
+                let policies = texts(p, "SecurityPolicies")?;
+                if let Some(bad) = policies.iter().find(|c| {
+                    let (ip, prefix) = c.split_once('/').unwrap_or((c, "32"));
+                    ip.parse::<std::net::IpAddr>().is_err() || prefix.parse::<u8>().is_err()
+                }) {
+                    return Err((
+                        "InvalidParameterValue",
+                        format!("`SecurityPolicies` has {bad:?}, not an IP or CIDR."),
+                    ));
+                }
+                let cluster = self.cluster(p, "ResourceNotFound.ClusterNotFound")?;
+                if !matches!(cluster.extranet, Endpoint::Open) {
+                    return Err((
+                        EXTRANET_NOT_ENABLED,
+                        format!("cluster {} has not enabled extranet access", cluster.id),
+                    ));
+                }
+                cluster.extranet_policies = policies;
                 Ok(json!({}))
             }
             "UpdateClusterVersion" => {

@@ -47,6 +47,8 @@ pub(super) struct Cluster {
     pub(super) request: Value,
     pub(super) created_time: String,
     pub(super) extranet: Endpoint,
+    /// Source CIDRs allowed to reach the extranet endpoint (ModifyClusterEndpointSP).
+    pub(super) extranet_policies: Vec<String>,
     pub(super) pools: BTreeMap<String, Pool>,
 }
 
