@@ -39,6 +39,7 @@ fn cluster(id: &str) -> ClusterRow {
         access_secret_id: None,
         spec: None,
         warnings: "[]".into(),
+        kube_access: "builtin".into(),
         last_operation_id: None,
         version: 1,
         create_time: 1,
@@ -573,6 +574,8 @@ async fn another_clusters_rpcs_look_exactly_like_a_missing_clusters() {
         state: "FAILED".into(),
         provider: "imported".into(),
         request_id: None,
+        request_token: String::new(),
+        request_hash: None,
         requested_by: "admin".into(),
         detail: serde_json::json!({
             "input": {"type": "upgrade_cluster", "version": "1.33.1"},
