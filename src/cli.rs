@@ -104,7 +104,14 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
             let role = Role::parse(&role)
                 .ok_or_else(|| anyhow::anyhow!("--role must be viewer, operator or admin"))?;
             let expire = expires_in_days
-                .map(|days| crate::store::now_millis() + i64::from(days) * 24 * 3600 * 1000);
+                .map(|days| {
+                    crate::auth::tokens::expire_after_days(
+                        crate::store::now_millis(),
+                        u64::from(days),
+                    )
+                })
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--expires-in-days: {e}"))?;
             let tokens = app::tokens(&settings).await?;
             let issued = tokens
                 .issue(&name, role, clusters, expire, "cli")

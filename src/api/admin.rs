@@ -61,7 +61,8 @@ impl AdminService for AdminApi {
         };
         let expire = r
             .expire_time
-            .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000);
+            .map(|t| crate::auth::tokens::expire_from_timestamp(t.seconds, t.nanos))
+            .transpose()?;
         let issued = self
             .tokens
             .issue(&r.name, role, r.cluster_ids, expire, &created_by)

@@ -39,11 +39,21 @@ impl Store {
         })
     }
 
-    /// A token by id or, failing that, by name.
-    pub async fn token_by_id_or_name(&self, key: &str) -> Result<Option<ApiTokenRow>> {
+    pub async fn token_by_id(&self, id: &str) -> Result<Option<ApiTokenRow>> {
         with_conn!(self, conn => {
             Ok(api_tokens::table
-                .filter(api_tokens::id.eq(key).or(api_tokens::name.eq(key)))
+                .find(id)
+                .select(ApiTokenRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+
+    pub async fn token_by_name(&self, name: &str) -> Result<Option<ApiTokenRow>> {
+        with_conn!(self, conn => {
+            Ok(api_tokens::table
+                .filter(api_tokens::name.eq(name))
                 .select(ApiTokenRow::as_select())
                 .first(conn)
                 .await
