@@ -62,6 +62,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ""
                 }
             );
+            if report.unowned > 0 {
+                println!(
+                    "{} secret(s) belong to no cluster or credential and were left as they are",
+                    report.unowned
+                );
+            }
+            if report.failed > 0 {
+                anyhow::bail!(
+                    "{} secret(s) did not open for the cluster or credential that points at them \
+                     (see the log for their ids); they were left under their old key",
+                    report.failed
+                );
+            }
             Ok(())
         }
         Command::Token(command) => token_command(command).await,

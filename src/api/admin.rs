@@ -200,5 +200,6 @@ fn event(row: AuditRow) -> pb::AuditEvent {
         request_id: row.request_id,
         peer_address: row.peer_address,
         message: row.message,
+        call_count: row.call_count,
     }
 }

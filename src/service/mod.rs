@@ -16,6 +16,7 @@ pub mod operations;
 pub mod paging;
 pub mod resources;
 pub mod rotation;
+pub mod sealed_secrets;
 pub mod status;
 pub mod validate;
 pub mod vendor_errors;
