@@ -286,12 +286,21 @@ impl Tokens {
                 Ok(None)
             }
             None => {
-                let issued = self
-                    .issue(BOOTSTRAP_TOKEN_NAME, Role::Admin, vec![], None, "bootstrap")
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                // The file first: a token whose secret could not be written would lock the
+                // operator out (the database then has a token, so none is made again).
+                let secret = new_secret();
                 let path = data_dir.join("admin-token");
-                write_private(&path, issued.secret.as_bytes())?;
+                write_private(&path, secret.as_bytes())?;
+                self.insert(
+                    BOOTSTRAP_TOKEN_NAME,
+                    Role::Admin,
+                    vec![],
+                    None,
+                    "bootstrap",
+                    secret,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
                 tracing::warn!(
                     path = %path.display(),
                     "first start: an admin API token was written to this file; keep it safe"

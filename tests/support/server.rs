@@ -58,6 +58,7 @@ impl TestServer {
         let mut settings = Settings::for_data_dir(dir.path());
         settings.bootstrap_token = Some(zeroize::Zeroizing::new(ADMIN_TOKEN.to_string()));
         settings.rate_limit = None;
+        settings.peer_rate_limit = None;
         adjust(&mut settings);
         let server = app::start(settings.clone()).await.expect("server starts");
         TestServer {
