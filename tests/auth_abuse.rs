@@ -471,7 +471,11 @@ async fn weak_bootstrap_tokens_are_refused_at_start_without_echoing_them() {
             stderr.contains("FLOTILLA_BOOTSTRAP_TOKEN is too weak"),
             "{stderr}"
         );
-        assert!(!stderr.contains(weak), "the token is echoed: {stderr}");
+        let chars: Vec<char> = weak.chars().collect();
+        for part in chars.windows(10) {
+            let part: String = part.iter().collect();
+            assert!(!stderr.contains(&part), "part of the token is echoed: {stderr}");
+        }
     }
 }
 

@@ -406,8 +406,10 @@ pub fn check_bootstrap_secret(secret: &str) -> std::result::Result<(), String> {
             .map(|p| i64::from(u32::from(p[1])) - i64::from(u32::from(p[0])))
             .collect();
         if steps.iter().all(|s| *s == steps[0]) && steps[0].abs() <= 1 {
-            let run: String = window.iter().collect();
-            return Err(format!("it contains the run {run:?}"));
+            // Never quote the value: part of a secret is still a secret.
+            return Err(format!(
+                "it contains {RUN} characters in a row that repeat or count up or down"
+            ));
         }
     }
     // Any eight characters that occur twice: a pattern, not randomness.
@@ -415,8 +417,7 @@ pub fn check_bootstrap_secret(secret: &str) -> std::result::Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for window in chars.windows(REPEAT) {
         if !seen.insert(window) {
-            let repeated: String = window.iter().collect();
-            return Err(format!("it repeats {repeated:?}"));
+            return Err(format!("it repeats a sequence of {REPEAT} characters"));
         }
     }
     Ok(())
