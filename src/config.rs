@@ -516,9 +516,7 @@ fn resolve_abuse_limits(
 ) -> anyhow::Result<()> {
     if let Some(per_second) = args.peer_rate_limit.or(file.peer_rate_limit_per_second) {
         if !per_second.is_finite() || per_second < 0.0 {
-            bail!(
-                "peer rate limit must be a positive number of calls per second (0: unlimited)"
-            );
+            bail!("peer rate limit must be a positive number of calls per second (0: unlimited)");
         }
         settings.peer_rate_limit = (per_second > 0.0).then(|| crate::auth::rate::RateLimit {
             per_second,

@@ -14,7 +14,9 @@ use std::{
 };
 
 use flotilla::{
-    api::pb::{self, cluster_service_client::ClusterServiceClient, node_service_client::NodeServiceClient},
+    api::pb::{
+        self, cluster_service_client::ClusterServiceClient, node_service_client::NodeServiceClient,
+    },
     app::{self, RunningServer},
     config::Settings,
     crypto::{AAD_ROW_ID, KeySource, Keyring, SecretOwner},
@@ -44,7 +46,8 @@ async fn start(dir: &Path) -> (RunningServer, AuthedChannel) {
         .connect()
         .await
         .expect("connect");
-    let authed = InterceptedService::new(channel, Bearer::new(Some(&format!("Bearer {ADMIN_TOKEN}"))));
+    let authed =
+        InterceptedService::new(channel, Bearer::new(Some(&format!("Bearer {ADMIN_TOKEN}"))));
     (server, authed)
 }
 
@@ -137,7 +140,13 @@ async fn a_secret_moved_between_owners_does_not_open() {
             ),
         );
     }
-    create_credential(channel.clone(), "ali", "ack", ("LTAIexample", "secret-value")).await;
+    create_credential(
+        channel.clone(),
+        "ali",
+        "ack",
+        ("LTAIexample", "secret-value"),
+    )
+    .await;
     let prod_secret = secret_of(&db, "prod");
     let prod_nodes = nodes(&channel, "prod").await.expect("prod");
     let second_nodes = nodes(&channel, "control").await.expect("control");
@@ -173,11 +182,17 @@ async fn a_secret_moved_between_owners_does_not_open() {
             Ok(names) => panic!("{id} opened another owner's secret and listed {names:?}"),
             Err(status) => {
                 assert_eq!(status.code(), Code::Internal, "{id}: {status:?}");
-                assert!(!status.message().contains("BEGIN"), "no key material: {status:?}");
+                assert!(
+                    !status.message().contains("BEGIN"),
+                    "no key material: {status:?}"
+                );
             }
         }
     }
-    assert_eq!(nodes(&channel, "control").await.expect("control"), second_nodes);
+    assert_eq!(
+        nodes(&channel, "control").await.expect("control"),
+        second_nodes
+    );
     assert_eq!(nodes(&channel, "prod").await.expect("prod"), prod_nodes);
     server.shutdown().await.unwrap();
 }
@@ -223,7 +238,8 @@ async fn rows_sealed_before_the_binding_still_open_and_are_bound_at_start() {
     let id = secret_of(&db, "legacy");
     let bound = secret_row(&db, &id);
     assert_eq!(bound.aad_version, 2);
-    let plain = open_row(&ring, SecretOwner::Cluster("legacy"), &bound).expect("opens as its owner");
+    let plain =
+        open_row(&ring, SecretOwner::Cluster("legacy"), &bound).expect("opens as its owner");
     let old = ring.seal(&id, plain.expose()).unwrap();
     sqlite(
         &db,
@@ -285,8 +301,12 @@ fn every_secret_opens(dir: &Path, db: &Path) -> usize {
     );
     for line in &owners {
         let (cluster, secret) = line.split_once('|').unwrap();
-        open_row(&ring, SecretOwner::Cluster(cluster), &secret_row(db, secret))
-            .unwrap_or_else(|e| panic!("{cluster}'s secret does not open: {e}"));
+        open_row(
+            &ring,
+            SecretOwner::Cluster(cluster),
+            &secret_row(db, secret),
+        )
+        .unwrap_or_else(|e| panic!("{cluster}'s secret does not open: {e}"));
     }
     owners.len()
 }
@@ -310,7 +330,13 @@ async fn a_running_server_uses_a_rotated_key_within_one_probe_interval() {
     let new_key = keys.last().unwrap().clone();
     assert_eq!(keys.len(), 2);
     assert_eq!(
-        one(&db, &format!("SELECT key_id FROM secrets WHERE id = '{}'", secret_of(&db, "before"))),
+        one(
+            &db,
+            &format!(
+                "SELECT key_id FROM secrets WHERE id = '{}'",
+                secret_of(&db, "before")
+            )
+        ),
         new_key,
         "the CLI re-sealed the existing secret"
     );
@@ -319,7 +345,13 @@ async fn a_running_server_uses_a_rotated_key_within_one_probe_interval() {
     tokio::time::sleep(Duration::from_millis(1300)).await;
     import(&channel, "after", kubeconfigs::admin_kubeconfig()).await;
     assert_eq!(
-        one(&db, &format!("SELECT key_id FROM secrets WHERE id = '{}'", secret_of(&db, "after"))),
+        one(
+            &db,
+            &format!(
+                "SELECT key_id FROM secrets WHERE id = '{}'",
+                secret_of(&db, "after")
+            )
+        ),
         new_key,
         "a secret written after the rotation is under the new key"
     );

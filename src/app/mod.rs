@@ -184,7 +184,11 @@ pub fn open_keyring(settings: &Settings, backend: BackendKind) -> anyhow::Result
 /// Re-reads the master key file every `interval`, so that after `flotilla rotate-master-key`
 /// this server seals new secrets under the new key within one interval (it already opens
 /// secrets under a key it has not seen: it re-reads the file when it meets one).
-async fn reload_keys(keyring: Arc<Keyring>, interval: std::time::Duration, stop: CancellationToken) {
+async fn reload_keys(
+    keyring: Arc<Keyring>,
+    interval: std::time::Duration,
+    stop: CancellationToken,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

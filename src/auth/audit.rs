@@ -223,7 +223,10 @@ async fn write_counts(store: &Store, anonymous: &Mutex<AnonymousTally>) {
         }
     }
     let lost: i64 = rows.iter().map(|r| r.call_count).sum();
-    tracing::error!(lost, "counts of refused anonymous calls could not be written");
+    tracing::error!(
+        lost,
+        "counts of refused anonymous calls could not be written"
+    );
 }
 
 /// How often old audit rows are deleted.
@@ -292,7 +295,14 @@ mod tests {
         rows.sort_by(|a, b| a.id.cmp(&b.id));
         let summary: Vec<_> = rows
             .iter()
-            .map(|r| (r.id.as_str(), r.peer_address.as_str(), r.method.as_str(), r.call_count))
+            .map(|r| {
+                (
+                    r.id.as_str(),
+                    r.peer_address.as_str(),
+                    r.method.as_str(),
+                    r.call_count,
+                )
+            })
             .collect();
         assert_eq!(
             summary,

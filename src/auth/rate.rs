@@ -106,7 +106,11 @@ impl RateLimiter {
 
     /// How many keys are tracked one by one (tests check the bound).
     pub fn tracked(&self) -> usize {
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).map.len()
+        self.buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map
+            .len()
     }
 
     fn with_bucket(

@@ -124,7 +124,10 @@ impl Tokens {
             return Err(Error::invalid("expire_time", "is in the past"));
         }
         let row = ApiTokenRow {
-            id: format!("{TOKEN_ID_PREFIX}{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            id: format!(
+                "{TOKEN_ID_PREFIX}{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            ),
             name: name.to_string(),
             role: role.as_str().to_string(),
             cluster_ids: serde_json::to_string(&clusters).unwrap_or_else(|_| "[]".into()),
@@ -322,7 +325,9 @@ fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|err| anyhow::anyhow!("writing {} (a symlink is refused): {err}", path.display()))?;
+        .map_err(|err| {
+            anyhow::anyhow!("writing {} (a symlink is refused): {err}", path.display())
+        })?;
     // `mode` applies only on creation; an existing file keeps its bits unless we fix them.
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     file.write_all(contents)?;
@@ -336,7 +341,10 @@ const TOKEN_ID_PREFIX: &str = "tok-";
 /// Whether `name` has the shape of a token id (`tok-` and 12 lowercase hex digits).
 fn looks_like_token_id(name: &str) -> bool {
     name.strip_prefix(TOKEN_ID_PREFIX).is_some_and(|rest| {
-        rest.len() == 12 && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        rest.len() == 12
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -504,7 +512,10 @@ mod tests {
                 "{days}: {err:?}"
             );
         }
-        assert!(expire_after_days(i64::MAX - 1, 1).is_err(), "no wrap near i64::MAX");
+        assert!(
+            expire_after_days(i64::MAX - 1, 1).is_err(),
+            "no wrap near i64::MAX"
+        );
         assert_eq!(expire_from_timestamp(1, 500_000_000).unwrap(), 1_500);
         assert_eq!(
             expire_from_timestamp(253_402_300_799, 999_999_999).unwrap(),
@@ -543,7 +554,10 @@ mod tests {
         std::fs::write(&target, "untouched").unwrap();
         let link = dir.path().join("admin-token");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(write_private(&link, b"secret").is_err(), "a symlink is refused");
+        assert!(
+            write_private(&link, b"secret").is_err(),
+            "a symlink is refused"
+        );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
 
         let existing = dir.path().join("existing");

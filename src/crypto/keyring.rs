@@ -470,7 +470,8 @@ mod tests {
             tx.send(()).unwrap();
         });
         assert!(
-            rx.recv_timeout(std::time::Duration::from_millis(300)).is_err(),
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
             "a second rotation waits while the first holds the lock"
         );
         drop(held);

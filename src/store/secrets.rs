@@ -50,7 +50,11 @@ impl Store {
 
     /// Ids of secrets that need re-sealing: under a key other than `key_id`, or sealed with
     /// associated data older than `aad_version`.
-    pub async fn secret_ids_to_reseal(&self, key_id: &str, aad_version: i32) -> Result<Vec<String>> {
+    pub async fn secret_ids_to_reseal(
+        &self,
+        key_id: &str,
+        aad_version: i32,
+    ) -> Result<Vec<String>> {
         with_conn!(self, conn => {
             Ok(secrets::table
                 .filter(
