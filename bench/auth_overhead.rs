@@ -132,6 +132,7 @@ async fn layer_cost(dir: &std::path::Path) {
         tokens,
         audit: AuditLog::start(store),
         limiter: RateLimiter::new(None),
+        peer_limiter: RateLimiter::new(None),
     });
     let inner = tower::service_fn(|_req: http::Request<tonic::body::Body>| async {
         Ok::<_, Infallible>(http::Response::new(tonic::body::Body::empty()))
