@@ -14,7 +14,7 @@ use std::{
 use flotilla::api::pb::{self, cluster_service_client::ClusterServiceClient};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-const TOKEN: &str = "flt_bench-admin-token-0123456789abcdef";
+const TOKEN: &str = "flt_BenchAdmin-x3Lp8QwZ5mKr2TvNc7JbYd9HsG4fAe6Uq1Wo";
 const ROUNDS: usize = 5000;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -132,6 +132,7 @@ async fn layer_cost(dir: &std::path::Path) {
         tokens,
         audit: AuditLog::start(store),
         limiter: RateLimiter::new(None),
+        peer_limiter: RateLimiter::new(None),
     });
     let inner = tower::service_fn(|_req: http::Request<tonic::body::Body>| async {
         Ok::<_, Infallible>(http::Response::new(tonic::body::Body::empty()))

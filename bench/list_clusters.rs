@@ -17,7 +17,7 @@ use flotilla::{
 
 const CLUSTERS: usize = 1000;
 const REQUESTS: usize = 2000;
-const TOKEN: &str = "flt_bench-admin-token-0123456789abcdef";
+const TOKEN: &str = "flt_BenchAdmin-x3Lp8QwZ5mKr2TvNc7JbYd9HsG4fAe6Uq1Wo";
 
 fn bearer(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
     let value = format!("Bearer {TOKEN}").parse().expect("ascii");

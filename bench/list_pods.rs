@@ -49,7 +49,7 @@ use kube::{
 use base64::Engine;
 use fixture::{create_pods, delete_namespace, embedded_kubeconfig, kubectl};
 
-const TOKEN: &str = "flt_bench-admin-token-0123456789abcdef";
+const TOKEN: &str = "flt_BenchAdmin-x3Lp8QwZ5mKr2TvNc7JbYd9HsG4fAe6Uq1Wo";
 const NAMESPACE: &str = "bench-pods";
 const PAGE: i32 = 500;
 const NODES: [&str; 3] = ["kwok-a1", "kwok-a2", "kwok-b1"];

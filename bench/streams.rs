@@ -30,7 +30,7 @@ use kube::{
     config::{KubeConfigOptions, Kubeconfig},
 };
 
-const TOKEN: &str = "flt_bench-admin-token-0123456789abcdef";
+const TOKEN: &str = "flt_BenchAdmin-x3Lp8QwZ5mKr2TvNc7JbYd9HsG4fAe6Uq1Wo";
 fn bearer(mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
     r.metadata_mut().insert(
         "authorization",

@@ -62,6 +62,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ""
                 }
             );
+            if report.unowned > 0 {
+                println!(
+                    "{} secret(s) belong to no cluster or credential and were left as they are",
+                    report.unowned
+                );
+            }
+            if report.failed > 0 {
+                anyhow::bail!(
+                    "{} secret(s) did not open for the cluster or credential that points at them \
+                     (see the log for their ids); they were left under their old key",
+                    report.failed
+                );
+            }
             Ok(())
         }
         Command::Token(command) => token_command(command).await,
@@ -108,7 +121,14 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
             let role = Role::parse(&role)
                 .ok_or_else(|| anyhow::anyhow!("--role must be viewer, operator or admin"))?;
             let expire = expires_in_days
-                .map(|days| crate::store::now_millis() + i64::from(days) * 24 * 3600 * 1000);
+                .map(|days| {
+                    crate::auth::tokens::expire_after_days(
+                        crate::store::now_millis(),
+                        u64::from(days),
+                    )
+                })
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--expires-in-days: {e}"))?;
             let tokens = app::tokens(&settings).await?;
             let issued = tokens
                 .issue(&name, role, clusters, expire, "cli")

@@ -183,6 +183,13 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub outbound_allow: Vec<String>,
+    /// Calls without a valid API token each client address may make per second on average,
+    /// checked before the token is looked up (0: unlimited) [default: 10, bursts of 50]
+    #[arg(long, env = "FLOTILLA_PEER_RATE_LIMIT", value_name = "PER_SECOND")]
+    pub peer_rate_limit: Option<f64>,
+    /// Days audit events are kept before they are deleted (0: forever) [default: 90]
+    #[arg(long, env = "FLOTILLA_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub audit_retention_days: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -231,6 +238,9 @@ struct FileConfig {
     watch_cache_idle_seconds: Option<u64>,
     max_streams_per_token: Option<usize>,
     max_event_watches_per_token: Option<usize>,
+    peer_rate_limit_per_second: Option<f64>,
+    peer_rate_limit_burst: Option<f64>,
+    audit_retention_days: Option<u64>,
 }
 
 /// Everything the server needs, resolved.
@@ -271,6 +281,11 @@ pub struct Settings {
     pub watch_cache_idle: Duration,
     /// Open streams one token may hold (logs, events, operation watches); 0: no cap.
     pub stream_limits: crate::service::streams::StreamLimits,
+    /// Calls without a valid token per client address, checked before authentication; `None`:
+    /// unlimited.
+    pub peer_rate_limit: Option<crate::auth::rate::RateLimit>,
+    /// How long audit events are kept; `None`: forever.
+    pub audit_retention: Option<Duration>,
 }
 
 /// Where the vendors are and how politely to call them.
@@ -359,6 +374,11 @@ impl Settings {
             health_check_interval: Duration::from_secs(5),
             watch_cache_idle: Duration::from_secs(300),
             stream_limits: crate::service::streams::StreamLimits::default(),
+            peer_rate_limit: Some(crate::auth::rate::RateLimit {
+                per_second: 10.0,
+                burst: 50.0,
+            }),
+            audit_retention: Some(Duration::from_secs(90 * 24 * 3600)),
         }
     }
 
@@ -440,6 +460,7 @@ impl Settings {
         if let Some(seconds) = file.watch_cache_idle_seconds {
             settings.watch_cache_idle = Duration::from_secs(seconds.max(1));
         }
+        resolve_abuse_limits(args, &file, &mut settings)?;
         Ok(settings)
     }
 
@@ -559,6 +580,34 @@ fn resolve_outbound(
     })
 }
 
+/// The per-address limit and audit retention.
+fn resolve_abuse_limits(
+    args: &ServeArgs,
+    file: &FileConfig,
+    settings: &mut Settings,
+) -> anyhow::Result<()> {
+    if let Some(per_second) = args.peer_rate_limit.or(file.peer_rate_limit_per_second) {
+        if !per_second.is_finite() || per_second < 0.0 {
+            bail!("peer rate limit must be a positive number of calls per second (0: unlimited)");
+        }
+        settings.peer_rate_limit = (per_second > 0.0).then(|| crate::auth::rate::RateLimit {
+            per_second,
+            burst: file
+                .peer_rate_limit_burst
+                .unwrap_or(per_second * 5.0)
+                .max(1.0),
+        });
+    }
+    if let Some(days) = args.audit_retention_days.or(file.audit_retention_days) {
+        // Beyond this a cutoff would overflow; nobody needs 10,000 years.
+        if days > 3_650_000 {
+            bail!("audit_retention_days must be at most 3650000 (0: keep forever)");
+        }
+        settings.audit_retention = (days > 0).then(|| Duration::from_secs(days * 24 * 3600));
+    }
+    Ok(())
+}
+
 fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     let Some(path) = path else {
         return Ok(FileConfig::default());
@@ -620,6 +669,32 @@ mod tests {
         assert!(
             Settings::resolve_serve(&args).is_err(),
             "typo must be refused"
+        );
+        std::fs::write(
+            &file,
+            "peer_rate_limit_per_second = 2.0\npeer_rate_limit_burst = 7.0\naudit_retention_days = 3\n",
+        )
+        .unwrap();
+        let mut plain = ServeArgs::default();
+        plain.common.config = Some(file.clone());
+        let s = Settings::resolve_serve(&plain).unwrap();
+        assert_eq!(
+            s.peer_rate_limit,
+            Some(crate::auth::rate::RateLimit {
+                per_second: 2.0,
+                burst: 7.0
+            })
+        );
+        assert_eq!(s.audit_retention, Some(Duration::from_secs(3 * 86_400)));
+        plain.peer_rate_limit = Some(0.0);
+        plain.audit_retention_days = Some(0);
+        let s = Settings::resolve_serve(&plain).unwrap();
+        assert_eq!((s.peer_rate_limit, s.audit_retention), (None, None));
+        let defaults = Settings::for_data_dir(Path::new("/tmp/d"));
+        assert!(defaults.peer_rate_limit.is_some());
+        assert_eq!(
+            defaults.audit_retention,
+            Some(Duration::from_secs(90 * 86_400))
         );
         std::fs::write(&file, "cors_allowed_origins = [\"*\"]\n").unwrap();
         assert!(

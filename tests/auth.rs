@@ -299,6 +299,7 @@ async fn every_rpc_under_every_kind_of_caller() {
         (Caller::ScopedAdmin, Some(scoped.as_str())),
     ];
     let mut expected_audit_rows = 0;
+    let mut anonymous_refusals = 0;
     let mut checked = 0;
     for (caller, token) in callers {
         let channel = server.channel_as(token).await;
@@ -315,6 +316,11 @@ async fn every_rpc_under_every_kind_of_caller() {
                 _ => None,
             };
             match denied_code {
+                Some(Code::Unauthenticated) => {
+                    assert_eq!(code, Code::Unauthenticated, "{caller:?} {path}");
+                    // Counted per address and minute, not a row each.
+                    anonymous_refusals += 1;
+                }
                 Some(expected) => {
                     assert_eq!(code, expected, "{caller:?} {path}");
                     expected_audit_rows += 1;
@@ -333,10 +339,40 @@ async fn every_rpc_under_every_kind_of_caller() {
         }
     }
     assert!(checked > 8 * 60);
-    let audited = audit_count(&mut admin, "").await - audited_before;
+    let mut events = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = admin
+            .list_audit_events(pb::ListAuditEventsRequest {
+                page_size: 1000,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("audit")
+            .into_inner();
+        events.extend(page.events);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let (counted, single): (Vec<_>, Vec<_>) =
+        events.iter().partition(|e| e.id.starts_with("anon-"));
     assert_eq!(
-        audited, expected_audit_rows,
-        "one audit row per mutating and per denied call"
+        single.len() as i32 - audited_before,
+        expected_audit_rows,
+        "one audit row per mutating call and per denied call with a valid token"
+    );
+    assert_eq!(
+        counted.iter().map(|e| e.call_count).sum::<i64>(),
+        anonymous_refusals,
+        "every call without a valid token is counted"
+    );
+    assert!(
+        counted.len() <= 3,
+        "calls without a valid token are one row per address and minute: {}",
+        counted.len()
     );
     let denied = audit_count(
         &mut admin,

@@ -148,6 +148,7 @@ async fn secrets_and_foreign_keys(db: TestDb) {
         ciphertext: (0..=255).collect(),
         create_time: 1,
         update_time: 1,
+        aad_version: 2,
     };
     store.insert_secret(&secret).await.unwrap();
     assert_eq!(store.get_secret("s1").await.unwrap(), Some(secret.clone()));

@@ -59,7 +59,8 @@ impl AdminService for AdminApi {
         };
         let expire = r
             .expire_time
-            .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000);
+            .map(|t| crate::auth::tokens::expire_from_timestamp(t.seconds, t.nanos))
+            .transpose()?;
         let issued = self
             .tokens
             .issue(&r.name, role, r.cluster_ids, expire, &created_by)
@@ -156,5 +157,6 @@ fn event(row: AuditRow) -> pb::AuditEvent {
         request_id: row.request_id,
         peer_address: row.peer_address,
         message: row.message,
+        call_count: row.call_count,
     }
 }

@@ -71,6 +71,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
 
     let shutdown = CancellationToken::new();
     let keyring = Arc::new(open_keyring(&settings, store.kind())?);
+    crate::service::rotation::bind_legacy_secrets(&store, &keyring)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding stored secrets to their owners: {e}"))?;
+    tokio::spawn(reload_keys(
+        keyring.clone(),
+        settings.probe_interval,
+        shutdown.child_token(),
+    ));
     let providers = crate::vendor::registry(&settings.vendors)?;
     // Checked on every outbound connection; knows the real port when listening on port 0.
     let outbound = Arc::new(settings.outbound.policy(addr));
@@ -95,6 +103,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         }
     }
     tokio::spawn(services.prober(&settings).run(shutdown.child_token()));
+    if let Some(keep) = settings.audit_retention {
+        tokio::spawn(crate::auth::audit::enforce_retention(
+            services.store.clone(),
+            keep,
+            shutdown.child_token(),
+        ));
+    }
     tokio::spawn(services.caches.clone().run_janitor(shutdown.child_token()));
     services.worker.clone().spawn(shutdown.child_token());
     let built = router::build(&settings, &services, Server::builder()).await?;
@@ -182,6 +197,34 @@ pub fn open_keyring(settings: &Settings, backend: BackendKind) -> anyhow::Result
     Ok(Keyring::load(source)?)
 }
 
+/// Re-reads the master key file every `interval`, so that after `flotilla rotate-master-key`
+/// this server seals new secrets under the new key within one interval (it already opens
+/// secrets under a key it has not seen: it re-reads the file when it meets one).
+async fn reload_keys(
+    keyring: Arc<Keyring>,
+    interval: std::time::Duration,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let before = keyring.current_key_id();
+        match keyring.reload() {
+            Ok(()) => {
+                let now = keyring.current_key_id();
+                if now != before {
+                    tracing::info!(key = %now, "new master key picked up");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "re-reading the master key file failed"),
+        }
+    }
+}
+
 /// The data directory holds the database, keys and the first admin token: owner-only.
 fn create_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -190,6 +233,17 @@ fn create_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
             .with_context(|| format!("creating data directory {}", dir.display()))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("restricting data directory {}", dir.display()))?;
+    }
+    // An existing directory is the operator's: say so rather than change it behind their back.
+    if let Ok(meta) = std::fs::metadata(dir)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            data_dir = %dir.display(),
+            mode = format!("{:o}", meta.permissions().mode() & 0o777),
+            "the data directory is open to other users; it holds the database, master keys and \
+             the first admin token: chmod 700 it"
+        );
     }
     Ok(())
 }

@@ -106,6 +106,7 @@ impl Services {
             tokens: tokens.clone(),
             audit: audit.clone(),
             limiter: RateLimiter::new(settings.rate_limit),
+            peer_limiter: RateLimiter::new(settings.peer_rate_limit),
         });
         let lifecycle = Arc::new(Lifecycle::new(
             store.clone(),

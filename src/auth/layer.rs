@@ -2,6 +2,7 @@
 //! Health and reflection stay open. Errors are gRPC statuses, so grpc-web clients get them too.
 
 use std::{
+    net::{IpAddr, SocketAddr},
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -31,8 +32,16 @@ use crate::api::status::ERROR_DOMAIN;
 pub struct AuthState {
     pub tokens: Arc<Tokens>,
     pub audit: AuditLog,
+    /// Requests per token, after authentication.
     pub limiter: RateLimiter,
+    /// Refused calls per client address, checked before authentication: an address that keeps
+    /// sending calls without a valid token is refused without a token lookup.
+    pub peer_limiter: RateLimiter,
 }
+
+/// What the audit log records as the method of a call to a path we do not serve: the path is
+/// the caller's choice, so it is not stored.
+pub const UNKNOWN_METHOD: &str = "<unknown>";
 
 #[derive(Clone)]
 pub struct AuthLayer {
@@ -107,10 +116,16 @@ where
     // denials), which keeps a header off every response.
     let echo = given_id.is_some();
     let request_id = given_id.unwrap_or_else(new_request_id);
+    let peer = peer_socket_address(&request);
+    let address = client_address(peer);
     let mut event = AuditEvent {
-        method: path.clone(),
+        method: if permissions::rule(&path).is_some() {
+            path.clone()
+        } else {
+            UNKNOWN_METHOD.to_string()
+        },
         request_id: request_id.clone(),
-        peer_address: peer_address(&request),
+        peer_address: peer.map(|a| a.to_string()).unwrap_or_default(),
         ..AuditEvent::default()
     };
     // Unknown methods still need a valid token; tonic then answers UNIMPLEMENTED.
@@ -119,6 +134,21 @@ where
         mutating: false,
         global: false,
     });
+
+    // Before any token lookup: an address that has used up its budget of refused calls waits.
+    if let Err(wait) = state.peer_limiter.peek(&address) {
+        let mut details = ErrorDetails::with_error_info("ADDRESS_RATE_LIMITED", ERROR_DOMAIN, []);
+        details.set_retry_info(Some(wait));
+        let status = Status::with_error_details(
+            Code::ResourceExhausted,
+            format!(
+                "too many calls without a valid API token from this address; retry in {} ms",
+                wait.as_millis().max(1)
+            ),
+            details,
+        );
+        return Ok(deny_anonymous(&state, &address, event, status));
+    }
 
     let principal = match bearer(&request) {
         Ok(secret) => state.tokens.authenticate(secret).await,
@@ -137,13 +167,16 @@ where
                     "API tokens cannot be checked right now; retry",
                     ErrorDetails::with_error_info("AUTH_UNAVAILABLE", ERROR_DOMAIN, []),
                 ),
-                other => Status::with_error_details(
-                    Code::Unauthenticated,
-                    other.to_string(),
-                    ErrorDetails::with_error_info(reason(other), ERROR_DOMAIN, []),
-                ),
+                other => {
+                    state.peer_limiter.charge(&address);
+                    Status::with_error_details(
+                        Code::Unauthenticated,
+                        other.to_string(),
+                        ErrorDetails::with_error_info(reason(other), ERROR_DOMAIN, []),
+                    )
+                }
             };
-            return Ok(deny(&state, event, status).await);
+            return Ok(deny_anonymous(&state, &address, event, status));
         }
     };
     event.token_name = principal.name.clone();
@@ -270,7 +303,26 @@ async fn deny(state: &AuthState, mut event: AuditEvent, status: Status) -> Respo
     response
 }
 
-fn peer_address(request: &Request<Body>) -> String {
+/// Refuses a call made without an accepted token. Such calls are counted per address and minute
+/// instead of written one by one (see [`super::audit`]).
+fn deny_anonymous(
+    state: &AuthState,
+    address: &str,
+    mut event: AuditEvent,
+    status: Status,
+) -> Response<Body> {
+    event.result_code = code_name(status.code()).to_string();
+    event.message = status.message().to_string();
+    let request_id = event.request_id.clone();
+    state.audit.count_anonymous(address, event);
+    let mut response = status.into_http::<Body>();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+fn peer_socket_address(request: &Request<Body>) -> Option<SocketAddr> {
     let extensions = request.extensions();
     extensions
         .get::<TcpConnectInfo>()
@@ -280,8 +332,23 @@ fn peer_address(request: &Request<Body>) -> String {
                 .get::<TlsConnectInfo<TcpConnectInfo>>()
                 .and_then(|tls| tls.get_ref().remote_addr())
         })
-        .map(|addr| addr.to_string())
-        .unwrap_or_default()
+}
+
+/// The address budgets and anonymous counts are kept for: the IP address without the port
+/// (ports change with every connection), and for IPv6 the /64 network, since one host
+/// usually has a whole /64 to pick addresses from.
+pub fn client_address(peer: Option<SocketAddr>) -> String {
+    match peer.map(|addr| addr.ip()) {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        None => "<no address>".to_string(),
+    }
 }
 
 fn code_of(value: &HeaderValue) -> Code {
@@ -374,5 +441,21 @@ impl Drop for AuditedBody {
         if self.pending.is_some() && tokio::runtime::Handle::try_current().is_ok() {
             self.finish(Code::Cancelled);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_addresses_drop_ports_and_group_ipv6_by_64() {
+        let address = |text: &str| client_address(Some(text.parse().unwrap()));
+        assert_eq!(address("127.0.0.1:40000"), "127.0.0.1");
+        assert_eq!(address("127.0.0.1:40001"), "127.0.0.1");
+        assert_eq!(address("[::ffff:10.1.2.3]:5"), "10.1.2.3");
+        assert_eq!(address("[2001:db8:1:2:3:4:5:6]:5"), "2001:db8:1:2::/64");
+        assert_eq!(address("[2001:db8:1:2:ffff::1]:5"), "2001:db8:1:2::/64");
+        assert_eq!(client_address(None), "<no address>");
     }
 }

@@ -1,7 +1,7 @@
 //! The master keys and the AEAD operations that use them.
 
 use std::{
-    io::Write,
+    io::{Read, Write},
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     sync::RwLock,
@@ -174,8 +174,7 @@ impl Keyring {
         let id = new_key_id();
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         OsRng.fill_bytes(key.as_mut_slice());
-        let mut text =
-            Zeroizing::new(std::fs::read_to_string(path).map_err(|source| io(path, source))?);
+        let mut text = read_private(path)?;
         if !text.ends_with('\n') {
             text.push('\n');
         }
@@ -183,6 +182,17 @@ impl Keyring {
         write_private(path, text.as_bytes())?;
         self.reload()?;
         Ok(id)
+    }
+
+    /// Where the lock that serialises rotations lives: beside the key file, since the key file
+    /// itself is replaced (renamed over) on every change and a lock on it would be lost.
+    pub fn rotation_lock_path(&self) -> Result<PathBuf> {
+        let KeySource::File { path, .. } = &self.source else {
+            return Err(Error::NotRotatable);
+        };
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        Ok(path.with_file_name(name))
     }
 
     /// Ids of every key, oldest first.
@@ -233,10 +243,12 @@ fn create_file(path: &Path) -> Result<()> {
         new_key_id(),
         STANDARD.encode(key.as_slice())
     ));
+    // `create_new` (O_EXCL) never follows a symlink, dangling or not.
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|source| io(path, source))?;
     file.write_all(text.as_bytes())
@@ -252,6 +264,7 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
         .write(true)
         .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)
         .map_err(|source| io(&tmp, source))?;
     file.write_all(contents)
@@ -260,14 +273,60 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|source| io(path, source))
 }
 
-fn read_file(path: &Path) -> Result<Keys> {
-    let meta = std::fs::metadata(path).map_err(|source| io(path, source))?;
+/// An exclusive lock held while a rotation adds a key and re-seals secrets, so that two
+/// rotations at once cannot both read the file, each add a key, and lose one of them (with the
+/// secrets already re-sealed under it). Released when dropped.
+pub struct RotationLock {
+    _file: std::fs::File,
+}
+
+impl RotationLock {
+    /// Waits for the lock (blocking: call it off the async runtime).
+    pub fn acquire(path: &Path) -> Result<RotationLock> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|source| io(path, source))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|source| io(path, source))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tracing::info!(lock = %path.display(), "another key rotation is running; waiting");
+                file.lock().map_err(|source| io(path, source))?;
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(io(path, source)),
+        }
+        Ok(RotationLock { _file: file })
+    }
+}
+
+/// Reads an owner-only file without following a symlink; a file others can read is refused.
+fn read_private(path: &Path) -> Result<Zeroizing<String>> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|source| io(path, source))?;
+    let meta = file.metadata().map_err(|source| io(path, source))?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(Error::InsecureKeyFile {
             path: path.to_path_buf(),
         });
     }
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| io(path, source))?);
+    let mut text = Zeroizing::new(String::new());
+    file.read_to_string(&mut text)
+        .map_err(|source| io(path, source))?;
+    Ok(text)
+}
+
+fn read_file(path: &Path) -> Result<Keys> {
+    let text = read_private(path)?;
     let mut entries = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -370,5 +429,59 @@ mod tests {
         assert_eq!(env.current_key_id(), "env");
         assert!(matches!(env.add_key(), Err(Error::NotRotatable)));
         assert!(!format!("{:?}", KeySource::Value(Zeroizing::new("abc".into()))).contains("abc"));
+    }
+
+    #[test]
+    fn key_files_are_not_read_through_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = file_ring(dir.path());
+        let link = dir.path().join("link.keys");
+        std::os::unix::fs::symlink(dir.path().join("master.keys"), &link).unwrap();
+        let err = Keyring::load(KeySource::File {
+            path: link.clone(),
+            create: true,
+        })
+        .unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err:?}");
+        // A dangling link is not followed to create a file either.
+        let dangling = dir.path().join("dangling.keys");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        assert!(
+            Keyring::load(KeySource::File {
+                path: dangling,
+                create: true,
+            })
+            .is_err()
+        );
+        assert!(!dir.path().join("nowhere").exists());
+        assert_eq!(real.key_ids().len(), 1);
+    }
+
+    #[test]
+    fn rotations_are_serialised_by_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = file_ring(dir.path());
+        let lock_path = ring.rotation_lock_path().unwrap();
+        assert_eq!(lock_path, dir.path().join("master.keys.lock"));
+        let held = RotationLock::acquire(&lock_path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _second = RotationLock::acquire(&lock_path).unwrap();
+            tx.send(()).unwrap();
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "a second rotation waits while the first holds the lock"
+        );
+        drop(held);
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the second rotation proceeds once the first is done");
+        waiter.join().unwrap();
+        let mode = std::fs::metadata(dir.path().join("master.keys.lock"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

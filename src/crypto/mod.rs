@@ -1,6 +1,8 @@
-//! Envelope encryption of stored secrets: AES-256-GCM with a random nonce per seal, the row id as
-//! associated data (a ciphertext cannot be moved to another row), and a key id per ciphertext so
-//! master keys can rotate.
+//! Envelope encryption of stored secrets: AES-256-GCM with a random nonce per seal, the owner and
+//! the row as associated data (`<owner kind>:<owner id>:<row id>`, such as
+//! `cluster:prod:sec-…`: a ciphertext cannot be moved to another row, nor another row pointed at
+//! it), and a key id per ciphertext so master keys can rotate. Rows sealed before owners were
+//! bound (associated data = the row id, [`AAD_ROW_ID`]) still open and are re-sealed at start.
 //!
 //! The keyring is a file (`--master-key-file`, or `<data-dir>/master.keys` generated on first
 //! start, mode 0600) with one `<key-id> <base64 key>` per line; the last line encrypts, every
@@ -11,7 +13,7 @@
 mod keyring;
 mod secret;
 
-pub use keyring::{KeySource, Keyring};
+pub use keyring::{KeySource, Keyring, RotationLock};
 pub use secret::SecretBytes;
 
 /// A sealed secret, as stored.
@@ -57,6 +59,71 @@ pub enum Error {
     Encrypt,
     #[error("only a key file can be rotated; FLOTILLA_MASTER_KEY is a single fixed key")]
     NotRotatable,
+    #[error("a secret row has associated data version {0}, which this version does not know")]
+    UnknownAadVersion(i32),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Associated data version of rows sealed before owners were bound: the row id alone.
+pub const AAD_ROW_ID: i32 = 1;
+/// Associated data version `<owner kind>:<owner id>:<row id>`.
+pub const AAD_OWNER_BOUND: i32 = 2;
+
+/// What a stored secret belongs to. The owner is always taken from the row that points at the
+/// secret (a cluster's `access_secret_id`, a credential's `secret_id`), never from the secret row
+/// itself, so pointing one owner at another owner's secret makes it fail to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretOwner<'a> {
+    Cluster(&'a str),
+    Credential(&'a str),
+}
+
+impl SecretOwner<'_> {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SecretOwner::Cluster(_) => "cluster",
+            SecretOwner::Credential(_) => "credential",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            SecretOwner::Cluster(id) | SecretOwner::Credential(id) => id,
+        }
+    }
+}
+
+/// The associated data a secret row is sealed with, by version.
+pub fn associated_data(version: i32, owner: SecretOwner<'_>, secret_id: &str) -> Result<String> {
+    match version {
+        AAD_ROW_ID => Ok(secret_id.to_string()),
+        AAD_OWNER_BOUND => Ok(format!("{}:{}:{secret_id}", owner.kind(), owner.id())),
+        other => Err(Error::UnknownAadVersion(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn associated_data_names_owner_and_row() {
+        assert_eq!(
+            associated_data(AAD_OWNER_BOUND, SecretOwner::Cluster("prod"), "sec-1").unwrap(),
+            "cluster:prod:sec-1"
+        );
+        assert_eq!(
+            associated_data(AAD_OWNER_BOUND, SecretOwner::Credential("ali"), "sec-2").unwrap(),
+            "credential:ali:sec-2"
+        );
+        assert_eq!(
+            associated_data(AAD_ROW_ID, SecretOwner::Cluster("prod"), "sec-1").unwrap(),
+            "sec-1"
+        );
+        assert!(matches!(
+            associated_data(3, SecretOwner::Cluster("x"), "s"),
+            Err(Error::UnknownAadVersion(3))
+        ));
+    }
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::{
-    crypto::{Keyring, Sealed},
+    crypto::{Keyring, SecretOwner},
     kube::{
         ClientCache, ClusterAccess, ClusterClient, ClusterError, CredentialPart,
         ImpersonatedClients, Timeouts,
@@ -12,7 +12,10 @@ use crate::{
     store::{ClusterRow, SecretRow, Store, now_millis},
 };
 
-use super::{Error, Result};
+use super::{
+    Error, Result,
+    sealed_secrets::{open_row, seal_row},
+};
 
 /// Turns stored cluster rows into connected clients.
 pub struct ClusterConnector {
@@ -61,18 +64,20 @@ impl ClusterConnector {
         self.timeouts
     }
 
-    /// Encrypts `access` into a new secret row with id `secret_id`.
-    pub fn seal(&self, secret_id: &str, access: &ClusterAccess) -> Result<SecretRow> {
-        let sealed = self.keyring.seal(secret_id, &access.to_json())?;
-        let now = now_millis();
-        Ok(SecretRow {
-            id: secret_id.to_string(),
-            key_id: sealed.key_id,
-            nonce: sealed.nonce,
-            ciphertext: sealed.ciphertext,
-            create_time: now,
-            update_time: now,
-        })
+    /// Encrypts `access` into a new secret row with id `secret_id`, bound to `cluster_id`.
+    pub fn seal(
+        &self,
+        cluster_id: &str,
+        secret_id: &str,
+        access: &ClusterAccess,
+    ) -> Result<SecretRow> {
+        seal_row(
+            &self.keyring,
+            SecretOwner::Cluster(cluster_id),
+            secret_id,
+            &access.to_json(),
+            now_millis(),
+        )
     }
 
     /// Decrypts a cluster's stored access.
@@ -88,14 +93,7 @@ impl ClusterConnector {
             self.store.get_secret(secret_id).await?.ok_or_else(|| {
                 Error::Internal(format!("secret {secret_id} of {} missing", row.id))
             })?;
-        let plain = self.keyring.open(
-            &secret.id,
-            &Sealed {
-                key_id: secret.key_id,
-                nonce: secret.nonce,
-                ciphertext: secret.ciphertext,
-            },
-        )?;
+        let plain = open_row(&self.keyring, SecretOwner::Cluster(&row.id), &secret)?;
         ClusterAccess::from_json(plain.expose())
             .ok_or_else(|| Error::Internal(format!("secret {secret_id} does not parse")))
     }

@@ -5,9 +5,14 @@ use std::{collections::BTreeMap, sync::Arc};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{Error, Result, filter, paging::Page, validate};
+use super::{
+    Error, Result, filter,
+    paging::Page,
+    sealed_secrets::{open_row, seal_row},
+    validate,
+};
 use crate::{
-    crypto::{Keyring, Sealed},
+    crypto::{Keyring, SecretOwner},
     store::{CredentialQuery, CredentialRow, SecretRow, Store, now_millis},
 };
 
@@ -191,7 +196,7 @@ impl CredentialVault {
             });
         }
         let now = now_millis();
-        let secret_row = self.seal(&secret, now)?;
+        let secret_row = self.seal(&new.id, &secret, now)?;
         let row = CredentialRow {
             display_name: if new.display_name.is_empty() {
                 new.id.clone()
@@ -269,7 +274,7 @@ impl CredentialVault {
                 ),
             ));
         }
-        let secret_row = self.seal(&secret, now_millis())?;
+        let secret_row = self.seal(id, &secret, now_millis())?;
         self.store
             .rotate_credential_secret(id, secret.principal(), &secret_row)
             .await?;
@@ -305,14 +310,7 @@ impl CredentialVault {
             .get_secret(&row.secret_id)
             .await?
             .ok_or_else(|| Error::Internal(format!("secret of credential {id} missing")))?;
-        let plain = self.keyring.open(
-            &secret.id,
-            &Sealed {
-                key_id: secret.key_id,
-                nonce: secret.nonce,
-                ciphertext: secret.ciphertext,
-            },
-        )?;
+        let plain = open_row(&self.keyring, SecretOwner::Credential(id), &secret)?;
         serde_json::from_slice(plain.expose())
             .map_err(|_| Error::Internal(format!("secret of credential {id} does not parse")))
     }
@@ -353,19 +351,18 @@ impl CredentialVault {
             })
     }
 
-    fn seal(&self, secret: &CredentialSecret, now: i64) -> Result<SecretRow> {
+    /// Seals `secret` into a new row bound to credential `credential_id`.
+    fn seal(&self, credential_id: &str, secret: &CredentialSecret, now: i64) -> Result<SecretRow> {
         let id = format!("sec-{}", uuid::Uuid::new_v4().simple());
         let plain =
             Zeroizing::new(serde_json::to_vec(secret).map_err(|e| Error::Internal(e.to_string()))?);
-        let sealed = self.keyring.seal(&id, &plain)?;
-        Ok(SecretRow {
-            id,
-            key_id: sealed.key_id,
-            nonce: sealed.nonce,
-            ciphertext: sealed.ciphertext,
-            create_time: now,
-            update_time: now,
-        })
+        seal_row(
+            &self.keyring,
+            SecretOwner::Credential(credential_id),
+            &id,
+            &plain,
+            now,
+        )
     }
 }
 

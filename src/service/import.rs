@@ -159,7 +159,7 @@ impl ClusterImporter {
             cluster.status = preview_status(&probe, expiry);
             return Ok(cluster);
         }
-        let secret = self.connector.seal(&secret_id, &access)?;
+        let secret = self.connector.seal(&row.id, &secret_id, &access)?;
         self.store
             .insert_cluster_with_secret(&secret, &row)
             .await
@@ -221,7 +221,7 @@ impl ClusterImporter {
             return Ok(cluster);
         }
         let secret_id = format!("sec-{}", uuid::Uuid::new_v4().simple());
-        let secret = self.connector.seal(&secret_id, &access)?;
+        let secret = self.connector.seal(&row.id, &secret_id, &access)?;
         self.store
             .replace_cluster_secret(&updated, row.version, &secret)
             .await?;
@@ -278,7 +278,7 @@ impl ClusterImporter {
         updated.kube_system_uid = (!uid_taken).then(|| probe.kube_system_uid.clone());
         updated.update_time = now_millis();
         let secret_id = format!("sec-{}", uuid::Uuid::new_v4().simple());
-        let secret = self.connector.seal(&secret_id, &access)?;
+        let secret = self.connector.seal(&row.id, &secret_id, &access)?;
         self.store
             .replace_cluster_secret(&updated, row.version, &secret)
             .await?;
@@ -377,7 +377,7 @@ impl ClusterImporter {
             update_time: now,
             kube_access: "builtin".into(),
         };
-        let secret = self.connector.seal(&secret_id, &access)?;
+        let secret = self.connector.seal(&row.id, &secret_id, &access)?;
         self.store.insert_cluster_with_secret(&secret, &row).await?;
         self.board.record(
             id,

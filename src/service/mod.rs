@@ -22,6 +22,7 @@ pub mod operations;
 pub mod paging;
 pub mod resources;
 pub mod rotation;
+pub mod sealed_secrets;
 pub mod status;
 pub mod streams;
 pub mod validate;

@@ -39,11 +39,21 @@ impl Store {
         })
     }
 
-    /// A token by id or, failing that, by name.
-    pub async fn token_by_id_or_name(&self, key: &str) -> Result<Option<ApiTokenRow>> {
+    pub async fn token_by_id(&self, id: &str) -> Result<Option<ApiTokenRow>> {
         with_conn!(self, conn => {
             Ok(api_tokens::table
-                .filter(api_tokens::id.eq(key).or(api_tokens::name.eq(key)))
+                .find(id)
+                .select(ApiTokenRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+
+    pub async fn token_by_name(&self, name: &str) -> Result<Option<ApiTokenRow>> {
+        with_conn!(self, conn => {
+            Ok(api_tokens::table
+                .filter(api_tokens::name.eq(name))
                 .select(ApiTokenRow::as_select())
                 .first(conn)
                 .await
@@ -106,6 +116,54 @@ impl Store {
                 }
                 Ok(())
         })
+    }
+
+    /// Inserts count rows, or adds their `call_count` to rows with the same id (another write
+    /// of the same address and minute, from this replica or another).
+    pub async fn add_audit_counts(&self, rows: &[AuditRow]) -> Result<()> {
+        use diesel::upsert::excluded;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        write_transaction!(self, conn => {
+                for row in rows {
+                    diesel::insert_into(audit_events::table)
+                        .values(row)
+                        .on_conflict(audit_events::id)
+                        .do_update()
+                        .set(
+                            audit_events::call_count
+                                .eq(audit_events::call_count + excluded(audit_events::call_count)),
+                        )
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(())
+        })
+    }
+
+    /// Deletes audit rows older than `cutoff` (milliseconds), in batches so that a large backlog
+    /// does not hold the write lock for long. Returns how many were deleted.
+    pub async fn delete_audit_events_before(&self, cutoff: i64) -> Result<usize> {
+        const BATCH: i64 = 5_000;
+        let mut deleted = 0;
+        loop {
+            let n = with_conn!(self, conn => {
+                let old: Vec<String> = audit_events::table
+                    .filter(audit_events::time.lt(cutoff))
+                    .select(audit_events::id)
+                    .limit(BATCH)
+                    .load(conn)
+                    .await?;
+                diesel::delete(audit_events::table.filter(audit_events::id.eq_any(old)))
+                    .execute(conn)
+                    .await
+            })?;
+            deleted += n;
+            if (n as i64) < BATCH {
+                return Ok(deleted);
+            }
+        }
     }
 
     /// Newest first; `(rows, total)`.

@@ -44,6 +44,8 @@ pub struct SecretRow {
     pub ciphertext: Vec<u8>,
     pub create_time: i64,
     pub update_time: i64,
+    /// Which associated data sealed it (see `crypto::SecretOwner`).
+    pub aad_version: i32,
 }
 
 impl std::fmt::Debug for SecretRow {
@@ -103,4 +105,6 @@ pub struct AuditRow {
     pub request_id: String,
     pub peer_address: String,
     pub message: String,
+    /// Calls this row stands for: 1, or a per-minute count of anonymous refusals.
+    pub call_count: i64,
 }

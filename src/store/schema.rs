@@ -8,6 +8,7 @@ diesel::table! {
         ciphertext -> Binary,
         create_time -> BigInt,
         update_time -> BigInt,
+        aad_version -> Integer,
     }
 }
 
@@ -75,6 +76,7 @@ diesel::table! {
         request_id -> Text,
         peer_address -> Text,
         message -> Text,
+        call_count -> BigInt,
     }
 }
 

@@ -3,7 +3,11 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::{Result, SecretRow, Store, schema::secrets, with_conn};
+use super::{
+    Result, SecretRow, Store,
+    schema::{clusters, credentials, secrets},
+    with_conn,
+};
 
 impl Store {
     pub async fn insert_secret(&self, row: &SecretRow) -> Result<()> {
@@ -44,19 +48,80 @@ impl Store {
         })
     }
 
-    /// Replaces a secret's ciphertext if it is still sealed under `old_key_id`. True if replaced.
-    pub async fn reseal_secret(&self, old_key_id: &str, row: &SecretRow) -> Result<bool> {
+    /// Ids of secrets that need re-sealing: under a key other than `key_id`, or sealed with
+    /// associated data older than `aad_version`.
+    pub async fn secret_ids_to_reseal(
+        &self,
+        key_id: &str,
+        aad_version: i32,
+    ) -> Result<Vec<String>> {
+        with_conn!(self, conn => {
+            Ok(secrets::table
+                .filter(
+                    secrets::key_id
+                        .ne(key_id)
+                        .or(secrets::aad_version.lt(aad_version)),
+                )
+                .order(secrets::id.asc())
+                .select(secrets::id)
+                .load(conn)
+                .await?)
+        })
+    }
+
+    /// Ids of secrets sealed with associated data older than `aad_version`.
+    pub async fn secret_ids_below_aad_version(&self, aad_version: i32) -> Result<Vec<String>> {
+        with_conn!(self, conn => {
+            Ok(secrets::table
+                .filter(secrets::aad_version.lt(aad_version))
+                .order(secrets::id.asc())
+                .select(secrets::id)
+                .load(conn)
+                .await?)
+        })
+    }
+
+    /// Who points at each secret: `(secret id, owner kind, owner id)` with kind `cluster` (its
+    /// access) or `credential`.
+    pub async fn secret_owners(&self) -> Result<Vec<(String, &'static str, String)>> {
+        with_conn!(self, conn => {
+            let clusters: Vec<(Option<String>, String)> = clusters::table
+                .filter(clusters::access_secret_id.is_not_null())
+                .select((clusters::access_secret_id, clusters::id))
+                .load(conn)
+                .await?;
+            let credentials: Vec<(String, String)> = credentials::table
+                .select((credentials::secret_id, credentials::id))
+                .load(conn)
+                .await?;
+            Ok(clusters
+                .into_iter()
+                .filter_map(|(secret, id)| secret.map(|secret| (secret, "cluster", id)))
+                .chain(
+                    credentials
+                        .into_iter()
+                        .map(|(secret, id)| (secret, "credential", id)),
+                )
+                .collect())
+        })
+    }
+
+    /// Replaces a secret's ciphertext if it is still exactly `old` (same key and nonce: nobody
+    /// re-sealed it meanwhile). True if replaced.
+    pub async fn reseal_secret(&self, old: &SecretRow, fresh: &SecretRow) -> Result<bool> {
         with_conn!(self, conn => {
             let n = diesel::update(
                 secrets::table
-                    .find(&row.id)
-                    .filter(secrets::key_id.eq(old_key_id)),
+                    .find(&old.id)
+                    .filter(secrets::key_id.eq(&old.key_id))
+                    .filter(secrets::nonce.eq(&old.nonce)),
             )
             .set((
-                secrets::key_id.eq(&row.key_id),
-                secrets::nonce.eq(&row.nonce),
-                secrets::ciphertext.eq(&row.ciphertext),
-                secrets::update_time.eq(row.update_time),
+                secrets::key_id.eq(&fresh.key_id),
+                secrets::nonce.eq(&fresh.nonce),
+                secrets::ciphertext.eq(&fresh.ciphertext),
+                secrets::update_time.eq(fresh.update_time),
+                secrets::aad_version.eq(fresh.aad_version),
             ))
             .execute(conn)
             .await?;

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-ADMIN_TOKEN = "flt_python-admin-token-0123456789abcdef"
+ADMIN_TOKEN = "flt_PythonAdmin-h4Ws8KqZ2mRx7TcLp9VbJd3NfY6gEa1Uo5Xk"
 AUTH = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -10,7 +10,7 @@ use tonic::{
 };
 
 /// The bootstrap admin token of every test server.
-pub const ADMIN_TOKEN: &str = "flt_test-admin-token-0123456789abcdefghij";
+pub const ADMIN_TOKEN: &str = "flt_TestAdmin-q7Rk2mWx9LpZc4VbN8sJdY3hGf6TaE1uKo5Xi";
 
 /// Adds `authorization: Bearer <token>` to every call.
 #[derive(Clone)]
@@ -58,6 +58,7 @@ impl TestServer {
         let mut settings = Settings::for_data_dir(dir.path());
         settings.bootstrap_token = Some(zeroize::Zeroizing::new(ADMIN_TOKEN.to_string()));
         settings.rate_limit = None;
+        settings.peer_rate_limit = None;
         adjust(&mut settings);
         let server = app::start(settings.clone()).await.expect("server starts");
         TestServer {
