@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
 use tonic::{Request, Response, Status};
 
 use super::{
@@ -32,11 +33,20 @@ fn duration(
 pub struct NodeApi {
     queries: Arc<WorkloadQueries>,
     lifecycle: Arc<Lifecycle>,
+    streams: Arc<crate::service::streams::StreamSessions>,
 }
 
 impl NodeApi {
-    pub fn new(queries: Arc<WorkloadQueries>, lifecycle: Arc<Lifecycle>) -> Self {
-        NodeApi { queries, lifecycle }
+    pub fn new(
+        queries: Arc<WorkloadQueries>,
+        lifecycle: Arc<Lifecycle>,
+        streams: Arc<crate::service::streams::StreamSessions>,
+    ) -> Self {
+        NodeApi {
+            queries,
+            lifecycle,
+            streams,
+        }
     }
 
     async fn change(
@@ -295,6 +305,11 @@ impl NodeService for NodeApi {
             force: r.force,
             dry_run: r.dry_run,
         };
+        // Counted against the caller's stream cap; the stream (not the drain, which has
+        // started) ends with UNAUTHENTICATED once the token is revoked or expires.
+        let permit = self
+            .streams
+            .open(&scope, crate::service::streams::StreamKind::Operation)?;
         let mut events = self
             .queries
             .drain(&scope, &r.cluster_id, &r.node_name, options)
@@ -328,9 +343,12 @@ impl NodeService for NodeApi {
                         })
                     }
                 };
-                yield Ok(pb::DrainNodeResponse { progress: Some(progress) });
+                yield Ok::<_, crate::service::Error>(pb::DrainNodeResponse {
+                    progress: Some(progress),
+                });
             }
         };
+        let stream = permit.guard(stream).map(|item| item.map_err(Status::from));
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -88,7 +88,11 @@ pub async fn build(
         ))
         .add_service(limited!(
             pb::node_service_server::NodeServiceServer<_>,
-            api::node::NodeApi::new(services.workloads.clone(), services.lifecycle.clone())
+            api::node::NodeApi::new(
+                services.workloads.clone(),
+                services.lifecycle.clone(),
+                services.streams.clone()
+            )
         ))
         .add_service(limited!(
             pb::workload_service_server::WorkloadServiceServer<_>,

@@ -492,6 +492,18 @@ impl LogService {
         if r.snapshot_limit < 0 {
             return Err(Error::invalid("snapshot_limit", "must not be negative"));
         }
+        let limit = match r.snapshot_limit {
+            0 => 100,
+            n => n.min(1000) as usize,
+        };
+        let resume = parse_resume_token(&r.resume_token)?;
+        // One upstream watch serves every watcher of the namespace, so it runs as Flotilla
+        // itself (never impersonating); events carry nothing the role rules hide. The cluster
+        // comes first: a missing or invisible one is NOT_FOUND whatever else is asked.
+        let (client, _) = self
+            .clusters
+            .own_client_with_version(scope, &r.cluster_id)
+            .await?;
         // One hub of every namespace holds every event of the cluster in memory: only admins
         // may start or join one; everyone else names a namespace.
         if r.namespace.is_empty() && scope.role != crate::auth::Role::Admin {
@@ -500,18 +512,7 @@ impl LogService {
                     .into(),
             ));
         }
-        let limit = match r.snapshot_limit {
-            0 => 100,
-            n => n.min(1000) as usize,
-        };
-        let resume = parse_resume_token(&r.resume_token)?;
         let permit = self.sessions.open(scope, StreamKind::Events)?;
-        // One upstream watch serves every watcher of the namespace, so it runs as Flotilla
-        // itself (never impersonating); events carry nothing the role rules hide.
-        let (client, _) = self
-            .clusters
-            .own_client_with_version(scope, &r.cluster_id)
-            .await?;
         let hub = self.hubs.hub(&r.cluster_id, &r.namespace, &client.client);
         let on_last: Arc<dyn Fn() + Send + Sync> = {
             let hubs = self.hubs.clone();
