@@ -89,7 +89,10 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// Runs SQL on a SQLite file with the `sqlite3` tool: rows of `|`-separated columns.
 fn sqlite(db: &std::path::Path, sql: &str) -> Vec<String> {
+    // The server writes beside us: wait for its lock like the server does (the CLI's default
+    // is to fail at once with "database is locked").
     let out = Command::new("sqlite3")
+        .args(["-cmd", ".timeout 10000"])
         .arg(db)
         .arg(sql)
         .output()
@@ -203,7 +206,9 @@ impl Server {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_garbage_token_flood_is_counted_not_stored_and_memory_stays_flat() {
     let server = Server::spawn(&[("FLOTILLA_PEER_RATE_LIMIT", "0")]);
     let pid = server.child.id();
@@ -269,7 +274,9 @@ async fn a_garbage_token_flood_is_counted_not_stored_and_memory_stays_flat() {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_that_keeps_failing_is_refused_before_authentication() {
     let server = TestServer::start_with(|s| {
         s.peer_rate_limit = Some(flotilla::auth::rate::RateLimit {
@@ -360,7 +367,9 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_audit_events_are_deleted_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("flotilla.db");
@@ -385,7 +394,9 @@ async fn old_audit_events_are_deleted_on_sqlite() {
     server.shutdown().await.unwrap();
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_audit_events_are_deleted_on_postgres() {
     let pg = TestDb::postgres().await;
     let keys = tempfile::tempdir().unwrap();
@@ -408,7 +419,9 @@ async fn old_audit_events_are_deleted_on_postgres() {
     server.shutdown().await.unwrap();
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_lifetimes_that_would_overflow_are_invalid_arguments() {
     let server = TestServer::start().await;
     let mut admin = AdminServiceClient::new(server.channel().await);
@@ -474,7 +487,9 @@ async fn token_lifetimes_that_would_overflow_are_invalid_arguments() {
     );
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weak_bootstrap_tokens_are_refused_at_start_without_echoing_them() {
     for weak in [
         "flt_short-token",
@@ -506,7 +521,9 @@ async fn weak_bootstrap_tokens_are_refused_at_start_without_echoing_them() {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_files_refuse_symlinks_and_get_owner_only_modes() {
     use std::os::unix::fs::PermissionsExt;
     // An admin token file that is a symlink is not followed.
@@ -578,7 +595,9 @@ async fn private_files_refuse_symlinks_and_get_owner_only_modes() {
     assert!(!logged.contains("open to other users"), "{logged}");
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_by_a_name_that_is_another_tokens_id_is_refused() {
     let server = TestServer::start().await;
     let mut admin = AdminServiceClient::new(server.channel().await);

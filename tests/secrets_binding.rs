@@ -52,7 +52,10 @@ async fn start(dir: &Path) -> (RunningServer, AuthedChannel) {
 }
 
 fn sqlite(db: &Path, sql: &str) -> Vec<String> {
+    // The server writes beside us: wait for its lock like the server does (the CLI's default
+    // is to fail at once with "database is locked").
     let out = Command::new("sqlite3")
+        .args(["-cmd", ".timeout 10000"])
         .arg(db)
         .arg(sql)
         .output()
@@ -116,7 +119,9 @@ fn secret_of(db: &Path, cluster: &str) -> String {
     )
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_moved_between_owners_does_not_open() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("flotilla.db");
@@ -224,7 +229,9 @@ fn secret_row(db: &Path, id: &str) -> SecretRow {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_sealed_before_the_binding_still_open_and_are_bound_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("flotilla.db");
@@ -311,7 +318,9 @@ fn every_secret_opens(dir: &Path, db: &Path) -> usize {
     owners.len()
 }
 
-#[tokio::test]
+// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_server_uses_a_rotated_key_within_one_probe_interval() {
     let dir = tempfile::tempdir().unwrap();
     let db: PathBuf = dir.path().join("flotilla.db");

@@ -18,7 +18,7 @@ pub(super) async fn sqlite(path: PathBuf) -> Result<()> {
             .map_err(|e| Error::Connect(e.to_string()))?;
         diesel::connection::SimpleConnection::batch_execute(
             &mut conn,
-            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;",
+            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;",
         )
         .map_err(Error::from)?;
         conn.run_pending_migrations(SQLITE)

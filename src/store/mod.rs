@@ -121,6 +121,43 @@ macro_rules! with_conn {
 }
 pub(crate) use with_conn;
 
+/// A pooled SQLite connection inside a write transaction. If it is dropped before
+/// [`SqliteTransaction::finished`] — the caller's future was cancelled mid-transaction, or a
+/// statement failed on the way out — the connection is taken out of the pool and closed, which
+/// rolls the transaction back and releases the write lock at once. Returned to the pool instead,
+/// it would hold the database's write lock until it happened to be used again, and every other
+/// writer (another process, `flotilla rotate-master-key`) would time out meanwhile.
+pub(crate) struct SqliteTransaction {
+    object: Option<deadpool::Object<SqliteConn>>,
+}
+
+impl SqliteTransaction {
+    pub(crate) fn new(object: deadpool::Object<SqliteConn>) -> Self {
+        SqliteTransaction {
+            object: Some(object),
+        }
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut SqliteConn {
+        self.object
+            .as_mut()
+            .expect("the connection is present until the transaction ends")
+    }
+
+    /// Committed or rolled back: the connection may go back to the pool.
+    pub(crate) fn finished(mut self) {
+        drop(self.object.take());
+    }
+}
+
+impl Drop for SqliteTransaction {
+    fn drop(&mut self) {
+        if let Some(object) = self.object.take() {
+            drop(deadpool::Object::take(object));
+        }
+    }
+}
+
 /// Runs `$body` in a write transaction. On SQLite it begins `IMMEDIATE`, taking the write lock
 /// up front: a deferred transaction that reads and then writes fails at once with "database is
 /// locked" when another connection wrote in between, and no busy timeout can help it.
@@ -129,8 +166,8 @@ macro_rules! write_transaction {
         match &$store.backend {
             $crate::store::Backend::Sqlite(pool) => {
                 use diesel_async::SimpleAsyncConnection as _;
-                let mut guard = pool.get().await?;
-                let $conn: &mut $crate::store::SqliteConn = &mut guard;
+                let mut guard = $crate::store::SqliteTransaction::new(pool.get().await?);
+                let $conn: &mut $crate::store::SqliteConn = guard.conn();
                 if let Err(err) = $conn.batch_execute("BEGIN IMMEDIATE").await {
                     // A caller cancelled mid-transaction on this pooled connection: finish
                     // that one off, then begin ours.
@@ -147,6 +184,7 @@ macro_rules! write_transaction {
                         let _ = $conn.batch_execute("ROLLBACK").await;
                     }
                 }
+                guard.finished();
                 result
             }
             $crate::store::Backend::Postgres(pool) => {
@@ -217,7 +255,7 @@ fn sqlite_pool(path: &std::path::Path) -> Result<deadpool::Pool<SqliteConn>> {
             // WAL lets readers run beside the single writer; busy_timeout makes a writer wait
             // for the lock instead of failing at once.
             conn.batch_execute(
-                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                  PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
             )
             .await

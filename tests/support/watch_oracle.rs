@@ -19,10 +19,19 @@ pub struct AuditTail {
 
 impl AuditTail {
     pub fn new() -> AuditTail {
-        let path = PathBuf::from(
-            std::env::var("FLOTILLA_KUBE_AUDIT_LOG")
-                .expect("FLOTILLA_KUBE_AUDIT_LOG (source target/kube-env/env)"),
-        );
+        // scripts/kube-env's env file names it; otherwise it sits in the work dir.
+        let path = std::env::var_os("FLOTILLA_KUBE_AUDIT_LOG")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::var_os("FLOTILLA_KUBE_DIR")
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| {
+                        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/kube-env")
+                    })
+                    .join("logs/audit.log")
+            });
         let start = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         AuditTail {
             path,
