@@ -703,3 +703,69 @@ async fn another_clusters_rpcs_look_exactly_like_a_missing_clusters() {
     assert_eq!((op.state.as_str(), op.version), ("FAILED", 1));
     server.shutdown().await;
 }
+
+/// Scope is decided before anything of an operation is read: another cluster's operation whose
+/// stored detail does not even decode is NOT_FOUND like a missing one (it once answered INTERNAL,
+/// telling a scoped token that it exists).
+#[tokio::test]
+async fn another_clusters_unreadable_operation_is_not_found() {
+    let server = TestServer::start().await;
+    let store = server.store().await;
+    for id in ["alpha", "beta"] {
+        store.insert_cluster(&cluster(id)).await.unwrap();
+    }
+    store
+        .insert_operation(&flotilla::store::OperationRow {
+            id: "op-garbled".into(),
+            resource: "clusters/beta".into(),
+            cluster_id: "beta".into(),
+            kind: "UPGRADE_CLUSTER".into(),
+            state: "FAILED".into(),
+            provider: "imported".into(),
+            request_id: None,
+            request_token: String::new(),
+            request_hash: None,
+            requested_by: "admin".into(),
+            detail: "not the stored shape".into(),
+            lease_owner: None,
+            lease_expire_time: None,
+            next_run_time: i64::MAX / 2,
+            version: 1,
+            create_time: 1,
+            update_time: 1,
+        })
+        .await
+        .unwrap();
+    let token = AdminServiceClient::new(server.channel().await)
+        .create_api_token(pb::CreateApiTokenRequest {
+            name: "alpha-only".into(),
+            role: pb::Role::Admin.into(),
+            cluster_ids: vec!["alpha".into()],
+            expire_time: None,
+        })
+        .await
+        .expect("create token")
+        .into_inner()
+        .secret;
+    let mut operations = pb::operation_service_client::OperationServiceClient::new(
+        server.channel_as(Some(&token)).await,
+    );
+    let get = |id: &str| pb::GetOperationRequest {
+        operation_id: id.into(),
+    };
+    let hidden = operations
+        .get_operation(get("op-garbled"))
+        .await
+        .unwrap_err();
+    let missing = operations
+        .get_operation(get("op-missing"))
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound, "{hidden:?}");
+    assert_eq!(
+        hidden.message().replace("op-garbled", "ID"),
+        missing.message().replace("op-missing", "ID"),
+        "another cluster's operation answers like a missing one"
+    );
+    server.shutdown().await;
+}

@@ -10,7 +10,6 @@ use tonic::{Request, Response, Status};
 use super::{
     convert::timestamp,
     pb::{self, operation_service_server::OperationService},
-    visible,
 };
 use crate::{
     auth::{Principal, audit, cluster_scope},
@@ -51,15 +50,7 @@ impl OperationApi {
         request: &Request<T>,
         id: &str,
     ) -> Result<Operation, Status> {
-        let op = self.book.get(id).await?;
-        if visible(request, &op.cluster_id).is_err() {
-            return Err(Error::NotFound {
-                kind: "operation",
-                id: id.to_string(),
-            }
-            .into());
-        }
-        Ok(op)
+        Ok(self.book.get_visible(&cluster_scope(request), id).await?)
     }
 }
 

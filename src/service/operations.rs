@@ -330,6 +330,23 @@ impl OperationBook {
             .try_into()
     }
 
+    /// The operation, if `scope` may see its cluster. Another cluster's operation is NOT_FOUND
+    /// exactly like a missing one, decided before anything else of it is read.
+    pub async fn get_visible(&self, scope: &crate::auth::Principal, id: &str) -> Result<Operation> {
+        if id.is_empty() {
+            return Err(Error::invalid("operation_id", "is required"));
+        }
+        self.store
+            .get_operation(id)
+            .await?
+            .filter(|row| scope.can_see(&row.cluster_id))
+            .ok_or_else(|| Error::NotFound {
+                kind: "operation",
+                id: id.to_string(),
+            })?
+            .try_into()
+    }
+
     pub async fn list(&self, request: &ListOperations) -> Result<OperationList> {
         let query = OperationQuery {
             resource: (!request.resource.is_empty()).then(|| request.resource.clone()),
