@@ -20,7 +20,7 @@ use flotilla::{
     store::ApiTokenRow,
 };
 use support::{
-    db::TestDb,
+    db::{TestDb, sqlite},
     raw::RawCodec,
     server::{ADMIN_TOKEN, TestServer},
 };
@@ -85,28 +85,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS")
-}
-
-/// Runs SQL on a SQLite file with the `sqlite3` tool: rows of `|`-separated columns.
-fn sqlite(db: &std::path::Path, sql: &str) -> Vec<String> {
-    // The server writes beside us: wait for its lock like the server does (the CLI's default
-    // is to fail at once with "database is locked").
-    let out = Command::new("sqlite3")
-        .args(["-cmd", ".timeout 10000"])
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("run sqlite3");
-    assert!(
-        out.status.success(),
-        "sqlite3: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 fn psql(url: &str, sql: &str) -> Vec<String> {
@@ -206,7 +184,7 @@ impl Server {
     }
 }
 
-// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// Tests here run multi-threaded: a test blocks a thread on sqlite3 or the CLI while the in-process server
 // (on this runtime) may hold the write lock and needs a thread to finish its transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_garbage_token_flood_is_counted_not_stored_and_memory_stays_flat() {
@@ -274,8 +252,6 @@ async fn a_garbage_token_flood_is_counted_not_stored_and_memory_stays_flat() {
     }
 }
 
-// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
-// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_that_keeps_failing_is_refused_before_authentication() {
     let server = TestServer::start_with(|s| {
@@ -367,8 +343,6 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
-// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_audit_events_are_deleted_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -394,8 +368,6 @@ async fn old_audit_events_are_deleted_on_sqlite() {
     server.shutdown().await.unwrap();
 }
 
-// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
-// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_audit_events_are_deleted_on_postgres() {
     let pg = TestDb::postgres().await;
@@ -419,8 +391,6 @@ async fn old_audit_events_are_deleted_on_postgres() {
     server.shutdown().await.unwrap();
 }
 
-// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
-// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_lifetimes_that_would_overflow_are_invalid_arguments() {
     let server = TestServer::start().await;
@@ -487,8 +457,6 @@ async fn token_lifetimes_that_would_overflow_are_invalid_arguments() {
     );
 }
 
-// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
-// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weak_bootstrap_tokens_are_refused_at_start_without_echoing_them() {
     for weak in [
@@ -521,8 +489,6 @@ async fn weak_bootstrap_tokens_are_refused_at_start_without_echoing_them() {
     }
 }
 
-// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
-// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_files_refuse_symlinks_and_get_owner_only_modes() {
     use std::os::unix::fs::PermissionsExt;
@@ -595,8 +561,6 @@ async fn private_files_refuse_symlinks_and_get_owner_only_modes() {
     assert!(!logged.contains("open to other users"), "{logged}");
 }
 
-// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
-// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_by_a_name_that_is_another_tokens_id_is_refused() {
     let server = TestServer::start().await;

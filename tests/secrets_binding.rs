@@ -24,6 +24,7 @@ use flotilla::{
     store::SecretRow,
 };
 use support::{
+    db::sqlite,
     kubeconfigs,
     lifecycle::create_credential,
     server::{ADMIN_TOKEN, AuthedChannel, Bearer},
@@ -49,27 +50,6 @@ async fn start(dir: &Path) -> (RunningServer, AuthedChannel) {
     let authed =
         InterceptedService::new(channel, Bearer::new(Some(&format!("Bearer {ADMIN_TOKEN}"))));
     (server, authed)
-}
-
-fn sqlite(db: &Path, sql: &str) -> Vec<String> {
-    // The server writes beside us: wait for its lock like the server does (the CLI's default
-    // is to fail at once with "database is locked").
-    let out = Command::new("sqlite3")
-        .args(["-cmd", ".timeout 10000"])
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("run sqlite3");
-    assert!(
-        out.status.success(),
-        "sqlite3: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 fn one(db: &Path, sql: &str) -> String {
@@ -119,7 +99,7 @@ fn secret_of(db: &Path, cluster: &str) -> String {
     )
 }
 
-// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
+// Tests here run multi-threaded: a test blocks a thread on sqlite3 or the CLI while the in-process server
 // (on this runtime) may hold the write lock and needs a thread to finish its transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_moved_between_owners_does_not_open() {
@@ -229,8 +209,6 @@ fn secret_row(db: &Path, id: &str) -> SecretRow {
     }
 }
 
-// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
-// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_sealed_before_the_binding_still_open_and_are_bound_at_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -318,8 +296,6 @@ fn every_secret_opens(dir: &Path, db: &Path) -> usize {
     owners.len()
 }
 
-// Multi-threaded: the test blocks a thread on sqlite3 or the CLI while the in-process server
-// (on this runtime) may hold the write lock and needs a thread to finish its transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_server_uses_a_rotated_key_within_one_probe_interval() {
     let dir = tempfile::tempdir().unwrap();

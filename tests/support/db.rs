@@ -83,3 +83,25 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+/// Runs SQL on a SQLite file with the `sqlite3` tool: rows of `|`-separated columns.
+pub fn sqlite(db: &std::path::Path, sql: &str) -> Vec<String> {
+    // The server writes beside us: wait for its lock like the server does (the CLI's default
+    // is to fail at once with "database is locked").
+    let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 10000"])
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("run sqlite3");
+    assert!(
+        out.status.success(),
+        "sqlite3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
