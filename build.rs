@@ -3,7 +3,7 @@
 
 use std::{env, fs, io, path::PathBuf};
 
-/// Messages that carry secrets. Their `Debug` is written by hand (redacted) in `src/api/redact.rs`.
+/// Messages that carry secrets. Their `Debug` is written by hand (redacted) in `src/proto/redact.rs`.
 const SECRET_MESSAGES: &[&str] = &[
     ".flotilla.v1.KubeconfigSource",
     ".flotilla.v1.TokenSource",
@@ -35,7 +35,7 @@ fn main() -> io::Result<()> {
         .build_server(true)
         .generate_default_stubs(true)
         .skip_debug(SECRET_MESSAGES.iter().copied())
-        .codec_path("crate::api::codec::ProstCodec")
+        .codec_path("crate::proto::codec::ProstCodec")
         .compile_fds(fds)?;
 
     name_unimplemented_stubs(&out_dir.join("flotilla.v1.rs"))

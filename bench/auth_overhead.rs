@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use flotilla::api::pb::{self, cluster_service_client::ClusterServiceClient};
+use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 const TOKEN: &str = "flt_BenchAdmin-x3Lp8QwZ5mKr2TvNc7JbYd9HsG4fAe6Uq1Wo";

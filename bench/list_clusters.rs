@@ -11,7 +11,7 @@ use std::{
 };
 
 use flotilla::{
-    api::pb::{self, cluster_service_client::ClusterServiceClient},
+    proto::{self as pb, cluster_service_client::ClusterServiceClient},
     store::{ClusterRow, Store},
 };
 

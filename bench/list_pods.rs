@@ -35,8 +35,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use flotilla::api::pb::{
-    self, cluster_service_client::ClusterServiceClient,
+use flotilla::proto::{
+    self as pb, cluster_service_client::ClusterServiceClient,
     workload_service_client::WorkloadServiceClient,
 };
 use k8s_openapi::api::core::v1::Pod;

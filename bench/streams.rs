@@ -19,8 +19,8 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use flotilla::api::pb::{
-    self, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
+use flotilla::proto::{
+    self as pb, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
 };
 use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod};

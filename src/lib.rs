@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod kube;
 pub mod net;
+pub mod proto;
 pub mod service;
 pub mod store;
 pub mod telemetry;

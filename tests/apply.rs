@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Instant;
 
-use flotilla::api::pb::{self};
+use flotilla::proto as pb;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use support::kube as kenv;

@@ -5,8 +5,8 @@ mod support;
 use std::time::Duration;
 
 use flotilla::{
-    api::pb::{
-        self, FILE_DESCRIPTOR_SET, admin_service_client::AdminServiceClient,
+    proto::{
+        self as pb, FILE_DESCRIPTOR_SET, admin_service_client::AdminServiceClient,
         cluster_service_client::ClusterServiceClient,
         credential_service_client::CredentialServiceClient,
     },

@@ -14,9 +14,9 @@ use std::{
 };
 
 use flotilla::{
-    api::pb::{self, admin_service_client::AdminServiceClient},
     app,
     config::Settings,
+    proto::{self as pb, admin_service_client::AdminServiceClient},
     store::ApiTokenRow,
 };
 use support::{

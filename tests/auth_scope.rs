@@ -4,7 +4,7 @@
 mod support;
 
 use flotilla::{
-    api::pb::{self, FILE_DESCRIPTOR_SET, admin_service_client::AdminServiceClient},
+    proto::{self as pb, FILE_DESCRIPTOR_SET, admin_service_client::AdminServiceClient},
     store::ClusterRow,
 };
 use prost::Message;

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flotilla::api::pb::{self, cluster_service_client::ClusterServiceClient};
+use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
 use k8s_openapi::api::core::v1::Namespace;
 use support::{
     kube as kenv,

@@ -3,7 +3,7 @@
 mod support;
 
 use flotilla::{
-    api::pb::{self, credential_service_client::CredentialServiceClient},
+    proto::{self as pb, credential_service_client::CredentialServiceClient},
     store::ClusterRow,
 };
 use support::server::TestServer;

@@ -5,8 +5,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use flotilla::{
-    api::pb::{
-        self, cluster_service_client::ClusterServiceClient,
+    proto::{
+        self as pb, cluster_service_client::ClusterServiceClient,
         registry_service_client::RegistryServiceClient,
     },
     store::ClusterRow,
@@ -61,7 +61,7 @@ fn row(i: usize) -> ClusterRow {
 async fn health_reports_serving_for_every_service() {
     let server = TestServer::start().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
-    for service in std::iter::once("").chain(flotilla::api::SERVICE_NAMES) {
+    for service in std::iter::once("").chain(flotilla::proto::SERVICE_NAMES) {
         let reply = health
             .check(tonic_health::pb::HealthCheckRequest {
                 service: service.to_string(),
@@ -103,7 +103,7 @@ async fn reflection_v1_and_v1alpha_list_every_service() {
         panic!("unexpected reply {reply:?}");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for expected in flotilla::api::SERVICE_NAMES.iter().chain(&[
+    for expected in flotilla::proto::SERVICE_NAMES.iter().chain(&[
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
     ]) {

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flotilla::api::pb::{self, cluster_service_client::ClusterServiceClient};
+use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
 use k8s_openapi::api::core::v1::ConfigMap;
 use support::{kubeconfigs, resources::Ctx, server::TestServer};
 use tonic::Code;

@@ -14,7 +14,7 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use flotilla::api::pb::{self, cluster_service_client::ClusterServiceClient};
+use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
 use support::{
     kubeconfigs,
     server::{ADMIN_TOKEN, TestServer},

@@ -16,7 +16,7 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use flotilla::api::pb::{self, cluster_service_client::ClusterServiceClient};
+use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
 use futures::FutureExt;
 use k8s_openapi::api::{
     apps::v1::Deployment,

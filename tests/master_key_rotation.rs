@@ -6,8 +6,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use flotilla::{
-    api::pb::{self, cluster_service_client::ClusterServiceClient},
     crypto::{KeySource, Keyring},
+    proto::{self as pb, cluster_service_client::ClusterServiceClient},
     service::rotation::rotate_master_key,
 };
 use support::{kubeconfigs, server::TestServer};

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use flotilla::api::pb::{self, cluster_service_client::ClusterServiceClient};
+use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
 use support::{
     kubeconfigs::admin_kubeconfig,
     lifecycle::{cluster_spec, create_credential, poll_operation, state, wait_operation},
@@ -224,7 +224,7 @@ async fn operations_complete_through_throttling_and_server_errors() {
     }
     // Then scale through the same faults.
     let mut nodes =
-        flotilla::api::pb::node_service_client::NodeServiceClient::new(server.channel().await);
+        flotilla::proto::node_service_client::NodeServiceClient::new(server.channel().await);
     let pool_op = nodes
         .create_node_pool(pb::CreateNodePoolRequest {
             cluster_id: "faulty-0".into(),

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use flotilla::api::pb::{self};
+use flotilla::proto as pb;
 use k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::ConfigMap};
 use kube::api::{ListParams, PostParams};
 use serde_json::Value;

@@ -4,7 +4,7 @@
 
 mod support;
 
-use flotilla::api::pb::{self, cluster_service_client::ClusterServiceClient};
+use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
 use support::{db::TestDb, kubeconfigs, server::TestServer};
 
 /// The admin key with a marker line in front (PEM ignores text outside the armour).

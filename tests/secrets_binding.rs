@@ -14,12 +14,13 @@ use std::{
 };
 
 use flotilla::{
-    api::pb::{
-        self, cluster_service_client::ClusterServiceClient, node_service_client::NodeServiceClient,
-    },
     app::{self, RunningServer},
     config::Settings,
     crypto::{AAD_ROW_ID, KeySource, Keyring, SecretOwner},
+    proto::{
+        self as pb, cluster_service_client::ClusterServiceClient,
+        node_service_client::NodeServiceClient,
+    },
     service::sealed_secrets::open_row,
     store::SecretRow,
 };

@@ -3,7 +3,7 @@
 
 mod support;
 
-use flotilla::api::pb::{self, cluster_service_client::ClusterServiceClient};
+use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
 use support::{kube as kenv, kubeconfigs, server::TestServer};
 
 #[tokio::test]

@@ -11,9 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use flotilla::api::pb::{
-    self, admin_service_client::AdminServiceClient, cluster_service_client::ClusterServiceClient,
-    log_stream_client::LogStreamClient,
+use flotilla::proto::{
+    self as pb, admin_service_client::AdminServiceClient,
+    cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
 };
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::PostParams;

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use flotilla::api::pb::{ClusterSpec, NodePoolSpec};
+use flotilla::proto::{ClusterSpec, NodePoolSpec};
 use flotilla::vendor::{
     CallContext, ClusterProvider, Credentials, ErrorClass, NodePoolResize, TaskStatus,
     TransportSettings, VendorClusterState, VendorError, VendorHttp, VendorNodePoolState,

@@ -6,9 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use flotilla::api::pb::{
-    self, cluster_service_client::ClusterServiceClient, node_service_client::NodeServiceClient,
-    operation_service_client::OperationServiceClient,
+use flotilla::proto::{
+    self as pb, cluster_service_client::ClusterServiceClient,
+    node_service_client::NodeServiceClient, operation_service_client::OperationServiceClient,
 };
 use support::{
     kubeconfigs::admin_kubeconfig,

@@ -5,8 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use flotilla::api::pb::{
-    self, cluster_service_client::ClusterServiceClient, node_service_client::NodeServiceClient,
+use flotilla::proto::{
+    self as pb, cluster_service_client::ClusterServiceClient,
+    node_service_client::NodeServiceClient,
 };
 use support::{
     kubeconfigs::admin_kubeconfig,

@@ -5,7 +5,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use flotilla::{
-    api::pb::{ClusterSpec, NodePoolSpec, RancherClusterConfig, cluster_spec::ProviderConfig},
+    proto::{ClusterSpec, NodePoolSpec, RancherClusterConfig, cluster_spec::ProviderConfig},
     vendor::{
         CallContext, ClusterProvider, Credentials, ErrorClass, NodePoolResize, TransportSettings,
         VendorClusterState, VendorHttp, rancher::RancherProvider,

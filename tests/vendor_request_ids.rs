@@ -7,9 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use flotilla::api::pb::{
-    self, admin_service_client::AdminServiceClient, cluster_service_client::ClusterServiceClient,
-    node_service_client::NodeServiceClient,
+use flotilla::proto::{
+    self as pb, admin_service_client::AdminServiceClient,
+    cluster_service_client::ClusterServiceClient, node_service_client::NodeServiceClient,
 };
 use support::{
     kubeconfigs::{admin_kubeconfig, admin_kubeconfig_at, second_server},

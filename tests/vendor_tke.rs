@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use flotilla::api::pb;
+use flotilla::proto as pb;
 use flotilla::vendor::{
     CallContext, ClusterProvider, ClusterSpec, Credentials, ErrorClass, NodePoolResize,
     NodePoolSpec, TransportSettings, VendorClusterState, VendorError, VendorHttp,

@@ -9,9 +9,9 @@ mod watch_oracle;
 
 use std::time::{Duration, Instant};
 
-use flotilla::api::pb::{
-    self, cluster_service_client::ClusterServiceClient, node_service_client::NodeServiceClient,
-    workload_service_client::WorkloadServiceClient,
+use flotilla::proto::{
+    self as pb, cluster_service_client::ClusterServiceClient,
+    node_service_client::NodeServiceClient, workload_service_client::WorkloadServiceClient,
 };
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams};

@@ -5,8 +5,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flotilla::api::pb::{
-    self, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
+use flotilla::proto::{
+    self as pb, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
 };
 use k8s_openapi::api::core::v1::Event;
 use kube::api::PostParams;

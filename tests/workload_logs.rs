@@ -9,8 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use flotilla::api::pb::{
-    self, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
+use flotilla::proto::{
+    self as pb, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
     workload_service_client::WorkloadServiceClient,
 };
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Pod};

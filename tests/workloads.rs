@@ -5,9 +5,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flotilla::api::pb::{
-    self, cluster_service_client::ClusterServiceClient, node_service_client::NodeServiceClient,
-    workload_service_client::WorkloadServiceClient,
+use flotilla::proto::{
+    self as pb, cluster_service_client::ClusterServiceClient,
+    node_service_client::NodeServiceClient, workload_service_client::WorkloadServiceClient,
 };
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Event};
 use kube::api::PostParams;

@@ -8,7 +8,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::service::Error;
 
 /// Domain of every `google.rpc.ErrorInfo` this server sends.
-pub const ERROR_DOMAIN: &str = "flotilla.dev";
+pub use crate::proto::ERROR_DOMAIN;
 
 impl From<Error> for Status {
     fn from(err: Error) -> Status {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::{api, store::Store};
+use crate::store::Store;
 
 /// Checks the database every `interval` until `shutdown`, and sets every service's status (and
 /// the server's, "") when the answer changes. A check that takes longer than the interval
@@ -52,7 +52,10 @@ pub async fn watch_database(
         if shutdown.is_cancelled() {
             return;
         }
-        for name in api::SERVICE_NAMES.iter().chain(std::iter::once(&"")) {
+        for name in crate::proto::SERVICE_NAMES
+            .iter()
+            .chain(std::iter::once(&""))
+        {
             health.set_service_status(*name, status).await;
         }
     }

@@ -15,7 +15,6 @@ use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
 
 use crate::{
-    api,
     config::{Settings, redact_url},
     crypto::{KeySource, Keyring},
     store::{BackendKind, Store},
@@ -144,7 +143,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             result = &mut serving => return result.context("server failed"),
             () = token.cancelled() => {}
         }
-        for name in api::SERVICE_NAMES.iter().chain(std::iter::once(&"")) {
+        for name in crate::proto::SERVICE_NAMES
+            .iter()
+            .chain(std::iter::once(&""))
+        {
             built
                 .health
                 .set_service_status(*name, ServingStatus::NotServing)

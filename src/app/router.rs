@@ -10,11 +10,7 @@ use tower::layer::util::{Identity, Stack};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::services::Services;
-use crate::{
-    api::{self, pb},
-    auth::layer::AuthLayer,
-    config::Settings,
-};
+use crate::{api, auth::layer::AuthLayer, config::Settings, proto as pb};
 
 type MissingMessageLayer = tower::util::MapResponseLayer<
     fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body>,
@@ -40,7 +36,10 @@ pub async fn build(
     server: Server,
 ) -> anyhow::Result<Built> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    for name in api::SERVICE_NAMES.iter().chain(std::iter::once(&"")) {
+    for name in crate::proto::SERVICE_NAMES
+        .iter()
+        .chain(std::iter::once(&""))
+    {
         health
             .set_service_status(*name, ServingStatus::Serving)
             .await;

@@ -26,7 +26,7 @@ use super::{
     rate::RateLimiter,
     tokens::{AuthError, Tokens},
 };
-use crate::api::status::ERROR_DOMAIN;
+use crate::proto::ERROR_DOMAIN;
 
 /// Everything the layer needs.
 pub struct AuthState {

@@ -212,7 +212,7 @@ mod tests {
     /// Every RPC declared in the proto has a rule, and every rule names a real RPC.
     #[test]
     fn table_covers_every_rpc_in_the_proto() {
-        let fds = prost_types::FileDescriptorSet::decode(crate::api::pb::FILE_DESCRIPTOR_SET)
+        let fds = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET)
             .expect("descriptor set");
         let mut declared = Vec::new();
         for file in fds.file.iter().filter(|f| f.package() == "flotilla.v1") {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{Error, Result, validate};
 use crate::{
-    api::pb::cluster_spec::ProviderConfig,
+    proto::cluster_spec::ProviderConfig,
     vendor::{Capability, ClusterProvider, ClusterSpec, NodePoolSpec},
 };
 

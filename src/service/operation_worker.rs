@@ -453,7 +453,7 @@ pub fn same_version(vendor: &str, wanted: &str) -> bool {
 /// The vendor cluster a create adopts instead of making one (Rancher's existing clusters).
 fn adopted_cluster(spec: &ClusterSpec) -> Option<String> {
     match &spec.provider_config {
-        Some(crate::api::pb::cluster_spec::ProviderConfig::Rancher(rancher))
+        Some(crate::proto::cluster_spec::ProviderConfig::Rancher(rancher))
             if !rancher.rancher_cluster_id.is_empty() =>
         {
             Some(rancher.rancher_cluster_id.clone())

@@ -17,7 +17,7 @@ pub use error::{ErrorClass, Result, VendorError};
 pub use transport::{LimitKey, TransportSettings, VendorHttp};
 
 /// The spec types are the API's own messages: they are what the user sent and what is stored.
-pub use crate::api::pb::{ClusterSpec, NodePoolSpec};
+pub use crate::proto::{ClusterSpec, NodePoolSpec};
 
 /// What a provider can do. Calls outside it fail with `ErrorClass::Unsupported` before any
 /// operation is recorded.

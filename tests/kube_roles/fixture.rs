@@ -2,9 +2,9 @@
 //! objects seeded in the test namespace.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use flotilla::api::pb::{
-    self, admin_service_client::AdminServiceClient, cluster_service_client::ClusterServiceClient,
-    workload_service_client::WorkloadServiceClient,
+use flotilla::proto::{
+    self as pb, admin_service_client::AdminServiceClient,
+    cluster_service_client::ClusterServiceClient, workload_service_client::WorkloadServiceClient,
 };
 use k8s_openapi::api::{
     apps::v1::Deployment,

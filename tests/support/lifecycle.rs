@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use flotilla::api::pb::{
-    self, cluster_service_client::ClusterServiceClient,
+use flotilla::proto::{
+    self as pb, cluster_service_client::ClusterServiceClient,
     credential_service_client::CredentialServiceClient,
     operation_service_client::OperationServiceClient,
 };

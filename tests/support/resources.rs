@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use super::{kube as kenv, kubeconfigs, server::TestServer};
-use flotilla::api::pb::{
-    self, cluster_service_client::ClusterServiceClient,
+use flotilla::proto::{
+    self as pb, cluster_service_client::ClusterServiceClient,
     workload_service_client::WorkloadServiceClient,
 };
 use k8s_openapi::{

@@ -185,7 +185,7 @@ pub(crate) fn node_pool_change(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::pb::{ClusterNetwork, cluster_spec::ProviderConfig};
+    use crate::proto::{ClusterNetwork, cluster_spec::ProviderConfig};
 
     fn spec(region: &str) -> ClusterSpec {
         ClusterSpec {

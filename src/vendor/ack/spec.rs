@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value, json};
 
 use super::error::VENDOR;
-use crate::api::pb::{cluster_spec, node_pool_spec};
+use crate::proto::{cluster_spec, node_pool_spec};
 use crate::vendor::{
     ClusterSpec, NodePoolResize, NodePoolSpec, VendorNodePool,
     error::{ErrorClass, Result, VendorError},
@@ -268,7 +268,7 @@ fn struct_value_to_json(value: &prost_types::Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::pb::{
+    use crate::proto::{
         AckClusterConfig, AckNodePoolConfig, ClusterNetwork, Disk, Taint, TkeClusterConfig,
     };
 

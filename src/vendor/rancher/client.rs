@@ -6,7 +6,7 @@ use percent_encoding::utf8_percent_encode;
 use serde_json::{Map, Value};
 
 use crate::{
-    api::pb::cluster_spec::ProviderConfig,
+    proto::cluster_spec::ProviderConfig,
     vendor::{
         ClusterSpec, ErrorClass, RFC3986, Result, VendorError, VendorHttp,
         transport::{Idempotency, LimitKey, RawResponse},
@@ -392,7 +392,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::api::pb::{AckClusterConfig, ClusterNetwork, NodePoolSpec, RancherClusterConfig};
+    use crate::proto::{AckClusterConfig, ClusterNetwork, NodePoolSpec, RancherClusterConfig};
 
     const SECRET: &str = "kq9x2vdmq8hvl7zsl9n8c5xw4ct7rz6mfz2b8qj4wx7gqtkcn2p6vh";
 

@@ -19,7 +19,7 @@ use super::{
     client::{self, EndpointStatusReply, KubeconfigReply, Reply},
     error::VENDOR,
 };
-use crate::api::pb::cluster_spec::ProviderConfig;
+use crate::proto::cluster_spec::ProviderConfig;
 use crate::vendor::{
     CallContext, ClusterSpec, SpecViolation, SpecWarning,
     error::{ErrorClass, Result, VendorError},
@@ -258,7 +258,7 @@ pub(super) fn extranet_not_enabled(err: &VendorError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::pb::{self, TkeClusterConfig};
+    use crate::proto::{self as pb, TkeClusterConfig};
 
     fn spec(public: bool, cidrs: &[&str]) -> ClusterSpec {
         ClusterSpec {

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::client::invalid;
-use crate::api::pb::{self, cluster_spec, node_pool_spec};
+use crate::proto::{self as pb, cluster_spec, node_pool_spec};
 use crate::vendor::{ClusterSpec, NodePoolSpec, error::Result};
 
 /// TKE versions have no leading `v` ("1.30.0").

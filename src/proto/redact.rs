@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::pb;
+use crate::proto as pb;
 
 struct Redacted(usize);
 

@@ -83,7 +83,7 @@ fn malformed(err: &prost::DecodeError) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::pb::ListClustersRequest;
+    use crate::proto::ListClustersRequest;
 
     #[test]
     fn wrong_wire_type_names_the_field() {
