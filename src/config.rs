@@ -291,7 +291,7 @@ pub struct Settings {
 /// Where the vendors are and how politely to call them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VendorSettings {
-    pub transport: crate::vendor::TransportSettings,
+    pub transport: crate::adapters::TransportSettings,
     pub ack_endpoint: Option<String>,
     pub tke_endpoint: Option<String>,
     pub rancher_url: Option<String>,

@@ -1,6 +1,7 @@
 //! Flotilla: one gRPC API for Kubernetes clusters across cloud vendors.
 #![forbid(unsafe_code)]
 
+pub mod adapters;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -13,4 +14,3 @@ pub mod proto;
 pub mod service;
 pub mod store;
 pub mod telemetry;
-pub mod vendor;

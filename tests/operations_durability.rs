@@ -274,8 +274,9 @@ async fn operations_complete_through_throttling_and_server_errors() {
 /// it. Running the create again adopts that cluster (found by name) instead of making another.
 #[tokio::test]
 async fn a_create_the_vendor_already_did_is_adopted_not_repeated() {
-    use flotilla::vendor::{
-        CallContext, ClusterProvider, Credentials, TransportSettings, VendorHttp, ack::AckProvider,
+    use flotilla::adapters::{
+        CallContext, Credentials, TransportSettings, VendorHttp,
+        cluster::{ClusterProvider, ack::AckProvider},
     };
     let sim = AckSim::start(admin_kubeconfig()).await;
     sim.control

@@ -5,18 +5,20 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use flotilla::proto::{ClusterSpec, NodePoolSpec};
-use flotilla::vendor::{
-    CallContext, ClusterProvider, Credentials, ErrorClass, NodePoolResize, TaskStatus,
-    TransportSettings, VendorClusterState, VendorError, VendorHttp, VendorNodePoolState,
-    ack::{
-        AckProvider,
-        client::{self, Stamp},
-        error::parse_error,
-        sign,
+use flotilla::adapters::{
+    CallContext, Credentials, ErrorClass, TransportSettings, VendorError, VendorHttp,
+    cluster::{
+        ClusterProvider, NodePoolResize, TaskStatus, VendorClusterState, VendorNodePoolState,
+        ack::{
+            AckProvider,
+            client::{self, Stamp},
+            error::parse_error,
+        },
     },
+    signing::alibaba as sign,
     transport::RawResponse,
 };
+use flotilla::proto::{ClusterSpec, NodePoolSpec};
 use support::sim::{Faults, ack::AckSim};
 use zeroize::Zeroizing;
 

@@ -23,9 +23,9 @@ use tonic::Code;
 /// cluster Flotilla knows can be registered into Rancher.
 #[tokio::test]
 async fn rancher_clusters_are_listed_adopted_and_registered() {
-    use flotilla::vendor::{
-        CallContext, ClusterProvider, Credentials, TransportSettings, VendorHttp,
-        rancher::RancherProvider,
+    use flotilla::adapters::{
+        CallContext, Credentials, TransportSettings, VendorHttp,
+        cluster::{ClusterProvider, rancher::RancherProvider},
     };
     let sim = RancherSim::start(admin_kubeconfig()).await;
     sim.control

@@ -5,11 +5,11 @@ mod support;
 use std::time::{Duration, Instant};
 
 use flotilla::{
-    proto::{ClusterSpec, NodePoolSpec, RancherClusterConfig, cluster_spec::ProviderConfig},
-    vendor::{
-        CallContext, ClusterProvider, Credentials, ErrorClass, NodePoolResize, TransportSettings,
-        VendorClusterState, VendorHttp, rancher::RancherProvider,
+    adapters::{
+        CallContext, Credentials, ErrorClass, TransportSettings, VendorHttp,
+        cluster::{ClusterProvider, NodePoolResize, VendorClusterState, rancher::RancherProvider},
     },
+    proto::{ClusterSpec, NodePoolSpec, RancherClusterConfig, cluster_spec::ProviderConfig},
 };
 use prost_types::{Struct, Value, value::Kind};
 use support::sim::{Faults, rancher::RancherSim};
@@ -81,7 +81,7 @@ async fn wait_for(
     ctx: &CallContext,
     id: &str,
     want: VendorClusterState,
-) -> flotilla::vendor::VendorCluster {
+) -> flotilla::adapters::cluster::VendorCluster {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let cluster = provider.get_cluster(ctx, id).await.unwrap();

@@ -7,14 +7,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use flotilla::proto as pb;
-use flotilla::vendor::{
-    CallContext, ClusterProvider, ClusterSpec, Credentials, ErrorClass, NodePoolResize,
-    NodePoolSpec, TransportSettings, VendorClusterState, VendorError, VendorHttp,
-    VendorNodePoolState,
-    tke::{TkeProvider, client, parse_error},
+use flotilla::adapters::{
+    CallContext, Credentials, ErrorClass, TransportSettings, VendorError, VendorHttp,
+    cluster::{
+        ClusterProvider, ClusterSpec, NodePoolResize, NodePoolSpec, VendorClusterState,
+        VendorNodePoolState,
+        tke::{TkeProvider, client, parse_error},
+    },
     transport::RawResponse,
 };
+use flotilla::proto as pb;
 use support::sim::{Faults, tke::TkeSim};
 use zeroize::Zeroizing;
 

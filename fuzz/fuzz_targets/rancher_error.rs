@@ -1,7 +1,7 @@
 //! The rancher adapter's `parse_error` on any status, headers and body.
 #![no_main]
 
-use flotilla::vendor::rancher::error::parse_error;
+use flotilla::adapters::cluster::rancher::error::parse_error;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! The tke adapter's `parse_error` on any status, headers and body.
 #![no_main]
 
-use flotilla::vendor::tke::error::parse_error;
+use flotilla::adapters::cluster::tke::error::parse_error;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

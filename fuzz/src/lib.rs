@@ -1,7 +1,7 @@
 //! Shared input decoding for the vendor error targets.
 #![forbid(unsafe_code)]
 
-use flotilla::vendor::transport::RawResponse;
+use flotilla::adapters::transport::RawResponse;
 
 /// A vendor HTTP answer from fuzz bytes: two bytes of status (100..=599), then header lines
 /// (`name: value`, newline-separated) up to the first NUL byte, then the body. Header lines

@@ -12,6 +12,7 @@ use super::{
     pb::{self, operation_service_server::OperationService},
 };
 use crate::{
+    adapters::cluster::{Capability, VendorNodePoolState},
     auth::{Principal, audit, cluster_scope},
     service::{
         Error,
@@ -22,7 +23,6 @@ use crate::{
         },
         streams::{StreamKind, StreamSessions},
     },
-    vendor::{Capability, VendorNodePoolState},
 };
 
 pub struct OperationApi {
@@ -225,7 +225,7 @@ fn state_to_pb(state: &str) -> pb::OperationState {
 }
 
 fn class_to_pb(failure: &OperationFailure) -> pb::ErrorClass {
-    use crate::vendor::ErrorClass as C;
+    use crate::adapters::ErrorClass as C;
     use pb::ErrorClass as P;
     match failure.class() {
         C::CredentialsInvalid => P::CredentialsInvalid,

@@ -78,7 +78,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         settings.probe_interval,
         shutdown.child_token(),
     ));
-    let providers = crate::vendor::registry(&settings.vendors)?;
+    let providers = crate::adapters::cluster::registry(&settings.vendors)?;
     // Checked on every outbound connection; knows the real port when listening on port 0.
     let outbound = Arc::new(settings.outbound.policy(addr));
     let services = Services::new(

@@ -54,7 +54,7 @@ impl Services {
         settings: &Settings,
         store: Store,
         keyring: Arc<Keyring>,
-        providers: crate::vendor::ProviderRegistry,
+        providers: crate::adapters::cluster::ProviderRegistry,
         outbound: Arc<crate::net::OutboundPolicy>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Services {

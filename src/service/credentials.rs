@@ -316,8 +316,8 @@ impl CredentialVault {
     }
 
     /// The secret as a vendor adapter takes it; registry-only kinds are refused.
-    pub async fn vendor_credentials(&self, id: &str) -> Result<crate::vendor::Credentials> {
-        use crate::vendor::Credentials;
+    pub async fn vendor_credentials(&self, id: &str) -> Result<crate::adapters::Credentials> {
+        use crate::adapters::Credentials;
         match self.open_secret(id).await? {
             CredentialSecret::AccessKey {
                 access_key_id,

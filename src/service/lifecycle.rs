@@ -22,12 +22,15 @@ use super::{
     validate,
 };
 use crate::{
+    adapters::{
+        CallContext, VendorError,
+        cluster::{
+            Capability, ClusterProvider, ClusterSpec, NodePoolSpec, ProviderRegistry, Registration,
+            VendorCluster,
+        },
+    },
     auth::Role,
     store::{ClusterRow, Store, now_millis},
-    vendor::{
-        CallContext, Capability, ClusterProvider, ClusterSpec, NodePoolSpec, ProviderRegistry,
-        Registration, VendorCluster, VendorError,
-    },
 };
 
 /// Who asked, for the operation's record.

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::{Error, Result, validate};
 use crate::{
+    adapters::cluster::{Capability, ClusterProvider, ClusterSpec, NodePoolSpec},
     proto::cluster_spec::ProviderConfig,
-    vendor::{Capability, ClusterProvider, ClusterSpec, NodePoolSpec},
 };
 
 pub(super) fn require(

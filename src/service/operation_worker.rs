@@ -25,12 +25,12 @@ use super::{
     workloads::WorkloadQueries,
 };
 use crate::{
+    adapters::{
+        CallContext, ErrorClass, VendorError,
+        cluster::{ClusterProvider, ClusterSpec, NodePoolSpec, ProviderRegistry},
+    },
     config::OperationSettings,
     store::{OperationRow, Store, now_millis},
-    vendor::{
-        CallContext, ClusterProvider, ClusterSpec, ErrorClass, NodePoolSpec, ProviderRegistry,
-        VendorError,
-    },
 };
 
 /// What one step decided.
@@ -286,8 +286,8 @@ impl OperationWorker {
         op.detail.errors.push(failure.clone());
         op.detail.error = Some(failure);
         if retry {
-            let backoff = crate::vendor::transport::backoff_delay(
-                &crate::vendor::TransportSettings {
+            let backoff = crate::adapters::transport::backoff_delay(
+                &crate::adapters::TransportSettings {
                     backoff_base: self.settings.poll_interval,
                     backoff_cap: Duration::from_secs(300),
                     ..Default::default()

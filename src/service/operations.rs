@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Error, Result, paging::Page};
 use crate::{
+    adapters::{ErrorClass, VendorError},
     store::{OperationQuery, OperationRow, Store, now_millis},
-    vendor::{ErrorClass, VendorError},
 };
 
 /// What an operation does. Stored as `kind`.

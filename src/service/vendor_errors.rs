@@ -3,7 +3,7 @@
 //! with a retry hint: the service layer has no deadline error, and the caller can retry).
 
 use super::Error;
-use crate::vendor::{ErrorClass, VendorError};
+use crate::adapters::{ErrorClass, VendorError};
 
 pub fn to_service(err: VendorError) -> Error {
     let message = format!(

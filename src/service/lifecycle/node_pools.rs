@@ -14,9 +14,9 @@ use crate::service::{
     paging::Page,
 };
 use crate::{
+    adapters::cluster::{ClusterProvider, VendorNodePool},
     service::workloads::ListNodes,
     store::now_millis,
-    vendor::{ClusterProvider, VendorNodePool},
 };
 
 /// A vendor's node pool and how many of its nodes are Ready in Kubernetes.

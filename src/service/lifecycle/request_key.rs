@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::NodePoolChange;
 use crate::{
+    adapters::cluster::{ClusterSpec, NodePoolSpec},
     service::operations::OperationKind,
-    vendor::{ClusterSpec, NodePoolSpec},
 };
 
 /// What a replay is compared on.

@@ -10,16 +10,19 @@ use super::{
     remember, same_version, unknown_step,
 };
 use crate::{
+    adapters::{
+        CallContext, ErrorClass, VendorError,
+        cluster::{
+            ClusterProvider, ClusterSpec, NodePoolResize, TaskStatus, VendorClusterState,
+            VendorNodePoolState,
+        },
+    },
     kube::drain::{DrainEvent, DrainOptions},
     service::{
         Error,
         operations::{Operation, OperationInput},
     },
     store::now_millis,
-    vendor::{
-        CallContext, ClusterProvider, ClusterSpec, ErrorClass, NodePoolResize, TaskStatus,
-        VendorClusterState, VendorError, VendorNodePoolState,
-    },
 };
 
 impl OperationWorker {

@@ -197,7 +197,7 @@ fn now_string() -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    flotilla::vendor::ack::sign::acs_date(secs).replace('Z', "+00:00")
+    flotilla::adapters::signing::alibaba::acs_date(secs).replace('Z', "+00:00")
 }
 
 async fn handle(State(world): State<Shared>, request: Request) -> Response {

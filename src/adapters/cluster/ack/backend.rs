@@ -11,9 +11,12 @@ use super::{
     error::{self, VENDOR},
     spec::{ResizePlan, cluster_body, node_pool_body, plan_resize},
 };
-use crate::vendor::{
-    CallContext, Capability, ClusterProvider, ClusterSpec, NodePoolResize, NodePoolSpec, Submitted,
-    TaskStatus, VendorCluster, VendorClusterState, VendorNodePool, VendorNodePoolState,
+use crate::adapters::{
+    CallContext,
+    cluster::{
+        Capability, ClusterProvider, ClusterSpec, NodePoolResize, NodePoolSpec, Submitted,
+        TaskStatus, VendorCluster, VendorClusterState, VendorNodePool, VendorNodePoolState,
+    },
     error::{ErrorClass, Result, VendorError},
     transport::{Idempotency, RawResponse, VendorHttp},
 };
@@ -609,7 +612,7 @@ mod tests {
         let http = VendorHttp::new(Default::default(), None).unwrap();
         let provider = AckProvider::new(http, None);
         let ctx = |region: &str| CallContext {
-            credentials: crate::vendor::Credentials::AccessKey {
+            credentials: crate::adapters::Credentials::AccessKey {
                 id: "AK".into(),
                 secret: Zeroizing::new("SECRET".into()),
             },

@@ -6,14 +6,15 @@ use percent_encoding::utf8_percent_encode;
 use serde_json::{Map, Value};
 
 use crate::{
-    proto::cluster_spec::ProviderConfig,
-    vendor::{
-        ClusterSpec, ErrorClass, RFC3986, Result, VendorError, VendorHttp,
+    adapters::{
+        ErrorClass, RFC3986, Result, VendorError, VendorHttp,
+        cluster::ClusterSpec,
         transport::{Idempotency, LimitKey, RawResponse},
     },
+    proto::cluster_spec::ProviderConfig,
 };
 
-use super::{VENDOR, error::parse_error, sign::ApiKey};
+use super::{VENDOR, auth::ApiKey, error::parse_error};
 
 /// Where the API lives below the server URL.
 pub const API_PREFIX: &str = "/v3";

@@ -16,7 +16,7 @@ mod backend;
 pub mod client;
 pub mod endpoint;
 pub mod error;
-pub mod sign;
+
 pub mod spec;
 
 pub use backend::{EXTRANET_NOT_ENABLED, TkeProvider};

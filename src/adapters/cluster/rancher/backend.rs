@@ -8,16 +8,19 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use crate::vendor::{
-    CallContext, Capability, ClusterProvider, ClusterSpec, ErrorClass, Registration, Result,
-    Submitted, VendorCluster, VendorClusterState, VendorError, VendorHttp,
+use crate::adapters::{
+    CallContext, ErrorClass, Result, VendorError, VendorHttp,
+    cluster::{
+        Capability, ClusterProvider, ClusterSpec, Registration, Submitted, VendorCluster,
+        VendorClusterState,
+    },
     transport::{Idempotency, LimitKey},
 };
 
 use super::{
     VENDOR,
+    auth::ApiKey,
     client::{self, Endpoint},
-    sign::ApiKey,
 };
 
 /// norman's default page size.
@@ -96,7 +99,7 @@ impl RancherProvider {
         operation: &'static str,
         idempotency: Idempotency,
         build: B,
-    ) -> Result<crate::vendor::transport::RawResponse>
+    ) -> Result<crate::adapters::transport::RawResponse>
     where
         B: Fn(&Endpoint, &ApiKey) -> Result<http::Request<Vec<u8>>>,
     {
@@ -577,7 +580,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::vendor::{Credentials, TransportSettings};
+    use crate::adapters::{Credentials, TransportSettings};
 
     fn cluster(body: Value) -> ClusterObject {
         serde_json::from_value(body).unwrap()

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::vendor::{ErrorClass, VendorError, error::retry_after_header, transport::RawResponse};
+use crate::adapters::{ErrorClass, VendorError, error::retry_after_header, transport::RawResponse};
 
 use super::VENDOR;
 

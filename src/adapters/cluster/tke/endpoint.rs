@@ -19,12 +19,13 @@ use super::{
     client::{self, EndpointStatusReply, KubeconfigReply, Reply},
     error::VENDOR,
 };
-use crate::proto::cluster_spec::ProviderConfig;
-use crate::vendor::{
-    CallContext, ClusterSpec, SpecViolation, SpecWarning,
+use crate::adapters::{
+    CallContext,
+    cluster::{ClusterSpec, SpecViolation, SpecWarning},
     error::{ErrorClass, Result, VendorError},
     transport::Idempotency,
 };
+use crate::proto::cluster_spec::ProviderConfig;
 
 /// The warning code a cluster with a public API endpoint carries.
 pub const PUBLIC_ENDPOINT_WARNING: &str = "PUBLIC_ENDPOINT";

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::vendor::{
+use crate::adapters::{
     error::{ErrorClass, VendorError, retry_after_header},
     transport::RawResponse,
 };

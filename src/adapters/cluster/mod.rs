@@ -3,18 +3,16 @@
 //! Reads of nodes, workloads and logs never come through here: they come from Kubernetes.
 
 pub mod ack;
-pub mod error;
 pub mod rancher;
 pub mod tke;
-pub mod transport;
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use async_trait::async_trait;
+
 use zeroize::Zeroizing;
 
-pub use error::{ErrorClass, Result, VendorError};
-pub use transport::{LimitKey, TransportSettings, VendorHttp};
+use super::{CallContext, Result, VendorError, VendorHttp};
 
 /// The spec types are the API's own messages: they are what the user sent and what is stored.
 pub use crate::proto::{ClusterSpec, NodePoolSpec};
@@ -42,56 +40,6 @@ pub struct Capability {
     pub mutable_cluster_fields: Vec<&'static str>,
     /// Node pool spec fields that can change after creation (field-mask paths).
     pub mutable_node_pool_fields: Vec<&'static str>,
-}
-
-/// The vendor credential a call is made with, opened from the credential vault.
-#[derive(Clone)]
-pub enum Credentials {
-    AccessKey {
-        id: String,
-        secret: Zeroizing<String>,
-    },
-    ApiKey {
-        key_id: String,
-        token: Zeroizing<String>,
-    },
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::AccessKey { id, .. } => write!(f, "AccessKey({id}, <redacted>)"),
-            Credentials::ApiKey { key_id, .. } => write!(f, "ApiKey({key_id}, <redacted>)"),
-        }
-    }
-}
-
-impl Credentials {
-    /// The public half: vendors throttle per account, so the rate limiter keys on it.
-    pub fn account(&self) -> &str {
-        match self {
-            Credentials::AccessKey { id, .. } => id,
-            Credentials::ApiKey { key_id, .. } => key_id,
-        }
-    }
-}
-
-/// Who a call is made as, and where.
-#[derive(Debug, Clone)]
-pub struct CallContext {
-    pub credentials: Credentials,
-    /// Vendor region, such as "cn-hangzhou"; empty for Rancher.
-    pub region: String,
-}
-
-impl CallContext {
-    pub fn limit_key(&self, vendor: &'static str) -> LimitKey {
-        LimitKey {
-            vendor,
-            account: self.credentials.account().to_string(),
-            region: self.region.clone(),
-        }
-    }
 }
 
 /// A cluster's lifecycle state as the vendor reports it, normalised.
@@ -390,14 +338,6 @@ impl ProviderRegistry {
         self.providers.values()
     }
 }
-
-/// Percent-encoding as RFC 3986 wants it (and as Alibaba and Tencent sign): everything but
-/// `A-Z a-z 0-9 - _ . ~`.
-pub const RFC3986: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// The providers this server offers, built from settings. Fails on a bad Rancher CA bundle.
 pub fn registry(settings: &crate::config::VendorSettings) -> anyhow::Result<ProviderRegistry> {

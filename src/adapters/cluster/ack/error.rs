@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::vendor::{
+use crate::adapters::{
     error::{ErrorClass, VendorError, retry_after_header},
     transport::RawResponse,
 };

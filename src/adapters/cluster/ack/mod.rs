@@ -14,7 +14,7 @@
 pub mod backend;
 pub mod client;
 pub mod error;
-pub mod sign;
+
 pub mod spec;
 
 pub use backend::AckProvider;

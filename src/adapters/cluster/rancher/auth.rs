@@ -6,7 +6,7 @@
 use http::HeaderValue;
 use zeroize::Zeroizing;
 
-use crate::vendor::{Credentials, ErrorClass, VendorError};
+use crate::adapters::{Credentials, ErrorClass, VendorError};
 
 use super::VENDOR;
 

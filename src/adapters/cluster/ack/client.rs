@@ -7,8 +7,9 @@ use http::Method;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
-use super::{error, sign};
-use crate::vendor::{
+use super::error;
+use crate::adapters::signing::alibaba as sign;
+use crate::adapters::{
     CallContext, Credentials,
     error::{ErrorClass, Result, VendorError},
     transport::{Idempotency, RawResponse, VendorHttp},

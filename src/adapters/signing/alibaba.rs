@@ -9,7 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::utf8_percent_encode;
 use sha2::{Digest, Sha256};
 
-use crate::vendor::RFC3986;
+use crate::adapters::RFC3986;
 
 pub const ACS3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 

@@ -17,10 +17,13 @@ use super::{
     error::VENDOR,
     spec,
 };
-use crate::vendor::{
-    CallContext, Capability, ClusterProvider, ClusterSpec, NodePoolResize, NodePoolSpec,
-    SpecViolation, SpecWarning, Submitted, VendorCluster, VendorClusterState, VendorNodePool,
-    VendorNodePoolState,
+use crate::adapters::{
+    CallContext,
+    cluster::{
+        Capability, ClusterProvider, ClusterSpec, NodePoolResize, NodePoolSpec, SpecViolation,
+        SpecWarning, Submitted, VendorCluster, VendorClusterState, VendorNodePool,
+        VendorNodePoolState,
+    },
     error::{ErrorClass, Result, VendorError},
     transport::{Idempotency, VendorHttp},
 };

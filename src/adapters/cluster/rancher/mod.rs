@@ -10,10 +10,10 @@
 //!   `Capability` claims none and the trait's `Unsupported` defaults answer.
 //! - Errors: norman's `{"type":"error","status","code","message","fieldName"}`, see `error.rs`.
 
+pub mod auth;
 mod backend;
 pub mod client;
 pub mod error;
-pub mod sign;
 
 pub use backend::RancherProvider;
 

@@ -10,11 +10,12 @@ use serde_json::{Map, Value, json};
 
 use super::{
     error::{VENDOR, parse_error},
-    sign::{self, SigningInput},
     spec,
 };
-use crate::vendor::{
-    CallContext, ClusterSpec, Credentials, NodePoolSpec,
+use crate::adapters::signing::tencent::{self as sign, SigningInput};
+use crate::adapters::{
+    CallContext, Credentials,
+    cluster::{ClusterSpec, NodePoolSpec},
     error::{ErrorClass, Result, VendorError},
     transport::{Idempotency, VendorHttp},
 };

@@ -4,8 +4,11 @@
 use serde_json::{Map, Value, json};
 
 use super::client::invalid;
+use crate::adapters::{
+    cluster::{ClusterSpec, NodePoolSpec},
+    error::Result,
+};
 use crate::proto::{self as pb, cluster_spec, node_pool_spec};
-use crate::vendor::{ClusterSpec, NodePoolSpec, error::Result};
 
 /// TKE versions have no leading `v` ("1.30.0").
 pub(super) fn vendor_version(version: &str) -> &str {
@@ -248,7 +251,7 @@ pub fn struct_value_to_json(value: &prost_types::Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vendor::ErrorClass;
+    use crate::adapters::ErrorClass;
 
     #[test]
     fn cluster_spec_maps_onto_the_create_body() {

@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value, json};
 
 use super::error::VENDOR;
-use crate::proto::{cluster_spec, node_pool_spec};
-use crate::vendor::{
-    ClusterSpec, NodePoolResize, NodePoolSpec, VendorNodePool,
+use crate::adapters::{
+    cluster::{ClusterSpec, NodePoolResize, NodePoolSpec, VendorNodePool},
     error::{ErrorClass, Result, VendorError},
 };
+use crate::proto::{cluster_spec, node_pool_spec};
 
 /// ScaleClusterNodePool adds at most this many nodes per call (SDK comment).
 pub const MAX_SCALE_OUT: i32 = 500;
