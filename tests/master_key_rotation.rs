@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use flotilla::{
     crypto::{KeySource, Keyring},
     proto::{self as pb, cluster_service_client::ClusterServiceClient},
-    service::rotation::rotate_master_key,
+    service::secrets::rotation::rotate_master_key,
 };
 use support::{kubeconfigs, server::TestServer};
 

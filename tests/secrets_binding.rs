@@ -21,7 +21,7 @@ use flotilla::{
         self as pb, cluster_service_client::ClusterServiceClient,
         node_service_client::NodeServiceClient,
     },
-    service::sealed_secrets::open_row,
+    service::secrets::sealed::open_row,
     store::SecretRow,
 };
 use support::{

@@ -26,7 +26,7 @@ use tonic::{Code, Status, Streaming, service::interceptor::InterceptedService};
 use tonic_types::StatusExt;
 
 const MIB: u64 = 1024 * 1024;
-/// The content cap of one line (`service::logs::MAX_LINE_BYTES`), written out on purpose.
+/// The content cap of one line (`service::workloads::logs::MAX_LINE_BYTES`), written out on purpose.
 const LINE_CAP: usize = 64 * 1024;
 
 async fn import_local(channel: AuthedChannel) {

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     auth::{Principal, Role, audit::AuditLog, tokens::Tokens},
-    service::{Error, audit_events::AuditEvents, paging::Page},
+    service::{Error, admin::audit_events::AuditEvents, paging::Page},
     store::{ApiTokenRow, AuditRow, Store},
 };
 

@@ -14,9 +14,11 @@ use super::{
 use crate::auth::{audit, cluster_scope};
 use crate::service::{
     Error,
+    access::kube::KubeAccess,
+    clusters::import::{
+        AccessSource, ClusterImporter, ImportCluster, PROVIDER_IMPORTED, UpdateCredentials,
+    },
     clusters::{ClusterCatalog, ListClusters, UpdateCluster},
-    import::{AccessSource, ClusterImporter, ImportCluster, PROVIDER_IMPORTED, UpdateCredentials},
-    kube_access::KubeAccess,
     lifecycle::{CreateCluster, Lifecycle},
 };
 

@@ -4,8 +4,8 @@ use prost_types::Timestamp;
 
 use super::pb;
 use crate::service::{
+    access::kube::KubeAccess,
     clusters::{Cluster, ClusterState, ObservedStatus, Warning},
-    kube_access::KubeAccess,
 };
 
 pub fn timestamp(millis: i64) -> Timestamp {

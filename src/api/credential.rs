@@ -9,7 +9,9 @@ use super::{
     convert::timestamp,
     pb::{self, credential_service_server::CredentialService},
 };
-use crate::service::credentials::{Credential, CredentialSecret, CredentialVault, NewCredential};
+use crate::service::secrets::credentials::{
+    Credential, CredentialSecret, CredentialVault, NewCredential,
+};
 
 pub struct CredentialApi {
     vault: Arc<CredentialVault>,

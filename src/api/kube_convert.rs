@@ -2,7 +2,7 @@
 
 use super::{convert::timestamp, pb};
 use crate::service::{
-    resources::{ApplyOutcome, ApplyResult, Propagation, Resource},
+    workloads::resources::{ApplyOutcome, ApplyResult, Propagation, Resource},
     workloads::{
         Condition, ContainerState, ContainerSummary, EventSummary, NodeSummary, ObjectRef,
         PodSummary, Taint, WorkloadKind, WorkloadSummary,

@@ -10,12 +10,12 @@ use super::pb::{self, log_stream_server::LogStream};
 use crate::{
     auth::cluster_scope,
     service::{
-        logs::{
+        workloads::PodSelection,
+        workloads::logs::{
             ChangeKind, EntryKind, EventMessage, LogEntry, LogOptions, LogService, PodLogs,
             WatchEvents,
         },
-        workload_logs::{WorkloadLogService, WorkloadLogs},
-        workloads::PodSelection,
+        workloads::workload_logs::{WorkloadLogService, WorkloadLogs},
     },
 };
 

@@ -11,7 +11,7 @@ use super::{
 use crate::{
     auth::{audit, cluster_scope},
     service::{
-        resources::{ApplyManifests, ListResources, ResourceRef, ResourceService},
+        workloads::resources::{ApplyManifests, ListResources, ResourceRef, ResourceService},
         workloads::{
             ListEvents, ListPods, ListWorkloads, PodSelection, WorkloadQueries, WorkloadRef,
         },

@@ -70,7 +70,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
 
     let shutdown = CancellationToken::new();
     let keyring = Arc::new(open_keyring(&settings, store.kind())?);
-    crate::service::rotation::bind_legacy_secrets(&store, &keyring)
+    crate::service::secrets::rotation::bind_legacy_secrets(&store, &keyring)
         .await
         .map_err(|e| anyhow::anyhow!("binding stored secrets to their owners: {e}"))?;
     tokio::spawn(reload_keys(
@@ -265,10 +265,10 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 /// `flotilla rotate-master-key`.
 pub async fn rotate_master_key(
     settings: &Settings,
-) -> anyhow::Result<crate::service::rotation::RotationReport> {
+) -> anyhow::Result<crate::service::secrets::rotation::RotationReport> {
     let store = open_store(settings).await?;
     let keyring = open_keyring(settings, store.kind())?;
-    crate::service::rotation::rotate_master_key(&store, &keyring)
+    crate::service::secrets::rotation::rotate_master_key(&store, &keyring)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
 }

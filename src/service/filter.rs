@@ -9,7 +9,7 @@
 //! tests that a map key is present; `<`, `<=`, `>` and `>=` order (times, for one). Anything
 //! else is refused with the position of the problem.
 
-use super::{Error, Result};
+use crate::service::{Error, Result};
 
 /// One comparison of a filter, for lists that only test equality and presence.
 #[derive(Debug, Clone, PartialEq, Eq)]

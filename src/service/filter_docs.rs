@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{Result, audit_events, clusters, credentials};
+use crate::service::{Result, admin::audit_events, clusters, secrets::credentials};
 
 /// A list's filter parser, answering only whether it accepts a filter.
 type FilterParser = fn(&str) -> Result<()>;

@@ -8,7 +8,7 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use super::{
+use crate::service::{
     Error, Result,
     paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
 };

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::Error;
 use crate::kube::ClusterError;
+use crate::service::Error;
 
 /// Maps a failed call to a cluster: 404 → NOT_FOUND, 403 → PERMISSION_DENIED (the API server's
 /// message names the identity that lacked the permission), 409 → ALREADY_EXISTS or ABORTED,

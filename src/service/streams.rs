@@ -14,7 +14,7 @@ use futures::{FutureExt, Stream, StreamExt, future::BoxFuture};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Error, Result, clusters_access::Scope};
+use crate::service::{Error, Result, access::Scope};
 
 /// How often a token with open streams is checked again. With the check itself this keeps the
 /// end of a revoked token's streams well within 5 s.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Error, Result};
+use crate::service::{Error, Result};
 
 /// Ids of clusters, credentials and registries: 1-63 characters, lowercase letters, digits and
 /// '-', starting with a letter and not ending with '-' (a DNS label, usable in URLs and names).

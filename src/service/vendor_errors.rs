@@ -2,8 +2,8 @@
 //! following the class → code table in api-patterns.md (except TIMEOUT, which is UNAVAILABLE
 //! with a retry hint: the service layer has no deadline error, and the caller can retry).
 
-use super::Error;
 use crate::adapters::{ErrorClass, VendorError};
+use crate::service::Error;
 
 pub fn to_service(err: VendorError) -> Error {
     let message = format!(

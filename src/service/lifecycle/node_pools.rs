@@ -9,7 +9,7 @@ use prost::Message;
 use super::{Lifecycle, NodePoolChange, Requester, vendor_error};
 use crate::service::{
     Error, Result,
-    lifecycle_checks::{check_pool, require, unsupported},
+    lifecycle::checks::{check_pool, require, unsupported},
     operations::{Operation, OperationInput, OperationKind},
     paging::Page,
 };

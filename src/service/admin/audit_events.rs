@@ -3,7 +3,7 @@
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::{Error, Result, filter, paging::Page};
+use crate::service::{Error, Result, filter, paging::Page};
 use crate::{
     auth::audit::AuditLog,
     store::{AuditQuery, AuditRow, Store},

@@ -9,17 +9,17 @@ use std::{collections::HashMap, sync::Arc};
 use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    Error, Result,
-    clusters_access::{ClusterAccessor, Scope, failed},
-    logs::{BATCH_LINES, EntryKind, LogEntry, LogOptions, entry_for},
-    streams::{BATCH_BYTES, ByteSender, StreamKind, StreamSessions, byte_channel, ready_batches},
-    workloads::{PodSelection, WorkloadKind},
-};
 use crate::kube::{
     ClusterClient,
     logs::{self as kl, PodChange},
     workloads as kw,
+};
+use crate::service::{
+    Error, Result,
+    access::{ClusterAccessor, Scope, failed},
+    streams::{BATCH_BYTES, ByteSender, StreamKind, StreamSessions, byte_channel, ready_batches},
+    workloads::logs::{BATCH_LINES, EntryKind, LogEntry, LogOptions, entry_for},
+    workloads::{PodSelection, WorkloadKind},
 };
 
 /// Most bytes of lines waiting for the client, across every pod of one request.
@@ -372,7 +372,7 @@ async fn follow_container(
         }
     };
     futures::pin_mut!(lines);
-    let filter = super::logs::Filter::new(&options);
+    let filter = crate::service::workloads::logs::Filter::new(&options);
     loop {
         let line = tokio::select! {
             () = stop.cancelled() => return,

@@ -5,17 +5,18 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use super::{
-    Error, Result,
-    clusters_access::{ClusterAccessor, Scope},
-    kube_errors, kube_policy,
-    paging::KubePage,
-};
 use crate::kube::{
     apply::{self as kube_apply, Applied, ApplyOptions, Entry, Outcome, Parsed, Rejected},
     resources::{
         self as kube_resources, Cascade, KindCache, ListQuery, Object, ObjectKey, ResourceError,
     },
+};
+use crate::service::{
+    Error, Result,
+    access::policy,
+    access::{ClusterAccessor, Scope},
+    kube_errors,
+    paging::KubePage,
 };
 
 /// Most manifest text one apply takes (4 MiB): bounds parse time and memory per request.
@@ -204,7 +205,7 @@ impl ResourceService {
             .clusters
             .client_and_mode(scope, &target.cluster_id)
             .await?;
-        if kube_policy::checks_changes(scope, mode) {
+        if policy::checks_changes(scope, mode) {
             self.check_delete(scope, &target.cluster_id, &cluster.client, &key)
                 .await?;
         }
@@ -264,7 +265,7 @@ impl ResourceService {
             ));
         }
         // The whole manifest is checked before any object is applied (dry runs too).
-        let parsed = if kube_policy::checks_changes(scope, mode) {
+        let parsed = if policy::checks_changes(scope, mode) {
             self.check_apply(scope, &request.cluster_id, &cluster.client, parsed)
                 .await?
         } else {
@@ -329,13 +330,13 @@ impl ResourceService {
                 }
                 Err(err) => return Err(resource_error(cluster_id, err)),
             };
-            let change = kube_policy::Change {
+            let change = policy::Change {
                 group: resolved.group(),
                 kind: resolved.kind(),
                 namespaced: resolved.namespaced(),
                 secret_type: manifest.body().get("type").and_then(|t| t.as_str()),
             };
-            if let Some(why) = kube_policy::refusal(scope.role, &change) {
+            if let Some(why) = policy::refusal(scope.role, &change) {
                 refusals.push(format!(
                     "document {} ({} {:?}): {why}",
                     manifest.document_index, manifest.kind, manifest.name
@@ -343,7 +344,7 @@ impl ResourceService {
             }
             entries.push(Entry::Object(manifest));
         }
-        kube_policy::refuse(refusals)?;
+        policy::refuse(refusals)?;
         Ok(Parsed {
             documents: parsed.documents,
             entries,
@@ -376,14 +377,14 @@ impl ResourceService {
         } else {
             None
         };
-        let change = kube_policy::Change {
+        let change = policy::Change {
             group: resolved.group(),
             kind: resolved.kind(),
             namespaced: resolved.namespaced(),
             secret_type: secret_type.as_deref(),
         };
-        kube_policy::refuse(
-            kube_policy::refusal(scope.role, &change)
+        policy::refuse(
+            policy::refusal(scope.role, &change)
                 .map(|why| format!("{} {:?}: {why}", key.kind, key.name))
                 .into_iter()
                 .collect(),
@@ -394,7 +395,7 @@ impl ResourceService {
 /// An object as `scope` may see it.
 fn seen_by(scope: &Scope, object: Object) -> Resource {
     let mut resource = Resource::from(object);
-    kube_policy::redact_resource(scope, &mut resource);
+    policy::redact_resource(scope, &mut resource);
     resource
 }
 

@@ -2,23 +2,23 @@
 //! by bytes), filters, truncation, and an end marker; the stream ends at once (closing the
 //! upstream) when the client leaves, with UNAVAILABLE when the server shuts down, and with
 //! UNAUTHENTICATED when the caller's token is revoked or expires. Each open stream counts
-//! against its token's cap ([`super::streams`]).
+//! against its token's cap ([`crate::service::streams`]).
 
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    Error, Result,
-    clusters_access::{ClusterAccessor, Scope, failed},
-    streams::{BATCH_BYTES, StreamKind, StreamSessions, ready_batches},
-};
 pub use crate::kube::event_hub::ChangeKind;
 use crate::kube::{
     event_hub::EventHubs,
     logs::{self as kl, LogRequest},
     summary::EventSummary,
+};
+use crate::service::{
+    Error, Result,
+    access::{ClusterAccessor, Scope, failed},
+    streams::{BATCH_BYTES, StreamKind, StreamSessions, ready_batches},
 };
 
 /// Longest line passed on whole; longer ones are cut and marked truncated.

@@ -14,9 +14,9 @@ use crate::{
     store::{SecretRow, Store, now_millis},
 };
 
-use super::{
+use crate::service::{
     Error, Result,
-    sealed_secrets::{open_row, seal_row},
+    secrets::sealed::{open_row, seal_row},
 };
 
 /// What a rotation did.

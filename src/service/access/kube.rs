@@ -1,11 +1,11 @@
 //! How Flotilla acts on a cluster for a caller: with its stored credential, limited by the
-//! built-in role rules of [`super::kube_policy`], or impersonating the caller so the cluster's
+//! built-in role rules of [`crate::service::access::policy`], or impersonating the caller so the cluster's
 //! own RBAC decides (opt-in per cluster).
 
-use super::{
+use crate::service::{
     Error, Result,
-    clusters_access::Scope,
-    connector::{ClusterConnector, cluster_error},
+    access::Scope,
+    clusters::connector::{ClusterConnector, cluster_error},
 };
 use crate::{
     kube::{

@@ -1,18 +1,22 @@
 //! Reading the catalog of clusters: get and list with filter, order and paging.
 
+pub mod connector;
+pub mod import;
+pub mod status;
+
 use std::collections::BTreeMap;
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
+use crate::service::{
     Error, Result,
-    connector::ClusterConnector,
+    access::kube::{KubeAccess, prepare_impersonation},
+    clusters::connector::ClusterConnector,
+    clusters::status::StatusBoard,
     filter,
-    kube_access::{KubeAccess, prepare_impersonation},
     paging::Page,
-    status::StatusBoard,
     validate,
 };
 use crate::store::{ClusterOrder, ClusterQuery, ClusterRow, Store};

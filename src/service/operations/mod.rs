@@ -1,11 +1,13 @@
 //! Durable operations as the API sees them: the record, get, list, watch, cancel and retry.
 //! The worker that advances them is in `operation_worker`.
 
+pub mod worker;
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Result, paging::Page};
+use crate::service::{Error, Result, paging::Page};
 use crate::{
     adapters::{ErrorClass, VendorError},
     store::{OperationQuery, OperationRow, Store, now_millis},

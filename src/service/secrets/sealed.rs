@@ -6,7 +6,7 @@ use crate::{
     store::SecretRow,
 };
 
-use super::Result;
+use crate::service::Result;
 
 /// Encrypts `plaintext` into a new secret row `secret_id` that only `owner` can open.
 pub fn seal_row(

@@ -13,15 +13,15 @@ use tokio_util::sync::CancellationToken;
 
 mod steps;
 
-use super::{
+use crate::service::{
     Error,
     clusters::ClusterCatalog,
-    credentials::CredentialVault,
-    import::ClusterImporter,
+    clusters::import::ClusterImporter,
     operations::{
         Operation, OperationDetail, OperationFailure, OperationKind, OperationState, StepRecord,
         to_row,
     },
+    secrets::credentials::CredentialVault,
     workloads::WorkloadQueries,
 };
 use crate::{

@@ -1,15 +1,11 @@
 //! Nodes, workloads, pods and events, read straight from each cluster's Kubernetes API.
 
+pub mod logs;
+pub mod resources;
+pub mod workload_logs;
+
 use std::sync::Arc;
 
-use super::{
-    Error, Result,
-    clusters_access::{ClusterAccessor, Scope, failed},
-    key_page::KeyPage,
-    kube_policy,
-    paging::{KubePage, Page},
-    resources::Propagation,
-};
 pub use crate::kube::drain::{DrainEvent, DrainOptions, DrainOutcome};
 pub use crate::kube::summary::{
     Condition, ContainerState, ContainerSummary, EventSummary, NodeSummary, ObjectRef, PodSummary,
@@ -19,6 +15,14 @@ use crate::kube::{
     selector::LabelSelector,
     watch_cache::{ClusterWatch, WatchCaches},
     workloads as kw,
+};
+use crate::service::{
+    Error, Result,
+    access::policy,
+    access::{ClusterAccessor, Scope, failed},
+    key_page::KeyPage,
+    paging::{KubePage, Page},
+    workloads::resources::Propagation,
 };
 
 /// Most events one ListEvents call sorts (events are sorted newest first, which Kubernetes
@@ -293,7 +297,7 @@ impl WorkloadQueries {
             }
         }
         for item in &mut items {
-            kube_policy::redact_workload(scope, item);
+            policy::redact_workload(scope, item);
         }
         Ok(Listing {
             next_page_token: page.next_token(next.as_deref()),
@@ -308,7 +312,7 @@ impl WorkloadQueries {
         let mut workload = kw::get_workload(&client.client, kind, &w.namespace, &w.name)
             .await
             .map_err(failed(&w.cluster_id))?;
-        kube_policy::redact_workload(scope, &mut workload);
+        policy::redact_workload(scope, &mut workload);
         Ok(workload)
     }
 

@@ -2,6 +2,8 @@
 //! record a durable operation (the worker does the vendor calls). Node pools are read straight
 //! from the vendor.
 
+mod checks;
+
 use std::{sync::Arc, time::Duration};
 
 use prost::Message;
@@ -11,14 +13,14 @@ mod request_key;
 
 pub use node_pools::PoolStatus;
 
-use super::{
+use crate::service::{
     Error, Result,
+    access::Scope,
     clusters::{Cluster, ClusterState, Warning},
-    clusters_access::Scope,
-    credentials::CredentialVault,
-    lifecycle_checks::{check_spec, require},
-    operation_worker::steps_of,
+    lifecycle::checks::{check_spec, require},
+    operations::worker::steps_of,
     operations::{Operation, OperationDetail, OperationInput, OperationState, to_row},
+    secrets::credentials::CredentialVault,
     validate,
 };
 use crate::{
@@ -83,7 +85,7 @@ pub struct Lifecycle {
     providers: ProviderRegistry,
     vault: Arc<CredentialVault>,
     /// Reads node readiness from Kubernetes for node pools.
-    workloads: Arc<super::workloads::WorkloadQueries>,
+    workloads: Arc<crate::service::workloads::WorkloadQueries>,
     retry_window: Duration,
 }
 
@@ -92,7 +94,7 @@ impl Lifecycle {
         store: Store,
         providers: ProviderRegistry,
         vault: Arc<CredentialVault>,
-        workloads: Arc<super::workloads::WorkloadQueries>,
+        workloads: Arc<crate::service::workloads::WorkloadQueries>,
         retry_window: Duration,
     ) -> Self {
         Lifecycle {
@@ -640,5 +642,5 @@ impl Lifecycle {
 
 /// A vendor error from a synchronous call (node pool reads, listing, registration).
 fn vendor_error(err: VendorError) -> Error {
-    super::vendor_errors::to_service(err)
+    crate::service::vendor_errors::to_service(err)
 }

@@ -5,10 +5,10 @@ use std::{collections::BTreeMap, sync::Arc};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{
+use crate::service::{
     Error, Result, filter,
     paging::Page,
-    sealed_secrets::{open_row, seal_row},
+    secrets::sealed::{open_row, seal_row},
     validate,
 };
 use crate::{

@@ -4,12 +4,12 @@ use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
 use zeroize::Zeroizing;
 
-use super::{
+use crate::service::{
     Error, Result,
+    access::kube::{KubeAccess, prepare_impersonation},
+    clusters::connector::{ClusterConnector, cluster_error},
+    clusters::status::StatusBoard,
     clusters::{Cluster, ClusterState, Warning},
-    connector::{ClusterConnector, cluster_error},
-    kube_access::{KubeAccess, prepare_impersonation},
-    status::StatusBoard,
     validate,
 };
 use crate::{
@@ -76,7 +76,7 @@ pub struct ClusterImporter {
     store: Store,
     connector: Arc<ClusterConnector>,
     board: Arc<StatusBoard>,
-    forget_hooks: Vec<super::clusters::ForgetHook>,
+    forget_hooks: Vec<crate::service::clusters::ForgetHook>,
 }
 
 impl ClusterImporter {
@@ -90,7 +90,7 @@ impl ClusterImporter {
     }
 
     /// Caches elsewhere to clear when a cluster's credentials change.
-    pub fn with_forget_hooks(mut self, hooks: Vec<super::clusters::ForgetHook>) -> Self {
+    pub fn with_forget_hooks(mut self, hooks: Vec<crate::service::clusters::ForgetHook>) -> Self {
         self.forget_hooks = hooks;
         self
     }
@@ -559,7 +559,7 @@ fn warnings_json(access: &ClusterAccess) -> String {
     serde_json::to_string(&warnings).unwrap_or_else(|_| "[]".into())
 }
 
-fn preview_status(probe: &Probe, expiry: Option<i64>) -> super::clusters::ObservedStatus {
+fn preview_status(probe: &Probe, expiry: Option<i64>) -> crate::service::clusters::ObservedStatus {
     let board = StatusBoard::default();
     board.record("preview", Ok(probe), expiry)
 }

@@ -11,7 +11,9 @@
 
 use serde_json::Value;
 
-use super::{Error, Result, clusters_access::Scope, kube_access::KubeAccess, resources::Resource};
+use crate::service::{
+    Error, Result, access::Scope, access::kube::KubeAccess, workloads::resources::Resource,
+};
 use crate::{auth::Role, kube::summary::WorkloadSummary};
 
 /// The annotation `kubectl apply` writes: the whole applied object again, data included.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Error, Result, validate};
+use crate::service::{Error, Result, validate};
 use crate::{
     adapters::cluster::{Capability, ClusterProvider, ClusterSpec, NodePoolSpec},
     proto::cluster_spec::ProviderConfig,

@@ -10,9 +10,9 @@ use std::{
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::{
+use crate::service::{
+    clusters::connector::ClusterConnector,
     clusters::{ObservedStatus, Warning},
-    connector::ClusterConnector,
 };
 use crate::{
     kube::Probe,
@@ -136,7 +136,7 @@ impl Prober {
         }
     }
 
-    async fn probe_all(&self) -> super::Result<()> {
+    async fn probe_all(&self) -> crate::service::Result<()> {
         let rows = self.store.all_clusters().await?;
         futures::stream::iter(rows)
             .for_each_concurrent(self.settings.concurrency.max(1), |row| async move {

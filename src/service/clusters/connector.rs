@@ -12,9 +12,9 @@ use crate::{
     store::{ClusterRow, SecretRow, Store, now_millis},
 };
 
-use super::{
+use crate::service::{
     Error, Result,
-    sealed_secrets::{open_row, seal_row},
+    secrets::sealed::{open_row, seal_row},
 };
 
 /// Turns stored cluster rows into connected clients.
@@ -114,9 +114,9 @@ impl ClusterConnector {
     pub async fn client_for(
         &self,
         row: &ClusterRow,
-        scope: &super::clusters_access::Scope,
+        scope: &crate::service::access::Scope,
     ) -> Result<ClusterClient> {
-        let Some(who) = super::kube_access::impersonation(row, scope) else {
+        let Some(who) = crate::service::access::kube::impersonation(row, scope) else {
             return self.client(row).await;
         };
         if let Some(client) = self.impersonated.get(&row.id, row.version, &who) {

@@ -1,8 +1,13 @@
 //! Reaching one cluster on a caller's behalf: scope check, stored row, cached client.
 
+pub mod kube;
+pub mod policy;
+
 use std::sync::Arc;
 
-use super::{Error, Result, connector::ClusterConnector, kube_access::KubeAccess, kube_errors};
+use crate::service::{
+    Error, Result, access::kube::KubeAccess, clusters::connector::ClusterConnector, kube_errors,
+};
 use crate::{
     kube::{ClusterClient, ClusterError},
     store::{ClusterRow, Store},

@@ -1,0 +1,3 @@
+//! Administration: the audit log.
+
+pub mod audit_events;
