@@ -1,7 +1,7 @@
 //! ApplyManifests against the real test control plane (`scripts/kube-env up`), through the gRPC
 //! API: many documents in one call, outcomes per object, dry run, limits.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::Instant;
 

@@ -1,6 +1,6 @@
 //! Authentication, authorization, scoping, rate limits, audit and TLS, over real connections.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! and PostgreSQL. Also: token lifetimes that would overflow, weak bootstrap tokens, private
 //! files behind symlinks, and revoking by a name that is another token's id.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::{
     net::TcpListener,

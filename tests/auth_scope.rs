@@ -1,7 +1,7 @@
 //! Cluster-scoped tokens: every RPC about one cluster (or one of its operations) answers for
 //! another cluster exactly as for a cluster that does not exist, and changes nothing there.
 
-mod support;
+use flotilla_test_support as support;
 
 use flotilla::{
     proto::{self as pb, FILE_DESCRIPTOR_SET, admin_service_client::AdminServiceClient},

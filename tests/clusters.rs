@@ -1,6 +1,6 @@
 //! ImportCluster and friends against the real test control plane (`scripts/kube-env up`).
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::{Duration, Instant};
 

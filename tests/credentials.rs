@@ -1,6 +1,6 @@
 //! CredentialService: stored encrypted, metadata only out, refusals change nothing.
 
-mod support;
+use flotilla_test_support as support;
 
 use flotilla::{
     proto::{self as pb, credential_service_client::CredentialServiceClient},

@@ -1,7 +1,7 @@
 //! DrainNode against the real control plane: PodDisruptionBudgets are honoured, DaemonSet pods
 //! skipped, bare pods refused without force, progress streamed per pod.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::{Duration, Instant};
 

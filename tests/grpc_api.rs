@@ -1,6 +1,6 @@
 //! The server over a real gRPC connection: health, reflection, paging, errors, shutdown.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::{Duration, Instant};
 

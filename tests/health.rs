@@ -6,7 +6,7 @@
 //! directory, on a free loopback port, as the `postgres` user when run as root (PostgreSQL
 //! refuses to run as root).
 
-mod support;
+use flotilla_test_support as support;
 
 use std::{
     net::TcpListener,

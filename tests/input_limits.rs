@@ -3,7 +3,7 @@
 //! manifests (ApplyManifests), and kubeconfig file references (`tokenFile`,
 //! `client-certificate`, `client-key`) that would read this server's files.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::{Duration, Instant};
 

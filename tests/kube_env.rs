@@ -4,7 +4,7 @@
 //!
 //! Run `scripts/kube-env up` first.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! forgery; issue #13, credential and logging mistakes). Network rule: everything here talks to
 //! loopback only; refused addresses are loopback addresses put on the deny list.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::{
     net::SocketAddr,

@@ -8,7 +8,7 @@
 //! Expected answers come from outside Flotilla: the API server's objects (read with the admin
 //! kubeconfig) and its own audit log ($FLOTILLA_KUBE_AUDIT_LOG).
 
-mod support;
+use flotilla_test_support as support;
 
 use std::{
     panic::AssertUnwindSafe,

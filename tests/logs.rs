@@ -1,7 +1,7 @@
 //! StreamPodLogs through KWOK and the real API server: follow, tail, previous, containers,
 //! cancellation closing the upstream request, and shutdown ending streams with UNAVAILABLE.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Rotating the master key while the server runs: every secret ends up under the new key, and
 //! the running server keeps decrypting (it re-reads the key file when it meets the new key).
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::{Duration, Instant};
 

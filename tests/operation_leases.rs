@@ -1,7 +1,7 @@
 //! The operation lease protocol on SQLite and on a real PostgreSQL: one claimer per operation,
 //! only the lease holder saves, an expired lease is taken over.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::{collections::BTreeMap, sync::Arc};
 

@@ -3,7 +3,7 @@
 //! injected throttling and server errors while the vendor never sees more than the configured
 //! request rate.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::{
     net::TcpListener,

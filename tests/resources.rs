@@ -2,7 +2,7 @@
 //! (`scripts/kube-env up`), through the gRPC API. Each test has its own namespace; CRDs are
 //! cluster-scoped, so they get unique names and are deleted at the end.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::{
     collections::BTreeSet,

@@ -2,7 +2,7 @@
 //! marker, neither the SQLite files nor a dump of the PostgreSQL database contain the marker or
 //! the key material in plain text.
 
-mod support;
+use flotilla_test_support as support;
 
 use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
 use support::{db::TestDb, kubeconfigs, server::TestServer};

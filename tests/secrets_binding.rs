@@ -5,7 +5,7 @@
 //! run beside a live server: the server seals new secrets under the new key within one probe
 //! interval, and concurrent rotations lose no key.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::{
     path::{Path, PathBuf},

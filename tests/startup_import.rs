@@ -1,7 +1,7 @@
 //! `flotilla serve --import-kubeconfig PATH`: every context is imported at start-up, clusters
 //! already present and unusable contexts are skipped.
 
-mod support;
+use flotilla_test_support as support;
 
 use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
 use support::{kube as kenv, kubeconfigs, server::TestServer};

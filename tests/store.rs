@@ -1,6 +1,6 @@
 //! The store suite, run against SQLite and a real PostgreSQL.
 
-mod support;
+use flotilla_test_support as support;
 
 use flotilla::store::{ClusterOrder, ClusterQuery, ClusterRow, Error, SecretRow, Store};
 use support::db::TestDb;

@@ -3,7 +3,7 @@
 //! expired token ending with UNAUTHENTICATED, and numbers that would overflow refused with
 //! INVALID_ARGUMENT naming the field.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::{
     io::Write,

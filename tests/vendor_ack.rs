@@ -1,7 +1,7 @@
 //! The ACK adapter against the ACK simulator (no gRPC server, no Kubernetes): lifecycle,
 //! signatures, throttling, outages, failed tasks and unsupported operations.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

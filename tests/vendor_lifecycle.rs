@@ -2,7 +2,7 @@
 //! for the operation, see the cluster and its nodes (read through the real test control plane),
 //! scale a node pool, upgrade, and delete with destroy. Plus the API's refusals.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Beyond the basic lifecycle: Rancher's own clusters (listed, adopted, registered into) and
 //! instances joining and leaving a node pool.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The Rancher adapter against the Rancher simulator: no gRPC server, no Kubernetes.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! admin; TKE opens a public API endpoint only when the spec asks. Expected answers come from
 //! the simulators' own request counters and state.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::Duration;
 

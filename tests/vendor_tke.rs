@@ -1,6 +1,6 @@
 //! The TKE adapter against the TKE simulator, directly (no gRPC server, no Kubernetes).
 
-mod support;
+use flotilla_test_support as support;
 
 use std::{
     future::Future,

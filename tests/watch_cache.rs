@@ -3,9 +3,7 @@
 //! API server, not by our own page tokens: its audit log (LISTs of pods in the test's own
 //! namespace are only ever ours) and its `/metrics`.
 
-mod support;
-#[path = "support/watch_oracle.rs"]
-mod watch_oracle;
+use flotilla_test_support as support;
 
 use std::time::{Duration, Instant};
 
@@ -29,7 +27,7 @@ fn pod(name: &str, node: &str) -> Pod {
     .expect("pod")
 }
 
-use watch_oracle::{AuditTail, metric};
+use support::watch_oracle::{AuditTail, metric};
 
 /// LISTs of pods at namespace scope, as the API server counts them.
 const NAMESPACED_POD_LISTS: (&str, &[(&str, &str)]) = (

@@ -1,7 +1,7 @@
 //! WatchEvents: a newest-first snapshot, then live events; many watchers share one upstream
 //! watch that closes when the last leaves; a resume token continues without duplicates.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! StreamWorkloadLogs: every pod of a workload, merged and tagged, new pods picked up, gone
 //! pods marked, and the per-request pod cap.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::{
     collections::HashSet,

@@ -1,7 +1,7 @@
 //! NodeService (Kubernetes side) and WorkloadService reads and changes against the real test
 //! control plane, through the gRPC API.
 
-mod support;
+use flotilla_test_support as support;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,5 @@
 //! A codec that sends and receives raw bytes, so a test can call any RPC with any message —
 //! an empty one, or one that does not decode, as a broken client would.
-#![allow(dead_code)]
 
 use tonic::{
     Status,

@@ -1,6 +1,5 @@
 //! Kubeconfigs and credentials for import tests, built from the test control plane's PKI.
 //! Uses `super::kube` (the control plane) — include both modules.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 

@@ -1,6 +1,5 @@
 //! What the API server itself says about the requests it served: its audit log (written by the
 //! first API server of the test control plane, FLOTILLA_KUBE_AUDIT_LOG) and its `/metrics`.
-#![allow(dead_code)]
 
 use std::{
     io::{Read, Seek, SeekFrom},
@@ -15,6 +14,12 @@ use serde_json::Value;
 pub struct AuditTail {
     path: PathBuf,
     seen: Mutex<(u64, Vec<Value>)>,
+}
+
+impl Default for AuditTail {
+    fn default() -> AuditTail {
+        AuditTail::new()
+    }
 }
 
 impl AuditTail {

@@ -1,6 +1,5 @@
 //! A TCP proxy on a fixed loopback port that can be stopped and started again: the cluster
 //! behind it "goes away" without stopping the shared control plane other tests use.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 

@@ -3,7 +3,6 @@
 //! real test control plane's kubeconfig once a cluster is running.
 //!
 //! Shared here: fault injection and the request log every simulator keeps.
-#![allow(dead_code)]
 
 pub mod ack;
 pub mod rancher;

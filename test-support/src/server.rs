@@ -1,6 +1,5 @@
 //! A Flotilla server running in-process on a loopback port, with a fresh data directory and a
 //! known bootstrap admin token.
-#![allow(dead_code)]
 
 use flotilla::{app, config::Settings, store::Store};
 use tonic::{

@@ -1,6 +1,5 @@
 //! Databases for tests: a fresh SQLite file, or a fresh database on the real PostgreSQL that
 //! `scripts/postgres up` started (URL in FLOTILLA_TEST_POSTGRES_URL).
-#![allow(dead_code)]
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use flotilla::store::Store;

@@ -1,6 +1,5 @@
 //! Shared setup for the generic-resource and apply tests: a server with the test control plane
 //! imported, a namespace per test, CRD helpers.
-#![allow(dead_code)]
 
 use super::{kube as kenv, kubeconfigs, server::TestServer};
 use flotilla::proto::{

@@ -1,5 +1,4 @@
 //! Helpers for lifecycle tests: vendor credentials, cluster specs and waiting on operations.
-#![allow(dead_code)]
 
 use std::time::Duration;
 

@@ -9,7 +9,6 @@
 //!   object) that the test appends CRI-format lines to; `GET .../pods/<p>/log?follow=true`
 //!   through the real API server then streams them.
 //! * [`KubeEnv::readonly_kubeconfig`] / [`KubeEnv::wrong_ca_kubeconfig`] for import tests.
-#![allow(dead_code)]
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
