@@ -1,11 +1,13 @@
 //! Adapters to the vendors' APIs: what every adapter shares at the top (the HTTP transport with
 //! its throttling and retries, the vendor-neutral error, the credentials a call is made with),
 //! each cloud's request signing once in `signing/` (Alibaba for ACK and ACR, Tencent for TKE and
-//! TCR), and one folder per product behind one trait: `cluster/` for cluster lifecycle.
+//! TCR), and one folder per product behind one trait: `cluster/` for cluster lifecycle,
+//! `registry/` for container registries.
 //! Reads of nodes, workloads and logs never come through here: they come from Kubernetes.
 
 pub mod cluster;
 pub mod error;
+pub mod registry;
 pub mod signing;
 pub mod transport;
 
