@@ -76,3 +76,31 @@ pub(super) fn build(settings: &VendorSettings) -> anyhow::Result<Providers> {
         credentials,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table the credential vault used to hard-code, written out by hand: moving the rule
+    /// into the providers must not change what is accepted.
+    #[test]
+    fn every_provider_declares_the_credential_kinds_it_takes() {
+        use CredentialKind::{AccessKey, ApiKey, RobotToken, UsernamePassword};
+        let providers = build(&VendorSettings::default()).unwrap();
+        let expected: [(&str, &[CredentialKind]); 7] = [
+            ("ack", &[AccessKey]),
+            ("tke", &[AccessKey]),
+            ("rancher", &[ApiKey]),
+            ("harbor", &[UsernamePassword, RobotToken]),
+            ("acr", &[AccessKey, UsernamePassword]),
+            ("tcr", &[AccessKey, UsernamePassword]),
+            ("oci", &[UsernamePassword, RobotToken]),
+        ];
+        for (id, kinds) in expected {
+            assert_eq!(providers.credentials.kinds(id), Some(kinds), "{id}");
+        }
+        assert_eq!(providers.credentials.kinds("gcp"), None);
+        let clusters: Vec<&str> = providers.clusters.all().map(|p| p.id()).collect();
+        assert_eq!(clusters, ["ack", "rancher", "tke"]);
+    }
+}
