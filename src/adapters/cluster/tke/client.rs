@@ -550,6 +550,7 @@ pub struct DeleteInstancesReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::cluster::tke::DEFAULT_ENDPOINT;
 
     const SECRET_KEY: &str = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE";
 
