@@ -55,6 +55,7 @@ impl Services {
         store: Store,
         keyring: Arc<Keyring>,
         providers: crate::adapters::cluster::ProviderRegistry,
+        accepted_credentials: crate::service::secrets::credentials::AcceptedCredentials,
         outbound: Arc<crate::net::OutboundPolicy>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Services {
@@ -100,7 +101,11 @@ impl Services {
             ClusterImporter::new(store.clone(), connector.clone(), board.clone())
                 .with_forget_hooks(forget_hooks),
         );
-        let vault = Arc::new(CredentialVault::new(store.clone(), keyring));
+        let vault = Arc::new(CredentialVault::new(
+            store.clone(),
+            keyring,
+            accepted_credentials,
+        ));
         let audit = AuditLog::start(store.clone());
         let auth = Arc::new(AuthState {
             tokens: tokens.clone(),

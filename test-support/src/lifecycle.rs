@@ -190,9 +190,9 @@ pub async fn server_for(vendor: &Vendor) -> TestServer {
     let provider = vendor.provider;
     TestServer::start_with(move |s| {
         match provider {
-            "ack" => s.vendors.ack_endpoint = Some(endpoint),
-            "tke" => s.vendors.tke_endpoint = Some(endpoint),
-            _ => s.vendors.rancher_url = Some(endpoint),
+            "ack" => s.vendors.ack.endpoint = Some(endpoint),
+            "tke" => s.vendors.tke.endpoint = Some(endpoint),
+            _ => s.vendors.rancher.url = Some(endpoint),
         }
         s.operations.poll_interval = Duration::from_millis(100);
         s.vendors.transport.backoff_base = Duration::from_millis(20);

@@ -416,10 +416,10 @@ mod tests {
     #[test]
     fn filter_maps_to_query() {
         let q = parse_filter(
-            r#"provider = ack AND state = cluster_state_running AND labels.env = "prod""#,
+            r#"provider = acme AND state = cluster_state_running AND labels.env = "prod""#,
         )
         .unwrap();
-        assert_eq!(q.provider.as_deref(), Some("ack"));
+        assert_eq!(q.provider.as_deref(), Some("acme"));
         assert_eq!(q.state.as_deref(), Some("RUNNING"));
         assert_eq!(
             q.labels,

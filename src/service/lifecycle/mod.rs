@@ -228,10 +228,7 @@ impl Lifecycle {
         let spec = request
             .spec
             .ok_or_else(|| Error::invalid("spec", "is required"))?;
-        check_spec(&request.provider, &spec)?;
-        let warnings: Vec<Warning> = provider
-            .review_spec(&spec)
-            .map_err(|violation| Error::invalid(violation.field, violation.reason))?
+        let warnings: Vec<Warning> = check_spec(&provider, &spec)?
             .into_iter()
             .map(|w| Warning {
                 code: w.code.to_string(),
