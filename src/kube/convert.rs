@@ -934,10 +934,16 @@ mod tests {
         assert_eq!(s.name, "");
         assert_eq!(s.phase, "");
         assert!(!s.ready);
-        assert_eq!((s.ready_containers, s.total_containers, s.restarts), (0, 0, 0));
+        assert_eq!(
+            (s.ready_containers, s.total_containers, s.restarts),
+            (0, 0, 0)
+        );
         assert!(s.containers.is_empty() && s.conditions.is_empty());
         assert_eq!(s.owner, None);
-        assert_eq!((s.create_millis, s.start_millis, s.deletion_millis), (None, None, None));
+        assert_eq!(
+            (s.create_millis, s.start_millis, s.deletion_millis),
+            (None, None, None)
+        );
         // Without a spec the containers are counted from their statuses.
         let mut p = PodBuilder::new("nospec", &[])
             .container("a", true, 0, running(1))
@@ -1083,10 +1089,16 @@ mod tests {
             (s.zone.as_str(), s.region.as_str(), s.instance_type.as_str()),
             ("zone-a", "region-1", "small")
         );
-        assert_eq!(s.addresses, [("InternalIP".to_string(), "10.0.0.1".to_string())]);
+        assert_eq!(
+            s.addresses,
+            [("InternalIP".to_string(), "10.0.0.1".to_string())]
+        );
         assert_eq!(s.capacity.get("cpu").map(String::as_str), Some("4"));
         assert_eq!(s.allocatable.get("cpu").map(String::as_str), Some("3800m"));
-        assert_eq!((s.kubelet_version.as_str(), s.architecture.as_str()), ("v1.33.1", "amd64"));
+        assert_eq!(
+            (s.kubelet_version.as_str(), s.architecture.as_str()),
+            ("v1.33.1", "amd64")
+        );
         assert_eq!(s.provider_id, "kwok://kwok-a1");
         assert_eq!((s.pod_count, s.create_millis), (12, Some(7)));
     }
@@ -1099,7 +1111,10 @@ mod tests {
         assert!(!bare.ready);
         assert!(bare.roles.is_empty() && bare.taints.is_empty() && bare.conditions.is_empty());
         assert!(!bare.unschedulable);
-        assert_eq!((bare.zone.as_str(), bare.kubelet_version.as_str()), ("", ""));
+        assert_eq!(
+            (bare.zone.as_str(), bare.kubelet_version.as_str()),
+            ("", "")
+        );
         assert!(bare.capacity.is_empty());
     }
 
@@ -1137,8 +1152,8 @@ mod tests {
                 available_replicas: Some(1),
                 observed_generation: Some(2),
                 conditions: Some(vec![DeploymentCondition {
-                    type_: "Progressing".into(),
-                    status: "True".into(),
+                    type_: Some("Progressing".into()),
+                    status: Some("True".into()),
                     reason: Some("NewReplicaSetAvailable".into()),
                     last_update_time: Some(at(50)),
                     last_transition_time: Some(at(40)),
@@ -1156,7 +1171,10 @@ mod tests {
         assert_eq!(w.selector, "app=web,tier in (frontend,edge)");
         let c = &w.conditions[0];
         assert_eq!(c.reason, "NewReplicaSetAvailable");
-        assert_eq!((c.last_transition_millis, c.last_update_millis), (Some(40), Some(50)));
+        assert_eq!(
+            (c.last_transition_millis, c.last_update_millis),
+            (Some(40), Some(50))
+        );
     }
 
     #[test]
@@ -1309,7 +1327,10 @@ mod tests {
             ..Event::default()
         };
         let s = event(&e);
-        assert_eq!((s.count, s.first_millis, s.last_millis), (9, Some(10), Some(40)));
+        assert_eq!(
+            (s.count, s.first_millis, s.last_millis),
+            (9, Some(10), Some(40))
+        );
         assert_eq!(s.source, "kubelet");
         assert_eq!(s.involved_object.kind, "Pod");
         e.series = None;

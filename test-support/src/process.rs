@@ -41,7 +41,10 @@ pub async fn connect(url: &str) -> Channel {
         {
             return channel;
         }
-        assert!(Instant::now() < deadline, "{url}: the server did not come up");
+        assert!(
+            Instant::now() < deadline,
+            "{url}: the server did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
