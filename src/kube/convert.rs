@@ -997,12 +997,13 @@ mod tests {
         let mut p = PodBuilder::new("web", &["app", "envoy"])
             .phase("Running")
             .condition("Ready", "True")
-            .container("app", true, 1, running(5))
+            .container("app", true, 1, running(5_000))
             .container("envoy", false, 4, waiting("ImagePullBackOff"))
             .owned_by(vec![owner_ref("ReplicaSet", "web-1", Some(true))])
             .build();
         p.metadata.labels = Some(labels(&[("app", "web")]));
-        p.metadata.creation_timestamp = Some(at(100));
+        // Whole seconds: Kubernetes writes `Time` at second precision.
+        p.metadata.creation_timestamp = Some(at(100_000));
         p.metadata.resource_version = Some("42".into());
         let view: PodView =
             serde_json::from_value(serde_json::to_value(&p).expect("json")).expect("view");
