@@ -225,6 +225,23 @@ pub async fn create(
     )
 }
 
+/// What `provider` declares it can do: its adapter's `ClusterProvider::capability()`, as
+/// ListProviders reports it. The lifecycle suite runs what is declared and expects
+/// UNSUPPORTED_BY_PROVIDER for the rest, so no test passes a flag by hand.
+pub async fn capability(server: &TestServer, provider: &str) -> pb::ProviderCapability {
+    ClusterServiceClient::new(server.channel().await)
+        .list_providers(pb::ListProvidersRequest {})
+        .await
+        .expect("ListProviders")
+        .into_inner()
+        .providers
+        .into_iter()
+        .find(|p| p.id == provider)
+        .unwrap_or_else(|| panic!("provider {provider} is not listed"))
+        .capability
+        .unwrap_or_else(|| panic!("provider {provider} declares no capability"))
+}
+
 pub fn assert_unsupported(err: &tonic::Status) {
     let details = tonic_types::StatusExt::get_error_details(err);
     let info = details.error_info().expect("ErrorInfo");
