@@ -320,6 +320,12 @@ pub trait ClusterProvider: Send + Sync {
     async fn register_cluster(&self, _ctx: &CallContext, _name: &str) -> Result<Registration> {
         Err(VendorError::unsupported(self.id(), "register_cluster"))
     }
+
+    /// The vendor cluster a create adopts instead of making one, when the spec names a cluster
+    /// the vendor already has. `None`: the create makes a new cluster.
+    fn adopted_cluster(&self, _spec: &ClusterSpec) -> Option<String> {
+        None
+    }
 }
 
 /// The providers this server has, by id.

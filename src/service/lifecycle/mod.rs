@@ -18,7 +18,7 @@ use crate::service::{
     access::Scope,
     clusters::{Cluster, ClusterState, Warning},
     lifecycle::checks::{check_spec, require},
-    operations::worker::steps_of,
+    operations::steps_of,
     operations::{Operation, OperationDetail, OperationInput, OperationState, to_row},
     secrets::credentials::CredentialVault,
     validate,
@@ -465,7 +465,7 @@ impl Lifecycle {
             requested_by: by.principal.clone(),
             detail: OperationDetail {
                 input,
-                step: steps_of(key.kind)[0].to_string(),
+                step: steps_of(key.kind)[0],
                 vendor_object_id: String::new(),
                 vendor_cluster_id: vendor_cluster_id.to_string(),
                 vendor_task_id: String::new(),

@@ -417,6 +417,18 @@ impl ClusterProvider for RancherProvider {
             delay = (delay * 2).min(REGISTRATION_POLL_MAX);
         }
     }
+
+    /// A spec naming `rancher_cluster_id` brings in a cluster Rancher already has.
+    fn adopted_cluster(&self, spec: &ClusterSpec) -> Option<String> {
+        match &spec.provider_config {
+            Some(crate::proto::cluster_spec::ProviderConfig::Rancher(rancher))
+                if !rancher.rancher_cluster_id.is_empty() =>
+            {
+                Some(rancher.rancher_cluster_id.clone())
+            }
+            _ => None,
+        }
+    }
 }
 
 fn invalid(operation: &'static str, message: impl Into<String>) -> VendorError {
@@ -688,5 +700,28 @@ mod tests {
             assert_eq!(err.class, ErrorClass::CredentialsInvalid, "{err}");
             assert!(!format!("{err} {err:?}").contains(SECRET));
         }
+    }
+
+    #[test]
+    fn a_spec_naming_an_existing_cluster_is_adopted_not_created() {
+        use crate::proto::{RancherClusterConfig, cluster_spec::ProviderConfig};
+        let provider = RancherProvider::new(http(), None);
+        let spec = |config: Option<ProviderConfig>| ClusterSpec {
+            provider_config: config,
+            ..ClusterSpec::default()
+        };
+        let existing = spec(Some(ProviderConfig::Rancher(RancherClusterConfig {
+            rancher_cluster_id: "c-m-abc12".into(),
+            ..RancherClusterConfig::default()
+        })));
+        assert_eq!(
+            provider.adopted_cluster(&existing).as_deref(),
+            Some("c-m-abc12")
+        );
+        let new = spec(Some(ProviderConfig::Rancher(
+            RancherClusterConfig::default(),
+        )));
+        assert_eq!(provider.adopted_cluster(&new), None);
+        assert_eq!(provider.adopted_cluster(&spec(None)), None);
     }
 }
