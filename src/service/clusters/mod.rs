@@ -4,20 +4,15 @@ pub mod connector;
 pub mod import;
 pub mod status;
 
+pub use status::{ObservedStatus, Warning};
+
 use std::collections::BTreeMap;
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::service::{
-    Error, Result,
-    access::kube::{KubeAccess, prepare_impersonation},
-    clusters::connector::ClusterConnector,
-    clusters::status::StatusBoard,
-    filter,
-    paging::Page,
-    validate,
+    Error, Result, access::kube::KubeAccess, clusters::connector::ClusterConnector,
+    clusters::status::StatusBoard, filter, paging::Page, validate,
 };
 use crate::store::{ClusterOrder, ClusterQuery, ClusterRow, Store};
 
@@ -57,27 +52,6 @@ impl ClusterState {
         let name = upper.strip_prefix("CLUSTER_STATE_").unwrap_or(&upper);
         Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
-}
-
-/// A warning a person should act on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Warning {
-    pub code: String,
-    pub message: String,
-}
-
-/// What the prober last saw of a cluster.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ObservedStatus {
-    pub reachable: bool,
-    pub unreachable_reason: String,
-    pub kubernetes_version: String,
-    pub node_count: i32,
-    pub ready_node_count: i32,
-    pub last_probe_millis: Option<i64>,
-    pub credential_expire_millis: Option<i64>,
-    pub last_transition_millis: Option<i64>,
-    pub warnings: Vec<Warning>,
 }
 
 /// A cluster as the service layer sees it.
@@ -290,7 +264,7 @@ impl ClusterCatalog {
                     if request.kube_access == KubeAccess::Impersonation {
                         // Checked before anything is stored.
                         let access = self.connector.open(&row).await?;
-                        prepare_impersonation(&self.connector, &access, false).await?;
+                        self.connector.prepare_impersonation(&access, false).await?;
                     }
                     row.kube_access = request.kube_access.as_str().into();
                 }
