@@ -26,7 +26,7 @@ pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
 /// Upper bound on connecting and probing during an import.
 pub const IMPORT_PROBE_LIMIT: Duration = Duration::from_secs(10);
 
-pub const PROVIDER_IMPORTED: &str = "imported";
+pub use crate::service::clusters::PROVIDER_IMPORTED;
 
 /// How to reach a cluster, as the caller gave it.
 pub enum AccessSource {

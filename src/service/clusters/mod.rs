@@ -16,6 +16,9 @@ use crate::service::{
 };
 use crate::store::{ClusterOrder, ClusterQuery, ClusterRow, Store};
 
+/// The provider of clusters brought in from anywhere (not created through a vendor).
+pub const PROVIDER_IMPORTED: &str = "imported";
+
 /// Lifecycle state of a cluster as Flotilla manages it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClusterState {
@@ -310,6 +313,20 @@ impl ClusterCatalog {
     /// The provider of a stored cluster.
     pub async fn provider_of(&self, id: &str) -> Result<String> {
         Ok(self.row(id).await?.provider)
+    }
+
+    /// Refuses to destroy what Flotilla did not create: an imported cluster has no vendor to
+    /// destroy it through, so it can only be detached.
+    pub async fn check_destroyable(&self, id: &str) -> Result<()> {
+        if self.provider_of(id).await? == PROVIDER_IMPORTED {
+            return Err(Error::FailedPrecondition {
+                reason: "UNSUPPORTED_BY_PROVIDER",
+                message: "imported clusters cannot be destroyed through Flotilla; detach it \
+                          (destroy = false) and delete it where it was created"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 }
 
