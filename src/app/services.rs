@@ -10,6 +10,7 @@ use crate::{
     kube::watch_cache::WatchCaches,
     service::{
         access::ClusterAccessor,
+        admin::Administration,
         clusters::connector::ClusterConnector,
         clusters::import::ClusterImporter,
         clusters::status::{Prober, ProberSettings, StatusBoard},
@@ -47,6 +48,8 @@ pub struct Services {
     pub lifecycle: Arc<Lifecycle>,
     pub operations: Arc<OperationBook>,
     pub worker: Arc<OperationWorker>,
+    /// API tokens and the audit log, for the admin API.
+    pub admin: Arc<Administration>,
 }
 
 impl Services {
@@ -130,7 +133,13 @@ impl Services {
             workloads.clone(),
             settings.operations.clone(),
         ));
+        let admin = Arc::new(Administration::new(
+            tokens.clone(),
+            audit.clone(),
+            store.clone(),
+        ));
         Services {
+            admin,
             lifecycle,
             operations,
             worker,
