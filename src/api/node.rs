@@ -363,7 +363,7 @@ fn drain_progress(step: DrainProgress) -> pb::drain_node_response::Progress {
             failed,
             complete,
         } => Progress::Summary(pb::DrainSummary {
-            node: node.map(Into::into),
+            node: node.map(|n| (*n).into()),
             evicted,
             skipped,
             blocked,

@@ -34,7 +34,7 @@ pub enum DrainProgress {
     Pod(DrainEvent),
     /// The end: counts, and the node as it is now (`None` if it could not be read).
     Summary {
-        node: Option<NodeSummary>,
+        node: Option<Box<NodeSummary>>,
         evicted: i32,
         skipped: i32,
         blocked: i32,
@@ -564,7 +564,7 @@ impl WorkloadQueries {
                 yield match event {
                     DrainEvent::Done { evicted, skipped, blocked, failed, complete } => {
                         let node = match clusters.client(&scope, &cluster_id).await {
-                            Ok(client) => kw::get_node(&client.client, &node).await.ok(),
+                            Ok(client) => kw::get_node(&client.client, &node).await.ok().map(Box::new),
                             Err(_) => None,
                         };
                         DrainProgress::Summary { node, evicted, skipped, blocked, failed, complete }
