@@ -21,44 +21,10 @@ use std::{
 const KNOWN_API_IMPORTS: &[&str] = &[];
 /// Files under `src/service` or `src/adapters` that still name tonic.
 const KNOWN_TONIC_USERS: &[&str] = &[];
-/// Files outside the adapters, the wiring and the settings that still name a vendor (issue #14,
-/// item 2 is moving these rules behind the provider trait).
-const KNOWN_VENDOR_NAMES: &[&str] = &[
-    // "provider = \"ack\"" in the filter's documented examples.
-    "src/service/filter_docs.rs",
-    "src/service/lifecycle/checks.rs",
-    "src/service/operations/worker.rs",
-    "src/service/secrets/credentials.rs",
-];
+/// Files outside the adapters, the wiring and the settings that still name a vendor.
+const KNOWN_VENDOR_NAMES: &[&str] = &[];
 /// Import circles still there, each as its files (sorted).
-const KNOWN_CYCLES: &[&[&str]] = &[
-    &[
-        "src/adapters/cluster/tke/backend.rs",
-        "src/adapters/cluster/tke/endpoint.rs",
-    ],
-    &[
-        "src/adapters/cluster/tke/client.rs",
-        "src/adapters/cluster/tke/spec.rs",
-    ],
-    &[
-        "src/kube/apply.rs",
-        "src/kube/connect.rs",
-        "src/kube/credential_check.rs",
-        "src/kube/impersonation.rs",
-        "src/kube/resources.rs",
-        "src/kube/user_fields.rs",
-    ],
-    &["src/kube/convert.rs", "src/kube/pod_view.rs"],
-    &[
-        "src/service/access/kube.rs",
-        "src/service/access/mod.rs",
-        "src/service/clusters/connector.rs",
-    ],
-    &[
-        "src/service/access/policy.rs",
-        "src/service/workloads/resources.rs",
-    ],
-];
+const KNOWN_CYCLES: &[&[&str]] = &[];
 
 const VENDORS: [&str; 6] = ["ack", "tke", "rancher", "harbor", "acr", "tcr"];
 

@@ -19,12 +19,11 @@ use serde_json::Value;
 
 use super::{
     ClusterError,
-    connect::classify,
+    error::classify,
     resources::{KindCache, ResourceError, strip_managed_fields},
 };
 
-/// Field manager of every apply: ownership of applied fields is recorded under this name.
-pub const FIELD_MANAGER: &str = "flotilla";
+pub use super::user_fields::FIELD_MANAGER;
 
 /// How long an apply waits, in all, for freshly applied CRDs to be served.
 const CRD_READY_TIMEOUT: Duration = Duration::from_secs(20);

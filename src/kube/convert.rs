@@ -11,7 +11,7 @@ use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::{self as meta, LabelSelector, ObjectMeta},
 };
 
-use super::{pod_view::PodView, summary::*};
+use super::summary::*;
 
 pub fn millis(t: &meta::Time) -> i64 {
     t.0.as_millisecond()
@@ -356,12 +356,12 @@ fn container(status: &core::ContainerStatus) -> ContainerSummary {
 }
 
 /// What a pod summary is made of, borrowed from a whole `Pod` or from a `PodView`.
-struct PodParts<'a> {
-    meta: &'a ObjectMeta,
-    node_name: Option<&'a String>,
+pub struct PodParts<'a> {
+    pub meta: &'a ObjectMeta,
+    pub node_name: Option<&'a String>,
     /// How many containers the spec declares; `None` without a spec.
-    declared_containers: Option<usize>,
-    status: Option<&'a core::PodStatus>,
+    pub declared_containers: Option<usize>,
+    pub status: Option<&'a core::PodStatus>,
 }
 
 pub fn pod(p: &Pod) -> PodSummary {
@@ -373,17 +373,7 @@ pub fn pod(p: &Pod) -> PodSummary {
     })
 }
 
-/// The same summary as [`pod`] gives for the whole object.
-pub fn pod_view(p: &PodView) -> PodSummary {
-    pod_summary(PodParts {
-        meta: &p.metadata,
-        node_name: p.spec.as_ref().and_then(|s| s.node_name.as_ref()),
-        declared_containers: p.spec.as_ref().map(|s| s.containers.len()),
-        status: p.status.as_ref(),
-    })
-}
-
-fn pod_summary(p: PodParts<'_>) -> PodSummary {
+pub fn pod_summary(p: PodParts<'_>) -> PodSummary {
     let meta = p.meta;
     let status = p.status;
     let containers: Vec<ContainerSummary> = status
@@ -1005,9 +995,9 @@ mod tests {
         // Whole seconds: Kubernetes writes `Time` at second precision.
         p.metadata.creation_timestamp = Some(at(100_000));
         p.metadata.resource_version = Some("42".into());
-        let view: PodView =
+        let view: crate::kube::pod_view::PodView =
             serde_json::from_value(serde_json::to_value(&p).expect("json")).expect("view");
-        assert_eq!(pod_view(&view), pod(&p));
+        assert_eq!(crate::kube::pod_view::summary(&view), pod(&p));
         assert_eq!(pod(&p).status, "ImagePullBackOff");
     }
 

@@ -6,7 +6,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
 use super::{
     access::{ClusterAccess, Credentials},
-    connect::{ClusterError, CredentialPart},
+    error::{ClusterError, CredentialPart},
 };
 
 /// Every credential field of `access` is usable.

@@ -11,7 +11,7 @@ use futures::future::join_all;
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::mpsc;
 
-use super::{ClusterError, connect::classify, workloads::set_unschedulable};
+use super::{ClusterError, error::classify, workloads::set_unschedulable};
 
 /// What happened to one pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::Event;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{ClusterError, connect::classify, convert, summary::EventSummary};
+use super::{ClusterError, convert, error::classify, summary::EventSummary};
 
 /// Changes kept for resuming.
 const RING: usize = 2048;

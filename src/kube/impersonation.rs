@@ -14,7 +14,7 @@ use k8s_openapi::api::{
     rbac::v1::{ClusterRoleBinding, RoleRef, Subject},
 };
 
-use super::{ClusterError, connect::classify};
+use super::{ClusterError, error::classify};
 
 /// Prefix of every user and group Flotilla impersonates.
 pub const PREFIX: &str = "flotilla:";
@@ -193,7 +193,7 @@ pub fn role_bindings_yaml() -> String {
 /// Server-side applies the bindings with `client` (Flotilla's own credential).
 pub async fn install_role_bindings(client: &Client) -> Result<(), ClusterError> {
     let api = Api::<ClusterRoleBinding>::all(client.clone());
-    let params = PatchParams::apply(super::apply::FIELD_MANAGER).force();
+    let params = PatchParams::apply(super::user_fields::FIELD_MANAGER).force();
     for mut binding in role_bindings() {
         let name = binding.metadata.name.clone().unwrap_or_default();
         binding.metadata.managed_fields = None;

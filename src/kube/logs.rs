@@ -5,7 +5,7 @@ use ::kube::{Api, Client, api::LogParams};
 use futures::{AsyncBufRead, AsyncBufReadExt, Stream, StreamExt};
 use k8s_openapi::{api::core::v1::Pod, jiff::Timestamp};
 
-use super::{ClusterError, connect::classify};
+use super::{ClusterError, error::classify};
 
 /// What to read.
 #[derive(Debug, Clone, Default)]

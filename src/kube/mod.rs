@@ -8,6 +8,7 @@ pub mod connect;
 pub mod convert;
 pub mod credential_check;
 pub mod drain;
+pub mod error;
 pub mod event_hub;
 pub mod expiry;
 pub mod impersonation;
@@ -26,7 +27,8 @@ pub mod yaml_limits;
 
 pub use access::{ClusterAccess, Credentials};
 pub use cache::{ClientCache, ImpersonatedClients};
-pub use connect::{ClusterError, CredentialPart, Probe, Timeouts};
+pub use connect::{Probe, Timeouts};
+pub use error::{ClusterError, CredentialPart, classify};
 pub use kubeconfig::{FileReferences, KubeconfigError};
 
 /// A connected cluster: the kube-rs client and what is known of its credentials.

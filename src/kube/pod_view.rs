@@ -64,6 +64,16 @@ fn summary_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error>
     })
 }
 
+/// The summary of a pod, the same as [`convert::pod`] gives for the whole object.
+pub fn summary(p: &PodView) -> PodSummary {
+    convert::pod_summary(convert::PodParts {
+        meta: &p.metadata,
+        node_name: p.spec.as_ref().and_then(|s| s.node_name.as_ref()),
+        declared_containers: p.spec.as_ref().map(|s| s.containers.len()),
+        status: p.status.as_ref(),
+    })
+}
+
 /// A page of a pod list, each pod summarized as soon as it is decoded: the page holds one
 /// decoded pod at a time, not hundreds.
 #[derive(Debug, Default, Deserialize)]
@@ -79,7 +89,7 @@ fn summarized<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PodSummary>, D::Err
 
     impl<'de> Deserialize<'de> for Summarized {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            PodView::deserialize(d).map(|pod| Summarized(convert::pod_view(&pod)))
+            PodView::deserialize(d).map(|pod| Summarized(summary(&pod)))
         }
     }
 
@@ -187,7 +197,7 @@ mod tests {
     fn summarizes_like_the_whole_pod() {
         let whole: Pod = serde_json::from_value(pod_json()).expect("pod");
         let view: PodView = serde_json::from_value(pod_json()).expect("pod view");
-        let summary = convert::pod_view(&view);
+        let summary = summary(&view);
         assert_eq!(summary, convert::pod(&whole));
         assert_eq!(summary.total_containers, 3);
         assert_eq!(summary.node_name, "node-1");
@@ -223,6 +233,6 @@ mod tests {
         let bare = serde_json::json!({"metadata": {"name": "p", "namespace": "n"}});
         let whole: Pod = serde_json::from_value(bare.clone()).expect("pod");
         let view: PodView = serde_json::from_value(bare).expect("pod view");
-        assert_eq!(convert::pod_view(&view), convert::pod(&whole));
+        assert_eq!(summary(&view), convert::pod(&whole));
     }
 }

@@ -17,7 +17,7 @@ use k8s_openapi::{
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{ClusterError, connect::classify};
+use super::{ClusterError, error::classify};
 
 type Result<T, E = ClusterError> = std::result::Result<T, E>;
 

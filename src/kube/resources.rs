@@ -21,7 +21,7 @@ use ::kube::{
 };
 use serde_json::Value;
 
-use super::{ClusterError, connect::classify};
+use super::{ClusterError, error::classify};
 
 /// Why a generic resource call could not be made or failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

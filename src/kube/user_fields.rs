@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 
-use super::apply::FIELD_MANAGER;
+/// Field manager of every apply: ownership of applied fields is recorded under this name.
+pub const FIELD_MANAGER: &str = "flotilla";
 
 /// Whether `before` and `after` agree on every field the user owns: the fields of the applied
 /// `manifest` and those our field manager owned before (so a field the user dropped from their

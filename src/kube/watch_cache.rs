@@ -279,7 +279,7 @@ impl WatchCaches {
             watch.pods.clone(),
             watch.stop.clone(),
             move |pod: PodView| {
-                let pod = CachedPod::new(convert::pod_view(&pod), &mut strings);
+                let pod = CachedPod::new(super::pod_view::summary(&pod), &mut strings);
                 ((pod.namespace.clone(), pod.name.clone()), pod)
             },
             format!("{cluster_id}/pods"),

@@ -17,9 +17,8 @@ use k8s_openapi::{
 use serde_json::json;
 
 use super::{
-    ClusterError,
-    connect::classify,
-    convert,
+    ClusterError, convert,
+    error::classify,
     pod_view::{PodView, SummaryPage},
     summary::{EventSummary, NodeSummary, PodSummary, WorkloadKind, WorkloadSummary},
 };
@@ -381,7 +380,7 @@ pub async fn get_pod(client: &Client, namespace: &str, name: &str) -> Result<Pod
         .get(name)
         .await
         .map_err(classify)?;
-    Ok(convert::pod_view(&pod))
+    Ok(super::pod_view::summary(&pod))
 }
 
 pub async fn delete_pod(

@@ -199,7 +199,7 @@ mod tests {
     fn throttled() -> VendorError {
         VendorError::new(
             ErrorClass::RateLimited,
-            "ack",
+            "acme",
             "CreateCluster",
             "Throttling.User",
             "Request was denied due to user flow control.",
@@ -218,7 +218,7 @@ mod tests {
         assert_eq!(
             failure.call,
             Some(VendorCall {
-                vendor: "ack",
+                vendor: "acme",
                 operation: "CreateCluster",
                 request_id: "req-2".into(),
                 http_status: 400,

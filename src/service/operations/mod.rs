@@ -564,7 +564,7 @@ mod tests {
             cluster_id: "prod".into(),
             kind: OperationKind::CreateCluster,
             state,
-            provider: "ack".into(),
+            provider: "acme".into(),
             request_id: String::new(),
             request_token: String::new(),
             request_hash: None,

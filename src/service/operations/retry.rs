@@ -119,7 +119,13 @@ mod tests {
     const TOP: f64 = 1.0 - f64::EPSILON;
 
     fn vendor_failure(class: ErrorClass) -> StepFailure {
-        StepFailure::from_vendor(VendorError::new(class, "ack", "DescribeClusters", "X", "m"))
+        StepFailure::from_vendor(VendorError::new(
+            class,
+            "acme",
+            "DescribeClusters",
+            "X",
+            "m",
+        ))
     }
 
     #[test]
@@ -204,7 +210,7 @@ mod tests {
     fn a_final_failure_is_not_retried_even_when_its_class_could_be() {
         let task = StepFailure::task_failed(VendorError::new(
             ErrorClass::Timeout,
-            "ack",
+            "acme",
             "DescribeTaskInfo",
             "",
             "task failed",

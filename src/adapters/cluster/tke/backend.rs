@@ -14,7 +14,7 @@ use super::{
         self, AddInstancesReply, ClustersReply, DeleteInstancesReply, IdReply, InstancesReply,
         NodePoolIdReply, NodePoolsReply, Reply, TkeCluster, TkeInstance, TkeNodePool,
     },
-    endpoint, spec,
+    endpoint_rules, spec,
 };
 use crate::adapters::{
     CallContext, CredentialKind,
@@ -283,7 +283,7 @@ impl ClusterProvider for TkeProvider {
         cluster_id: &str,
         spec: &ClusterSpec,
     ) -> Result<Zeroizing<String>> {
-        match endpoint::public_endpoint(spec) {
+        match endpoint_rules::public_endpoint(spec) {
             Some(cidrs) => self.public_kubeconfig(ctx, cluster_id, cidrs).await,
             None => self.kubeconfig(ctx, cluster_id, false).await,
         }
@@ -713,7 +713,7 @@ mod tests {
         let err = |code: &str, message: &str| {
             VendorError::new(ErrorClass::Unknown, VENDOR, "X", code, message)
         };
-        use super::endpoint::extranet_not_enabled;
+        use super::super::endpoint::extranet_not_enabled;
         assert!(extranet_not_enabled(&err(EXTRANET_NOT_ENABLED, "")));
         assert!(extranet_not_enabled(&err(
             "FailedOperation",

@@ -9,7 +9,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::{CONTENT_TYPE, PAGE_LIMIT, SERVICE, VENDOR, VERSION, action, error::parse_error, spec};
+use super::{
+    CONTENT_TYPE, PAGE_LIMIT, SERVICE, VENDOR, VERSION, action,
+    error::{invalid, parse_error},
+    spec,
+};
 use crate::adapters::signing::tencent::{self as sign, SigningInput};
 use crate::adapters::{
     CallContext, Credentials,
@@ -27,16 +31,6 @@ pub struct Target<'a> {
     pub region: &'a str,
     pub secret_id: &'a str,
     pub secret_key: &'a str,
-}
-
-pub(super) fn invalid(operation: &'static str, message: impl Into<String>) -> VendorError {
-    VendorError::new(
-        ErrorClass::InvalidConfiguration,
-        VENDOR,
-        operation,
-        "",
-        message,
-    )
 }
 
 /// `(url, host)`: the URL always has the path `/`; the host keeps a port when there is one, as

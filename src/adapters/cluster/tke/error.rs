@@ -222,6 +222,16 @@ fn classify_message(message: &str) -> ErrorClass {
     }
 }
 
+pub(super) fn invalid(operation: &'static str, message: impl Into<String>) -> VendorError {
+    VendorError::new(
+        ErrorClass::InvalidConfiguration,
+        VENDOR,
+        operation,
+        "",
+        message,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

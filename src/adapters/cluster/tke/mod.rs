@@ -21,6 +21,7 @@ mod backend;
 pub mod client;
 pub mod config;
 pub mod endpoint;
+pub mod endpoint_rules;
 pub mod error;
 pub mod spec;
 

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{VENDOR, action, client::invalid, endpoint};
+use super::{VENDOR, action, endpoint_rules, error::invalid};
 use crate::adapters::{
     cluster::{ClusterSpec, NodePoolSpec, SpecViolation, SpecWarning, spec_rules},
     error::Result,
@@ -11,7 +11,7 @@ use crate::adapters::{
 use crate::proto::{self as pb, cluster_spec, node_pool_spec};
 
 /// TKE's rules for a cluster spec, before anything is recorded: TKE settings or none, a region
-/// (every TKE call names one), and how the API server may be reached (`endpoint::review`: a
+/// (every TKE call names one), and how the API server may be reached (`endpoint_rules::review`: a
 /// public endpoint only with source CIDRs, and a warning when there is one).
 pub fn check(spec: &ClusterSpec) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
     let own = matches!(
@@ -20,7 +20,7 @@ pub fn check(spec: &ClusterSpec) -> std::result::Result<Vec<SpecWarning>, SpecVi
     );
     spec_rules::own_provider_config(VENDOR, spec, own)?;
     spec_rules::region_required(VENDOR, spec)?;
-    endpoint::review(spec)
+    endpoint_rules::review(spec)
 }
 
 /// TKE versions have no leading `v` ("1.30.0").

@@ -38,7 +38,7 @@ fn pool(
 fn vendor_error(class: ErrorClass) -> VendorError {
     VendorError::new(
         class,
-        "ack",
+        "acme",
         "DescribeClusterDetail",
         "Some.Code",
         "what the vendor said",
@@ -64,7 +64,7 @@ fn vendor_call_failed(class: ErrorClass) -> Outcome {
         code: "Some.Code".into(),
         message: "what the vendor said".into(),
         call: Some(crate::service::operations::VendorCall {
-            vendor: "ack",
+            vendor: "acme",
             operation: "DescribeClusterDetail",
             request_id: "req-7".into(),
             http_status: 503,
@@ -125,7 +125,7 @@ fn a_running_task_waits_with_its_stage() {
 fn a_failed_task_fails_the_step_for_good() {
     let error = VendorError::new(
         ErrorClass::Timeout,
-        "ack",
+        "acme",
         "DescribeTaskInfo",
         "TaskFailed",
         "instances did not start",
@@ -276,7 +276,7 @@ fn connect_uses_the_kubeconfig_it_got() {
 fn connect_waits_while_the_endpoint_is_opening() {
     let pending = VendorError::new(
         ErrorClass::DependencyPending,
-        "tke",
+        "bolt",
         "DescribeClusterKubeconfig",
         "",
         "the public endpoint is Creating",
