@@ -117,7 +117,9 @@ async fn push_content(pusher: &Pusher) -> Content {
         .push_image("team/app", Some("v1"), "linux/amd64", "one")
         .await;
     pusher.tag("team/app", "latest", &v1).await;
-    let docker = pusher.push_docker_image("team/app", "v2-docker", "two").await;
+    let docker = pusher
+        .push_docker_image("team/app", "v2-docker", "two")
+        .await;
     let multi = pusher
         .push_index("team/app", "multi", &["linux/amd64", "linux/arm64/v8"])
         .await;
@@ -133,7 +135,13 @@ async fn push_content(pusher: &Pusher) -> Content {
         .push_chart("charts/nginx", "nginx", "1.0.0", "1.25.0", "A web server")
         .await;
     let chart_120 = pusher
-        .push_chart("charts/nginx", "nginx", "1.2.0", "1.27.1", "A faster web server")
+        .push_chart(
+            "charts/nginx",
+            "nginx",
+            "1.2.0",
+            "1.27.1",
+            "A faster web server",
+        )
         .await;
     Content {
         v1,
@@ -173,7 +181,11 @@ async fn every_method(kind: RegistryKind, auth: RegistryAuth) {
         .await
         .expect("namespaces page 2");
     assert_eq!(rest.next, None);
-    names.extend(rest.items.iter().map(|n| (n.name.clone(), n.repository_count)));
+    names.extend(
+        rest.items
+            .iter()
+            .map(|n| (n.name.clone(), n.repository_count)),
+    );
     assert_eq!(
         names,
         vec![
@@ -267,7 +279,10 @@ async fn every_method(kind: RegistryKind, auth: RegistryAuth) {
     assert_eq!(artifacts.len(), 5, "{artifacts:#?}");
 
     // One artifact, by tag and by digest.
-    let by_tag = client.get_artifact("team/app", "multi").await.expect("by tag");
+    let by_tag = client
+        .get_artifact("team/app", "multi")
+        .await
+        .expect("by tag");
     assert_eq!(by_tag.digest, content.multi.digest);
     let by_digest = client
         .get_artifact("team/app", &content.v1.digest)
@@ -306,7 +321,13 @@ async fn every_method(kind: RegistryKind, auth: RegistryAuth) {
         .items;
     let versions: Vec<(&str, &str, &str)> = versions
         .iter()
-        .map(|v| (v.version.as_str(), v.app_version.as_str(), v.digest.as_str()))
+        .map(|v| {
+            (
+                v.version.as_str(),
+                v.app_version.as_str(),
+                v.digest.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         versions,
@@ -445,7 +466,10 @@ async fn paging_over_1200_tags(kind: RegistryKind) {
         // The quirk this guards against: the registry hands back everything, whatever `n` says.
         let raw = pusher.raw_get("/v2/big/tags/tags/list?n=5", &[]).await;
         let body: serde_json::Value = serde_json::from_slice(&raw.body).unwrap();
-        assert!(body["tags"].as_array().unwrap().len() > 5, "docker-registry 2.8 honours n now?");
+        assert!(
+            body["tags"].as_array().unwrap().len() > 5,
+            "docker-registry 2.8 honours n now?"
+        );
     }
     let client = open(&registry);
     for size in [1u32, 7, 100, 1000] {
@@ -498,7 +522,10 @@ async fn wrong_password_is_credentials_invalid() {
         assert_eq!(err.class, ErrorClass::CredentialsInvalid, "{auth:?}: {err}");
         if let Some(issuer) = &registry.issuer {
             let issued = issuer.issued();
-            assert!(!issued.is_empty() && issued.iter().all(|i| !i.granted), "{issued:?}");
+            assert!(
+                !issued.is_empty() && issued.iter().all(|i| !i.granted),
+                "{issued:?}"
+            );
         }
     }
 }
@@ -582,9 +609,13 @@ async fn unreachable_registry_is_vendor_unavailable() {
 #[tokio::test]
 async fn outbound_policy_applies_to_the_endpoint() {
     let registry = TestRegistry::start(RegistryKind::Distribution, RegistryAuth::Anonymous).await;
-    let err = open_with(&registry.url, RegistryCredentials::Anonymous, "127.0.0.1/32")
-        .err()
-        .expect("refused literal");
+    let err = open_with(
+        &registry.url,
+        RegistryCredentials::Anonymous,
+        "127.0.0.1/32",
+    )
+    .err()
+    .expect("refused literal");
     assert_eq!(err.class, ErrorClass::InvalidConfiguration);
     assert!(err.message.contains("127.0.0.1"), "{}", err.message);
     let by_name = open_with(
@@ -627,17 +658,28 @@ async fn a_registry_without_catalog_says_so() {
             get(|| async { r#"{"name":"team/app","tags":["b","a"]}"# }),
         );
     let addr = support::sim::serve(router).await;
-    let client = open_with(&format!("http://{addr}"), RegistryCredentials::Anonymous, "").unwrap();
+    let client = open_with(
+        &format!("http://{addr}"),
+        RegistryCredentials::Anonymous,
+        "",
+    )
+    .unwrap();
     for result in [
         client.list_repositories(None, &page(10, None)).await.err(),
-        client.list_repositories(Some("team"), &page(10, None)).await.err(),
+        client
+            .list_repositories(Some("team"), &page(10, None))
+            .await
+            .err(),
     ] {
         let err = result.expect("refused");
         assert_eq!(err.class, ErrorClass::Unsupported);
         assert!(err.message.contains("_catalog"), "{}", err.message);
         assert!(err.message.contains("namespace"), "{}", err.message);
     }
-    let err = client.list_namespaces(&page(10, None)).await.expect_err("refused");
+    let err = client
+        .list_namespaces(&page(10, None))
+        .await
+        .expect_err("refused");
     assert_eq!(err.class, ErrorClass::Unsupported);
     let tags = client.list_tags("team/app", &page(10, None)).await.unwrap();
     assert_eq!(tags.items, vec!["a", "b"]);
@@ -646,14 +688,26 @@ async fn a_registry_without_catalog_says_so() {
 /// The registry process and its storage are gone once the test's handle is dropped.
 #[tokio::test]
 async fn test_registries_leave_nothing_behind() {
-    let registry = TestRegistry::start(RegistryKind::Distribution, RegistryAuth::basic(USER, PASSWORD)).await;
+    let registry = TestRegistry::start(
+        RegistryKind::Distribution,
+        RegistryAuth::basic(USER, PASSWORD),
+    )
+    .await;
     let pid = registry.pid();
     let storage = registry.storage_dir();
     Pusher::for_registry(&registry)
         .push_image("team/app", Some("v1"), "linux/amd64", "x")
         .await;
-    assert!(storage.join("docker/registry/v2/repositories/team/app").is_dir(), "pushed to disk");
+    assert!(
+        storage
+            .join("docker/registry/v2/repositories/team/app")
+            .is_dir(),
+        "pushed to disk"
+    );
     drop(registry);
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "process {pid} still there");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "process {pid} still there"
+    );
     assert!(!storage.exists(), "storage left behind");
 }

@@ -66,7 +66,11 @@ impl CheckedResolver {
         self.ports
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
+            .entry(
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_ascii_lowercase(),
+            )
             .or_default()
             .insert(port);
         Ok(())
@@ -90,9 +94,10 @@ impl reqwest::dns::Resolve for CheckedResolver {
         Box::pin(async move {
             if ports.is_empty() {
                 // Every request goes through `admit` first; a host without ports was never admitted.
-                return Err(Box::new(ConnectError::NoAddress(format!(
-                    "{host} (not admitted)"
-                ))) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(
+                    Box::new(ConnectError::NoAddress(format!("{host} (not admitted)")))
+                        as Box<dyn std::error::Error + Send + Sync>,
+                );
             }
             // An address is kept only when it is allowed with every port the host is used with.
             let mut allowed: Option<Vec<SocketAddr>> = None;

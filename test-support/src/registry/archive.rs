@@ -12,7 +12,10 @@ pub fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
     for (path, content) in files {
         let mut header = [0u8; 512];
         let name = path.as_bytes();
-        assert!(name.len() < 100, "tar path too long for this writer: {path}");
+        assert!(
+            name.len() < 100,
+            "tar path too long for this writer: {path}"
+        );
         header[..name.len()].copy_from_slice(name);
         put_octal(&mut header[100..108], 0o644);
         put_octal(&mut header[108..116], 0);

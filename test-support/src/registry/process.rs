@@ -52,7 +52,10 @@ impl RegistryKind {
 pub enum RegistryAuth {
     Anonymous,
     /// htpasswd with one bcrypt user.
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// Bearer tokens from a [`TokenIssuer`] that accepts this user.
     Token {
         username: String,

@@ -258,13 +258,8 @@ impl Pusher {
         }
         let bytes = serde_json::to_vec(&manifest).expect("manifest json");
         let digest = digest_of(&bytes);
-        self.push_manifest(
-            repository,
-            reference.unwrap_or(&digest),
-            media_type,
-            &bytes,
-        )
-        .await;
+        self.push_manifest(repository, reference.unwrap_or(&digest), media_type, &bytes)
+            .await;
         Pushed {
             digest,
             media_type: media_type.to_string(),

@@ -73,7 +73,9 @@ impl TokenIssuer {
             .push(rcgen::DnType::CommonName, "flotilla test token issuer");
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         params.not_after = rcgen::date_time_ymd(2100, 1, 1);
-        let cert = params.self_signed(&key_pair).expect("self-signed certificate");
+        let cert = params
+            .self_signed(&key_pair)
+            .expect("self-signed certificate");
         let state = Arc::new(IssuerState {
             username: username.to_string(),
             password: password.to_string(),
@@ -144,11 +146,10 @@ async fn issue(
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Response {
-    let params: HashMap<&str, Vec<&str>> =
-        query.iter().fold(HashMap::new(), |mut map, (k, v)| {
-            map.entry(k.as_str()).or_default().push(v.as_str());
-            map
-        });
+    let params: HashMap<&str, Vec<&str>> = query.iter().fold(HashMap::new(), |mut map, (k, v)| {
+        map.entry(k.as_str()).or_default().push(v.as_str());
+        map
+    });
     let requested: Vec<String> = params
         .get("scope")
         .map(|scopes| {
@@ -162,7 +163,8 @@ async fn issue(
         })
         .unwrap_or_default();
     let credentials = basic_credentials(&headers);
-    let granted = matches!(&credentials, Some((u, p)) if *u == state.username && *p == state.password);
+    let granted =
+        matches!(&credentials, Some((u, p)) if *u == state.username && *p == state.password);
     state
         .log
         .lock()
@@ -176,7 +178,9 @@ async fn issue(
         return (
             StatusCode::UNAUTHORIZED,
             [("www-authenticate", "Basic realm=\"flotilla-test-issuer\"")],
-            axum::Json(json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]})),
+            axum::Json(
+                json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}),
+            ),
         )
             .into_response();
     }

@@ -58,13 +58,20 @@ impl OciProvider {
 }
 
 fn invalid(operation: &'static str, code: &str, message: impl Into<String>) -> VendorError {
-    VendorError::new(ErrorClass::InvalidConfiguration, VENDOR, operation, code, message)
+    VendorError::new(
+        ErrorClass::InvalidConfiguration,
+        VENDOR,
+        operation,
+        code,
+        message,
+    )
 }
 
 /// The endpoint as a base URL: http(s), a host, nothing after it.
 fn parse_endpoint(endpoint: &str) -> std::result::Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(endpoint.trim_end_matches('/'))
-        .map_err(|err| format!("{endpoint:?} is not a URL such as https://registry.example.com: {err}"))?;
+    let url = reqwest::Url::parse(endpoint.trim_end_matches('/')).map_err(|err| {
+        format!("{endpoint:?} is not a URL such as https://registry.example.com: {err}")
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{endpoint:?}: the scheme must be https (or http)"));
     }
@@ -141,10 +148,13 @@ impl RegistryProvider for OciProvider {
     }
 
     fn open(&self, target: RegistryTarget) -> Result<Arc<dyn RegistryClient>> {
-        let base = parse_endpoint(&target.endpoint).map_err(|m| invalid("Open", "BadEndpoint", m))?;
+        let base =
+            parse_endpoint(&target.endpoint).map_err(|m| invalid("Open", "BadEndpoint", m))?;
         let credentials = match target.credentials {
             RegistryCredentials::Anonymous => None,
-            RegistryCredentials::UsernamePassword { username, password } => Some((username, password)),
+            RegistryCredentials::UsernamePassword { username, password } => {
+                Some((username, password))
+            }
             RegistryCredentials::Cloud(_) => {
                 return Err(invalid(
                     "Open",
@@ -157,15 +167,24 @@ impl RegistryProvider for OciProvider {
         resolver.admit(VENDOR, "Open", &base)?;
         let mut builder = reqwest::Client::builder()
             .timeout(self.transport.timeout)
-            .connect_timeout(self.transport.timeout.min(std::time::Duration::from_secs(10)))
+            .connect_timeout(
+                self.transport
+                    .timeout
+                    .min(std::time::Duration::from_secs(10)),
+            )
             // Redirects would go to addresses nobody checked; blob reads follow them by hand.
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .dns_resolver(resolver.clone())
             .user_agent(concat!("flotilla/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &target.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|err| invalid("Open", "BadCaBundle", format!("the CA bundle does not parse: {err}")))?;
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|err| {
+                invalid(
+                    "Open",
+                    "BadCaBundle",
+                    format!("the CA bundle does not parse: {err}"),
+                )
+            })?;
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
@@ -193,8 +212,13 @@ struct NamePage {
 
 impl OciRegistry {
     fn check_repository(operation: &'static str, repository: &str) -> Result<()> {
-        spec::check_repository_name(repository)
-            .map_err(|why| invalid(operation, "NAME_INVALID", format!("repository {repository:?}: {why}")))
+        spec::check_repository_name(repository).map_err(|why| {
+            invalid(
+                operation,
+                "NAME_INVALID",
+                format!("repository {repository:?}: {why}"),
+            )
+        })
     }
 
     /// One page of a name list (`_catalog` or `tags/list`), whatever the registry does with
@@ -214,15 +238,29 @@ impl OciRegistry {
             let raw = match repository {
                 Some(repo) => {
                     self.client
-                        .send(operation, &pull_scope(repo), Idempotency::Idempotent, |auth| {
-                            client::tags_request(&self.client, repo, size, last.as_deref(), auth)
-                        })
+                        .send(
+                            operation,
+                            &pull_scope(repo),
+                            Idempotency::Idempotent,
+                            |auth| {
+                                client::tags_request(
+                                    &self.client,
+                                    repo,
+                                    size,
+                                    last.as_deref(),
+                                    auth,
+                                )
+                            },
+                        )
                         .await?
                 }
                 None => self.catalog(operation, size, last.as_deref()).await?,
             };
             let received = match repository {
-                Some(_) => raw.json::<TagsAnswer>(VENDOR, operation)?.tags.unwrap_or_default(),
+                Some(_) => raw
+                    .json::<TagsAnswer>(VENDOR, operation)?
+                    .tags
+                    .unwrap_or_default(),
                 None => raw
                     .json::<CatalogAnswer>(VENDOR, operation)?
                     .repositories
@@ -259,7 +297,12 @@ impl OciRegistry {
     }
 
     /// `GET /v2/_catalog`, with a missing or refused catalog turned into a clear `Unsupported`.
-    async fn catalog(&self, operation: &'static str, n: u32, last: Option<&str>) -> Result<RawResponse> {
+    async fn catalog(
+        &self,
+        operation: &'static str,
+        n: u32,
+        last: Option<&str>,
+    ) -> Result<RawResponse> {
         let result = self
             .client
             .send(operation, CATALOG_SCOPE, Idempotency::Idempotent, |auth| {
@@ -294,7 +337,12 @@ impl OciRegistry {
         let mut cursor: Option<String> = None;
         loop {
             let page = self
-                .name_page(operation, None, self.client.settings.max_page, cursor.as_deref())
+                .name_page(
+                    operation,
+                    None,
+                    self.client.settings.max_page,
+                    cursor.as_deref(),
+                )
                 .await?;
             cursor = page.names.last().cloned();
             all.extend(page.names);
@@ -322,7 +370,12 @@ impl OciRegistry {
         let mut found = Vec::new();
         loop {
             let page = self
-                .name_page(operation, None, self.client.settings.max_page, last.as_deref())
+                .name_page(
+                    operation,
+                    None,
+                    self.client.settings.max_page,
+                    last.as_deref(),
+                )
                 .await?;
             for name in &page.names {
                 if name.as_str() > end.as_str() {
@@ -342,12 +395,28 @@ impl OciRegistry {
         }
     }
 
-    async fn get_manifest(&self, operation: &'static str, repository: &str, reference: &str) -> Result<(Manifest, String, String, u64)> {
+    async fn get_manifest(
+        &self,
+        operation: &'static str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<(Manifest, String, String, u64)> {
         let raw = self
             .client
-            .send(operation, &pull_scope(repository), Idempotency::Idempotent, |auth| {
-                client::manifest_request(&self.client, http::Method::GET, repository, reference, auth)
-            })
+            .send(
+                operation,
+                &pull_scope(repository),
+                Idempotency::Idempotent,
+                |auth| {
+                    client::manifest_request(
+                        &self.client,
+                        http::Method::GET,
+                        repository,
+                        reference,
+                        auth,
+                    )
+                },
+            )
             .await?;
         let manifest: Manifest = raw.json(VENDOR, operation)?;
         let content_type = raw
@@ -366,10 +435,21 @@ impl OciRegistry {
         Ok((manifest, media_type, digest, raw.body.len() as u64))
     }
 
-    async fn artifact(&self, operation: &'static str, repository: &str, reference: &str, tag: Option<&str>) -> Result<(Artifact, Manifest)> {
-        let (manifest, media_type, digest, bytes) = self.get_manifest(operation, repository, reference).await?;
+    async fn artifact(
+        &self,
+        operation: &'static str,
+        repository: &str,
+        reference: &str,
+        tag: Option<&str>,
+    ) -> Result<(Artifact, Manifest)> {
+        let (manifest, media_type, digest, bytes) =
+            self.get_manifest(operation, repository, reference).await?;
         let artifact_type = manifest.artifact_type();
-        let layer_types: Vec<&str> = manifest.layers.iter().map(|l| l.media_type.as_str()).collect();
+        let layer_types: Vec<&str> = manifest
+            .layers
+            .iter()
+            .map(|l| l.media_type.as_str())
+            .collect();
         let kind = spec::artifact_kind(&media_type, &artifact_type, &layer_types, tag);
         let artifact = Artifact {
             digest,
@@ -377,7 +457,11 @@ impl OciRegistry {
             artifact_type,
             kind,
             size_bytes: manifest.total_size(bytes),
-            platforms: if manifest.is_index(&media_type) { manifest.platforms() } else { Vec::new() },
+            platforms: if manifest.is_index(&media_type) {
+                manifest.platforms()
+            } else {
+                Vec::new()
+            },
             media_type,
             pushed: None,
             pulled: None,
@@ -385,12 +469,20 @@ impl OciRegistry {
         Ok((artifact, manifest))
     }
 
-    async fn get_blob(&self, operation: &'static str, repository: &str, digest: &str) -> Result<bytes::Bytes> {
+    async fn get_blob(
+        &self,
+        operation: &'static str,
+        repository: &str,
+        digest: &str,
+    ) -> Result<bytes::Bytes> {
         let raw = self
             .client
-            .send(operation, &pull_scope(repository), Idempotency::Idempotent, |auth| {
-                client::blob_request(&self.client, repository, digest, auth)
-            })
+            .send(
+                operation,
+                &pull_scope(repository),
+                Idempotency::Idempotent,
+                |auth| client::blob_request(&self.client, repository, digest, auth),
+            )
             .await?;
         if (300..400).contains(&raw.status) {
             return Err(VendorError::new(
@@ -412,7 +504,12 @@ impl OciRegistry {
         let mut cursor: Option<String> = None;
         loop {
             let page = match self
-                .name_page(operation, Some(repository), self.client.settings.max_page, cursor.as_deref())
+                .name_page(
+                    operation,
+                    Some(repository),
+                    self.client.settings.max_page,
+                    cursor.as_deref(),
+                )
                 .await
             {
                 Ok(page) => page,
@@ -420,12 +517,20 @@ impl OciRegistry {
                 Err(err) => return Err(err),
             };
             cursor = page.names.last().cloned();
-            tags.extend(page.names.into_iter().filter(|t| spec::referrers_tag_suffix(t).is_none()));
+            tags.extend(
+                page.names
+                    .into_iter()
+                    .filter(|t| spec::referrers_tag_suffix(t).is_none()),
+            );
             if !page.more {
                 break;
             }
         }
-        let Some(newest) = tags.iter().max_by(|a, b| spec::compare_versions(a, b)).cloned() else {
+        let Some(newest) = tags
+            .iter()
+            .max_by(|a, b| spec::compare_versions(a, b))
+            .cloned()
+        else {
             return Ok(None);
         };
         let (manifest, _, _, _) = self.get_manifest(operation, repository, &newest).await?;
@@ -444,13 +549,24 @@ impl OciRegistry {
         }))
     }
 
-    async fn chart_config(&self, operation: &'static str, repository: &str, manifest: &Manifest) -> Result<HelmConfig> {
+    async fn chart_config(
+        &self,
+        operation: &'static str,
+        repository: &str,
+        manifest: &Manifest,
+    ) -> Result<HelmConfig> {
         let Some(config) = &manifest.config else {
             return Ok(HelmConfig::default());
         };
         let blob = self.get_blob(operation, repository, &config.digest).await?;
         serde_json::from_slice(&blob).map_err(|err| {
-            VendorError::new(ErrorClass::Unknown, VENDOR, operation, "MalformedChartConfig", format!("the chart's config blob does not parse: {err}"))
+            VendorError::new(
+                ErrorClass::Unknown,
+                VENDOR,
+                operation,
+                "MalformedChartConfig",
+                format!("the chart's config blob does not parse: {err}"),
+            )
         })
     }
 }
@@ -502,7 +618,9 @@ impl RegistryClient for OciRegistry {
     async fn login(&self) -> Result<LoginInfo> {
         let raw = self
             .client
-            .send("Login", "", Idempotency::Idempotent, |auth| client::ping_request(&self.client, auth))
+            .send("Login", "", Idempotency::Idempotent, |auth| {
+                client::ping_request(&self.client, auth)
+            })
             .await?;
         let api_version = raw
             .headers
@@ -520,7 +638,9 @@ impl RegistryClient for OciRegistry {
         let all = self.whole_catalog("ListNamespaces").await?;
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         for repository in &all {
-            *counts.entry(spec::namespace_of(repository).to_string()).or_default() += 1;
+            *counts
+                .entry(spec::namespace_of(repository).to_string())
+                .or_default() += 1;
         }
         let total = counts.len() as u64;
         let size = page.size.max(1) as usize;
@@ -544,16 +664,23 @@ impl RegistryClient for OciRegistry {
         })
     }
 
-    async fn list_repositories(&self, namespace: Option<&str>, page: &PageRequest) -> Result<Listed<Repository>> {
+    async fn list_repositories(
+        &self,
+        namespace: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Listed<Repository>> {
         let operation = "ListRepositories";
         let (names, more) = match namespace {
             Some(ns) => {
-                spec::check_namespace_name(ns).map_err(|why| invalid(operation, "NAME_INVALID", why))?;
+                spec::check_namespace_name(ns)
+                    .map_err(|why| invalid(operation, "NAME_INVALID", why))?;
                 self.namespace_repositories(operation, ns, page.size.max(1), page.cursor.as_deref())
                     .await?
             }
             None => {
-                let page = self.name_page(operation, None, page.size, page.cursor.as_deref()).await?;
+                let page = self
+                    .name_page(operation, None, page.size, page.cursor.as_deref())
+                    .await?;
                 (page.names, page.more)
             }
         };
@@ -577,10 +704,19 @@ impl RegistryClient for OciRegistry {
     async fn list_tags(&self, repository: &str, page: &PageRequest) -> Result<Listed<String>> {
         Self::check_repository("ListTags", repository)?;
         let names = self
-            .name_page("ListTags", Some(repository), page.size, page.cursor.as_deref())
+            .name_page(
+                "ListTags",
+                Some(repository),
+                page.size,
+                page.cursor.as_deref(),
+            )
             .await?;
         Ok(Listed {
-            next: if names.more { names.names.last().cloned() } else { None },
+            next: if names.more {
+                names.names.last().cloned()
+            } else {
+                None
+            },
             items: names.names,
             total: None,
         })
@@ -589,27 +725,41 @@ impl RegistryClient for OciRegistry {
     /// Artifacts of one page of tags (in tag order), grouped by digest within the page. The
     /// referrers tag-schema fallback (`sha256-<hex>` holding an index of referrers) is shown
     /// as the referrers it lists — signatures, SBOMs — not as an index.
-    async fn list_artifacts(&self, repository: &str, page: &PageRequest) -> Result<Listed<Artifact>> {
+    async fn list_artifacts(
+        &self,
+        repository: &str,
+        page: &PageRequest,
+    ) -> Result<Listed<Artifact>> {
         let operation = "ListArtifacts";
         Self::check_repository(operation, repository)?;
         let tags = self
-            .name_page(operation, Some(repository), page.size, page.cursor.as_deref())
+            .name_page(
+                operation,
+                Some(repository),
+                page.size,
+                page.cursor.as_deref(),
+            )
             .await?;
         let mut artifacts: Vec<Artifact> = Vec::new();
         for tag in &tags.names {
-            let (artifact, manifest) = match self.artifact(operation, repository, tag, Some(tag)).await {
-                Ok(found) => found,
-                // Deleted between the tag list and the read.
-                Err(err) if err.is_not_found() => continue,
-                Err(err) => return Err(err),
-            };
-            let referrers_index = spec::referrers_tag_suffix(tag) == Some("") && artifact.kind == ArtifactKind::ImageIndex;
+            let (artifact, manifest) =
+                match self.artifact(operation, repository, tag, Some(tag)).await {
+                    Ok(found) => found,
+                    // Deleted between the tag list and the read.
+                    Err(err) if err.is_not_found() => continue,
+                    Err(err) => return Err(err),
+                };
+            let referrers_index = spec::referrers_tag_suffix(tag) == Some("")
+                && artifact.kind == ArtifactKind::ImageIndex;
             if referrers_index {
                 for referrer in &manifest.manifests {
                     if artifacts.iter().any(|a| a.digest == referrer.digest) {
                         continue;
                     }
-                    match self.artifact(operation, repository, &referrer.digest, None).await {
+                    match self
+                        .artifact(operation, repository, &referrer.digest, None)
+                        .await
+                    {
                         Ok((found, _)) => artifacts.push(found),
                         Err(err) if err.is_not_found() => {}
                         Err(err) => return Err(err),
@@ -623,7 +773,11 @@ impl RegistryClient for OciRegistry {
             }
         }
         Ok(Listed {
-            next: if tags.more { tags.names.last().cloned() } else { None },
+            next: if tags.more {
+                tags.names.last().cloned()
+            } else {
+                None
+            },
             items: artifacts,
             total: None,
         })
@@ -637,9 +791,16 @@ impl RegistryClient for OciRegistry {
         } else if spec::is_tag(reference) {
             Some(reference)
         } else {
-            return Err(invalid(operation, "TAG_INVALID", format!("{reference:?} is neither a tag nor a digest (sha256:<64 hex>)")));
+            return Err(invalid(
+                operation,
+                "TAG_INVALID",
+                format!("{reference:?} is neither a tag nor a digest (sha256:<64 hex>)"),
+            ));
         };
-        Ok(self.artifact(operation, repository, reference, tag).await?.0)
+        Ok(self
+            .artifact(operation, repository, reference, tag)
+            .await?
+            .0)
     }
 
     /// OCI tag deletion (`DELETE /v2/<name>/manifests/<tag>`; Distribution v3 untags). Registries
@@ -649,17 +810,35 @@ impl RegistryClient for OciRegistry {
         let operation = "DeleteTag";
         Self::check_repository(operation, repository)?;
         if !spec::is_tag(tag) {
-            return Err(invalid(operation, "TAG_INVALID", format!("{tag:?} is not a tag")));
+            return Err(invalid(
+                operation,
+                "TAG_INVALID",
+                format!("{tag:?} is not a tag"),
+            ));
         }
         let result = self
             .client
-            .send(operation, &delete_scope(repository), Idempotency::Idempotent, |auth| {
-                client::manifest_request(&self.client, http::Method::DELETE, repository, tag, auth)
-            })
+            .send(
+                operation,
+                &delete_scope(repository),
+                Idempotency::Idempotent,
+                |auth| {
+                    client::manifest_request(
+                        &self.client,
+                        http::Method::DELETE,
+                        repository,
+                        tag,
+                        auth,
+                    )
+                },
+            )
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err) if matches!(err.code.as_str(), "DIGEST_INVALID" | "UNSUPPORTED") || err.http_status == 405 => {
+            Err(err)
+                if matches!(err.code.as_str(), "DIGEST_INVALID" | "UNSUPPORTED")
+                    || err.http_status == 405 =>
+            {
                 // Say "not found" for a tag that is not there, whatever the registry can delete.
                 self.get_manifest(operation, repository, tag).await?;
                 Err(VendorError::new(
@@ -679,12 +858,27 @@ impl RegistryClient for OciRegistry {
         let operation = "DeleteArtifact";
         Self::check_repository(operation, repository)?;
         if !spec::is_digest(digest) {
-            return Err(invalid(operation, "DIGEST_INVALID", format!("{digest:?} is not a digest (sha256:<64 hex>)")));
+            return Err(invalid(
+                operation,
+                "DIGEST_INVALID",
+                format!("{digest:?} is not a digest (sha256:<64 hex>)"),
+            ));
         }
         self.client
-            .send(operation, &delete_scope(repository), Idempotency::Idempotent, |auth| {
-                client::manifest_request(&self.client, http::Method::DELETE, repository, digest, auth)
-            })
+            .send(
+                operation,
+                &delete_scope(repository),
+                Idempotency::Idempotent,
+                |auth| {
+                    client::manifest_request(
+                        &self.client,
+                        http::Method::DELETE,
+                        repository,
+                        digest,
+                        auth,
+                    )
+                },
+            )
             .await
             .map(|_| ())
     }
@@ -692,17 +886,25 @@ impl RegistryClient for OciRegistry {
     /// Repositories (of `namespace`, or of the catalog) whose newest tag is a Helm chart, after
     /// the cursor (a repository name). A page looks into at most `chart_probes_per_page`
     /// repositories and may hold fewer charts than asked for; its cursor goes on from there.
-    async fn list_charts(&self, namespace: Option<&str>, page: &PageRequest) -> Result<Listed<Chart>> {
+    async fn list_charts(
+        &self,
+        namespace: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Listed<Chart>> {
         let operation = "ListCharts";
         let size = page.size.max(1) as usize;
         let probes = self.client.settings.chart_probes_per_page.max(1);
         let (repositories, more) = match namespace {
             Some(ns) => {
-                spec::check_namespace_name(ns).map_err(|why| invalid(operation, "NAME_INVALID", why))?;
-                self.namespace_repositories(operation, ns, probes, page.cursor.as_deref()).await?
+                spec::check_namespace_name(ns)
+                    .map_err(|why| invalid(operation, "NAME_INVALID", why))?;
+                self.namespace_repositories(operation, ns, probes, page.cursor.as_deref())
+                    .await?
             }
             None => {
-                let page = self.name_page(operation, None, probes, page.cursor.as_deref()).await?;
+                let page = self
+                    .name_page(operation, None, probes, page.cursor.as_deref())
+                    .await?;
                 (page.names, page.more)
             }
         };
@@ -718,7 +920,11 @@ impl RegistryClient for OciRegistry {
             }
         }
         let probed_all = last_probed.as_ref() == repositories.last();
-        let next = if more || !probed_all { last_probed } else { None };
+        let next = if more || !probed_all {
+            last_probed
+        } else {
+            None
+        };
         Ok(Listed {
             items: charts,
             next,
@@ -727,7 +933,12 @@ impl RegistryClient for OciRegistry {
     }
 
     /// Versions of a chart, one per tag (in tag order), skipping tags that are not Helm charts.
-    async fn list_chart_versions(&self, namespace: &str, chart: &str, page: &PageRequest) -> Result<Listed<ChartVersion>> {
+    async fn list_chart_versions(
+        &self,
+        namespace: &str,
+        chart: &str,
+        page: &PageRequest,
+    ) -> Result<Listed<ChartVersion>> {
         let operation = "ListChartVersions";
         let mut repository = format!("{namespace}/{chart}");
         if chart == namespace && spec::check_repository_name(&repository).is_ok() {
@@ -739,15 +950,25 @@ impl RegistryClient for OciRegistry {
         }
         Self::check_repository(operation, &repository)?;
         let tags = self
-            .name_page(operation, Some(&repository), page.size, page.cursor.as_deref())
+            .name_page(
+                operation,
+                Some(&repository),
+                page.size,
+                page.cursor.as_deref(),
+            )
             .await?;
         let mut versions = Vec::new();
-        for tag in tags.names.iter().filter(|t| spec::referrers_tag_suffix(t).is_none()) {
-            let (manifest, _, digest, _) = match self.get_manifest(operation, &repository, tag).await {
-                Ok(found) => found,
-                Err(err) if err.is_not_found() => continue,
-                Err(err) => return Err(err),
-            };
+        for tag in tags
+            .names
+            .iter()
+            .filter(|t| spec::referrers_tag_suffix(t).is_none())
+        {
+            let (manifest, _, digest, _) =
+                match self.get_manifest(operation, &repository, tag).await {
+                    Ok(found) => found,
+                    Err(err) if err.is_not_found() => continue,
+                    Err(err) => return Err(err),
+                };
             if manifest.artifact_type() != spec::HELM_CONFIG {
                 continue;
             }
@@ -761,7 +982,11 @@ impl RegistryClient for OciRegistry {
             });
         }
         Ok(Listed {
-            next: if tags.more { tags.names.last().cloned() } else { None },
+            next: if tags.more {
+                tags.names.last().cloned()
+            } else {
+                None
+            },
             items: versions,
             total: None,
         })
@@ -777,7 +1002,11 @@ mod tests {
         assert!(parse_endpoint("https://registry.example.com").is_ok());
         assert!(parse_endpoint("http://127.0.0.1:5000/").is_ok());
         assert!(parse_endpoint("ftp://x").unwrap_err().contains("scheme"));
-        assert!(parse_endpoint("https://u:p@x").unwrap_err().contains("credentials"));
+        assert!(
+            parse_endpoint("https://u:p@x")
+                .unwrap_err()
+                .contains("credentials")
+        );
         assert!(parse_endpoint("https://x/v2").unwrap_err().contains("path"));
         assert!(parse_endpoint("registry.example.com").is_err());
     }
@@ -788,7 +1017,10 @@ mod tests {
         for name in ["team", "team/app", "team/a/b"] {
             assert!(start.as_str() < name, "{start:?} < {name:?}");
         }
-        assert!(start.as_str() > "teal/zzz", "names of other namespaces before it are skipped");
+        assert!(
+            start.as_str() > "teal/zzz",
+            "names of other namespaces before it are skipped"
+        );
         assert_eq!(chart_name("charts/nginx"), "nginx");
         assert_eq!(chart_name("a/b/c"), "b/c");
         assert_eq!(chart_name("solo"), "solo");

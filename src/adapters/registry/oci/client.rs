@@ -251,7 +251,11 @@ impl OciClient {
 
     /// What to send with a request for `scope`: basic credentials once the registry asked for
     /// them, a cached or fresh token once it asked for tokens, nothing before it asked.
-    async fn authorization(&self, scope: &str, operation: &'static str) -> Result<Option<Zeroizing<String>>> {
+    async fn authorization(
+        &self,
+        scope: &str,
+        operation: &'static str,
+    ) -> Result<Option<Zeroizing<String>>> {
         let challenge = self.lock().challenge.clone();
         match challenge {
             None => Ok(None),
@@ -362,7 +366,13 @@ impl OciClient {
     {
         let authorization = self.authorization(scope, operation).await?;
         let first = self
-            .send_once(operation, idempotency, &build, authorization.as_deref().map(String::as_str), true)
+            .send_once(
+                operation,
+                idempotency,
+                &build,
+                authorization.as_deref().map(String::as_str),
+                true,
+            )
             .await?;
         if first.status != 401 {
             return Ok(first);
@@ -422,7 +432,13 @@ impl OciClient {
             None => return Err(credentials_refused(&first, operation)),
         };
         let second = self
-            .send_once(operation, idempotency, &build, Some(retry_with.as_str()), false)
+            .send_once(
+                operation,
+                idempotency,
+                &build,
+                Some(retry_with.as_str()),
+                false,
+            )
             .await?;
         Ok(second)
     }
@@ -446,7 +462,13 @@ impl OciClient {
                 || {
                     let request = build(authorization)?;
                     let url = reqwest::Url::parse(&request.uri().to_string()).map_err(|err| {
-                        VendorError::new(ErrorClass::InvalidConfiguration, VENDOR, operation, "BadUrl", err.to_string())
+                        VendorError::new(
+                            ErrorClass::InvalidConfiguration,
+                            VENDOR,
+                            operation,
+                            "BadUrl",
+                            err.to_string(),
+                        )
                     })?;
                     self.resolver.admit(VENDOR, operation, &url)?;
                     Ok(request)
@@ -508,8 +530,16 @@ fn request(
 }
 
 /// `GET /v2/`: is this a registry, and how does it want us to log in.
-pub fn ping_request(client: &OciClient, authorization: Option<&str>) -> Result<http::Request<Vec<u8>>> {
-    request(http::Method::GET, &client.url("/v2/", &[]), None, authorization)
+pub fn ping_request(
+    client: &OciClient,
+    authorization: Option<&str>,
+) -> Result<http::Request<Vec<u8>>> {
+    request(
+        http::Method::GET,
+        &client.url("/v2/", &[]),
+        None,
+        authorization,
+    )
 }
 
 /// `GET /v2/_catalog?n=…&last=…`.
@@ -524,7 +554,12 @@ pub fn catalog_request(
     if let Some(last) = last {
         query.push(("last", last));
     }
-    request(http::Method::GET, &client.url("/v2/_catalog", &query), None, authorization)
+    request(
+        http::Method::GET,
+        &client.url("/v2/_catalog", &query),
+        None,
+        authorization,
+    )
 }
 
 /// `GET /v2/<name>/tags/list?n=…&last=…`.
@@ -541,7 +576,12 @@ pub fn tags_request(
         query.push(("last", last));
     }
     let path = format!("/v2/{repository}/tags/list");
-    request(http::Method::GET, &client.url(&path, &query), None, authorization)
+    request(
+        http::Method::GET,
+        &client.url(&path, &query),
+        None,
+        authorization,
+    )
 }
 
 /// `GET|HEAD|DELETE /v2/<name>/manifests/<reference>` (reads accept every manifest type).
@@ -565,7 +605,12 @@ pub fn blob_request(
     authorization: Option<&str>,
 ) -> Result<http::Request<Vec<u8>>> {
     let path = format!("/v2/{repository}/blobs/{digest}");
-    request(http::Method::GET, &client.url(&path, &[]), None, authorization)
+    request(
+        http::Method::GET,
+        &client.url(&path, &[]),
+        None,
+        authorization,
+    )
 }
 
 /// `GET realm?service=…&scope=…` with basic credentials when there are any.
@@ -580,7 +625,9 @@ mod tests {
     #[test]
     fn challenges() {
         assert_eq!(
-            Challenge::parse(r#"Bearer realm="http://127.0.0.1:5001/token",service="reg",scope="repository:a/b:pull,push""#),
+            Challenge::parse(
+                r#"Bearer realm="http://127.0.0.1:5001/token",service="reg",scope="repository:a/b:pull,push""#
+            ),
             Some(Challenge::Bearer {
                 realm: "http://127.0.0.1:5001/token".into(),
                 service: Some("reg".into()),
@@ -596,7 +643,10 @@ mod tests {
                 }),
             Some("insufficient_scope".into())
         );
-        assert_eq!(Challenge::parse(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
+        assert_eq!(
+            Challenge::parse(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(Challenge::parse("Negotiate abc"), None);
         assert_eq!(Challenge::parse("Bearer service=\"x\""), None, "no realm");
     }
@@ -607,10 +657,15 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.insert(
             http::header::LINK,
-            "</v2/team/app/tags/list?last=v0099&n=100>; rel=\"next\"".parse().unwrap(),
+            "</v2/team/app/tags/list?last=v0099&n=100>; rel=\"next\""
+                .parse()
+                .unwrap(),
         );
         assert_eq!(next_link_last(&headers, &base), Some(Some("v0099".into())));
-        headers.insert(http::header::LINK, "</v2/_catalog?last=a%2Fb&n=2>; rel=next".parse().unwrap());
+        headers.insert(
+            http::header::LINK,
+            "</v2/_catalog?last=a%2Fb&n=2>; rel=next".parse().unwrap(),
+        );
         assert_eq!(next_link_last(&headers, &base), Some(Some("a/b".into())));
         headers.insert(http::header::LINK, "</x>; rel=\"prev\"".parse().unwrap());
         assert_eq!(next_link_last(&headers, &base), None);

@@ -85,10 +85,13 @@ pub fn classify(code: &str, status: u16) -> ErrorClass {
             ErrorClass::VendorNotFound
         }
         "UNSUPPORTED" => ErrorClass::Unsupported,
-        "NAME_INVALID" | "TAG_INVALID" | "DIGEST_INVALID" | "MANIFEST_INVALID"
-        | "MANIFEST_BLOB_UNKNOWN" | "SIZE_INVALID" | "PAGINATION_NUMBER_INVALID" => {
-            ErrorClass::InvalidConfiguration
-        }
+        "NAME_INVALID"
+        | "TAG_INVALID"
+        | "DIGEST_INVALID"
+        | "MANIFEST_INVALID"
+        | "MANIFEST_BLOB_UNKNOWN"
+        | "SIZE_INVALID"
+        | "PAGINATION_NUMBER_INVALID" => ErrorClass::InvalidConfiguration,
         _ => match status {
             401 => ErrorClass::CredentialsInvalid,
             403 => ErrorClass::CredentialsForbidden,

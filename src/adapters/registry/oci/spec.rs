@@ -36,7 +36,9 @@ pub fn check_repository_name(name: &str) -> Result<(), String> {
 /// A namespace here is the first component of repository names: one component.
 pub fn check_namespace_name(name: &str) -> Result<(), String> {
     if name.contains('/') {
-        return Err("a namespace of a plain OCI registry is one path component, without `/`".into());
+        return Err(
+            "a namespace of a plain OCI registry is one path component, without `/`".into(),
+        );
     }
     check_component(name).map_err(|why| {
         format!("{why} (a namespace is lowercase letters and digits, separated by `.`, `_`, `__` or dashes)")
@@ -50,7 +52,9 @@ fn check_component(component: &str) -> Result<(), String> {
         return Err("an empty path component".into());
     }
     if !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
-        return Err(format!("{component:?} must start and end with a letter or digit"));
+        return Err(format!(
+            "{component:?} must start and end with a letter or digit"
+        ));
     }
     let mut i = 0;
     while i < bytes.len() {
@@ -95,7 +99,10 @@ pub fn is_digest(reference: &str) -> bool {
         "sha512" => 128,
         _ => return false,
     };
-    hex.len() == len && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    hex.len() == len
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The namespace of a repository: its first path component (for a one-component name, the
@@ -168,7 +175,14 @@ impl Manifest {
         self.media_type
             .clone()
             .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| content_type.split(';').next().unwrap_or_default().trim().to_string())
+            .unwrap_or_else(|| {
+                content_type
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
     }
 
     pub fn is_index(&self, media_type: &str) -> bool {
@@ -208,7 +222,12 @@ impl Manifest {
 }
 
 /// What an artifact is, from its manifest media type, artifact type and a tag it has.
-pub fn artifact_kind(media_type: &str, artifact_type: &str, layer_types: &[&str], tag: Option<&str>) -> ArtifactKind {
+pub fn artifact_kind(
+    media_type: &str,
+    artifact_type: &str,
+    layer_types: &[&str],
+    tag: Option<&str>,
+) -> ArtifactKind {
     let lower = artifact_type.to_ascii_lowercase();
     if artifact_type == HELM_CONFIG {
         return ArtifactKind::HelmChart;
@@ -218,7 +237,9 @@ pub fn artifact_kind(media_type: &str, artifact_type: &str, layer_types: &[&str]
     }
     if lower.contains("signature")
         || lower.contains("cosign.artifact.sig")
-        || layer_types.iter().any(|l| l.contains("cosign.simplesigning"))
+        || layer_types
+            .iter()
+            .any(|l| l.contains("cosign.simplesigning"))
     {
         return ArtifactKind::Signature;
     }
@@ -227,7 +248,10 @@ pub fn artifact_kind(media_type: &str, artifact_type: &str, layer_types: &[&str]
         Some(".sbom") => return ArtifactKind::Sbom,
         _ => {}
     }
-    if layer_types.iter().any(|l| l.contains("spdx") || l.contains("cyclonedx")) {
+    if layer_types
+        .iter()
+        .any(|l| l.contains("spdx") || l.contains("cyclonedx"))
+    {
         return ArtifactKind::Sbom;
     }
     match media_type {
@@ -275,12 +299,27 @@ mod tests {
         for ok in ["app", "team/app", "a.b/c_d/e__f/g-h", "a---b", "x0/1y"] {
             assert!(check_repository_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Team/app", "team//app", "/app", "app/", "a..b", "a___b", "-a", "a.", "a b"] {
+        for bad in [
+            "",
+            "Team/app",
+            "team//app",
+            "/app",
+            "app/",
+            "a..b",
+            "a___b",
+            "-a",
+            "a.",
+            "a b",
+        ] {
             let err = check_repository_name(bad).unwrap_err();
             assert!(!err.is_empty(), "{bad}");
         }
         assert!(check_repository_name(&"a".repeat(256)).is_err());
-        assert!(check_namespace_name("team/x").unwrap_err().contains("one path component"));
+        assert!(
+            check_namespace_name("team/x")
+                .unwrap_err()
+                .contains("one path component")
+        );
         assert!(check_namespace_name("team").is_ok());
     }
 
@@ -295,7 +334,10 @@ mod tests {
         assert!(!is_digest(&format!("sha256:{}", "A".repeat(64))));
         assert!(!is_digest("sha256:abc"));
         assert!(!is_digest(&format!("md5:{hex}")));
-        assert_eq!(referrers_tag_suffix(&format!("sha256-{hex}.sig")), Some(".sig"));
+        assert_eq!(
+            referrers_tag_suffix(&format!("sha256-{hex}.sig")),
+            Some(".sig")
+        );
         assert_eq!(referrers_tag_suffix(&format!("sha256-{hex}")), Some(""));
         assert_eq!(referrers_tag_suffix("sha256-abc.sig"), None);
         assert_eq!(namespace_of("team/app/x"), "team");
@@ -305,19 +347,53 @@ mod tests {
     #[test]
     fn kinds() {
         let oci_config = "application/vnd.oci.image.config.v1+json";
-        assert_eq!(artifact_kind(OCI_MANIFEST, oci_config, &[], Some("v1")), ArtifactKind::Image);
-        assert_eq!(artifact_kind(DOCKER_MANIFEST, "application/vnd.docker.container.image.v1+json", &[], None), ArtifactKind::Image);
-        assert_eq!(artifact_kind(OCI_INDEX, "", &[], None), ArtifactKind::ImageIndex);
-        assert_eq!(artifact_kind(DOCKER_MANIFEST_LIST, "", &[], None), ArtifactKind::ImageIndex);
-        assert_eq!(artifact_kind(OCI_MANIFEST, HELM_CONFIG, &[], Some("1.0.0")), ArtifactKind::HelmChart);
-        assert_eq!(artifact_kind(OCI_MANIFEST, "application/spdx+json", &[], None), ArtifactKind::Sbom);
         assert_eq!(
-            artifact_kind(OCI_MANIFEST, oci_config, &["application/vnd.dev.cosign.simplesigning.v1+json"], None),
+            artifact_kind(OCI_MANIFEST, oci_config, &[], Some("v1")),
+            ArtifactKind::Image
+        );
+        assert_eq!(
+            artifact_kind(
+                DOCKER_MANIFEST,
+                "application/vnd.docker.container.image.v1+json",
+                &[],
+                None
+            ),
+            ArtifactKind::Image
+        );
+        assert_eq!(
+            artifact_kind(OCI_INDEX, "", &[], None),
+            ArtifactKind::ImageIndex
+        );
+        assert_eq!(
+            artifact_kind(DOCKER_MANIFEST_LIST, "", &[], None),
+            ArtifactKind::ImageIndex
+        );
+        assert_eq!(
+            artifact_kind(OCI_MANIFEST, HELM_CONFIG, &[], Some("1.0.0")),
+            ArtifactKind::HelmChart
+        );
+        assert_eq!(
+            artifact_kind(OCI_MANIFEST, "application/spdx+json", &[], None),
+            ArtifactKind::Sbom
+        );
+        assert_eq!(
+            artifact_kind(
+                OCI_MANIFEST,
+                oci_config,
+                &["application/vnd.dev.cosign.simplesigning.v1+json"],
+                None
+            ),
             ArtifactKind::Signature
         );
         let sig = format!("sha256-{}.sig", "b".repeat(64));
-        assert_eq!(artifact_kind(OCI_MANIFEST, oci_config, &[], Some(&sig)), ArtifactKind::Signature);
-        assert_eq!(artifact_kind(OCI_MANIFEST, "application/x-custom", &[], None), ArtifactKind::Other);
+        assert_eq!(
+            artifact_kind(OCI_MANIFEST, oci_config, &[], Some(&sig)),
+            ArtifactKind::Signature
+        );
+        assert_eq!(
+            artifact_kind(OCI_MANIFEST, "application/x-custom", &[], None),
+            ArtifactKind::Other
+        );
     }
 
     #[test]
