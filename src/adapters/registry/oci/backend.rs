@@ -17,7 +17,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use async_trait::async_trait;
 
 use super::{
-    client::{self, CATALOG_SCOPE, CatalogAnswer, OciClient, TagsAnswer, delete_scope, pull_scope},
+    client::{self, OciClient, delete_scope, pull_scope},
     config::OciSettings,
     error::VENDOR,
     spec::{self, Manifest},
@@ -31,7 +31,7 @@ use crate::{
             RegistryProvider, RegistryTarget, Repository, TargetViolation,
             outbound::CheckedResolver,
         },
-        transport::{Idempotency, RawResponse},
+        transport::Idempotency,
     },
     net::OutboundPolicy,
 };
@@ -57,7 +57,11 @@ impl OciProvider {
     }
 }
 
-fn invalid(operation: &'static str, code: &str, message: impl Into<String>) -> VendorError {
+pub(super) fn invalid(
+    operation: &'static str,
+    code: &str,
+    message: impl Into<String>,
+) -> VendorError {
     VendorError::new(
         ErrorClass::InvalidConfiguration,
         VENDOR,
@@ -201,17 +205,11 @@ impl RegistryProvider for OciProvider {
 
 /// One registry, logged in lazily (the first call answers its challenge).
 pub struct OciRegistry {
-    client: OciClient,
-}
-
-/// One page of sorted names after the cursor, and whether more follow.
-struct NamePage {
-    names: Vec<String>,
-    more: bool,
+    pub(super) client: OciClient,
 }
 
 impl OciRegistry {
-    fn check_repository(operation: &'static str, repository: &str) -> Result<()> {
+    pub(super) fn check_repository(operation: &'static str, repository: &str) -> Result<()> {
         spec::check_repository_name(repository).map_err(|why| {
             invalid(
                 operation,
@@ -221,181 +219,7 @@ impl OciRegistry {
         })
     }
 
-    /// One page of a name list (`_catalog` or `tags/list`), whatever the registry does with
-    /// `n`/`last`: sorted, after `cursor`, at most `size`.
-    async fn name_page(
-        &self,
-        operation: &'static str,
-        repository: Option<&str>,
-        size: u32,
-        cursor: Option<&str>,
-    ) -> Result<NamePage> {
-        let size = size.clamp(1, self.client.settings.max_page);
-        let mut last = cursor.map(str::to_string);
-        // A registry that honours `n` but not `last` would hand back names we already have; a
-        // few Link hops forward are allowed before giving up on it.
-        for _ in 0..64 {
-            let raw = match repository {
-                Some(repo) => {
-                    self.client
-                        .send(
-                            operation,
-                            &pull_scope(repo),
-                            Idempotency::Idempotent,
-                            |auth| {
-                                client::tags_request(
-                                    &self.client,
-                                    repo,
-                                    size,
-                                    last.as_deref(),
-                                    auth,
-                                )
-                            },
-                        )
-                        .await?
-                }
-                None => self.catalog(operation, size, last.as_deref()).await?,
-            };
-            let received = match repository {
-                Some(_) => raw
-                    .json::<TagsAnswer>(VENDOR, operation)?
-                    .tags
-                    .unwrap_or_default(),
-                None => raw
-                    .json::<CatalogAnswer>(VENDOR, operation)?
-                    .repositories
-                    .unwrap_or_default(),
-            };
-            let link = client::next_link_last(&raw.headers, &self.client.base);
-            let mut names: Vec<String> = received
-                .into_iter()
-                .filter(|name| cursor.is_none_or(|c| name.as_str() > c))
-                .collect();
-            names.sort();
-            names.dedup();
-            if names.is_empty()
-                && let Some(Some(next)) = &link
-                && last.as_deref().is_none_or(|l| next.as_str() > l)
-            {
-                last = Some(next.clone());
-                continue;
-            }
-            let more = names.len() > size as usize || link.is_some();
-            names.truncate(size as usize);
-            return Ok(NamePage {
-                more: more && !names.is_empty(),
-                names,
-            });
-        }
-        Err(VendorError::new(
-            ErrorClass::Unknown,
-            VENDOR,
-            operation,
-            "PagingInconsistent",
-            "the registry's pages do not move forward (it ignores `last`)",
-        ))
-    }
-
-    /// `GET /v2/_catalog`, with a missing or refused catalog turned into a clear `Unsupported`.
-    async fn catalog(
-        &self,
-        operation: &'static str,
-        n: u32,
-        last: Option<&str>,
-    ) -> Result<RawResponse> {
-        let result = self
-            .client
-            .send(operation, CATALOG_SCOPE, Idempotency::Idempotent, |auth| {
-                client::catalog_request(&self.client, n, last, auth)
-            })
-            .await;
-        match result {
-            Err(err)
-                if err.http_status == 404
-                    || err.class == ErrorClass::CredentialsForbidden
-                    || err.class == ErrorClass::Unsupported =>
-            {
-                Err(VendorError::new(
-                    ErrorClass::Unsupported,
-                    VENDOR,
-                    operation,
-                    err.code.clone(),
-                    format!(
-                        "the registry does not list its repositories (GET /v2/_catalog answered HTTP {}: {}), so neither all repositories nor those of a namespace can be discovered; name the repository instead",
-                        err.http_status, err.message
-                    ),
-                )
-                .with_status(err.http_status))
-            }
-            other => other,
-        }
-    }
-
-    /// Every repository name of the catalog (bounded), for namespace counts.
-    async fn whole_catalog(&self, operation: &'static str) -> Result<Vec<String>> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .name_page(
-                    operation,
-                    None,
-                    self.client.settings.max_page,
-                    cursor.as_deref(),
-                )
-                .await?;
-            cursor = page.names.last().cloned();
-            all.extend(page.names);
-            if !page.more || all.len() >= self.client.settings.max_catalog_walk as usize {
-                return Ok(all);
-            }
-        }
-    }
-
-    /// Repositories of `namespace` after `cursor`: its names are contiguous in the catalog's
-    /// order (everything starting "ns/", plus "ns" itself), so the walk starts just before them
-    /// and stops after them.
-    async fn namespace_repositories(
-        &self,
-        operation: &'static str,
-        namespace: &str,
-        size: u32,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<String>, bool)> {
-        let end = format!("{namespace}/\u{7f}");
-        let mut last = match cursor {
-            Some(c) => Some(c.to_string()),
-            None => Some(just_before(namespace)),
-        };
-        let mut found = Vec::new();
-        loop {
-            let page = self
-                .name_page(
-                    operation,
-                    None,
-                    self.client.settings.max_page,
-                    last.as_deref(),
-                )
-                .await?;
-            for name in &page.names {
-                if name.as_str() > end.as_str() {
-                    return Ok((found, false));
-                }
-                if spec::in_namespace(name, namespace) {
-                    if found.len() == size as usize {
-                        return Ok((found, true));
-                    }
-                    found.push(name.clone());
-                }
-            }
-            if !page.more {
-                return Ok((found, false));
-            }
-            last = page.names.last().cloned();
-        }
-    }
-
-    async fn get_manifest(
+    pub(super) async fn get_manifest(
         &self,
         operation: &'static str,
         repository: &str,
@@ -435,7 +259,7 @@ impl OciRegistry {
         Ok((manifest, media_type, digest, raw.body.len() as u64))
     }
 
-    async fn artifact(
+    pub(super) async fn artifact(
         &self,
         operation: &'static str,
         repository: &str,
@@ -469,7 +293,7 @@ impl OciRegistry {
         Ok((artifact, manifest))
     }
 
-    async fn get_blob(
+    pub(super) async fn get_blob(
         &self,
         operation: &'static str,
         repository: &str,
@@ -495,112 +319,6 @@ impl OciRegistry {
             .with_status(raw.status));
         }
         Ok(raw.body)
-    }
-
-    /// The chart in `repository`: its newest version's config, if it is a Helm chart.
-    async fn chart_of(&self, repository: &str) -> Result<Option<Chart>> {
-        let operation = "ListCharts";
-        let mut tags = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = match self
-                .name_page(
-                    operation,
-                    Some(repository),
-                    self.client.settings.max_page,
-                    cursor.as_deref(),
-                )
-                .await
-            {
-                Ok(page) => page,
-                Err(err) if err.is_not_found() => return Ok(None),
-                Err(err) => return Err(err),
-            };
-            cursor = page.names.last().cloned();
-            tags.extend(
-                page.names
-                    .into_iter()
-                    .filter(|t| spec::referrers_tag_suffix(t).is_none()),
-            );
-            if !page.more {
-                break;
-            }
-        }
-        let Some(newest) = tags
-            .iter()
-            .max_by(|a, b| spec::compare_versions(a, b))
-            .cloned()
-        else {
-            return Ok(None);
-        };
-        let (manifest, _, _, _) = self.get_manifest(operation, repository, &newest).await?;
-        if manifest.artifact_type() != spec::HELM_CONFIG {
-            return Ok(None);
-        }
-        let config = self.chart_config(operation, repository, &manifest).await?;
-        let namespace = spec::namespace_of(repository).to_string();
-        Ok(Some(Chart {
-            name: chart_name(repository),
-            namespace,
-            latest_version: config.version.unwrap_or(newest),
-            description: config.description.unwrap_or_default(),
-            version_count: Some(tags.len() as u64),
-            updated: None,
-        }))
-    }
-
-    async fn chart_config(
-        &self,
-        operation: &'static str,
-        repository: &str,
-        manifest: &Manifest,
-    ) -> Result<HelmConfig> {
-        let Some(config) = &manifest.config else {
-            return Ok(HelmConfig::default());
-        };
-        let blob = self.get_blob(operation, repository, &config.digest).await?;
-        serde_json::from_slice(&blob).map_err(|err| {
-            VendorError::new(
-                ErrorClass::Unknown,
-                VENDOR,
-                operation,
-                "MalformedChartConfig",
-                format!("the chart's config blob does not parse: {err}"),
-            )
-        })
-    }
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HelmConfig {
-    #[serde(default)]
-    version: Option<String>,
-    #[serde(default)]
-    app_version: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-}
-
-/// The chart's name within its namespace: the repository without its first component (a
-/// one-component repository is its own namespace and name).
-fn chart_name(repository: &str) -> String {
-    repository
-        .split_once('/')
-        .map(|(_, rest)| rest.to_string())
-        .unwrap_or_else(|| repository.to_string())
-}
-
-/// A string just before every name starting with `prefix` (all names use ASCII below 0x7f).
-fn just_before(prefix: &str) -> String {
-    let mut bytes = prefix.as_bytes().to_vec();
-    match bytes.pop() {
-        Some(last) => {
-            bytes.push(last.saturating_sub(1));
-            bytes.push(0x7f);
-            String::from_utf8_lossy(&bytes).into_owned()
-        }
-        None => String::new(),
     }
 }
 
@@ -996,6 +714,7 @@ impl RegistryClient for OciRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::registry::oci::{charts::chart_name, listing::just_before};
 
     #[test]
     fn endpoints() {
