@@ -129,6 +129,16 @@ impl VendorHttp {
         })
     }
 
+    /// Around a client the caller built (a registry adapter's, with a resolver that applies the
+    /// outbound address policy and the registry's CA); same limiter and retries as [`Self::new`].
+    pub fn from_client(settings: TransportSettings, client: reqwest::Client) -> VendorHttp {
+        VendorHttp {
+            client,
+            limiter: Arc::new(RateLimiter::new(settings.rate_per_second)),
+            settings,
+        }
+    }
+
     pub fn settings(&self) -> &TransportSettings {
         &self.settings
     }

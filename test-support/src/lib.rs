@@ -9,6 +9,7 @@ pub mod pod_fleet;
 pub mod process;
 pub mod proxy;
 pub mod raw;
+pub mod registry;
 pub mod resources;
 pub mod rows;
 pub mod server;

@@ -16,6 +16,9 @@ use zeroize::Zeroizing;
 
 use super::{Credentials, Result, VendorError};
 
+pub mod oci;
+pub mod outbound;
+
 /// What a registry provider can do. Calls outside it fail with `ErrorClass::Unsupported`
 /// before anything is sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -352,4 +355,14 @@ impl RegistryProviders {
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn RegistryProvider>> {
         self.providers.values()
     }
+}
+
+/// The registry providers this server offers. The wiring calls this once with the server's
+/// transport settings and outbound policy; each provider adds itself here.
+pub fn providers(
+    transport: super::TransportSettings,
+    outbound: Arc<crate::net::OutboundPolicy>,
+    oci: oci::OciSettings,
+) -> RegistryProviders {
+    RegistryProviders::default().with(Arc::new(oci::OciProvider::new(transport, outbound, oci)))
 }

@@ -1,0 +1,228 @@
+//! A real registry process per test: CNCF Distribution v3.1.2 (built by `scripts/registry-env
+//! build`) or Debian's docker-registry 2.8, on a free loopback port with its storage in a temp
+//! dir, anonymous, with htpasswd basic auth, or with bearer tokens from our own
+//! [`TokenIssuer`]. Deletes are enabled. The process is killed and the dir removed on drop.
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use super::token::{ISSUER, SERVICE, TokenIssuer};
+
+/// Which registry binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryKind {
+    /// CNCF Distribution v3.1.2: `$FLOTILLA_REGISTRY_BIN`, else the `scripts/registry-env` cache.
+    Distribution,
+    /// Debian's docker-registry 2.8: `$FLOTILLA_DOCKER_REGISTRY_BIN`, else /usr/bin/docker-registry.
+    DockerRegistry,
+}
+
+impl RegistryKind {
+    /// The binary, or a panic that says how to get it (tests must not pass without it).
+    pub fn binary(self) -> PathBuf {
+        let (var, fallback, how) = match self {
+            RegistryKind::Distribution => (
+                "FLOTILLA_REGISTRY_BIN",
+                std::env::var("HOME")
+                    .map(|home| format!("{home}/.cache/flotilla/registry/v3.1.2/bin/registry"))
+                    .unwrap_or_default(),
+                "run scripts/registry-env build",
+            ),
+            RegistryKind::DockerRegistry => (
+                "FLOTILLA_DOCKER_REGISTRY_BIN",
+                "/usr/bin/docker-registry".to_string(),
+                "apt-get install docker-registry",
+            ),
+        };
+        let path = PathBuf::from(std::env::var(var).unwrap_or(fallback));
+        assert!(
+            path.is_file(),
+            "no registry binary at {} (set {var} or {how})",
+            path.display()
+        );
+        path
+    }
+}
+
+/// How the registry authenticates clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryAuth {
+    Anonymous,
+    /// htpasswd with one bcrypt user.
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// Bearer tokens from a [`TokenIssuer`] that accepts this user.
+    Token {
+        username: String,
+        password: String,
+        /// Lifetime of issued tokens.
+        expires_in_secs: u64,
+    },
+}
+
+impl RegistryAuth {
+    pub fn basic(username: &str, password: &str) -> RegistryAuth {
+        RegistryAuth::Basic {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    pub fn token(username: &str, password: &str) -> RegistryAuth {
+        RegistryAuth::Token {
+            username: username.into(),
+            password: password.into(),
+            expires_in_secs: 300,
+        }
+    }
+
+    /// The user and password a client logs in with, if any.
+    pub fn credentials(&self) -> Option<(String, String)> {
+        match self {
+            RegistryAuth::Anonymous => None,
+            RegistryAuth::Basic { username, password }
+            | RegistryAuth::Token {
+                username, password, ..
+            } => Some((username.clone(), password.clone())),
+        }
+    }
+}
+
+/// A running registry. Killed (and its storage removed) on drop.
+pub struct TestRegistry {
+    pub kind: RegistryKind,
+    pub auth: RegistryAuth,
+    /// "http://127.0.0.1:PORT".
+    pub url: String,
+    pub port: u16,
+    /// The token issuer in token mode.
+    pub issuer: Option<TokenIssuer>,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl TestRegistry {
+    pub async fn start(kind: RegistryKind, auth: RegistryAuth) -> TestRegistry {
+        let binary = kind.binary();
+        let dir = tempfile::tempdir().expect("registry temp dir");
+        let issuer = match &auth {
+            RegistryAuth::Token {
+                username,
+                password,
+                expires_in_secs,
+            } => Some(TokenIssuer::start(username, password, *expires_in_secs).await),
+            _ => None,
+        };
+        let auth_section = match (&auth, &issuer) {
+            (RegistryAuth::Basic { username, password }, _) => {
+                let hash = bcrypt::hash(password, 5).expect("bcrypt");
+                let path = dir.path().join("htpasswd");
+                std::fs::write(&path, format!("{username}:{hash}\n")).expect("write htpasswd");
+                format!(
+                    "auth:\n  htpasswd:\n    realm: flotilla-test\n    path: {}\n",
+                    path.display()
+                )
+            }
+            (RegistryAuth::Token { .. }, Some(issuer)) => {
+                let path = dir.path().join("token-root.pem");
+                std::fs::write(&path, issuer.cert_pem()).expect("write root bundle");
+                format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                    issuer.realm(),
+                    path.display()
+                )
+            }
+            _ => String::new(),
+        };
+        // A port the kernel just gave out and we let go of; another process could take it in
+        // between, which start-up would then report.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: flotilla-test-{secret}\n{auth_section}",
+            data = dir.path().join("data").display(),
+            secret = uuid::Uuid::new_v4(),
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("write registry config");
+        let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
+        let child = Command::new(&binary)
+            .arg("serve")
+            .arg(&config_path)
+            // Distribution v3 would otherwise try to export traces to localhost:4318.
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .env("OTEL_SDK_DISABLED", "true")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {}: {err}", binary.display()));
+        let mut registry = TestRegistry {
+            kind,
+            auth,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            issuer,
+            child,
+            dir,
+        };
+        registry.wait_ready().await;
+        registry
+    }
+
+    /// Until `GET /v2/` answers (200, or 401 with auth on).
+    async fn wait_ready(&mut self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{:?} exited with {status} before serving: {}",
+                    self.kind,
+                    self.log()
+                );
+            }
+            if let Ok(response) = client.get(format!("{}/v2/", self.url)).send().await
+                && matches!(response.status().as_u16(), 200 | 401)
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{:?} not serving after 20 s: {}",
+                self.kind,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// What the registry logged (warnings and errors).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// The storage root on disk (tests read raw bytes from it).
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The PID of the registry process, to check it is gone after drop.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
