@@ -25,7 +25,7 @@ use super::{
     client::{self, BasicAuth, Endpoint},
     config::HarborSettings,
     model::{GeneralInfo, HarborArtifact, HarborRepository, Project, RobotCreated},
-    paging::{self, MAX_PAGE_SIZE, PageInfo, bad_cursor, collect, parse_offset, window},
+    paging::{self, Collected, MAX_PAGE_SIZE, PageInfo, bad_cursor, collect, parse_offset, window},
     spec,
 };
 
@@ -46,7 +46,13 @@ impl HarborProvider {
 }
 
 fn invalid(operation: &'static str, code: &str, message: String) -> VendorError {
-    VendorError::new(ErrorClass::InvalidConfiguration, VENDOR, operation, code, message)
+    VendorError::new(
+        ErrorClass::InvalidConfiguration,
+        VENDOR,
+        operation,
+        code,
+        message,
+    )
 }
 
 fn invalid_name(operation: &'static str, message: String) -> VendorError {
@@ -176,9 +182,14 @@ impl HarborClient {
     where
         B: Fn(&Endpoint, &BasicAuth) -> Result<http::Request<Vec<u8>>>,
     {
-        client::send(&self.http, &self.limit, &self.auth, operation, idempotency, || {
-            build(&self.endpoint, &self.auth)
-        })
+        client::send(
+            &self.http,
+            &self.limit,
+            &self.auth,
+            operation,
+            idempotency,
+            || build(&self.endpoint, &self.auth),
+        )
         .await
     }
 
@@ -214,7 +225,11 @@ impl HarborClient {
         .await
     }
 
-    fn split<'n>(&self, operation: &'static str, repository: &'n str) -> Result<(&'n str, &'n str)> {
+    fn split<'n>(
+        &self,
+        operation: &'static str,
+        repository: &'n str,
+    ) -> Result<(&'n str, &'n str)> {
         spec::split_repository(repository).map_err(|m| invalid_name(operation, m))
     }
 
@@ -264,11 +279,19 @@ impl RegistryClient for HarborClient {
             .username()
             .starts_with(&self.settings.robot_name_prefix);
         if !robot {
-            self.send("GetCurrentUser", Idempotency::Idempotent, client::current_user_request)
-                .await?;
+            self.send(
+                "GetCurrentUser",
+                Idempotency::Idempotent,
+                client::current_user_request,
+            )
+            .await?;
         }
         let raw = self
-            .send("GetSystemInfo", Idempotency::Idempotent, client::systeminfo_request)
+            .send(
+                "GetSystemInfo",
+                Idempotency::Idempotent,
+                client::systeminfo_request,
+            )
             .await?;
         let info: GeneralInfo = raw.json(VENDOR, "GetSystemInfo")?;
         Ok(LoginInfo {
@@ -284,9 +307,14 @@ impl RegistryClient for HarborClient {
         const OP: &str = "ListProjects";
         let offset = parse_offset(page.cursor.as_deref(), OP)?;
         let want = self.want(page);
-        let collected = collect(offset, want, self.settings.page_size_for(page.size), |p, n| {
-            self.page::<Project, _>(OP, move |e, a| client::list_projects_request(e, a, p, n))
-        })
+        let collected = collect(
+            offset,
+            want,
+            self.settings.page_size_for(page.size),
+            |p, n| {
+                self.page::<Project, _>(OP, move |e, a| client::list_projects_request(e, a, p, n))
+            },
+        )
         .await?;
         let Collected { items, next, total } = collected;
         Ok(listed(paging::Collected {
@@ -374,7 +402,10 @@ impl RegistryClient for HarborClient {
         .await?;
         let Collected { items, next, total } = collected;
         Ok(listed(paging::Collected {
-            items: items.into_iter().map(HarborRepository::into_repository).collect(),
+            items: items
+                .into_iter()
+                .map(HarborRepository::into_repository)
+                .collect(),
             next,
             total,
         }))
@@ -476,7 +507,10 @@ impl RegistryClient for HarborClient {
         .await?;
         let Collected { items, next, total } = collected;
         Ok(listed(paging::Collected {
-            items: items.into_iter().map(HarborArtifact::into_artifact).collect(),
+            items: items
+                .into_iter()
+                .map(HarborArtifact::into_artifact)
+                .collect(),
             next,
             total,
         }))
@@ -641,5 +675,3 @@ impl RegistryClient for HarborClient {
         }
     }
 }
-
-use paging::Collected;

@@ -374,9 +374,7 @@ pub fn delete_robot_request(
 /// none: every project) a system-level one with a pull permission per project.
 pub fn pull_robot_body(name: &str, projects: &[String], days: u32) -> serde_json::Value {
     let pull = serde_json::json!([{"resource": "repository", "action": "pull"}]);
-    let permission = |namespace: &str| {
-        serde_json::json!({"kind": "project", "namespace": namespace, "access": pull})
-    };
+    let permission = |namespace: &str| serde_json::json!({"kind": "project", "namespace": namespace, "access": pull});
     let (level, permissions): (&str, Vec<serde_json::Value>) = match projects {
         [] => ("system", vec![permission("*")]),
         [one] => ("project", vec![permission(one)]),
@@ -429,7 +427,10 @@ mod tests {
     #[test]
     fn endpoints() {
         let e = endpoint();
-        assert_eq!(e.url("/api/v2.0/projects"), "https://harbor.example.com:8443/api/v2.0/projects");
+        assert_eq!(
+            e.url("/api/v2.0/projects"),
+            "https://harbor.example.com:8443/api/v2.0/projects"
+        );
         assert_eq!(e.server(), "harbor.example.com:8443");
         assert_eq!(
             Endpoint::parse("http://127.0.0.1:9000").unwrap().server(),
@@ -457,13 +458,19 @@ mod tests {
         assert_eq!(req.headers()["x-is-resource-name"], "true");
         let req = delete_tag_request(&endpoint(), &auth(), "team", "a/b/c", "v1").unwrap();
         assert!(
-            req.uri().path().ends_with("/repositories/a%252Fb%252Fc/artifacts/v1/tags/v1"),
+            req.uri()
+                .path()
+                .ends_with("/repositories/a%252Fb%252Fc/artifacts/v1/tags/v1"),
             "{}",
             req.uri()
         );
         let digest = format!("sha256:{}", "a".repeat(64));
         let req = delete_artifact_request(&endpoint(), &auth(), "team", "app", &digest).unwrap();
-        assert!(req.uri().path().ends_with(&format!("/artifacts/sha256%3A{}", "a".repeat(64))));
+        assert!(
+            req.uri()
+                .path()
+                .ends_with(&format!("/artifacts/sha256%3A{}", "a".repeat(64)))
+        );
     }
 
     #[test]

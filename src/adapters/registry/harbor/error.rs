@@ -202,7 +202,8 @@ mod tests {
         .unwrap();
         assert_eq!(err.class, ErrorClass::RateLimited);
         assert_eq!(err.retry_after, Some(Duration::from_secs(2)));
-        let err = parse_error(&raw(503, "<html>busy</html>", &[("retry-after", "1")]), "X").unwrap();
+        let err =
+            parse_error(&raw(503, "<html>busy</html>", &[("retry-after", "1")]), "X").unwrap();
         assert_eq!(err.class, ErrorClass::VendorUnavailable);
         assert_eq!(err.retry_after, Some(Duration::from_secs(1)));
         assert!(err.code.is_empty());
@@ -220,7 +221,10 @@ mod tests {
             (502, ErrorClass::VendorUnavailable),
             (418, ErrorClass::Unknown),
         ] {
-            assert_eq!(parse_error(&raw(status, "oops", &[]), "X").unwrap().class, class);
+            assert_eq!(
+                parse_error(&raw(status, "oops", &[]), "X").unwrap().class,
+                class
+            );
         }
         // An unknown code on a known status goes by the status.
         let err = parse_error(&harbor(404, "SOMETHING_NEW", "x"), "X").unwrap();

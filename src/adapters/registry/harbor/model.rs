@@ -122,12 +122,9 @@ impl HarborArtifact {
     }
 
     pub fn kind(&self) -> ArtifactKind {
-        let types = [
-            self.artifact_type.as_str(),
-            self.media_type.as_str(),
-        ]
-        .join(" ")
-        .to_ascii_lowercase();
+        let types = [self.artifact_type.as_str(), self.media_type.as_str()]
+            .join(" ")
+            .to_ascii_lowercase();
         if self.is_chart() {
             ArtifactKind::HelmChart
         } else if INDEXES.contains(&self.manifest_media_type.as_str()) {
@@ -137,7 +134,10 @@ impl HarborArtifact {
             .any(|m| types.contains(m))
         {
             ArtifactKind::Signature
-        } else if ["sbom", "spdx", "cyclonedx"].iter().any(|m| types.contains(m)) {
+        } else if ["sbom", "spdx", "cyclonedx"]
+            .iter()
+            .any(|m| types.contains(m))
+        {
             ArtifactKind::Sbom
         } else if self.kind.eq_ignore_ascii_case("IMAGE") {
             ArtifactKind::Image
@@ -257,7 +257,12 @@ pub fn parse_time(text: &str) -> Option<SystemTime> {
     let hour: i64 = hms_parts.next()?.parse().ok()?;
     let minute: i64 = hms_parts.next()?.parse().ok()?;
     let second: i64 = hms_parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let nanos: u32 = if fraction.is_empty() {
@@ -283,7 +288,8 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;
     let month = i64::from(month);
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }
@@ -346,7 +352,11 @@ mod tests {
         assert!(chart.is_chart());
         let version = chart.into_chart_version();
         assert_eq!(
-            (version.version.as_str(), version.app_version.as_str(), version.description.as_str()),
+            (
+                version.version.as_str(),
+                version.app_version.as_str(),
+                version.description.as_str()
+            ),
             ("0.1.0", "1.16.0", "A chart")
         );
         let cosign: HarborArtifact = serde_json::from_value(serde_json::json!({

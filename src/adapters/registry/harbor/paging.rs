@@ -45,7 +45,10 @@ pub fn link_has_next(link: &str) -> bool {
             param
                 .strip_prefix("rel=")
                 .map(|rel| rel.trim_matches('"'))
-                .is_some_and(|rel| rel.split_whitespace().any(|r| r.eq_ignore_ascii_case("next")))
+                .is_some_and(|rel| {
+                    rel.split_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+                })
         })
     })
 }
@@ -111,13 +114,25 @@ where
         // Harbor always links a next page when there is one; the total backs it up.
         let more_pages = info.next || info.total.is_some_and(|t| page * u64::from(page_size) < t);
         if take < available {
-            return Ok(Collected { items, next: Some(offset), total });
+            return Ok(Collected {
+                items,
+                next: Some(offset),
+                total,
+            });
         }
         if !more_pages || available == 0 {
-            return Ok(Collected { items, next: None, total });
+            return Ok(Collected {
+                items,
+                next: None,
+                total,
+            });
         }
         if items.len() >= want {
-            return Ok(Collected { items, next: Some(offset), total });
+            return Ok(Collected {
+                items,
+                next: Some(offset),
+                total,
+            });
         }
     }
     Ok(Collected {
@@ -133,11 +148,15 @@ mod tests {
 
     #[test]
     fn links() {
-        assert!(link_has_next(r#"</api/v2.0/projects?page=2&page_size=10>; rel="next""#));
+        assert!(link_has_next(
+            r#"</api/v2.0/projects?page=2&page_size=10>; rel="next""#
+        ));
         assert!(link_has_next(
             r#"</api/v2.0/projects?page=1&page_size=10>; rel="prev" , </api/v2.0/projects?page=3&page_size=10>; rel="next""#
         ));
-        assert!(!link_has_next(r#"</api/v2.0/projects?page=1&page_size=10>; rel="prev""#));
+        assert!(!link_has_next(
+            r#"</api/v2.0/projects?page=1&page_size=10>; rel="prev""#
+        ));
         assert!(!link_has_next(""));
     }
 
@@ -170,7 +189,9 @@ mod tests {
         while let Some(at) = offset {
             let want = sizes[i % sizes.len()];
             i += 1;
-            let page = collect(at, want, want.min(100) as u32, harbor(n)).await.unwrap();
+            let page = collect(at, want, want.min(100) as u32, harbor(n))
+                .await
+                .unwrap();
             assert!(page.items.len() <= want);
             assert_eq!(page.total, Some(n));
             seen.extend(page.items);

@@ -56,9 +56,7 @@ fn is_separated_groups(name: &str) -> bool {
 pub fn split_repository(name: &str) -> Result<(&str, &str), String> {
     let rule = "a Harbor repository name is '<project>/<path>': lowercase letters and digits, components joined by '.', '_', '__' or dashes, separated by '/', 255 characters at most";
     let Some((project, rest)) = name.split_once('/') else {
-        return Err(format!(
-            "repository {name:?} has no project: {rule}"
-        ));
+        return Err(format!("repository {name:?} has no project: {rule}"));
     };
     if name.len() > MAX_REPOSITORY_NAME {
         return Err(format!("repository {name:?} is too long: {rule}"));
@@ -127,11 +125,13 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
 pub fn check_digest(digest: &str) -> Result<(), String> {
     let valid = digest.split_once(':').is_some_and(|(algorithm, hex)| {
         !algorithm.is_empty()
-            && algorithm
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '.' | '_' | '-'))
+            && algorithm.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '.' | '_' | '-')
+            })
             && hex.len() >= 32
-            && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
     });
     if !valid {
         return Err(format!(
@@ -156,7 +156,15 @@ mod tests {
 
     #[test]
     fn project_names() {
-        for good in ["a", "library", "team-a", "team.a_b-c", "1abc", "0", &"a".repeat(255)] {
+        for good in [
+            "a",
+            "library",
+            "team-a",
+            "team.a_b-c",
+            "1abc",
+            "0",
+            &"a".repeat(255),
+        ] {
             assert!(check_project_name(good).is_ok(), "{good}");
         }
         for bad in [
