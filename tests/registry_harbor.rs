@@ -91,6 +91,11 @@ async fn login_reads_the_version_and_a_wrong_password_is_credentials_invalid() {
         .collect();
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0].user, "admin");
+    assert_eq!(refused[0].action, "GET /users/current");
+    // As in Harbor, credentials that do not hold are anonymous elsewhere: public projects only.
+    sim.create_project("hidden", false);
+    let anonymous_view = wrong.list_namespaces(&page(10, None)).await.unwrap();
+    assert!(anonymous_view.items.is_empty());
 }
 
 #[tokio::test]
@@ -751,6 +756,33 @@ async fn a_pull_robot_may_pull_only_from_its_projects_until_revoked() {
         ErrorClass::CredentialsInvalid
     );
 
+    // Issued again under the same name (the first answer lost, say): the old robot is replaced,
+    // its secret stops working, and there is still one robot of that name.
+    let again = client
+        .issue_pull_credential(&PullScope {
+            namespaces: vec!["team-c".into(), "team-a".into()],
+            name: "ps-2".into(),
+            lifetime: Duration::from_secs(3600),
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.username, "robot$ps-2");
+    assert_ne!(
+        again.vendor_id.as_deref(),
+        Some(robot.id.to_string().as_str())
+    );
+    let named: Vec<_> = sim
+        .robots()
+        .into_iter()
+        .filter(|r| r.name == "robot$ps-2")
+        .collect();
+    assert_eq!(named.len(), 1);
+    assert_eq!(
+        granted(&sim, &again.username, &again.password, "team-c/x").await,
+        ["pull"]
+    );
+    assert_eq!(sim.control.count("POST /robots"), 4);
+
     // Revoked: gone from Harbor, and the credential no longer logs in; revoking twice is fine.
     let id = issued.vendor_id.unwrap();
     client.revoke_pull_credential(&id).await.unwrap();
@@ -758,7 +790,7 @@ async fn a_pull_robot_may_pull_only_from_its_projects_until_revoked() {
     let err = robot_client.login().await.unwrap_err();
     assert_eq!(err.class, ErrorClass::CredentialsInvalid);
     client.revoke_pull_credential(&id).await.unwrap();
-    assert_eq!(sim.control.count("DELETE /robots/{id}"), 2);
+    assert_eq!(sim.control.count("DELETE /robots/{id}"), 3);
 }
 
 #[tokio::test]

@@ -3,9 +3,12 @@
 //!
 //! - Auth: HTTP basic, checked exactly, for users (an admin is created at start) and robot
 //!   accounts (`robot$name`, `robot$project+name`; expired or disabled robots are refused).
-//!   Bad credentials are 401 `UNAUTHORIZED` on every path. Admins may do everything; other
-//!   users and robots read public projects, robots also the projects their permissions name;
-//!   writes need an admin (403 `FORBIDDEN`).
+//!   As in Harbor's security middleware, credentials that do not hold make the request
+//!   anonymous (not a 401 by themselves): anonymous callers see public projects and get 401
+//!   `UNAUTHORIZED` from `/users/current`, `/users/current/permissions` and every write; the
+//!   token realm answers bad credentials with 401. Admins may do everything; other users and
+//!   robots read public projects, robots also the projects their permissions name; writes
+//!   need an admin (403 `FORBIDDEN`).
 //! - Projects (create with `metadata.public`, 409 on a duplicate, 412 `PRECONDITION` when
 //!   deleting one that holds repositories; numeric path segments are ids unless
 //!   `X-Is-Resource-Name: true`), repositories (per project and all), artifacts (newest push
@@ -404,14 +407,16 @@ async fn handle(
         }
         Injected::None => {
             let mut world = inner.world();
+            let is_token = path == "/service/token";
             match authenticate(&world, &headers) {
-                Err(_) => {
+                Err(_) if is_token => {
                     drop(world);
                     log(401, "signature");
                     routes::error(401, "UNAUTHORIZED", "unauthorized")
                 }
-                Ok(principal) => {
-                    let reply = if path == "/service/token" && method == Method::GET {
+                authenticated => {
+                    let principal = authenticated.unwrap_or(Principal::Anonymous);
+                    let reply = if is_token && method == Method::GET {
                         routes::token(&mut world, &principal, &query)
                     } else if api.is_some() {
                         let by_name = headers

@@ -24,7 +24,7 @@ use super::{
     VENDOR,
     client::{self, BasicAuth, Endpoint},
     config::HarborSettings,
-    model::{GeneralInfo, HarborArtifact, HarborRepository, Project, RobotCreated},
+    model::{GeneralInfo, HarborArtifact, HarborRepository, Project, Robot, RobotCreated},
     paging::{self, Collected, MAX_PAGE_SIZE, PageInfo, bad_cursor, collect, parse_offset, window},
     spec,
 };
@@ -256,6 +256,22 @@ impl HarborClient {
     }
 }
 
+impl HarborClient {
+    /// Deletes the robot account called `full_name`, if there is one.
+    async fn delete_robot_named(&self, full_name: &str) -> Result<()> {
+        let raw = self
+            .send("ListRobots", Idempotency::Idempotent, |e, a| {
+                client::find_robot_request(e, a, full_name)
+            })
+            .await?;
+        let robots: Option<Vec<Robot>> = raw.json(VENDOR, "ListRobots")?;
+        for robot in robots.into_iter().flatten().filter(|r| r.name == full_name) {
+            self.revoke_pull_credential(&robot.id.to_string()).await?;
+        }
+        Ok(())
+    }
+}
+
 fn listed<T>(collected: paging::Collected<T>) -> Listed<T> {
     Listed {
         items: collected.items,
@@ -270,15 +286,23 @@ impl RegistryClient for HarborClient {
         VENDOR
     }
 
-    /// Users are checked with `GET /users/current`; robot accounts (not users in Harbor) by
-    /// the authenticated `GET /systeminfo`, which also gives the version. A wrong password is
-    /// 401 on either.
+    /// Harbor turns credentials that do not hold into an anonymous caller rather than a 401,
+    /// so login asks something only a logged-in caller may: `GET /users/current` for users,
+    /// `GET /users/current/permissions` for robot accounts (which are not users). A wrong
+    /// password is 401 there. `GET /systeminfo` then gives the version.
     async fn login(&self) -> Result<LoginInfo> {
         let robot = self
             .auth
             .username()
             .starts_with(&self.settings.robot_name_prefix);
-        if !robot {
+        if robot {
+            self.send(
+                "GetCurrentUserPermissions",
+                Idempotency::Idempotent,
+                client::current_permissions_request,
+            )
+            .await?;
+        } else {
             self.send(
                 "GetCurrentUser",
                 Idempotency::Idempotent,
@@ -625,11 +649,26 @@ impl RegistryClient for HarborClient {
         let days = (scope.lifetime.as_secs() / SECONDS_PER_DAY)
             .clamp(1, u64::from(self.settings.max_robot_days.max(1))) as u32;
         let body = client::pull_robot_body(&scope.name, &scope.namespaces, days);
-        let raw = self
-            .send(OP, Idempotency::NotIdempotent, |e, a| {
+        let create = || {
+            self.send(OP, Idempotency::NotIdempotent, |e, a| {
                 client::create_robot_request(e, a, &body)
             })
-            .await?;
+        };
+        let raw = match create().await {
+            // The name is Flotilla's own, one per pull secret: a robot already holding it is
+            // one this secret made before (an answer lost on the way back) whose secret nobody
+            // knows any more. It is replaced.
+            Err(err) if err.http_status == 409 => {
+                let full_name = client::pull_robot_full_name(
+                    &self.settings.robot_name_prefix,
+                    &scope.name,
+                    &scope.namespaces,
+                );
+                self.delete_robot_named(&full_name).await?;
+                create().await?
+            }
+            other => other?,
+        };
         let created: RobotCreated = raw.json(VENDOR, OP)?;
         if created.secret.is_empty() || created.name.is_empty() {
             return Err(VendorError::new(

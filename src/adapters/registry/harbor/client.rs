@@ -207,6 +207,13 @@ pub fn current_user_request(e: &Endpoint, a: &BasicAuth) -> Result<http::Request
     request(http::Method::GET, url, a, None, "GetCurrentUser")
 }
 
+/// `GET /users/current/permissions`: needs a logged-in caller (user or robot); Harbor treats
+/// credentials that do not hold as anonymous, which this answers with 401.
+pub fn current_permissions_request(e: &Endpoint, a: &BasicAuth) -> Result<http::Request<Vec<u8>>> {
+    let url = e.url(&format!("{API_PREFIX}/users/current/permissions"));
+    request(http::Method::GET, url, a, None, "GetCurrentUserPermissions")
+}
+
 /// `GET /systeminfo`: the Harbor version (given to authenticated callers).
 pub fn systeminfo_request(e: &Endpoint, a: &BasicAuth) -> Result<http::Request<Vec<u8>>> {
     let url = e.url(&format!("{API_PREFIX}/systeminfo"));
@@ -360,6 +367,17 @@ pub fn create_robot_request(
     request(http::Method::POST, url, a, Some(body), "CreateRobot")
 }
 
+/// `GET /robots?q=name%3D<full name>`: a robot account by its full name.
+pub fn find_robot_request(
+    e: &Endpoint,
+    a: &BasicAuth,
+    full_name: &str,
+) -> Result<http::Request<Vec<u8>>> {
+    let q = utf8_percent_encode(&format!("name={full_name}"), RFC3986).to_string();
+    let url = e.url(&format!("{API_PREFIX}/robots?q={q}&page=1&page_size=10"));
+    request(http::Method::GET, url, a, None, "ListRobots")
+}
+
 pub fn delete_robot_request(
     e: &Endpoint,
     a: &BasicAuth,
@@ -388,6 +406,15 @@ pub fn pull_robot_body(name: &str, projects: &[String], days: u32) -> serde_json
         "duration": days,
         "permissions": permissions,
     })
+}
+
+/// The full name Harbor gives the robot `pull_robot_body` describes (`prefix` is `robot$`
+/// unless an operator changed `ROBOT_NAME_PREFIX`).
+pub fn pull_robot_full_name(prefix: &str, name: &str, projects: &[String]) -> String {
+    match projects {
+        [one] => format!("{prefix}{one}+{name}"),
+        _ => format!("{prefix}{name}"),
+    }
 }
 
 /// Sends through the shared transport (throttling, retries with Retry-After, timeouts); the

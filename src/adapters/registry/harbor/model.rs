@@ -224,6 +224,13 @@ pub struct GeneralInfo {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
+pub struct Robot {
+    pub id: u64,
+    pub name: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct RobotCreated {
     pub id: u64,
     pub name: String,

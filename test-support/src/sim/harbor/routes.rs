@@ -217,6 +217,23 @@ pub fn route(world: &mut World, call: &Call) -> Reply {
             Principal::Robot { .. } => forbidden(),
             Principal::Anonymous => error(401, "UNAUTHORIZED", "unauthorized"),
         },
+        ("GET", ["users", "current", "permissions"]) => match call.principal {
+            Principal::Anonymous => error(401, "UNAUTHORIZED", "User need to log in first."),
+            Principal::Robot { id, .. } => {
+                let robot = world.robots.get(id);
+                let permissions: Vec<Value> = robot
+                    .into_iter()
+                    .flat_map(|r| &r.permissions)
+                    .flat_map(|p| {
+                        p.access.iter().map(move |(resource, action)| {
+                            json!({"resource": format!("/project/{}/{resource}", p.namespace), "action": action})
+                        })
+                    })
+                    .collect();
+                ok(Value::Array(permissions))
+            }
+            Principal::User { .. } => ok(json!([])),
+        },
         ("GET", ["projects"]) => {
             let items = world
                 .projects
@@ -289,7 +306,17 @@ pub fn route(world: &mut World, call: &Call) -> Reply {
             if let Err(reply) = call.require_admin() {
                 return reply;
             }
-            let items = world.robots.values().map(SimRobot::render).collect();
+            // `q=name=<full name>`, exact (the only filter simulated).
+            let name = call
+                .param("q")
+                .and_then(|q| q.strip_prefix("name="))
+                .map(str::to_string);
+            let items = world
+                .robots
+                .values()
+                .filter(|r| name.as_ref().is_none_or(|n| &r.name == n))
+                .map(SimRobot::render)
+                .collect();
             paged(call, items)
         }
         ("POST", ["robots"]) => create_robot(world, call),
