@@ -5,6 +5,7 @@
 //! Shared here: fault injection and the request log every simulator keeps.
 
 pub mod ack;
+pub mod harbor;
 pub mod rancher;
 pub mod tke;
 
