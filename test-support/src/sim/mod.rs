@@ -5,7 +5,9 @@
 //! Shared here: fault injection and the request log every simulator keeps.
 
 pub mod ack;
+pub mod acr;
 pub mod rancher;
+pub mod tcr;
 pub mod tke;
 
 use std::{
