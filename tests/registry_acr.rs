@@ -98,7 +98,11 @@ async fn login_and_the_namespace_lifecycle() {
         vec![("team-a".to_string(), true), ("team-b".to_string(), false)]
     );
     let listed = acr.list_namespaces(&page(10, None)).await.unwrap();
-    let seen: Vec<(String, bool)> = listed.items.iter().map(|n| (n.name.clone(), n.public)).collect();
+    let seen: Vec<(String, bool)> = listed
+        .items
+        .iter()
+        .map(|n| (n.name.clone(), n.public))
+        .collect();
     assert_eq!(seen, sim.namespaces());
     assert_eq!(listed.total, Some(2));
     assert_eq!(listed.next, None);
@@ -129,7 +133,12 @@ async fn paging_visits_every_item_once_at_several_sizes() {
         sim.seed_repository(&format!("ns{:02}", n % 3), &format!("repo{n:02}"));
     }
     for n in 0..45 {
-        sim.seed_tag("ns00/repo00", &format!("v{n}"), &digest(n % 40), 1000 + n as u64);
+        sim.seed_tag(
+            "ns00/repo00",
+            &format!("v{n}"),
+            &digest(n % 40),
+            1000 + n as u64,
+        );
     }
     let want_namespaces: Vec<String> = sim.namespaces().into_iter().map(|(n, _)| n).collect();
     let want_tags: Vec<String> = sim.tags("ns00/repo00").into_iter().map(|t| t.tag).collect();
@@ -158,7 +167,10 @@ async fn paging_visits_every_item_once_at_several_sizes() {
             let before = sim.control.count("ListRepository");
             let (mut repos, mut cursor) = (Vec::new(), None);
             loop {
-                let listed = acr.list_repositories(namespace, &page(size, cursor)).await.unwrap();
+                let listed = acr
+                    .list_repositories(namespace, &page(size, cursor))
+                    .await
+                    .unwrap();
                 assert!(listed.items.len() <= size as usize);
                 assert_eq!(listed.total, Some(want.len() as u64));
                 repos.extend(listed.items.into_iter().map(|r| r.name));
@@ -168,7 +180,10 @@ async fn paging_visits_every_item_once_at_several_sizes() {
                 }
             }
             assert_eq!(repos, want, "repositories of {namespace:?} at size {size}");
-            assert_eq!(sim.control.count("ListRepository") - before, pages_for(want.len()));
+            assert_eq!(
+                sim.control.count("ListRepository") - before,
+                pages_for(want.len())
+            );
         }
 
         let (before_get, before_list) = (
@@ -177,7 +192,10 @@ async fn paging_visits_every_item_once_at_several_sizes() {
         );
         let (mut tags, mut cursor) = (Vec::new(), None);
         loop {
-            let listed = acr.list_tags("ns00/repo00", &page(size, cursor)).await.unwrap();
+            let listed = acr
+                .list_tags("ns00/repo00", &page(size, cursor))
+                .await
+                .unwrap();
             assert!(listed.items.len() <= size as usize);
             tags.extend(listed.items);
             cursor = listed.next;
@@ -188,14 +206,20 @@ async fn paging_visits_every_item_once_at_several_sizes() {
         assert_eq!(tags, want_tags, "tags at size {size}");
         // The RepoId is looked up once per walk; later pages carry it in the cursor.
         assert_eq!(sim.control.count("GetRepository") - before_get, 1);
-        assert_eq!(sim.control.count("ListRepoTag") - before_list, pages_for(45));
+        assert_eq!(
+            sim.control.count("ListRepoTag") - before_list,
+            pages_for(45)
+        );
     }
 
     // Artifacts carry what the simulator holds: digests (with their algorithm), sizes, times.
     let want = sim.tags("ns00/repo00");
     let (mut artifacts, mut cursor) = (Vec::new(), None);
     loop {
-        let listed = acr.list_artifacts("ns00/repo00", &page(7, cursor)).await.unwrap();
+        let listed = acr
+            .list_artifacts("ns00/repo00", &page(7, cursor))
+            .await
+            .unwrap();
         artifacts.extend(listed.items);
         cursor = listed.next;
         if cursor.is_none() {
@@ -241,10 +265,16 @@ async fn tags_repositories_and_not_found() {
     assert_eq!(again.class, ErrorClass::VendorNotFound, "{again}");
     assert_eq!(again.code, "TAG_NOT_EXIST");
 
-    let no_repo = acr.list_tags("team/nope", &page(10, None)).await.unwrap_err();
+    let no_repo = acr
+        .list_tags("team/nope", &page(10, None))
+        .await
+        .unwrap_err();
     assert_eq!(no_repo.class, ErrorClass::VendorNotFound, "{no_repo}");
     assert_eq!(no_repo.code, "REPO_NOT_EXIST");
-    let no_ns = acr.list_repositories(Some("nope"), &page(10, None)).await.unwrap_err();
+    let no_ns = acr
+        .list_repositories(Some("nope"), &page(10, None))
+        .await
+        .unwrap_err();
     assert_eq!(no_ns.class, ErrorClass::VendorNotFound, "{no_ns}");
 
     acr.delete_repository("team/app").await.unwrap();
@@ -260,9 +290,15 @@ async fn bad_names_and_targets_are_refused_before_any_request() {
         acr.create_namespace("Team", true).await.unwrap_err(),
         acr.create_namespace("a", true).await.unwrap_err(),
         acr.delete_namespace("-team").await.unwrap_err(),
-        acr.list_repositories(Some("te--am"), &page(10, None)).await.unwrap_err(),
-        acr.list_tags("no-namespace", &page(10, None)).await.unwrap_err(),
-        acr.list_artifacts("team/App", &page(10, None)).await.unwrap_err(),
+        acr.list_repositories(Some("te--am"), &page(10, None))
+            .await
+            .unwrap_err(),
+        acr.list_tags("no-namespace", &page(10, None))
+            .await
+            .unwrap_err(),
+        acr.list_artifacts("team/App", &page(10, None))
+            .await
+            .unwrap_err(),
         acr.get_artifact("team/app", "bad tag").await.unwrap_err(),
         acr.delete_tag("team/app", ".hidden").await.unwrap_err(),
         acr.delete_repository("team/a/b").await.unwrap_err(),
@@ -288,7 +324,11 @@ async fn bad_names_and_targets_are_refused_before_any_request() {
     bad.region = String::new();
     bad.instance_id = "tcr-abc".into();
     bad.endpoint = "registry.example.com".into();
-    let fields: Vec<String> = provider.check_target(&bad).into_iter().map(|v| v.field).collect();
+    let fields: Vec<String> = provider
+        .check_target(&bad)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
     assert_eq!(fields, vec!["endpoint", "region", "vendor_instance_id"]);
     assert!(provider.open(bad).is_err());
     let mut basic = target(&id, &secret);
@@ -296,7 +336,11 @@ async fn bad_names_and_targets_are_refused_before_any_request() {
         username: "u".into(),
         password: Zeroizing::new("p".into()),
     };
-    let fields: Vec<String> = provider.check_target(&basic).into_iter().map(|v| v.field).collect();
+    let fields: Vec<String> = provider
+        .check_target(&basic)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
     assert_eq!(fields, vec!["credential_id"]);
     assert_eq!(provider.check_namespace_name("Team").is_err(), true);
     assert_eq!(requests(&sim), 0);
@@ -340,7 +384,10 @@ async fn throttling_is_retried_after_acrs_time_left() {
     let outcomes: Vec<&str> = sim.control.seen().iter().map(|s| s.outcome).collect();
     assert_eq!(outcomes, vec!["ok", "throttled", "ok"]);
     // Without the hint the first backoff is under 20 ms.
-    assert!(waited >= Duration::from_millis(600), "waited only {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(600),
+        "waited only {waited:?}"
+    );
 
     // Throttling never did anything, so even a create is retried.
     let created = acr.create_namespace("team-b", false).await.unwrap();
@@ -416,7 +463,9 @@ async fn what_acr_cannot_do_is_unsupported_without_a_request() {
     assert!(!capability.delete_artifact && !capability.oci_charts && !capability.pull_counts);
     assert!(capability.manage_namespaces && capability.issue_pull_credential);
     let errors = [
-        acr.delete_artifact("team/app", &digest(1)).await.unwrap_err(),
+        acr.delete_artifact("team/app", &digest(1))
+            .await
+            .unwrap_err(),
         acr.list_charts(None, &page(10, None)).await.unwrap_err(),
         acr.list_chart_versions("team", "chart", &page(10, None))
             .await

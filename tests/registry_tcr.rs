@@ -12,8 +12,7 @@ use std::{
 use flotilla::adapters::{
     Credentials, ErrorClass, TransportSettings, VendorHttp,
     registry::{
-        PageRequest, PullScope, RegistryClient, RegistryCredentials, RegistryProvider,
-        RegistryTarget,
+        PageRequest, PullScope, RegistryClient, RegistryCredentials, RegistryTarget,
         tcr::{self, TcrConfig},
     },
 };
@@ -120,10 +119,18 @@ async fn login_and_the_namespace_lifecycle() {
         vec![("team-a".to_string(), true), ("team-b".to_string(), false)]
     );
     let listed = tcr.list_namespaces(&page(10, None)).await.unwrap();
-    let seen: Vec<(String, bool)> = listed.items.iter().map(|n| (n.name.clone(), n.public)).collect();
+    let seen: Vec<(String, bool)> = listed
+        .items
+        .iter()
+        .map(|n| (n.name.clone(), n.public))
+        .collect();
     assert_eq!(seen, sim.namespaces(Edition::Enterprise));
     // CreationTime (Go's format, +0800) is read as the instant it names.
-    assert!(listed.items[0].created.is_some_and(|t| t > UNIX_EPOCH + Duration::from_secs(1_699_999_000)));
+    assert!(
+        listed.items[0]
+            .created
+            .is_some_and(|t| t > UNIX_EPOCH + Duration::from_secs(1_699_999_000))
+    );
 
     let again = tcr.create_namespace("team-a", true).await.unwrap_err();
     assert_eq!(again.class, ErrorClass::DependencyBlocked, "{again}");
@@ -156,10 +163,20 @@ async fn page_number_offsets_visit_every_item_once_at_several_sizes() {
         sim.seed_repository(e, &format!("ns{:02}", n % 3), &format!("repo{n:02}"), 0);
     }
     for n in 0..45 {
-        sim.seed_image(e, "ns00/repo00", &format!("v{n}"), &digest(n), 100 + n as u64);
+        sim.seed_image(
+            e,
+            "ns00/repo00",
+            &format!("v{n}"),
+            &digest(n),
+            100 + n as u64,
+        );
     }
     let want_ns: Vec<String> = sim.namespaces(e).into_iter().map(|(n, _)| n).collect();
-    let want_tags: Vec<String> = sim.images(e, "ns00/repo00").into_iter().map(|i| i.tag).collect();
+    let want_tags: Vec<String> = sim
+        .images(e, "ns00/repo00")
+        .into_iter()
+        .map(|i| i.tag)
+        .collect();
     assert_eq!(want_tags.len(), 45);
 
     for size in [1u32, 4, 10, 23, 45, 100] {
@@ -174,7 +191,11 @@ async fn page_number_offsets_visit_every_item_once_at_several_sizes() {
             let (repos, pages) = walk!(size, |p| tcr.list_repositories(namespace, &p));
             let names: Vec<String> = repos.iter().map(|r| r.name.clone()).collect();
             assert_eq!(names, want, "repositories of {namespace:?} at size {size}");
-            assert!(repos.iter().all(|r| r.name.starts_with(&format!("{}/", r.namespace))));
+            assert!(
+                repos
+                    .iter()
+                    .all(|r| r.name.starts_with(&format!("{}/", r.namespace)))
+            );
             assert_eq!(pages, pages_for(want.len()));
         }
 
@@ -187,8 +208,16 @@ async fn page_number_offsets_visit_every_item_once_at_several_sizes() {
 
     // A cursor made at one size and followed at another still skips and repeats nothing.
     let first = tcr.list_namespaces(&page(7, None)).await.unwrap();
-    let second = tcr.list_namespaces(&page(5, first.next.clone())).await.unwrap();
-    let names: Vec<String> = first.items.iter().chain(&second.items).map(|n| n.name.clone()).collect();
+    let second = tcr
+        .list_namespaces(&page(5, first.next.clone()))
+        .await
+        .unwrap();
+    let names: Vec<String> = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .map(|n| n.name.clone())
+        .collect();
     assert_eq!(names, want_ns[..names.len()].to_vec());
     assert!(!names.is_empty() && names.len() <= 12);
 
@@ -199,7 +228,10 @@ async fn page_number_offsets_visit_every_item_once_at_several_sizes() {
         assert_eq!(artifact.tags, vec![image.tag.clone()]);
         assert_eq!(artifact.digest, image.digest);
         assert_eq!(artifact.size_bytes, image.size);
-        assert_eq!(artifact.pushed, Some(UNIX_EPOCH + Duration::from_secs(image.pushed_secs)));
+        assert_eq!(
+            artifact.pushed,
+            Some(UNIX_EPOCH + Duration::from_secs(image.pushed_secs))
+        );
     }
 }
 
@@ -215,7 +247,10 @@ async fn images_repositories_and_not_found() {
 
     // Exact match: "v1" is not "v10".
     let v1 = tcr.get_artifact("team/app", "v1").await.unwrap();
-    assert_eq!((v1.digest.as_str(), v1.tags.clone()), (digest(1).as_str(), vec!["v1".to_string()]));
+    assert_eq!(
+        (v1.digest.as_str(), v1.tags.clone()),
+        (digest(1).as_str(), vec!["v1".to_string()])
+    );
     let by_digest = tcr.get_artifact("team/app", &digest(10)).await.unwrap();
     let mut tags = by_digest.tags.clone();
     tags.sort();
@@ -224,11 +259,18 @@ async fn images_repositories_and_not_found() {
     assert_eq!(missing.class, ErrorClass::VendorNotFound);
 
     tcr.delete_tag("team/app", "v1").await.unwrap();
-    let left: Vec<String> = sim.images(e, "team/app").into_iter().map(|i| i.tag).collect();
+    let left: Vec<String> = sim
+        .images(e, "team/app")
+        .into_iter()
+        .map(|i| i.tag)
+        .collect();
     assert_eq!(left, vec!["latest", "v10"]);
     let again = tcr.delete_tag("team/app", "v1").await.unwrap_err();
     assert_eq!(again.class, ErrorClass::VendorNotFound, "{again}");
-    let no_repo = tcr.list_tags("team/nope", &page(10, None)).await.unwrap_err();
+    let no_repo = tcr
+        .list_tags("team/nope", &page(10, None))
+        .await
+        .unwrap_err();
     assert_eq!(no_repo.class, ErrorClass::VendorNotFound, "{no_repo}");
 
     tcr.delete_repository("team/app").await.unwrap();
@@ -242,11 +284,17 @@ async fn bad_names_and_targets_are_refused_before_any_request() {
     let (sim, tcr) = setup().await;
     let refusals = [
         tcr.create_namespace("Team", true).await.unwrap_err(),
-        tcr.create_namespace(&"a".repeat(31), true).await.unwrap_err(),
+        tcr.create_namespace(&"a".repeat(31), true)
+            .await
+            .unwrap_err(),
         tcr.delete_namespace("team-").await.unwrap_err(),
-        tcr.list_repositories(Some("a"), &page(10, None)).await.unwrap_err(),
+        tcr.list_repositories(Some("a"), &page(10, None))
+            .await
+            .unwrap_err(),
         tcr.list_tags("team/ab", &page(10, None)).await.unwrap_err(),
-        tcr.list_artifacts("nonamespace", &page(10, None)).await.unwrap_err(),
+        tcr.list_artifacts("nonamespace", &page(10, None))
+            .await
+            .unwrap_err(),
         tcr.get_artifact("team/app", "-x").await.unwrap_err(),
         tcr.delete_tag("team/app", "a b").await.unwrap_err(),
         tcr.delete_repository("team/a/b").await.unwrap_err(),
@@ -266,7 +314,11 @@ async fn bad_names_and_targets_are_refused_before_any_request() {
     let enterprise = tcr::provider(http(), config(&sim));
     let mut bad = target(&id, &secret, "cri-abc");
     bad.region = "Guangzhou".into();
-    let fields: Vec<String> = enterprise.check_target(&bad).into_iter().map(|v| v.field).collect();
+    let fields: Vec<String> = enterprise
+        .check_target(&bad)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
     assert_eq!(fields, vec!["region", "vendor_instance_id"]);
     let fields: Vec<String> = enterprise
         .check_target(&target(&id, &secret, ""))
@@ -280,7 +332,11 @@ async fn bad_names_and_targets_are_refused_before_any_request() {
         .into_iter()
         .map(|v| v.field)
         .collect();
-    assert_eq!(fields, vec!["vendor_instance_id"], "personal has no instance");
+    assert_eq!(
+        fields,
+        vec!["vendor_instance_id"],
+        "personal has no instance"
+    );
     assert!(enterprise.open(bad).is_err());
     assert_eq!(requests(&sim), 0);
 }
@@ -392,9 +448,13 @@ async fn the_instance_token_carries_tcrs_expiry() {
 async fn what_tcr_cannot_do_is_unsupported_without_a_request() {
     let (sim, tcr) = setup().await;
     for err in [
-        tcr.delete_artifact("team/app", &digest(1)).await.unwrap_err(),
+        tcr.delete_artifact("team/app", &digest(1))
+            .await
+            .unwrap_err(),
         tcr.list_charts(None, &page(10, None)).await.unwrap_err(),
-        tcr.list_chart_versions("team", "chart", &page(10, None)).await.unwrap_err(),
+        tcr.list_chart_versions("team", "chart", &page(10, None))
+            .await
+            .unwrap_err(),
     ] {
         assert_eq!(err.class, ErrorClass::Unsupported, "{err}");
     }
@@ -409,7 +469,11 @@ async fn what_tcr_cannot_do_is_unsupported_without_a_request() {
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::Unsupported);
     let err = personal.create_namespace("team", true).await.unwrap_err();
-    assert_eq!(err.class, ErrorClass::Unsupported, "no namespace visibility");
+    assert_eq!(
+        err.class,
+        ErrorClass::Unsupported,
+        "no namespace visibility"
+    );
     assert_eq!(requests(&sim), 0);
     assert_eq!(requests(&psim), 0);
 }
@@ -429,7 +493,12 @@ async fn personal_edition_lifecycle_paging_and_pull_counts() {
         sim.seed_namespace(p, &format!("ns{n:02}"), false);
     }
     for n in 0..26 {
-        sim.seed_repository(p, &format!("ns{:02}", n % 2), &format!("repo{n:02}"), n as u64 * 3);
+        sim.seed_repository(
+            p,
+            &format!("ns{:02}", n % 2),
+            &format!("repo{n:02}"),
+            n as u64 * 3,
+        );
     }
     for n in 0..17 {
         sim.seed_image(p, "ns00/repo00", &format!("t{n}"), &digest(n), 50);
@@ -447,10 +516,18 @@ async fn personal_edition_lifecycle_paging_and_pull_counts() {
         let names: Vec<String> = repos.iter().map(|r| r.name.clone()).collect();
         assert_eq!(names, sim.repositories(p, Some("ns01")), "size {size}");
         let (tags, _) = walk!(size, |q| tcr.list_tags("ns00/repo00", &q));
-        let want: Vec<String> = sim.images(p, "ns00/repo00").into_iter().map(|i| i.tag).collect();
+        let want: Vec<String> = sim
+            .images(p, "ns00/repo00")
+            .into_iter()
+            .map(|i| i.tag)
+            .collect();
         assert_eq!(tags, want, "size {size}");
     }
-    let repos = tcr.list_repositories(None, &page(100, None)).await.unwrap().items;
+    let repos = tcr
+        .list_repositories(None, &page(100, None))
+        .await
+        .unwrap()
+        .items;
     let repo3 = repos.iter().find(|r| r.name == "ns01/repo03").unwrap();
     assert_eq!(repo3.pull_count, Some(9));
     let repo0 = repos.iter().find(|r| r.name == "ns00/repo00").unwrap();
@@ -465,7 +542,10 @@ async fn personal_edition_lifecycle_paging_and_pull_counts() {
     let gone = tcr.delete_tag("ns00/repo00", "t3").await.unwrap_err();
     assert_eq!(gone.class, ErrorClass::VendorNotFound, "{gone}");
     tcr.delete_repository("ns00/repo00").await.unwrap();
-    assert!(!sim.repositories(p, None).contains(&"ns00/repo00".to_string()));
+    assert!(
+        !sim.repositories(p, None)
+            .contains(&"ns00/repo00".to_string())
+    );
     tcr.delete_namespace("mine").await.unwrap();
     let gone = tcr.delete_namespace("mine").await.unwrap_err();
     assert_eq!(gone.class, ErrorClass::VendorNotFound, "{gone}");

@@ -152,10 +152,7 @@ impl AcrSim {
     fn with_instance<T>(&self, read: impl FnOnce(&mut Instance, &mut u64) -> T) -> T {
         let mut world = lock(&self.world);
         let World { instances, seq, .. } = &mut *world;
-        read(
-            instances.get_mut(INSTANCE_ID).expect("the instance"),
-            seq,
-        )
+        read(instances.get_mut(INSTANCE_ID).expect("the instance"), seq)
     }
 
     pub fn seed_namespace(&self, name: &str, public: bool) {
@@ -208,7 +205,12 @@ impl AcrSim {
 
     /// (name, public) in listing order.
     pub fn namespaces(&self) -> Vec<(String, bool)> {
-        self.with_instance(|i, _| i.namespaces.iter().map(|n| (n.name.clone(), n.public)).collect())
+        self.with_instance(|i, _| {
+            i.namespaces
+                .iter()
+                .map(|n| (n.name.clone(), n.public))
+                .collect()
+        })
     }
 
     /// `namespace/name` in listing order.
@@ -277,7 +279,11 @@ async fn handle(State(sim): State<Sim>, request: Request) -> Response {
         Ok((account, nonce)) => {
             if nonce.is_empty() || !lock(&sim.world).nonces.insert(nonce) {
                 sim.control.record(&action, "", "signature");
-                return pop_error(400, "SignatureNonceUsed", "Specified signature nonce was used already.");
+                return pop_error(
+                    400,
+                    "SignatureNonceUsed",
+                    "Specified signature nonce was used already.",
+                );
             }
             account
         }
@@ -290,7 +296,10 @@ async fn handle(State(sim): State<Sim>, request: Request) -> Response {
         sim.control.record(&action, &account, "error");
         return pop_error(404, "InvalidAction.NotFound", "RPC actions are POST /");
     }
-    let version = parts.headers.get("x-acs-version").and_then(|v| v.to_str().ok());
+    let version = parts
+        .headers
+        .get("x-acs-version")
+        .and_then(|v| v.to_str().ok());
     if version != Some(API_VERSION) {
         sim.control.record(&action, &account, "error");
         return pop_error(400, "InvalidVersion", "x-acs-version must be 2018-12-01");
@@ -298,7 +307,11 @@ async fn handle(State(sim): State<Sim>, request: Request) -> Response {
     match sim.control.roll() {
         Injected::Throttle => {
             sim.control.record(&action, &account, "throttled");
-            let mut response = pop_error(400, "Throttling.User", "Request was denied due to user flow control.");
+            let mut response = pop_error(
+                400,
+                "Throttling.User",
+                "Request was denied due to user flow control.",
+            );
             if let Some(hint) = sim.control.throttle_retry_after() {
                 let value = format!("Limit:10,Remain:0,TimeLeft:{},Reset:0", hint.as_millis());
                 if let Ok(value) = HeaderValue::from_str(&value) {
@@ -309,7 +322,11 @@ async fn handle(State(sim): State<Sim>, request: Request) -> Response {
         }
         Injected::ServerError => {
             sim.control.record(&action, &account, "server_error");
-            return pop_error(500, "InternalError", "The request processing has failed due to some unknown error.");
+            return pop_error(
+                500,
+                "InternalError",
+                "The request processing has failed due to some unknown error.",
+            );
         }
         Injected::None => {}
     }
@@ -338,7 +355,10 @@ struct Params(Vec<(String, String)>);
 
 impl Params {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn need(&self, name: &str) -> Result<&str, Fault> {
@@ -365,7 +385,10 @@ fn page<T: Clone>(items: &[T], params: &Params, listing: &str) -> Result<(Vec<T>
     if params.get("NextToken").is_some() || params.get("MaxResults").is_some() {
         let size = params.number("MaxResults", DEFAULT_PAGE_SIZE)?;
         if size == 0 || size > MAX_PAGE_SIZE {
-            return Err(("PARAM_INVALID", format!("MaxResults must be 1-{MAX_PAGE_SIZE}")));
+            return Err((
+                "PARAM_INVALID",
+                format!("MaxResults must be 1-{MAX_PAGE_SIZE}"),
+            ));
         }
         let start = match params.get("NextToken").filter(|t| !t.is_empty()) {
             None => 0,
@@ -373,7 +396,11 @@ fn page<T: Clone>(items: &[T], params: &Params, listing: &str) -> Result<(Vec<T>
                 .ok_or_else(|| ("PARAM_INVALID", "NextToken is invalid".to_string()))?,
         };
         let end = (start + size).min(total);
-        let next = if end < total { encode_token(end, listing) } else { String::new() };
+        let next = if end < total {
+            encode_token(end, listing)
+        } else {
+            String::new()
+        };
         let slice = items.get(start..end).unwrap_or_default().to_vec();
         let extra = json!({"TotalCount": total.to_string(), "MaxResults": size, "NextToken": next});
         return Ok((slice, extra));
@@ -381,7 +408,10 @@ fn page<T: Clone>(items: &[T], params: &Params, listing: &str) -> Result<(Vec<T>
     let page_no = params.number("PageNo", 1)?;
     let size = params.number("PageSize", DEFAULT_PAGE_SIZE)?;
     if page_no == 0 || size == 0 || size > MAX_PAGE_SIZE {
-        return Err(("PARAM_INVALID", format!("PageNo starts at 1; PageSize is 1-{MAX_PAGE_SIZE}")));
+        return Err((
+            "PARAM_INVALID",
+            format!("PageNo starts at 1; PageSize is 1-{MAX_PAGE_SIZE}"),
+        ));
     }
     let start = ((page_no - 1) * size).min(total);
     let end = (start + size).min(total);
@@ -394,10 +424,14 @@ fn encode_token(offset: usize, listing: &str) -> String {
 }
 
 fn decode_token(token: &str, listing: &str) -> Option<usize> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(token).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let mut parts = text.split('|');
-    let (Some(l), Some(offset), Some("acr-sim"), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(l), Some(offset), Some("acr-sim"), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return None;
     };
     (l == listing).then(|| offset.parse().ok()).flatten()
@@ -424,7 +458,10 @@ impl World {
     fn dispatch(&mut self, action: &str, params: &Params) -> Result<Value, Fault> {
         let instance_id = params.need("InstanceId")?.to_string();
         let Some(instance) = self.instances.get_mut(&instance_id) else {
-            return Err(("INSTANCE_NOT_EXIST", format!("instance {instance_id} does not exist")));
+            return Err((
+                "INSTANCE_NOT_EXIST",
+                format!("instance {instance_id} does not exist"),
+            ));
         };
         self.seq += 1;
         let seq = self.seq;
@@ -433,7 +470,10 @@ impl World {
                 Some(id) => instance.repos.iter().position(|r| r.id == id),
                 None => {
                     let (ns, name) = (params.need("RepoNamespaceName")?, params.need("RepoName")?);
-                    instance.repos.iter().position(|r| r.namespace == ns && r.name == name)
+                    instance
+                        .repos
+                        .iter()
+                        .position(|r| r.namespace == ns && r.name == name)
                 }
             };
             found.ok_or_else(|| ("REPO_NOT_EXIST", "repository does not exist".to_string()))
@@ -444,7 +484,11 @@ impl World {
                 "InstanceStatus": "RUNNING", "InstanceSpecification": "Enterprise_Standard",
             })),
             "ListNamespace" => {
-                let (items, extra) = page(&instance.namespaces.iter().collect::<Vec<_>>(), params, "ns")?;
+                let (items, extra) = page(
+                    &instance.namespaces.iter().collect::<Vec<_>>(),
+                    params,
+                    "ns",
+                )?;
                 let namespaces: Vec<Value> = items.iter().map(|n| json!({
                     "NamespaceId": n.id, "NamespaceName": n.name, "NamespaceStatus": "NORMAL",
                     "AutoCreateRepo": true,
@@ -456,24 +500,46 @@ impl World {
             "CreateNamespace" => {
                 let name = params.need("NamespaceName")?.to_string();
                 if instance.namespaces.iter().any(|n| n.name == name) {
-                    return Err(("NAMESPACE_ALREADY_EXIST", format!("namespace {name} already exists")));
+                    return Err((
+                        "NAMESPACE_ALREADY_EXIST",
+                        format!("namespace {name} already exists"),
+                    ));
                 }
                 let public = match params.get("DefaultRepoType").unwrap_or("PRIVATE") {
                     "PUBLIC" => true,
                     "PRIVATE" => false,
-                    _ => return Err(("PARAM_INVALID", "DefaultRepoType is PUBLIC or PRIVATE".into())),
+                    _ => {
+                        return Err((
+                            "PARAM_INVALID",
+                            "DefaultRepoType is PUBLIC or PRIVATE".into(),
+                        ));
+                    }
                 };
-                instance.namespaces.push(Namespace { id: format!("crn-{seq:08}"), name, public });
+                instance.namespaces.push(Namespace {
+                    id: format!("crn-{seq:08}"),
+                    name,
+                    public,
+                });
                 Ok(json!({}))
             }
             "DeleteNamespace" => {
                 let name = params.need("NamespaceName")?;
                 let Some(at) = instance.namespaces.iter().position(|n| n.name == name) else {
-                    return Err(("NAMESPACE_NOT_EXIST", format!("namespace {name} does not exist")));
+                    return Err((
+                        "NAMESPACE_NOT_EXIST",
+                        format!("namespace {name} does not exist"),
+                    ));
                 };
-                let held = instance.repos.iter().filter(|r| r.namespace == name).count();
+                let held = instance
+                    .repos
+                    .iter()
+                    .filter(|r| r.namespace == name)
+                    .count();
                 if held > 0 {
-                    return Err(("NAMESPACE_NOT_EMPTY", format!("namespace {name} holds {held} repositories")));
+                    return Err((
+                        "NAMESPACE_NOT_EMPTY",
+                        format!("namespace {name} holds {held} repositories"),
+                    ));
                 }
                 instance.namespaces.remove(at);
                 Ok(json!({}))
@@ -482,10 +548,17 @@ impl World {
                 let namespace = params.get("RepoNamespaceName").filter(|v| !v.is_empty());
                 if let Some(ns) = namespace {
                     if !instance.namespaces.iter().any(|n| n.name == ns) {
-                        return Err(("NAMESPACE_NOT_EXIST", format!("namespace {ns} does not exist")));
+                        return Err((
+                            "NAMESPACE_NOT_EXIST",
+                            format!("namespace {ns} does not exist"),
+                        ));
                     }
                 }
-                let all: Vec<&Repo> = instance.repos.iter().filter(|r| namespace.is_none_or(|ns| r.namespace == ns)).collect();
+                let all: Vec<&Repo> = instance
+                    .repos
+                    .iter()
+                    .filter(|r| namespace.is_none_or(|ns| r.namespace == ns))
+                    .collect();
                 let listing = format!("repo:{}", namespace.unwrap_or("*"));
                 let (items, extra) = page(&all, params, &listing)?;
                 let repos: Vec<Value> = items.iter().map(|r| repo_json(r, &instance_id)).collect();
@@ -505,12 +578,17 @@ impl World {
                 let at = find_repo(instance, params)?;
                 let repo = &instance.repos[at];
                 let (items, extra) = page(&repo.tags, params, &format!("tag:{}", repo.id))?;
-                let images: Vec<Value> = items.iter().map(|t| json!({
-                    "Tag": t.tag, "Digest": t.digest.trim_start_matches("sha256:"),
-                    "ImageId": &t.digest[t.digest.len().saturating_sub(12)..],
-                    "ImageSize": t.size, "ImageCreate": t.pushed_ms.to_string(),
-                    "ImageUpdate": t.pushed_ms.to_string(), "Status": "NORMAL",
-                })).collect();
+                let images: Vec<Value> = items
+                    .iter()
+                    .map(|t| {
+                        json!({
+                            "Tag": t.tag, "Digest": t.digest.trim_start_matches("sha256:"),
+                            "ImageId": &t.digest[t.digest.len().saturating_sub(12)..],
+                            "ImageSize": t.size, "ImageCreate": t.pushed_ms.to_string(),
+                            "ImageUpdate": t.pushed_ms.to_string(), "Status": "NORMAL",
+                        })
+                    })
+                    .collect();
                 Ok(merge(json!({"Images": images}), extra))
             }
             "DeleteRepoTag" => {

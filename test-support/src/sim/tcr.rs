@@ -110,7 +110,9 @@ fn lock(world: &Shared) -> MutexGuard<'_, World> {
 }
 
 fn now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 /// Go's `time.Time.String()` in UTC+8.
@@ -216,7 +218,14 @@ impl TcrSim {
     }
 
     /// Pushes `tag` to `ns/repo` (newest first).
-    pub fn seed_image(&self, edition: Edition, repository: &str, tag: &str, digest: &str, size: u64) {
+    pub fn seed_image(
+        &self,
+        edition: Edition,
+        repository: &str,
+        tag: &str,
+        digest: &str,
+        size: u64,
+    ) {
         self.with(edition, |r, seq| {
             *seq += 1;
             let repo = r
@@ -240,7 +249,12 @@ impl TcrSim {
 
     /// (name, public) in listing order.
     pub fn namespaces(&self, edition: Edition) -> Vec<(String, bool)> {
-        self.with(edition, |r, _| r.namespaces.iter().map(|n| (n.name.clone(), n.public)).collect())
+        self.with(edition, |r, _| {
+            r.namespaces
+                .iter()
+                .map(|n| (n.name.clone(), n.public))
+                .collect()
+        })
     }
 
     /// `ns/repo` in listing order.
@@ -277,11 +291,18 @@ fn envelope(mut fields: Value) -> Value {
 }
 
 fn reply(body: Value) -> Response {
-    (StatusCode::OK, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn error_reply(code: &str, message: &str) -> Response {
-    reply(envelope(json!({"Error": {"Code": code, "Message": message}})))
+    reply(envelope(
+        json!({"Error": {"Code": code, "Message": message}}),
+    ))
 }
 
 async fn handle(
@@ -299,7 +320,14 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let account = match signature::verify(&method, &uri, &headers, &body, (SECRET_ID, SECRET_KEY), now().as_secs()) {
+    let account = match signature::verify(
+        &method,
+        &uri,
+        &headers,
+        &body,
+        (SECRET_ID, SECRET_KEY),
+        now().as_secs(),
+    ) {
         Ok(account) => account,
         Err((code, message)) => {
             sim.control.record(&action, "", "signature");
@@ -327,19 +355,36 @@ async fn handle(
             if sim.control.count(&action) % 2 == 0 {
                 return (StatusCode::BAD_GATEWAY, "<html>502 Bad Gateway</html>").into_response();
             }
-            return error_reply("InternalError", "An internal error has occurred. Retry your request.");
+            return error_reply(
+                "InternalError",
+                "An internal error has occurred. Retry your request.",
+            );
         }
         Injected::None => {}
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
     let answer = if header("x-tc-region").is_empty() {
-        Err(("MissingParameter", "The parameter `Region` is required.".to_string()))
+        Err((
+            "MissingParameter",
+            "The parameter `Region` is required.".to_string(),
+        ))
     } else if header("x-tc-version") != VERSION {
-        Err(("NoSuchVersion", format!("version {:?} is not supported", header("x-tc-version"))))
+        Err((
+            "NoSuchVersion",
+            format!("version {:?} is not supported", header("x-tc-version")),
+        ))
     } else {
         match serde_json::from_slice::<Value>(&body) {
             Ok(params @ Value::Object(_)) => lock(&sim.world).dispatch(&action, &params),
-            _ => Err(("InvalidParameter", "the request body is not a JSON object".to_string())),
+            _ => Err((
+                "InvalidParameter",
+                "the request body is not a JSON object".to_string(),
+            )),
         }
     };
     match answer {
@@ -361,22 +406,33 @@ fn text<'a>(params: &'a Value, name: &str) -> &'a str {
 fn need<'a>(params: &'a Value, name: &str) -> Result<&'a str, Fault> {
     Some(text(params, name))
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| ("MissingParameter", format!("The parameter `{name}` is missing.")))
+        .ok_or_else(|| {
+            (
+                "MissingParameter",
+                format!("The parameter `{name}` is missing."),
+            )
+        })
 }
 
 fn number(params: &Value, name: &str, default: u64) -> Result<u64, Fault> {
     match params.get(name) {
         None | Some(Value::Null) => Ok(default),
-        Some(value) => value
-            .as_u64()
-            .ok_or_else(|| ("InvalidParameterValue", format!("`{name}` must be a non-negative integer"))),
+        Some(value) => value.as_u64().ok_or_else(|| {
+            (
+                "InvalidParameterValue",
+                format!("`{name}` must be a non-negative integer"),
+            )
+        }),
     }
 }
 
 fn limit(params: &Value, default: u64) -> Result<u64, Fault> {
     let limit = number(params, "Limit", default)?;
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(("InvalidParameterValue", format!("`Limit` must be 1-{MAX_LIMIT}")));
+        return Err((
+            "InvalidParameterValue",
+            format!("`Limit` must be 1-{MAX_LIMIT}"),
+        ));
     }
     Ok(limit)
 }
@@ -418,11 +474,16 @@ impl World {
                 .filter(|id| ids.is_empty() || ids.contains(&id.as_str()))
                 .collect();
             let page = by_offset(&all, params, 20)?;
-            let registries: Vec<Value> = page.iter().map(|id| json!({
-                "RegistryId": id, "RegistryName": "simulated", "RegistryType": "standard",
-                "Status": "Running", "PublicDomain": format!("{id}.tencentcloudcr.com"),
-                "RegionName": "ap-guangzhou",
-            })).collect();
+            let registries: Vec<Value> = page
+                .iter()
+                .map(|id| {
+                    json!({
+                        "RegistryId": id, "RegistryName": "simulated", "RegistryType": "standard",
+                        "Status": "Running", "PublicDomain": format!("{id}.tencentcloudcr.com"),
+                        "RegionName": "ap-guangzhou",
+                    })
+                })
+                .collect();
             return Ok(json!({"Registries": registries, "TotalCount": all.len()}));
         }
         let registry_id = need(params, "RegistryId")?;
@@ -431,7 +492,10 @@ impl World {
         };
         let seq = self.seq;
         let repo_at = |registry: &Registry, params: &Value| -> Result<usize, Fault> {
-            let (ns, name) = (need(params, "NamespaceName")?, need(params, "RepositoryName")?);
+            let (ns, name) = (
+                need(params, "NamespaceName")?,
+                need(params, "RepositoryName")?,
+            );
             registry
                 .repos
                 .iter()
@@ -441,19 +505,34 @@ impl World {
         match action {
             "DescribeNamespaces" => {
                 let page = by_page(&registry.namespaces, params, 20)?;
-                let list: Vec<Value> = page.iter().map(|n| json!({
-                    "Name": n.name, "NamespaceId": n.created_secs, "Public": n.public,
-                    "CreationTime": go_time(n.created_secs), "Metadata": [],
-                })).collect();
+                let list: Vec<Value> = page
+                    .iter()
+                    .map(|n| {
+                        json!({
+                            "Name": n.name, "NamespaceId": n.created_secs, "Public": n.public,
+                            "CreationTime": go_time(n.created_secs), "Metadata": [],
+                        })
+                    })
+                    .collect();
                 Ok(json!({"NamespaceList": list, "TotalCount": registry.namespaces.len()}))
             }
             "CreateNamespace" => {
                 let name = need(params, "NamespaceName")?;
                 if registry.namespaces.iter().any(|n| n.name == name) {
-                    return Err(("FailedOperation.ErrorTcrResourceConflict", format!("namespace {name} already exists")));
+                    return Err((
+                        "FailedOperation.ErrorTcrResourceConflict",
+                        format!("namespace {name} already exists"),
+                    ));
                 }
-                let public = params.get("IsPublic").and_then(Value::as_bool).unwrap_or(false);
-                registry.namespaces.push(Namespace { name: name.into(), public, created_secs: 1_700_000_000 + seq });
+                let public = params
+                    .get("IsPublic")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                registry.namespaces.push(Namespace {
+                    name: name.into(),
+                    public,
+                    created_secs: 1_700_000_000 + seq,
+                });
                 Ok(json!({}))
             }
             "DeleteNamespace" => {
@@ -462,14 +541,21 @@ impl World {
                     return Err(not_found(format!("namespace {name} not found")));
                 };
                 if registry.repos.iter().any(|r| r.namespace == name) {
-                    return Err(("FailedOperation.PreconditionFailed", format!("namespace {name} still has repositories")));
+                    return Err((
+                        "FailedOperation.PreconditionFailed",
+                        format!("namespace {name} still has repositories"),
+                    ));
                 }
                 registry.namespaces.remove(at);
                 Ok(json!({}))
             }
             "DescribeRepositories" => {
                 let ns = text(params, "NamespaceName");
-                let all: Vec<&Repo> = registry.repos.iter().filter(|r| ns.is_empty() || r.namespace == ns).collect();
+                let all: Vec<&Repo> = registry
+                    .repos
+                    .iter()
+                    .filter(|r| ns.is_empty() || r.namespace == ns)
+                    .collect();
                 let page = by_page(&all, params, 20)?;
                 let list: Vec<Value> = page.iter().map(|r| json!({
                     "Name": format!("{}/{}", r.namespace, r.name), "Namespace": r.namespace,
@@ -487,11 +573,23 @@ impl World {
                 let at = repo_at(registry, params)?;
                 let version = text(params, "ImageVersion");
                 let digest = text(params, "Digest");
-                let exact = params.get("ExactMatch").and_then(Value::as_bool).unwrap_or(false);
-                let all: Vec<&SimImage> = registry.repos[at].images.iter().filter(|i| {
-                    (version.is_empty() || if exact { i.tag == version } else { i.tag.contains(version) })
-                        && (digest.is_empty() || i.digest == digest)
-                }).collect();
+                let exact = params
+                    .get("ExactMatch")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let all: Vec<&SimImage> = registry.repos[at]
+                    .images
+                    .iter()
+                    .filter(|i| {
+                        (version.is_empty()
+                            || if exact {
+                                i.tag == version
+                            } else {
+                                i.tag.contains(version)
+                            })
+                            && (digest.is_empty() || i.digest == digest)
+                    })
+                    .collect();
                 let page = by_page(&all, params, 20)?;
                 let list: Vec<Value> = page.iter().map(|i| json!({
                     "Digest": i.digest, "Size": i.size, "ImageVersion": i.tag,
@@ -512,7 +610,10 @@ impl World {
             }
             "CreateInstanceToken" => {
                 if !matches!(text(params, "TokenType"), "" | "temp") {
-                    return Err(("InvalidParameterValue", "the simulator issues temp tokens only".into()));
+                    return Err((
+                        "InvalidParameterValue",
+                        "the simulator issues temp tokens only".into(),
+                    ));
                 }
                 let token = IssuedToken {
                     registry_id: registry_id.into(),
@@ -524,7 +625,10 @@ impl World {
                 self.tokens.push(token);
                 Ok(answer)
             }
-            _ => Err(("InvalidAction", format!("The action `{action}` is not valid."))),
+            _ => Err((
+                "InvalidAction",
+                format!("The action `{action}` is not valid."),
+            )),
         }
     }
 
@@ -537,12 +641,21 @@ impl World {
                 .repos
                 .iter()
                 .position(|r| format!("{}/{}", r.namespace, r.name) == full)
-                .ok_or_else(|| ("ResourceNotFound.ErrNoRepo", format!("repository {full} not found")))
+                .ok_or_else(|| {
+                    (
+                        "ResourceNotFound.ErrNoRepo",
+                        format!("repository {full} not found"),
+                    )
+                })
         };
         match action {
             "DescribeNamespacePersonal" => {
                 let filter = text(params, "Namespace");
-                let all: Vec<&Namespace> = registry.namespaces.iter().filter(|n| n.name.contains(filter)).collect();
+                let all: Vec<&Namespace> = registry
+                    .namespaces
+                    .iter()
+                    .filter(|n| n.name.contains(filter))
+                    .collect();
                 let page = by_offset(&all, params, 20)?;
                 let info: Vec<Value> = page.iter().map(|n| json!({
                     "Namespace": n.name, "CreationTime": go_time(n.created_secs)[..19].to_string(),
@@ -553,22 +666,36 @@ impl World {
             "CreateNamespacePersonal" => {
                 let name = need(params, "Namespace")?;
                 if registry.namespaces.iter().any(|n| n.name == name) {
-                    return Err(("InvalidParameter.ErrNamespaceExist", format!("namespace {name} already exists")));
+                    return Err((
+                        "InvalidParameter.ErrNamespaceExist",
+                        format!("namespace {name} already exists"),
+                    ));
                 }
-                registry.namespaces.push(Namespace { name: name.into(), public: false, created_secs: 1_700_000_000 + seq });
+                registry.namespaces.push(Namespace {
+                    name: name.into(),
+                    public: false,
+                    created_secs: 1_700_000_000 + seq,
+                });
                 Ok(json!({}))
             }
             "DeleteNamespacePersonal" => {
                 let name = need(params, "Namespace")?;
                 let Some(at) = registry.namespaces.iter().position(|n| n.name == name) else {
-                    return Err(("ResourceNotFound.ErrNoNamespace", format!("namespace {name} not found")));
+                    return Err((
+                        "ResourceNotFound.ErrNoNamespace",
+                        format!("namespace {name} not found"),
+                    ));
                 };
                 registry.namespaces.remove(at);
                 Ok(json!({}))
             }
             "DescribeRepositoryOwnerPersonal" => {
                 let filter = text(params, "RepoName");
-                let all: Vec<&Repo> = registry.repos.iter().filter(|r| format!("{}/{}", r.namespace, r.name).contains(filter)).collect();
+                let all: Vec<&Repo> = registry
+                    .repos
+                    .iter()
+                    .filter(|r| format!("{}/{}", r.namespace, r.name).contains(filter))
+                    .collect();
                 let page = by_offset(&all, params, 20)?;
                 let info: Vec<Value> = page.iter().map(|r| json!({
                     "RepoName": format!("{}/{}", r.namespace, r.name), "RepoType": "",
@@ -577,7 +704,9 @@ impl World {
                     "Description": "", "CreationTime": go_time(r.updated_secs)[..19].to_string(),
                     "UpdateTime": go_time(r.updated_secs)[..19].to_string(),
                 })).collect();
-                Ok(json!({"Data": {"TotalCount": all.len(), "Server": "ccr.ccs.tencentyun.com", "RepoInfo": info}}))
+                Ok(
+                    json!({"Data": {"TotalCount": all.len(), "Server": "ccr.ccs.tencentyun.com", "RepoInfo": info}}),
+                )
             }
             "DeleteRepositoryPersonal" => {
                 let at = repo_at(registry, params)?;
@@ -587,7 +716,11 @@ impl World {
             "DescribeImagePersonal" => {
                 let at = repo_at(registry, params)?;
                 let tag = text(params, "Tag");
-                let all: Vec<&SimImage> = registry.repos[at].images.iter().filter(|i| tag.is_empty() || i.tag == tag).collect();
+                let all: Vec<&SimImage> = registry.repos[at]
+                    .images
+                    .iter()
+                    .filter(|i| tag.is_empty() || i.tag == tag)
+                    .collect();
                 let page = by_offset(&all, params, 20)?;
                 let info: Vec<Value> = page.iter().enumerate().map(|(n, i)| json!({
                     "TagName": i.tag, "TagId": n, "ImageId": i.digest, "Size": format!("{} B", i.size),
@@ -596,7 +729,9 @@ impl World {
                     "PushTime": go_time(i.pushed_secs)[..19].to_string(), "Architecture": "amd64",
                     "OS": "linux", "Kind": i.kind,
                 })).collect();
-                Ok(json!({"Data": {"TagCount": all.len(), "Server": "ccr.ccs.tencentyun.com", "RepoName": need(params, "RepoName")?, "TagInfo": info}}))
+                Ok(
+                    json!({"Data": {"TagCount": all.len(), "Server": "ccr.ccs.tencentyun.com", "RepoName": need(params, "RepoName")?, "TagInfo": info}}),
+                )
             }
             "DeleteImagePersonal" => {
                 let at = repo_at(registry, params)?;
@@ -609,7 +744,10 @@ impl World {
                 }
                 Ok(json!({}))
             }
-            _ => Err(("InvalidAction", format!("The action `{action}` is not valid."))),
+            _ => Err((
+                "InvalidAction",
+                format!("The action `{action}` is not valid."),
+            )),
         }
     }
 }

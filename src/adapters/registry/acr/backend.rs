@@ -109,7 +109,11 @@ impl RegistryProvider for AcrProvider {
         }
         let RegistryCredentials::Cloud(Credentials::AccessKey { id, secret }) = target.credentials
         else {
-            return Err(invalid("Open", "WrongCredentialKind", "ACR needs an access key"));
+            return Err(invalid(
+                "Open",
+                "WrongCredentialKind",
+                "ACR needs an access key",
+            ));
         };
         let registry_host = spec::registry_host(&target.endpoint)
             .map_err(|message| invalid("Open", "InvalidTarget", message))?;
@@ -161,7 +165,13 @@ impl Cursor {
     }
 
     fn decode(operation: &'static str, text: &str) -> Result<Cursor> {
-        let bad = || invalid(operation, "BadCursor", "the page cursor is not one this list gave");
+        let bad = || {
+            invalid(
+                operation,
+                "BadCursor",
+                "the page cursor is not one this list gave",
+            )
+        };
         let mut parts = text.splitn(3, '/');
         let cursor = match (parts.next(), parts.next(), parts.next()) {
             (Some("o"), Some(offset), None) => Cursor::Offset(offset.parse().map_err(|_| bad())?),
@@ -254,7 +264,13 @@ impl AcrClient {
         let size = page_size(page);
         let raw = self
             .call("ListRepoTag", Idempotency::Idempotent, |stamp| {
-                client::list_repo_tag_request(stamp, &self.instance, &repo_id, size, token.as_deref())
+                client::list_repo_tag_request(
+                    stamp,
+                    &self.instance,
+                    &repo_id,
+                    size,
+                    token.as_deref(),
+                )
             })
             .await?;
         let listed: client::TagPage = raw.json(VENDOR, "ListRepoTag")?;
@@ -539,7 +555,11 @@ impl RegistryClient for AcrClient {
     /// narrowest credential ACR issues; `scope.namespaces` cannot narrow it further).
     async fn issue_pull_credential(&self, scope: &PullScope) -> Result<PullCredential> {
         let op = "GetAuthorizationToken";
-        let hours = scope.lifetime.as_secs().div_ceil(3600).clamp(1, u64::from(u32::MAX)) as u32;
+        let hours = scope
+            .lifetime
+            .as_secs()
+            .div_ceil(3600)
+            .clamp(1, u64::from(u32::MAX)) as u32;
         let raw = self
             .call(op, Idempotency::Idempotent, |stamp| {
                 client::get_authorization_token_request(stamp, &self.instance, hours)

@@ -100,14 +100,19 @@ pub fn classify(code: &str, status: u16) -> ErrorClass {
         CredentialsForbidden
     // ACR EE's business codes are upper snake case (`NAMESPACE_NOT_EXIST`, …); the exact
     // set is UNCONFIRMED, so they are recognised by their words.
-    } else if upper.contains("NOT_EXIST") || upper.contains("NOTFOUND") || upper.contains("NOT_FOUND")
+    } else if upper.contains("NOT_EXIST")
+        || upper.contains("NOTFOUND")
+        || upper.contains("NOT_FOUND")
     {
         VendorNotFound
     } else if upper.contains("ALREADY_EXIST") || upper.contains("NOT_EMPTY") {
         DependencyBlocked
     } else if family("QuotaExceeded") || upper.contains("EXCEED") {
         QuotaExceeded
-    } else if matches!(code, "InternalError" | "ServiceUnavailable" | "UnknownError") {
+    } else if matches!(
+        code,
+        "InternalError" | "ServiceUnavailable" | "UnknownError"
+    ) {
         VendorUnavailable
     } else if family("InvalidParameter") || family("MissingParameter") || upper.contains("PARAM") {
         InvalidConfiguration
@@ -187,18 +192,30 @@ mod tests {
         assert_eq!(err.class, ErrorClass::CredentialsInvalid);
         assert_eq!(err.http_status, 400);
         for (code, class) in [
-            ("InvalidAccessKeyId.NotFound", ErrorClass::CredentialsInvalid),
+            (
+                "InvalidAccessKeyId.NotFound",
+                ErrorClass::CredentialsInvalid,
+            ),
             ("Forbidden.RAM", ErrorClass::CredentialsForbidden),
             ("NAMESPACE_ALREADY_EXIST", ErrorClass::DependencyBlocked),
             ("REPO_NOT_EXIST", ErrorClass::VendorNotFound),
             ("InternalError", ErrorClass::VendorUnavailable),
-            ("InvalidParameter.PageSize", ErrorClass::InvalidConfiguration),
+            (
+                "InvalidParameter.PageSize",
+                ErrorClass::InvalidConfiguration,
+            ),
         ] {
             let body = format!(r#"{{"Code":"{code}","Message":"m"}}"#);
-            assert_eq!(parse_error(&raw(400, &body, &[]), "X").unwrap().class, class, "{code}");
+            assert_eq!(
+                parse_error(&raw(400, &body, &[]), "X").unwrap().class,
+                class,
+                "{code}"
+            );
         }
         assert_eq!(
-            parse_error(&raw(503, "<html>busy</html>", &[]), "X").unwrap().class,
+            parse_error(&raw(503, "<html>busy</html>", &[]), "X")
+                .unwrap()
+                .class,
             ErrorClass::VendorUnavailable
         );
     }

@@ -12,11 +12,7 @@ pub const NAMESPACE_LEN: (usize, usize) = (2, 120);
 pub const REPOSITORY_LEN: (usize, usize) = (2, 64);
 
 /// Checks `name` against a "lowercase words joined by single separators" rule.
-pub fn check_separated(
-    what: &str,
-    name: &str,
-    (min, max): (usize, usize),
-) -> Result<(), String> {
+pub fn check_separated(what: &str, name: &str, (min, max): (usize, usize)) -> Result<(), String> {
     let rule = format!(
         "{what} must be {min}-{max} characters of lowercase letters, digits and `_ - .`, \
          start and end with a letter or digit, and have no two separators in a row"
@@ -74,9 +70,9 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
 
 /// A digest reference: `sha256:` and 64 lowercase hex digits.
 pub fn is_digest(reference: &str) -> bool {
-    reference
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    reference.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }
 
 /// An Alibaba Cloud region id such as `cn-hangzhou` or `ap-southeast-1`.
@@ -127,7 +123,9 @@ pub fn registry_host(endpoint: &str) -> Result<String, String> {
         .parse()
         .map_err(|_| format!("{endpoint:?} is not a URL"))?;
     match (uri.scheme_str(), uri.authority()) {
-        (Some("https" | "http"), Some(authority)) if uri.path().trim_end_matches('/').is_empty() => {
+        (Some("https" | "http"), Some(authority))
+            if uri.path().trim_end_matches('/').is_empty() =>
+        {
             Ok(authority.as_str().to_ascii_lowercase())
         }
         _ => Err(format!(
@@ -163,7 +161,18 @@ mod tests {
         for good in ["ab", "team-a", "team.a_b", "a1", &"a".repeat(120)] {
             assert_eq!(check_namespace_name(good), Ok(()), "{good}");
         }
-        for bad in ["a", "Team", "-team", "team-", "te--am", "te_.am", "te am", "t/a", "", &"a".repeat(121)] {
+        for bad in [
+            "a",
+            "Team",
+            "-team",
+            "team-",
+            "te--am",
+            "te_.am",
+            "te am",
+            "t/a",
+            "",
+            &"a".repeat(121),
+        ] {
             let err = check_namespace_name(bad).unwrap_err();
             assert!(err.contains("lowercase"), "{bad}: {err}");
         }
@@ -182,7 +191,14 @@ mod tests {
     fn targets() {
         assert_eq!(check_region("cn-hangzhou"), Ok(()));
         assert_eq!(check_region("ap-southeast-1"), Ok(()));
-        for bad in ["", "cnhangzhou", "CN-hangzhou", "cn-hangzhou-", "cn_hangzhou", "1cn-x"] {
+        for bad in [
+            "",
+            "cnhangzhou",
+            "CN-hangzhou",
+            "cn-hangzhou-",
+            "cn_hangzhou",
+            "1cn-x",
+        ] {
             assert!(check_region(bad).is_err(), "{bad}");
         }
         assert_eq!(check_instance_id("cri-abc123"), Ok(()));

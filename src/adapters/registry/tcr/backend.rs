@@ -28,7 +28,11 @@ use crate::adapters::{
 
 const DEFAULT_PAGE_SIZE: u32 = 20;
 
-pub(super) fn invalid(operation: &'static str, code: &str, message: impl Into<String>) -> VendorError {
+pub(super) fn invalid(
+    operation: &'static str,
+    code: &str,
+    message: impl Into<String>,
+) -> VendorError {
     VendorError::new(
         ErrorClass::InvalidConfiguration,
         VENDOR,
@@ -119,7 +123,11 @@ impl RegistryProvider for TcrProvider {
         }
         let RegistryCredentials::Cloud(Credentials::AccessKey { id, secret }) = target.credentials
         else {
-            return Err(invalid("Open", "WrongCredentialKind", "TCR needs an API key"));
+            return Err(invalid(
+                "Open",
+                "WrongCredentialKind",
+                "TCR needs an API key",
+            ));
         };
         let api = Api {
             http: self.http.clone(),
@@ -189,7 +197,13 @@ pub(super) fn decode_offset(operation: &'static str, page: &PageRequest) -> Resu
         Some(text) => text
             .strip_prefix("o/")
             .and_then(|n| n.parse().ok())
-            .ok_or_else(|| invalid(operation, "BadCursor", "the page cursor is not one this list gave")),
+            .ok_or_else(|| {
+                invalid(
+                    operation,
+                    "BadCursor",
+                    "the page cursor is not one this list gave",
+                )
+            }),
     }
 }
 
@@ -308,7 +322,11 @@ impl RegistryClient for TcrClient {
                 },
             )
             .await?;
-        if !listed.registries.iter().any(|r| r.registry_id == self.registry_id) {
+        if !listed
+            .registries
+            .iter()
+            .any(|r| r.registry_id == self.registry_id)
+        {
             return Err(VendorError::new(
                 ErrorClass::VendorNotFound,
                 VENDOR,

@@ -50,10 +50,12 @@ pub fn action_request<T: Serialize>(
     timestamp: u64,
 ) -> Result<http::Request<Vec<u8>>> {
     let payload = serde_json::to_vec(body).map_err(|err| invalid(action, err.to_string()))?;
-    let uri: http::Uri = target
-        .endpoint
-        .parse()
-        .map_err(|_| invalid(action, format!("endpoint {:?} is not a URL", target.endpoint)))?;
+    let uri: http::Uri = target.endpoint.parse().map_err(|_| {
+        invalid(
+            action,
+            format!("endpoint {:?} is not a URL", target.endpoint),
+        )
+    })?;
     let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
         return Err(invalid(
             action,
@@ -391,7 +393,10 @@ mod tests {
         );
         assert_eq!(request.headers()["x-tc-region"], "ap-guangzhou");
         assert_eq!(request.headers()["x-tc-version"], VERSION);
-        assert_eq!(request.uri().to_string(), "https://tcr.tencentcloudapi.com/");
+        assert_eq!(
+            request.uri().to_string(),
+            "https://tcr.tencentcloudapi.com/"
+        );
     }
 
     #[test]
@@ -417,8 +422,14 @@ mod tests {
     fn times_and_expiries() {
         let at = |secs| Some(UNIX_EPOCH + Duration::from_secs(secs));
         // 2023-11-14 22:13:20 UTC = 1_700_000_000.
-        assert_eq!(parse_time("2023-11-15 06:13:20.123456789 +0800 CST"), at(1_700_000_000));
-        assert_eq!(parse_time("2023-11-14 22:13:20 +0000 UTC"), at(1_700_000_000));
+        assert_eq!(
+            parse_time("2023-11-15 06:13:20.123456789 +0800 CST"),
+            at(1_700_000_000)
+        );
+        assert_eq!(
+            parse_time("2023-11-14 22:13:20 +0000 UTC"),
+            at(1_700_000_000)
+        );
         assert_eq!(parse_time("2023-11-14T22:13:20Z"), at(1_700_000_000));
         assert_eq!(parse_time("2023-11-15 06:13:20"), at(1_700_000_000));
         assert_eq!(parse_time("yesterday"), None);

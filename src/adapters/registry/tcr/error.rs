@@ -72,7 +72,10 @@ pub fn parse_error(raw: &RawResponse, operation: &'static str) -> Option<VendorE
         500..=599 => ErrorClass::VendorUnavailable,
         _ => ErrorClass::Unknown,
     };
-    let snippet: String = String::from_utf8_lossy(&raw.body).chars().take(200).collect();
+    let snippet: String = String::from_utf8_lossy(&raw.body)
+        .chars()
+        .take(200)
+        .collect();
     Some(
         VendorError::new(
             class,
@@ -108,8 +111,6 @@ pub fn classify(code: &str) -> ErrorClass {
         || code == "ResourceNotFound.ErrNoUser"
     {
         DependencyBlocked
-    } else if family(code, "ResourceNotFound") || code.ends_with("NotFound") {
-        VendorNotFound
     } else if matches!(
         code,
         "AuthFailure.UnauthorizedOperation" | "AuthFailure.MFAFailure"
@@ -117,8 +118,12 @@ pub fn classify(code: &str) -> ErrorClass {
         || family(code, "OperationDenied")
     {
         CredentialsForbidden
+    // Before the not-found rule: `AuthFailure.SecretIdNotFound` is a wrong key, not a
+    // missing object.
     } else if family(code, "AuthFailure") {
         CredentialsInvalid
+    } else if family(code, "ResourceNotFound") || code.ends_with("NotFound") {
+        VendorNotFound
     } else if family(code, "LimitExceeded") || family(code, "ResourceInsufficient") {
         QuotaExceeded
     } else if family(code, "InternalError") || family(code, "ServiceUnavailable") {
@@ -173,18 +178,51 @@ mod tests {
     fn codes_from_the_doc() {
         for (code, class) in [
             ("RequestLimitExceeded", ErrorClass::RateLimited),
-            ("RequestLimitExceeded.UinLimitExceeded", ErrorClass::RateLimited),
-            ("AuthFailure.SignatureFailure", ErrorClass::CredentialsInvalid),
-            ("AuthFailure.SecretIdNotFound", ErrorClass::CredentialsInvalid),
-            ("AuthFailure.UnauthorizedOperation", ErrorClass::CredentialsForbidden),
-            ("FailedOperation.ErrorTcrResourceConflict", ErrorClass::DependencyBlocked),
-            ("InternalError.ErrorTcrResourceConflict", ErrorClass::DependencyBlocked),
-            ("FailedOperation.PreconditionFailed", ErrorClass::DependencyBlocked),
-            ("InvalidParameter.ErrNamespaceExist", ErrorClass::DependencyBlocked),
-            ("ResourceNotFound.ErrNoNamespace", ErrorClass::VendorNotFound),
+            (
+                "RequestLimitExceeded.UinLimitExceeded",
+                ErrorClass::RateLimited,
+            ),
+            (
+                "AuthFailure.SignatureFailure",
+                ErrorClass::CredentialsInvalid,
+            ),
+            (
+                "AuthFailure.SecretIdNotFound",
+                ErrorClass::CredentialsInvalid,
+            ),
+            (
+                "AuthFailure.UnauthorizedOperation",
+                ErrorClass::CredentialsForbidden,
+            ),
+            (
+                "FailedOperation.ErrorTcrResourceConflict",
+                ErrorClass::DependencyBlocked,
+            ),
+            (
+                "InternalError.ErrorTcrResourceConflict",
+                ErrorClass::DependencyBlocked,
+            ),
+            (
+                "FailedOperation.PreconditionFailed",
+                ErrorClass::DependencyBlocked,
+            ),
+            (
+                "InvalidParameter.ErrNamespaceExist",
+                ErrorClass::DependencyBlocked,
+            ),
+            (
+                "ResourceNotFound.ErrNoNamespace",
+                ErrorClass::VendorNotFound,
+            ),
             ("InternalError", ErrorClass::VendorUnavailable),
-            ("InvalidParameter.ErrorTcrInvalidParameter", ErrorClass::InvalidConfiguration),
-            ("LimitExceeded.ErrNamespaceMaxLimit", ErrorClass::QuotaExceeded),
+            (
+                "InvalidParameter.ErrorTcrInvalidParameter",
+                ErrorClass::InvalidConfiguration,
+            ),
+            (
+                "LimitExceeded.ErrNamespaceMaxLimit",
+                ErrorClass::QuotaExceeded,
+            ),
             ("OperationDenied", ErrorClass::CredentialsForbidden),
         ] {
             assert_eq!(classify(code), class, "{code}");

@@ -285,7 +285,11 @@ impl RegistryClient for PersonalClient {
         }
         let _: serde::de::IgnoredAny = self
             .api
-            .call(op, Idempotency::NotIdempotent, &NamespaceBody { namespace: name })
+            .call(
+                op,
+                Idempotency::NotIdempotent,
+                &NamespaceBody { namespace: name },
+            )
             .await?;
         Ok(Namespace {
             name: name.into(),
@@ -300,7 +304,11 @@ impl RegistryClient for PersonalClient {
         spec::check_namespace_name(name).map_err(|m| invalid(op, "InvalidName", m))?;
         let _: serde::de::IgnoredAny = self
             .api
-            .call(op, Idempotency::NotIdempotent, &NamespaceBody { namespace: name })
+            .call(
+                op,
+                Idempotency::NotIdempotent,
+                &NamespaceBody { namespace: name },
+            )
             .await?;
         Ok(())
     }
@@ -338,7 +346,11 @@ impl RegistryClient for PersonalClient {
         let next = next_cursor(offset, fetched.len(), listed.data.total_count);
         let items: Vec<Repository> = fetched
             .into_iter()
-            .filter(|repo| filter.as_ref().is_none_or(|f| repo.repo_name.starts_with(f)))
+            .filter(|repo| {
+                filter
+                    .as_ref()
+                    .is_none_or(|f| repo.repo_name.starts_with(f))
+            })
             .map(|repo| Repository {
                 namespace: repo.repo_name.split('/').next().unwrap_or_default().into(),
                 name: repo.repo_name,
@@ -359,7 +371,13 @@ impl RegistryClient for PersonalClient {
         checked_repository(op, repository)?;
         let _: serde::de::IgnoredAny = self
             .api
-            .call(op, Idempotency::NotIdempotent, &RepoBody { repo_name: repository })
+            .call(
+                op,
+                Idempotency::NotIdempotent,
+                &RepoBody {
+                    repo_name: repository,
+                },
+            )
             .await?;
         Ok(())
     }

@@ -54,7 +54,10 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
     let first = chars
         .next()
         .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    if first && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) && tag.len() <= 128 {
+    if first
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && tag.len() <= 128
+    {
         Ok(())
     } else {
         Err(format!(
@@ -116,7 +119,9 @@ pub fn registry_host(endpoint: &str) -> Result<String, String> {
         .parse()
         .map_err(|_| format!("{endpoint:?} is not a URL"))?;
     match (uri.scheme_str(), uri.authority()) {
-        (Some("https" | "http"), Some(authority)) if uri.path().trim_end_matches('/').is_empty() => {
+        (Some("https" | "http"), Some(authority))
+            if uri.path().trim_end_matches('/').is_empty() =>
+        {
             Ok(authority.as_str().to_ascii_lowercase())
         }
         _ => Err(format!(
@@ -158,7 +163,17 @@ mod tests {
         for good in ["ab", "team-a", "a.b_c", &"a".repeat(30)] {
             assert_eq!(check_namespace_name(good), Ok(()), "{good}");
         }
-        for bad in ["a", &"a".repeat(31), "Team", "-a", "a-", "a--b", "a._b", "a b", "a/b"] {
+        for bad in [
+            "a",
+            &"a".repeat(31),
+            "Team",
+            "-a",
+            "a-",
+            "a--b",
+            "a._b",
+            "a b",
+            "a/b",
+        ] {
             assert!(check_namespace_name(bad).is_err(), "{bad}");
         }
     }

@@ -44,7 +44,13 @@ pub fn verify(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     };
-    let incomplete = |what: &str| (400, "IncompleteSignature", format!("incomplete signature: {what}"));
+    let incomplete = |what: &str| {
+        (
+            400,
+            "IncompleteSignature",
+            format!("incomplete signature: {what}"),
+        )
+    };
     let fields = get("authorization")
         .strip_prefix("ACS3-HMAC-SHA256 ")
         .ok_or_else(|| incomplete("Authorization is not ACS3-HMAC-SHA256"))?;
@@ -57,7 +63,9 @@ pub fn verify(
         fields.get("SignedHeaders"),
         fields.get("Signature"),
     ) else {
-        return Err(incomplete("Credential, SignedHeaders and Signature are needed"));
+        return Err(incomplete(
+            "Credential, SignedHeaders and Signature are needed",
+        ));
     };
     if *credential != key_id {
         return Err((
@@ -131,7 +139,10 @@ pub fn verify(
             ),
         ));
     }
-    Ok((credential.to_string(), get("x-acs-signature-nonce").to_string()))
+    Ok((
+        credential.to_string(),
+        get("x-acs-signature-nonce").to_string(),
+    ))
 }
 
 /// The query's parameters, decoded, in order.

@@ -63,7 +63,9 @@ pub fn verify(
         parts.get("SignedHeaders"),
         parts.get("Signature"),
     ) else {
-        return Err(invalid("Authorization needs Credential, SignedHeaders and Signature"));
+        return Err(invalid(
+            "Authorization needs Credential, SignedHeaders and Signature",
+        ));
     };
     let scope: Vec<&str> = credential.split('/').collect();
     let [secret_id, date, service, terminator] = scope[..] else {
@@ -79,10 +81,15 @@ pub fn verify(
         ));
     }
     if secret_id != secret_id_known {
-        return Err(("AuthFailure.SecretIdNotFound", "The SecretId is not found.".into()));
+        return Err((
+            "AuthFailure.SecretIdNotFound",
+            "The SecretId is not found.".into(),
+        ));
     }
     if service != "tcr" || terminator != "tc3_request" || date != utc_date(timestamp) {
-        return Err(bad("The credential scope does not match tcr or the timestamp's UTC date."));
+        return Err(bad(
+            "The credential scope does not match tcr or the timestamp's UTC date.",
+        ));
     }
     let names: Vec<&str> = signed_headers.split(';').collect();
     if !names.contains(&"content-type") || !names.contains(&"host") {
