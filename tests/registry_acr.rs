@@ -342,7 +342,7 @@ async fn bad_names_and_targets_are_refused_before_any_request() {
         .map(|v| v.field)
         .collect();
     assert_eq!(fields, vec!["credential_id"]);
-    assert_eq!(provider.check_namespace_name("Team").is_err(), true);
+    assert!(provider.check_namespace_name("Team").is_err());
     assert_eq!(requests(&sim), 0);
 }
 

@@ -546,13 +546,13 @@ impl World {
             }
             "ListRepository" => {
                 let namespace = params.get("RepoNamespaceName").filter(|v| !v.is_empty());
-                if let Some(ns) = namespace {
-                    if !instance.namespaces.iter().any(|n| n.name == ns) {
-                        return Err((
-                            "NAMESPACE_NOT_EXIST",
-                            format!("namespace {ns} does not exist"),
-                        ));
-                    }
+                if let Some(ns) = namespace
+                    && !instance.namespaces.iter().any(|n| n.name == ns)
+                {
+                    return Err((
+                        "NAMESPACE_NOT_EXIST",
+                        format!("namespace {ns} does not exist"),
+                    ));
                 }
                 let all: Vec<&Repo> = instance
                     .repos
