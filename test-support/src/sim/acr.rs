@@ -419,13 +419,17 @@ fn page<T: Clone>(items: &[T], params: &Params, listing: &str) -> Result<(Vec<T>
     Ok((items[start..end].to_vec(), extra))
 }
 
+/// Opaque, and holding `/` and `+` on purpose: an adapter must pass it on untouched.
 fn encode_token(offset: usize, listing: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{listing}|{offset}|acr-sim"))
+    let body =
+        base64::engine::general_purpose::STANDARD.encode(format!("{listing}|{offset}|acr-sim"));
+    format!("nt/{body}+")
 }
 
 fn decode_token(token: &str, listing: &str) -> Option<usize> {
+    let body = token.strip_prefix("nt/")?.strip_suffix('+')?;
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(token)
+        .decode(body)
         .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let mut parts = text.split('|');

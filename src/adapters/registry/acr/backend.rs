@@ -172,16 +172,20 @@ impl Cursor {
                 "the page cursor is not one this list gave",
             )
         };
-        let mut parts = text.splitn(3, '/');
-        let cursor = match (parts.next(), parts.next(), parts.next()) {
-            (Some("o"), Some(offset), None) => Cursor::Offset(offset.parse().map_err(|_| bad())?),
-            (Some("t"), Some(token), None) if !token.is_empty() => Cursor::Token(token.into()),
-            (Some("r"), Some(repo_id), Some(token)) if !repo_id.is_empty() && !token.is_empty() => {
-                Cursor::Tags {
-                    repo_id: repo_id.into(),
-                    token: token.into(),
+        // A NextToken may hold `/` (base64 does): everything after the prefix is the token.
+        let (kind, rest) = text.split_once('/').ok_or_else(bad)?;
+        let cursor = match kind {
+            "o" => Cursor::Offset(rest.parse().map_err(|_| bad())?),
+            "t" if !rest.is_empty() => Cursor::Token(rest.into()),
+            "r" => match rest.split_once('/') {
+                Some((repo_id, token)) if !repo_id.is_empty() && !token.is_empty() => {
+                    Cursor::Tags {
+                        repo_id: repo_id.into(),
+                        token: token.into(),
+                    }
                 }
-            }
+                _ => return Err(bad()),
+            },
             _ => return Err(bad()),
         };
         Ok(cursor)
