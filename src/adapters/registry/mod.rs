@@ -9,7 +9,9 @@
 //! paging (Harbor page numbers and `Link`, OCI `n`/`last`, TCR page-number offsets, ACR
 //! `NextToken`) and the service wraps the cursor into Flotilla's own page token.
 
+pub mod acr;
 pub mod harbor;
+pub mod tcr;
 
 use std::{collections::BTreeMap, sync::Arc, time::SystemTime};
 

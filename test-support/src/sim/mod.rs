@@ -5,8 +5,10 @@
 //! Shared here: fault injection and the request log every simulator keeps.
 
 pub mod ack;
+pub mod acr;
 pub mod harbor;
 pub mod rancher;
+pub mod tcr;
 pub mod tke;
 
 use std::{
