@@ -102,6 +102,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         }
     }
     tokio::spawn(services.prober(&settings).run(shutdown.child_token()));
+    tokio::spawn(
+        services
+            .registry_prober(&settings)
+            .run(shutdown.child_token()),
+    );
     if let Some(keep) = settings.audit_retention {
         tokio::spawn(crate::auth::audit::enforce_retention(
             services.store.clone(),

@@ -17,6 +17,13 @@ use crate::{
         lifecycle::Lifecycle,
         operations::OperationBook,
         operations::worker::OperationWorker,
+        registries::{
+            RegistryCatalog,
+            connect::RegistryConnector,
+            content::RegistryContent,
+            deployments::DeploymentFinder,
+            status::{RegistryProber, RegistryProberSettings, RegistryStatusBoard},
+        },
         secrets::credentials::CredentialVault,
         streams::StreamSessions,
         workloads::WorkloadQueries,
@@ -47,6 +54,10 @@ pub struct Services {
     pub lifecycle: Arc<Lifecycle>,
     pub operations: Arc<OperationBook>,
     pub worker: Arc<OperationWorker>,
+    pub registry_connector: Arc<RegistryConnector>,
+    pub registry_board: Arc<RegistryStatusBoard>,
+    pub registries: Arc<RegistryCatalog>,
+    pub registry_content: Arc<RegistryContent>,
 }
 
 impl Services {
@@ -81,7 +92,7 @@ impl Services {
             settings.max_log_pods,
             streams.clone(),
         ));
-        let resources = Arc::new(ResourceService::new(accessor));
+        let resources = Arc::new(ResourceService::new(accessor.clone()));
         let forget_hooks: Vec<ForgetHook> = vec![
             {
                 let caches = caches.clone();
@@ -125,7 +136,31 @@ impl Services {
             workloads.clone(),
             settings.operations.clone(),
         ));
+        let registry_connector = Arc::new(RegistryConnector::new(
+            store.clone(),
+            vault.clone(),
+            registry_providers(settings),
+        ));
+        let registry_board = Arc::new(RegistryStatusBoard::default());
+        let registries = Arc::new(RegistryCatalog::new(
+            store.clone(),
+            registry_connector.clone(),
+            registry_board.clone(),
+        ));
+        let registry_content = Arc::new(RegistryContent::new(
+            registry_connector.clone(),
+            Arc::new(DeploymentFinder::new(
+                store.clone(),
+                accessor,
+                caches.clone(),
+                settings.registries.deployments_sync_wait,
+            )),
+        ));
         Services {
+            registry_connector,
+            registry_board,
+            registries,
+            registry_content,
             lifecycle,
             operations,
             worker,
@@ -147,6 +182,19 @@ impl Services {
         }
     }
 
+    /// Logs in to every registry every interval, recording what it saw.
+    pub fn registry_prober(&self, settings: &Settings) -> RegistryProber {
+        RegistryProber {
+            store: self.store.clone(),
+            connector: self.registry_connector.clone(),
+            board: self.registry_board.clone(),
+            settings: RegistryProberSettings {
+                interval: settings.registries.probe_interval,
+                concurrency: settings.registries.probe_concurrency,
+            },
+        }
+    }
+
     pub fn prober(&self, settings: &Settings) -> Prober {
         Prober {
             store: self.store.clone(),
@@ -158,4 +206,13 @@ impl Services {
             },
         }
     }
+}
+
+/// The registry providers this server offers: the built-in adapters, then any the settings add.
+fn registry_providers(settings: &Settings) -> crate::adapters::registry::RegistryProviders {
+    let mut providers = crate::adapters::registry::RegistryProviders::default();
+    for extra in settings.registries.extra_providers.all() {
+        providers = providers.with(extra.clone());
+    }
+    providers
 }

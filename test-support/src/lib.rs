@@ -7,6 +7,7 @@ pub mod kubeconfigs;
 pub mod lifecycle;
 pub mod proxy;
 pub mod raw;
+pub mod registry_fake;
 pub mod resources;
 pub mod server;
 pub mod sim;
