@@ -12,12 +12,12 @@ use flotilla::proto::{
 };
 use tonic::Code;
 
-#[path = "registry_service/fixture.rs"]
-mod fixture;
 #[path = "registry_service/content.rs"]
 mod content;
 #[path = "registry_service/deployments.rs"]
 mod deployments;
+#[path = "registry_service/fixture.rs"]
+mod fixture;
 
 use fixture::{Fixture, PASSWORD, USER, assert_invalid, create, fields, reason};
 
@@ -36,8 +36,16 @@ async fn create_checks_everything_before_writing_or_sending() {
         request
     };
     let cases: Vec<(&str, pb::CreateRegistryRequest, &str)> = vec![
-        ("no registry", pb::CreateRegistryRequest::default(), "registry"),
-        ("bad id", with(&|r| r.registry.as_mut().unwrap().id = "Bad_Id".into()), "registry.id"),
+        (
+            "no registry",
+            pb::CreateRegistryRequest::default(),
+            "registry",
+        ),
+        (
+            "bad id",
+            with(&|r| r.registry.as_mut().unwrap().id = "Bad_Id".into()),
+            "registry.id",
+        ),
         (
             "unknown provider",
             with(&|r| r.registry.as_mut().unwrap().provider = "quay".into()),
@@ -60,7 +68,11 @@ async fn create_checks_everything_before_writing_or_sending() {
             with(&|r| r.registry.as_mut().unwrap().endpoint = "reg.registry.test".into()),
             "registry.endpoint",
         ),
-        ("bad CA", with(&|r| r.ca_pem = "not a certificate".into()), "ca_pem"),
+        (
+            "bad CA",
+            with(&|r| r.ca_pem = "not a certificate".into()),
+            "ca_pem",
+        ),
         (
             "no credential for a provider that needs one",
             with(&|r| r.registry.as_mut().unwrap().credential_id.clear()),
@@ -108,9 +120,20 @@ async fn create_checks_everything_before_writing_or_sending() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert_eq!(fields(&status), ["registry.region", "registry.vendor_instance_id"]);
-    assert_eq!(f.fake.total_calls(), 0, "nothing was sent: {:?}", f.fake.calls());
-    assert!(f.fake.state().opened.is_empty(), "no client was even opened");
+    assert_eq!(
+        fields(&status),
+        ["registry.region", "registry.vendor_instance_id"]
+    );
+    assert_eq!(
+        f.fake.total_calls(),
+        0,
+        "nothing was sent: {:?}",
+        f.fake.calls()
+    );
+    assert!(
+        f.fake.state().opened.is_empty(),
+        "no client was even opened"
+    );
 
     // Refused by the registry: the reason comes back, nothing is stored.
     let status = client
@@ -119,7 +142,10 @@ async fn create_checks_everything_before_writing_or_sending() {
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     assert_eq!(reason(&status), "CREDENTIALS_INVALID");
-    assert!(status.message().contains("https://reg.registry.test"), "{status:?}");
+    assert!(
+        status.message().contains("https://reg.registry.test"),
+        "{status:?}"
+    );
     f.fake.state().unreachable = true;
     let status = client
         .create_registry(create("reg", "fake", "good", &[]))
@@ -134,11 +160,17 @@ async fn create_checks_everything_before_writing_or_sending() {
     // validate_only logs in and stores nothing.
     let mut request = create("reg", "fake", "good", &[]);
     request.validate_only = true;
-    let checked = client.create_registry(request).await.expect("validate only");
+    let checked = client
+        .create_registry(request)
+        .await
+        .expect("validate only");
     let checked = checked.into_inner().registry.expect("registry");
     assert_eq!(checked.status.expect("status").api_version, "fake/2.0");
     assert_eq!(f.fake.calls().get("login"), Some(&3));
-    assert!(f.registry_rows().await.is_empty(), "validate_only writes nothing");
+    assert!(
+        f.registry_rows().await.is_empty(),
+        "validate_only writes nothing"
+    );
 
     // Created once; the same id again is ALREADY_EXISTS before any login.
     f.registry("reg", "good", &[]).await;
@@ -148,7 +180,11 @@ async fn create_checks_everything_before_writing_or_sending() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
-    assert_eq!(f.fake.calls().get("login"), Some(&4), "no login for a taken id");
+    assert_eq!(
+        f.fake.calls().get("login"),
+        Some(&4),
+        "no login for a taken id"
+    );
     f.server.shutdown().await;
 }
 
@@ -160,10 +196,14 @@ async fn registry_lifecycle(f: Fixture) {
     let mut client = f.client().await;
     f.registry("alpha", "good", &[("team", "web")]).await;
     f.registry("beta", "good", &[("team", "data")]).await;
-    f.registry("gamma", "good", &[("team", "web"), ("env", "prod")]).await;
+    f.registry("gamma", "good", &[("team", "web"), ("env", "prod")])
+        .await;
     let mut anonymous = create("delta", "fake-ro", "", &[]);
     anonymous.registry.as_mut().unwrap().display_name = "Public mirror".into();
-    client.create_registry(anonymous).await.expect("anonymous registry");
+    client
+        .create_registry(anonymous)
+        .await
+        .expect("anonymous registry");
 
     let got = client
         .get_registry(pb::GetRegistryRequest {
@@ -186,7 +226,11 @@ async fn registry_lifecycle(f: Fixture) {
         page_token: page_token.into(),
         filter: filter.into(),
     };
-    let first = client.list_registries(list(3, "", "")).await.expect("page 1").into_inner();
+    let first = client
+        .list_registries(list(3, "", ""))
+        .await
+        .expect("page 1")
+        .into_inner();
     let ids: Vec<_> = first.registries.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["alpha", "beta", "delta"]);
     assert_eq!(first.total_size, 4);
@@ -195,7 +239,14 @@ async fn registry_lifecycle(f: Fixture) {
         .await
         .expect("page 2")
         .into_inner();
-    assert_eq!(second.registries.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["gamma"]);
+    assert_eq!(
+        second
+            .registries
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        ["gamma"]
+    );
     assert!(second.next_page_token.is_empty());
     let status = client
         .list_registries(list(3, &first.next_page_token, "provider = fake"))
@@ -208,11 +259,18 @@ async fn registry_lifecycle(f: Fixture) {
         ("labels.env:*", vec!["gamma"]),
         (r#"provider = fake AND labels.team = "data""#, vec!["beta"]),
     ] {
-        let found = client.list_registries(list(0, "", filter)).await.expect(filter).into_inner();
+        let found = client
+            .list_registries(list(0, "", filter))
+            .await
+            .expect(filter)
+            .into_inner();
         let ids: Vec<_> = found.registries.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, expected, "{filter}");
     }
-    let status = client.list_registries(list(0, "", "region = x")).await.unwrap_err();
+    let status = client
+        .list_registries(list(0, "", "region = x"))
+        .await
+        .unwrap_err();
     assert_invalid(&status, "filter", "unknown filter field");
 
     // Update: the mask decides; a new credential must log in first.
@@ -240,8 +298,14 @@ async fn registry_lifecycle(f: Fixture) {
         .registry
         .expect("registry");
     assert_eq!(changed.display_name, "Alpha (web)");
-    assert_eq!(changed.labels.get("team").map(String::as_str), Some("mobile"));
-    assert_eq!(changed.endpoint, "https://alpha.registry.test", "not in the mask: unchanged");
+    assert_eq!(
+        changed.labels.get("team").map(String::as_str),
+        Some("mobile")
+    );
+    assert_eq!(
+        changed.endpoint, "https://alpha.registry.test",
+        "not in the mask: unchanged"
+    );
     let logins = f.fake.calls().get("login").copied();
     let status = client
         .update_registry(update(
@@ -257,33 +321,59 @@ async fn registry_lifecycle(f: Fixture) {
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     assert_eq!(reason(&status), "CREDENTIALS_INVALID");
     assert_eq!(f.fake.calls().get("login").copied(), logins.map(|n| n + 1));
-    assert!(f.registry_rows().await.contains(&"alpha|good".to_string()), "credential kept");
+    assert!(
+        f.registry_rows().await.contains(&"alpha|good".to_string()),
+        "credential kept"
+    );
     for (paths, field) in [(&[][..], "update_mask"), (&["endpoint"][..], "update_mask")] {
         let status = client
-            .update_registry(update(paths, pb::Registry { id: "alpha".into(), ..Default::default() }))
+            .update_registry(update(
+                paths,
+                pb::Registry {
+                    id: "alpha".into(),
+                    ..Default::default()
+                },
+            ))
             .await
             .unwrap_err();
         assert_invalid(&status, field, &format!("mask {paths:?}"));
     }
     let status = client
-        .update_registry(update(&["labels"], pb::Registry { id: "nope".into(), ..Default::default() }))
+        .update_registry(update(
+            &["labels"],
+            pb::Registry {
+                id: "nope".into(),
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 
     // Delete forgets; a second delete and a get are NOT_FOUND.
     client
-        .delete_registry(pb::DeleteRegistryRequest { registry_id: "beta".into() })
+        .delete_registry(pb::DeleteRegistryRequest {
+            registry_id: "beta".into(),
+        })
         .await
         .expect("delete");
-    assert!(!f.registry_rows().await.iter().any(|r| r.starts_with("beta|")));
+    assert!(
+        !f.registry_rows()
+            .await
+            .iter()
+            .any(|r| r.starts_with("beta|"))
+    );
     for status in [
         client
-            .delete_registry(pb::DeleteRegistryRequest { registry_id: "beta".into() })
+            .delete_registry(pb::DeleteRegistryRequest {
+                registry_id: "beta".into(),
+            })
             .await
             .unwrap_err(),
         client
-            .get_registry(pb::GetRegistryRequest { registry_id: "beta".into() })
+            .get_registry(pb::GetRegistryRequest {
+                registry_id: "beta".into(),
+            })
             .await
             .unwrap_err(),
     ] {
@@ -398,7 +488,11 @@ async fn permissions_by_role() {
         ("operator", "update_registry", Code::PermissionDenied),
         ("operator", "delete_registry", Code::PermissionDenied),
         ("scoped-operator", "get", Code::Ok),
-        ("scoped-operator", "create_namespace", Code::PermissionDenied),
+        (
+            "scoped-operator",
+            "create_namespace",
+            Code::PermissionDenied,
+        ),
         ("scoped-operator", "delete_artifact", Code::PermissionDenied),
     ];
     for (who, call, code) in expected {
@@ -410,7 +504,9 @@ async fn permissions_by_role() {
         let mut c = f.client_as(secret).await;
         let result = match *call {
             "get" => c
-                .get_registry(pb::GetRegistryRequest { registry_id: "reg".into() })
+                .get_registry(pb::GetRegistryRequest {
+                    registry_id: "reg".into(),
+                })
                 .await
                 .map(|_| ()),
             "list_artifacts" => c
@@ -444,14 +540,21 @@ async fn permissions_by_role() {
                 .map(|_| ()),
             "update_registry" => c
                 .update_registry(pb::UpdateRegistryRequest {
-                    registry: Some(pb::Registry { id: "reg".into(), ..Default::default() }),
-                    update_mask: Some(prost_types::FieldMask { paths: vec!["labels".into()] }),
+                    registry: Some(pb::Registry {
+                        id: "reg".into(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["labels".into()],
+                    }),
                     validate_only: false,
                 })
                 .await
                 .map(|_| ()),
             "delete_registry" => c
-                .delete_registry(pb::DeleteRegistryRequest { registry_id: "reg".into() })
+                .delete_registry(pb::DeleteRegistryRequest {
+                    registry_id: "reg".into(),
+                })
                 .await
                 .map(|_| ()),
             other => panic!("no call {other}"),
@@ -459,7 +562,11 @@ async fn permissions_by_role() {
         let got = result.map_or_else(|s| s.code(), |()| Code::Ok);
         assert_eq!(got, *code, "{who} {call}");
     }
-    assert_eq!(f.registry_rows().await, ["reg|good"], "nothing denied was done");
+    assert_eq!(
+        f.registry_rows().await,
+        ["reg|good"],
+        "nothing denied was done"
+    );
     f.server.shutdown().await;
 }
 
@@ -503,15 +610,33 @@ async fn registry_password_canary() {
     let f = Fixture::sqlite().await;
     f.fake.state().accept = Some((USER.into(), password.clone()));
     f.credential("marked", USER, &password).await;
-    f.credential("marked-wrong", USER, &format!("{password}-wrong")).await;
+    f.credential("marked-wrong", USER, &format!("{password}-wrong"))
+        .await;
     let mut client = f.client().await;
     let mut replies = Vec::new();
     let mut bad = create("bad", "fake", "marked-wrong", &[]);
     bad.registry.as_mut().unwrap().endpoint = format!("https://{marker}.registry.test");
     replies.push(format!("{:?}", client.create_registry(bad).await));
-    replies.push(format!("{:?}", client.create_registry(create("reg", "fake", "marked", &[])).await));
-    replies.push(format!("{:?}", client.get_registry(pb::GetRegistryRequest { registry_id: "reg".into() }).await));
-    replies.push(format!("{:?}", client.list_registries(pb::ListRegistriesRequest::default()).await));
+    replies.push(format!(
+        "{:?}",
+        client
+            .create_registry(create("reg", "fake", "marked", &[]))
+            .await
+    ));
+    replies.push(format!(
+        "{:?}",
+        client
+            .get_registry(pb::GetRegistryRequest {
+                registry_id: "reg".into()
+            })
+            .await
+    ));
+    replies.push(format!(
+        "{:?}",
+        client
+            .list_registries(pb::ListRegistriesRequest::default())
+            .await
+    ));
     f.fake.state().unreachable = true;
     replies.push(format!(
         "{:?}",
@@ -522,7 +647,9 @@ async fn registry_password_canary() {
                     credential_id: "marked".into(),
                     ..Default::default()
                 }),
-                update_mask: Some(prost_types::FieldMask { paths: vec!["credential_id".into()] }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["credential_id".into()]
+                }),
                 validate_only: false,
             })
             .await
@@ -531,12 +658,21 @@ async fn registry_password_canary() {
     replies.push(format!(
         "{:?}",
         CredentialServiceClient::new(f.server.channel().await)
-            .delete_credential(pb::DeleteCredentialRequest { credential_id: "marked".into() })
+            .delete_credential(pb::DeleteCredentialRequest {
+                credential_id: "marked".into()
+            })
             .await
     ));
-    assert!(replies[1].contains("Ok("), "the registry was created: {}", replies[1]);
+    assert!(
+        replies[1].contains("Ok("),
+        "the registry was created: {}",
+        replies[1]
+    );
     for reply in &replies {
-        assert!(!reply.contains(&password), "a response holds the password: {reply}");
+        assert!(
+            !reply.contains(&password),
+            "a response holds the password: {reply}"
+        );
     }
     let mut admin = AdminServiceClient::new(f.server.channel().await);
     let events = admin
@@ -551,7 +687,10 @@ async fn registry_password_canary() {
         .expect("create audited");
     assert_eq!(created.target, "registries/reg");
     for event in &events {
-        assert!(!format!("{event:?}").contains(&password), "audit row: {event:?}");
+        assert!(
+            !format!("{event:?}").contains(&password),
+            "audit row: {event:?}"
+        );
     }
     // Read while the server runs: the WAL file holds the newest pages.
     let data_dir = f.server.settings.data_dir.clone();
@@ -563,7 +702,9 @@ async fn registry_password_canary() {
         }
         let bytes = std::fs::read(&path).expect("read");
         assert!(
-            !bytes.windows(password.len()).any(|w| w == password.as_bytes()),
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
             "{} holds the password",
             path.display()
         );
@@ -572,6 +713,9 @@ async fn registry_password_canary() {
     assert!(checked >= 2, "the database and its WAL were checked");
     f.server.shutdown().await;
     let text = String::from_utf8_lossy(&logs.lock().expect("logs")).to_string();
-    assert!(text.contains("registry login failed"), "the log has the failures");
+    assert!(
+        text.contains("registry login failed"),
+        "the log has the failures"
+    );
     assert!(!text.contains(&password), "a log line holds the password");
 }

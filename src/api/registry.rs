@@ -14,8 +14,8 @@ use crate::auth::{audit, cluster_scope};
 use crate::service::{
     Error,
     registries::{
-        self as adapter, ArtifactKind, CredentialKind, ListRegistries, NewRegistry, ProviderInfo, Registry, RegistryCatalog, RegistryStatus,
-        UpdateRegistry,
+        self as adapter, ArtifactKind, CredentialKind, ListRegistries, NewRegistry, ProviderInfo,
+        Registry, RegistryCatalog, RegistryStatus, UpdateRegistry,
         content::{ArtifactView, Page, Paging, RegistryContent},
         deployments::{Deployment, UnsearchedCluster},
     },
@@ -120,7 +120,12 @@ impl RegistryService for RegistryApi {
         _request: Request<pb::ListRegistryProvidersRequest>,
     ) -> Result<Response<pb::ListRegistryProvidersResponse>, Status> {
         Ok(Response::new(pb::ListRegistryProvidersResponse {
-            providers: self.catalog.providers().into_iter().map(Into::into).collect(),
+            providers: self
+                .catalog
+                .providers()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }))
     }
 
@@ -176,7 +181,11 @@ impl RegistryService for RegistryApi {
         let r = request.into_inner();
         let page = self
             .content
-            .list_repositories(&r.registry_id, &r.namespace, paging(r.page_size, r.page_token))
+            .list_repositories(
+                &r.registry_id,
+                &r.namespace,
+                paging(r.page_size, r.page_token),
+            )
             .await?;
         Ok(Response::new(pb::ListRepositoriesResponse {
             repositories: page.items.into_iter().map(Into::into).collect(),
@@ -251,7 +260,11 @@ impl RegistryService for RegistryApi {
         let r = request.into_inner();
         let page: Page<String> = self
             .content
-            .list_tags(&r.registry_id, &r.repository, paging(r.page_size, r.page_token))
+            .list_tags(
+                &r.registry_id,
+                &r.repository,
+                paging(r.page_size, r.page_token),
+            )
             .await?;
         Ok(Response::new(pb::ListTagsResponse {
             tags: page.items,
@@ -282,7 +295,11 @@ impl RegistryService for RegistryApi {
         let r = request.into_inner();
         let page = self
             .content
-            .list_charts(&r.registry_id, &r.namespace, paging(r.page_size, r.page_token))
+            .list_charts(
+                &r.registry_id,
+                &r.namespace,
+                paging(r.page_size, r.page_token),
+            )
             .await?;
         Ok(Response::new(pb::ListChartsResponse {
             charts: page.items.into_iter().map(Into::into).collect(),
@@ -443,7 +460,9 @@ impl From<adapter::Repository> for pb::Repository {
             name: r.name,
             namespace: r.namespace,
             artifact_count: count(r.artifact_count),
-            pull_count: r.pull_count.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+            pull_count: r
+                .pull_count
+                .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
             update_time: time(r.updated),
         }
     }

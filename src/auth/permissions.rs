@@ -163,10 +163,7 @@ pub const TABLE: &[(&str, Rule)] = &[
         "/flotilla.v1.RegistryService/UpdateRegistry",
         admin_global(),
     ),
-    (
-        "/flotilla.v1.RegistryService/ListRegistryProviders",
-        read(),
-    ),
+    ("/flotilla.v1.RegistryService/ListRegistryProviders", read()),
     ("/flotilla.v1.RegistryService/GetArtifact", read()),
     ("/flotilla.v1.RegistryService/ListTags", read()),
     ("/flotilla.v1.LogStream/StreamPodLogs", read()),

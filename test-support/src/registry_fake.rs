@@ -17,9 +17,9 @@ use async_trait::async_trait;
 use flotilla::adapters::{
     ErrorClass, Result, VendorError,
     registry::{
-        Artifact, ArtifactKind, Chart, ChartVersion, CredentialKind, Listed, LoginInfo,
-        Namespace, PageRequest, RegistryCapability, RegistryClient, RegistryCredentials,
-        RegistryProvider, RegistryProviders, RegistryTarget, Repository, TargetViolation,
+        Artifact, ArtifactKind, Chart, ChartVersion, CredentialKind, Listed, LoginInfo, Namespace,
+        PageRequest, RegistryCapability, RegistryClient, RegistryCredentials, RegistryProvider,
+        RegistryProviders, RegistryTarget, Repository, TargetViolation,
     },
 };
 
@@ -129,7 +129,9 @@ impl FakeRegistry {
                 kind,
                 size_bytes: 1234,
                 platforms: Vec::new(),
-                pushed: Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000)),
+                pushed: Some(
+                    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+                ),
                 pulled: None,
             });
     }
@@ -234,7 +236,12 @@ impl FakeClient {
         )
     }
 
-    fn artifacts(&self, state: &FakeState, repository: &str, op: &'static str) -> Result<Vec<Artifact>> {
+    fn artifacts(
+        &self,
+        state: &FakeState,
+        repository: &str,
+        op: &'static str,
+    ) -> Result<Vec<Artifact>> {
         state
             .repositories
             .get(repository)
@@ -388,8 +395,10 @@ impl RegistryClient for FakeClient {
     async fn list_artifacts(&self, repository: &str, p: &PageRequest) -> Result<Listed<Artifact>> {
         let state = self.call("list_artifacts");
         let artifacts = self.artifacts(&state, repository, "ListArtifacts")?;
-        let mut items: Vec<(String, Artifact)> =
-            artifacts.into_iter().map(|a| (a.digest.clone(), a)).collect();
+        let mut items: Vec<(String, Artifact)> = artifacts
+            .into_iter()
+            .map(|a| (a.digest.clone(), a))
+            .collect();
         items.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(page(items, p))
     }
@@ -407,7 +416,11 @@ impl RegistryClient for FakeClient {
         let found = state
             .repositories
             .get_mut(repository)
-            .and_then(|artifacts| artifacts.iter_mut().find(|a| a.tags.iter().any(|t| t == tag)));
+            .and_then(|artifacts| {
+                artifacts
+                    .iter_mut()
+                    .find(|a| a.tags.iter().any(|t| t == tag))
+            });
         match found {
             Some(artifact) => {
                 artifact.tags.retain(|t| t != tag);
@@ -466,7 +479,8 @@ impl RegistryClient for FakeClient {
         p: &PageRequest,
     ) -> Result<Listed<ChartVersion>> {
         let state = self.call("list_chart_versions");
-        let artifacts = self.artifacts(&state, &format!("{namespace}/{chart}"), "ListChartVersions")?;
+        let artifacts =
+            self.artifacts(&state, &format!("{namespace}/{chart}"), "ListChartVersions")?;
         let items = artifacts
             .into_iter()
             .flat_map(|a| {

@@ -54,7 +54,9 @@ async fn running_pod(client: &kube::Client, ns: &str, image_id: &str) {
         }
     }))
     .expect("pod");
-    pods.create(&PostParams::default(), &pod).await.expect("pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("pod");
     let status = serde_json::json!({"status": {
         "phase": "Running",
         "containerStatuses": [{
@@ -62,15 +64,22 @@ async fn running_pod(client: &kube::Client, ns: &str, image_id: &str) {
             "ready": true, "restartCount": 0, "state": {"running": {}}
         }]
     }});
-    pods.patch_status("web-7c9d-x1", &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .expect("pod status");
+    pods.patch_status(
+        "web-7c9d-x1",
+        &PatchParams::default(),
+        &Patch::Merge(&status),
+    )
+    .await
+    .expect("pod status");
 }
 
 async fn cleanup(client: &kube::Client, ns: &str) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let _ = pods
-        .delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default())
+        .delete_collection(
+            &DeleteParams::default().grace_period(0),
+            &ListParams::default(),
+        )
         .await;
     let namespaces = Api::<Namespace>::all(client.clone());
     let _ = namespaces.delete(ns, &DeleteParams::default()).await;
@@ -87,7 +96,10 @@ async fn cleanup(client: &kube::Client, ns: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_runs_where_and_deleting_a_running_artifact() {
     let kube = second_cluster().await;
-    let ns = format!("t-regdeploy-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let ns = format!(
+        "t-regdeploy-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let running = digest(1);
     running_pod(&kube, &ns, &format!("reg.registry.test/team/app@{running}")).await;
 
@@ -99,11 +111,13 @@ async fn what_runs_where_and_deleting_a_running_artifact() {
     ClusterServiceClient::new(f.server.channel().await)
         .import_cluster(pb::ImportClusterRequest {
             cluster_id: "second".into(),
-            source: Some(pb::import_cluster_request::Source::Kubeconfig(pb::KubeconfigSource {
-                kubeconfig: kubeconfigs::admin_kubeconfig_at(&kubeconfigs::second_server())
-                    .into_bytes(),
-                context: String::new(),
-            })),
+            source: Some(pb::import_cluster_request::Source::Kubeconfig(
+                pb::KubeconfigSource {
+                    kubeconfig: kubeconfigs::admin_kubeconfig_at(&kubeconfigs::second_server())
+                        .into_bytes(),
+                    context: String::new(),
+                },
+            )),
             ..Default::default()
         })
         .await
@@ -176,17 +190,28 @@ async fn what_runs_where_and_deleting_a_running_artifact() {
         force,
     };
     for reference in ["v1", running.as_str()] {
-        let status = c.delete_artifact(delete(reference, false)).await.unwrap_err();
-        assert_eq!(status.code(), Code::FailedPrecondition, "{reference}: {status:?}");
+        let status = c
+            .delete_artifact(delete(reference, false))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::FailedPrecondition,
+            "{reference}: {status:?}"
+        );
         assert_eq!(reason(&status), "ARTIFACT_IN_USE");
         assert!(
-            status.message().contains(&format!("second/{ns}/Deployment/web")),
+            status
+                .message()
+                .contains(&format!("second/{ns}/Deployment/web")),
             "{status:?}"
         );
     }
     let calls = f.fake.calls();
     assert!(calls.get("delete_tag").is_none() && calls.get("delete_artifact").is_none());
-    c.delete_artifact(delete("v2", false)).await.expect("v2 runs nowhere");
+    c.delete_artifact(delete("v2", false))
+        .await
+        .expect("v2 runs nowhere");
     c.delete_artifact(delete("v1", true)).await.expect("forced");
     assert_eq!(f.fake.calls().get("delete_tag"), Some(&2));
     f.server.shutdown().await;

@@ -102,10 +102,12 @@ impl Fixture {
                 credential_id: id.into(),
                 provider: "acr".into(),
                 secret: Some(pb::CredentialSecret {
-                    secret: Some(pb::credential_secret::Secret::AccessKey(pb::AccessKeySecret {
-                        access_key_id: "LTAI5t".into(),
-                        access_key_secret: "key-secret".into(),
-                    })),
+                    secret: Some(pb::credential_secret::Secret::AccessKey(
+                        pb::AccessKeySecret {
+                            access_key_id: "LTAI5t".into(),
+                            access_key_secret: "key-secret".into(),
+                        },
+                    )),
                 }),
                 ..Default::default()
             })
@@ -114,7 +116,12 @@ impl Fixture {
     }
 
     /// Registers registry `id` of provider "fake" with credential `credential`.
-    pub async fn registry(&self, id: &str, credential: &str, labels: &[(&str, &str)]) -> pb::Registry {
+    pub async fn registry(
+        &self,
+        id: &str,
+        credential: &str,
+        labels: &[(&str, &str)],
+    ) -> pb::Registry {
         self.client()
             .await
             .create_registry(create(id, "fake", credential, labels))
@@ -131,7 +138,10 @@ impl Fixture {
         match &self.db {
             None => {
                 let file = self.server.settings.data_dir.join("flotilla.db");
-                support::db::sqlite(&file, "SELECT id || '|' || COALESCE(credential_id, '') FROM registries ORDER BY id")
+                support::db::sqlite(
+                    &file,
+                    "SELECT id || '|' || COALESCE(credential_id, '') FROM registries ORDER BY id",
+                )
             }
             Some(db) => {
                 let store = flotilla::store::Store::open(&db.url).await.expect("store");
@@ -147,7 +157,12 @@ impl Fixture {
     }
 }
 
-pub fn create(id: &str, provider: &str, credential: &str, labels: &[(&str, &str)]) -> pb::CreateRegistryRequest {
+pub fn create(
+    id: &str,
+    provider: &str,
+    credential: &str,
+    labels: &[(&str, &str)],
+) -> pb::CreateRegistryRequest {
     pb::CreateRegistryRequest {
         registry: Some(pb::Registry {
             id: id.into(),

@@ -94,15 +94,16 @@ impl RegistryConnector {
         &self,
         row: &RegistryRow,
     ) -> Result<(Arc<dyn RegistryProvider>, Arc<dyn RegistryClient>)> {
-        let provider = self.providers.get(&row.provider).ok_or_else(|| {
-            Error::FailedPrecondition {
-                reason: "PROVIDER_NOT_CONFIGURED",
-                message: format!(
-                    "registry {:?} is of provider {:?}, which this server does not offer",
-                    row.id, row.provider
-                ),
-            }
-        })?;
+        let provider =
+            self.providers
+                .get(&row.provider)
+                .ok_or_else(|| Error::FailedPrecondition {
+                    reason: "PROVIDER_NOT_CONFIGURED",
+                    message: format!(
+                        "registry {:?} is of provider {:?}, which this server does not offer",
+                        row.id, row.provider
+                    ),
+                })?;
         let credential_rotated = match &row.credential_id {
             Some(id) => self.vault.get(id).await?.rotate_millis,
             None => 0,
@@ -137,7 +138,9 @@ impl RegistryConnector {
         self.lock().remove(id);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ClientKey, Arc<dyn RegistryClient>)>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, (ClientKey, Arc<dyn RegistryClient>)>> {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -306,7 +306,8 @@ impl RegistryContent {
             artifact,
             deployments: Vec::new(),
         });
-        self.with_deployments(scope, page, include_deployments).await
+        self.with_deployments(scope, page, include_deployments)
+            .await
     }
 
     pub async fn get_artifact(
@@ -333,7 +334,9 @@ impl RegistryContent {
             next_page_token: String::new(),
             total_size: 1,
         };
-        let mut found = self.with_deployments(scope, page, include_deployments).await?;
+        let mut found = self
+            .with_deployments(scope, page, include_deployments)
+            .await?;
         let view = found
             .page
             .items

@@ -131,17 +131,13 @@ impl DeploymentFinder {
                 }
             });
             for ((digest, namespace, workload_kind, workload_name), pod_count) in counts {
-                found
-                    .by_digest
-                    .entry(digest)
-                    .or_default()
-                    .push(Deployment {
-                        cluster_id: row.id.clone(),
-                        namespace,
-                        workload_kind,
-                        workload_name,
-                        pod_count,
-                    });
+                found.by_digest.entry(digest).or_default().push(Deployment {
+                    cluster_id: row.id.clone(),
+                    namespace,
+                    workload_kind,
+                    workload_name,
+                    pod_count,
+                });
             }
         }
         Ok(found)
@@ -213,10 +209,21 @@ mod tests {
             digest_of(&format!("r.example/app@{digest}")),
             Some(digest.as_str())
         );
-        assert_eq!(digest_of(&digest), None, "a bare local image id is no manifest digest");
+        assert_eq!(
+            digest_of(&digest),
+            None,
+            "a bare local image id is no manifest digest"
+        );
         assert_eq!(digest_of(""), None);
-        let p = pod(None, None, &format!("docker-pullable://r.example/app@{digest}"));
-        assert_eq!(p.image_ids().filter_map(digest_of).collect::<Vec<_>>(), [digest.as_str()]);
+        let p = pod(
+            None,
+            None,
+            &format!("docker-pullable://r.example/app@{digest}"),
+        );
+        assert_eq!(
+            p.image_ids().filter_map(digest_of).collect::<Vec<_>>(),
+            [digest.as_str()]
+        );
     }
 
     #[test]

@@ -179,7 +179,9 @@ impl RegistryCatalog {
         validate::id("registry.id", &new.id)?;
         validate::display_name("registry.display_name", &new.display_name)?;
         validate::labels("registry.labels", &new.labels)?;
-        let provider = self.connector.provider("registry.provider", &new.provider)?;
+        let provider = self
+            .connector
+            .provider("registry.provider", &new.provider)?;
         let endpoint = names::endpoint("registry.endpoint", &new.endpoint)?;
         let ca_pem = names::ca_pem("ca_pem", &new.ca_pem)?;
         let credentials = self
@@ -227,13 +229,16 @@ impl RegistryCatalog {
             registry.status = status::observed(Ok(&info), &RegistryStatus::default());
             return Ok(registry);
         }
-        self.store.insert_registry(&row).await.map_err(|e| match e {
-            crate::store::Error::AlreadyExists(_) => Error::AlreadyExists {
-                reason: "REGISTRY_ID_TAKEN",
-                message: format!("a registry with id {:?} already exists", row.id),
-            },
-            other => other.into(),
-        })?;
+        self.store
+            .insert_registry(&row)
+            .await
+            .map_err(|e| match e {
+                crate::store::Error::AlreadyExists(_) => Error::AlreadyExists {
+                    reason: "REGISTRY_ID_TAKEN",
+                    message: format!("a registry with id {:?} already exists", row.id),
+                },
+                other => other.into(),
+            })?;
         self.board.record(&row.id, Ok(&info));
         tracing::info!(registry = %row.id, provider = %row.provider, "registry created");
         self.with_status(row)
@@ -294,7 +299,9 @@ impl RegistryCatalog {
                         .map_err(|e| Error::Internal(e.to_string()))?;
                 }
                 "credential_id" => {
-                    let provider = self.connector.provider("registry.provider", &row.provider)?;
+                    let provider = self
+                        .connector
+                        .provider("registry.provider", &row.provider)?;
                     let credentials = self
                         .connector
                         .credentials(
@@ -457,8 +464,8 @@ mod tests {
 
     #[test]
     fn filter_maps_to_query() {
-        let q = parse_filter(r#"provider = harbor AND labels.team = "web" AND labels.env:*"#)
-            .unwrap();
+        let q =
+            parse_filter(r#"provider = harbor AND labels.team = "web" AND labels.env:*"#).unwrap();
         assert_eq!(q.provider.as_deref(), Some("harbor"));
         assert_eq!(
             q.labels,

@@ -197,7 +197,17 @@ mod tests {
         for good in ["app", "team/app", "a.b_c__d--e/f-1", "library/alpine"] {
             assert!(repository("r", good).is_ok(), "{good}");
         }
-        for bad in ["", "App", "team//app", "/app", "app/", "a..b", "a___b", "-a", "a b"] {
+        for bad in [
+            "",
+            "App",
+            "team//app",
+            "/app",
+            "app/",
+            "a..b",
+            "a___b",
+            "-a",
+            "a b",
+        ] {
             assert!(repository("r", bad).is_err(), "{bad}");
         }
     }
@@ -207,7 +217,15 @@ mod tests {
         let digest = format!("sha256:{}", "a".repeat(64));
         assert_eq!(reference("ref", &digest).unwrap(), Reference::Digest);
         assert_eq!(reference("ref", "v1.2.3-rc_1").unwrap(), Reference::Tag);
-        for bad in ["", "sha256:abc", "md5:00", ".hidden", "-x", "a/b", &"t".repeat(129)] {
+        for bad in [
+            "",
+            "sha256:abc",
+            "md5:00",
+            ".hidden",
+            "-x",
+            "a/b",
+            &"t".repeat(129),
+        ] {
             assert!(reference("ref", bad).is_err(), "{bad}");
         }
     }
@@ -233,7 +251,13 @@ mod tests {
     #[test]
     fn ca_bundles() {
         assert_eq!(ca_pem("ca", "  ").unwrap(), None);
-        assert!(ca_pem("ca", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
+        assert!(
+            ca_pem(
+                "ca",
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+            )
+            .is_err()
+        );
         assert!(ca_pem("ca", "not pem").is_err());
     }
 }

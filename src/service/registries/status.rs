@@ -139,7 +139,8 @@ impl RegistryProber {
         if let Err(reason) = &outcome {
             tracing::debug!(registry = %row.id, %reason, "registry check failed");
         }
-        self.board.record(&row.id, outcome.as_ref().map_err(Clone::clone))
+        self.board
+            .record(&row.id, outcome.as_ref().map_err(Clone::clone))
     }
 }
 
