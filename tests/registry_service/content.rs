@@ -60,7 +60,7 @@ async fn namespaces_repositories_artifacts_tags_and_charts() {
     assert_eq!(reason(&status), "NAMESPACE_NOT_EMPTY");
     assert!(status.message().contains("2 repositories"), "{status:?}");
     assert!(
-        f.fake.calls().get("delete_namespace").is_none(),
+        !f.fake.calls().contains_key("delete_namespace"),
         "not deleted"
     );
 
@@ -247,10 +247,11 @@ async fn namespaces_repositories_artifacts_tags_and_charts() {
     })
     .await
     .expect("forced");
-    let state = f.fake.state();
-    assert!(!state.namespaces.contains_key("team"));
-    assert!(!state.repositories.keys().any(|r| r.starts_with("team/")));
-    drop(state);
+    {
+        let state = f.fake.state();
+        assert!(!state.namespaces.contains_key("team"));
+        assert!(!state.repositories.keys().any(|r| r.starts_with("team/")));
+    }
     f.server.shutdown().await;
 }
 
@@ -479,7 +480,7 @@ async fn capability_refusals_send_nothing() {
         .iter()
         .find(|p| p.id == "fake-ro")
         .expect("fake-ro listed");
-    let capability = ro.capability.clone().expect("capability");
+    let capability = ro.capability.expect("capability");
     assert!(!capability.manage_namespaces && !capability.delete_artifact);
     assert_eq!(
         ro.credential_kinds,
@@ -492,11 +493,6 @@ async fn capability_refusals_send_nothing() {
         .iter()
         .find(|p| p.id == "fake")
         .expect("fake listed");
-    assert!(
-        full.capability
-            .clone()
-            .expect("capability")
-            .manage_namespaces
-    );
+    assert!(full.capability.expect("capability").manage_namespaces);
     f.server.shutdown().await;
 }

@@ -208,7 +208,7 @@ async fn what_runs_where_and_deleting_a_running_artifact() {
         );
     }
     let calls = f.fake.calls();
-    assert!(calls.get("delete_tag").is_none() && calls.get("delete_artifact").is_none());
+    assert!(!calls.contains_key("delete_tag") && !calls.contains_key("delete_artifact"));
     c.delete_artifact(delete("v2", false))
         .await
         .expect("v2 runs nowhere");

@@ -31,11 +31,14 @@ struct ClientKey {
     credential_rotated: i64,
 }
 
+/// Clients by registry id, with what each was built from.
+type Clients = HashMap<String, (ClientKey, Arc<dyn RegistryClient>)>;
+
 pub struct RegistryConnector {
     store: Store,
     vault: Arc<CredentialVault>,
     providers: RegistryProviders,
-    clients: Mutex<HashMap<String, (ClientKey, Arc<dyn RegistryClient>)>>,
+    clients: Mutex<Clients>,
 }
 
 impl RegistryConnector {
@@ -138,9 +141,7 @@ impl RegistryConnector {
         self.lock().remove(id);
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, (ClientKey, Arc<dyn RegistryClient>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Clients> {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -405,7 +405,10 @@ impl RegistryContent {
                         .digest
                 }
             };
-            let found = self.deployments.find(scope, &[digest.clone()]).await?;
+            let found = self
+                .deployments
+                .find(scope, std::slice::from_ref(&digest))
+                .await?;
             if let Some(running) = found.by_digest.get(&digest).filter(|d| !d.is_empty()) {
                 let pods: i32 = running.iter().map(|d| d.pod_count).sum();
                 return Err(Error::FailedPrecondition {
