@@ -12,6 +12,8 @@ use flotilla::proto::{
 };
 use tonic::Code;
 
+#[path = "registry_service/at_rest.rs"]
+mod at_rest;
 #[path = "registry_service/content.rs"]
 mod content;
 #[path = "registry_service/deployments.rs"]

@@ -5,6 +5,8 @@
 
 use flotilla_test_support as support;
 
+use futures::FutureExt;
+
 use flotilla::proto::{
     self as pb, admin_service_client::AdminServiceClient,
     cluster_service_client::ClusterServiceClient,
@@ -100,9 +102,22 @@ async fn what_runs_where_and_deleting_a_running_artifact() {
         "t-regdeploy-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
-    let running = digest(1);
+    // Unique per run: the shared cluster may hold pods of earlier runs.
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let running = format!("sha256:{unique}{unique}");
     running_pod(&kube, &ns, &format!("reg.registry.test/team/app@{running}")).await;
+    // Clean up even when an assertion fails: the cluster is shared.
+    let outcome = std::panic::AssertUnwindSafe(check(&ns, &running))
+        .catch_unwind()
+        .await;
+    cleanup(&kube, &ns).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
 
+async fn check(ns: &str, running: &str) {
+    let (ns, running) = (ns.to_string(), running.to_string());
     let f = Fixture::sqlite().await;
     f.credential("good", USER, PASSWORD).await;
     f.registry("reg", "good", &[]).await;
@@ -215,5 +230,4 @@ async fn what_runs_where_and_deleting_a_running_artifact() {
     c.delete_artifact(delete("v1", true)).await.expect("forced");
     assert_eq!(f.fake.calls().get("delete_tag"), Some(&2));
     f.server.shutdown().await;
-    cleanup(&kube, &ns).await;
 }

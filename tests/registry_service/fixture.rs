@@ -18,6 +18,7 @@ use tonic_types::StatusExt;
 
 pub const USER: &str = "deployer";
 pub const PASSWORD: &str = "s3cret-pass";
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// A server offering `fake` (id "fake", can do everything) and `ro` (id "fake-ro", read
 /// only), on SQLite or on a fresh PostgreSQL database.
@@ -31,14 +32,19 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn sqlite() -> Fixture {
-        Self::start(None).await
+        Self::start(None, HOUR).await
     }
 
     pub async fn postgres() -> Fixture {
-        Self::start(Some(TestDb::postgres().await)).await
+        Self::start(Some(TestDb::postgres().await), HOUR).await
     }
 
-    async fn start(db: Option<TestDb>) -> Fixture {
+    /// On SQLite, with the registry prober logging in every `interval`.
+    pub async fn probing(interval: std::time::Duration) -> Fixture {
+        Self::start(None, interval).await
+    }
+
+    async fn start(db: Option<TestDb>, probe_interval: std::time::Duration) -> Fixture {
         let fake = FakeRegistry::new("fake");
         let ro = FakeRegistry::read_only("fake-ro");
         fake.state().accept = Some((USER.into(), PASSWORD.into()));
@@ -48,8 +54,8 @@ impl Fixture {
         let key_file = keys.as_ref().map(|k| k.path().join("master.keys"));
         let server = TestServer::start_with(move |s| {
             s.registries.extra_providers = providers;
-            // The prober must not log in behind the tests' counters.
-            s.registries.probe_interval = std::time::Duration::from_secs(3600);
+            // By default the prober must not log in behind the tests' counters.
+            s.registries.probe_interval = probe_interval;
             if let Some(url) = url {
                 s.database_url = url;
                 s.master_key_file = key_file;
