@@ -6,15 +6,17 @@
 //!
 //!     cargo build --release && cargo bench --bench auth_overhead
 
-use std::{
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use flotilla_test_support as support;
+
+use std::time::{Duration, Instant};
 
 use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
+use support::{
+    process::{ServerProcess, release_binary},
+    server::ADMIN_TOKEN as TOKEN,
+};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-const TOKEN: &str = "flt_BenchAdmin-x3Lp8QwZ5mKr2TvNc7JbYd9HsG4fAe6Uq1Wo";
 const ROUNDS: usize = 5000;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -24,40 +26,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let binary =
-        std::env::var("FLOTILLA_BIN").unwrap_or_else(|_| format!("{root}/target/release/flotilla"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut server = Command::new(&binary)
-        .args([
-            "serve",
-            "--rate-limit",
-            "0",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .env("FLOTILLA_BOOTSTRAP_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{binary}: {e} (run `cargo build --release` first)"));
-    let url = format!("http://127.0.0.1:{port}");
-    let channel = loop {
-        match tonic::transport::Channel::from_shared(url.clone())
-            .expect("url")
-            .connect()
-            .await
-        {
-            Ok(channel) => break channel,
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    };
+    let server = ServerProcess::start(&release_binary(), &dir.path().join("data"));
+    let channel = server.raw_channel().await;
     let mut health = HealthClient::new(channel.clone());
     let mut clusters = ClusterServiceClient::new(channel);
     let authed = || {
@@ -100,8 +71,7 @@ async fn main() {
         (guarded.as_secs_f64() / open.as_secs_f64() - 1.0) * 100.0,
         (guarded.as_secs_f64() - open.as_secs_f64()) * 1e6
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     layer_cost(dir.path()).await;
 }
 

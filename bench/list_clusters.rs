@@ -5,36 +5,27 @@
 //!
 //! Not a timed test: it prints numbers for the issue notes.
 
-use std::{
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use flotilla_test_support as support;
+
+use std::time::{Duration, Instant};
 
 use flotilla::{
     proto::{self as pb, cluster_service_client::ClusterServiceClient},
     store::{ClusterRow, Store},
 };
+use support::{
+    process::{ServerProcess, release_binary},
+    rows::imported_cluster,
+    server::AuthedChannel,
+};
 
 const CLUSTERS: usize = 1000;
 const REQUESTS: usize = 2000;
-const TOKEN: &str = "flt_BenchAdmin-x3Lp8QwZ5mKr2TvNc7JbYd9HsG4fAe6Uq1Wo";
 
-fn bearer(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-    let value = format!("Bearer {TOKEN}").parse().expect("ascii");
-    request.metadata_mut().insert("authorization", value);
-    Ok(request)
-}
-
-type Client = ClusterServiceClient<
-    tonic::service::interceptor::InterceptedService<
-        tonic::transport::Channel,
-        fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
-    >,
->;
+type Client = ClusterServiceClient<AuthedChannel>;
 
 fn row(i: usize) -> ClusterRow {
     ClusterRow {
-        id: format!("cluster-{i:05}"),
         display_name: format!("Cluster {i}"),
         labels: format!(
             r#"{{"env":"{}","team":"t{}"}}"#,
@@ -44,32 +35,16 @@ fn row(i: usize) -> ClusterRow {
         provider: ["imported", "ack", "tke"][i % 3].into(),
         region: "cn-hangzhou".into(),
         vendor_cluster_id: format!("c{i:08x}"),
-        state: "RUNNING".into(),
         endpoint: format!("https://10.{}.{}.1:6443", i / 250, i % 250),
         kube_system_uid: Some(format!("uid-{i}")),
-        credential_id: None,
-        access_secret_id: None,
-        spec: None,
-        warnings: "[]".into(),
-        last_operation_id: None,
-        version: 1,
         create_time: 1_700_000_000_000 + i as i64,
         update_time: 1_700_000_000_000 + i as i64,
-        kube_access: "builtin".into(),
+        ..imported_cluster(&format!("cluster-{i:05}"))
     }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 async fn measure(client: &mut Client, page_size: i32, filter: &str) -> Vec<Duration> {
@@ -96,9 +71,6 @@ async fn measure(client: &mut Client, page_size: i32, filter: &str) -> Vec<Durat
 
 #[tokio::main]
 async fn main() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let binary =
-        std::env::var("FLOTILLA_BIN").unwrap_or_else(|_| format!("{root}/target/release/flotilla"));
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let store = Store::open(&format!("sqlite://{}", data.join("flotilla.db").display()))
@@ -109,35 +81,9 @@ async fn main() {
     }
     drop(store);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut server = Command::new(&binary)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{binary}: {e} (run `cargo build --release` first)"));
-    let url = format!("http://127.0.0.1:{port}");
-    let channel = loop {
-        match tonic::transport::Channel::from_shared(url.clone())
-            .expect("url")
-            .connect()
-            .await
-        {
-            Ok(channel) => break channel,
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    };
-    let mut client = ClusterServiceClient::with_interceptor(channel, bearer as fn(_) -> _);
-    let rss_idle = rss_kib(server.id());
+    let server = ServerProcess::start(&release_binary(), &data);
+    let mut client = ClusterServiceClient::new(server.channel().await);
+    let rss_idle = server.rss_kib();
     measure(&mut client, 50, "").await; // warm up
 
     println!(
@@ -162,8 +108,6 @@ async fn main() {
     println!(
         "  server RSS: {:.1} MiB idle after start, {:.1} MiB after the runs",
         rss_idle as f64 / 1024.0,
-        rss_kib(server.id()) as f64 / 1024.0
+        server.rss_kib() as f64 / 1024.0
     );
-    let _ = server.kill();
-    let _ = server.wait();
 }

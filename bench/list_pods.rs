@@ -26,8 +26,7 @@
 //!
 //! Not a timed test: it prints numbers for the issue notes.
 
-#[path = "list_pods/fixture.rs"]
-mod fixture;
+use flotilla_test_support as support;
 
 use std::{
     path::{Path, PathBuf},
@@ -40,40 +39,21 @@ use flotilla::proto::{
     workload_service_client::WorkloadServiceClient,
 };
 use k8s_openapi::api::core::v1::Pod;
-use kube::{
-    Api,
-    api::ListParams,
-    config::{Config, KubeConfigOptions, Kubeconfig},
-};
+use kube::{Api, api::ListParams};
 
 use base64::Engine;
-use fixture::{create_pods, delete_namespace, embedded_kubeconfig, kubectl};
+use support::{
+    kube::NODES,
+    kubeconfigs::admin_kubeconfig,
+    pod_fleet::{NAMESPACE, create_pods, delete_namespace, kubectl},
+    process::{ServerProcess, release_binary, rss_kib},
+    server::AuthedChannel,
+    watch_oracle::try_metric,
+};
 
-const TOKEN: &str = "flt_BenchAdmin-x3Lp8QwZ5mKr2TvNc7JbYd9HsG4fAe6Uq1Wo";
-const NAMESPACE: &str = "bench-pods";
 const PAGE: i32 = 500;
-const NODES: [&str; 3] = ["kwok-a1", "kwok-a2", "kwok-b1"];
-const APPS: [(&str, &str); 8] = [
-    ("storefront", "frontend"),
-    ("gateway", "frontend"),
-    ("checkout", "backend"),
-    ("catalog", "backend"),
-    ("payments", "backend"),
-    ("search", "backend"),
-    ("orders-db", "data"),
-    ("events-kafka", "data"),
-];
 
-type Intercept = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
-type Channel =
-    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Intercept>;
-type Workloads = WorkloadServiceClient<Channel>;
-
-fn bearer(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-    let value = format!("Bearer {TOKEN}").parse().expect("ascii");
-    request.metadata_mut().insert("authorization", value);
-    Ok(request)
-}
+type Workloads = WorkloadServiceClient<AuthedChannel>;
 
 fn env_usize(name: &str, default: usize) -> usize {
     match std::env::var(name) {
@@ -82,15 +62,6 @@ fn env_usize(name: &str, default: usize) -> usize {
             .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
         Err(_) => default,
     }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -131,19 +102,11 @@ async fn flotilla_walk(
 /// whether a Flotilla walk reached the API server or was served from a cache. None when the
 /// metrics cannot be read.
 async fn apiserver_pod_lists(kube: &kube::Client) -> Option<u64> {
-    let request = http::Request::get("/metrics").body(Vec::new()).ok()?;
-    let text = kube.request_text(request).await.ok()?;
-    let total: f64 = text
-        .lines()
-        .filter(|l| {
-            l.starts_with("apiserver_request_total{")
-                && l.contains("resource=\"pods\"")
-                && l.contains("subresource=\"\"")
-                && l.contains("verb=\"LIST\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    Some(total as u64)
+    let lists = (
+        "apiserver_request_total",
+        &[("resource", "pods"), ("subresource", ""), ("verb", "LIST")][..],
+    );
+    try_metric(kube, lists).await.ok().map(|total| total as u64)
 }
 
 async fn kube_list(pods: &Api<Pod>, page: Option<u32>) -> (Duration, usize) {
@@ -215,8 +178,7 @@ impl Series {
 /// baseline build beside it, both measured the same way in the same run.
 struct Server {
     label: &'static str,
-    pid: u32,
-    url: String,
+    process: ServerProcess,
 }
 
 /// A server with the cluster imported, and what was measured of it.
@@ -244,17 +206,8 @@ struct Setup {
 
 /// Connects to a server and imports the test control plane into it.
 async fn import(server: &Server, embedded: &str) -> (Workloads, String) {
-    let channel = loop {
-        match tonic::transport::Channel::from_shared(server.url.clone())
-            .expect("url")
-            .connect()
-            .await
-        {
-            Ok(channel) => break channel,
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    };
-    let mut clusters = ClusterServiceClient::with_interceptor(channel.clone(), bearer as Intercept);
+    let channel = server.process.channel().await;
+    let mut clusters = ClusterServiceClient::new(channel.clone());
     let cluster = clusters
         .import_cluster(pb::ImportClusterRequest {
             cluster_id: "bench-kube-env".into(),
@@ -277,8 +230,7 @@ async fn import(server: &Server, embedded: &str) -> (Workloads, String) {
         .into_inner()
         .cluster
         .expect("imported cluster");
-    let workloads = WorkloadServiceClient::with_interceptor(channel, bearer as Intercept)
-        .max_decoding_message_size(64 << 20);
+    let workloads = WorkloadServiceClient::new(channel).max_decoding_message_size(64 << 20);
     (workloads, cluster.id)
 }
 
@@ -324,7 +276,7 @@ async fn bench(setup: Setup) {
         let (workloads, cluster_id) = import(server, &setup.embedded).await;
         subjects.push(Subject {
             label: server.label,
-            pid: server.pid,
+            pid: server.process.pid(),
             workloads,
             cluster_id,
             rss_before: 0,
@@ -518,60 +470,22 @@ async fn bench(setup: Setup) {
     }
 }
 
-/// Starts `flotilla serve` from `binary` on a free loopback port with its own data dir.
-fn start_server(binary: &str, data_dir: &Path) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let server = Command::new(binary)
-        .args([
-            "serve",
-            "--rate-limit",
-            "0",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("FLOTILLA_BOOTSTRAP_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{binary}: {e} (run `cargo build --release` first)"));
-    (server, format!("http://127.0.0.1:{port}"))
-}
-
 #[tokio::main]
 async fn main() {
-    let root = env!("CARGO_MANIFEST_DIR");
     let pods = env_usize("BENCH_PODS", 10_000);
     let rounds = env_usize("BENCH_ROUNDS", 9).max(7);
     assert!(pods > 0, "BENCH_PODS must be at least 1");
-    let binary =
-        std::env::var("FLOTILLA_BIN").unwrap_or_else(|_| format!("{root}/target/release/flotilla"));
+    let binary = release_binary();
     let baseline = std::env::var("FLOTILLA_BASELINE_BIN")
         .ok()
         .filter(|b| !b.is_empty());
-    let kube_dir = std::env::var_os("FLOTILLA_KUBE_DIR")
-        .map_or_else(|| Path::new(root).join("target/kube-env"), PathBuf::from);
-    let kubeconfig = kube_dir.join("kubeconfig");
-    let config = Kubeconfig::read_from(&kubeconfig)
-        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/kube-env up)", kubeconfig.display()));
-    let embedded = embedded_kubeconfig(&kubeconfig, &config);
-    let kube = kube::Client::try_from(
-        Config::from_custom_kubeconfig(config, &KubeConfigOptions::default())
-            .await
-            .expect("kube config"),
-    )
-    .expect("kube client");
-    if let Err(e) = kube.apiserver_version().await {
-        panic!("the test control plane does not answer: {e} (run scripts/kube-env up)");
-    }
+    let kube = support::kube::client().await;
+    let kube_dir = support::kube::env().dir().to_path_buf();
+    let kubeconfig = support::kube::env().kubeconfig().to_path_buf();
+    let embedded = admin_kubeconfig();
     let kubectl = kubectl(&kube_dir);
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut children = Vec::new();
     let mut servers = Vec::new();
     let builds = [
         ("Flotilla", Some(binary.clone())),
@@ -579,14 +493,9 @@ async fn main() {
     ];
     for (i, (label, binary)) in builds.into_iter().enumerate() {
         let Some(binary) = binary else { continue };
-        let (child, url) = start_server(&binary, &dir.path().join(format!("data-{i}")));
+        let process = ServerProcess::start(&binary, &dir.path().join(format!("data-{i}")));
         println!("{label}: {binary}");
-        servers.push(Server {
-            label,
-            pid: child.id(),
-            url,
-        });
-        children.push(child);
+        servers.push(Server { label, process });
     }
     println!(
         "machine: {} cores; {pods} pods over {} KWOK nodes; kubectl: {}",
@@ -597,7 +506,8 @@ async fn main() {
             .map_or("not found".into(), |p| p.display().to_string())
     );
 
-    // Run in a task so a failure still reaches the cleanup below.
+    // Run in a task so a failure still reaches the cleanup below; the servers stop when the
+    // task ends, either way.
     let outcome = tokio::spawn(bench(Setup {
         kube: kube.clone(),
         kubeconfig,
@@ -608,10 +518,6 @@ async fn main() {
         rounds,
     }))
     .await;
-    for mut child in children {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
     println!("cleaning up:");
     delete_namespace(&kube).await;
     if let Err(e) = outcome {

@@ -11,14 +11,14 @@
 //! Environment: BENCH_LOG_LINES (default 200000), BENCH_SUBSCRIBERS (1000), BENCH_EVENTS_PER_SEC
 //! (100), BENCH_EVENT_SECONDS (10).
 
+use flotilla_test_support as support;
+
 use std::{
     io::Write,
-    process::{Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use flotilla::proto::{
     self as pb, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
 };
@@ -27,16 +27,16 @@ use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
 use kube::{
     Api, Client,
     api::{DeleteParams, LogParams, PostParams},
-    config::{KubeConfigOptions, Kubeconfig},
+};
+use support::{
+    kubeconfigs::admin_kubeconfig,
+    process::{ServerProcess, connect, release_binary, rss_kib},
+    server::{ADMIN_TOKEN, Bearer},
+    watch_oracle::open_watches,
 };
 
-const TOKEN: &str = "flt_BenchAdmin-x3Lp8QwZ5mKr2TvNc7JbYd9HsG4fAe6Uq1Wo";
-fn bearer(mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-    r.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {TOKEN}").parse().expect("ascii"),
-    );
-    Ok(r)
+fn bearer() -> Bearer {
+    Bearer::new(Some(&format!("Bearer {ADMIN_TOKEN}")))
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -46,109 +46,19 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-fn kube_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/kube-env")
-}
-
-async fn kube_client() -> Client {
-    let kc = Kubeconfig::read_from(kube_dir().join("kubeconfig"))
-        .expect("no test control plane: run scripts/kube-env up");
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .expect("config");
-    Client::try_from(config).expect("client")
-}
-
-fn embedded_kubeconfig() -> String {
-    let dir = kube_dir();
-    let read = |n: &str| std::fs::read_to_string(dir.join("pki").join(n)).expect("pki");
-    let text = std::fs::read_to_string(dir.join("kubeconfig")).expect("kubeconfig");
-    let server = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: "))
-        .expect("server")
-        .trim()
-        .to_string();
-    format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster: {{server: \"{server}\", certificate-authority-data: \"{}\"}}\nusers:\n- name: u\n  user: {{client-certificate-data: \"{}\", client-key-data: \"{}\"}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\n",
-        STANDARD.encode(read("ca.crt")),
-        STANDARD.encode(read("admin.crt")),
-        STANDARD.encode(read("admin.key"))
-    )
-}
-
-async fn event_watches(kube: &Client) -> i64 {
-    let text = kube
-        .request_text(
-            http::Request::get("/metrics")
-                .body(Vec::new())
-                .expect("req"),
-        )
-        .await
-        .expect("metrics");
-    text.lines()
-        .filter(|l| {
-            l.starts_with("apiserver_longrunning_requests{")
-                && l.contains("resource=\"events\"")
-                && l.contains("verb=\"WATCH\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as i64
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let binary = std::env::var("FLOTILLA_BIN")
-        .unwrap_or_else(|_| format!("{}/target/release/flotilla", env!("CARGO_MANIFEST_DIR")));
     let data = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut server = Command::new(&binary)
-        .args([
-            "serve",
-            "--rate-limit",
-            "0",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data.path().join("d"))
-        .env("FLOTILLA_BOOTSTRAP_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{binary}: {e} (cargo build --release first)"));
-    let url = format!("http://127.0.0.1:{port}");
-    let connect = || async {
-        loop {
-            if let Ok(c) = tonic::transport::Channel::from_shared(url.clone())
-                .expect("url")
-                .connect()
-                .await
-            {
-                return c;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+    let server = ServerProcess::start(&release_binary(), &data.path().join("d"));
+    let url = server.url().to_string();
+    let connect = || connect(&url);
     let channel = connect().await;
-    ClusterServiceClient::with_interceptor(channel.clone(), bearer as fn(_) -> _)
+    ClusterServiceClient::with_interceptor(channel.clone(), bearer())
         .import_cluster(pb::ImportClusterRequest {
             cluster_id: "bench".into(),
             source: Some(pb::import_cluster_request::Source::Kubeconfig(
                 pb::KubeconfigSource {
-                    kubeconfig: embedded_kubeconfig().into_bytes(),
+                    kubeconfig: admin_kubeconfig().into_bytes(),
                     context: String::new(),
                 },
             )),
@@ -156,7 +66,7 @@ async fn main() {
         })
         .await
         .expect("import");
-    let kube = kube_client().await;
+    let kube = support::kube::client().await;
     let ns_name = format!("bench-streams-{}", std::process::id());
     let namespaces: Api<Namespace> = Api::all(kube.clone());
     let ns: Namespace =
@@ -171,17 +81,15 @@ async fn main() {
     );
 
     log_throughput(&kube, &ns_name, channel.clone()).await;
-    fan_out(&kube, &ns_name, &connect, server.id()).await;
+    fan_out(&kube, &ns_name, &connect, server.pid()).await;
 
     let _ = namespaces.delete(&ns_name, &DeleteParams::default()).await;
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 async fn log_throughput(kube: &Client, ns: &str, channel: tonic::transport::Channel) {
     let lines = env_num("BENCH_LOG_LINES", 200_000);
     // A pod whose log is a file of our own (a KWOK Logs object points at it).
-    let dir = kube_dir().join("pod-logs").join(ns);
+    let dir = support::kube::env().pod_logs_dir().join(ns);
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("talker.log");
     std::fs::write(&path, "").expect("log file");
@@ -229,7 +137,7 @@ async fn log_throughput(kube: &Client, ns: &str, channel: tonic::transport::Chan
     let mut direct_rates = Vec::new();
     for _ in 0..3 {
         // Flotilla: StreamPodLogs (follow) until every line has arrived.
-        let mut client = LogStreamClient::with_interceptor(channel.clone(), bearer as fn(_) -> _);
+        let mut client = LogStreamClient::with_interceptor(channel.clone(), bearer());
         let started = Instant::now();
         let mut stream = client
             .stream_pod_logs(pb::StreamPodLogsRequest {
@@ -293,7 +201,7 @@ where
     let subscribers = env_num("BENCH_SUBSCRIBERS", 1000) as usize;
     let rate = env_num("BENCH_EVENTS_PER_SEC", 100);
     let seconds = env_num("BENCH_EVENT_SECONDS", 10);
-    let watches_before = event_watches(kube).await;
+    let watches_before = open_watches(kube, "events").await;
     let rss_before = rss_kib(server_pid);
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
     // 100 subscribers per HTTP/2 connection.
@@ -309,7 +217,7 @@ where
         let ready = ready_tx.clone();
         let ns = ns.to_string();
         tasks.push(tokio::spawn(async move {
-            let mut client = LogStreamClient::with_interceptor(channel, bearer as fn(_) -> _);
+            let mut client = LogStreamClient::with_interceptor(channel, bearer());
             let mut stream = client
                 .watch_events(pb::WatchEventsRequest {
                     cluster_id: "bench".into(),
@@ -349,7 +257,7 @@ where
     for _ in 0..subscribers {
         ready_rx.recv().await.expect("subscriber ready");
     }
-    let upstream = event_watches(kube).await - watches_before;
+    let upstream = open_watches(kube, "events").await - watches_before;
     let events: Api<Event> = Api::namespaced(kube.clone(), ns);
     let total = rate * seconds;
     let started = Instant::now();

@@ -320,14 +320,14 @@ impl Default for RegistrySettings {
     }
 }
 
-/// Where the vendors are and how politely to call them.
+/// Where the vendors are and how politely to call them: the shared transport, and each
+/// adapter's own settings (declared in its folder's `config.rs`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VendorSettings {
     pub transport: crate::adapters::TransportSettings,
-    pub ack_endpoint: Option<String>,
-    pub tke_endpoint: Option<String>,
-    pub rancher_url: Option<String>,
-    pub rancher_ca_file: Option<PathBuf>,
+    pub ack: crate::adapters::cluster::ack::Config,
+    pub tke: crate::adapters::cluster::tke::Config,
+    pub rancher: crate::adapters::cluster::rancher::Config,
 }
 
 /// The durable operation worker.
@@ -553,13 +553,13 @@ fn resolve_vendors(
 ) -> anyhow::Result<()> {
     let pick = |flag: &Option<String>, key: &Option<String>| flag.clone().or_else(|| key.clone());
     let vendors = &mut settings.vendors;
-    vendors.ack_endpoint = pick(&args.ack_endpoint, &file.ack_endpoint);
-    vendors.tke_endpoint = pick(&args.tke_endpoint, &file.tke_endpoint);
-    vendors.rancher_url = pick(&args.rancher_url, &file.rancher_url);
+    vendors.ack.endpoint = pick(&args.ack_endpoint, &file.ack_endpoint);
+    vendors.tke.endpoint = pick(&args.tke_endpoint, &file.tke_endpoint);
+    vendors.rancher.url = pick(&args.rancher_url, &file.rancher_url);
     for (name, url) in [
-        ("ack_endpoint", &vendors.ack_endpoint),
-        ("tke_endpoint", &vendors.tke_endpoint),
-        ("rancher_url", &vendors.rancher_url),
+        ("ack_endpoint", &vendors.ack.endpoint),
+        ("tke_endpoint", &vendors.tke.endpoint),
+        ("rancher_url", &vendors.rancher.url),
     ] {
         if let Some(url) = url
             && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -567,7 +567,7 @@ fn resolve_vendors(
             bail!("{name}: {url:?} must be a URL like https://host[:port]");
         }
     }
-    vendors.rancher_ca_file = args
+    vendors.rancher.ca_file = args
         .rancher_ca_file
         .clone()
         .or_else(|| file.rancher_ca_file.clone());

@@ -13,21 +13,28 @@ use flotilla::proto::{
 use support::{
     kubeconfigs::admin_kubeconfig,
     lifecycle::{
-        LIMIT, Vendor, assert_unsupported, cluster_spec, create, create_credential, get_cluster,
-        server_for, state, wait_operation,
+        LIMIT, Vendor, assert_unsupported, capability, cluster_spec, create, create_credential,
+        get_cluster, server_for, state, wait_operation,
     },
     server::TestServer,
     sim::{Faults, ack::AckSim, rancher::RancherSim, tke::TkeSim},
 };
 use tonic::Code;
 
-/// The lifecycle every vendor goes through; `versions` = (create, upgrade).
-async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
+/// The lifecycle every vendor goes through; `versions` = (create, upgrade). What runs beyond
+/// create, upgrade and delete follows the provider's declared capability: node pools are made
+/// and scaled where it claims them, and answer UNSUPPORTED_BY_PROVIDER where it does not.
+async fn lifecycle(vendor: Vendor, versions: (&str, &str)) {
     vendor
         .control
         .set_delays(Duration::from_millis(800), Duration::from_millis(300));
     let server = server_for(&vendor).await;
     let p = vendor.provider;
+    let can = capability(&server, p).await;
+    assert!(
+        can.create_cluster && can.upgrade_cluster && can.delete_cluster,
+        "every cluster provider creates, upgrades and deletes: {can:?}"
+    );
     let credential = create_credential(
         server.channel().await,
         &format!("{p}-key"),
@@ -104,7 +111,7 @@ async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
     );
 
     let mut node_client = NodeServiceClient::new(server.channel().await);
-    if pools {
+    if can.list_node_pools && can.create_node_pool && can.resize_node_pool {
         // A node pool: create, then scale it to 3.
         let created = node_client
             .create_node_pool(pb::CreateNodePoolRequest {
@@ -188,33 +195,37 @@ async fn lifecycle(vendor: Vendor, versions: (&str, &str), pools: bool) {
         assert_eq!(after.spec.unwrap().desired_size, 3);
         ready_nodes_are_counted_from_kubernetes(&server, p, &id, &pool.id).await;
     } else {
-        // Providers without node pools say so distinctly, and nothing is recorded.
-        let err = node_client
-            .list_node_pools(pb::ListNodePoolsRequest {
-                cluster_id: id.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
-        assert_unsupported(&err);
-        let err = node_client
-            .update_node_pool(pb::UpdateNodePoolRequest {
-                cluster_id: id.clone(),
-                node_pool_id: "np-1".into(),
-                node_pool: Some(pb::NodePoolSpec {
-                    desired_size: 3,
+        // What the provider does not claim it says so distinctly, and nothing is recorded.
+        if !can.list_node_pools {
+            let err = node_client
+                .list_node_pools(pb::ListNodePoolsRequest {
+                    cluster_id: id.clone(),
                     ..Default::default()
-                }),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["desired_size".into()],
-                }),
-                request_id: String::new(),
-            })
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
-        assert_unsupported(&err);
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+            assert_unsupported(&err);
+        }
+        if !can.resize_node_pool {
+            let err = node_client
+                .update_node_pool(pb::UpdateNodePoolRequest {
+                    cluster_id: id.clone(),
+                    node_pool_id: "np-1".into(),
+                    node_pool: Some(pb::NodePoolSpec {
+                        desired_size: 3,
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["desired_size".into()],
+                    }),
+                    request_id: String::new(),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+            assert_unsupported(&err);
+        }
     }
 
     // Upgrade.
@@ -289,7 +300,7 @@ async fn ack_cluster_lifecycle() {
         key: sim.credentials(),
         control: sim.control.clone(),
     };
-    lifecycle(vendor, ("1.32.1-aliyun.1", "1.33.1-aliyun.1"), true).await;
+    lifecycle(vendor, ("1.32.1-aliyun.1", "1.33.1-aliyun.1")).await;
     assert_eq!(sim.clusters_created(), 1, "exactly one cluster made");
     assert!(sim.cluster_ids().is_empty(), "deleted at the vendor");
 }
@@ -303,7 +314,7 @@ async fn tke_cluster_lifecycle() {
         key: sim.credentials(),
         control: sim.control.clone(),
     };
-    lifecycle(vendor, ("1.30.0", "1.32.2"), true).await;
+    lifecycle(vendor, ("1.30.0", "1.32.2")).await;
     assert_eq!(sim.clusters_created(), 1, "exactly one cluster made");
     assert!(sim.cluster_ids().is_empty(), "deleted at the vendor");
 }
@@ -317,7 +328,7 @@ async fn rancher_cluster_lifecycle() {
         key: sim.credentials(),
         control: sim.control.clone(),
     };
-    lifecycle(vendor, ("v1.32.5+rke2r1", "v1.33.1+rke2r1"), false).await;
+    lifecycle(vendor, ("v1.32.5+rke2r1", "v1.33.1+rke2r1")).await;
     assert_eq!(sim.clusters_created(), 1, "exactly one cluster made");
     assert!(sim.cluster_ids().is_empty(), "deleted at the vendor");
 }

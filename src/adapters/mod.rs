@@ -48,6 +48,34 @@ impl Credentials {
     }
 }
 
+/// A kind of credential an adapter accepts (cluster and registry adapters alike), so a wrong
+/// one is refused when the credential is stored and before any call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// No credential at all (an anonymous OCI registry). Never stored.
+    Anonymous,
+    /// An access key id and secret (cloud accounts).
+    AccessKey,
+    /// An API key or bearer token.
+    ApiKey,
+    UsernamePassword,
+    /// A robot account's name and token.
+    RobotToken,
+}
+
+impl CredentialKind {
+    /// The stored name: the API's `CredentialType` without its `CREDENTIAL_TYPE_` prefix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Anonymous => "ANONYMOUS",
+            CredentialKind::AccessKey => "ACCESS_KEY",
+            CredentialKind::ApiKey => "API_KEY",
+            CredentialKind::UsernamePassword => "USERNAME_PASSWORD",
+            CredentialKind::RobotToken => "ROBOT_TOKEN",
+        }
+    }
+}
+
 /// Who a call is made as, and where.
 #[derive(Debug, Clone)]
 pub struct CallContext {

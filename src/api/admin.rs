@@ -9,22 +9,24 @@ use super::{
     pb::{self, admin_service_server::AdminService},
 };
 use crate::{
-    auth::{Principal, Role, audit::AuditLog, tokens::Tokens},
-    service::{Error, admin::audit_events::AuditEvents, paging::Page},
-    store::{ApiTokenRow, AuditRow, Store},
+    auth::{Principal, Role},
+    service::{
+        Error,
+        admin::{
+            Administration,
+            audit_events::{AuditEvent, ListAuditEvents},
+            tokens::{ApiToken, ListApiTokens, NewApiToken},
+        },
+    },
 };
 
 pub struct AdminApi {
-    tokens: Arc<Tokens>,
-    audit_events: AuditEvents,
+    admin: Arc<Administration>,
 }
 
 impl AdminApi {
-    pub fn new(tokens: Arc<Tokens>, audit: AuditLog, store: Store) -> Self {
-        AdminApi {
-            tokens,
-            audit_events: AuditEvents::new(store, audit),
-        }
+    pub fn new(admin: Arc<Administration>) -> Self {
+        AdminApi { admin }
     }
 }
 
@@ -44,29 +46,10 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::CreateApiTokenResponse>, Status> {
         let created_by = caller(&request);
         crate::auth::audit::note(&request, "", &format!("tokens/{}", request.get_ref().name));
-        let r = request.into_inner();
-        let role = match pb::Role::try_from(r.role) {
-            Ok(pb::Role::Viewer) => Role::Viewer,
-            Ok(pb::Role::Operator) => Role::Operator,
-            Ok(pb::Role::Admin) => Role::Admin,
-            _ => {
-                return Err(Error::invalid(
-                    "role",
-                    "choose ROLE_VIEWER, ROLE_OPERATOR or ROLE_ADMIN",
-                )
-                .into());
-            }
-        };
-        let expire = r
-            .expire_time
-            .map(|t| crate::auth::tokens::expire_from_timestamp(t.seconds, t.nanos))
-            .transpose()?;
-        let issued = self
-            .tokens
-            .issue(&r.name, role, r.cluster_ids, expire, &created_by)
-            .await?;
+        let new = NewApiToken::try_from(request.into_inner())?;
+        let issued = self.admin.issue_token(new, &created_by).await?;
         Ok(Response::new(pb::CreateApiTokenResponse {
-            token: Some(token(issued.token)),
+            token: Some(issued.token.into()),
             secret: issued.secret.to_string(),
         }))
     }
@@ -75,24 +58,11 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::ListApiTokensRequest>,
     ) -> Result<Response<pb::ListApiTokensResponse>, Status> {
-        let r = request.into_inner();
-        let page = Page::parse(
-            r.page_size,
-            &r.page_token,
-            &format!("tokens|{}", r.show_revoked),
-        )?;
-        let rows = self.tokens.list(r.show_revoked).await?;
-        let total = rows.len() as i64;
-        let tokens: Vec<pb::ApiToken> = rows
-            .into_iter()
-            .skip(page.offset as usize)
-            .take(page.size as usize)
-            .map(token)
-            .collect();
+        let list = self.admin.list_tokens(&request.into_inner().into()).await?;
         Ok(Response::new(pb::ListApiTokensResponse {
-            next_page_token: page.next_token(tokens.len(), total),
-            total_size: i32::try_from(total).unwrap_or(i32::MAX),
-            tokens,
+            tokens: list.tokens.into_iter().map(Into::into).collect(),
+            next_page_token: list.next_page_token,
+            total_size: list.total_size,
         }))
     }
 
@@ -102,9 +72,9 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::RevokeApiTokenResponse>, Status> {
         let id = request.get_ref().token_id.clone();
         crate::auth::audit::note(&request, "", &format!("tokens/{id}"));
-        let row = self.tokens.revoke(&id).await?;
+        let token = self.admin.revoke_token(&id).await?;
         Ok(Response::new(pb::RevokeApiTokenResponse {
-            token: Some(token(row)),
+            token: Some(token.into()),
         }))
     }
 
@@ -112,51 +82,102 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
-        let r = request.into_inner();
         let list = self
-            .audit_events
-            .list(r.page_size, &r.page_token, &r.filter)
+            .admin
+            .list_audit_events(&request.into_inner().into())
             .await?;
         Ok(Response::new(pb::ListAuditEventsResponse {
             next_page_token: list.next_page_token,
             total_size: list.total_size,
-            events: list.events.into_iter().map(event).collect(),
+            events: list.events.into_iter().map(Into::into).collect(),
         }))
     }
 }
 
-fn token(row: ApiTokenRow) -> pb::ApiToken {
-    let role = match Role::parse(&row.role) {
-        Some(Role::Viewer) => pb::Role::Viewer,
-        Some(Role::Operator) => pb::Role::Operator,
-        Some(Role::Admin) => pb::Role::Admin,
-        None => pb::Role::Unspecified,
-    };
-    pb::ApiToken {
-        id: row.id,
-        name: row.name,
-        role: role.into(),
-        cluster_ids: serde_json::from_str(&row.cluster_ids).unwrap_or_default(),
-        expire_time: row.expire_time.map(timestamp),
-        create_time: Some(timestamp(row.create_time)),
-        created_by: row.created_by,
-        last_used_time: row.last_used_time.map(timestamp),
-        revoke_time: row.revoke_time.map(timestamp),
+impl TryFrom<pb::CreateApiTokenRequest> for NewApiToken {
+    type Error = Error;
+
+    fn try_from(r: pb::CreateApiTokenRequest) -> Result<Self, Error> {
+        let role = match pb::Role::try_from(r.role) {
+            Ok(pb::Role::Viewer) => Role::Viewer,
+            Ok(pb::Role::Operator) => Role::Operator,
+            Ok(pb::Role::Admin) => Role::Admin,
+            _ => {
+                return Err(Error::invalid(
+                    "role",
+                    "choose ROLE_VIEWER, ROLE_OPERATOR or ROLE_ADMIN",
+                ));
+            }
+        };
+        let expire_millis = r
+            .expire_time
+            .map(|t| crate::auth::tokens::expire_from_timestamp(t.seconds, t.nanos))
+            .transpose()?;
+        Ok(NewApiToken {
+            name: r.name,
+            role,
+            cluster_ids: r.cluster_ids,
+            expire_millis,
+        })
     }
 }
 
-fn event(row: AuditRow) -> pb::AuditEvent {
-    pb::AuditEvent {
-        id: row.id,
-        time: Some(timestamp(row.time)),
-        token_name: row.token_name,
-        method: row.method,
-        cluster_id: row.cluster_id,
-        target: row.target,
-        result_code: row.result_code,
-        request_id: row.request_id,
-        peer_address: row.peer_address,
-        message: row.message,
-        call_count: row.call_count,
+impl From<pb::ListApiTokensRequest> for ListApiTokens {
+    fn from(r: pb::ListApiTokensRequest) -> Self {
+        ListApiTokens {
+            page_size: r.page_size,
+            page_token: r.page_token,
+            show_revoked: r.show_revoked,
+        }
+    }
+}
+
+impl From<pb::ListAuditEventsRequest> for ListAuditEvents {
+    fn from(r: pb::ListAuditEventsRequest) -> Self {
+        ListAuditEvents {
+            page_size: r.page_size,
+            page_token: r.page_token,
+            filter: r.filter,
+        }
+    }
+}
+
+impl From<ApiToken> for pb::ApiToken {
+    fn from(t: ApiToken) -> Self {
+        let role = match t.role {
+            Some(Role::Viewer) => pb::Role::Viewer,
+            Some(Role::Operator) => pb::Role::Operator,
+            Some(Role::Admin) => pb::Role::Admin,
+            None => pb::Role::Unspecified,
+        };
+        pb::ApiToken {
+            id: t.id,
+            name: t.name,
+            role: role.into(),
+            cluster_ids: t.cluster_ids,
+            expire_time: t.expire_millis.map(timestamp),
+            create_time: Some(timestamp(t.create_millis)),
+            created_by: t.created_by,
+            last_used_time: t.last_used_millis.map(timestamp),
+            revoke_time: t.revoke_millis.map(timestamp),
+        }
+    }
+}
+
+impl From<AuditEvent> for pb::AuditEvent {
+    fn from(e: AuditEvent) -> Self {
+        pb::AuditEvent {
+            id: e.id,
+            time: Some(timestamp(e.time_millis)),
+            token_name: e.token_name,
+            method: e.method,
+            cluster_id: e.cluster_id,
+            target: e.target,
+            result_code: e.result_code,
+            request_id: e.request_id,
+            peer_address: e.peer_address,
+            message: e.message,
+            call_count: e.call_count,
+        }
     }
 }

@@ -131,15 +131,7 @@ impl ClusterService for ClusterApi {
         if request.get_ref().destroy {
             let by = requester(&request, &request.get_ref().request_id);
             let r = request.into_inner();
-            if self.catalog.provider_of(&r.cluster_id).await? == PROVIDER_IMPORTED {
-                return Err(Error::FailedPrecondition {
-                    reason: "UNSUPPORTED_BY_PROVIDER",
-                    message: "imported clusters cannot be destroyed through Flotilla; detach it \
-                              (destroy = false) and delete it where it was created"
-                        .into(),
-                }
-                .into());
-            }
+            self.catalog.check_destroyable(&r.cluster_id).await?;
             let operation = self
                 .lifecycle
                 .destroy_cluster(&r.cluster_id, &r.etag, by)

@@ -5,9 +5,25 @@ use crate::service::{
     workloads::resources::{ApplyOutcome, ApplyResult, Propagation, Resource},
     workloads::{
         Condition, ContainerState, ContainerSummary, EventSummary, NodeSummary, ObjectRef,
-        PodSummary, Taint, WorkloadKind, WorkloadSummary,
+        PodSelection, PodSummary, Taint, WorkloadKind, WorkloadSummary,
     },
 };
+
+/// The one conversion of a request's choice of pods (the `pods` oneof of ListPods and
+/// StreamWorkloadLogs): a workload's pods, a label selector's, or every pod.
+pub fn pod_selection(
+    workload: Option<pb::WorkloadReference>,
+    label_selector: Option<String>,
+) -> PodSelection {
+    match (workload, label_selector) {
+        (Some(w), _) => PodSelection::Workload {
+            kind: kind_from_pb(w.kind),
+            name: w.name,
+        },
+        (None, Some(selector)) => PodSelection::Labels(selector),
+        (None, None) => PodSelection::All,
+    }
+}
 
 pub fn kind_from_pb(kind: i32) -> Option<WorkloadKind> {
     Some(match pb::WorkloadKind::try_from(kind).ok()? {

@@ -5,12 +5,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tonic::{Request, Response, Status, codegen::BoxStream};
 
-use super::kube_convert::kind_from_pb;
+use super::kube_convert::pod_selection;
 use super::pb::{self, log_stream_server::LogStream};
 use crate::{
     auth::cluster_scope,
     service::{
-        workloads::PodSelection,
         workloads::logs::{
             ChangeKind, EntryKind, EventMessage, LogEntry, LogOptions, LogService, PodLogs,
             WatchEvents,
@@ -70,29 +69,22 @@ impl LogStream for LogStreamApi {
     ) -> Result<Response<BoxStream<pb::StreamWorkloadLogsResponse>>, Status> {
         let scope = cluster_scope(&request);
         let r = request.into_inner();
-        let cluster_ids = if r.cluster_ids.is_empty() && !r.cluster_label_selector.is_empty() {
-            self.workload_logs
-                .clusters_by_labels(&scope, &r.cluster_label_selector)
-                .await?
-        } else {
-            r.cluster_ids
-        };
         let selection = match r.pods {
-            Some(pb::stream_workload_logs_request::Pods::Workload(w)) => PodSelection::Workload {
-                kind: kind_from_pb(w.kind),
-                name: w.name,
-            },
-            Some(pb::stream_workload_logs_request::Pods::LabelSelector(s)) => {
-                PodSelection::Labels(s)
+            Some(pb::stream_workload_logs_request::Pods::Workload(w)) => {
+                pod_selection(Some(w), None)
             }
-            None => PodSelection::All,
+            Some(pb::stream_workload_logs_request::Pods::LabelSelector(s)) => {
+                pod_selection(None, Some(s))
+            }
+            None => pod_selection(None, None),
         };
         let stream = self
             .workload_logs
             .stream(
                 &scope,
                 WorkloadLogs {
-                    cluster_ids,
+                    cluster_ids: r.cluster_ids,
+                    cluster_label_selector: r.cluster_label_selector,
                     namespace: r.namespace,
                     selection,
                     containers: r.containers,

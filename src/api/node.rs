@@ -16,7 +16,9 @@ use crate::{
     service::{
         Error,
         lifecycle::{Lifecycle, NodePoolChange},
-        workloads::{DrainEvent, DrainOptions, DrainOutcome, ListNodes, WorkloadQueries},
+        workloads::{
+            DrainEvent, DrainOptions, DrainOutcome, DrainProgress, ListNodes, WorkloadQueries,
+        },
     },
 };
 
@@ -310,46 +312,64 @@ impl NodeService for NodeApi {
         let permit = self
             .streams
             .open(&scope, crate::service::streams::StreamKind::Operation)?;
-        let mut events = self
+        let progress = self
             .queries
-            .drain(&scope, &r.cluster_id, &r.node_name, options)
+            .drain_with_summary(&scope, &r.cluster_id, &r.node_name, options)
             .await?;
-        let queries = self.queries.clone();
-        let (cluster_id, node_name) = (r.cluster_id.clone(), r.node_name.clone());
-        let stream = async_stream::stream! {
-            while let Some(event) = events.recv().await {
-                let progress = match event {
-                    DrainEvent::Pod { namespace, name, outcome, message } => {
-                        pb::drain_node_response::Progress::Pod(pb::DrainPodResult {
-                            namespace,
-                            name,
-                            outcome: outcome_pb(outcome).into(),
-                            message,
-                        })
-                    }
-                    DrainEvent::Done { evicted, skipped, blocked, failed, complete } => {
-                        let node = queries
-                            .get_node(&scope, &cluster_id, &node_name)
-                            .await
-                            .ok()
-                            .map(Into::into);
-                        pb::drain_node_response::Progress::Summary(pb::DrainSummary {
-                            node,
-                            evicted,
-                            skipped,
-                            blocked,
-                            failed,
-                            complete,
-                        })
-                    }
-                };
-                yield Ok::<_, crate::service::Error>(pb::DrainNodeResponse {
-                    progress: Some(progress),
-                });
-            }
-        };
+        let stream = progress.map(|step| {
+            Ok::<_, crate::service::Error>(pb::DrainNodeResponse {
+                progress: Some(drain_progress(step)),
+            })
+        });
         let stream = permit.guard(stream).map(|item| item.map_err(Status::from));
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+fn drain_progress(step: DrainProgress) -> pb::drain_node_response::Progress {
+    use pb::drain_node_response::Progress;
+    match step {
+        DrainProgress::Pod(DrainEvent::Pod {
+            namespace,
+            name,
+            outcome,
+            message,
+        }) => Progress::Pod(pb::DrainPodResult {
+            namespace,
+            name,
+            outcome: outcome_pb(outcome).into(),
+            message,
+        }),
+        // The service sends every end as a summary.
+        DrainProgress::Pod(DrainEvent::Done {
+            evicted,
+            skipped,
+            blocked,
+            failed,
+            complete,
+        }) => Progress::Summary(pb::DrainSummary {
+            node: None,
+            evicted,
+            skipped,
+            blocked,
+            failed,
+            complete,
+        }),
+        DrainProgress::Summary {
+            node,
+            evicted,
+            skipped,
+            blocked,
+            failed,
+            complete,
+        } => Progress::Summary(pb::DrainSummary {
+            node: node.map(|n| (*n).into()),
+            evicted,
+            skipped,
+            blocked,
+            failed,
+            complete,
+        }),
     }
 }
 

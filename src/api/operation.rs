@@ -227,7 +227,7 @@ fn state_to_pb(state: &str) -> pb::OperationState {
 fn class_to_pb(failure: &OperationFailure) -> pb::ErrorClass {
     use crate::adapters::ErrorClass as C;
     use pb::ErrorClass as P;
-    match failure.class() {
+    match failure.class {
         C::CredentialsInvalid => P::CredentialsInvalid,
         C::CredentialsForbidden => P::CredentialsForbidden,
         C::QuotaExceeded => P::QuotaExceeded,
@@ -255,7 +255,7 @@ impl From<&OperationFailure> for pb::OperationError {
             vendor_message: f.vendor_message.clone(),
             vendor_request_id: f.vendor_request_id.clone(),
             vendor_http_status: i32::from(f.vendor_http_status),
-            step: f.step.clone(),
+            step: f.step.as_str().into(),
             retry_after: f.retry_after_millis.map(|ms| prost_types::Duration {
                 seconds: (ms / 1000) as i64,
                 nanos: ((ms % 1000) * 1_000_000) as i32,
@@ -279,13 +279,13 @@ impl From<Operation> for pb::Operation {
             state: state_to_pb(op.state.as_str()) as i32,
             progress_percent: d.progress_percent,
             description: d.description.clone(),
-            current_step: d.step.clone(),
+            current_step: d.step.as_str().into(),
             steps: d
                 .steps
                 .iter()
                 .map(|s| pb::OperationStep {
-                    id: s.id.clone(),
-                    state: state_to_pb(&s.state) as i32,
+                    id: s.id.as_str().into(),
+                    state: state_to_pb(s.state.as_str()) as i32,
                     start_time: Some(timestamp(s.start_millis)),
                     end_time: s.end_millis.map(timestamp),
                     message: s.message.clone(),

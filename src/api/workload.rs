@@ -5,16 +5,14 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    kube_convert::{kind_from_pb, propagation_from_pb},
+    kube_convert::{kind_from_pb, pod_selection, propagation_from_pb},
     pb::{self, workload_service_server::WorkloadService},
 };
 use crate::{
     auth::{audit, cluster_scope},
     service::{
         workloads::resources::{ApplyManifests, ListResources, ResourceRef, ResourceService},
-        workloads::{
-            ListEvents, ListPods, ListWorkloads, PodSelection, WorkloadQueries, WorkloadRef,
-        },
+        workloads::{ListEvents, ListPods, ListWorkloads, WorkloadQueries, WorkloadRef},
     },
 };
 
@@ -164,12 +162,9 @@ impl WorkloadService for WorkloadApi {
         let scope = cluster_scope(&request);
         let r = request.into_inner();
         let selection = match r.pods {
-            None => PodSelection::All,
-            Some(pb::list_pods_request::Pods::LabelSelector(s)) => PodSelection::Labels(s),
-            Some(pb::list_pods_request::Pods::Workload(w)) => PodSelection::Workload {
-                kind: kind_from_pb(w.kind),
-                name: w.name,
-            },
+            None => pod_selection(None, None),
+            Some(pb::list_pods_request::Pods::LabelSelector(s)) => pod_selection(None, Some(s)),
+            Some(pb::list_pods_request::Pods::Workload(w)) => pod_selection(Some(w), None),
         };
         let list = self
             .queries

@@ -2,6 +2,7 @@
 //! serves gRPC, grpc-web, reflection and health on one port, with or without TLS.
 
 mod health;
+mod providers;
 mod router;
 mod services;
 mod tls;
@@ -78,14 +79,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         settings.probe_interval,
         shutdown.child_token(),
     ));
-    let providers = crate::adapters::cluster::registry(&settings.vendors)?;
+    let providers = providers::build(&settings.vendors)?;
     // Checked on every outbound connection; knows the real port when listening on port 0.
     let outbound = Arc::new(settings.outbound.policy(addr));
     let services = Services::new(
         &settings,
         store,
         keyring,
-        providers,
+        providers.clusters,
+        providers.credentials,
         outbound,
         shutdown.child_token(),
     );

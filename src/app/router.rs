@@ -122,11 +122,7 @@ pub async fn build(
         ))
         .add_service(limited!(
             pb::admin_service_server::AdminServiceServer<_>,
-            api::admin::AdminApi::new(
-                services.tokens.clone(),
-                services.audit.clone(),
-                services.store.clone()
-            )
+            api::admin::AdminApi::new(services.admin.clone())
         ));
     Ok(Built { router, health })
 }

@@ -10,6 +10,7 @@ use crate::{
     kube::watch_cache::WatchCaches,
     service::{
         access::ClusterAccessor,
+        admin::Administration,
         clusters::connector::ClusterConnector,
         clusters::import::ClusterImporter,
         clusters::status::{Prober, ProberSettings, StatusBoard},
@@ -54,6 +55,8 @@ pub struct Services {
     pub lifecycle: Arc<Lifecycle>,
     pub operations: Arc<OperationBook>,
     pub worker: Arc<OperationWorker>,
+    /// API tokens and the audit log, for the admin API.
+    pub admin: Arc<Administration>,
     pub registry_connector: Arc<RegistryConnector>,
     pub registry_board: Arc<RegistryStatusBoard>,
     pub registries: Arc<RegistryCatalog>,
@@ -66,6 +69,7 @@ impl Services {
         store: Store,
         keyring: Arc<Keyring>,
         providers: crate::adapters::cluster::ProviderRegistry,
+        accepted_credentials: crate::service::secrets::credentials::AcceptedCredentials,
         outbound: Arc<crate::net::OutboundPolicy>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Services {
@@ -111,7 +115,11 @@ impl Services {
             ClusterImporter::new(store.clone(), connector.clone(), board.clone())
                 .with_forget_hooks(forget_hooks),
         );
-        let vault = Arc::new(CredentialVault::new(store.clone(), keyring));
+        let vault = Arc::new(CredentialVault::new(
+            store.clone(),
+            keyring,
+            accepted_credentials,
+        ));
         let audit = AuditLog::start(store.clone());
         let auth = Arc::new(AuthState {
             tokens: tokens.clone(),
@@ -136,6 +144,11 @@ impl Services {
             workloads.clone(),
             settings.operations.clone(),
         ));
+        let admin = Arc::new(Administration::new(
+            tokens.clone(),
+            audit.clone(),
+            store.clone(),
+        ));
         let registry_connector = Arc::new(RegistryConnector::new(
             store.clone(),
             vault.clone(),
@@ -157,6 +170,7 @@ impl Services {
             )),
         ));
         Services {
+            admin,
             registry_connector,
             registry_board,
             registries,

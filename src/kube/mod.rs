@@ -14,6 +14,7 @@ pub mod impersonation;
 pub mod kubeconfig;
 pub mod logs;
 pub mod pod_view;
+pub mod pull_secret;
 pub mod resources;
 pub mod response_guard;
 pub mod selector;

@@ -2,7 +2,7 @@
 //! every list; each list decides which fields and operators it accepts.
 //!
 //! ```text
-//! provider = "ack" AND state = RUNNING AND labels.env = "prod" AND labels.team:*
+//! provider = "acme" AND state = RUNNING AND labels.env = "prod" AND labels.team:*
 //! time >= "2026-01-01T00:00:00Z" AND time < "2026-02-01T00:00:00Z"
 //! ```
 //! Values may be bare words or double-quoted strings (with `\"` and `\\` escapes). `field:*`
@@ -260,11 +260,11 @@ mod tests {
         assert_eq!(parse("").unwrap(), vec![]);
         assert_eq!(
             parse(
-                r#"provider = "ack" AND state=RUNNING AND labels.env = "a \"b\"" AND labels.x:*"#
+                r#"provider = "acme" AND state=RUNNING AND labels.env = "a \"b\"" AND labels.x:*"#
             )
             .unwrap(),
             vec![
-                eq("provider", "ack"),
+                eq("provider", "acme"),
                 eq("state", "RUNNING"),
                 eq("labels.env", "a \"b\""),
                 Term::Present {
@@ -295,7 +295,7 @@ mod tests {
             ]
         );
         // Lists of equality fields refuse ordering, naming the field.
-        let err = parse("provider < ack").unwrap_err();
+        let err = parse("provider < acme").unwrap_err();
         assert!(
             matches!(&err, Error::InvalidArgument { field, reason } if field == "filter" && reason.contains("provider")),
             "{err:?}"
@@ -310,11 +310,11 @@ mod tests {
         for bad in [
             "provider",
             "provider =",
-            "provider = ack OR state = RUNNING",
-            "provider = ack AND",
-            "provider = \"ack",
+            "provider = acme OR state = RUNNING",
+            "provider = acme AND",
+            "provider = \"acme",
             "labels.x:y",
-            "= ack",
+            "= acme",
         ] {
             let err = parse(bad).unwrap_err();
             assert!(

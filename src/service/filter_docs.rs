@@ -136,13 +136,13 @@ fn every_documented_filter_is_accepted() {
 #[test]
 fn examples_follow_the_comment() {
     let got = examples(
-        "such as `provider = \"ack\" AND state = RUNNING`. Fields: provider, state, labels.<key>; and time >= / < RFC 3339 timestamps.",
+        "such as `provider = \"acme\" AND state = RUNNING`. Fields: provider, state, labels.<key>; and time >= / < RFC 3339 timestamps.",
     );
     assert_eq!(
         got,
         [
-            "provider = \"ack\" AND state = RUNNING",
-            "provider = \"ack\"",
+            "provider = \"acme\" AND state = RUNNING",
+            "provider = \"acme\"",
             "state = RUNNING",
             "labels.team = \"x\"",
             "labels.team:*",

@@ -53,7 +53,7 @@ mod tests {
     fn error(class: ErrorClass) -> Error {
         to_service(VendorError::new(
             class,
-            "ack",
+            "acme",
             "DescribeClusterNodePools",
             "Code.X",
             "said",
@@ -95,6 +95,9 @@ mod tests {
         else {
             panic!("forbidden is a precondition");
         };
-        assert_eq!(message, "ack DescribeClusterNodePools failed: Code.X: said");
+        assert_eq!(
+            message,
+            "acme DescribeClusterNodePools failed: Code.X: said"
+        );
     }
 }

@@ -98,7 +98,7 @@ fn find_env() -> KubeEnv {
     }
     let dir = match std::env::var_os("FLOTILLA_KUBE_DIR").filter(|v| !v.is_empty()) {
         Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/kube-env"),
+        None => crate::workspace_dir().join("target/kube-env"),
     };
     if !is_kube_env_dir(&dir) {
         panic!("{HOW_TO_START} (looked in {})", dir.display());
@@ -134,7 +134,8 @@ pub async fn client() -> Client {
     client
 }
 
-async fn poll_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+/// Calls `check` every 200 ms until it says yes; panics naming `what` after `timeout`.
+pub async fn poll_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

@@ -5,10 +5,18 @@ pub mod db;
 pub mod kube;
 pub mod kubeconfigs;
 pub mod lifecycle;
+pub mod pod_fleet;
+pub mod process;
 pub mod proxy;
 pub mod raw;
 pub mod registry_fake;
 pub mod resources;
+pub mod rows;
 pub mod server;
 pub mod sim;
 pub mod watch_oracle;
+
+/// The workspace's root directory (where `target/` is), wherever this crate is compiled from.
+pub fn workspace_dir() -> &'static std::path::Path {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}

@@ -190,9 +190,9 @@ pub async fn server_for(vendor: &Vendor) -> TestServer {
     let provider = vendor.provider;
     TestServer::start_with(move |s| {
         match provider {
-            "ack" => s.vendors.ack_endpoint = Some(endpoint),
-            "tke" => s.vendors.tke_endpoint = Some(endpoint),
-            _ => s.vendors.rancher_url = Some(endpoint),
+            "ack" => s.vendors.ack.endpoint = Some(endpoint),
+            "tke" => s.vendors.tke.endpoint = Some(endpoint),
+            _ => s.vendors.rancher.url = Some(endpoint),
         }
         s.operations.poll_interval = Duration::from_millis(100);
         s.vendors.transport.backoff_base = Duration::from_millis(20);
@@ -223,6 +223,23 @@ pub async fn create(
         response.operation.expect("operation"),
         response.cluster.expect("cluster"),
     )
+}
+
+/// What `provider` declares it can do: its adapter's `ClusterProvider::capability()`, as
+/// ListProviders reports it. The lifecycle suite runs what is declared and expects
+/// UNSUPPORTED_BY_PROVIDER for the rest, so no test passes a flag by hand.
+pub async fn capability(server: &TestServer, provider: &str) -> pb::ProviderCapability {
+    ClusterServiceClient::new(server.channel().await)
+        .list_providers(pb::ListProvidersRequest {})
+        .await
+        .expect("ListProviders")
+        .into_inner()
+        .providers
+        .into_iter()
+        .find(|p| p.id == provider)
+        .unwrap_or_else(|| panic!("provider {provider} is not listed"))
+        .capability
+        .unwrap_or_else(|| panic!("provider {provider} declares no capability"))
 }
 
 pub fn assert_unsupported(err: &tonic::Status) {

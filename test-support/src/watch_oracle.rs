@@ -32,9 +32,7 @@ impl AuditTail {
                 std::env::var_os("FLOTILLA_KUBE_DIR")
                     .filter(|d| !d.is_empty())
                     .map(PathBuf::from)
-                    .unwrap_or_else(|| {
-                        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/kube-env")
-                    })
+                    .unwrap_or_else(|| crate::workspace_dir().join("target/kube-env"))
                     .join("logs/audit.log")
             });
         let start = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -133,12 +131,33 @@ impl AuditTail {
 
 /// The sum of a metric's samples whose labels include every `(name, value)` given, read from
 /// the API server's `/metrics` with `client` (the admin kubeconfig may read it).
-pub async fn metric(client: &kube::Client, (name, labels): (&str, &[(&str, &str)])) -> f64 {
+pub async fn metric(client: &kube::Client, metric: (&str, &[(&str, &str)])) -> f64 {
+    try_metric(client, metric).await.expect("GET /metrics")
+}
+
+/// [`metric`], or the error when `/metrics` cannot be read (benchmarks report that and go on).
+pub async fn try_metric(
+    client: &kube::Client,
+    (name, labels): (&str, &[(&str, &str)]),
+) -> Result<f64, kube::Error> {
     let request = http::Request::get("/metrics")
         .body(Vec::new())
         .expect("metrics request");
-    let text = client.request_text(request).await.expect("GET /metrics");
-    sum_samples(&text, name, labels)
+    let text = client.request_text(request).await?;
+    Ok(sum_samples(&text, name, labels))
+}
+
+/// Watches of `resource` (such as "events") open on the API server now, from its own
+/// `apiserver_longrunning_requests` gauge.
+pub async fn open_watches(client: &kube::Client, resource: &str) -> i64 {
+    metric(
+        client,
+        (
+            "apiserver_longrunning_requests",
+            &[("resource", resource), ("verb", "WATCH")],
+        ),
+    )
+    .await as i64
 }
 
 fn sum_samples(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {

@@ -4,6 +4,7 @@
 
 pub mod ack;
 pub mod rancher;
+pub mod spec_rules;
 pub mod tke;
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -12,7 +13,7 @@ use async_trait::async_trait;
 
 use zeroize::Zeroizing;
 
-use super::{CallContext, Result, VendorError, VendorHttp};
+use super::{CallContext, CredentialKind, Result, VendorError};
 
 /// The spec types are the API's own messages: they are what the user sent and what is stored.
 pub use crate::proto::{ClusterSpec, NodePoolSpec};
@@ -165,6 +166,18 @@ pub trait ClusterProvider: Send + Sync {
     fn id(&self) -> &'static str;
     fn display_name(&self) -> &'static str;
     fn capability(&self) -> Capability;
+    /// The credential kinds this provider signs its calls with; the credential vault refuses
+    /// other kinds for it.
+    fn credential_kinds(&self) -> &'static [CredentialKind];
+
+    /// The provider's own rules for a cluster spec, checked before anything is recorded: that
+    /// its provider settings are this provider's, what this provider requires (such as a
+    /// region), and the risks the spec chooses (carried on the cluster as warnings).
+    /// Vendor-neutral rules (display name, labels, node pool sizes) are the caller's.
+    fn check_spec(
+        &self,
+        spec: &ClusterSpec,
+    ) -> std::result::Result<Vec<SpecWarning>, SpecViolation>;
 
     /// The Kubernetes label the vendor puts on every node with its node pool id, so pools'
     /// readiness can be read from Kubernetes.
@@ -222,15 +235,6 @@ pub trait ClusterProvider: Send + Sync {
         _spec: &ClusterSpec,
     ) -> Result<Zeroizing<String>> {
         self.fetch_kubeconfig(ctx, cluster_id).await
-    }
-
-    /// Checks the provider's own part of a cluster spec before anything is recorded, and names
-    /// the risks the spec chooses (carried on the cluster as warnings).
-    fn review_spec(
-        &self,
-        _spec: &ClusterSpec,
-    ) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
-        Ok(Vec::new())
     }
 
     async fn upgrade_cluster(
@@ -316,6 +320,12 @@ pub trait ClusterProvider: Send + Sync {
     async fn register_cluster(&self, _ctx: &CallContext, _name: &str) -> Result<Registration> {
         Err(VendorError::unsupported(self.id(), "register_cluster"))
     }
+
+    /// The vendor cluster a create adopts instead of making one, when the spec names a cluster
+    /// the vendor already has. `None`: the create makes a new cluster.
+    fn adopted_cluster(&self, _spec: &ClusterSpec) -> Option<String> {
+        None
+    }
 }
 
 /// The providers this server has, by id.
@@ -337,33 +347,4 @@ impl ProviderRegistry {
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn ClusterProvider>> {
         self.providers.values()
     }
-}
-
-/// The providers this server offers, built from settings. Fails on a bad Rancher CA bundle.
-pub fn registry(settings: &crate::config::VendorSettings) -> anyhow::Result<ProviderRegistry> {
-    use anyhow::Context;
-    let plain = VendorHttp::new(settings.transport.clone(), None)
-        .map_err(|err| anyhow::anyhow!("vendor HTTP client: {err}"))?;
-    let rancher_http = match &settings.rancher_ca_file {
-        Some(path) => {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("reading rancher_ca_file {}", path.display()))?;
-            VendorHttp::new(settings.transport.clone(), Some(&pem))
-                .map_err(|err| anyhow::anyhow!("rancher_ca_file {}: {err}", path.display()))?
-        }
-        None => plain.clone(),
-    };
-    Ok(ProviderRegistry::default()
-        .with(Arc::new(ack::AckProvider::new(
-            plain.clone(),
-            settings.ack_endpoint.clone(),
-        )))
-        .with(Arc::new(tke::TkeProvider::new(
-            plain,
-            settings.tke_endpoint.clone(),
-        )))
-        .with(Arc::new(rancher::RancherProvider::new(
-            rancher_http,
-            settings.rancher_url.clone(),
-        ))))
 }

@@ -90,13 +90,8 @@ impl std::fmt::Debug for RegistryCredentials {
     }
 }
 
-/// Which credential kinds a provider accepts, so a wrong one is refused before any call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialKind {
-    Anonymous,
-    UsernamePassword,
-    AccessKey,
-}
+/// Which credential kinds a provider accepts: one enum for cluster and registry adapters.
+pub use super::CredentialKind;
 
 /// One page of a list: an adapter-opaque cursor in, the next cursor out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,19 +1,10 @@
 //! How Flotilla acts on a cluster for a caller: with its stored credential, limited by the
-//! built-in role rules of [`crate::service::access::policy`], or impersonating the caller so the cluster's
-//! own RBAC decides (opt-in per cluster).
+//! built-in role rules of [`crate::service::access::policy`], or impersonating the caller so the
+//! cluster's own RBAC decides (opt-in per cluster). Checking that a cluster can be impersonated
+//! against is connecting work: `ClusterConnector::prepare_impersonation`.
 
-use crate::service::{
-    Error, Result,
-    access::Scope,
-    clusters::connector::{ClusterConnector, cluster_error},
-};
-use crate::{
-    kube::{
-        ClusterAccess,
-        impersonation::{self, Impersonation},
-    },
-    store::ClusterRow,
-};
+use crate::service::access::scope::Scope;
+use crate::{kube::impersonation::Impersonation, store::ClusterRow};
 
 /// A cluster's access mode, stored in `clusters.kube_access`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,7 +41,7 @@ impl KubeAccess {
 /// Whom a call on `row` for `scope` impersonates: nobody for built-in clusters and for
 /// Flotilla's own work. The user is `flotilla:<token name>`; a name an HTTP header cannot carry
 /// as is (spaces, non-ASCII) is replaced by `token-<token id>`, which still names one token.
-pub fn impersonation(row: &ClusterRow, scope: &Scope) -> Option<Impersonation> {
+pub fn impersonation_of(row: &ClusterRow, scope: &Scope) -> Option<Impersonation> {
     if KubeAccess::of(row) != KubeAccess::Impersonation || scope.is_server() {
         return None;
     }
@@ -61,46 +52,6 @@ pub fn impersonation(row: &ClusterRow, scope: &Scope) -> Option<Impersonation> {
         format!("token-{}", scope.token_id)
     };
     Some(Impersonation::of(&user, scope.role.as_str()))
-}
-
-/// Makes sure impersonation can work with `access` before it is turned on: optionally applies
-/// the group bindings first, then asks the cluster (SelfSubjectAccessReview) whether the
-/// credential may impersonate users and groups and whether each Flotilla group is bound.
-/// FAILED_PRECONDITION names everything missing.
-pub async fn prepare_impersonation(
-    connector: &ClusterConnector,
-    access: &ClusterAccess,
-    install_rbac: bool,
-) -> Result<()> {
-    let own = connector.build_client(access).map_err(cluster_error)?;
-    if install_rbac {
-        impersonation::install_role_bindings(&own.client)
-            .await
-            .map_err(|err| Error::FailedPrecondition {
-                reason: "RBAC_INSTALL_FAILED",
-                message: format!(
-                    "could not apply the ClusterRoleBindings of the flotilla groups with the \
-                     stored credential: {err}"
-                ),
-            })?;
-    }
-    let missing = impersonation::missing_for_impersonation(&own.client, |who| {
-        connector
-            .build_impersonating_client(access, who)
-            .map(|c| c.client)
-    })
-    .await
-    .map_err(cluster_error)?;
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(Error::FailedPrecondition {
-        reason: "IMPERSONATION_NOT_POSSIBLE",
-        message: format!(
-            "impersonation mode needs what this cluster lacks: {}",
-            missing.join("; ")
-        ),
-    })
 }
 
 #[cfg(test)]
@@ -140,23 +91,23 @@ mod tests {
             clusters: None,
         };
         assert_eq!(
-            impersonation(&row("impersonation"), &caller),
+            impersonation_of(&row("impersonation"), &caller),
             Some(Impersonation {
                 user: "flotilla:alice".into(),
                 group: "flotilla:operator".into()
             })
         );
-        assert_eq!(impersonation(&row("builtin"), &caller), None);
+        assert_eq!(impersonation_of(&row("builtin"), &caller), None);
         let spaced = Principal {
             name: "Zoë's bot".into(),
             ..caller.clone()
         };
         assert_eq!(
-            impersonation(&row("impersonation"), &spaced).map(|who| who.user),
+            impersonation_of(&row("impersonation"), &spaced).map(|who| who.user),
             Some("flotilla:token-tok-1".into())
         );
         assert_eq!(
-            impersonation(&row("impersonation"), &Principal::server()),
+            impersonation_of(&row("impersonation"), &Principal::server()),
             None
         );
         assert_eq!(KubeAccess::of(&row("garbage")), KubeAccess::BuiltIn);

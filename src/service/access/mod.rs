@@ -2,21 +2,22 @@
 
 pub mod kube;
 pub mod policy;
+pub mod scope;
+
+pub use scope::Scope;
 
 use std::sync::Arc;
 
 use crate::service::{
-    Error, Result, access::kube::KubeAccess, clusters::connector::ClusterConnector, kube_errors,
+    Error, Result,
+    access::kube::KubeAccess,
+    clusters::connector::ClusterConnector,
+    kube_errors::{Stage, from_cluster},
 };
 use crate::{
     kube::{ClusterClient, ClusterError},
     store::{ClusterRow, Store},
 };
-
-/// Who a call is made for: the caller's token, name and role, and the clusters it may see
-/// (`clusters: None` for all). Every use case that reaches a cluster takes one, so what a
-/// caller may see and do is decided from it, never from a handler.
-pub type Scope = crate::auth::Principal;
 
 pub struct ClusterAccessor {
     store: Store,
@@ -111,7 +112,7 @@ impl ClusterAccessor {
     }
 }
 
-/// Shorthand for mapping a cluster call's failure.
+/// Shorthand for mapping the failure of a call on `cluster_id` for a caller.
 pub fn failed(cluster_id: &str) -> impl Fn(ClusterError) -> Error + '_ {
-    move |err| kube_errors::from_cluster(cluster_id, err)
+    move |err| from_cluster(Stage::Call { cluster_id }, err)
 }

@@ -12,7 +12,8 @@
 use serde_json::Value;
 
 use crate::service::{
-    Error, Result, access::Scope, access::kube::KubeAccess, workloads::resources::Resource,
+    Error, Result, access::kube::KubeAccess, access::scope::Scope,
+    workloads::resources::object::Resource,
 };
 use crate::{auth::Role, kube::summary::WorkloadSummary};
 

@@ -13,10 +13,53 @@ use crate::{
 const FIELDS: &str = "token_name, method, cluster_id, result_code (with =) and time (with =, <, \
                       <=, > or >= and an RFC 3339 time)";
 
+/// One audited call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub id: String,
+    pub time_millis: i64,
+    pub token_name: String,
+    pub method: String,
+    pub cluster_id: String,
+    pub target: String,
+    pub result_code: String,
+    pub request_id: String,
+    pub peer_address: String,
+    pub message: String,
+    /// Calls this event stands for: 1, or a per-minute count of anonymous refusals.
+    pub call_count: i64,
+}
+
+impl From<AuditRow> for AuditEvent {
+    fn from(row: AuditRow) -> Self {
+        AuditEvent {
+            id: row.id,
+            time_millis: row.time,
+            token_name: row.token_name,
+            method: row.method,
+            cluster_id: row.cluster_id,
+            target: row.target,
+            result_code: row.result_code,
+            request_id: row.request_id,
+            peer_address: row.peer_address,
+            message: row.message,
+            call_count: row.call_count,
+        }
+    }
+}
+
+/// An audit-list request, as received.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListAuditEvents {
+    pub page_size: i32,
+    pub page_token: String,
+    pub filter: String,
+}
+
 /// One page of audit events, newest first.
 #[derive(Debug)]
 pub struct AuditEventList {
-    pub events: Vec<AuditRow>,
+    pub events: Vec<AuditEvent>,
     pub next_page_token: String,
     pub total_size: i32,
 }
@@ -31,14 +74,14 @@ impl AuditEvents {
         AuditEvents { store, log }
     }
 
-    pub async fn list(
-        &self,
-        page_size: i32,
-        page_token: &str,
-        filter_text: &str,
-    ) -> Result<AuditEventList> {
-        let query = parse_filter(filter_text)?;
-        let page = Page::parse(page_size, page_token, &format!("audit|{filter_text}"))?;
+    /// One page, paged by the store in SQL.
+    pub async fn list(&self, request: &ListAuditEvents) -> Result<AuditEventList> {
+        let query = parse_filter(&request.filter)?;
+        let page = Page::parse(
+            request.page_size,
+            &request.page_token,
+            &format!("audit|{}", request.filter),
+        )?;
         // Include everything recorded before this call.
         self.log.flush().await;
         let (events, total) = self
@@ -48,7 +91,7 @@ impl AuditEvents {
         Ok(AuditEventList {
             next_page_token: page.next_token(events.len(), total),
             total_size: i32::try_from(total).unwrap_or(i32::MAX),
-            events,
+            events: events.into_iter().map(AuditEvent::from).collect(),
         })
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::{
     crypto::{Keyring, SecretOwner},
     kube::{
-        ClientCache, ClusterAccess, ClusterClient, ClusterError, CredentialPart,
-        ImpersonatedClients, Timeouts,
+        ClientCache, ClusterAccess, ClusterClient, ClusterError, ImpersonatedClients, Timeouts,
+        impersonation::{self, Impersonation},
     },
     net::OutboundPolicy,
     store::{ClusterRow, SecretRow, Store, now_millis},
@@ -14,8 +14,15 @@ use crate::{
 
 use crate::service::{
     Error, Result,
+    access::{kube::impersonation_of, scope::Scope},
+    kube_errors::{Stage, from_cluster},
     secrets::sealed::{open_row, seal_row},
 };
+
+/// What a failure to connect with stored access means to a caller.
+fn connect_error(err: ClusterError) -> Error {
+    from_cluster(Stage::Connect, err)
+}
 
 /// Turns stored cluster rows into connected clients.
 pub struct ClusterConnector {
@@ -55,7 +62,7 @@ impl ClusterConnector {
     pub fn build_impersonating_client(
         &self,
         access: &ClusterAccess,
-        who: &crate::kube::impersonation::Impersonation,
+        who: &Impersonation,
     ) -> Result<ClusterClient, ClusterError> {
         ClusterClient::impersonating(access, self.timeouts, &self.outbound, who)
     }
@@ -104,19 +111,15 @@ impl ClusterConnector {
             return Ok(client);
         }
         let access = self.open(row).await?;
-        let client = self.build_client(&access).map_err(cluster_error)?;
+        let client = self.build_client(&access).map_err(connect_error)?;
         self.cache.insert(&row.id, row.version, client.clone());
         Ok(client)
     }
 
     /// The client a call for `scope` uses: in impersonation mode one acting as the caller,
     /// otherwise (and for Flotilla's own work) the stored credential's own.
-    pub async fn client_for(
-        &self,
-        row: &ClusterRow,
-        scope: &crate::service::access::Scope,
-    ) -> Result<ClusterClient> {
-        let Some(who) = crate::service::access::kube::impersonation(row, scope) else {
+    pub async fn client_for(&self, row: &ClusterRow, scope: &Scope) -> Result<ClusterClient> {
+        let Some(who) = impersonation_of(row, scope) else {
             return self.client(row).await;
         };
         if let Some(client) = self.impersonated.get(&row.id, row.version, &who) {
@@ -125,7 +128,7 @@ impl ClusterConnector {
         let access = self.open(row).await?;
         let client = self
             .build_impersonating_client(&access, &who)
-            .map_err(cluster_error)?;
+            .map_err(connect_error)?;
         self.impersonated
             .insert(&row.id, row.version, &who, client.clone());
         Ok(client)
@@ -144,47 +147,43 @@ impl ClusterConnector {
     pub fn cached_clients(&self) -> usize {
         self.cache.len()
     }
-}
 
-/// What a cluster failure means to a caller.
-pub fn cluster_error(err: ClusterError) -> Error {
-    let reason = err.reason();
-    match err {
-        ClusterError::InvalidServer(_) => Error::invalid("source.token.server", err.to_string()),
-        ClusterError::BadCredential { part, .. } => {
-            let field = match part {
-                CredentialPart::CaCertificate => "source.token.ca_pem",
-                CredentialPart::BearerToken => "source.token.bearer_token",
-                CredentialPart::ClientCertificate | CredentialPart::ClientKey => {
-                    "source.kubeconfig.kubeconfig"
-                }
-            };
-            Error::invalid(field, err.to_string())
+    /// Makes sure impersonation can work with `access` before it is turned on: optionally
+    /// applies the group bindings first, then asks the cluster (SelfSubjectAccessReview)
+    /// whether the credential may impersonate users and groups and whether each Flotilla group
+    /// is bound. FAILED_PRECONDITION names everything missing.
+    pub async fn prepare_impersonation(
+        &self,
+        access: &ClusterAccess,
+        install_rbac: bool,
+    ) -> Result<()> {
+        let own = self.build_client(access).map_err(connect_error)?;
+        if install_rbac {
+            impersonation::install_role_bindings(&own.client)
+                .await
+                .map_err(|err| Error::FailedPrecondition {
+                    reason: "RBAC_INSTALL_FAILED",
+                    message: format!(
+                        "could not apply the ClusterRoleBindings of the flotilla groups with \
+                         the stored credential: {err}"
+                    ),
+                })?;
         }
-        ClusterError::AddressNotAllowed(_) => Error::FailedPrecondition {
-            reason,
-            message: err.to_string(),
-        },
-        ClusterError::Unreachable(_) | ClusterError::Timeout(_) => Error::Unavailable {
-            reason,
-            message: err.to_string(),
-            retry_after: None,
-        },
-        ClusterError::NotFound(_) => Error::FailedPrecondition {
-            reason,
-            message: err.to_string(),
-        },
-        ClusterError::Conflict { .. } | ClusterError::Invalid { .. } => Error::FailedPrecondition {
-            reason,
-            message: err.to_string(),
-        },
-        ClusterError::Tls(_)
-        | ClusterError::Unauthorized(_)
-        | ClusterError::Forbidden(_)
-        | ClusterError::Api { .. }
-        | ClusterError::Other(_) => Error::FailedPrecondition {
-            reason,
-            message: err.to_string(),
-        },
+        let missing = impersonation::missing_for_impersonation(&own.client, |who| {
+            self.build_impersonating_client(access, who)
+                .map(|c| c.client)
+        })
+        .await
+        .map_err(connect_error)?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::FailedPrecondition {
+            reason: "IMPERSONATION_NOT_POSSIBLE",
+            message: format!(
+                "impersonation mode needs what this cluster lacks: {}",
+                missing.join("; ")
+            ),
+        })
     }
 }

@@ -6,16 +6,17 @@ use zeroize::Zeroizing;
 
 use crate::service::{
     Error, Result,
-    access::kube::{KubeAccess, prepare_impersonation},
-    clusters::connector::{ClusterConnector, cluster_error},
-    clusters::status::StatusBoard,
-    clusters::{Cluster, ClusterState, Warning},
+    access::kube::KubeAccess,
+    clusters::connector::ClusterConnector,
+    clusters::status::{ObservedStatus, StatusBoard, Warning},
+    clusters::{Cluster, ClusterState},
+    kube_errors::{Stage, from_cluster},
     validate,
 };
 use crate::{
     kube::{
-        ClusterAccess, ClusterError, CredentialPart, Credentials, FileReferences, KubeconfigError,
-        Probe, kubeconfig,
+        ClusterAccess, ClusterError, Credentials, FileReferences, KubeconfigError, Probe,
+        kubeconfig,
     },
     store::{ClusterRow, Store, now_millis},
 };
@@ -25,7 +26,7 @@ pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
 /// Upper bound on connecting and probing during an import.
 pub const IMPORT_PROBE_LIMIT: Duration = Duration::from_secs(10);
 
-pub const PROVIDER_IMPORTED: &str = "imported";
+pub use crate::service::clusters::PROVIDER_IMPORTED;
 
 /// How to reach a cluster, as the caller gave it.
 pub enum AccessSource {
@@ -120,12 +121,9 @@ impl ClusterImporter {
             request.cluster_id
         };
         if request.kube_access == KubeAccess::Impersonation {
-            prepare_impersonation(
-                &self.connector,
-                &access,
-                request.install_rbac && !request.validate_only,
-            )
-            .await?;
+            self.connector
+                .prepare_impersonation(&access, request.install_rbac && !request.validate_only)
+                .await?;
         }
         let now = now_millis();
         let secret_id = format!("sec-{}", uuid::Uuid::new_v4().simple());
@@ -208,7 +206,7 @@ impl ClusterImporter {
         }
         if KubeAccess::of(&row) == KubeAccess::Impersonation {
             // The new credential must be able to act as callers too.
-            prepare_impersonation(&self.connector, &access, false).await?;
+            self.connector.prepare_impersonation(&access, false).await?;
         }
         let mut updated = row.clone();
         updated.endpoint = access.server.clone();
@@ -524,17 +522,7 @@ fn resolve(source: &AccessSource, allow_insecure_tls: bool) -> Result<(ClusterAc
 
 /// Errors from building or probing a client for a source: bad input names its field.
 fn source_error(err: ClusterError, field: &str) -> Error {
-    let field = match &err {
-        ClusterError::InvalidServer(_) if field == "source.token" => "source.token.server",
-        ClusterError::BadCredential { part, .. } if field == "source.token" => match part {
-            CredentialPart::CaCertificate => "source.token.ca_pem",
-            _ => "source.token.bearer_token",
-        },
-        ClusterError::InvalidServer(_) | ClusterError::BadCredential { .. } => field,
-        _ => return cluster_error(err),
-    };
-    // Inside a kubeconfig, the message names the kubeconfig's own field.
-    Error::invalid(field, err.to_string())
+    from_cluster(Stage::Source { field }, err)
 }
 
 /// The access warnings of a new credential, after the warnings that are not about access (such
@@ -559,7 +547,7 @@ fn warnings_json(access: &ClusterAccess) -> String {
     serde_json::to_string(&warnings).unwrap_or_else(|_| "[]".into())
 }
 
-fn preview_status(probe: &Probe, expiry: Option<i64>) -> crate::service::clusters::ObservedStatus {
+fn preview_status(probe: &Probe, expiry: Option<i64>) -> ObservedStatus {
     let board = StatusBoard::default();
     board.record("preview", Ok(probe), expiry)
 }

@@ -4,22 +4,20 @@ pub mod connector;
 pub mod import;
 pub mod status;
 
+pub use status::{ObservedStatus, Warning};
+
 use std::collections::BTreeMap;
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::service::{
-    Error, Result,
-    access::kube::{KubeAccess, prepare_impersonation},
-    clusters::connector::ClusterConnector,
-    clusters::status::StatusBoard,
-    filter,
-    paging::Page,
-    validate,
+    Error, Result, access::kube::KubeAccess, clusters::connector::ClusterConnector,
+    clusters::status::StatusBoard, filter, paging::Page, validate,
 };
 use crate::store::{ClusterOrder, ClusterQuery, ClusterRow, Store};
+
+/// The provider of clusters brought in from anywhere (not created through a vendor).
+pub const PROVIDER_IMPORTED: &str = "imported";
 
 /// Lifecycle state of a cluster as Flotilla manages it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,27 +55,6 @@ impl ClusterState {
         let name = upper.strip_prefix("CLUSTER_STATE_").unwrap_or(&upper);
         Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
-}
-
-/// A warning a person should act on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Warning {
-    pub code: String,
-    pub message: String,
-}
-
-/// What the prober last saw of a cluster.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ObservedStatus {
-    pub reachable: bool,
-    pub unreachable_reason: String,
-    pub kubernetes_version: String,
-    pub node_count: i32,
-    pub ready_node_count: i32,
-    pub last_probe_millis: Option<i64>,
-    pub credential_expire_millis: Option<i64>,
-    pub last_transition_millis: Option<i64>,
-    pub warnings: Vec<Warning>,
 }
 
 /// A cluster as the service layer sees it.
@@ -290,7 +267,7 @@ impl ClusterCatalog {
                     if request.kube_access == KubeAccess::Impersonation {
                         // Checked before anything is stored.
                         let access = self.connector.open(&row).await?;
-                        prepare_impersonation(&self.connector, &access, false).await?;
+                        self.connector.prepare_impersonation(&access, false).await?;
                     }
                     row.kube_access = request.kube_access.as_str().into();
                 }
@@ -336,6 +313,20 @@ impl ClusterCatalog {
     /// The provider of a stored cluster.
     pub async fn provider_of(&self, id: &str) -> Result<String> {
         Ok(self.row(id).await?.provider)
+    }
+
+    /// Refuses to destroy what Flotilla did not create: an imported cluster has no vendor to
+    /// destroy it through, so it can only be detached.
+    pub async fn check_destroyable(&self, id: &str) -> Result<()> {
+        if self.provider_of(id).await? == PROVIDER_IMPORTED {
+            return Err(Error::FailedPrecondition {
+                reason: "UNSUPPORTED_BY_PROVIDER",
+                message: "imported clusters cannot be destroyed through Flotilla; detach it \
+                          (destroy = false) and delete it where it was created"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -416,10 +407,10 @@ mod tests {
     #[test]
     fn filter_maps_to_query() {
         let q = parse_filter(
-            r#"provider = ack AND state = cluster_state_running AND labels.env = "prod""#,
+            r#"provider = acme AND state = cluster_state_running AND labels.env = "prod""#,
         )
         .unwrap();
-        assert_eq!(q.provider.as_deref(), Some("ack"));
+        assert_eq!(q.provider.as_deref(), Some("acme"));
         assert_eq!(q.state.as_deref(), Some("RUNNING"));
         assert_eq!(
             q.labels,

@@ -8,12 +8,10 @@ use std::{
 };
 
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::service::{
-    clusters::connector::ClusterConnector,
-    clusters::{ObservedStatus, Warning},
-};
+use crate::service::clusters::connector::ClusterConnector;
 use crate::{
     kube::Probe,
     store::{ClusterRow, Store, now_millis},
@@ -21,6 +19,27 @@ use crate::{
 
 /// Warn this long before credentials expire.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A warning a person should act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    pub code: String,
+    pub message: String,
+}
+
+/// What the prober last saw of a cluster.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedStatus {
+    pub reachable: bool,
+    pub unreachable_reason: String,
+    pub kubernetes_version: String,
+    pub node_count: i32,
+    pub ready_node_count: i32,
+    pub last_probe_millis: Option<i64>,
+    pub credential_expire_millis: Option<i64>,
+    pub last_transition_millis: Option<i64>,
+    pub warnings: Vec<Warning>,
+}
 
 /// The latest observed status of every cluster.
 #[derive(Default)]

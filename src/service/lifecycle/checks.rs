@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::service::{Error, Result, validate};
-use crate::{
-    adapters::cluster::{Capability, ClusterProvider, ClusterSpec, NodePoolSpec},
-    proto::cluster_spec::ProviderConfig,
+use crate::adapters::cluster::{
+    Capability, ClusterProvider, ClusterSpec, NodePoolSpec, SpecWarning,
 };
+use crate::service::{Error, Result, validate};
 
 pub(super) fn require(
     provider: &Arc<dyn ClusterProvider>,
@@ -30,26 +29,15 @@ pub(super) fn unsupported(provider: &Arc<dyn ClusterProvider>, what: &str) -> Er
     }
 }
 
-pub(super) fn check_spec(provider: &str, spec: &ClusterSpec) -> Result<()> {
-    let matches = matches!(
-        (&spec.provider_config, provider),
-        (None, _)
-            | (Some(ProviderConfig::Ack(_)), "ack")
-            | (Some(ProviderConfig::Tke(_)), "tke")
-            | (Some(ProviderConfig::Rancher(_)), "rancher")
-    );
-    if !matches {
-        return Err(Error::invalid(
-            "spec.provider_config",
-            format!("does not match provider {provider:?}; set spec.{provider} or leave it empty"),
-        ));
-    }
-    if provider != "rancher" && spec.region.trim().is_empty() {
-        return Err(Error::invalid(
-            "spec.region",
-            format!("is required for {provider}, such as \"cn-hangzhou\""),
-        ));
-    }
+/// Checks a cluster spec: first the provider's own rules (its settings, what it requires, the
+/// risks it names, which come back as warnings), then the vendor-neutral ones.
+pub(super) fn check_spec(
+    provider: &Arc<dyn ClusterProvider>,
+    spec: &ClusterSpec,
+) -> Result<Vec<SpecWarning>> {
+    let warnings = provider
+        .check_spec(spec)
+        .map_err(|violation| Error::invalid(violation.field, violation.reason))?;
     if !spec.display_name.is_empty() {
         validate::display_name("spec.display_name", &spec.display_name)?;
     }
@@ -57,14 +45,9 @@ pub(super) fn check_spec(provider: &str, spec: &ClusterSpec) -> Result<()> {
     let mut names = std::collections::BTreeSet::new();
     for (i, pool) in spec.node_pools.iter().enumerate() {
         let field = format!("spec.node_pools[{i}]");
-        check_pool(
-            &field,
-            pool,
-            &Capability {
-                node_pool_autoscaling: true,
-                ..Default::default()
-            },
-        )?;
+        // A cluster spec's pools are checked for shape only: whether the provider takes them
+        // at all (and with autoscaling) is the provider's to say when it creates them.
+        check_pool(&field, pool, None)?;
         if !names.insert(pool.name.clone()) {
             return Err(Error::invalid(
                 format!("{field}.name"),
@@ -72,10 +55,16 @@ pub(super) fn check_spec(provider: &str, spec: &ClusterSpec) -> Result<()> {
             ));
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
-pub(super) fn check_pool(field: &str, pool: &NodePoolSpec, cap: &Capability) -> Result<()> {
+/// Checks a node pool spec's shape and, with the provider's `capability`, that it offers what
+/// the pool asks for.
+pub(super) fn check_pool(
+    field: &str,
+    pool: &NodePoolSpec,
+    capability: Option<&Capability>,
+) -> Result<()> {
     if pool.name.trim().is_empty() || pool.name.len() > 63 {
         return Err(Error::invalid(
             format!("{field}.name"),
@@ -95,7 +84,7 @@ pub(super) fn check_pool(field: &str, pool: &NodePoolSpec, cap: &Capability) -> 
         }
     }
     if pool.autoscaling {
-        if !cap.node_pool_autoscaling {
+        if capability.is_some_and(|cap| !cap.node_pool_autoscaling) {
             return Err(Error::invalid(
                 format!("{field}.autoscaling"),
                 "this provider has no node pool autoscaling",

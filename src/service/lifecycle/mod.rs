@@ -18,7 +18,7 @@ use crate::service::{
     access::Scope,
     clusters::{Cluster, ClusterState, Warning},
     lifecycle::checks::{check_spec, require},
-    operations::worker::steps_of,
+    operations::steps_of,
     operations::{Operation, OperationDetail, OperationInput, OperationState, to_row},
     secrets::credentials::CredentialVault,
     validate,
@@ -228,10 +228,7 @@ impl Lifecycle {
         let spec = request
             .spec
             .ok_or_else(|| Error::invalid("spec", "is required"))?;
-        check_spec(&request.provider, &spec)?;
-        let warnings: Vec<Warning> = provider
-            .review_spec(&spec)
-            .map_err(|violation| Error::invalid(violation.field, violation.reason))?
+        let warnings: Vec<Warning> = check_spec(&provider, &spec)?
             .into_iter()
             .map(|w| Warning {
                 code: w.code.to_string(),
@@ -468,7 +465,7 @@ impl Lifecycle {
             requested_by: by.principal.clone(),
             detail: OperationDetail {
                 input,
-                step: steps_of(key.kind)[0].to_string(),
+                step: steps_of(key.kind)[0],
                 vendor_object_id: String::new(),
                 vendor_cluster_id: vendor_cluster_id.to_string(),
                 vendor_task_id: String::new(),

@@ -173,7 +173,7 @@ impl Lifecycle {
             } => {
                 require(&provider, cap.create_node_pool, "create node pools")?;
                 let spec = spec.ok_or_else(|| Error::invalid("node_pool", "is required"))?;
-                check_pool("node_pool", &spec, &cap)?;
+                check_pool("node_pool", &spec, Some(&cap))?;
                 let name = spec.name.clone();
                 (
                     OperationInput::CreateNodePool {

@@ -185,7 +185,7 @@ pub(crate) fn node_pool_change(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{ClusterNetwork, cluster_spec::ProviderConfig};
+    use crate::proto::ClusterNetwork;
 
     fn spec(region: &str) -> ClusterSpec {
         ClusterSpec {
@@ -199,17 +199,25 @@ mod tests {
                 vpc_id: "vpc-1".into(),
                 ..Default::default()
             }),
-            provider_config: Some(ProviderConfig::Tke(Default::default())),
+            vendor_extra: Some(prost_types::Struct {
+                fields: [(
+                    "tier".to_string(),
+                    prost_types::Value {
+                        kind: Some(prost_types::value::Kind::StringValue("gold".into())),
+                    },
+                )]
+                .into(),
+            }),
             ..Default::default()
         }
     }
 
     #[test]
     fn the_same_request_hashes_alike_whatever_the_map_order() {
-        let first = create_cluster("c1", "tke", Some(&spec("ap-guangzhou")));
+        let first = create_cluster("c1", "acme", Some(&spec("ap-guangzhou")));
         for _ in 0..20 {
             // A fresh HashMap each time: another iteration order, the same request.
-            let again = create_cluster("c1", "tke", Some(&spec("ap-guangzhou")));
+            let again = create_cluster("c1", "acme", Some(&spec("ap-guangzhou")));
             assert_eq!(first, again);
         }
         assert_eq!(first.hash.len(), 64);
@@ -217,12 +225,12 @@ mod tests {
 
     #[test]
     fn any_difference_changes_the_hash() {
-        let base = create_cluster("c1", "tke", Some(&spec("ap-guangzhou")));
+        let base = create_cluster("c1", "acme", Some(&spec("ap-guangzhou")));
         let others = [
-            create_cluster("c2", "tke", Some(&spec("ap-guangzhou"))),
-            create_cluster("c1", "ack", Some(&spec("ap-guangzhou"))),
-            create_cluster("c1", "tke", Some(&spec("ap-shanghai"))),
-            create_cluster("c1", "tke", None),
+            create_cluster("c2", "acme", Some(&spec("ap-guangzhou"))),
+            create_cluster("c1", "other", Some(&spec("ap-guangzhou"))),
+            create_cluster("c1", "acme", Some(&spec("ap-shanghai"))),
+            create_cluster("c1", "acme", None),
         ];
         for other in others {
             assert_ne!(base.hash, other.hash);

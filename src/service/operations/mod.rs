@@ -1,17 +1,22 @@
 //! Durable operations as the API sees them: the record, get, list, watch, cancel and retry.
-//! The worker that advances them is in `operation_worker`.
+//! The worker that advances them is in `worker`; the steps of each kind are here, what each step
+//! decides is in `decide`, and what follows a failure is in `retry`.
 
+pub mod decide;
+mod failure;
+pub mod retry;
+mod step;
 pub mod worker;
+
+pub use failure::{OperationFailure, StepFailure, VendorCall};
+pub use step::{Step, StepState};
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::service::{Error, Result, paging::Page};
-use crate::{
-    adapters::{ErrorClass, VendorError},
-    store::{OperationQuery, OperationRow, Store, now_millis},
-};
+use crate::store::{OperationQuery, OperationRow, Store, now_millis};
 
 /// What an operation does. Stored as `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +58,26 @@ impl OperationKind {
 
     pub fn parse(text: &str) -> Option<OperationKind> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// The steps of each kind, first to last: a new operation starts at the first, and progress is
+/// the share of them done.
+pub fn steps_of(kind: OperationKind) -> &'static [Step] {
+    match kind {
+        OperationKind::CreateCluster => &[
+            Step::Submit,
+            Step::Provision,
+            Step::NodePools,
+            Step::Connect,
+        ],
+        OperationKind::DeleteCluster => &[Step::Submit, Step::Wait, Step::Forget],
+        OperationKind::UpgradeCluster
+        | OperationKind::CreateNodePool
+        | OperationKind::UpdateNodePool
+        | OperationKind::DeleteNodePool
+        | OperationKind::AddNodes
+        | OperationKind::RemoveNodes => &[Step::Submit, Step::Wait],
     }
 }
 
@@ -143,45 +168,11 @@ pub enum OperationInput {
 /// One step's record, for the API's `steps`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
-    pub id: String,
-    pub state: String,
+    pub id: Step,
+    pub state: StepState,
     pub start_millis: i64,
     pub end_millis: Option<i64>,
     pub message: String,
-}
-
-/// A classified failure, as stored and shown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OperationFailure {
-    pub class: String,
-    pub retryable: bool,
-    pub vendor_code: String,
-    pub vendor_message: String,
-    pub vendor_request_id: String,
-    pub vendor_http_status: u16,
-    pub step: String,
-    pub retry_after_millis: Option<u64>,
-    pub time_millis: i64,
-}
-
-impl OperationFailure {
-    pub fn from_vendor(err: &VendorError, step: &str, retryable: bool) -> Self {
-        OperationFailure {
-            class: err.class.as_str().to_string(),
-            retryable,
-            vendor_code: err.code.clone(),
-            vendor_message: err.message.clone(),
-            vendor_request_id: err.request_id.clone(),
-            vendor_http_status: err.http_status,
-            step: step.to_string(),
-            retry_after_millis: err.retry_after.map(|d| d.as_millis() as u64),
-            time_millis: now_millis(),
-        }
-    }
-
-    pub fn class(&self) -> ErrorClass {
-        ErrorClass::parse(&self.class).unwrap_or(ErrorClass::Unknown)
-    }
 }
 
 /// Everything about an operation that is not a query column. Stored as JSON in `detail`.
@@ -189,7 +180,7 @@ impl OperationFailure {
 pub struct OperationDetail {
     pub input: OperationInput,
     /// The next step to run: the checkpoint a restarted worker resumes from.
-    pub step: String,
+    pub step: Step,
     /// The vendor's id of what the operation made or acts on (cluster or node pool).
     #[serde(default)]
     pub vendor_object_id: String,
@@ -255,7 +246,7 @@ impl Operation {
         matches!(
             self.state,
             OperationState::Pending | OperationState::ErrorRetrying
-        ) && self.detail.step == "submit"
+        ) && self.detail.step == Step::Submit
             && self.detail.vendor_request_ids.is_empty()
             && self.detail.vendor_object_id.is_empty()
     }
@@ -431,9 +422,9 @@ impl OperationBook {
                 "operation {id:?} changed or is being worked on; read it again and retry"
             )));
         }
-        if current.kind == OperationKind::CreateCluster {
+        if let Some(state) = retry::cluster_state_after_cancel(current.kind) {
             self.store
-                .set_cluster_lifecycle(&current.cluster_id, "FAILED", None, now)
+                .set_cluster_lifecycle(&current.cluster_id, state.as_str(), None, now)
                 .await?;
         }
         self.get(id).await
@@ -456,7 +447,7 @@ impl OperationBook {
         next.state = OperationState::Pending;
         next.detail.end_millis = None;
         next.detail.retry_deadline_millis = now + retry_window.as_millis() as i64;
-        next.detail.description = format!("retrying from step {:?}", next.detail.step);
+        next.detail.description = format!("retrying from step {:?}", next.detail.step.as_str());
         next.next_run_millis = now;
         if !self
             .store
@@ -493,4 +484,190 @@ pub fn to_row(op: &Operation, now: i64) -> Result<OperationRow> {
         request_token: op.request_token.clone(),
         request_hash: op.request_hash.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::ErrorClass;
+
+    const OLD_DETAILS: [&str; 3] = [
+        r#"{"input":{"type":"create_cluster"},"step":"connect","vendor_object_id":"c-abc","vendor_cluster_id":"c-abc","vendor_task_id":"t-1","vendor_state":"running","vendor_request_ids":["req-1","req-3"],"credential_id":"cred-1","region":"cn-hangzhou","description":"provision failed (RATE_LIMITED); will retry","progress_percent":75,"steps":[{"id":"submit","state":"SUCCEEDED","start_millis":1000,"end_millis":2000,"message":""},{"id":"provision","state":"SUCCEEDED","start_millis":2000,"end_millis":4000,"message":""},{"id":"node_pools","state":"SUCCEEDED","start_millis":4000,"end_millis":4500,"message":""},{"id":"connect","state":"RUNNING","start_millis":4500,"end_millis":null,"message":""}],"error":{"class":"RATE_LIMITED","retryable":true,"vendor_code":"Throttling.User","vendor_message":"Request was denied due to user flow control.","vendor_request_id":"req-2","vendor_http_status":400,"step":"provision","retry_after_millis":1500,"time_millis":3000},"errors":[{"class":"RATE_LIMITED","retryable":true,"vendor_code":"Throttling.User","vendor_message":"Request was denied due to user flow control.","vendor_request_id":"req-2","vendor_http_status":400,"step":"provision","retry_after_millis":1500,"time_millis":3000}],"attempt":2,"start_millis":1000,"end_millis":null,"retry_deadline_millis":86401000}"#,
+        r#"{"input":{"type":"delete_cluster"},"step":"forget","vendor_object_id":"","vendor_cluster_id":"cls-1","vendor_task_id":"","vendor_state":"Deleting","vendor_request_ids":[],"credential_id":"cred-2","region":"ap-guangzhou","description":"forget failed: an internal error; see the server log","progress_percent":66,"steps":[{"id":"submit","state":"SUCCEEDED","start_millis":10,"end_millis":20,"message":""},{"id":"wait","state":"SUCCEEDED","start_millis":20,"end_millis":30,"message":""},{"id":"forget","state":"FAILED","start_millis":30,"end_millis":40,"message":"an internal error; see the server log"}],"error":{"class":"UNKNOWN","retryable":false,"vendor_code":"","vendor_message":"an internal error; see the server log","vendor_request_id":"","vendor_http_status":0,"step":"forget","retry_after_millis":null,"time_millis":40},"errors":[{"class":"DEPENDENCY_PENDING","retryable":true,"vendor_code":"DrainIncomplete","vendor_message":"node n1: 1 pods blocked by disruption budgets, 0 failed","vendor_request_id":"","vendor_http_status":0,"step":"submit","retry_after_millis":null,"time_millis":15},{"class":"UNKNOWN","retryable":false,"vendor_code":"","vendor_message":"an internal error; see the server log","vendor_request_id":"","vendor_http_status":0,"step":"forget","retry_after_millis":null,"time_millis":40}],"attempt":1,"start_millis":10,"end_millis":40,"retry_deadline_millis":50}"#,
+        r#"{"input":{"type":"update_node_pool","pool_id":"np-1","desired_size":3,"min_size":null,"max_size":null,"autoscaling":false},"step":"wait","vendor_object_id":"","vendor_cluster_id":"c-1","vendor_task_id":"","vendor_state":"scaling","vendor_request_ids":["r-9"],"credential_id":"cred-3","region":"cn-beijing","description":"waiting for node pool np-1 (state \"scaling\", desired 2)","progress_percent":50,"steps":[{"id":"submit","state":"SUCCEEDED","start_millis":5,"end_millis":6,"message":""},{"id":"wait","state":"RUNNING","start_millis":6,"end_millis":null,"message":""}],"error":null,"errors":[],"attempt":1,"start_millis":5,"end_millis":null,"retry_deadline_millis":99}"#,
+    ];
+
+    #[test]
+    fn details_written_by_the_old_code_load_and_encode_byte_for_byte() {
+        for old in OLD_DETAILS {
+            let detail: OperationDetail = serde_json::from_str(old).expect(old);
+            assert_eq!(serde_json::to_string(&detail).unwrap(), old);
+        }
+    }
+
+    #[test]
+    fn stored_names_load_as_typed_steps_states_and_classes() {
+        let create: OperationDetail = serde_json::from_str(OLD_DETAILS[0]).unwrap();
+        assert_eq!(create.step, Step::Connect);
+        let steps: Vec<_> = create.steps.iter().map(|s| (s.id, s.state)).collect();
+        assert_eq!(
+            steps,
+            [
+                (Step::Submit, StepState::Succeeded),
+                (Step::Provision, StepState::Succeeded),
+                (Step::NodePools, StepState::Succeeded),
+                (Step::Connect, StepState::Running),
+            ]
+        );
+        let error = create.error.as_ref().unwrap();
+        assert_eq!(
+            (error.class, error.step),
+            (ErrorClass::RateLimited, Step::Provision)
+        );
+
+        let delete: OperationDetail = serde_json::from_str(OLD_DETAILS[1]).unwrap();
+        assert_eq!(delete.step, Step::Forget);
+        assert_eq!(delete.steps[2].state, StepState::Failed);
+        let classes: Vec<_> = delete.errors.iter().map(|e| (e.class, e.step)).collect();
+        assert_eq!(
+            classes,
+            [
+                (ErrorClass::DependencyPending, Step::Submit),
+                (ErrorClass::Unknown, Step::Forget),
+            ]
+        );
+
+        let update: OperationDetail = serde_json::from_str(OLD_DETAILS[2]).unwrap();
+        assert_eq!(update.step, Step::Wait);
+        assert!(update.error.is_none());
+    }
+
+    /// A detail as first written, before any field with a default existed.
+    #[test]
+    fn a_minimal_detail_loads_with_defaults() {
+        let stored = r#"{"input":{"type":"upgrade_cluster","version":"1.33.1"},"step":"submit","credential_id":"","region":"","retry_deadline_millis":0}"#;
+        let detail: OperationDetail = serde_json::from_str(stored).unwrap();
+        assert_eq!(detail.step, Step::Submit);
+        assert!(detail.steps.is_empty() && detail.error.is_none());
+    }
+
+    #[test]
+    fn a_detail_with_a_step_this_server_does_not_know_is_refused() {
+        let stored = OLD_DETAILS[2].replace(r#""step":"wait""#, r#""step":"drain""#);
+        assert!(serde_json::from_str::<OperationDetail>(&stored).is_err());
+    }
+
+    fn operation(state: OperationState, detail: OperationDetail) -> Operation {
+        Operation {
+            id: "op-1".into(),
+            resource: "clusters/prod".into(),
+            cluster_id: "prod".into(),
+            kind: OperationKind::CreateCluster,
+            state,
+            provider: "ack".into(),
+            request_id: String::new(),
+            request_token: String::new(),
+            request_hash: None,
+            requested_by: "admin".into(),
+            detail,
+            next_run_millis: 0,
+            version: 1,
+            create_millis: 0,
+            update_millis: 0,
+        }
+    }
+
+    #[test]
+    fn only_an_operation_nothing_was_sent_for_can_be_cancelled() {
+        let fresh: OperationDetail = serde_json::from_str(
+            r#"{"input":{"type":"create_cluster"},"step":"submit","credential_id":"c","region":"r","retry_deadline_millis":0}"#,
+        )
+        .unwrap();
+        for (state, cancellable) in [
+            (OperationState::Pending, true),
+            (OperationState::ErrorRetrying, true),
+            (OperationState::Running, false),
+            (OperationState::Succeeded, false),
+            (OperationState::Failed, false),
+            (OperationState::Cancelling, false),
+            (OperationState::Cancelled, false),
+        ] {
+            assert_eq!(
+                operation(state, fresh.clone()).cancellable(),
+                cancellable,
+                "{state:?}"
+            );
+        }
+        let sent = OperationDetail {
+            vendor_request_ids: vec!["req-1".into()],
+            ..fresh.clone()
+        };
+        assert!(!operation(OperationState::ErrorRetrying, sent).cancellable());
+        let made = OperationDetail {
+            vendor_object_id: "c-abc".into(),
+            ..fresh.clone()
+        };
+        assert!(!operation(OperationState::ErrorRetrying, made).cancellable());
+        let further = OperationDetail {
+            step: Step::Provision,
+            ..fresh
+        };
+        assert!(!operation(OperationState::ErrorRetrying, further).cancellable());
+    }
+
+    #[test]
+    fn each_kind_has_its_steps_in_order() {
+        use OperationKind::*;
+        use Step::*;
+        let table: [(OperationKind, &[Step]); 8] = [
+            (CreateCluster, &[Submit, Provision, NodePools, Connect]),
+            (DeleteCluster, &[Submit, Wait, Forget]),
+            (UpgradeCluster, &[Submit, Wait]),
+            (CreateNodePool, &[Submit, Wait]),
+            (UpdateNodePool, &[Submit, Wait]),
+            (DeleteNodePool, &[Submit, Wait]),
+            (AddNodes, &[Submit, Wait]),
+            (RemoveNodes, &[Submit, Wait]),
+        ];
+        for (kind, steps) in table {
+            assert_eq!(steps_of(kind), steps, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn kinds_and_states_have_their_stored_names_and_round_trip() {
+        use OperationKind::*;
+        let kinds = [
+            (CreateCluster, "CREATE_CLUSTER"),
+            (DeleteCluster, "DELETE_CLUSTER"),
+            (UpgradeCluster, "UPGRADE_CLUSTER"),
+            (CreateNodePool, "CREATE_NODE_POOL"),
+            (UpdateNodePool, "UPDATE_NODE_POOL"),
+            (DeleteNodePool, "DELETE_NODE_POOL"),
+            (AddNodes, "ADD_NODES"),
+            (RemoveNodes, "REMOVE_NODES"),
+        ];
+        assert_eq!(kinds.len(), OperationKind::ALL.len());
+        for (kind, name) in kinds {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(OperationKind::parse(name), Some(kind));
+        }
+        let states = [
+            (OperationState::Pending, "PENDING", false),
+            (OperationState::Running, "RUNNING", false),
+            (OperationState::Succeeded, "SUCCEEDED", true),
+            (OperationState::ErrorRetrying, "ERROR_RETRYING", false),
+            (OperationState::Failed, "FAILED", true),
+            (OperationState::Cancelling, "CANCELLING", false),
+            (OperationState::Cancelled, "CANCELLED", true),
+        ];
+        assert_eq!(states.len(), OperationState::ALL.len());
+        for (state, name, terminal) in states {
+            assert_eq!(state.as_str(), name);
+            assert_eq!(OperationState::parse(name), Some(state));
+            assert_eq!(state.is_terminal(), terminal, "{state:?}");
+        }
+        assert_eq!(OperationKind::parse("create_cluster"), None);
+        assert_eq!(OperationState::parse("running"), None);
+    }
 }

@@ -18,7 +18,10 @@ use crate::service::{
     clusters::ClusterCatalog,
     clusters::import::ClusterImporter,
     operations::{
-        Operation, OperationDetail, OperationFailure, OperationKind, OperationState, StepRecord,
+        Operation, OperationDetail, OperationFailure, OperationKind, OperationState, Step,
+        StepFailure, StepRecord, StepState,
+        decide::Outcome,
+        retry::{self, AfterFailure, Backoff},
         to_row,
     },
     secrets::credentials::CredentialVault,
@@ -26,26 +29,12 @@ use crate::service::{
 };
 use crate::{
     adapters::{
-        CallContext, ErrorClass, VendorError,
-        cluster::{ClusterProvider, ClusterSpec, NodePoolSpec, ProviderRegistry},
+        CallContext, VendorError,
+        cluster::{ClusterProvider, NodePoolSpec, ProviderRegistry},
     },
     config::OperationSettings,
     store::{OperationRow, Store, now_millis},
 };
-
-/// What one step decided.
-enum Outcome {
-    /// Go on with this step now.
-    Next(&'static str),
-    /// Not done yet; look again after the poll interval.
-    Wait(String),
-    Done(String),
-    /// Stop. `terminal` failures are not retried even when their class would be.
-    Fail {
-        error: VendorError,
-        terminal: bool,
-    },
-}
 
 pub struct OperationWorker {
     store: Store,
@@ -167,32 +156,29 @@ impl OperationWorker {
             op.state = OperationState::Running;
         }
         if op.detail.steps.is_empty() {
-            let first = op.detail.step.clone();
-            self.open_step(op, &first);
+            let first = op.detail.step;
+            open_step(op, first);
         }
         // The provider and the opened credential serve every step of this claim.
         let (provider, ctx) = match self.prepare(&op.detail, &op.provider).await {
             Ok(ready) => ready,
             Err(err) => {
-                let step = op.detail.step.clone();
-                let (error, terminal) = classify(op, err);
-                return self.fail(op, &step, error, terminal).await;
+                let step = op.detail.step;
+                let failure = failure_of(op, err);
+                return self.fail(op, step, failure).await;
             }
         };
         loop {
-            let step = op.detail.step.clone();
-            let outcome = match self.run_step(provider.as_ref(), &ctx, op, &step).await {
+            let step = op.detail.step;
+            let outcome = match self.run_step(provider.as_ref(), &ctx, op, step).await {
                 Ok(outcome) => outcome,
-                Err(err) => {
-                    let (error, terminal) = classify(op, err);
-                    Outcome::Fail { error, terminal }
-                }
+                Err(err) => Outcome::Fail(failure_of(op, err)),
             };
             match outcome {
                 Outcome::Next(next) => {
-                    self.close_step(op, &step, "SUCCEEDED", "");
-                    op.detail.step = next.to_string();
-                    self.open_step(op, next);
+                    close_step(op, step, StepState::Succeeded, "");
+                    op.detail.step = next;
+                    open_step(op, next);
                     self.save(op, true).await?;
                 }
                 Outcome::Wait(description) => {
@@ -202,14 +188,14 @@ impl OperationWorker {
                     return self.save(op, false).await;
                 }
                 Outcome::Done(description) => {
-                    self.close_step(op, &step, "SUCCEEDED", "");
+                    close_step(op, step, StepState::Succeeded, "");
                     op.detail.progress_percent = 100;
                     return self
                         .finish(op, OperationState::Succeeded, &description)
                         .await;
                 }
-                Outcome::Fail { error, terminal } => {
-                    return self.fail(op, &step, error, terminal).await;
+                Outcome::Fail(failure) => {
+                    return self.fail(op, step, failure).await;
                 }
             }
         }
@@ -220,13 +206,17 @@ impl OperationWorker {
         p: &dyn ClusterProvider,
         ctx: &CallContext,
         op: &mut Operation,
-        step: &str,
+        step: Step,
     ) -> Result<Outcome, StepError> {
         match op.kind {
             OperationKind::CreateCluster => self.create_cluster(p, ctx, op, step).await,
             OperationKind::DeleteCluster => self.delete_cluster(p, ctx, op, step).await,
             OperationKind::UpgradeCluster => self.upgrade_cluster(p, ctx, op, step).await,
-            _ => self.node_pool_step(p, ctx, op, step).await,
+            OperationKind::CreateNodePool
+            | OperationKind::UpdateNodePool
+            | OperationKind::DeleteNodePool
+            | OperationKind::AddNodes
+            | OperationKind::RemoveNodes => self.node_pool_step(p, ctx, op, step).await,
         }
     }
 
@@ -247,72 +237,42 @@ impl OperationWorker {
         Ok((provider, ctx))
     }
 
-    fn open_step(&self, op: &mut Operation, step: &str) {
-        op.detail.steps.push(StepRecord {
-            id: step.to_string(),
-            state: "RUNNING".into(),
-            start_millis: now_millis(),
-            end_millis: None,
-            message: String::new(),
-        });
-    }
-
-    fn close_step(&self, op: &mut Operation, step: &str, state: &str, message: &str) {
-        if let Some(record) = op.detail.steps.iter_mut().rev().find(|s| s.id == step) {
-            record.state = state.to_string();
-            record.end_millis = Some(now_millis());
-            record.message = message.to_string();
-        }
-        let total = steps_of(op.kind).len().max(1) as i32;
-        let done = op
-            .detail
-            .steps
-            .iter()
-            .filter(|s| s.state == "SUCCEEDED")
-            .count() as i32;
-        op.detail.progress_percent = (done * 100 / total).min(99);
-    }
-
+    /// Records a failed step; the retry rules decide whether it runs again later or the
+    /// operation fails.
     async fn fail(
         &self,
         op: &mut Operation,
-        step: &str,
-        error: VendorError,
-        terminal: bool,
+        step: Step,
+        failure: StepFailure,
     ) -> Result<(), Error> {
         let now = now_millis();
-        let retry = !terminal && error.temporary() && now < op.detail.retry_deadline_millis;
-        let failure = OperationFailure::from_vendor(&error, step, retry);
-        op.detail.errors.push(failure.clone());
-        op.detail.error = Some(failure);
-        if retry {
-            let backoff = crate::adapters::transport::backoff_delay(
-                &crate::adapters::TransportSettings {
-                    backoff_base: self.settings.poll_interval,
-                    backoff_cap: Duration::from_secs(300),
-                    ..Default::default()
-                },
-                op.detail.attempt.max(1) as u32,
-                error.retry_after,
-            );
+        let after = retry::on_failure(
+            &failure,
+            op.detail.attempt,
+            op.detail.retry_deadline_millis,
+            now,
+            Backoff::from_poll_interval(self.settings.poll_interval),
+            fastrand::f64(),
+        );
+        let retrying = matches!(after, AfterFailure::RetryIn(_));
+        let record = OperationFailure::record(&failure, step, retrying, now);
+        op.detail.errors.push(record.clone());
+        op.detail.error = Some(record);
+        if let AfterFailure::RetryIn(backoff) = after {
             op.state = OperationState::ErrorRetrying;
             op.next_run_millis = now + backoff.as_millis() as i64;
-            op.detail.description = format!("{step} failed ({}); will retry", error.class.as_str());
-            tracing::info!(operation = %op.id, step, class = error.class.as_str(), code = %error.code, "operation step failed; retrying later");
+            op.detail.description =
+                format!("{step} failed ({}); will retry", failure.class.as_str());
+            tracing::info!(operation = %op.id, step = step.as_str(), class = failure.class.as_str(), code = %failure.code, "operation step failed; retrying later");
             return self.save(op, false).await;
         }
-        self.close_step(op, step, "FAILED", &error.message);
-        let cluster_state = match op.kind {
-            OperationKind::CreateCluster => Some("FAILED"),
-            OperationKind::DeleteCluster | OperationKind::UpgradeCluster => Some("RUNNING"),
-            _ => None,
-        };
-        if let Some(state) = cluster_state {
+        close_step(op, step, StepState::Failed, &failure.message);
+        if let Some(state) = retry::cluster_state_after_failure(op.kind) {
             self.store
-                .set_cluster_lifecycle(&op.cluster_id, state, None, now)
+                .set_cluster_lifecycle(&op.cluster_id, state.as_str(), None, now)
                 .await?;
         }
-        let description = format!("{step} failed: {}", error.message);
+        let description = format!("{step} failed: {}", failure.message);
         self.finish(op, OperationState::Failed, &description).await
     }
 
@@ -352,23 +312,41 @@ impl OperationWorker {
     }
 }
 
-/// The steps of each kind, first to last (for progress).
-pub fn steps_of(kind: OperationKind) -> &'static [&'static str] {
-    match kind {
-        OperationKind::CreateCluster => &["submit", "provision", "node_pools", "connect"],
-        OperationKind::DeleteCluster => &["submit", "wait", "forget"],
-        _ => &["submit", "wait"],
-    }
+fn open_step(op: &mut Operation, step: Step) {
+    op.detail.steps.push(StepRecord {
+        id: step,
+        state: StepState::Running,
+        start_millis: now_millis(),
+        end_millis: None,
+        message: String::new(),
+    });
 }
 
+fn close_step(op: &mut Operation, step: Step, state: StepState, message: &str) {
+    if let Some(record) = op.detail.steps.iter_mut().rev().find(|s| s.id == step) {
+        record.state = state;
+        record.end_millis = Some(now_millis());
+        record.message = message.to_string();
+    }
+    op.detail.progress_percent = retry::progress_percent(op.kind, &op.detail.steps);
+}
+
+/// How a step's I/O fails: a failure already in the engine's terms, or an error of ours that
+/// `failure_of` classifies.
 enum StepError {
-    Vendor(VendorError),
+    Failure(StepFailure),
     Service(Error),
 }
 
 impl From<VendorError> for StepError {
     fn from(err: VendorError) -> Self {
-        StepError::Vendor(err)
+        StepError::Failure(StepFailure::from_vendor(err))
+    }
+}
+
+impl From<StepFailure> for StepError {
+    fn from(failure: StepFailure) -> Self {
+        StepError::Failure(failure)
     }
 }
 
@@ -378,24 +356,26 @@ impl From<Error> for StepError {
     }
 }
 
-/// A step's failure in the vendor-neutral shape, and whether it is final.
-fn classify(op: &Operation, err: StepError) -> (VendorError, bool) {
+/// The engine's failure for a step's error; internal errors are logged here, in full, once.
+fn failure_of(op: &Operation, err: StepError) -> StepFailure {
     match err {
-        StepError::Vendor(error) => (error, false),
-        StepError::Service(err) => (
-            service_failure(op, &err),
-            matches!(
-                err,
-                Error::InvalidArgument { .. }
-                    | Error::NotFound { .. }
-                    | Error::FailedPrecondition { .. }
-            ),
-        ),
+        StepError::Failure(failure) => failure,
+        StepError::Service(err) => {
+            if let Error::Internal(detail) = &err {
+                tracing::error!(operation = %op.id, error = %detail, "operation step failed");
+            }
+            StepFailure::from_service(&err)
+        }
     }
 }
 
-fn unknown_step(step: &str) -> StepError {
-    StepError::Service(Error::Internal(format!("unknown operation step {step:?}")))
+/// A step the operation's kind does not have, or an input of another kind: stored data this
+/// code did not write.
+fn misplaced(kind: OperationKind, what: impl std::fmt::Display) -> StepError {
+    StepError::Service(Error::Internal(format!(
+        "{what} does not belong to a {} operation",
+        kind.as_str()
+    )))
 }
 
 fn remember(detail: &mut OperationDetail, request_id: &str, task_id: &str) {
@@ -403,63 +383,6 @@ fn remember(detail: &mut OperationDetail, request_id: &str, task_id: &str) {
         detail.vendor_request_ids.push(request_id.to_string());
     }
     detail.vendor_task_id = task_id.to_string();
-}
-
-fn failed_at_vendor(vendor: &'static str, operation: &'static str, message: &str) -> Outcome {
-    Outcome::Fail {
-        error: VendorError::new(
-            ErrorClass::Unknown,
-            vendor,
-            operation,
-            "VendorFailed",
-            message,
-        ),
-        terminal: true,
-    }
-}
-
-/// A failure of ours (database, Kubernetes) in the vendor-neutral shape.
-fn service_failure(op: &Operation, err: &Error) -> VendorError {
-    let class = match err {
-        Error::Unavailable { .. } => ErrorClass::DependencyPending,
-        Error::InvalidArgument { .. } | Error::InvalidFields { .. } => {
-            ErrorClass::InvalidConfiguration
-        }
-        _ => ErrorClass::Unknown,
-    };
-    let message = match err {
-        Error::Internal(_) => "an internal error; see the server log".to_string(),
-        other => other.to_string(),
-    };
-    if let Error::Internal(detail) = err {
-        tracing::error!(operation = %op.id, error = %detail, "operation step failed");
-    }
-    VendorError::new(class, "flotilla", "step", "", message)
-}
-
-/// Whether a vendor's version string is the requested one ("1.33.1-aliyun.1" is "1.33.1";
-/// "v1.33.1+rke2r1" is "1.33.1").
-pub fn same_version(vendor: &str, wanted: &str) -> bool {
-    let core = |v: &str| {
-        v.trim_start_matches('v')
-            .split(['-', '+'])
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    };
-    !vendor.is_empty() && core(vendor) == core(wanted)
-}
-
-/// The vendor cluster a create adopts instead of making one (Rancher's existing clusters).
-fn adopted_cluster(spec: &ClusterSpec) -> Option<String> {
-    match &spec.provider_config {
-        Some(crate::proto::cluster_spec::ProviderConfig::Rancher(rancher))
-            if !rancher.rancher_cluster_id.is_empty() =>
-        {
-            Some(rancher.rancher_cluster_id.clone())
-        }
-        _ => None,
-    }
 }
 
 fn decode_pool_spec(encoded: &str) -> Result<NodePoolSpec, StepError> {
@@ -472,17 +395,4 @@ fn decode_pool_spec(encoded: &str) -> Result<NodePoolSpec, StepError> {
 
 fn jittered(base: Duration) -> Duration {
     base.mul_f64(0.8 + 0.4 * fastrand::f64())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_compare_on_their_core() {
-        assert!(same_version("1.33.1-aliyun.1", "1.33.1"));
-        assert!(same_version("v1.33.1+rke2r1", "1.33.1"));
-        assert!(!same_version("1.32.1-aliyun.1", "1.33.1"));
-        assert!(!same_version("", "1.33.1"));
-    }
 }

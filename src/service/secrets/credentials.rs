@@ -12,12 +12,41 @@ use crate::service::{
     validate,
 };
 use crate::{
+    adapters::CredentialKind,
     crypto::{Keyring, SecretOwner},
     store::{CredentialQuery, CredentialRow, SecretRow, Store, now_millis},
 };
 
-/// Providers a credential can be for.
-pub const PROVIDERS: [&str; 7] = ["ack", "tke", "rancher", "harbor", "acr", "tcr", "oci"];
+/// The providers a credential can be for and the kinds each takes, in the order errors list
+/// them. Each provider declares its kinds itself; the wiring collects them here, so this layer
+/// names no vendor.
+#[derive(Debug, Clone, Default)]
+pub struct AcceptedCredentials {
+    providers: Vec<(&'static str, &'static [CredentialKind])>,
+}
+
+impl AcceptedCredentials {
+    /// Adds (or replaces) what `provider` takes.
+    pub fn with(mut self, provider: &'static str, kinds: &'static [CredentialKind]) -> Self {
+        match self.providers.iter_mut().find(|(id, _)| *id == provider) {
+            Some(entry) => entry.1 = kinds,
+            None => self.providers.push((provider, kinds)),
+        }
+        self
+    }
+
+    /// The kinds `provider` takes; `None` for a provider this server does not have.
+    pub fn kinds(&self, provider: &str) -> Option<&'static [CredentialKind]> {
+        self.providers
+            .iter()
+            .find(|(id, _)| *id == provider)
+            .map(|(_, kinds)| *kinds)
+    }
+
+    fn providers(&self) -> Vec<&'static str> {
+        self.providers.iter().map(|(id, _)| *id).collect()
+    }
+}
 
 /// The secret part of a credential. Write-only through the API.
 #[derive(Clone, Serialize, Deserialize)]
@@ -50,11 +79,15 @@ impl std::fmt::Debug for CredentialSecret {
 impl CredentialSecret {
     /// The stored type name, as in `CredentialType` without its prefix.
     pub fn kind(&self) -> &'static str {
+        self.credential_kind().as_str()
+    }
+
+    pub fn credential_kind(&self) -> CredentialKind {
         match self {
-            CredentialSecret::AccessKey { .. } => "ACCESS_KEY",
-            CredentialSecret::ApiKey { .. } => "API_KEY",
-            CredentialSecret::UsernamePassword { .. } => "USERNAME_PASSWORD",
-            CredentialSecret::RobotToken { .. } => "ROBOT_TOKEN",
+            CredentialSecret::AccessKey { .. } => CredentialKind::AccessKey,
+            CredentialSecret::ApiKey { .. } => CredentialKind::ApiKey,
+            CredentialSecret::UsernamePassword { .. } => CredentialKind::UsernamePassword,
+            CredentialSecret::RobotToken { .. } => CredentialKind::RobotToken,
         }
     }
 
@@ -114,17 +147,6 @@ impl CredentialSecret {
     }
 }
 
-/// Which secret types each provider takes.
-fn allowed_kinds(provider: &str) -> &'static [&'static str] {
-    match provider {
-        "ack" | "tke" => &["ACCESS_KEY"],
-        "rancher" => &["API_KEY"],
-        "acr" | "tcr" => &["ACCESS_KEY", "USERNAME_PASSWORD"],
-        "harbor" | "oci" => &["USERNAME_PASSWORD", "ROBOT_TOKEN"],
-        _ => &[],
-    }
-}
-
 /// A credential's metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Credential {
@@ -156,35 +178,44 @@ pub struct CredentialList {
 pub struct CredentialVault {
     store: Store,
     keyring: Arc<Keyring>,
+    accepted: AcceptedCredentials,
 }
 
 impl CredentialVault {
-    pub fn new(store: Store, keyring: Arc<Keyring>) -> Self {
-        CredentialVault { store, keyring }
+    pub fn new(store: Store, keyring: Arc<Keyring>, accepted: AcceptedCredentials) -> Self {
+        CredentialVault {
+            store,
+            keyring,
+            accepted,
+        }
     }
 
     pub async fn create(&self, new: NewCredential) -> Result<Credential> {
         validate::id("credential_id", &new.id)?;
         validate::display_name("display_name", &new.display_name)?;
         validate::labels("labels", &new.labels)?;
-        if !PROVIDERS.contains(&new.provider.as_str()) {
+        let Some(allowed) = self.accepted.kinds(&new.provider) else {
             return Err(Error::invalid(
                 "provider",
-                format!("{:?} is not one of {}", new.provider, PROVIDERS.join(", ")),
+                format!(
+                    "{:?} is not one of {}",
+                    new.provider,
+                    self.accepted.providers().join(", ")
+                ),
             ));
-        }
+        };
         let secret = new
             .secret
             .ok_or_else(|| Error::invalid("secret", "is required"))?;
         secret.check("secret")?;
-        let allowed = allowed_kinds(&new.provider);
-        if !allowed.contains(&secret.kind()) {
+        if !allowed.contains(&secret.credential_kind()) {
+            let names: Vec<&str> = allowed.iter().map(|kind| kind.as_str()).collect();
             return Err(Error::invalid(
                 "secret",
                 format!(
                     "provider {:?} takes {} credentials, not {}",
                     new.provider,
-                    allowed.join(" or "),
+                    names.join(" or "),
                     secret.kind()
                 ),
             ));

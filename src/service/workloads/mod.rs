@@ -2,6 +2,9 @@
 
 pub mod logs;
 pub mod resources;
+pub mod source;
+
+pub use source::PodSelection;
 pub mod workload_logs;
 
 use std::sync::Arc;
@@ -12,7 +15,6 @@ pub use crate::kube::summary::{
     Taint, WorkloadKind, WorkloadSummary,
 };
 use crate::kube::{
-    selector::LabelSelector,
     watch_cache::{ClusterWatch, WatchCaches},
     workloads as kw,
 };
@@ -24,6 +26,22 @@ use crate::service::{
     paging::{KubePage, Page},
     workloads::resources::Propagation,
 };
+
+/// One step of a drain as the caller sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DrainProgress {
+    /// What happened to one pod (always a [`DrainEvent::Pod`]).
+    Pod(DrainEvent),
+    /// The end: counts, and the node as it is now (`None` if it could not be read).
+    Summary {
+        node: Option<Box<NodeSummary>>,
+        evicted: i32,
+        skipped: i32,
+        blocked: i32,
+        failed: i32,
+        complete: bool,
+    },
+}
 
 /// Most events one ListEvents call sorts (events are sorted newest first, which Kubernetes
 /// cannot do, so they are read whole up to this cap).
@@ -66,17 +84,6 @@ pub struct ListWorkloads {
     pub page_token: String,
 }
 
-/// Which pods: a workload's, a selector's, or a namespace's.
-#[derive(Debug, Clone)]
-pub enum PodSelection {
-    All,
-    Workload {
-        kind: Option<WorkloadKind>,
-        name: String,
-    },
-    Labels(String),
-}
-
 #[derive(Debug, Clone)]
 pub struct ListPods {
     pub cluster_id: String,
@@ -102,14 +109,6 @@ pub struct ListEvents {
 pub struct WorkloadQueries {
     clusters: Arc<ClusterAccessor>,
     caches: Arc<WatchCaches>,
-}
-
-/// Whether a page token came from a direct Kubernetes list (rather than from the cache).
-fn is_direct_token(token: &str) -> bool {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .is_ok_and(|raw| raw.starts_with(b"k1."))
 }
 
 fn required(field: &str, value: &str) -> Result<()> {
@@ -161,11 +160,12 @@ impl WorkloadQueries {
             r.cluster_id, r.label_selector, r.ready, r.zone
         );
         // From the watch caches once both have synced (pod counts come from the pod cache).
-        if watch.nodes.is_ready()
-            && watch.pods.is_ready()
-            && !is_direct_token(&r.page_token)
-            && let Some(selector) = LabelSelector::parse(&r.label_selector)
-        {
+        if let Some(selector) = source::nodes_from_cache(
+            watch.nodes.is_ready(),
+            watch.pods.is_ready(),
+            &r.page_token,
+            &r.label_selector,
+        ) {
             let page = KeyPage::parse(r.page_size, &r.page_token, &key)?;
             let keep = |n: &NodeSummary| {
                 (r.zone.is_empty() || n.zone == r.zone)
@@ -387,21 +387,12 @@ impl WorkloadQueries {
             "pods|{}|{}|{:?}|{}",
             r.cluster_id, r.namespace, r.selection, r.field_selector
         );
-        let node = match r.field_selector.split_once('=') {
-            _ if r.field_selector.is_empty() => Some(None),
-            Some(("spec.nodeName", node)) if !node.contains(',') => Some(Some(node.to_string())),
-            _ => None,
-        };
-        let labels = match &r.selection {
-            PodSelection::All => Some(String::new()),
-            PodSelection::Labels(selector) => Some(selector.clone()),
-            PodSelection::Workload { .. } => None,
-        };
-        if watch.pods.is_ready()
-            && !is_direct_token(&r.page_token)
-            && let (Some(node), Some(labels)) = (node, labels)
-            && let Some(selector) = LabelSelector::parse(&labels)
-        {
+        if let Some(source::CachedPods { node, selector }) = source::pods_from_cache(
+            watch.pods.is_ready(),
+            &r.page_token,
+            &r.field_selector,
+            &r.selection,
+        ) {
             let page = KeyPage::parse(r.page_size, &r.page_token, &key)?;
             let namespace = Some(r.namespace.as_str()).filter(|ns| !ns.is_empty());
             let keep = |p: &crate::kube::cached_pod::CachedPod| {
@@ -553,6 +544,35 @@ impl WorkloadQueries {
         let (sender, receiver) = tokio::sync::mpsc::channel(64);
         tokio::spawn(pending.run(sender));
         Ok(receiver)
+    }
+
+    /// A drain as a caller follows it: as [`Self::drain`], and the summary carries the node as
+    /// it is once the drain is over (re-read then, for `scope`; `None` if it cannot be read).
+    /// Dropping the stream stops further evictions.
+    pub async fn drain_with_summary(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+        node: &str,
+        options: DrainOptions,
+    ) -> Result<impl futures::Stream<Item = DrainProgress> + Send + use<>> {
+        let mut events = self.drain(scope, cluster_id, node, options).await?;
+        let clusters = self.clusters.clone();
+        let (scope, cluster_id, node) = (scope.clone(), cluster_id.to_string(), node.to_string());
+        Ok(async_stream::stream! {
+            while let Some(event) = events.recv().await {
+                yield match event {
+                    DrainEvent::Done { evicted, skipped, blocked, failed, complete } => {
+                        let node = match clusters.client(&scope, &cluster_id).await {
+                            Ok(client) => kw::get_node(&client.client, &node).await.ok().map(Box::new),
+                            Err(_) => None,
+                        };
+                        DrainProgress::Summary { node, evicted, skipped, blocked, failed, complete }
+                    }
+                    pod => DrainProgress::Pod(pod),
+                };
+            }
+        })
     }
 
     fn check(&self, w: &WorkloadRef) -> Result<WorkloadKind> {

@@ -33,6 +33,9 @@ type Sender = ByteSender<LogEntry>;
 #[derive(Debug, Clone)]
 pub struct WorkloadLogs {
     pub cluster_ids: Vec<String>,
+    /// Used when `cluster_ids` is empty: the clusters whose labels match (`k=v` pairs and bare
+    /// keys, comma-separated).
+    pub cluster_label_selector: String,
     pub namespace: String,
     pub selection: PodSelection,
     pub containers: Vec<String>,
@@ -67,16 +70,18 @@ impl WorkloadLogService {
         }
     }
 
-    /// Cluster ids whose labels match, for requests that name clusters by label.
-    pub async fn clusters_by_labels(&self, scope: &Scope, selector: &str) -> Result<Vec<String>> {
-        self.clusters.ids_by_labels(scope, selector).await
-    }
-
     pub async fn stream(
         &self,
         scope: &Scope,
         mut r: WorkloadLogs,
     ) -> Result<impl Stream<Item = Result<Vec<LogEntry>>> + Send + use<>> {
+        // Clusters named by id win; otherwise those whose labels match.
+        if r.cluster_ids.is_empty() && !r.cluster_label_selector.is_empty() {
+            r.cluster_ids = self
+                .clusters
+                .ids_by_labels(scope, &r.cluster_label_selector)
+                .await?;
+        }
         if r.namespace.is_empty() {
             return Err(Error::invalid("namespace", "is required"));
         }

@@ -7,23 +7,21 @@ use async_trait::async_trait;
 use zeroize::Zeroizing;
 
 use super::{
+    CREDENTIAL_KINDS, DISPLAY_NAME, MAX_PAGES, NODE_POOL_LABEL, PAGE_SIZE, VENDOR, action,
     client::{self, Accepted, Stamp},
-    error::{self, VENDOR},
-    spec::{ResizePlan, cluster_body, node_pool_body, plan_resize},
+    default_endpoint, error,
+    spec::{self, ResizePlan, cluster_body, node_pool_body, plan_resize},
 };
 use crate::adapters::{
-    CallContext,
+    CallContext, CredentialKind,
     cluster::{
-        Capability, ClusterProvider, ClusterSpec, NodePoolResize, NodePoolSpec, Submitted,
-        TaskStatus, VendorCluster, VendorClusterState, VendorNodePool, VendorNodePoolState,
+        Capability, ClusterProvider, ClusterSpec, NodePoolResize, NodePoolSpec, SpecViolation,
+        SpecWarning, Submitted, TaskStatus, VendorCluster, VendorClusterState, VendorNodePool,
+        VendorNodePoolState,
     },
     error::{ErrorClass, Result, VendorError},
     transport::{Idempotency, RawResponse, VendorHttp},
 };
-
-const PAGE_SIZE: u32 = 100;
-/// Bound on DescribeClustersV1 pages walked by one name look-up (10,000 clusters).
-const MAX_PAGES: u32 = 100;
 
 /// The ACK adapter. Cheap to clone; clones share the transport.
 #[derive(Clone)]
@@ -71,7 +69,7 @@ impl AckProvider {
                 format!("{region:?} is not an Alibaba Cloud region id"),
             ));
         }
-        Ok(format!("https://cs.{region}.aliyuncs.com"))
+        Ok(default_endpoint(region))
     }
 
     async fn call<B>(
@@ -121,7 +119,7 @@ impl AckProvider {
         ctx: &CallContext,
         cluster_id: &str,
     ) -> Result<Vec<client::NodePool>> {
-        let op = "DescribeClusterNodePools";
+        let op = action::DESCRIBE_CLUSTER_NODE_POOLS;
         let raw = self
             .call(ctx, op, Idempotency::Idempotent, |s| {
                 client::describe_cluster_node_pools_request(s, cluster_id)
@@ -150,11 +148,11 @@ impl ClusterProvider for AckProvider {
     }
 
     fn display_name(&self) -> &'static str {
-        "Alibaba Cloud ACK"
+        DISPLAY_NAME
     }
 
     fn node_pool_label(&self) -> Option<&'static str> {
-        Some("alibabacloud.com/nodepool-id")
+        Some(NODE_POOL_LABEL)
     }
 
     fn capability(&self) -> Capability {
@@ -177,6 +175,17 @@ impl ClusterProvider for AckProvider {
         }
     }
 
+    fn credential_kinds(&self) -> &'static [CredentialKind] {
+        CREDENTIAL_KINDS
+    }
+
+    fn check_spec(
+        &self,
+        spec: &ClusterSpec,
+    ) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
+        spec::check(spec)
+    }
+
     /// DescribeClustersV1 filters by name loosely, so only an exact match counts; clusters
     /// being deleted are not adopted.
     async fn find_cluster_by_name(
@@ -184,7 +193,7 @@ impl ClusterProvider for AckProvider {
         ctx: &CallContext,
         name: &str,
     ) -> Result<Option<VendorCluster>> {
-        let op = "DescribeClustersV1";
+        let op = action::DESCRIBE_CLUSTERS_V1;
         if name.is_empty() {
             return Err(invalid(op, "a cluster name is needed to look one up"));
         }
@@ -224,14 +233,18 @@ impl ClusterProvider for AckProvider {
         spec: &ClusterSpec,
     ) -> Result<Submitted> {
         let body = cluster_body(name, &ctx.region, spec)?;
-        self.accepted(ctx, "CreateCluster", Idempotency::NotIdempotent, "", |s| {
-            client::create_cluster_request(s, &body)
-        })
+        self.accepted(
+            ctx,
+            action::CREATE_CLUSTER,
+            Idempotency::NotIdempotent,
+            "",
+            |s| client::create_cluster_request(s, &body),
+        )
         .await
     }
 
     async fn get_cluster(&self, ctx: &CallContext, cluster_id: &str) -> Result<VendorCluster> {
-        let op = "DescribeClusterDetail";
+        let op = action::DESCRIBE_CLUSTER_DETAIL;
         let raw = self
             .call(ctx, op, Idempotency::Idempotent, |s| {
                 client::describe_cluster_detail_request(s, cluster_id)
@@ -245,7 +258,7 @@ impl ClusterProvider for AckProvider {
         ctx: &CallContext,
         cluster_id: &str,
     ) -> Result<Zeroizing<String>> {
-        let op = "DescribeClusterUserKubeconfig";
+        let op = action::DESCRIBE_CLUSTER_USER_KUBECONFIG;
         let raw = self
             .call(ctx, op, Idempotency::Idempotent, |s| {
                 client::describe_cluster_user_kubeconfig_request(s, cluster_id)
@@ -271,7 +284,7 @@ impl ClusterProvider for AckProvider {
         cluster_id: &str,
         kubernetes_version: &str,
     ) -> Result<Submitted> {
-        let op = "UpgradeCluster";
+        let op = action::UPGRADE_CLUSTER;
         if kubernetes_version.is_empty() {
             return Err(invalid(op, "a target Kubernetes version is needed"));
         }
@@ -285,7 +298,7 @@ impl ClusterProvider for AckProvider {
         let options = client::DeleteClusterOptions::default();
         self.accepted(
             ctx,
-            "DeleteCluster",
+            action::DELETE_CLUSTER,
             Idempotency::Idempotent,
             cluster_id,
             |s| client::delete_cluster_request(s, cluster_id, &options),
@@ -294,7 +307,7 @@ impl ClusterProvider for AckProvider {
     }
 
     async fn get_task(&self, ctx: &CallContext, task_id: &str) -> Result<TaskStatus> {
-        let op = "DescribeTaskInfo";
+        let op = action::DESCRIBE_TASK_INFO;
         let raw = self
             .call(ctx, op, Idempotency::Idempotent, |s| {
                 client::describe_task_info_request(s, task_id)
@@ -322,7 +335,7 @@ impl ClusterProvider for AckProvider {
         cluster_id: &str,
         spec: &NodePoolSpec,
     ) -> Result<Submitted> {
-        let op = "CreateClusterNodePool";
+        let op = action::CREATE_CLUSTER_NODE_POOL;
         if spec.name.is_empty() {
             return Err(invalid(op, "a node pool needs a name"));
         }
@@ -352,7 +365,7 @@ impl ClusterProvider for AckProvider {
                 VendorError::new(
                     ErrorClass::VendorNotFound,
                     VENDOR,
-                    "DescribeClusterNodePools",
+                    action::DESCRIBE_CLUSTER_NODE_POOLS,
                     "ErrorNodePoolNotFound",
                     format!("node pool {pool_id} is not in cluster {cluster_id}"),
                 )
@@ -365,7 +378,7 @@ impl ClusterProvider for AckProvider {
             ResizePlan::ScaleOut(count) => {
                 self.accepted(
                     ctx,
-                    "ScaleClusterNodePool",
+                    action::SCALE_CLUSTER_NODE_POOL,
                     Idempotency::NotIdempotent,
                     pool_id,
                     |s| client::scale_cluster_node_pool_request(s, cluster_id, pool_id, count),
@@ -375,7 +388,7 @@ impl ClusterProvider for AckProvider {
             ResizePlan::Modify(body) => {
                 self.accepted(
                     ctx,
-                    "ModifyClusterNodePool",
+                    action::MODIFY_CLUSTER_NODE_POOL,
                     Idempotency::Idempotent,
                     pool_id,
                     |s| client::modify_cluster_node_pool_request(s, cluster_id, pool_id, &body),
@@ -394,7 +407,7 @@ impl ClusterProvider for AckProvider {
     ) -> Result<Submitted> {
         self.accepted(
             ctx,
-            "DeleteClusterNodepool",
+            action::DELETE_CLUSTER_NODEPOOL,
             Idempotency::Idempotent,
             pool_id,
             |s| client::delete_cluster_nodepool_request(s, cluster_id, pool_id, true),
@@ -409,7 +422,7 @@ impl ClusterProvider for AckProvider {
         pool_id: &str,
         instance_ids: &[String],
     ) -> Result<Submitted> {
-        let op = "AttachInstancesToNodePool";
+        let op = action::ATTACH_INSTANCES_TO_NODE_POOL;
         if instance_ids.is_empty() {
             return Err(invalid(op, "no instances to attach"));
         }
@@ -428,7 +441,7 @@ impl ClusterProvider for AckProvider {
         node_names: &[String],
         release_instances: bool,
     ) -> Result<Submitted> {
-        let op = "RemoveNodePoolNodes";
+        let op = action::REMOVE_NODE_POOL_NODES;
         if node_names.is_empty() {
             return Err(invalid(op, "no nodes to remove"));
         }
@@ -528,7 +541,7 @@ fn task_status(task: client::TaskInfo) -> TaskStatus {
             TaskStatus::Failed(VendorError::new(
                 class,
                 VENDOR,
-                "DescribeTaskInfo",
+                action::DESCRIBE_TASK_INFO,
                 code,
                 message,
             ))

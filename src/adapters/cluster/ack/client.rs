@@ -7,17 +7,13 @@ use http::Method;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
-use super::error;
+use super::{API_VERSION, JSON_CONTENT_TYPE, VENDOR, action, error};
 use crate::adapters::signing::alibaba as sign;
 use crate::adapters::{
     CallContext, Credentials,
     error::{ErrorClass, Result, VendorError},
     transport::{Idempotency, RawResponse, VendorHttp},
 };
-
-pub const API_VERSION: &str = "2015-12-15";
-/// Exactly what the SDK sends and signs for JSON bodies.
-pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 /// Where, as whom and when one request is made. The secret never leaves this struct except
 /// into the HMAC.
@@ -85,7 +81,7 @@ fn seg(id: &str) -> String {
 fn bad_request(action: &'static str, message: impl Into<String>) -> VendorError {
     VendorError::new(
         ErrorClass::InvalidConfiguration,
-        error::VENDOR,
+        VENDOR,
         action,
         "BadRequest",
         message,
@@ -157,7 +153,7 @@ pub fn signed(stamp: &Stamp<'_>, call: &Call) -> Result<http::Request<Vec<u8>>> 
 pub fn create_cluster_request(stamp: &Stamp<'_>, body: &Value) -> Result<http::Request<Vec<u8>>> {
     signed(
         stamp,
-        &Call::new("CreateCluster", Method::POST, "/clusters".into()).json(body),
+        &Call::new(action::CREATE_CLUSTER, Method::POST, "/clusters".into()).json(body),
     )
 }
 
@@ -167,7 +163,11 @@ pub fn describe_clusters_v1_request(
     page_number: u32,
     page_size: u32,
 ) -> Result<http::Request<Vec<u8>>> {
-    let mut call = Call::new("DescribeClustersV1", Method::GET, "/api/v1/clusters".into());
+    let mut call = Call::new(
+        action::DESCRIBE_CLUSTERS_V1,
+        Method::GET,
+        "/api/v1/clusters".into(),
+    );
     if let Some(name) = name {
         call = call.query("name", name);
     }
@@ -184,7 +184,7 @@ pub fn describe_cluster_detail_request(
     let path = format!("/clusters/{}", seg(cluster_id));
     signed(
         stamp,
-        &Call::new("DescribeClusterDetail", Method::GET, path),
+        &Call::new(action::DESCRIBE_CLUSTER_DETAIL, Method::GET, path),
     )
 }
 
@@ -195,7 +195,7 @@ pub fn describe_cluster_user_kubeconfig_request(
     let path = format!("/k8s/{}/user_config", seg(cluster_id));
     signed(
         stamp,
-        &Call::new("DescribeClusterUserKubeconfig", Method::GET, path),
+        &Call::new(action::DESCRIBE_CLUSTER_USER_KUBECONFIG, Method::GET, path),
     )
 }
 
@@ -207,7 +207,7 @@ pub fn upgrade_cluster_request(
     let path = format!("/api/v2/clusters/{}/upgrade", seg(cluster_id));
     signed(
         stamp,
-        &Call::new("UpgradeCluster", Method::POST, path).json(&json!({
+        &Call::new(action::UPGRADE_CLUSTER, Method::POST, path).json(&json!({
             "next_version": next_version
         })),
     )
@@ -228,7 +228,7 @@ pub fn delete_cluster_request(
     options: &DeleteClusterOptions,
 ) -> Result<http::Request<Vec<u8>>> {
     let mut call = Call::new(
-        "DeleteCluster",
+        action::DELETE_CLUSTER,
         Method::DELETE,
         format!("/clusters/{}", seg(cluster_id)),
     );
@@ -255,7 +255,7 @@ pub fn create_cluster_node_pool_request(
     let path = format!("/clusters/{}/nodepools", seg(cluster_id));
     signed(
         stamp,
-        &Call::new("CreateClusterNodePool", Method::POST, path).json(body),
+        &Call::new(action::CREATE_CLUSTER_NODE_POOL, Method::POST, path).json(body),
     )
 }
 
@@ -266,7 +266,7 @@ pub fn describe_cluster_node_pools_request(
     let path = format!("/clusters/{}/nodepools", seg(cluster_id));
     signed(
         stamp,
-        &Call::new("DescribeClusterNodePools", Method::GET, path),
+        &Call::new(action::DESCRIBE_CLUSTER_NODE_POOLS, Method::GET, path),
     )
 }
 
@@ -280,7 +280,8 @@ pub fn scale_cluster_node_pool_request(
     let path = format!("/clusters/{}/nodepools/{}", seg(cluster_id), seg(pool_id));
     signed(
         stamp,
-        &Call::new("ScaleClusterNodePool", Method::POST, path).json(&json!({ "count": count })),
+        &Call::new(action::SCALE_CLUSTER_NODE_POOL, Method::POST, path)
+            .json(&json!({ "count": count })),
     )
 }
 
@@ -293,7 +294,7 @@ pub fn modify_cluster_node_pool_request(
     let path = format!("/clusters/{}/nodepools/{}", seg(cluster_id), seg(pool_id));
     signed(
         stamp,
-        &Call::new("ModifyClusterNodePool", Method::PUT, path).json(body),
+        &Call::new(action::MODIFY_CLUSTER_NODE_POOL, Method::PUT, path).json(body),
     )
 }
 
@@ -306,7 +307,8 @@ pub fn delete_cluster_nodepool_request(
     let path = format!("/clusters/{}/nodepools/{}", seg(cluster_id), seg(pool_id));
     signed(
         stamp,
-        &Call::new("DeleteClusterNodepool", Method::DELETE, path).query("force", force.to_string()),
+        &Call::new(action::DELETE_CLUSTER_NODEPOOL, Method::DELETE, path)
+            .query("force", force.to_string()),
     )
 }
 
@@ -323,7 +325,7 @@ pub fn attach_instances_to_node_pool_request(
     );
     signed(
         stamp,
-        &Call::new("AttachInstancesToNodePool", Method::POST, path)
+        &Call::new(action::ATTACH_INSTANCES_TO_NODE_POOL, Method::POST, path)
             .json(&json!({ "instances": instance_ids })),
     )
 }
@@ -342,7 +344,7 @@ pub fn remove_node_pool_nodes_request(
         seg(cluster_id),
         seg(pool_id)
     );
-    let call = Call::new("RemoveNodePoolNodes", Method::DELETE, path)
+    let call = Call::new(action::REMOVE_NODE_POOL_NODES, Method::DELETE, path)
         .query("nodes", json!(nodes).to_string())
         .query("release_node", release_node.to_string())
         .query("drain_node", drain_node.to_string());
@@ -354,7 +356,10 @@ pub fn describe_task_info_request(
     task_id: &str,
 ) -> Result<http::Request<Vec<u8>>> {
     let path = format!("/tasks/{}", seg(task_id));
-    signed(stamp, &Call::new("DescribeTaskInfo", Method::GET, path))
+    signed(
+        stamp,
+        &Call::new(action::DESCRIBE_TASK_INFO, Method::GET, path),
+    )
 }
 
 /// Sends one ACK action through the shared transport. `build` is called for every attempt
@@ -373,14 +378,14 @@ where
     let Credentials::AccessKey { id, secret } = &ctx.credentials else {
         return Err(VendorError::new(
             ErrorClass::CredentialsInvalid,
-            error::VENDOR,
+            VENDOR,
             operation,
             "WrongCredentialKind",
             "ACK needs an access key (id and secret)",
         ));
     };
     http.send(
-        &ctx.limit_key(error::VENDOR),
+        &ctx.limit_key(VENDOR),
         operation,
         idempotency,
         || {

@@ -8,7 +8,7 @@ use crate::adapters::{
     transport::RawResponse,
 };
 
-pub const VENDOR: &str = "ack";
+use super::VENDOR;
 
 /// The error body. ACK's key casing is not documented (vendor-apis.md §1.9), so both are read.
 #[derive(Debug, Default, PartialEq)]

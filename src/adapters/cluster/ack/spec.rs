@@ -5,15 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value, json};
 
-use super::error::VENDOR;
+use super::{MAX_SCALE_OUT, VENDOR, action};
 use crate::adapters::{
-    cluster::{ClusterSpec, NodePoolResize, NodePoolSpec, VendorNodePool},
+    cluster::{
+        ClusterSpec, NodePoolResize, NodePoolSpec, SpecViolation, SpecWarning, VendorNodePool,
+        spec_rules,
+    },
     error::{ErrorClass, Result, VendorError},
 };
 use crate::proto::{cluster_spec, node_pool_spec};
-
-/// ScaleClusterNodePool adds at most this many nodes per call (SDK comment).
-pub const MAX_SCALE_OUT: i32 = 500;
 
 fn invalid(operation: &'static str, message: impl Into<String>) -> VendorError {
     VendorError::new(
@@ -23,6 +23,18 @@ fn invalid(operation: &'static str, message: impl Into<String>) -> VendorError {
         "",
         message,
     )
+}
+
+/// ACK's rules for a cluster spec, before anything is recorded: ACK settings or none, and a
+/// region (ACK is regional: the endpoint and every cluster live in one).
+pub fn check(spec: &ClusterSpec) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
+    let own = matches!(
+        spec.provider_config,
+        Some(cluster_spec::ProviderConfig::Ack(_))
+    );
+    spec_rules::own_provider_config(VENDOR, spec, own)?;
+    spec_rules::region_required(VENDOR, spec)?;
+    Ok(Vec::new())
 }
 
 /// What one resize call sends.
@@ -38,7 +50,7 @@ pub enum ResizePlan {
 
 /// Decides the call for `change` against the pool as it is now.
 pub fn plan_resize(current: &VendorNodePool, change: &NodePoolResize) -> Result<ResizePlan> {
-    let op = "ModifyClusterNodePool";
+    let op = action::MODIFY_CLUSTER_NODE_POOL;
     let enable = change.autoscaling.unwrap_or(current.autoscaling);
     let min = change.min_size.unwrap_or(current.min_size);
     let max = change.max_size.unwrap_or(current.max_size);
@@ -68,7 +80,7 @@ pub fn plan_resize(current: &VendorNodePool, change: &NodePoolResize) -> Result<
             let count = target - current.desired_size;
             if count > MAX_SCALE_OUT {
                 return Err(invalid(
-                    "ScaleClusterNodePool",
+                    action::SCALE_CLUSTER_NODE_POOL,
                     format!("ACK adds at most {MAX_SCALE_OUT} nodes per call; asked for {count}"),
                 ));
             }
@@ -113,7 +125,7 @@ fn put(body: &mut Map<String, Value>, key: &str, value: Value) {
 /// The CreateCluster body (vendor-apis.md §1.6). Empty fields are left out; `vendor_extra`
 /// is merged in last, unchanged, so it can set anything this mapping does not know.
 pub fn cluster_body(name: &str, ctx_region: &str, spec: &ClusterSpec) -> Result<Value> {
-    let op = "CreateCluster";
+    let op = action::CREATE_CLUSTER;
     if !spec.region.is_empty() && !ctx_region.is_empty() && spec.region != ctx_region {
         return Err(invalid(
             op,
@@ -515,5 +527,36 @@ mod tests {
                 "auto_scaling": { "enable": true, "min_instances": 1, "max_instances": 5 },
             })
         );
+    }
+
+    #[test]
+    fn check_takes_ack_settings_or_none_and_needs_a_region() {
+        let spec = |config: Option<cluster_spec::ProviderConfig>, region: &str| ClusterSpec {
+            region: region.into(),
+            provider_config: config,
+            ..ClusterSpec::default()
+        };
+        let ack = || Some(cluster_spec::ProviderConfig::Ack(Default::default()));
+        assert_eq!(check(&spec(ack(), "cn-hangzhou")), Ok(Vec::new()));
+        assert_eq!(check(&spec(None, "cn-hangzhou")), Ok(Vec::new()));
+        for other in [
+            cluster_spec::ProviderConfig::Tke(Default::default()),
+            cluster_spec::ProviderConfig::Rancher(Default::default()),
+        ] {
+            let refused = check(&spec(Some(other), "cn-hangzhou")).unwrap_err();
+            assert_eq!(refused.field, "spec.provider_config");
+            assert_eq!(
+                refused.reason,
+                "does not match provider \"ack\"; set spec.ack or leave it empty"
+            );
+        }
+        for region in ["", "  "] {
+            let refused = check(&spec(ack(), region)).unwrap_err();
+            assert_eq!(refused.field, "spec.region");
+            assert!(
+                refused.reason.starts_with("is required for ack"),
+                "{refused:?}"
+            );
+        }
     }
 }

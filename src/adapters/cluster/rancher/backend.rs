@@ -9,28 +9,21 @@ use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use crate::adapters::{
-    CallContext, ErrorClass, Result, VendorError, VendorHttp,
+    CallContext, CredentialKind, ErrorClass, Result, VendorError, VendorHttp,
     cluster::{
-        Capability, ClusterProvider, ClusterSpec, Registration, Submitted, VendorCluster,
-        VendorClusterState,
+        Capability, ClusterProvider, ClusterSpec, Registration, SpecViolation, SpecWarning,
+        Submitted, VendorCluster, VendorClusterState,
     },
     transport::{Idempotency, LimitKey},
 };
 
 use super::{
-    VENDOR,
+    CREDENTIAL_KINDS, DEFAULT_PAGE_SIZE, DISPLAY_NAME, MAX_PAGES, REGISTRATION_POLL_FIRST,
+    REGISTRATION_POLL_MAX, REGISTRATION_WAIT, VENDOR, action,
     auth::ApiKey,
     client::{self, Endpoint},
+    spec,
 };
-
-/// norman's default page size.
-const DEFAULT_PAGE_SIZE: u32 = 1000;
-/// How long `register_cluster` waits for Rancher's controller to fill in the token's commands.
-const REGISTRATION_WAIT: Duration = Duration::from_secs(30);
-const REGISTRATION_POLL_FIRST: Duration = Duration::from_millis(100);
-const REGISTRATION_POLL_MAX: Duration = Duration::from_secs(2);
-/// Pages followed before a list gives up (10 million clusters at the default page size).
-const MAX_PAGES: usize = 10_000;
 
 /// Rancher v3 (norman) clusters. Node pools are not offered: the v3 NodePool type was removed in
 /// Rancher v2.15, so the trait's `Unsupported` defaults answer for them.
@@ -117,7 +110,7 @@ impl RancherProvider {
     /// Every cluster, following `pagination.next`; with `name`, filtered by name (by Rancher,
     /// and again here in case a server ignores the filter).
     async fn list(&self, call: &Call, name: Option<&str>) -> Result<Vec<ClusterObject>> {
-        const OP: &str = "ListClusters";
+        const OP: &str = action::LIST_CLUSTERS;
         let mut query = client::first_page_query(self.page_size, name);
         let mut followed = HashSet::new();
         let mut clusters = Vec::new();
@@ -156,7 +149,7 @@ impl RancherProvider {
     }
 
     async fn get(&self, call: &Call, cluster_id: &str) -> Result<ClusterObject> {
-        const OP: &str = "GetCluster";
+        const OP: &str = action::GET_CLUSTER;
         check_id(OP, cluster_id)?;
         let raw = self
             .send(call, OP, Idempotency::Idempotent, |e, k| {
@@ -171,7 +164,7 @@ impl RancherProvider {
         call: &Call,
         cluster_id: &str,
     ) -> Result<Vec<RegistrationToken>> {
-        const OP: &str = "ListClusterRegistrationTokens";
+        const OP: &str = action::LIST_CLUSTER_REGISTRATION_TOKENS;
         let raw = self
             .send(call, OP, Idempotency::Idempotent, |e, k| {
                 client::list_registration_tokens_request(e, k, cluster_id)
@@ -200,7 +193,7 @@ impl ClusterProvider for RancherProvider {
     }
 
     fn display_name(&self) -> &'static str {
-        "Rancher"
+        DISPLAY_NAME
     }
 
     fn capability(&self) -> Capability {
@@ -215,12 +208,23 @@ impl ClusterProvider for RancherProvider {
         }
     }
 
+    fn credential_kinds(&self) -> &'static [CredentialKind] {
+        CREDENTIAL_KINDS
+    }
+
+    fn check_spec(
+        &self,
+        spec: &ClusterSpec,
+    ) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
+        spec::check(spec)
+    }
+
     async fn find_cluster_by_name(
         &self,
         ctx: &CallContext,
         name: &str,
     ) -> Result<Option<VendorCluster>> {
-        let call = self.call(ctx, "ListClusters")?;
+        let call = self.call(ctx, action::LIST_CLUSTERS)?;
         let found = self.list(&call, Some(name)).await?;
         // Duplicates are possible (Rancher does not make names unique): the first one wins. A
         // cluster being removed is not found, so a create retried by name never adopts it.
@@ -231,7 +235,7 @@ impl ClusterProvider for RancherProvider {
     }
 
     async fn list_clusters(&self, ctx: &CallContext) -> Result<Vec<VendorCluster>> {
-        let call = self.call(ctx, "ListClusters")?;
+        let call = self.call(ctx, action::LIST_CLUSTERS)?;
         let clusters = self.list(&call, None).await?;
         Ok(clusters
             .into_iter()
@@ -245,9 +249,9 @@ impl ClusterProvider for RancherProvider {
         name: &str,
         spec: &ClusterSpec,
     ) -> Result<Submitted> {
-        const OP: &str = "CreateCluster";
+        const OP: &str = action::CREATE_CLUSTER;
         let call = self.call(ctx, OP)?;
-        let body = client::create_body(name, spec).map_err(|message| invalid(OP, message))?;
+        let body = spec::create_body(name, spec).map_err(|message| invalid(OP, message))?;
         let raw = self
             .send(&call, OP, Idempotency::NotIdempotent, |e, k| {
                 client::create_cluster_request(e, k, &body)
@@ -261,7 +265,7 @@ impl ClusterProvider for RancherProvider {
     }
 
     async fn get_cluster(&self, ctx: &CallContext, cluster_id: &str) -> Result<VendorCluster> {
-        let call = self.call(ctx, "GetCluster")?;
+        let call = self.call(ctx, action::GET_CLUSTER)?;
         Ok(self.get(&call, cluster_id).await?.into_vendor())
     }
 
@@ -270,7 +274,7 @@ impl ClusterProvider for RancherProvider {
         ctx: &CallContext,
         cluster_id: &str,
     ) -> Result<Zeroizing<String>> {
-        const OP: &str = "GenerateKubeconfig";
+        const OP: &str = action::GENERATE_KUBECONFIG;
         let call = self.call(ctx, OP)?;
         check_id(OP, cluster_id)?;
         // Each call makes Rancher mint a kubeconfig token, so a retry makes a spare one at most.
@@ -300,7 +304,7 @@ impl ClusterProvider for RancherProvider {
         cluster_id: &str,
         kubernetes_version: &str,
     ) -> Result<Submitted> {
-        const OP: &str = "UpdateCluster";
+        const OP: &str = action::UPDATE_CLUSTER;
         let call = self.call(ctx, OP)?;
         if kubernetes_version.trim().is_empty() {
             return Err(invalid(OP, "the Kubernetes version to upgrade to is empty"));
@@ -330,7 +334,7 @@ impl ClusterProvider for RancherProvider {
     }
 
     async fn delete_cluster(&self, ctx: &CallContext, cluster_id: &str) -> Result<Submitted> {
-        const OP: &str = "DeleteCluster";
+        const OP: &str = action::DELETE_CLUSTER;
         let call = self.call(ctx, OP)?;
         check_id(OP, cluster_id)?;
         self.send(&call, OP, Idempotency::Idempotent, |e, k| {
@@ -347,7 +351,7 @@ impl ClusterProvider for RancherProvider {
     /// previous attempt made), makes a registration token for it unless it has one, and waits
     /// (bounded) until Rancher's controller has filled in the commands.
     async fn register_cluster(&self, ctx: &CallContext, name: &str) -> Result<Registration> {
-        const OP: &str = "CreateCluster";
+        const OP: &str = action::CREATE_CLUSTER;
         let call = self.call(ctx, OP)?;
         let existing = self.list(&call, Some(name)).await?;
         let (cluster_id, fresh) = match existing.into_iter().find(|c| c.state != "removing") {
@@ -378,7 +382,7 @@ impl ClusterProvider for RancherProvider {
                 .await?
                 .is_empty()
         {
-            const TOKEN_OP: &str = "CreateClusterRegistrationToken";
+            const TOKEN_OP: &str = action::CREATE_CLUSTER_REGISTRATION_TOKEN;
             self.send(&call, TOKEN_OP, Idempotency::NotIdempotent, |e, k| {
                 client::create_registration_token_request(e, k, &cluster_id)
             })
@@ -400,7 +404,7 @@ impl ClusterProvider for RancherProvider {
                 return Err(VendorError::new(
                     ErrorClass::Timeout,
                     VENDOR,
-                    "ListClusterRegistrationTokens",
+                    action::LIST_CLUSTER_REGISTRATION_TOKENS,
                     "",
                     format!(
                         "Rancher did not fill in the registration command of cluster \
@@ -411,6 +415,18 @@ impl ClusterProvider for RancherProvider {
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(REGISTRATION_POLL_MAX);
+        }
+    }
+
+    /// A spec naming `rancher_cluster_id` brings in a cluster Rancher already has.
+    fn adopted_cluster(&self, spec: &ClusterSpec) -> Option<String> {
+        match &spec.provider_config {
+            Some(crate::proto::cluster_spec::ProviderConfig::Rancher(rancher))
+                if !rancher.rancher_cluster_id.is_empty() =>
+            {
+                Some(rancher.rancher_cluster_id.clone())
+            }
+            _ => None,
         }
     }
 }
@@ -684,5 +700,28 @@ mod tests {
             assert_eq!(err.class, ErrorClass::CredentialsInvalid, "{err}");
             assert!(!format!("{err} {err:?}").contains(SECRET));
         }
+    }
+
+    #[test]
+    fn a_spec_naming_an_existing_cluster_is_adopted_not_created() {
+        use crate::proto::{RancherClusterConfig, cluster_spec::ProviderConfig};
+        let provider = RancherProvider::new(http(), None);
+        let spec = |config: Option<ProviderConfig>| ClusterSpec {
+            provider_config: config,
+            ..ClusterSpec::default()
+        };
+        let existing = spec(Some(ProviderConfig::Rancher(RancherClusterConfig {
+            rancher_cluster_id: "c-m-abc12".into(),
+            ..RancherClusterConfig::default()
+        })));
+        assert_eq!(
+            provider.adopted_cluster(&existing).as_deref(),
+            Some("c-m-abc12")
+        );
+        let new = spec(Some(ProviderConfig::Rancher(
+            RancherClusterConfig::default(),
+        )));
+        assert_eq!(provider.adopted_cluster(&new), None);
+        assert_eq!(provider.adopted_cluster(&spec(None)), None);
     }
 }

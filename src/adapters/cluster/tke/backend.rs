@@ -9,16 +9,15 @@ use async_trait::async_trait;
 use zeroize::Zeroizing;
 
 use super::{
+    CREDENTIAL_KINDS, DEFAULT_ENDPOINT, DISPLAY_NAME, NODE_POOL_LABEL, PAGE_LIMIT, VENDOR, action,
     client::{
         self, AddInstancesReply, ClustersReply, DeleteInstancesReply, IdReply, InstancesReply,
-        NodePoolIdReply, NodePoolsReply, PAGE_LIMIT, Reply, TkeCluster, TkeInstance, TkeNodePool,
+        NodePoolIdReply, NodePoolsReply, Reply, TkeCluster, TkeInstance, TkeNodePool,
     },
-    endpoint,
-    error::VENDOR,
-    spec,
+    endpoint, spec,
 };
 use crate::adapters::{
-    CallContext,
+    CallContext, CredentialKind,
     cluster::{
         Capability, ClusterProvider, ClusterSpec, NodePoolResize, NodePoolSpec, SpecViolation,
         SpecWarning, Submitted, VendorCluster, VendorClusterState, VendorNodePool,
@@ -27,11 +26,6 @@ use crate::adapters::{
     error::{ErrorClass, Result, VendorError},
     transport::{Idempotency, VendorHttp},
 };
-
-/// The error code TKE is assumed to answer DescribeClusterKubeconfig(IsExtranet=true) with while
-/// the cluster has no public endpoint. UNCONFIRMED: the SDK lists no such code, so the check
-/// below also accepts other codes and messages that say the same.
-pub const EXTRANET_NOT_ENABLED: &str = "FailedOperation.ClusterNotEnableExtranet";
 
 /// Tencent Cloud TKE (API 2018-05-25).
 pub struct TkeProvider {
@@ -60,7 +54,7 @@ impl TkeProvider {
         Ok(self
             .endpoint
             .clone()
-            .unwrap_or_else(|| client::DEFAULT_ENDPOINT.to_string()))
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string()))
     }
 
     pub(super) async fn call<T, B>(
@@ -80,9 +74,12 @@ impl TkeProvider {
 
     async fn describe_cluster(&self, ctx: &CallContext, cluster_id: &str) -> Result<TkeCluster> {
         let reply: Reply<ClustersReply> = self
-            .call(ctx, "DescribeClusters", Idempotency::Idempotent, |t, ts| {
-                client::describe_cluster_request(t, ts, cluster_id)
-            })
+            .call(
+                ctx,
+                action::DESCRIBE_CLUSTERS,
+                Idempotency::Idempotent,
+                |t, ts| client::describe_cluster_request(t, ts, cluster_id),
+            )
             .await?;
         reply
             .body
@@ -94,7 +91,7 @@ impl TkeProvider {
                 VendorError::new(
                     ErrorClass::VendorNotFound,
                     VENDOR,
-                    "DescribeClusters",
+                    action::DESCRIBE_CLUSTERS,
                     "",
                     format!("cluster {cluster_id} not found"),
                 )
@@ -115,7 +112,7 @@ impl TkeProvider {
             let reply: Reply<InstancesReply> = self
                 .call(
                     ctx,
-                    "DescribeClusterInstances",
+                    action::DESCRIBE_CLUSTER_INSTANCES,
                     Idempotency::Idempotent,
                     |t, ts| {
                         client::describe_cluster_instances_request(
@@ -150,11 +147,11 @@ impl ClusterProvider for TkeProvider {
     }
 
     fn display_name(&self) -> &'static str {
-        "Tencent Cloud TKE"
+        DISPLAY_NAME
     }
 
     fn node_pool_label(&self) -> Option<&'static str> {
-        Some("tke.cloud.tencent.com/nodepool-id")
+        Some(NODE_POOL_LABEL)
     }
 
     fn capability(&self) -> Capability {
@@ -177,6 +174,17 @@ impl ClusterProvider for TkeProvider {
         }
     }
 
+    fn credential_kinds(&self) -> &'static [CredentialKind] {
+        CREDENTIAL_KINDS
+    }
+
+    fn check_spec(
+        &self,
+        spec: &ClusterSpec,
+    ) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
+        spec::check(spec)
+    }
+
     async fn find_cluster_by_name(
         &self,
         ctx: &CallContext,
@@ -186,9 +194,12 @@ impl ClusterProvider for TkeProvider {
         let mut offset = 0;
         loop {
             let reply: Reply<ClustersReply> = self
-                .call(ctx, "DescribeClusters", Idempotency::Idempotent, |t, ts| {
-                    client::describe_clusters_by_name_request(t, ts, name, offset)
-                })
+                .call(
+                    ctx,
+                    action::DESCRIBE_CLUSTERS,
+                    Idempotency::Idempotent,
+                    |t, ts| client::describe_clusters_by_name_request(t, ts, name, offset),
+                )
                 .await?;
             let page = reply.body.clusters.unwrap_or_default();
             let seen = page.len() as i64;
@@ -232,13 +243,19 @@ impl ClusterProvider for TkeProvider {
         // Surface a bad spec before anything is sent.
         spec::create_cluster_body(name, spec)?;
         let reply: Reply<IdReply> = self
-            .call(ctx, "CreateCluster", Idempotency::NotIdempotent, |t, ts| {
-                client::create_cluster_request(t, ts, name, spec)
-            })
+            .call(
+                ctx,
+                action::CREATE_CLUSTER,
+                Idempotency::NotIdempotent,
+                |t, ts| client::create_cluster_request(t, ts, name, spec),
+            )
             .await?;
         let id = reply.body.cluster_id.unwrap_or_default();
         if id.is_empty() {
-            return Err(malformed("CreateCluster", "no ClusterId in the answer"));
+            return Err(malformed(
+                action::CREATE_CLUSTER,
+                "no ClusterId in the answer",
+            ));
         }
         Ok(submitted(&id, reply.request_id))
     }
@@ -272,13 +289,6 @@ impl ClusterProvider for TkeProvider {
         }
     }
 
-    fn review_spec(
-        &self,
-        spec: &ClusterSpec,
-    ) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
-        endpoint::review(spec)
-    }
-
     async fn upgrade_cluster(
         &self,
         ctx: &CallContext,
@@ -288,7 +298,7 @@ impl ClusterProvider for TkeProvider {
         let reply: Reply<serde_json::Value> = self
             .call(
                 ctx,
-                "UpdateClusterVersion",
+                action::UPDATE_CLUSTER_VERSION,
                 // A repeat would find the cluster upgrading and fail; only throttling, which
                 // guarantees nothing happened, is retried.
                 Idempotency::NotIdempotent,
@@ -302,9 +312,12 @@ impl ClusterProvider for TkeProvider {
 
     async fn delete_cluster(&self, ctx: &CallContext, cluster_id: &str) -> Result<Submitted> {
         let reply: Reply<serde_json::Value> = self
-            .call(ctx, "DeleteCluster", Idempotency::Idempotent, |t, ts| {
-                client::delete_cluster_request(t, ts, cluster_id)
-            })
+            .call(
+                ctx,
+                action::DELETE_CLUSTER,
+                Idempotency::Idempotent,
+                |t, ts| client::delete_cluster_request(t, ts, cluster_id),
+            )
             .await?;
         Ok(submitted(cluster_id, reply.request_id))
     }
@@ -317,7 +330,7 @@ impl ClusterProvider for TkeProvider {
         let reply: Reply<NodePoolsReply> = self
             .call(
                 ctx,
-                "DescribeClusterNodePools",
+                action::DESCRIBE_CLUSTER_NODE_POOLS,
                 Idempotency::Idempotent,
                 |t, ts| client::describe_cluster_node_pools_request(t, ts, cluster_id),
             )
@@ -347,7 +360,7 @@ impl ClusterProvider for TkeProvider {
         let reply: Reply<NodePoolIdReply> = self
             .call(
                 ctx,
-                "CreateClusterNodePool",
+                action::CREATE_CLUSTER_NODE_POOL,
                 Idempotency::NotIdempotent,
                 |t, ts| client::create_cluster_node_pool_request(t, ts, cluster_id, &vpc_id, spec),
             )
@@ -355,7 +368,7 @@ impl ClusterProvider for TkeProvider {
         let id = reply.body.node_pool_id.unwrap_or_default();
         if id.is_empty() {
             return Err(malformed(
-                "CreateClusterNodePool",
+                action::CREATE_CLUSTER_NODE_POOL,
                 "no NodePoolId in the answer",
             ));
         }
@@ -373,7 +386,7 @@ impl ClusterProvider for TkeProvider {
             return Err(VendorError::new(
                 ErrorClass::InvalidConfiguration,
                 VENDOR,
-                "ModifyClusterNodePool",
+                action::MODIFY_CLUSTER_NODE_POOL,
                 "",
                 "the resize changes nothing",
             ));
@@ -384,7 +397,7 @@ impl ClusterProvider for TkeProvider {
             let reply: Reply<serde_json::Value> = self
                 .call(
                     ctx,
-                    "ModifyClusterNodePool",
+                    action::MODIFY_CLUSTER_NODE_POOL,
                     Idempotency::Idempotent,
                     |t, ts| {
                         client::modify_cluster_node_pool_request(
@@ -405,7 +418,7 @@ impl ClusterProvider for TkeProvider {
             let reply: Reply<serde_json::Value> = self
                 .call(
                     ctx,
-                    "ModifyNodePoolDesiredCapacityAboutAsg",
+                    action::MODIFY_NODE_POOL_DESIRED_CAPACITY_ABOUT_ASG,
                     Idempotency::Idempotent,
                     |t, ts| {
                         client::modify_node_pool_desired_capacity_request(
@@ -428,7 +441,7 @@ impl ClusterProvider for TkeProvider {
         let reply: Reply<serde_json::Value> = self
             .call(
                 ctx,
-                "DeleteClusterNodePool",
+                action::DELETE_CLUSTER_NODE_POOL,
                 Idempotency::Idempotent,
                 |t, ts| client::delete_cluster_node_pool_request(t, ts, cluster_id, pool_id),
             )
@@ -446,7 +459,7 @@ impl ClusterProvider for TkeProvider {
         let reply: Reply<AddInstancesReply> = self
             .call(
                 ctx,
-                "AddExistedInstances",
+                action::ADD_EXISTED_INSTANCES,
                 Idempotency::NotIdempotent,
                 |t, ts| {
                     client::add_existed_instances_request(t, ts, cluster_id, pool_id, instance_ids)
@@ -497,7 +510,7 @@ impl ClusterProvider for TkeProvider {
         Err(VendorError::new(
             class,
             VENDOR,
-            "AddExistedInstances",
+            action::ADD_EXISTED_INSTANCES,
             "",
             format!("instances not added to {pool_id}: {}", parts.join("; ")),
         )
@@ -530,7 +543,7 @@ impl ClusterProvider for TkeProvider {
             return Err(VendorError::new(
                 ErrorClass::InvalidConfiguration,
                 VENDOR,
-                "DeleteClusterInstances",
+                action::DELETE_CLUSTER_INSTANCES,
                 "",
                 format!(
                     "nodes not found in pool {pool_id} by LAN IP or instance id: {}",
@@ -541,7 +554,7 @@ impl ClusterProvider for TkeProvider {
         let reply: Reply<DeleteInstancesReply> = self
             .call(
                 ctx,
-                "DeleteClusterInstances",
+                action::DELETE_CLUSTER_INSTANCES,
                 Idempotency::Idempotent,
                 |t, ts| {
                     client::delete_cluster_instances_request(
@@ -559,7 +572,7 @@ impl ClusterProvider for TkeProvider {
             return Err(VendorError::new(
                 ErrorClass::Unknown,
                 VENDOR,
-                "DeleteClusterInstances",
+                action::DELETE_CLUSTER_INSTANCES,
                 "",
                 format!(
                     "instances not removed from {pool_id}: {}",
@@ -667,6 +680,7 @@ impl TkeNodePool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::cluster::tke::EXTRANET_NOT_ENABLED;
 
     #[test]
     fn cluster_states() {

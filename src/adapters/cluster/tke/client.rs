@@ -1,6 +1,7 @@
 //! Pure request builders for TKE 2018-05-25 (every call is `POST /` with `X-TC-Action` and a JSON
-//! body, signed with TC3-HMAC-SHA256), the spec-to-body mapping, and the one `send` helper that
-//! hands a builder to `VendorHttp::send` so every attempt is built and signed afresh.
+//! body, signed with TC3-HMAC-SHA256; the bodies made from specs come from `spec`), and the one
+//! `send` helper that hands a builder to `VendorHttp::send` so every attempt is built and signed
+//! afresh.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -8,10 +9,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::{
-    error::{VENDOR, parse_error},
-    spec,
-};
+use super::{CONTENT_TYPE, PAGE_LIMIT, SERVICE, VENDOR, VERSION, action, error::parse_error, spec};
 use crate::adapters::signing::tencent::{self as sign, SigningInput};
 use crate::adapters::{
     CallContext, Credentials,
@@ -19,16 +17,6 @@ use crate::adapters::{
     error::{ErrorClass, Result, VendorError},
     transport::{Idempotency, VendorHttp},
 };
-
-pub const VERSION: &str = "2018-05-25";
-/// The product in the credential scope. Not taken from the host: an endpoint override such as
-/// `127.0.0.1:PORT` has no product label.
-pub const SERVICE: &str = "tke";
-pub const DEFAULT_ENDPOINT: &str = "https://tke.tencentcloudapi.com";
-/// Sent and signed as is.
-pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
-/// TKE's page size limit.
-pub const PAGE_LIMIT: i64 = 100;
 
 /// Where a request goes and whom it is signed as. Not `Debug`: it holds the secret.
 #[derive(Clone, Copy)]
@@ -117,7 +105,7 @@ pub fn describe_cluster_request(
     cluster_id: &str,
 ) -> Result<http::Request<Vec<u8>>> {
     let body = json!({"ClusterIds": [cluster_id], "Offset": 0, "Limit": 1});
-    action_request(target, "DescribeClusters", &body, timestamp)
+    action_request(target, action::DESCRIBE_CLUSTERS, &body, timestamp)
 }
 
 /// One page of clusters whose name matches `name` (the vendor's filter; callers still compare
@@ -133,7 +121,7 @@ pub fn describe_clusters_by_name_request(
         "Offset": offset,
         "Limit": PAGE_LIMIT,
     });
-    action_request(target, "DescribeClusters", &body, timestamp)
+    action_request(target, action::DESCRIBE_CLUSTERS, &body, timestamp)
 }
 
 /// The kubeconfig that reaches the API server from outside the VPC (`extranet`), or from inside.
@@ -144,7 +132,12 @@ pub fn describe_cluster_kubeconfig_request(
     extranet: bool,
 ) -> Result<http::Request<Vec<u8>>> {
     let body = json!({"ClusterId": cluster_id, "IsExtranet": extranet});
-    action_request(target, "DescribeClusterKubeconfig", &body, timestamp)
+    action_request(
+        target,
+        action::DESCRIBE_CLUSTER_KUBECONFIG,
+        &body,
+        timestamp,
+    )
 }
 
 pub fn describe_cluster_endpoint_status_request(
@@ -153,7 +146,12 @@ pub fn describe_cluster_endpoint_status_request(
     cluster_id: &str,
 ) -> Result<http::Request<Vec<u8>>> {
     let body = json!({"ClusterId": cluster_id, "IsExtranet": true});
-    action_request(target, "DescribeClusterEndpointStatus", &body, timestamp)
+    action_request(
+        target,
+        action::DESCRIBE_CLUSTER_ENDPOINT_STATUS,
+        &body,
+        timestamp,
+    )
 }
 
 pub fn describe_cluster_node_pools_request(
@@ -162,7 +160,12 @@ pub fn describe_cluster_node_pools_request(
     cluster_id: &str,
 ) -> Result<http::Request<Vec<u8>>> {
     let body = json!({"ClusterId": cluster_id});
-    action_request(target, "DescribeClusterNodePools", &body, timestamp)
+    action_request(
+        target,
+        action::DESCRIBE_CLUSTER_NODE_POOLS,
+        &body,
+        timestamp,
+    )
 }
 
 /// One page of a pool's worker instances.
@@ -180,7 +183,7 @@ pub fn describe_cluster_instances_request(
         "Offset": offset,
         "Limit": PAGE_LIMIT,
     });
-    action_request(target, "DescribeClusterInstances", &body, timestamp)
+    action_request(target, action::DESCRIBE_CLUSTER_INSTANCES, &body, timestamp)
 }
 
 // ---- write builders ----
@@ -193,7 +196,7 @@ pub fn create_cluster_request(
 ) -> Result<http::Request<Vec<u8>>> {
     action_request(
         target,
-        "CreateCluster",
+        action::CREATE_CLUSTER,
         &spec::create_cluster_body(name, spec)?,
         timestamp,
     )
@@ -206,7 +209,7 @@ pub fn create_cluster_endpoint_request(
     cluster_id: &str,
 ) -> Result<http::Request<Vec<u8>>> {
     let body = json!({"ClusterId": cluster_id, "IsExtranet": true});
-    action_request(target, "CreateClusterEndpoint", &body, timestamp)
+    action_request(target, action::CREATE_CLUSTER_ENDPOINT, &body, timestamp)
 }
 
 /// Sets the source CIDRs allowed to reach the public endpoint (the whole list).
@@ -217,7 +220,7 @@ pub fn modify_cluster_endpoint_sp_request(
     cidrs: &[String],
 ) -> Result<http::Request<Vec<u8>>> {
     let body = json!({"ClusterId": cluster_id, "SecurityPolicies": cidrs, "IsExtranet": true});
-    action_request(target, "ModifyClusterEndpointSP", &body, timestamp)
+    action_request(target, action::MODIFY_CLUSTER_ENDPOINT_SP, &body, timestamp)
 }
 
 pub fn update_cluster_version_request(
@@ -227,7 +230,7 @@ pub fn update_cluster_version_request(
     version: &str,
 ) -> Result<http::Request<Vec<u8>>> {
     let body = json!({"ClusterId": cluster_id, "DstVersion": spec::vendor_version(version)});
-    action_request(target, "UpdateClusterVersion", &body, timestamp)
+    action_request(target, action::UPDATE_CLUSTER_VERSION, &body, timestamp)
 }
 
 /// Deletes the cluster and terminates its pay-as-you-go instances.
@@ -237,7 +240,7 @@ pub fn delete_cluster_request(
     cluster_id: &str,
 ) -> Result<http::Request<Vec<u8>>> {
     let body = json!({"ClusterId": cluster_id, "InstanceDeleteMode": "terminate"});
-    action_request(target, "DeleteCluster", &body, timestamp)
+    action_request(target, action::DELETE_CLUSTER, &body, timestamp)
 }
 
 pub fn create_cluster_node_pool_request(
@@ -248,7 +251,7 @@ pub fn create_cluster_node_pool_request(
     spec: &NodePoolSpec,
 ) -> Result<http::Request<Vec<u8>>> {
     let body = spec::create_node_pool_body(cluster_id, vpc_id, spec)?;
-    action_request(target, "CreateClusterNodePool", &body, timestamp)
+    action_request(target, action::CREATE_CLUSTER_NODE_POOL, &body, timestamp)
 }
 
 /// The "scale node pool" call: a target size, not a delta.
@@ -262,7 +265,7 @@ pub fn modify_node_pool_desired_capacity_request(
     let body = json!({"ClusterId": cluster_id, "NodePoolId": pool_id, "DesiredCapacity": desired});
     action_request(
         target,
-        "ModifyNodePoolDesiredCapacityAboutAsg",
+        action::MODIFY_NODE_POOL_DESIRED_CAPACITY_ABOUT_ASG,
         &body,
         timestamp,
     )
@@ -292,7 +295,7 @@ pub fn modify_cluster_node_pool_request(
     }
     action_request(
         target,
-        "ModifyClusterNodePool",
+        action::MODIFY_CLUSTER_NODE_POOL,
         &Value::Object(body),
         timestamp,
     )
@@ -305,7 +308,7 @@ pub fn delete_cluster_node_pool_request(
     pool_id: &str,
 ) -> Result<http::Request<Vec<u8>>> {
     let body = json!({"ClusterId": cluster_id, "NodePoolIds": [pool_id], "KeepInstance": false});
-    action_request(target, "DeleteClusterNodePool", &body, timestamp)
+    action_request(target, action::DELETE_CLUSTER_NODE_POOL, &body, timestamp)
 }
 
 /// Adds existing CVM instances to a pool, configured like the pool.
@@ -325,7 +328,7 @@ pub fn add_existed_instances_request(
             "InheritConfigurationFromNodePool": true,
         },
     });
-    action_request(target, "AddExistedInstances", &body, timestamp)
+    action_request(target, action::ADD_EXISTED_INSTANCES, &body, timestamp)
 }
 
 /// Removes instances from the cluster; `terminate` releases them, otherwise they are kept.
@@ -341,7 +344,7 @@ pub fn delete_cluster_instances_request(
         "InstanceIds": instance_ids,
         "InstanceDeleteMode": if terminate { "terminate" } else { "retain" },
     });
-    action_request(target, "DeleteClusterInstances", &body, timestamp)
+    action_request(target, action::DELETE_CLUSTER_INSTANCES, &body, timestamp)
 }
 
 // ---- sending ----
@@ -547,6 +550,7 @@ pub struct DeleteInstancesReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::cluster::tke::DEFAULT_ENDPOINT;
 
     const SECRET_KEY: &str = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE";
 

@@ -15,9 +15,9 @@ use std::net::IpAddr;
 use zeroize::Zeroizing;
 
 use super::{
+    EXTRANET_NOT_ENABLED, PUBLIC_ENDPOINT_WARNING, VENDOR, action,
     backend::TkeProvider,
     client::{self, EndpointStatusReply, KubeconfigReply, Reply},
-    error::VENDOR,
 };
 use crate::adapters::{
     CallContext,
@@ -26,9 +26,6 @@ use crate::adapters::{
     transport::Idempotency,
 };
 use crate::proto::cluster_spec::ProviderConfig;
-
-/// The warning code a cluster with a public API endpoint carries.
-pub const PUBLIC_ENDPOINT_WARNING: &str = "PUBLIC_ENDPOINT";
 
 /// The CIDRs allowed to reach the public endpoint, when the spec asks for one.
 pub fn public_endpoint(spec: &ClusterSpec) -> Option<&[String]> {
@@ -131,7 +128,7 @@ impl TkeProvider {
         let reply: Reply<KubeconfigReply> = self
             .call(
                 ctx,
-                "DescribeClusterKubeconfig",
+                action::DESCRIBE_CLUSTER_KUBECONFIG,
                 Idempotency::Idempotent,
                 |t, ts| client::describe_cluster_kubeconfig_request(t, ts, cluster_id, extranet),
             )
@@ -141,7 +138,7 @@ impl TkeProvider {
             _ => Err(VendorError::new(
                 ErrorClass::Unknown,
                 VENDOR,
-                "DescribeClusterKubeconfig",
+                action::DESCRIBE_CLUSTER_KUBECONFIG,
                 "MalformedResponse",
                 "the answer has no Kubeconfig",
             )),
@@ -164,7 +161,7 @@ impl TkeProvider {
         };
         self.call::<serde_json::Value, _>(
             ctx,
-            "ModifyClusterEndpointSP",
+            action::MODIFY_CLUSTER_ENDPOINT_SP,
             // Sets the whole list: repeating it changes nothing.
             Idempotency::Idempotent,
             |t, ts| client::modify_cluster_endpoint_sp_request(t, ts, cluster_id, cidrs),
@@ -185,7 +182,7 @@ impl TkeProvider {
             VendorError::new(
                 ErrorClass::DependencyPending,
                 VENDOR,
-                "DescribeClusterKubeconfig",
+                action::DESCRIBE_CLUSTER_KUBECONFIG,
                 cause.code.clone(),
                 format!("{what}; the kubeconfig can be fetched once it is ready"),
             )
@@ -194,7 +191,7 @@ impl TkeProvider {
         let status: Reply<EndpointStatusReply> = match self
             .call(
                 ctx,
-                "DescribeClusterEndpointStatus",
+                action::DESCRIBE_CLUSTER_ENDPOINT_STATUS,
                 Idempotency::Idempotent,
                 |t, ts| client::describe_cluster_endpoint_status_request(t, ts, cluster_id),
             )
@@ -209,7 +206,7 @@ impl TkeProvider {
                 return VendorError::new(
                     ErrorClass::DependencyBlocked,
                     VENDOR,
-                    "CreateClusterEndpoint",
+                    action::CREATE_CLUSTER_ENDPOINT,
                     cause.code.clone(),
                     format!(
                         "opening the public API server endpoint of {cluster_id} failed: {}",
@@ -228,7 +225,7 @@ impl TkeProvider {
         let created: Result<Reply<serde_json::Value>> = self
             .call(
                 ctx,
-                "CreateClusterEndpoint",
+                action::CREATE_CLUSTER_ENDPOINT,
                 Idempotency::NotIdempotent,
                 |t, ts| client::create_cluster_endpoint_request(t, ts, cluster_id),
             )
@@ -250,7 +247,7 @@ impl TkeProvider {
 
 pub(super) fn extranet_not_enabled(err: &VendorError) -> bool {
     let message = err.message.to_ascii_lowercase();
-    err.code == super::backend::EXTRANET_NOT_ENABLED
+    err.code == EXTRANET_NOT_ENABLED
         || err.code.ends_with("NotEnableExtranet")
         || (message.contains("extranet")
             && (message.contains("not enable") || message.contains("not open")))

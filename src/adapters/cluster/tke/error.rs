@@ -10,7 +10,7 @@ use crate::adapters::{
     transport::RawResponse,
 };
 
-pub const VENDOR: &str = "tke";
+use super::VENDOR;
 
 #[derive(Deserialize)]
 struct Envelope {

@@ -3,12 +3,25 @@
 
 use serde_json::{Map, Value, json};
 
-use super::client::invalid;
+use super::{VENDOR, action, client::invalid, endpoint};
 use crate::adapters::{
-    cluster::{ClusterSpec, NodePoolSpec},
+    cluster::{ClusterSpec, NodePoolSpec, SpecViolation, SpecWarning, spec_rules},
     error::Result,
 };
 use crate::proto::{self as pb, cluster_spec, node_pool_spec};
+
+/// TKE's rules for a cluster spec, before anything is recorded: TKE settings or none, a region
+/// (every TKE call names one), and how the API server may be reached (`endpoint::review`: a
+/// public endpoint only with source CIDRs, and a warning when there is one).
+pub fn check(spec: &ClusterSpec) -> std::result::Result<Vec<SpecWarning>, SpecViolation> {
+    let own = matches!(
+        spec.provider_config,
+        Some(cluster_spec::ProviderConfig::Tke(_))
+    );
+    spec_rules::own_provider_config(VENDOR, spec, own)?;
+    spec_rules::region_required(VENDOR, spec)?;
+    endpoint::review(spec)
+}
 
 /// TKE versions have no leading `v` ("1.30.0").
 pub(super) fn vendor_version(version: &str) -> &str {
@@ -26,7 +39,7 @@ fn put(map: &mut Map<String, Value>, key: &str, value: &str) {
 /// it: TKE's CreateCluster takes raw CVM parameters, not pools, so they are created afterwards
 /// with CreateClusterNodePool.
 pub fn create_cluster_body(name: &str, spec: &ClusterSpec) -> Result<Value> {
-    const OP: &str = "CreateCluster";
+    const OP: &str = action::CREATE_CLUSTER;
     let tke = match &spec.provider_config {
         None => None,
         Some(cluster_spec::ProviderConfig::Tke(tke)) => Some(tke),
@@ -125,7 +138,7 @@ pub fn create_cluster_body(name: &str, spec: &ClusterSpec) -> Result<Value> {
 /// The CreateClusterNodePool body. `vpc_id` is the cluster's VPC, which the pool's scaling group
 /// needs and the pool spec does not carry.
 pub fn create_node_pool_body(cluster_id: &str, vpc_id: &str, spec: &NodePoolSpec) -> Result<Value> {
-    const OP: &str = "CreateClusterNodePool";
+    const OP: &str = action::CREATE_CLUSTER_NODE_POOL;
     if spec.min_size < 0 || spec.max_size < 0 || spec.desired_size < 0 {
         return Err(invalid(OP, "node pool sizes cannot be negative"));
     }
@@ -351,5 +364,49 @@ mod tests {
             ..spec
         };
         assert!(create_node_pool_body("cls-1", "vpc-1", &bad).is_err());
+    }
+
+    #[test]
+    fn check_takes_tke_settings_or_none_a_region_and_the_endpoint_rules() {
+        let spec = |config: Option<cluster_spec::ProviderConfig>, region: &str| ClusterSpec {
+            region: region.into(),
+            provider_config: config,
+            ..ClusterSpec::default()
+        };
+        let tke = |public_endpoint: bool, cidrs: &[&str]| {
+            Some(cluster_spec::ProviderConfig::Tke(pb::TkeClusterConfig {
+                public_endpoint,
+                public_endpoint_cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
+                ..Default::default()
+            }))
+        };
+        assert_eq!(
+            check(&spec(tke(false, &[]), "ap-guangzhou")),
+            Ok(Vec::new())
+        );
+        assert_eq!(check(&spec(None, "ap-guangzhou")), Ok(Vec::new()));
+        for other in [
+            cluster_spec::ProviderConfig::Ack(Default::default()),
+            cluster_spec::ProviderConfig::Rancher(Default::default()),
+        ] {
+            let refused = check(&spec(Some(other), "ap-guangzhou")).unwrap_err();
+            assert_eq!(refused.field, "spec.provider_config");
+            assert_eq!(
+                refused.reason,
+                "does not match provider \"tke\"; set spec.tke or leave it empty"
+            );
+        }
+        let refused = check(&spec(tke(false, &[]), " ")).unwrap_err();
+        assert_eq!(refused.field, "spec.region");
+        assert!(
+            refused.reason.starts_with("is required for tke"),
+            "{refused:?}"
+        );
+        // The endpoint rules come after: a public endpoint needs CIDRs and is warned about.
+        let refused = check(&spec(tke(true, &[]), "ap-guangzhou")).unwrap_err();
+        assert_eq!(refused.field, "spec.tke.public_endpoint_cidrs");
+        let warnings = check(&spec(tke(true, &["203.0.113.0/24"]), "ap-guangzhou")).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].code, "PUBLIC_ENDPOINT");
     }
 }

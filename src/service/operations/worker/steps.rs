@@ -1,26 +1,26 @@
-//! The steps of each kind of operation. Each one is safe to run again after a crash: creates
-//! look the object up first, resizes are target-based, deletes treat "not found" as done.
+//! The I/O half of each step: ask the vendor, the database or Kubernetes, remember what must
+//! survive a crash, and let `decide` say what follows. Each step is safe to run again after a
+//! crash: creates look the object up first, resizes are target-based, deletes treat "not found"
+//! as done.
 
 use std::time::Duration;
 
 use prost::Message;
 
-use super::{
-    OperationWorker, Outcome, StepError, adopted_cluster, decode_pool_spec, failed_at_vendor,
-    remember, same_version, unknown_step,
-};
+use super::{OperationWorker, StepError, decode_pool_spec, misplaced, remember};
 use crate::{
     adapters::{
-        CallContext, ErrorClass, VendorError,
-        cluster::{
-            ClusterProvider, ClusterSpec, NodePoolResize, TaskStatus, VendorClusterState,
-            VendorNodePoolState,
-        },
+        CallContext,
+        cluster::{ClusterProvider, ClusterSpec},
     },
-    kube::drain::{DrainEvent, DrainOptions},
+    kube::drain::DrainOptions,
     service::{
         Error,
-        operations::{Operation, OperationInput},
+        clusters::ClusterState,
+        operations::{
+            Operation, OperationInput, Step,
+            decide::{self, Outcome, SpecPool},
+        },
     },
     store::now_millis,
 };
@@ -31,19 +31,20 @@ impl OperationWorker {
         p: &dyn ClusterProvider,
         ctx: &CallContext,
         op: &mut Operation,
-        step: &str,
+        step: Step,
     ) -> Result<Outcome, StepError> {
         match step {
-            "submit" => {
-                // Look first: a create that reached the vendor before a crash is adopted, not
-                // repeated (ACK and TKE creates have no idempotency token).
+            Step::Submit => {
                 let spec = self.cluster_spec(&op.cluster_id).await?;
-                let submitted = if let Some(existing) = adopted_cluster(&spec) {
-                    // Bringing in a cluster the vendor already has (Rancher): nothing is made.
+                let submitted = if let Some(existing) = p.adopted_cluster(&spec) {
+                    // Bringing in a cluster the vendor already has: nothing is made.
                     p.get_cluster(ctx, &existing).await?.id
                 } else {
-                    match p.find_cluster_by_name(ctx, &op.cluster_id).await? {
-                        Some(existing) => existing.id,
+                    // Look first: a create that reached the vendor before a crash is adopted,
+                    // not repeated.
+                    let found = p.find_cluster_by_name(ctx, &op.cluster_id).await?;
+                    match decide::reuse_cluster(found) {
+                        Some(existing) => existing,
                         None => {
                             let done = p.create_cluster(ctx, &op.cluster_id, &spec).await?;
                             remember(&mut op.detail, &done.request_id, &done.task_id);
@@ -56,58 +57,38 @@ impl OperationWorker {
                 self.store
                     .set_cluster_lifecycle(
                         &op.cluster_id,
-                        "PROVISIONING",
+                        ClusterState::Provisioning.as_str(),
                         Some(&submitted),
                         now_millis(),
                     )
                     .await
                     .map_err(Error::from)?;
-                Ok(Outcome::Next("provision"))
+                Ok(Outcome::Next(Step::Provision))
             }
-            "provision" => {
+            Step::Provision => {
                 if let Some(outcome) = self.poll_task(p, ctx, op).await? {
                     return Ok(outcome);
                 }
                 let cluster = p.get_cluster(ctx, &op.detail.vendor_cluster_id).await?;
                 op.detail.vendor_state = cluster.raw_state.clone();
-                match cluster.state {
-                    VendorClusterState::Running => Ok(Outcome::Next("node_pools")),
-                    VendorClusterState::Failed | VendorClusterState::Deleted => {
-                        Ok(failed_at_vendor(
-                            p.id(),
-                            "CreateCluster",
-                            &format!("the vendor reports the cluster as {:?}", cluster.raw_state),
-                        ))
-                    }
-                    _ => Ok(Outcome::Wait(format!(
-                        "the vendor is creating the cluster (state {:?})",
-                        cluster.raw_state
-                    ))),
-                }
+                Ok(decide::after_provision(&cluster))
             }
-            "node_pools" => self.create_spec_pools(p, ctx, op).await,
-            "connect" => {
+            Step::NodePools => self.create_spec_pools(p, ctx, op).await,
+            Step::Connect => {
                 let spec = self.cluster_spec(&op.cluster_id).await?;
-                let kubeconfig = match p
+                let fetched = p
                     .fetch_kubeconfig_for(ctx, &op.detail.vendor_cluster_id, &spec)
-                    .await
-                {
+                    .await;
+                let kubeconfig = match decide::after_kubeconfig(fetched) {
                     Ok(kubeconfig) => kubeconfig,
-                    // A public endpoint the spec asked for takes a while to open.
-                    Err(err) if err.class == ErrorClass::DependencyPending => {
-                        return Ok(Outcome::Wait(format!(
-                            "waiting for the vendor to open the API endpoint: {}",
-                            err.message
-                        )));
-                    }
-                    Err(err) => return Err(err.into()),
+                    Err(outcome) => return Ok(outcome),
                 };
                 self.importer
                     .attach_vendor_access(&op.cluster_id, kubeconfig)
                     .await?;
-                Ok(Outcome::Done("the cluster is running and connected".into()))
+                Ok(decide::connected())
             }
-            other => Err(unknown_step(other)),
+            Step::Wait | Step::Forget => Err(misplaced(op.kind, step)),
         }
     }
 
@@ -121,37 +102,28 @@ impl OperationWorker {
         op: &mut Operation,
     ) -> Result<Outcome, StepError> {
         let spec = self.cluster_spec(&op.cluster_id).await?;
-        if spec.node_pools.is_empty() || !p.capability().create_node_pool {
-            return Ok(Outcome::Next("connect"));
+        if let Some(outcome) =
+            decide::spec_pools_needed(spec.node_pools.len(), p.capability().create_node_pool)
+        {
+            return Ok(outcome);
         }
         let cluster = op.detail.vendor_cluster_id.clone();
         let existing = p.list_node_pools(ctx, &cluster).await?;
         let mut waiting = Vec::new();
+        // In the spec's order: a failed pool stops the step before any later pool is made.
         for wanted in &spec.node_pools {
-            match existing.iter().find(|pool| pool.name == wanted.name) {
-                Some(pool) if pool.state == VendorNodePoolState::Failed => {
-                    return Ok(failed_at_vendor(
-                        p.id(),
-                        "CreateNodePool",
-                        &format!("node pool {:?} failed at the vendor", wanted.name),
-                    ));
-                }
-                Some(pool) if pool.state == VendorNodePoolState::Running => {}
-                Some(pool) => waiting.push(format!("{} ({})", pool.name, pool.raw_state)),
-                None => {
+            match decide::spec_pool(&wanted.name, &existing) {
+                SpecPool::Failed(failure) => return Ok(Outcome::Fail(failure)),
+                SpecPool::Ready => {}
+                SpecPool::Pending(what) => waiting.push(what),
+                SpecPool::Missing => {
                     let done = p.create_node_pool(ctx, &cluster, wanted).await?;
                     remember(&mut op.detail, &done.request_id, &done.task_id);
-                    waiting.push(format!("{} (created)", wanted.name));
+                    waiting.push(decide::created_pool(&wanted.name));
                 }
             }
         }
-        if waiting.is_empty() {
-            return Ok(Outcome::Next("connect"));
-        }
-        Ok(Outcome::Wait(format!(
-            "waiting for node pools: {}",
-            waiting.join(", ")
-        )))
+        Ok(decide::after_spec_pools(&waiting))
     }
 
     pub(super) async fn delete_cluster(
@@ -159,47 +131,32 @@ impl OperationWorker {
         p: &dyn ClusterProvider,
         ctx: &CallContext,
         op: &mut Operation,
-        step: &str,
+        step: Step,
     ) -> Result<Outcome, StepError> {
         match step {
-            "submit" => {
-                if op.detail.vendor_cluster_id.is_empty() {
-                    return Ok(Outcome::Next("forget"));
+            Step::Submit => {
+                if let Some(outcome) = decide::before_delete(&op.detail.vendor_cluster_id) {
+                    return Ok(outcome);
                 }
-                match p.delete_cluster(ctx, &op.detail.vendor_cluster_id).await {
-                    Ok(done) => remember(&mut op.detail, &done.request_id, &done.task_id),
-                    Err(err) if err.is_not_found() => return Ok(Outcome::Next("forget")),
-                    Err(err) => return Err(err.into()),
-                }
-                Ok(Outcome::Next("wait"))
+                let sent = p
+                    .delete_cluster(ctx, &op.detail.vendor_cluster_id)
+                    .await
+                    .map(|done| remember(&mut op.detail, &done.request_id, &done.task_id));
+                Ok(decide::after_delete_request(sent))
             }
-            "wait" => match p.get_cluster(ctx, &op.detail.vendor_cluster_id).await {
-                Err(err) if err.is_not_found() => Ok(Outcome::Next("forget")),
-                Err(err) => Err(err.into()),
-                Ok(cluster) if cluster.state == VendorClusterState::Deleted => {
-                    Ok(Outcome::Next("forget"))
-                }
-                Ok(cluster) if cluster.state == VendorClusterState::Failed => Ok(failed_at_vendor(
-                    p.id(),
-                    "DeleteCluster",
-                    &format!("the vendor reports the cluster as {:?}", cluster.raw_state),
-                )),
-                Ok(cluster) => {
+            Step::Wait => {
+                let observed = p.get_cluster(ctx, &op.detail.vendor_cluster_id).await;
+                let outcome = decide::after_delete_wait(observed.as_ref().map_err(Clone::clone));
+                if let (Ok(cluster), Outcome::Wait(_)) = (&observed, &outcome) {
                     op.detail.vendor_state = cluster.raw_state.clone();
-                    Ok(Outcome::Wait(format!(
-                        "the vendor is deleting the cluster (state {:?})",
-                        cluster.raw_state
-                    )))
                 }
-            },
-            "forget" => {
-                match self.catalog.detach(&op.cluster_id, "").await {
-                    Ok(()) | Err(Error::NotFound { .. }) => {}
-                    Err(err) => return Err(err.into()),
-                }
-                Ok(Outcome::Done("deleted at the vendor and forgotten".into()))
+                Ok(outcome)
             }
-            other => Err(unknown_step(other)),
+            Step::Forget => {
+                let detached = self.catalog.detach(&op.cluster_id, "").await;
+                Ok(decide::after_forget(detached)?)
+            }
+            Step::Provision | Step::NodePools | Step::Connect => Err(misplaced(op.kind, step)),
         }
     }
 
@@ -208,50 +165,45 @@ impl OperationWorker {
         p: &dyn ClusterProvider,
         ctx: &CallContext,
         op: &mut Operation,
-        step: &str,
+        step: Step,
     ) -> Result<Outcome, StepError> {
         let OperationInput::UpgradeCluster { version } = op.detail.input.clone() else {
-            return Err(unknown_step("upgrade input"));
+            return Err(misplaced(op.kind, "the stored input"));
         };
         match step {
-            "submit" => {
+            Step::Submit => {
                 let cluster = p.get_cluster(ctx, &op.detail.vendor_cluster_id).await?;
-                if !same_version(&cluster.kubernetes_version, &version) {
+                if decide::upgrade_needed(&cluster, &version) {
                     let done = p
                         .upgrade_cluster(ctx, &op.detail.vendor_cluster_id, &version)
                         .await?;
                     remember(&mut op.detail, &done.request_id, &done.task_id);
                 }
-                Ok(Outcome::Next("wait"))
+                Ok(Outcome::Next(Step::Wait))
             }
-            "wait" => {
+            Step::Wait => {
                 if let Some(outcome) = self.poll_task(p, ctx, op).await? {
                     return Ok(outcome);
                 }
                 let cluster = p.get_cluster(ctx, &op.detail.vendor_cluster_id).await?;
                 op.detail.vendor_state = cluster.raw_state.clone();
-                if cluster.state == VendorClusterState::Running
-                    && same_version(&cluster.kubernetes_version, &version)
-                {
+                let outcome = decide::after_upgrade(&cluster, &version);
+                if let Outcome::Done(_) = outcome {
                     self.store
-                        .set_cluster_lifecycle(&op.cluster_id, "RUNNING", None, now_millis())
+                        .set_cluster_lifecycle(
+                            &op.cluster_id,
+                            ClusterState::Running.as_str(),
+                            None,
+                            now_millis(),
+                        )
                         .await
                         .map_err(Error::from)?;
-                    return Ok(Outcome::Done(format!("upgraded to {version}")));
                 }
-                if cluster.state == VendorClusterState::Failed {
-                    return Ok(failed_at_vendor(
-                        p.id(),
-                        "UpgradeCluster",
-                        "the vendor reports the cluster failed",
-                    ));
-                }
-                Ok(Outcome::Wait(format!(
-                    "the vendor is upgrading the cluster to {version} (state {:?}, version {:?})",
-                    cluster.raw_state, cluster.kubernetes_version
-                )))
+                Ok(outcome)
             }
-            other => Err(unknown_step(other)),
+            Step::Provision | Step::NodePools | Step::Connect | Step::Forget => {
+                Err(misplaced(op.kind, step))
+            }
         }
     }
 
@@ -260,129 +212,99 @@ impl OperationWorker {
         p: &dyn ClusterProvider,
         ctx: &CallContext,
         op: &mut Operation,
-        step: &str,
+        step: Step,
+    ) -> Result<Outcome, StepError> {
+        match step {
+            Step::Submit => self.submit_pool_change(p, ctx, op).await,
+            Step::Wait => self.wait_for_pool(p, ctx, op).await,
+            Step::Provision | Step::NodePools | Step::Connect | Step::Forget => {
+                Err(misplaced(op.kind, step))
+            }
+        }
+    }
+
+    async fn submit_pool_change(
+        &self,
+        p: &dyn ClusterProvider,
+        ctx: &CallContext,
+        op: &mut Operation,
     ) -> Result<Outcome, StepError> {
         let cluster = op.detail.vendor_cluster_id.clone();
         let input = op.detail.input.clone();
-        if step == "submit" {
-            match &input {
-                OperationInput::CreateNodePool { spec, name } => {
-                    let pools = p.list_node_pools(ctx, &cluster).await?;
-                    op.detail.vendor_object_id = match pools.iter().find(|pool| &pool.name == name)
-                    {
-                        Some(existing) => existing.id.clone(),
-                        None => {
-                            let spec = decode_pool_spec(spec)?;
-                            let done = p.create_node_pool(ctx, &cluster, &spec).await?;
-                            remember(&mut op.detail, &done.request_id, &done.task_id);
-                            done.object_id
-                        }
-                    };
-                }
-                OperationInput::UpdateNodePool {
-                    pool_id,
-                    desired_size,
-                    min_size,
-                    max_size,
-                    autoscaling,
-                } => {
-                    let change = NodePoolResize {
-                        desired_size: *desired_size,
-                        min_size: *min_size,
-                        max_size: *max_size,
-                        autoscaling: *autoscaling,
-                    };
-                    let done = p.resize_node_pool(ctx, &cluster, pool_id, &change).await?;
-                    remember(&mut op.detail, &done.request_id, &done.task_id);
-                }
-                OperationInput::DeleteNodePool { pool_id } => {
-                    match p.delete_node_pool(ctx, &cluster, pool_id).await {
-                        Ok(done) => remember(&mut op.detail, &done.request_id, &done.task_id),
-                        Err(err) if err.is_not_found() => {}
-                        Err(err) => return Err(err.into()),
+        let done = match &input {
+            OperationInput::CreateNodePool { spec, name } => {
+                let pools = p.list_node_pools(ctx, &cluster).await?;
+                op.detail.vendor_object_id = match decide::reuse_pool(&pools, name) {
+                    Some(existing) => existing,
+                    None => {
+                        let spec = decode_pool_spec(spec)?;
+                        let done = p.create_node_pool(ctx, &cluster, &spec).await?;
+                        remember(&mut op.detail, &done.request_id, &done.task_id);
+                        done.object_id
                     }
-                }
-                OperationInput::AddNodes {
-                    pool_id,
-                    instance_ids,
-                } => {
-                    let done = p
-                        .add_instances(ctx, &cluster, pool_id, instance_ids)
-                        .await?;
-                    remember(&mut op.detail, &done.request_id, &done.task_id);
-                }
-                OperationInput::RemoveNodes {
-                    pool_id,
-                    node_names,
-                    skip_drain,
-                    release_instances,
-                } => {
-                    if !skip_drain {
-                        self.drain(op, node_names).await?;
-                    }
-                    let done = p
-                        .remove_nodes(ctx, &cluster, pool_id, node_names, *release_instances)
-                        .await?;
-                    remember(&mut op.detail, &done.request_id, &done.task_id);
-                }
-                _ => return Err(unknown_step("node pool input")),
+                };
+                return Ok(Outcome::Next(Step::Wait));
             }
-            return Ok(Outcome::Next("wait"));
-        }
-        if step != "wait" {
-            return Err(unknown_step(step));
-        }
+            OperationInput::UpdateNodePool { pool_id, .. } => {
+                let change = decide::resize_of(&input)
+                    .ok_or_else(|| misplaced(op.kind, "the stored input"))?;
+                p.resize_node_pool(ctx, &cluster, pool_id, &change).await?
+            }
+            OperationInput::DeleteNodePool { pool_id } => {
+                let sent = p
+                    .delete_node_pool(ctx, &cluster, pool_id)
+                    .await
+                    .map(|done| remember(&mut op.detail, &done.request_id, &done.task_id));
+                return Ok(decide::after_pool_delete_request(sent));
+            }
+            OperationInput::AddNodes {
+                pool_id,
+                instance_ids,
+            } => {
+                p.add_instances(ctx, &cluster, pool_id, instance_ids)
+                    .await?
+            }
+            OperationInput::RemoveNodes {
+                pool_id,
+                node_names,
+                skip_drain,
+                release_instances,
+            } => {
+                if !skip_drain {
+                    self.drain(op, node_names).await?;
+                }
+                p.remove_nodes(ctx, &cluster, pool_id, node_names, *release_instances)
+                    .await?
+            }
+            OperationInput::CreateCluster
+            | OperationInput::DeleteCluster
+            | OperationInput::UpgradeCluster { .. } => {
+                return Err(misplaced(op.kind, "the stored input"));
+            }
+        };
+        remember(&mut op.detail, &done.request_id, &done.task_id);
+        Ok(Outcome::Next(Step::Wait))
+    }
+
+    async fn wait_for_pool(
+        &self,
+        p: &dyn ClusterProvider,
+        ctx: &CallContext,
+        op: &mut Operation,
+    ) -> Result<Outcome, StepError> {
         if let Some(outcome) = self.poll_task(p, ctx, op).await? {
             return Ok(outcome);
         }
-        let pool_id = match &input {
-            OperationInput::CreateNodePool { .. } => op.detail.vendor_object_id.clone(),
-            OperationInput::UpdateNodePool { pool_id, .. }
-            | OperationInput::DeleteNodePool { pool_id }
-            | OperationInput::AddNodes { pool_id, .. }
-            | OperationInput::RemoveNodes { pool_id, .. } => pool_id.clone(),
-            _ => return Err(unknown_step("node pool input")),
-        };
-        let pools = p.list_node_pools(ctx, &cluster).await?;
-        let pool = pools.into_iter().find(|pool| pool.id == pool_id);
-        let Some(pool) = pool.filter(|p| p.state != VendorNodePoolState::Deleted) else {
-            return Ok(if matches!(input, OperationInput::DeleteNodePool { .. }) {
-                Outcome::Done("node pool deleted".into())
-            } else {
-                failed_at_vendor(
-                    p.id(),
-                    "DescribeNodePool",
-                    &format!("node pool {pool_id:?} is gone"),
-                )
-            });
-        };
-        op.detail.vendor_state = pool.raw_state.clone();
-        if pool.state == VendorNodePoolState::Failed {
-            return Ok(failed_at_vendor(
-                p.id(),
-                "NodePool",
-                &format!("node pool state {:?}", pool.raw_state),
-            ));
+        let input = op.detail.input.clone();
+        let pool_id = decide::target_pool(&input, &op.detail.vendor_object_id)
+            .ok_or_else(|| misplaced(op.kind, "the stored input"))?
+            .to_string();
+        let pools = p.list_node_pools(ctx, &op.detail.vendor_cluster_id).await?;
+        let pool = decide::live_pool(&pools, &pool_id);
+        if let Some(pool) = pool {
+            op.detail.vendor_state = pool.raw_state.clone();
         }
-        let settled = pool.state == VendorNodePoolState::Running
-            && match &input {
-                OperationInput::UpdateNodePool {
-                    desired_size: Some(size),
-                    ..
-                } => pool.desired_size == *size,
-                OperationInput::DeleteNodePool { .. } => false,
-                _ => true,
-            };
-        if settled {
-            return Ok(Outcome::Done(format!(
-                "node pool {} is {} with {} nodes",
-                pool.id, pool.raw_state, pool.desired_size
-            )));
-        }
-        Ok(Outcome::Wait(format!(
-            "waiting for node pool {} (state {:?}, desired {})",
-            pool.id, pool.raw_state, pool.desired_size
-        )))
+        Ok(decide::after_pool_wait(&input, &pool_id, pool))
     }
 
     /// Drains the nodes through Kubernetes before the vendor removes them.
@@ -405,22 +327,8 @@ impl OperationWorker {
                 )
                 .await?;
             while let Some(event) = events.recv().await {
-                if let DrainEvent::Done {
-                    complete: false,
-                    blocked,
-                    failed,
-                    ..
-                } = event
-                {
-                    return Err(StepError::Vendor(VendorError::new(
-                        ErrorClass::DependencyPending,
-                        "kubernetes",
-                        "DrainNode",
-                        "DrainIncomplete",
-                        format!(
-                            "node {node}: {blocked} pods blocked by disruption budgets, {failed} failed"
-                        ),
-                    )));
+                if let Some(failure) = decide::after_drain_event(node, &event) {
+                    return Err(failure.into());
                 }
             }
         }
@@ -437,17 +345,11 @@ impl OperationWorker {
         if op.detail.vendor_task_id.is_empty() {
             return Ok(None);
         }
-        match p.get_task(ctx, &op.detail.vendor_task_id).await? {
-            TaskStatus::Succeeded => Ok(None),
-            TaskStatus::Running { stage, raw_state } => {
-                op.detail.vendor_state = raw_state;
-                Ok(Some(Outcome::Wait(format!("vendor task running: {stage}"))))
-            }
-            TaskStatus::Failed(error) => Ok(Some(Outcome::Fail {
-                error,
-                terminal: true,
-            })),
+        let task = p.get_task(ctx, &op.detail.vendor_task_id).await?;
+        if let crate::adapters::cluster::TaskStatus::Running { raw_state, .. } = &task {
+            op.detail.vendor_state = raw_state.clone();
         }
+        Ok(decide::after_task(&task))
     }
 
     async fn cluster_spec(&self, cluster_id: &str) -> Result<ClusterSpec, StepError> {

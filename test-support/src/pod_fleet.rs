@@ -1,22 +1,36 @@
-//! The benchmark's fixture: the pods it creates in the test control plane, the kubeconfig and
-//! kubectl it uses, and the namespace clean-up.
+//! A fleet of realistic pods in one namespace of the test control plane, spread over its KWOK
+//! nodes, for the ListPods benchmark (thousands of pods) and any test that needs many: created
+//! concurrently with retries, waited on until Running, and the namespace deleted again.
 
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
-use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::{
     Api,
     api::{DeleteParams, ListParams, PostParams},
-    config::Kubeconfig,
 };
 use serde_json::json;
 
-use super::{APPS, NAMESPACE, NODES};
+use crate::kube::{NODES, poll_until};
+
+/// The namespace the fleet lives in.
+pub const NAMESPACE: &str = "bench-pods";
+
+/// The fleet's apps and their tiers; pod `i` runs app `i % 8`.
+pub const APPS: [(&str, &str); 8] = [
+    ("storefront", "frontend"),
+    ("gateway", "frontend"),
+    ("checkout", "backend"),
+    ("catalog", "backend"),
+    ("payments", "backend"),
+    ("search", "backend"),
+    ("orders-db", "data"),
+    ("events-kafka", "data"),
+];
 
 /// The test environment's kubectl: `$KUBECTL`, the `KUBECTL=` line of the environment's `env`
 /// file, or the default cache path.
@@ -36,63 +50,6 @@ pub fn kubectl(kube_dir: &Path) -> Option<PathBuf> {
         .or_else(from_env_file)
         .or_else(default)
         .filter(|p| p.is_file())
-}
-
-/// The admin kubeconfig with its file references turned into embedded data, for ImportCluster.
-pub fn embedded_kubeconfig(path: &Path, config: &Kubeconfig) -> String {
-    let context = config
-        .current_context
-        .as_deref()
-        .and_then(|name| config.contexts.iter().find(|c| c.name == name))
-        .and_then(|c| c.context.as_ref())
-        .expect("kubeconfig has a current context");
-    let cluster = config
-        .clusters
-        .iter()
-        .find(|c| c.name == context.cluster)
-        .and_then(|c| c.cluster.as_ref())
-        .expect("kubeconfig names the current context's cluster");
-    let user = config
-        .auth_infos
-        .iter()
-        .find(|u| Some(&u.name) == context.user.as_ref())
-        .and_then(|u| u.auth_info.as_ref())
-        .expect("kubeconfig names the current context's user");
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let pem = |file: Option<&String>, what: &str| {
-        let file = dir.join(file.unwrap_or_else(|| panic!("kubeconfig has no {what} file")));
-        let bytes = std::fs::read(&file)
-            .unwrap_or_else(|e| panic!("{}: {e} (run scripts/kube-env up)", file.display()));
-        B64.encode(bytes)
-    };
-    format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: bench
-  cluster:
-    server: {server}
-    certificate-authority-data: {ca}
-users:
-- name: admin
-  user:
-    client-certificate-data: {cert}
-    client-key-data: {key}
-contexts:
-- name: bench
-  context:
-    cluster: bench
-    user: admin
-current-context: bench
-",
-        server = cluster.server.as_deref().expect("kubeconfig has a server"),
-        ca = pem(
-            cluster.certificate_authority.as_ref(),
-            "certificate-authority"
-        ),
-        cert = pem(user.client_certificate.as_ref(), "client-certificate"),
-        key = pem(user.client_key.as_ref(), "client-key"),
-    )
 }
 
 /// A small, realistic pod: one app container, a sidecar on every third pod, a few labels, bound
@@ -137,7 +94,7 @@ pub fn pod(i: usize) -> Pod {
             },
         },
         "spec": {
-            "nodeName": NODES[i % NODES.len()],
+            "nodeName": NODES[i % NODES.len()].0,
             "tolerations": [
                 {"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}
             ],
@@ -147,21 +104,6 @@ pub fn pod(i: usize) -> Pod {
         },
     }))
     .expect("pod")
-}
-
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !done().await {
-        assert!(
-            started.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// Deletes the namespace (its pods first, without grace, so KWOK need not finish them) and waits
@@ -190,7 +132,7 @@ pub async fn delete_namespace(kube: &kube::Client) {
         Err(kube::Error::Api(e)) if e.code == 404 => return,
         Err(e) => panic!("deleting namespace {NAMESPACE}: {e}"),
     }
-    wait_for(
+    poll_until(
         &format!("namespace {NAMESPACE} to be gone (is kube-controller-manager running?)"),
         Duration::from_secs(300),
         || async {
@@ -224,7 +166,7 @@ pub async fn create_pods(kube: &kube::Client, count: usize) {
     // The ServiceAccount admission plugin refuses pods until the namespace's default account
     // exists (kube-controller-manager creates it).
     let accounts = Api::<ServiceAccount>::namespaced(kube.clone(), NAMESPACE);
-    wait_for(
+    poll_until(
         "the default ServiceAccount in the new namespace (is kube-controller-manager running?)",
         Duration::from_secs(60),
         || async { matches!(accounts.get_opt("default").await, Ok(Some(_))) },

@@ -47,23 +47,7 @@ async fn next(stream: &mut Streaming<pb::WatchEventsResponse>) -> pb::WatchEvent
 
 /// Open upstream watches of events on the API server, from its metrics.
 async fn event_watches() -> i64 {
-    let text = kenv::client()
-        .await
-        .request_text(
-            http::Request::get("/metrics")
-                .body(Vec::new())
-                .expect("request"),
-        )
-        .await
-        .expect("metrics");
-    text.lines()
-        .filter(|l| {
-            l.starts_with("apiserver_longrunning_requests{")
-                && l.contains("resource=\"events\"")
-                && l.contains("verb=\"WATCH\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as i64
+    support::watch_oracle::open_watches(&kenv::client().await, "events").await
 }
 
 #[tokio::test]

@@ -26,8 +26,8 @@ fn field_violation(status: &Status) -> String {
 }
 
 fn row(i: usize) -> ClusterRow {
+    let id = format!("cluster-{i:04}");
     ClusterRow {
-        id: format!("cluster-{i:04}"),
         display_name: format!("Cluster {}", 999 - i),
         labels: if i.is_multiple_of(2) {
             r#"{"env":"prod"}"#.into()
@@ -40,20 +40,11 @@ fn row(i: usize) -> ClusterRow {
             "imported"
         }
         .into(),
-        region: String::new(),
-        vendor_cluster_id: String::new(),
-        state: "RUNNING".into(),
         endpoint: format!("https://10.0.0.{i}:6443"),
         kube_system_uid: Some(format!("uid-{i}")),
-        credential_id: None,
-        access_secret_id: None,
-        spec: None,
-        warnings: "[]".into(),
-        last_operation_id: None,
-        version: 1,
         create_time: 1_700_000_000_000 + i as i64,
         update_time: 1_700_000_000_000 + i as i64,
-        kube_access: "builtin".into(),
+        ..support::rows::imported_cluster(&id)
     }
 }
 

@@ -190,7 +190,7 @@ async fn operations_complete_through_throttling_and_server_errors() {
     });
     let endpoint = sim.endpoint();
     let server = TestServer::start_with(move |s| {
-        s.vendors.ack_endpoint = Some(endpoint);
+        s.vendors.ack.endpoint = Some(endpoint);
         s.vendors.transport.rate_per_second = LIMIT_PER_SECOND;
         s.vendors.transport.backoff_base = Duration::from_millis(50);
         s.vendors.transport.backoff_cap = Duration::from_secs(1);
@@ -305,7 +305,7 @@ async fn a_create_the_vendor_already_did_is_adopted_not_repeated() {
 
     let endpoint = sim.endpoint();
     let server = TestServer::start_with(move |s| {
-        s.vendors.ack_endpoint = Some(endpoint);
+        s.vendors.ack.endpoint = Some(endpoint);
         s.operations.poll_interval = Duration::from_millis(100);
     })
     .await;

@@ -3,7 +3,9 @@
 //! Kinds are resolved through each cluster's API discovery, cached per cluster (see
 //! `kube::resources::KindCache`), so a CRD installed a moment ago works without a restart.
 
-use std::{collections::BTreeMap, sync::Arc};
+pub mod object;
+
+use std::sync::Arc;
 
 use crate::kube::{
     apply::{self as kube_apply, Applied, ApplyOptions, Entry, Outcome, Parsed, Rejected},
@@ -15,30 +17,16 @@ use crate::service::{
     Error, Result,
     access::policy,
     access::{ClusterAccessor, Scope},
-    kube_errors,
+    kube_errors::{from_resource, from_resource_page},
     paging::KubePage,
 };
+
+pub use object::Resource;
 
 /// Most manifest text one apply takes (4 MiB): bounds parse time and memory per request.
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// Most documents (and objects, List items counted) one apply takes: bounds its duration.
 pub const MAX_MANIFEST_DOCUMENTS: usize = 500;
-
-/// One object of any kind.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resource {
-    pub api_version: String,
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub resource_version: String,
-    pub create_millis: Option<i64>,
-    /// The whole object as JSON, managedFields removed.
-    pub json: String,
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct ListResources {
@@ -157,17 +145,7 @@ impl ResourceService {
         let listed =
             kube_resources::list(&self.kinds, &request.cluster_id, &cluster.client, &query)
                 .await
-                .map_err(|err| match err {
-                    // 410 Gone: the API server compacted past the snapshot the token points into.
-                    ResourceError::Cluster(crate::kube::ClusterError::Api {
-                        code: 410, ..
-                    }) => Error::invalid(
-                        "page_token",
-                        "has expired (the cluster no longer keeps that snapshot); start again \
-                         from the first page",
-                    ),
-                    other => resource_error(&request.cluster_id, other),
-                })?;
+                .map_err(|err| from_resource_page(&request.cluster_id, err))?;
         Ok(ResourceList {
             next_page_token: page.next_token(listed.continue_token.as_deref()),
             resources: listed
@@ -184,7 +162,7 @@ impl ResourceService {
         kube_resources::get(&self.kinds, &target.cluster_id, &cluster.client, &key)
             .await
             .map(|object| seen_by(scope, object))
-            .map_err(|err| resource_error(&target.cluster_id, err))
+            .map_err(|err| from_resource(&target.cluster_id, err))
     }
 
     /// Deletes one object; the API server may finish later (finalizers, foreground deletion).
@@ -217,7 +195,7 @@ impl ResourceService {
             cascade,
         )
         .await
-        .map_err(|err| resource_error(&target.cluster_id, err))
+        .map_err(|err| from_resource(&target.cluster_id, err))
     }
 
     /// Server-side applies every object of `request.manifests` and reports each. A request over
@@ -328,7 +306,7 @@ impl ResourceService {
                     }));
                     continue;
                 }
-                Err(err) => return Err(resource_error(cluster_id, err)),
+                Err(err) => return Err(from_resource(cluster_id, err)),
             };
             let change = policy::Change {
                 group: resolved.group(),
@@ -364,7 +342,7 @@ impl ResourceService {
             .kinds
             .resolve(cluster_id, client, &key.api_version, &key.kind)
             .await
-            .map_err(|err| resource_error(cluster_id, err))?;
+            .map_err(|err| from_resource(cluster_id, err))?;
         let is_secret = resolved.group().is_empty() && resolved.kind() == "Secret";
         let secret_type = if is_secret {
             match kube_resources::get(&self.kinds, cluster_id, client, key).await {
@@ -372,7 +350,7 @@ impl ResourceService {
                     .ok()
                     .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string)),
                 Err(ResourceError::Cluster(crate::kube::ClusterError::NotFound(_))) => None,
-                Err(err) => return Err(resource_error(cluster_id, err)),
+                Err(err) => return Err(from_resource(cluster_id, err)),
             }
         } else {
             None
@@ -397,24 +375,6 @@ fn seen_by(scope: &Scope, object: Object) -> Resource {
     let mut resource = Resource::from(object);
     policy::redact_resource(scope, &mut resource);
     resource
-}
-
-/// What a generic-resource failure means to the caller.
-fn resource_error(cluster_id: &str, err: ResourceError) -> Error {
-    match err {
-        ResourceError::BadApiVersion(_) => Error::invalid("api_version", err.to_string()),
-        ResourceError::BadKind(_) | ResourceError::Unsupported { .. } => {
-            Error::invalid("kind", err.to_string())
-        }
-        ResourceError::ClusterScoped { .. } | ResourceError::NamespaceRequired { .. } => {
-            Error::invalid("namespace", err.to_string())
-        }
-        // Like the API server's 404 for a resource type it does not serve.
-        ResourceError::UnknownKind { .. } => {
-            Error::NotFoundMessage(format!("cluster {cluster_id:?}: {err}"))
-        }
-        ResourceError::Cluster(err) => kube_errors::from_cluster(cluster_id, err),
-    }
 }
 
 fn object_key(target: &ResourceRef) -> Result<ObjectKey> {
@@ -471,23 +431,6 @@ fn validate_name(name: &str) -> Result<()> {
     }
 }
 
-impl From<Object> for Resource {
-    fn from(o: Object) -> Resource {
-        Resource {
-            api_version: o.api_version,
-            kind: o.kind,
-            namespace: o.namespace,
-            name: o.name,
-            uid: o.uid,
-            labels: o.labels,
-            annotations: o.annotations,
-            resource_version: o.resource_version,
-            create_millis: o.create_millis,
-            json: o.json,
-        }
-    }
-}
-
 impl From<Applied> for ApplyResult {
     fn from(a: Applied) -> ApplyResult {
         ApplyResult {
@@ -529,29 +472,5 @@ mod tests {
         for bad in ["Team", "-a", "a-", "a.b", "a/b"] {
             assert!(validate_namespace(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn unknown_kind_is_not_found_and_bad_input_names_its_field() {
-        let unknown = resource_error(
-            "dev",
-            ResourceError::UnknownKind {
-                api_version: "example.com/v1".into(),
-                kind: "Widget".into(),
-            },
-        );
-        assert!(
-            matches!(&unknown, Error::NotFoundMessage(m) if m.contains("Widget") && m.contains("dev")),
-            "{unknown:?}"
-        );
-        let scoped = resource_error(
-            "dev",
-            ResourceError::ClusterScoped {
-                kind: "Node".into(),
-            },
-        );
-        assert!(matches!(scoped, Error::InvalidArgument { field, .. } if field == "namespace"));
-        let version = resource_error("dev", ResourceError::BadApiVersion("a/b/c".into()));
-        assert!(matches!(version, Error::InvalidArgument { field, .. } if field == "api_version"));
     }
 }

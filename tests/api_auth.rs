@@ -399,26 +399,7 @@ async fn every_rpc_under_every_kind_of_caller() {
 }
 
 fn cluster(id: &str) -> ClusterRow {
-    ClusterRow {
-        id: id.into(),
-        display_name: id.into(),
-        labels: "{}".into(),
-        provider: "imported".into(),
-        region: String::new(),
-        vendor_cluster_id: String::new(),
-        state: "RUNNING".into(),
-        endpoint: format!("https://{id}.example:6443"),
-        kube_system_uid: Some(format!("uid-{id}")),
-        credential_id: None,
-        access_secret_id: None,
-        spec: None,
-        warnings: "[]".into(),
-        last_operation_id: None,
-        version: 1,
-        create_time: 1,
-        update_time: 1,
-        kube_access: "builtin".into(),
-    }
+    support::rows::imported_cluster(id)
 }
 
 #[tokio::test]
