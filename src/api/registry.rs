@@ -436,6 +436,8 @@ impl From<ProviderInfo> for pb::RegistryProvider {
                             pb::RegistryCredentialKind::UsernamePassword
                         }
                         CredentialKind::AccessKey => pb::RegistryCredentialKind::AccessKey,
+                        CredentialKind::RobotToken => pb::RegistryCredentialKind::RobotToken,
+                        CredentialKind::ApiKey => pb::RegistryCredentialKind::ApiKey,
                     })
                 })
                 .collect(),

@@ -79,7 +79,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         settings.probe_interval,
         shutdown.child_token(),
     ));
-    let providers = providers::build(&settings.vendors)?;
+    let providers = providers::build(&settings.vendors, &settings.registries.extra_providers)?;
     // Checked on every outbound connection; knows the real port when listening on port 0.
     let outbound = Arc::new(settings.outbound.policy(addr));
     let services = Services::new(
@@ -87,6 +87,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         store,
         keyring,
         providers.clusters,
+        providers.registries,
         providers.credentials,
         outbound,
         shutdown.child_token(),

@@ -69,6 +69,7 @@ impl Services {
         store: Store,
         keyring: Arc<Keyring>,
         providers: crate::adapters::cluster::ProviderRegistry,
+        registry_providers: crate::adapters::registry::RegistryProviders,
         accepted_credentials: crate::service::secrets::credentials::AcceptedCredentials,
         outbound: Arc<crate::net::OutboundPolicy>,
         shutdown: tokio_util::sync::CancellationToken,
@@ -152,7 +153,7 @@ impl Services {
         let registry_connector = Arc::new(RegistryConnector::new(
             store.clone(),
             vault.clone(),
-            registry_providers(settings),
+            registry_providers,
         ));
         let registry_board = Arc::new(RegistryStatusBoard::default());
         let registries = Arc::new(RegistryCatalog::new(
@@ -220,13 +221,4 @@ impl Services {
             },
         }
     }
-}
-
-/// The registry providers this server offers: the built-in adapters, then any the settings add.
-fn registry_providers(settings: &Settings) -> crate::adapters::registry::RegistryProviders {
-    let mut providers = crate::adapters::registry::RegistryProviders::default();
-    for extra in settings.registries.extra_providers.all() {
-        providers = providers.with(extra.clone());
-    }
-    providers
 }

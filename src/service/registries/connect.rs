@@ -7,8 +7,6 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use zeroize::Zeroizing;
-
 use crate::adapters::{
     Credentials,
     registry::{
@@ -185,44 +183,47 @@ impl RegistryConnector {
             }
             Err(other) => return Err(other),
         };
-        let (kind, credentials) = match secret {
-            CredentialSecret::UsernamePassword { username, password } => (
-                Some(CredentialKind::UsernamePassword),
-                Some(RegistryCredentials::UsernamePassword { username, password }),
-            ),
-            CredentialSecret::RobotToken { robot_name, token } => (
-                Some(CredentialKind::UsernamePassword),
-                Some(RegistryCredentials::UsernamePassword {
-                    username: robot_name,
-                    password: token,
-                }),
-            ),
-            CredentialSecret::AccessKey {
-                access_key_id,
-                access_key_secret,
-            } => (
-                Some(CredentialKind::AccessKey),
-                Some(RegistryCredentials::Cloud(Credentials::AccessKey {
-                    id: access_key_id,
-                    secret: access_key_secret,
-                })),
-            ),
-            CredentialSecret::ApiKey { token, .. } => {
-                drop(Zeroizing::new(token));
-                (None, None)
-            }
+        let kind = match &secret {
+            CredentialSecret::UsernamePassword { .. } => CredentialKind::UsernamePassword,
+            CredentialSecret::RobotToken { .. } => CredentialKind::RobotToken,
+            CredentialSecret::AccessKey { .. } => CredentialKind::AccessKey,
+            CredentialSecret::ApiKey { .. } => CredentialKind::ApiKey,
         };
-        match (kind, credentials) {
-            (Some(kind), Some(credentials)) if accepted.contains(&kind) => Ok(credentials),
-            (kind, _) => Err(Error::invalid(
+        if !accepted.contains(&kind) {
+            return Err(Error::invalid(
                 field,
                 format!(
                     "credential {id:?} holds {} credentials; provider {:?} takes {}",
-                    kind.map_or("API key", kind_name),
+                    kind_name(kind),
                     provider.id(),
                     takes()
                 ),
-            )),
+            ));
+        }
+        match secret {
+            CredentialSecret::UsernamePassword { username, password } => {
+                Ok(RegistryCredentials::UsernamePassword { username, password })
+            }
+            // A robot account logs in like a user: its name and token.
+            CredentialSecret::RobotToken { robot_name, token } => {
+                Ok(RegistryCredentials::UsernamePassword {
+                    username: robot_name,
+                    password: token,
+                })
+            }
+            CredentialSecret::AccessKey {
+                access_key_id,
+                access_key_secret,
+            } => Ok(RegistryCredentials::Cloud(Credentials::AccessKey {
+                id: access_key_id,
+                secret: access_key_secret,
+            })),
+            CredentialSecret::ApiKey { key_id, token } => {
+                Ok(RegistryCredentials::Cloud(Credentials::ApiKey {
+                    key_id,
+                    token,
+                }))
+            }
         }
     }
 }
@@ -241,7 +242,9 @@ pub fn target_of(row: &RegistryRow, credentials: RegistryCredentials) -> Registr
 pub fn kind_name(kind: CredentialKind) -> &'static str {
     match kind {
         CredentialKind::Anonymous => "anonymous (no credential)",
-        CredentialKind::UsernamePassword => "username/password (or robot token)",
+        CredentialKind::UsernamePassword => "username/password",
+        CredentialKind::RobotToken => "robot token",
         CredentialKind::AccessKey => "access key",
+        CredentialKind::ApiKey => "API key",
     }
 }
