@@ -86,9 +86,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         &settings,
         store,
         keyring,
-        providers.clusters,
-        providers.registries,
-        providers.credentials,
+        providers,
         outbound,
         shutdown.child_token(),
     );

@@ -68,12 +68,15 @@ impl Services {
         settings: &Settings,
         store: Store,
         keyring: Arc<Keyring>,
-        providers: crate::adapters::cluster::ProviderRegistry,
-        registry_providers: crate::adapters::registry::RegistryProviders,
-        accepted_credentials: crate::service::secrets::credentials::AcceptedCredentials,
+        providers: super::providers::Providers,
         outbound: Arc<crate::net::OutboundPolicy>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Services {
+        let super::providers::Providers {
+            clusters: providers,
+            registries: registry_providers,
+            credentials: accepted_credentials,
+        } = providers;
         let board = Arc::new(StatusBoard::default());
         let connector = Arc::new(ClusterConnector::new(
             store.clone(),
