@@ -465,8 +465,8 @@ mod tests {
     #[test]
     fn filter_maps_to_query() {
         let q =
-            parse_filter(r#"provider = harbor AND labels.team = "web" AND labels.env:*"#).unwrap();
-        assert_eq!(q.provider.as_deref(), Some("harbor"));
+            parse_filter(r#"provider = quay AND labels.team = "web" AND labels.env:*"#).unwrap();
+        assert_eq!(q.provider.as_deref(), Some("quay"));
         assert_eq!(
             q.labels,
             vec![

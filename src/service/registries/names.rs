@@ -10,7 +10,7 @@ pub fn endpoint(field: &str, value: &str) -> Result<String> {
     if value.is_empty() {
         return Err(Error::invalid(
             field,
-            "is required: the registry's URL, such as https://harbor.example.com",
+            "is required: the registry's URL, such as https://registry.example.com",
         ));
     }
     let url = reqwest::Url::parse(value).map_err(|e| {
@@ -233,13 +233,13 @@ mod tests {
     #[test]
     fn endpoints() {
         assert_eq!(
-            endpoint("e", "https://harbor.example.com/").unwrap(),
-            "https://harbor.example.com"
+            endpoint("e", "https://registry.example.com/").unwrap(),
+            "https://registry.example.com"
         );
         assert!(endpoint("e", "http://127.0.0.1:5000").is_ok());
         for bad in [
             "",
-            "harbor.example.com",
+            "registry.example.com",
             "ftp://x",
             "https://user:pw@x.example",
             "https://x.example/?a=b",
