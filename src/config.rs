@@ -190,6 +190,9 @@ pub struct ServeArgs {
     /// Days audit events are kept before they are deleted (0: forever) [default: 90]
     #[arg(long, env = "FLOTILLA_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
     pub audit_retention_days: Option<u64>,
+    /// Seconds between logins of the registry prober to each registry [default: 60]
+    #[arg(long, env = "FLOTILLA_REGISTRY_PROBE_INTERVAL", value_name = "SECONDS")]
+    pub registry_probe_interval: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -241,6 +244,7 @@ struct FileConfig {
     peer_rate_limit_per_second: Option<f64>,
     peer_rate_limit_burst: Option<f64>,
     audit_retention_days: Option<u64>,
+    registry_probe_interval_seconds: Option<u64>,
 }
 
 /// Everything the server needs, resolved.
@@ -286,6 +290,34 @@ pub struct Settings {
     pub peer_rate_limit: Option<crate::auth::rate::RateLimit>,
     /// How long audit events are kept; `None`: forever.
     pub audit_retention: Option<Duration>,
+    /// Registry checks and the registry providers offered.
+    pub registries: RegistrySettings,
+}
+
+/// How registries are checked, and which providers this server offers beyond the built-in
+/// adapters (embedding and tests add their own `RegistryProvider`s here).
+#[derive(Clone)]
+pub struct RegistrySettings {
+    /// Between two logins of the registry prober to every registry.
+    pub probe_interval: Duration,
+    /// Registries checked at once.
+    pub probe_concurrency: usize,
+    /// How long "what is deployed where" waits for a cluster's pod cache to sync before it
+    /// reports the cluster as unreachable.
+    pub deployments_sync_wait: Duration,
+    /// Providers added to the built-in ones (same id: this one wins).
+    pub extra_providers: crate::adapters::registry::RegistryProviders,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        RegistrySettings {
+            probe_interval: Duration::from_secs(60),
+            probe_concurrency: 8,
+            deployments_sync_wait: Duration::from_secs(10),
+            extra_providers: Default::default(),
+        }
+    }
 }
 
 /// Where the vendors are and how politely to call them: the shared transport, and each
@@ -379,6 +411,7 @@ impl Settings {
                 burst: 50.0,
             }),
             audit_retention: Some(Duration::from_secs(90 * 24 * 3600)),
+            registries: RegistrySettings::default(),
         }
     }
 
@@ -461,6 +494,15 @@ impl Settings {
             settings.watch_cache_idle = Duration::from_secs(seconds.max(1));
         }
         resolve_abuse_limits(args, &file, &mut settings)?;
+        if let Some(seconds) = args
+            .registry_probe_interval
+            .or(file.registry_probe_interval_seconds)
+        {
+            if seconds == 0 {
+                bail!("registry probe interval must be at least 1 second");
+            }
+            settings.registries.probe_interval = Duration::from_secs(seconds);
+        }
         Ok(settings)
     }
 

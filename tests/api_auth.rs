@@ -131,7 +131,8 @@ use Needs::{Admin, Operator, Viewer};
 use Reach::{Cluster, Global};
 
 /// The expected access matrix, written out by hand from the README's role table (viewer: every
-/// read, logs and streams; operator: + workload changes, cordon, drain; admin: everything) —
+/// read, logs and streams; operator: + workload changes, cordon, drain, registry content;
+/// admin: everything) —
 /// deliberately not taken from `permissions::TABLE`, the table under test.
 const EXPECTED: &[(&str, Needs, Reach, Effect)] = &[
     ("ClusterService/ImportCluster", Admin, Global, Changes),
@@ -192,23 +193,37 @@ const EXPECTED: &[(&str, Needs, Reach, Effect)] = &[
     ),
     (
         "RegistryService/CreateRegistryNamespace",
-        Admin,
+        Operator,
         Global,
         Changes,
     ),
     (
         "RegistryService/DeleteRegistryNamespace",
-        Admin,
+        Operator,
         Global,
         Changes,
     ),
     ("RegistryService/ListRepositories", Viewer, Cluster, Reads),
-    ("RegistryService/DeleteRepository", Admin, Global, Changes),
+    (
+        "RegistryService/DeleteRepository",
+        Operator,
+        Global,
+        Changes,
+    ),
     ("RegistryService/ListArtifacts", Viewer, Cluster, Reads),
-    ("RegistryService/DeleteArtifact", Admin, Global, Changes),
+    ("RegistryService/DeleteArtifact", Operator, Global, Changes),
     ("RegistryService/ListCharts", Viewer, Cluster, Reads),
     ("RegistryService/ListChartVersions", Viewer, Cluster, Reads),
     ("RegistryService/SyncPullSecret", Admin, Cluster, Changes),
+    ("RegistryService/UpdateRegistry", Admin, Global, Changes),
+    (
+        "RegistryService/ListRegistryProviders",
+        Viewer,
+        Cluster,
+        Reads,
+    ),
+    ("RegistryService/GetArtifact", Viewer, Cluster, Reads),
+    ("RegistryService/ListTags", Viewer, Cluster, Reads),
     ("LogStream/StreamPodLogs", Viewer, Cluster, Reads),
     ("LogStream/StreamWorkloadLogs", Viewer, Cluster, Reads),
     ("LogStream/WatchEvents", Viewer, Cluster, Reads),

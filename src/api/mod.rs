@@ -8,6 +8,7 @@ pub mod kube_convert;
 pub mod logs;
 pub mod node;
 pub mod operation;
+pub mod registry;
 pub mod status;
 pub mod unimplemented;
 pub mod workload;

@@ -79,15 +79,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         settings.probe_interval,
         shutdown.child_token(),
     ));
-    let providers = providers::build(&settings.vendors)?;
+    let providers = providers::build(&settings.vendors, &settings.registries.extra_providers)?;
     // Checked on every outbound connection; knows the real port when listening on port 0.
     let outbound = Arc::new(settings.outbound.policy(addr));
     let services = Services::new(
         &settings,
         store,
         keyring,
-        providers.clusters,
-        providers.credentials,
+        providers,
         outbound,
         shutdown.child_token(),
     );
@@ -104,6 +103,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         }
     }
     tokio::spawn(services.prober(&settings).run(shutdown.child_token()));
+    tokio::spawn(
+        services
+            .registry_prober(&settings)
+            .run(shutdown.child_token()),
+    );
     if let Some(keep) = settings.audit_retention {
         tokio::spawn(crate::auth::audit::enforce_retention(
             services.store.clone(),

@@ -37,12 +37,17 @@ const UNWIRED_REGISTRY_PRODUCTS: [(&str, &[CredentialKind]); 4] = [
 
 pub(super) struct Providers {
     pub clusters: ProviderRegistry,
+    /// The registry providers (built-in adapters, then any the settings add).
+    pub registries: RegistryProviders,
     /// Which credential kinds each provider (cluster or registry) takes.
     pub credentials: AcceptedCredentials,
 }
 
 /// Builds every provider from its settings. Fails on a bad Rancher CA bundle.
-pub(super) fn build(settings: &VendorSettings) -> anyhow::Result<Providers> {
+pub(super) fn build(
+    settings: &VendorSettings,
+    extra_registries: &RegistryProviders,
+) -> anyhow::Result<Providers> {
     let shared = VendorHttp::new(settings.transport.clone(), None)
         .map_err(|err| anyhow::anyhow!("vendor HTTP client: {err}"))?;
     let rancher_http = settings.rancher.http(&settings.transport, &shared)?;
@@ -58,7 +63,10 @@ pub(super) fn build(settings: &VendorSettings) -> anyhow::Result<Providers> {
             settings.rancher.url.clone(),
         )),
     ];
-    let registry_providers = RegistryProviders::default();
+    let mut registry_providers = RegistryProviders::default();
+    for extra in extra_registries.all() {
+        registry_providers = registry_providers.with(extra.clone());
+    }
     let mut registry = ProviderRegistry::default();
     let mut credentials = AcceptedCredentials::default();
     for provider in clusters {
@@ -73,6 +81,7 @@ pub(super) fn build(settings: &VendorSettings) -> anyhow::Result<Providers> {
     }
     Ok(Providers {
         clusters: registry,
+        registries: registry_providers,
         credentials,
     })
 }
@@ -86,7 +95,7 @@ mod tests {
     #[test]
     fn every_provider_declares_the_credential_kinds_it_takes() {
         use CredentialKind::{AccessKey, ApiKey, RobotToken, UsernamePassword};
-        let providers = build(&VendorSettings::default()).unwrap();
+        let providers = build(&VendorSettings::default(), &RegistryProviders::default()).unwrap();
         let expected: [(&str, &[CredentialKind]); 7] = [
             ("ack", &[AccessKey]),
             ("tke", &[AccessKey]),

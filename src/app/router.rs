@@ -99,7 +99,10 @@ pub async fn build(
         ))
         .add_service(limited!(
             pb::registry_service_server::RegistryServiceServer<_>,
-            api::unimplemented::RegistryApi
+            api::registry::RegistryApi::new(
+                services.registries.clone(),
+                services.registry_content.clone()
+            )
         ))
         .add_service(limited!(
             pb::log_stream_server::LogStreamServer<_>,

@@ -18,6 +18,13 @@ use crate::{
         lifecycle::Lifecycle,
         operations::OperationBook,
         operations::worker::OperationWorker,
+        registries::{
+            RegistryCatalog,
+            connect::RegistryConnector,
+            content::RegistryContent,
+            deployments::DeploymentFinder,
+            status::{RegistryProber, RegistryProberSettings, RegistryStatusBoard},
+        },
         secrets::credentials::CredentialVault,
         streams::StreamSessions,
         workloads::WorkloadQueries,
@@ -50,6 +57,10 @@ pub struct Services {
     pub worker: Arc<OperationWorker>,
     /// API tokens and the audit log, for the admin API.
     pub admin: Arc<Administration>,
+    pub registry_connector: Arc<RegistryConnector>,
+    pub registry_board: Arc<RegistryStatusBoard>,
+    pub registries: Arc<RegistryCatalog>,
+    pub registry_content: Arc<RegistryContent>,
 }
 
 impl Services {
@@ -57,11 +68,15 @@ impl Services {
         settings: &Settings,
         store: Store,
         keyring: Arc<Keyring>,
-        providers: crate::adapters::cluster::ProviderRegistry,
-        accepted_credentials: crate::service::secrets::credentials::AcceptedCredentials,
+        providers: super::providers::Providers,
         outbound: Arc<crate::net::OutboundPolicy>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Services {
+        let super::providers::Providers {
+            clusters: providers,
+            registries: registry_providers,
+            credentials: accepted_credentials,
+        } = providers;
         let board = Arc::new(StatusBoard::default());
         let connector = Arc::new(ClusterConnector::new(
             store.clone(),
@@ -85,7 +100,7 @@ impl Services {
             settings.max_log_pods,
             streams.clone(),
         ));
-        let resources = Arc::new(ResourceService::new(accessor));
+        let resources = Arc::new(ResourceService::new(accessor.clone()));
         let forget_hooks: Vec<ForgetHook> = vec![
             {
                 let caches = caches.clone();
@@ -138,8 +153,32 @@ impl Services {
             audit.clone(),
             store.clone(),
         ));
+        let registry_connector = Arc::new(RegistryConnector::new(
+            store.clone(),
+            vault.clone(),
+            registry_providers,
+        ));
+        let registry_board = Arc::new(RegistryStatusBoard::default());
+        let registries = Arc::new(RegistryCatalog::new(
+            store.clone(),
+            registry_connector.clone(),
+            registry_board.clone(),
+        ));
+        let registry_content = Arc::new(RegistryContent::new(
+            registry_connector.clone(),
+            Arc::new(DeploymentFinder::new(
+                store.clone(),
+                accessor,
+                caches.clone(),
+                settings.registries.deployments_sync_wait,
+            )),
+        ));
         Services {
             admin,
+            registry_connector,
+            registry_board,
+            registries,
+            registry_content,
             lifecycle,
             operations,
             worker,
@@ -158,6 +197,19 @@ impl Services {
             tokens,
             audit,
             auth,
+        }
+    }
+
+    /// Logs in to every registry every interval, recording what it saw.
+    pub fn registry_prober(&self, settings: &Settings) -> RegistryProber {
+        RegistryProber {
+            store: self.store.clone(),
+            connector: self.registry_connector.clone(),
+            board: self.registry_board.clone(),
+            settings: RegistryProberSettings {
+                interval: settings.registries.probe_interval,
+                concurrency: settings.registries.probe_concurrency,
+            },
         }
     }
 

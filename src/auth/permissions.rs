@@ -6,9 +6,11 @@
 pub enum Permission {
     /// Every read, logs and event streams.
     Read,
-    /// Workload changes: apply, scale, restart, delete workloads and resources, cordon, drain.
+    /// Workload changes: apply, scale, restart, delete workloads and resources, cordon, drain;
+    /// registry content: create and delete namespaces, delete repositories, artifacts and tags.
     Operate,
-    /// Everything else: clusters, credentials, registries, tokens, the audit log.
+    /// Everything else: clusters, credentials, registry definitions, pull secrets, tokens, the
+    /// audit log.
     Admin,
 }
 
@@ -45,6 +47,15 @@ const fn operate() -> Rule {
         permission: Permission::Operate,
         mutating: true,
         global: false,
+    }
+}
+/// Registry content (namespaces, repositories, artifacts): operators keep registries tidy as
+/// they keep workloads, but a registry spans clusters, so a cluster-scoped token may not.
+const fn operate_global() -> Rule {
+    Rule {
+        permission: Permission::Operate,
+        mutating: true,
+        global: true,
     }
 }
 const fn admin() -> Rule {
@@ -129,25 +140,32 @@ pub const TABLE: &[(&str, Rule)] = &[
     ),
     (
         "/flotilla.v1.RegistryService/CreateRegistryNamespace",
-        admin_global(),
+        operate_global(),
     ),
     (
         "/flotilla.v1.RegistryService/DeleteRegistryNamespace",
-        admin_global(),
+        operate_global(),
     ),
     ("/flotilla.v1.RegistryService/ListRepositories", read()),
     (
         "/flotilla.v1.RegistryService/DeleteRepository",
-        admin_global(),
+        operate_global(),
     ),
     ("/flotilla.v1.RegistryService/ListArtifacts", read()),
     (
         "/flotilla.v1.RegistryService/DeleteArtifact",
-        admin_global(),
+        operate_global(),
     ),
     ("/flotilla.v1.RegistryService/ListCharts", read()),
     ("/flotilla.v1.RegistryService/ListChartVersions", read()),
     ("/flotilla.v1.RegistryService/SyncPullSecret", admin()),
+    (
+        "/flotilla.v1.RegistryService/UpdateRegistry",
+        admin_global(),
+    ),
+    ("/flotilla.v1.RegistryService/ListRegistryProviders", read()),
+    ("/flotilla.v1.RegistryService/GetArtifact", read()),
+    ("/flotilla.v1.RegistryService/ListTags", read()),
     ("/flotilla.v1.LogStream/StreamPodLogs", read()),
     ("/flotilla.v1.LogStream/StreamWorkloadLogs", read()),
     ("/flotilla.v1.LogStream/WatchEvents", read()),

@@ -339,6 +339,20 @@ impl CachedPod {
             .map(|i| &*self.labels[i].1)
     }
 
+    /// The image ids its containers and init containers report (`containerStatuses[].imageID`,
+    /// such as `registry.example.com/app@sha256:…`), empty before a container started.
+    pub fn image_ids(&self) -> impl Iterator<Item = &str> {
+        self.containers
+            .iter()
+            .chain(self.init_containers.iter())
+            .map(|c| &*c.image.image_id)
+    }
+
+    /// The object that controls this pod, when one does.
+    pub fn owner(&self) -> Option<&ObjectRef> {
+        self.owner.as_deref()
+    }
+
     /// The summary this pod was made from.
     pub fn summary(&self) -> PodSummary {
         let containers: Vec<ContainerSummary> = self

@@ -13,6 +13,7 @@ pub mod kube_errors;
 pub mod lifecycle;
 pub mod operations;
 pub mod paging;
+pub mod registries;
 pub mod secrets;
 pub mod streams;
 pub mod validate;

@@ -9,6 +9,7 @@ mod credentials;
 mod migrate;
 mod operations;
 mod records;
+mod registries;
 pub mod schema;
 mod secrets;
 
@@ -27,6 +28,7 @@ pub use clusters::{ClusterOrder, ClusterPage, ClusterQuery};
 pub use credentials::CredentialQuery;
 pub use operations::{ACTIVE_STATES, OperationQuery, OperationRow};
 pub use records::{ApiTokenRow, AuditRow, ClusterRow, CredentialRow, SecretRow};
+pub use registries::{CredentialUsers, RegistryPage, RegistryQuery, RegistryRow};
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 

@@ -101,3 +101,20 @@ diesel::table! {
         request_hash -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    registries (id) {
+        id -> Text,
+        display_name -> Text,
+        labels -> Text,
+        provider -> Text,
+        endpoint -> Text,
+        region -> Text,
+        vendor_instance_id -> Text,
+        credential_id -> Nullable<Text>,
+        ca_pem -> Nullable<Text>,
+        version -> BigInt,
+        create_time -> BigInt,
+        update_time -> BigInt,
+    }
+}

@@ -10,6 +10,7 @@ pub mod process;
 pub mod proxy;
 pub mod raw;
 pub mod registry;
+pub mod registry_fake;
 pub mod resources;
 pub mod rows;
 pub mod server;

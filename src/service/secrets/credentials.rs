@@ -252,7 +252,7 @@ impl CredentialVault {
 
     pub async fn get(&self, id: &str) -> Result<Credential> {
         let row = self.row(id).await?;
-        let used_by = self.store.clusters_using_credential(id).await?;
+        let used_by = self.used_by(id).await?;
         to_credential(row, used_by)
     }
 
@@ -281,7 +281,7 @@ impl CredentialVault {
             .skip(page.offset as usize)
             .take(page.size as usize)
         {
-            let used_by = self.store.clusters_using_credential(&row.id).await?;
+            let used_by = self.used_by(&row.id).await?;
             credentials.push(to_credential(row, used_by)?);
         }
         Ok(CredentialList {
@@ -317,19 +317,28 @@ impl CredentialVault {
         if id.is_empty() {
             return Err(Error::invalid("credential_id", "is required"));
         }
-        match self.store.delete_unused_credential(id).await? {
+        match self.store.delete_credential_unless_used(id).await? {
             Ok(true) => Ok(()),
             Ok(false) => Err(Error::NotFound {
                 kind: "credential",
                 id: id.to_string(),
             }),
-            Err(users) => Err(Error::FailedPrecondition {
-                reason: "CREDENTIAL_IN_USE",
-                message: format!(
-                    "credential {id:?} is used by cluster(s) {}; change or delete them first",
-                    users.join(", ")
-                ),
-            }),
+            Err(users) => {
+                let mut named = Vec::new();
+                if !users.clusters.is_empty() {
+                    named.push(format!("cluster(s) {}", users.clusters.join(", ")));
+                }
+                if !users.registries.is_empty() {
+                    named.push(format!("registr(ies) {}", users.registries.join(", ")));
+                }
+                Err(Error::FailedPrecondition {
+                    reason: "CREDENTIAL_IN_USE",
+                    message: format!(
+                        "credential {id:?} is used by {}; change or delete them first",
+                        named.join(" and ")
+                    ),
+                })
+            }
         }
     }
 
@@ -369,6 +378,17 @@ impl CredentialVault {
         }
     }
 
+    /// What uses a credential: "clusters/<id>" and "registries/<id>".
+    async fn used_by(&self, id: &str) -> Result<Vec<String>> {
+        let clusters = self.store.clusters_using_credential(id).await?;
+        let registries = self.store.registries_using_credential(id).await?;
+        Ok(clusters
+            .into_iter()
+            .map(|c| format!("clusters/{c}"))
+            .chain(registries.into_iter().map(|r| format!("registries/{r}")))
+            .collect())
+    }
+
     async fn row(&self, id: &str) -> Result<CredentialRow> {
         if id.is_empty() {
             return Err(Error::invalid("credential_id", "is required"));
@@ -406,10 +426,7 @@ fn to_credential(row: CredentialRow, used_by: Vec<String>) -> Result<Credential>
         kind: row.kind,
         provider: row.provider,
         principal: row.principal,
-        used_by: used_by
-            .into_iter()
-            .map(|c| format!("clusters/{c}"))
-            .collect(),
+        used_by,
         create_millis: row.create_time,
         rotate_millis: row.rotate_time,
     })
