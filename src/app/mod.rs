@@ -79,9 +79,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         settings.probe_interval,
         shutdown.child_token(),
     ));
-    let providers = providers::build(&settings.vendors, &settings.registries.extra_providers)?;
     // Checked on every outbound connection; knows the real port when listening on port 0.
     let outbound = Arc::new(settings.outbound.policy(addr));
+    let providers = providers::build(
+        &settings.vendors,
+        &settings.registries.extra_providers,
+        &outbound,
+    )?;
     let services = Services::new(
         &settings,
         store,

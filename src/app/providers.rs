@@ -6,34 +6,14 @@ use std::sync::Arc;
 
 use crate::{
     adapters::{
-        CredentialKind, VendorHttp,
+        VendorHttp,
         cluster::{ClusterProvider, ProviderRegistry, ack, rancher, tke},
-        registry::RegistryProviders,
+        registry::{self, RegistryProviders, acr, harbor, oci, tcr},
     },
     config::VendorSettings,
+    net::OutboundPolicy,
     service::secrets::credentials::AcceptedCredentials,
 };
-
-/// Registry products credentials can be stored for before their adapters are wired. Each line
-/// goes when its adapter joins `registry_providers`, which then declares the kinds itself.
-const UNWIRED_REGISTRY_PRODUCTS: [(&str, &[CredentialKind]); 4] = [
-    (
-        "harbor",
-        &[CredentialKind::UsernamePassword, CredentialKind::RobotToken],
-    ),
-    (
-        "acr",
-        &[CredentialKind::AccessKey, CredentialKind::UsernamePassword],
-    ),
-    (
-        "tcr",
-        &[CredentialKind::AccessKey, CredentialKind::UsernamePassword],
-    ),
-    (
-        "oci",
-        &[CredentialKind::UsernamePassword, CredentialKind::RobotToken],
-    ),
-];
 
 pub(super) struct Providers {
     pub clusters: ProviderRegistry,
@@ -47,6 +27,7 @@ pub(super) struct Providers {
 pub(super) fn build(
     settings: &VendorSettings,
     extra_registries: &RegistryProviders,
+    outbound: &Arc<OutboundPolicy>,
 ) -> anyhow::Result<Providers> {
     let shared = VendorHttp::new(settings.transport.clone(), None)
         .map_err(|err| anyhow::anyhow!("vendor HTTP client: {err}"))?;
@@ -57,13 +38,29 @@ pub(super) fn build(
             shared.clone(),
             settings.ack.endpoint.clone(),
         )),
-        Arc::new(tke::TkeProvider::new(shared, settings.tke.endpoint.clone())),
+        Arc::new(tke::TkeProvider::new(
+            shared.clone(),
+            settings.tke.endpoint.clone(),
+        )),
         Arc::new(rancher::RancherProvider::new(
             rancher_http,
             settings.rancher.url.clone(),
         )),
     ];
-    let mut registry_providers = RegistryProviders::default();
+    // Registries: the OCI adapter checks every address it dials against the outbound policy;
+    // ACR's and TCR's management APIs are the clouds' own endpoints.
+    let mut registry_providers = registry::providers(
+        settings.transport.clone(),
+        outbound.clone(),
+        oci::OciSettings::default(),
+    )
+    .with(harbor::harbor_provider(
+        shared.clone(),
+        harbor::HarborSettings::default(),
+    ))
+    .with(acr::provider(shared.clone(), acr::AcrConfig::default()))
+    .with(tcr::provider(shared.clone(), tcr::TcrConfig::default()))
+    .with(tcr::personal_provider(shared, tcr::TcrConfig::default()));
     for extra in extra_registries.all() {
         registry_providers = registry_providers.with(extra.clone());
     }
@@ -72,9 +69,6 @@ pub(super) fn build(
     for provider in clusters {
         credentials = credentials.with(provider.id(), provider.credential_kinds());
         registry = registry.with(provider);
-    }
-    for (id, kinds) in UNWIRED_REGISTRY_PRODUCTS {
-        credentials = credentials.with(id, kinds);
     }
     for provider in registry_providers.all() {
         credentials = credentials.with(provider.id(), provider.credential_kinds());
@@ -90,20 +84,30 @@ pub(super) fn build(
 mod tests {
     use super::*;
 
-    /// The table the credential vault used to hard-code, written out by hand: moving the rule
-    /// into the providers must not change what is accepted.
+    /// The credential kinds each provider takes, written out by hand from the vendors' docs:
+    /// the vault refuses any other kind for that provider.
     #[test]
     fn every_provider_declares_the_credential_kinds_it_takes() {
-        use CredentialKind::{AccessKey, ApiKey, RobotToken, UsernamePassword};
-        let providers = build(&VendorSettings::default(), &RegistryProviders::default()).unwrap();
-        let expected: [(&str, &[CredentialKind]); 7] = [
+        use crate::adapters::CredentialKind;
+        use crate::adapters::CredentialKind::{AccessKey, Anonymous, ApiKey, UsernamePassword};
+        let outbound = Arc::new(
+            crate::net::OutboundSettings::default().policy("127.0.0.1:50051".parse().unwrap()),
+        );
+        let providers = build(
+            &VendorSettings::default(),
+            &RegistryProviders::default(),
+            &outbound,
+        )
+        .unwrap();
+        let expected: [(&str, &[CredentialKind]); 8] = [
             ("ack", &[AccessKey]),
             ("tke", &[AccessKey]),
             ("rancher", &[ApiKey]),
-            ("harbor", &[UsernamePassword, RobotToken]),
-            ("acr", &[AccessKey, UsernamePassword]),
-            ("tcr", &[AccessKey, UsernamePassword]),
-            ("oci", &[UsernamePassword, RobotToken]),
+            ("harbor", &[UsernamePassword]),
+            ("acr", &[AccessKey]),
+            ("tcr", &[AccessKey]),
+            ("tcr-personal", &[AccessKey]),
+            ("oci", &[Anonymous, UsernamePassword]),
         ];
         for (id, kinds) in expected {
             assert_eq!(providers.credentials.kinds(id), Some(kinds), "{id}");
@@ -111,5 +115,7 @@ mod tests {
         assert_eq!(providers.credentials.kinds("gcp"), None);
         let clusters: Vec<&str> = providers.clusters.all().map(|p| p.id()).collect();
         assert_eq!(clusters, ["ack", "rancher", "tke"]);
+        let registries: Vec<&str> = providers.registries.all().map(|p| p.id()).collect();
+        assert_eq!(registries, ["acr", "harbor", "oci", "tcr", "tcr-personal"]);
     }
 }
