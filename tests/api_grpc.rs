@@ -355,14 +355,14 @@ async fn unbuilt_rpcs_say_unimplemented_and_name_themselves() {
     let server = TestServer::start().await;
     let mut registries = RegistryServiceClient::new(server.channel().await);
     let status = registries
-        .list_registries(pb::ListRegistriesRequest::default())
+        .sync_pull_secret(pb::SyncPullSecretRequest::default())
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     assert!(
         status
             .message()
-            .contains("flotilla.v1.RegistryService/ListRegistries"),
+            .contains("flotilla.v1.RegistryService/SyncPullSecret"),
         "{}",
         status.message()
     );

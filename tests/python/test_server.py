@@ -191,7 +191,7 @@ def test_grpc_web_errors(server):
     assert bad_request_fields(trailers) == ["operation_id"]
 
     # An RPC not built yet says so.
-    _, _, _, trailers = grpc_web(server, "/flotilla.v1.RegistryService/ListRegistries")
+    _, _, _, trailers = grpc_web(server, "/flotilla.v1.RegistryService/SyncPullSecret")
     assert trailers["grpc-status"] == "12", trailers
 
 

@@ -15,6 +15,7 @@
 //! Personal lists take item offsets. Neither edition documents a chart API, and neither deletes
 //! a manifest by digest (DeleteImage takes a tag), so those answer Unsupported.
 
+mod api;
 pub mod backend;
 pub mod client;
 pub mod config;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    backend::{Api, decode_offset, invalid, next_cursor, page_size},
+    api::{Api, decode_offset, invalid, next_cursor, page_size},
     client::{self, MAX_PAGE_SIZE, lenient_u64},
     error::VENDOR,
     spec,
