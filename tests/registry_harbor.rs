@@ -11,7 +11,7 @@ use std::{
 
 use flotilla::{
     adapters::{
-        ErrorClass, TransportSettings,
+        CredentialKind, ErrorClass, TransportSettings,
         registry::{
             ArtifactKind, PageRequest, PullScope, RegistryClient, RegistryCredentials,
             RegistryProvider, RegistryTarget,
@@ -666,6 +666,11 @@ async fn the_target_is_checked_before_anything_is_opened() {
         provider()
             .check_target(&target(&sim, "admin", "pw"))
             .is_empty()
+    );
+    // Stored robot tokens are accepted for Harbor (they log in as `robot$…` with basic auth).
+    assert_eq!(
+        provider().credential_kinds(),
+        [CredentialKind::UsernamePassword, CredentialKind::RobotToken]
     );
     assert!(sim.requests().is_empty());
 }

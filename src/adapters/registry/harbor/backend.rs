@@ -96,8 +96,10 @@ impl RegistryProvider for HarborProvider {
         }
     }
 
+    /// A robot token reaches `open` as `UsernamePassword` (robot name and token): Harbor robots
+    /// log in with basic auth like users.
     fn credential_kinds(&self) -> &'static [CredentialKind] {
-        &[CredentialKind::UsernamePassword]
+        &[CredentialKind::UsernamePassword, CredentialKind::RobotToken]
     }
 
     fn check_target(&self, target: &RegistryTarget) -> Vec<TargetViolation> {
