@@ -9,13 +9,18 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use flotilla::adapters::{
-    ErrorClass, TransportSettings, VendorHttp,
-    registry::{
-        ArtifactKind, PageRequest, PullScope, RegistryClient, RegistryCredentials,
-        RegistryProvider, RegistryTarget,
-        harbor::{HarborProvider, HarborSettings},
+use flotilla::{
+    adapters::{
+        CredentialKind, ErrorClass, TransportSettings,
+        registry::{
+            ArtifactKind, PageRequest, PullScope, RegistryClient, RegistryCredentials,
+            RegistryProvider, RegistryTarget,
+            harbor::{HarborProvider, HarborSettings},
+            oci::OciSettings,
+            providers,
+        },
     },
+    net::{OutboundPolicy, OutboundSettings, outbound::parse_cidrs},
 };
 use support::sim::{
     Faults,
@@ -27,21 +32,28 @@ use zeroize::Zeroizing;
 #[path = "registry_harbor/robots.rs"]
 mod robots;
 
-fn transport() -> VendorHttp {
-    VendorHttp::new(
-        TransportSettings {
-            rate_per_second: 1000,
-            backoff_base: Duration::from_millis(5),
-            backoff_cap: Duration::from_secs(2),
-            ..Default::default()
-        },
-        None,
+fn transport() -> TransportSettings {
+    TransportSettings {
+        rate_per_second: 1000,
+        backoff_base: Duration::from_millis(5),
+        backoff_cap: Duration::from_secs(2),
+        ..Default::default()
+    }
+}
+
+/// The outbound policy with `deny` (CIDRs) refused; Flotilla itself is 127.0.0.1:1.
+fn policy(deny: &str) -> Arc<OutboundPolicy> {
+    Arc::new(
+        OutboundSettings {
+            deny: parse_cidrs(deny).unwrap(),
+            allow: Vec::new(),
+        }
+        .policy("127.0.0.1:1".parse().unwrap()),
     )
-    .unwrap()
 }
 
 fn provider() -> HarborProvider {
-    HarborProvider::new(transport(), HarborSettings::default())
+    HarborProvider::new(transport(), policy(""), HarborSettings::default())
 }
 
 fn target(sim: &HarborSim, username: &str, password: &str) -> RegistryTarget {
@@ -655,5 +667,52 @@ async fn the_target_is_checked_before_anything_is_opened() {
             .check_target(&target(&sim, "admin", "pw"))
             .is_empty()
     );
+    // Stored robot tokens are accepted for Harbor (they log in as `robot$…` with basic auth).
+    assert_eq!(
+        provider().credential_kinds(),
+        [CredentialKind::UsernamePassword, CredentialKind::RobotToken]
+    );
     assert!(sim.requests().is_empty());
+}
+
+/// The endpoint is a caller-supplied address: Harbor (as the server's `providers()` builds it)
+/// refuses one the outbound policy denies, before anything is sent to it.
+#[tokio::test]
+async fn outbound_policy_refuses_a_denied_endpoint_before_sending() {
+    let sim = HarborSim::start().await;
+    let (user, password) = sim.admin();
+    let open = |deny: &str| {
+        let registries = providers(
+            transport(),
+            policy(deny),
+            OciSettings::default(),
+            HarborSettings::default(),
+        );
+        let harbor = registries.get("harbor").expect("harbor is offered");
+        harbor.open(target(&sim, &user, &password))
+    };
+    // The simulator listens on 127.0.0.1: deny exactly that address.
+    assert!(
+        sim.endpoint().starts_with("http://127.0.0.1:"),
+        "{}",
+        sim.endpoint()
+    );
+    let refused = match open("127.0.0.1/32") {
+        Err(err) => err,
+        // Were it opened, the first call would reach the simulator: make that visible.
+        Ok(client) => {
+            let login = client.login().await;
+            panic!("a denied endpoint was opened (login: {login:?})");
+        }
+    };
+    assert_eq!(refused.class, ErrorClass::InvalidConfiguration, "{refused}");
+    assert_eq!(refused.code, "AddressNotAllowed", "{refused}");
+    assert!(refused.message.contains("127.0.0.1"), "{}", refused.message);
+    assert!(!refused.to_string().contains(&password));
+    assert!(sim.requests().is_empty(), "{:?}", sim.requests());
+
+    // Another loopback address on the deny list leaves the simulator reachable.
+    let allowed = open("127.0.0.9/32").expect("not denied");
+    allowed.login().await.expect("login");
+    assert_eq!(sim.control.count("GET /users/current"), 1);
 }

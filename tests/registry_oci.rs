@@ -13,7 +13,7 @@ use flotilla::{
         ErrorClass, TransportSettings,
         registry::{
             ArtifactKind, PageRequest, RegistryClient, RegistryCredentials, RegistryTarget,
-            oci::OciSettings, providers,
+            harbor::HarborSettings, oci::OciSettings, providers,
         },
     },
     net::{OutboundPolicy, OutboundSettings, outbound::parse_cidrs},
@@ -49,7 +49,12 @@ fn open_with(
     credentials: RegistryCredentials,
     deny: &str,
 ) -> flotilla::adapters::Result<Arc<dyn RegistryClient>> {
-    let providers = providers(transport(), policy(deny), OciSettings::default());
+    let providers = providers(
+        transport(),
+        policy(deny),
+        OciSettings::default(),
+        HarborSettings::default(),
+    );
     let provider = providers.get("oci").expect("oci provider");
     provider.open(RegistryTarget {
         endpoint: endpoint.to_string(),

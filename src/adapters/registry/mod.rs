@@ -367,6 +367,13 @@ pub fn providers(
     transport: super::TransportSettings,
     outbound: Arc<crate::net::OutboundPolicy>,
     oci: oci::OciSettings,
+    harbor: harbor::HarborSettings,
 ) -> RegistryProviders {
-    RegistryProviders::default().with(Arc::new(oci::OciProvider::new(transport, outbound, oci)))
+    RegistryProviders::default()
+        .with(Arc::new(oci::OciProvider::new(
+            transport.clone(),
+            outbound.clone(),
+            oci,
+        )))
+        .with(harbor::harbor_provider(transport, outbound, harbor))
 }

@@ -16,7 +16,7 @@ use std::{
 };
 
 use crate::{
-    adapters::{ErrorClass, VendorError},
+    adapters::{ErrorClass, TransportSettings, VendorError, VendorHttp},
     net::{
         OutboundPolicy,
         connector::{ConnectError, check_literal, resolve_allowed},
@@ -84,6 +84,55 @@ impl CheckedResolver {
             .map(|ports| ports.iter().copied().collect())
             .unwrap_or_default()
     }
+}
+
+/// The one way a registry adapter gets its HTTP client: `endpoint` is admitted by the policy
+/// before anything is built (so a refused address fails `open`, with nothing sent), host names
+/// are resolved only through the returned [`CheckedResolver`], redirects and proxies are off
+/// (both would reach addresses nobody checked) and `ca_pem` is trusted besides the public roots.
+/// Any other URL the adapter sends to (token realms, `Link`s) must be admitted on the resolver
+/// first.
+pub fn checked_http(
+    transport: &TransportSettings,
+    policy: &Arc<OutboundPolicy>,
+    ca_pem: Option<&[u8]>,
+    vendor: &'static str,
+    endpoint: &reqwest::Url,
+) -> Result<(VendorHttp, Arc<CheckedResolver>), VendorError> {
+    const OPEN: &str = "Open";
+    let resolver = CheckedResolver::new(policy.clone());
+    resolver.admit(vendor, OPEN, endpoint)?;
+    let mut builder = reqwest::Client::builder()
+        .timeout(transport.timeout)
+        .connect_timeout(transport.timeout.min(std::time::Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(resolver.clone())
+        .user_agent(concat!("flotilla/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|err| {
+            VendorError::new(
+                ErrorClass::InvalidConfiguration,
+                vendor,
+                OPEN,
+                "BadCaBundle",
+                format!("the CA bundle does not parse: {err}"),
+            )
+        })?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    let client = builder.build().map_err(|err| {
+        VendorError::new(
+            ErrorClass::InvalidConfiguration,
+            vendor,
+            OPEN,
+            "",
+            err.to_string(),
+        )
+    })?;
+    Ok((VendorHttp::from_client(transport.clone(), client), resolver))
 }
 
 impl reqwest::dns::Resolve for CheckedResolver {

@@ -10,14 +10,18 @@ use std::{
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
-use crate::adapters::{
-    ErrorClass, Result, VendorError, VendorHttp,
-    registry::{
-        Artifact, Chart, ChartVersion, CredentialKind, Listed, LoginInfo, Namespace, PageRequest,
-        PullCredential, PullScope, RegistryCapability, RegistryClient, RegistryCredentials,
-        RegistryProvider, RegistryTarget, Repository, TargetViolation,
+use crate::{
+    adapters::{
+        ErrorClass, Result, TransportSettings, VendorError, VendorHttp,
+        registry::{
+            Artifact, Chart, ChartVersion, CredentialKind, Listed, LoginInfo, Namespace,
+            PageRequest, PullCredential, PullScope, RegistryCapability, RegistryClient,
+            RegistryCredentials, RegistryProvider, RegistryTarget, Repository, TargetViolation,
+            outbound::checked_http,
+        },
+        transport::{Idempotency, LimitKey, RawResponse},
     },
-    transport::{Idempotency, LimitKey, RawResponse},
+    net::OutboundPolicy,
 };
 
 use super::{
@@ -35,13 +39,23 @@ const SECONDS_PER_DAY: u64 = 86_400;
 
 /// Harbor v2.x registries.
 pub struct HarborProvider {
-    http: VendorHttp,
+    transport: TransportSettings,
+    /// The endpoint is a caller-supplied address: `open` admits it through this policy.
+    policy: Arc<OutboundPolicy>,
     settings: HarborSettings,
 }
 
 impl HarborProvider {
-    pub fn new(http: VendorHttp, settings: HarborSettings) -> HarborProvider {
-        HarborProvider { http, settings }
+    pub fn new(
+        transport: TransportSettings,
+        policy: Arc<OutboundPolicy>,
+        settings: HarborSettings,
+    ) -> HarborProvider {
+        HarborProvider {
+            transport,
+            policy,
+            settings,
+        }
     }
 }
 
@@ -82,8 +96,10 @@ impl RegistryProvider for HarborProvider {
         }
     }
 
+    /// A robot token reaches `open` as `UsernamePassword` (robot name and token): Harbor robots
+    /// log in with basic auth like users.
     fn credential_kinds(&self) -> &'static [CredentialKind] {
-        &[CredentialKind::UsernamePassword]
+        &[CredentialKind::UsernamePassword, CredentialKind::RobotToken]
     }
 
     fn check_target(&self, target: &RegistryTarget) -> Vec<TargetViolation> {
@@ -144,10 +160,16 @@ impl RegistryProvider for HarborProvider {
                 ));
             }
         };
-        let http = match &target.ca_pem {
-            Some(pem) => VendorHttp::new(self.http.settings().clone(), Some(pem))?,
-            None => self.http.clone(),
-        };
+        // Every request URL is `endpoint.url(path)`: the admitted scheme, host and port.
+        let base = reqwest::Url::parse(&endpoint.url(""))
+            .map_err(|err| invalid(OP, "InvalidEndpoint", err.to_string()))?;
+        let (http, _resolver) = checked_http(
+            &self.transport,
+            &self.policy,
+            target.ca_pem.as_deref(),
+            VENDOR,
+            &base,
+        )?;
         let limit = LimitKey {
             vendor: VENDOR,
             account: auth.username().to_string(),

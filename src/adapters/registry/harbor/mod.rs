@@ -24,12 +24,19 @@ use std::sync::Arc;
 pub use backend::{HarborClient, HarborProvider};
 pub use config::HarborSettings;
 
-use crate::adapters::{VendorHttp, registry::RegistryProvider};
+use crate::{
+    adapters::{TransportSettings, registry::RegistryProvider},
+    net::OutboundPolicy,
+};
 
 /// Provider id, as in `Registry.provider`.
 const VENDOR: &str = "harbor";
 
 /// The Harbor provider, for the server's `RegistryProviders`.
-pub fn harbor_provider(http: VendorHttp, settings: HarborSettings) -> Arc<dyn RegistryProvider> {
-    Arc::new(HarborProvider::new(http, settings))
+pub fn harbor_provider(
+    transport: TransportSettings,
+    policy: Arc<OutboundPolicy>,
+    settings: HarborSettings,
+) -> Arc<dyn RegistryProvider> {
+    Arc::new(HarborProvider::new(transport, policy, settings))
 }

@@ -24,12 +24,11 @@ use super::{
 };
 use crate::{
     adapters::{
-        ErrorClass, Result, TransportSettings, VendorError, VendorHttp,
+        ErrorClass, Result, TransportSettings, VendorError,
         registry::{
             Artifact, ArtifactKind, Chart, ChartVersion, CredentialKind, Listed, LoginInfo,
             Namespace, PageRequest, RegistryCapability, RegistryClient, RegistryCredentials,
-            RegistryProvider, RegistryTarget, Repository, TargetViolation,
-            outbound::CheckedResolver,
+            RegistryProvider, RegistryTarget, Repository, TargetViolation, outbound::checked_http,
         },
         transport::Idempotency,
     },
@@ -167,36 +166,13 @@ impl RegistryProvider for OciProvider {
                 ));
             }
         };
-        let resolver = CheckedResolver::new(self.policy.clone());
-        resolver.admit(VENDOR, "Open", &base)?;
-        let mut builder = reqwest::Client::builder()
-            .timeout(self.transport.timeout)
-            .connect_timeout(
-                self.transport
-                    .timeout
-                    .min(std::time::Duration::from_secs(10)),
-            )
-            // Redirects would go to addresses nobody checked; blob reads follow them by hand.
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(resolver.clone())
-            .user_agent(concat!("flotilla/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &target.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|err| {
-                invalid(
-                    "Open",
-                    "BadCaBundle",
-                    format!("the CA bundle does not parse: {err}"),
-                )
-            })?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http_client = builder
-            .build()
-            .map_err(|err| invalid("Open", "", err.to_string()))?;
-        let http = VendorHttp::from_client(self.transport.clone(), http_client);
+        let (http, resolver) = checked_http(
+            &self.transport,
+            &self.policy,
+            target.ca_pem.as_deref(),
+            VENDOR,
+            &base,
+        )?;
         Ok(Arc::new(OciRegistry {
             client: OciClient::new(base, http, resolver, credentials, self.settings.clone()),
         }))
