@@ -47,17 +47,14 @@ pub(super) fn build(
             settings.rancher.url.clone(),
         )),
     ];
-    // Registries: the OCI adapter checks every address it dials against the outbound policy;
+    // Registries: OCI and Harbor check every address they dial against the outbound policy;
     // ACR's and TCR's management APIs are the clouds' own endpoints.
     let mut registry_providers = registry::providers(
         settings.transport.clone(),
         outbound.clone(),
         oci::OciSettings::default(),
-    )
-    .with(harbor::harbor_provider(
-        shared.clone(),
         harbor::HarborSettings::default(),
-    ))
+    )
     .with(acr::provider(shared.clone(), acr::AcrConfig::default()))
     .with(tcr::provider(shared.clone(), tcr::TcrConfig::default()))
     .with(tcr::personal_provider(shared, tcr::TcrConfig::default()));
@@ -89,7 +86,9 @@ mod tests {
     #[test]
     fn every_provider_declares_the_credential_kinds_it_takes() {
         use crate::adapters::CredentialKind;
-        use crate::adapters::CredentialKind::{AccessKey, Anonymous, ApiKey, UsernamePassword};
+        use crate::adapters::CredentialKind::{
+            AccessKey, Anonymous, ApiKey, RobotToken, UsernamePassword,
+        };
         let outbound = Arc::new(
             crate::net::OutboundSettings::default().policy("127.0.0.1:50051".parse().unwrap()),
         );
@@ -103,7 +102,7 @@ mod tests {
             ("ack", &[AccessKey]),
             ("tke", &[AccessKey]),
             ("rancher", &[ApiKey]),
-            ("harbor", &[UsernamePassword]),
+            ("harbor", &[UsernamePassword, RobotToken]),
             ("acr", &[AccessKey]),
             ("tcr", &[AccessKey]),
             ("tcr-personal", &[AccessKey]),
