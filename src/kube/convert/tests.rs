@@ -1,5 +1,3 @@
-//! Kubernetes objects to summaries, built small with builders and checked field by field.
-
 //! Small objects made with builders, one rule each: what `kubectl get` would show, taken
 //! from the Kubernetes documentation of each field, not from the code under test.
 
