@@ -3,6 +3,7 @@ package flotilla
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 
@@ -49,9 +50,23 @@ func pages[Req proto.Message, Resp any, T any](
 			if next == "" {
 				return
 			}
+			if next == currentToken(req) {
+				var zero T
+				yield(zero, fmt.Errorf("flotilla: the server answered page token %q with itself", next))
+				return
+			}
 			setToken(req, next)
 		}
 	}
+}
+
+// currentToken reads the request's page_token field.
+func currentToken(req proto.Message) string {
+	m := req.ProtoReflect()
+	if f := m.Descriptor().Fields().ByName("page_token"); f != nil {
+		return m.Get(f).String()
+	}
+	return ""
 }
 
 // Stream turns a server stream (StreamPodLogs, WatchEvents, WatchOperation, DrainNode) into a
