@@ -117,4 +117,3 @@ func TestWaitOperationGivesUpAfterMaxReconnects(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
