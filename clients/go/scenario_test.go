@@ -236,6 +236,10 @@ func TestLiveScenario(t *testing.T) {
 		}
 	})
 
+	// The simulated ACK cluster hands out the test control plane's kubeconfig, and Flotilla keeps
+	// one cluster per kube-system UID: release the imports first.
+	deleteCluster(t, c, clusterID)
+	deleteCluster(t, c, otherID)
 	t.Run("create an ACK cluster and wait", func(t *testing.T) {
 		credID := "go-ack-" + suffix
 		_, err := c.Credentials.CreateCredential(ctx, &pb.CreateCredentialRequest{
