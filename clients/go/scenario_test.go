@@ -344,11 +344,19 @@ func deleteCluster(t *testing.T, c *flotilla.Client, id string) {
 	}
 }
 
-// destroyCluster deletes a created cluster at the vendor too and waits for that operation.
+// destroyCluster deletes a created cluster at the vendor too and waits for that operation; a
+// cluster whose create is still running (the test failed early) is destroyed once it finished.
 func destroyCluster(t *testing.T, c *flotilla.Client, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	resp, err := c.Clusters.DeleteCluster(ctx, &pb.DeleteClusterRequest{ClusterId: id, Destroy: true})
+	if flotilla.Code(err) == codes.FailedPrecondition {
+		got, getErr := c.Clusters.GetCluster(ctx, &pb.GetClusterRequest{ClusterId: id})
+		if getErr == nil && got.GetCluster().GetLastOperationId() != "" {
+			_, _ = c.WaitOperation(ctx, got.GetCluster().GetLastOperationId())
+		}
+		resp, err = c.Clusters.DeleteCluster(ctx, &pb.DeleteClusterRequest{ClusterId: id, Destroy: true})
+	}
 	if err != nil {
 		if !flotilla.IsNotFound(err) {
 			t.Errorf("destroying cluster %s: %v", id, err)
