@@ -1,6 +1,7 @@
 package flotilla
 
 import (
+	"errors"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -43,10 +44,13 @@ func Details(err error) (d *ErrorDetails, ok bool) {
 	if err == nil {
 		return nil, false
 	}
-	st, ok := status.FromError(err)
-	if !ok {
+	// errors.As rather than status.FromError: for a wrapped error the latter puts the wrapping
+	// text into the message, and Message should be what the server said.
+	var carrier interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &carrier) || carrier.GRPCStatus() == nil {
 		return nil, false
 	}
+	st := carrier.GRPCStatus()
 	d = &ErrorDetails{Code: st.Code(), Message: st.Message()}
 	for _, detail := range st.Details() {
 		switch v := detail.(type) {
