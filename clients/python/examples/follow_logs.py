@@ -15,5 +15,5 @@ def follow(
 
 if __name__ == "__main__":
     with flotilla.Client() as client:
-        for line in follow(client, *sys.argv[1:4]):
+        for line in follow(client, sys.argv[1], sys.argv[2], sys.argv[3]):
             print(line)
