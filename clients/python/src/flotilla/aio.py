@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -132,7 +132,7 @@ class AsyncClient(AsyncListMethods):
         container: str = "",
         tail_lines: int | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[log_stream_pb2.LogEntry]:
+    ) -> AsyncGenerator[log_stream_pb2.LogEntry, None]:
         """Every log entry of the pod; see `flotilla.Client.follow_pod_logs`."""
         options = log_stream_pb2.LogOptions(follow=True)
         if tail_lines is not None:

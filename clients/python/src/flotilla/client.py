@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -132,7 +132,7 @@ class Client(ListMethods):
         container: str = "",
         tail_lines: int | None = None,
         timeout: float | None = None,
-    ) -> Iterator[log_stream_pb2.LogEntry]:
+    ) -> Generator[log_stream_pb2.LogEntry, None, None]:
         """Every log entry of the pod (lines, then new lines as they are written) until the pod
         ends, `timeout` passes or the caller stops iterating (which ends the stream)."""
         options = log_stream_pb2.LogOptions(follow=True)
