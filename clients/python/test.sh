@@ -23,7 +23,8 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
 	--force-reinstall "$here"
 cd "$here"
-MYPYPATH=examples:tests "$venv/bin/mypy" --strict --no-incremental src/flotilla/*.py examples tests
+MYPYPATH=examples:tests "$venv/bin/mypy" --strict --cache-dir "$venv/mypy-cache" \
+	src/flotilla/*.py examples tests
 export FLOTILLA_CLIENT_ENV=${FLOTILLA_CLIENT_ENV:-$repo/target/client-env/env}
 # Run from the tests directory with the installed package (not src/) on the path.
 exec "$venv/bin/pytest" -q -p no:cacheprovider "$@" tests

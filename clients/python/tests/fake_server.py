@@ -87,7 +87,7 @@ class Script:
         return [c.at for c in self.calls if c.method == method]
 
 
-class _Clusters(cluster_service_pb2_grpc.ClusterServiceServicer):
+class ClustersServicer(cluster_service_pb2_grpc.ClusterServiceServicer):
     def __init__(self, script: Script) -> None:
         self.script = script
 
@@ -133,7 +133,7 @@ class FakeServer:
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         # The servicer bases are abstract only in the type stubs: unscripted RPCs answer
         # UNIMPLEMENTED at run time, which is what these tests want.
-        clusters = _Clusters(script)  # type: ignore[abstract]
+        clusters = ClustersServicer(script)  # type: ignore[abstract]
         operations = _Operations(script)  # type: ignore[abstract]
         cluster_service_pb2_grpc.add_ClusterServiceServicer_to_server(clusters, self.server)
         operation_service_pb2_grpc.add_OperationServiceServicer_to_server(operations, self.server)
