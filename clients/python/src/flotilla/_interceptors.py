@@ -1,4 +1,4 @@
-"""The one interceptor per channel kind: bearer token, retries, and errors as `FlotillaError`.
+"""The interceptors of every channel: bearer token, retries, and errors as `FlotillaError`.
 
 Putting all three in the generated stubs' path (rather than in wrapper methods) keeps the stubs
 the public API: `client.clusters.GetCluster(...)` gets the token, the retry policy and decoded
@@ -16,10 +16,9 @@ from typing import Any, Generic, TypeVar
 import grpc
 import grpc.aio
 
-from flotilla.errors import FlotillaError, from_rpc_error
+from flotilla.errors import from_rpc_error
 from flotilla.retry import RetryPolicy
 
-Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 Metadata = tuple[tuple[str, str | bytes], ...]
@@ -70,17 +69,21 @@ class SyncInterceptor(
             compression=getattr(details, "compression", None),
         )
 
-    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+    def intercept_unary_unary(
+        self, continuation: Any, client_call_details: Any, request: Any
+    ) -> Any:
         timeout = client_call_details.timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         attempt = 1
         while True:
-            outcome = continuation(self._details(client_call_details, _remaining(deadline)), request)
+            details = self._details(client_call_details, _remaining(deadline))
+            outcome = continuation(details, request)
             exc = outcome.exception()
             if exc is None or not isinstance(exc, grpc.RpcError):
                 return outcome
             error = from_rpc_error(exc)
-            delay = self._policy.delay_before_retry(_method_name(client_call_details.method), error, attempt)
+            method = _method_name(client_call_details.method)
+            delay = self._policy.delay_before_retry(method, error, attempt)
             left = _remaining(deadline)
             if delay is None or (left is not None and delay >= left):
                 raise error from exc

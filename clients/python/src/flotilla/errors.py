@@ -251,9 +251,9 @@ class OperationFailedError(FlotillaError):
             "OPERATION_STATE_"
         )
         detail = error.vendor_message or error.vendor_code or operation.description
-        retry_delay = (
-            error.retry_after.ToTimedelta().total_seconds() if error.HasField("retry_after") else None
-        )
+        retry_delay = None
+        if error.HasField("retry_after"):
+            retry_delay = error.retry_after.ToTimedelta().total_seconds()
         super().__init__(
             grpc.StatusCode.ABORTED,
             f"operation {operation.id} ended {state}" + (f": {detail}" if detail else ""),
