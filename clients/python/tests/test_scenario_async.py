@@ -148,3 +148,6 @@ async def test_async_create_ack_cluster_and_wait(harness: Harness, run_id: str) 
             await client.credentials.DeleteCredential(
                 credential_service_pb2.DeleteCredentialRequest(credential_id=credential_id)
             )
+    # Destroyed at the vendor too: the simulator no longer lists it as a live cluster.
+    left = {c["id"]: c["state"] for c in harness.sim_clusters("ack")}
+    assert left.get(cluster.vendor_cluster_id, "deleted") == "deleted"
