@@ -9,10 +9,12 @@ written against plain gRPC keeps working.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 
 from flotilla.v1 import operation_pb2
@@ -183,7 +185,7 @@ def error_from_status(
         status = status_pb2.Status()
         try:
             status.ParseFromString(raw)
-        except Exception:  # a malformed trailer must not hide the original error
+        except DecodeError:  # a malformed trailer must not hide the original error
             status = status_pb2.Status()
         if status.message:
             message = status.message
@@ -226,14 +228,9 @@ def from_rpc_error(error: grpc.RpcError) -> FlotillaError:
     return FlotillaError(grpc.StatusCode.UNKNOWN, str(error))
 
 
-def _pairs(metadata: object) -> list[tuple[str, str | bytes]]:
-    pairs: list[tuple[str, str | bytes]] = []
-    if metadata is None:
-        return pairs
-    for item in metadata:  # type: ignore[attr-defined]
-        key, value = item[0], item[1]
-        pairs.append((str(key), value))
-    return pairs
+def _pairs(metadata: Iterable[Any] | None) -> list[tuple[str, str | bytes]]:
+    """(key, value) pairs of sync metadata (tuples of _Metadatum) or grpc.aio.Metadata."""
+    return [(str(item[0]), item[1]) for item in metadata or ()]
 
 
 class OperationFailedError(FlotillaError):
