@@ -176,3 +176,24 @@ def test_plain_text_only_to_loopback() -> None:
     assert (tls.target, tls.plaintext) == ("flotilla.example.com:443", False)
     with pytest.raises(ValueError, match="loopback"):
         flotilla.Client("192.0.2.1:443", insecure=True)
+
+
+def test_leaving_the_with_block_closes_the_channel(script: Script, server: FakeServer) -> None:
+    script.answers["GetCluster"] = [get_ok()]
+    with flotilla.Client(server.addr, insecure=True) as client:
+        client.clusters.GetCluster(GET)
+    with pytest.raises(ValueError, match="closed channel"):
+        client.clusters.GetCluster(GET)
+    assert len(script.calls) == 1
+
+
+@pytest.mark.asyncio
+async def test_leaving_the_async_with_block_closes_the_channel(
+    script: Script, server: FakeServer
+) -> None:
+    script.answers["GetCluster"] = [get_ok()]
+    async with flotilla.AsyncClient(server.addr, insecure=True) as client:
+        await client.clusters.GetCluster(GET)
+    with pytest.raises(grpc.aio.UsageError):
+        await client.clusters.GetCluster(GET)
+    assert len(script.calls) == 1
