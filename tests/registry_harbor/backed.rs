@@ -47,7 +47,7 @@ async fn registry_status(sim: &HarborSim, repository: &str, reference: &str) -> 
 
 #[tokio::test]
 async fn pushed_images_an_index_and_charts_are_listed_with_their_real_digests_and_sizes() {
-    let (_sim, client, pusher) = backed().await;
+    let (sim, client, pusher) = backed().await;
     client.create_namespace("team", false).await.unwrap();
     let image = pusher
         .push_image("team/app", Some("v1"), "linux/amd64", "one")
@@ -63,6 +63,14 @@ async fn pushed_images_an_index_and_charts_are_listed_with_their_real_digests_an
     let second = pusher
         .push_chart("team/charts/web", "web", "0.2.0", "1.1.0", "Second")
         .await;
+    // Everything went through the Harbor host: 8 manifests (an image, a Docker image, two
+    // children and their index, a second tag, two charts).
+    let manifest_puts = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.raw.contains("/manifests/") && r.status == 201)
+        .count();
+    assert_eq!(manifest_puts, 8);
 
     let listed = client
         .list_artifacts("team/app", &page(50, None))
@@ -308,6 +316,13 @@ async fn a_pull_credential_pulls_from_its_project_only_and_cannot_push() {
         .await
         .unwrap_err();
     assert_eq!((refused.stage, refused.status), (Stage::Realm, 401));
+
+    // Harbor counts the pulls that went through it: three manifests the robot got.
+    let repositories = client
+        .list_repositories(Some("team-a"), &page(10, None))
+        .await
+        .unwrap();
+    assert_eq!(repositories.items[0].pull_count, Some(3));
 }
 
 #[tokio::test]

@@ -21,9 +21,17 @@
 //!   [`HarborSim::requests`]; [`SimControl`] counts actions like `GET /projects` and injects
 //!   throttling (429 `TOO_MANY_REQUEST` + `Retry-After`) and server errors (500 `UNKNOWN` or a
 //!   proxy's bare 503), before authentication, as a front proxy would.
-//! - The realm issues opaque tokens and records what each grants ([`HarborSim::tokens`]), so a
-//!   test can see that a robot gets `pull` and nothing else. It does not front a registry yet:
-//!   artifacts are in-memory records, not bytes.
+//! - The realm (`GET /service/token`, module `realm`) grants per scope what Harbor would: admins
+//!   everything, project members by role ([`HarborSim::add_member`]), robots the actions their
+//!   permissions name on their projects, anyone `pull` on public projects, nothing on projects
+//!   that do not exist; disabled, expired or deleted robots and wrong passwords get 401. Each
+//!   token is a JWT signed by [`crate::registry::TokenSigner::test`] carrying only the granted
+//!   access, and is recorded ([`HarborSim::tokens`]).
+//! - Two modes. [`HarborSim::start`]: artifacts are in-memory records ([`HarborSim::push`]).
+//!   [`HarborSim::start_backed`]: a real Distribution registry trusting the realm sits behind
+//!   `/v2` on the simulator's host (proxied, as Harbor's core does), and the management API's
+//!   repositories, artifacts, digests, sizes, media types and charts are read from it; deletes
+//!   go to it (module `backend`).
 
 mod backend;
 mod realm;
