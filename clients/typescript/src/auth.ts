@@ -1,0 +1,19 @@
+import type { Interceptor } from "@connectrpc/connect";
+
+/** A bearer token, or a function that returns the current one (so a console can refresh it). */
+export type TokenSource = string | (() => string | Promise<string>);
+
+/**
+ * Sends `Authorization: Bearer <token>` on every call. Tokens travel only in this header, never
+ * in URLs (which end up in proxy and browser logs).
+ */
+export function tokenInterceptor(token: TokenSource): Interceptor {
+  return (next) => async (req) => {
+    const value = typeof token === "function" ? await token() : token;
+    if (value === "") {
+      throw new Error("flotilla: empty API token");
+    }
+    req.header.set("Authorization", `Bearer ${value}`);
+    return next(req);
+  };
+}
