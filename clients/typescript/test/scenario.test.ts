@@ -52,9 +52,13 @@ for (const transport of ["grpc", "grpc-web"] as const) {
     const env = harnessEnv();
     // Counts the calls of each method, to see that pagers really fetch page after page.
     const calls = new Map<string, number>();
+    // and which wire protocol answered (grpc-web and gRPC share the server's port).
+    const contentTypes = new Set<string>();
     const counting: Interceptor = (next) => async (req) => {
       calls.set(req.method.name, (calls.get(req.method.name) ?? 0) + 1);
-      return next(req);
+      const res = await next(req);
+      contentTypes.add(res.header.get("content-type") ?? "");
+      return res;
     };
     const client: FlotillaClient = createFlotillaClient({
       baseUrl: need("FLOTILLA_URL"),
@@ -94,6 +98,8 @@ for (const transport of ["grpc", "grpc-web"] as const) {
       assert.equal(res.cluster?.id, clusterId);
       const kubeSystem = kubectlJson<KubeMeta>("get", "namespace", "kube-system");
       assert.equal(res.cluster?.kubeSystemUid, kubeSystem.metadata.uid);
+      const protocol = transport === "grpc" ? "application/grpc" : "application/grpc-web+proto";
+      assert.deepEqual([...contentTypes], [protocol]);
     });
 
     it("pages through clusters and nodes", async () => {
