@@ -31,6 +31,8 @@ export interface WaitOptions {
   onUpdate?: (op: Operation) => void;
   /** First pause before reconnecting a dropped watch; doubles up to 5 s; default 250 ms. */
   reconnectDelayMs?: number;
+  /** Watches in a row that may fail before any state arrives, before giving up; default 10. */
+  maxReconnects?: number;
 }
 
 /** Codes after which watching again can help: the stream broke, not the request. */
@@ -73,7 +75,9 @@ export async function waitOperation(
 ): Promise<Operation> {
   const ops = createClient(OperationService, client.transport);
   const first = options.reconnectDelayMs ?? 250;
+  const maxReconnects = options.maxReconnects ?? 10;
   let delay = first;
+  let failures = 0;
   for (;;) {
     try {
       for await (const res of ops.watchOperation(
@@ -84,7 +88,9 @@ export async function waitOperation(
         if (op === undefined) {
           continue;
         }
-        delay = first; // the stream works again: a later drop starts from the short pause
+        // The stream works again: a later drop starts from the short pause and a full budget.
+        delay = first;
+        failures = 0;
         options.onUpdate?.(op);
         if (op.state === OperationState.SUCCEEDED) {
           return op;
@@ -94,13 +100,16 @@ export async function waitOperation(
         }
       }
       // Ended without a terminal state: a proxy or the server went away mid-watch.
+      if (++failures > maxReconnects) {
+        throw new ConnectError(`the watch of operation ${operationId} kept ending early`, Code.Unavailable);
+      }
     } catch (err) {
-      if (err instanceof OperationFailedError) {
+      // Not from the stream (OperationFailedError, an onUpdate that threw): the caller's.
+      if (!(err instanceof ConnectError)) {
         throw err;
       }
-      const e = ConnectError.from(err);
-      if (options.signal?.aborted || !RECONNECT_CODES.has(e.code)) {
-        throw e;
+      if (options.signal?.aborted || !RECONNECT_CODES.has(err.code) || ++failures > maxReconnects) {
+        throw err;
       }
     }
     await pause(delay, options.signal);

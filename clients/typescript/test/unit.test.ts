@@ -2,7 +2,7 @@
 // transport) whose behaviour each test scripts: dropped streams, UNAVAILABLE with RetryInfo...
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
@@ -187,6 +187,37 @@ describe("waitOperation", () => {
     await assert.rejects(waiting, (e: unknown) => e instanceof ConnectError && e.code === Code.Canceled);
     assert.ok(watches >= 2, "it did not reconnect while waiting");
   });
+
+  it("gives up after maxReconnects failed watches in a row, and never retries the caller's own errors", async () => {
+    let watches = 0;
+    const client = clientOf((r) =>
+      r.service(OperationService, {
+        async *watchOperation(req) {
+          watches++;
+          if (req.operationId === "flaky") {
+            throw new ConnectError("no route", Code.Unavailable);
+          }
+          yield { operation: op(OperationState.RUNNING) };
+        },
+      }),
+    );
+    await assert.rejects(
+      waitOperation(client, "flaky", { reconnectDelayMs: 1, maxReconnects: 3 }),
+      (e: unknown) => e instanceof ConnectError && e.code === Code.Unavailable,
+    );
+    assert.equal(watches, 4);
+    watches = 0;
+    await assert.rejects(
+      waitOperation(client, "op-1", {
+        reconnectDelayMs: 1,
+        onUpdate: () => {
+          throw new RangeError("the caller's bug");
+        },
+      }),
+      RangeError,
+    );
+    assert.equal(watches, 1);
+  });
 });
 
 describe("errors and retries", () => {
@@ -223,13 +254,7 @@ describe("errors and retries", () => {
       fieldViolations: [{ field: "cluster_id", description: "bad", reason: "" }],
       retryDelayMs: 1500,
     });
-    // Details that arrive as raw google.rpc.Status bytes decode the same way.
-    const raw = new ConnectError("x", Code.NotFound, undefined, [
-      { desc: ErrorInfoSchema, value: { reason: "NOT_FOUND" } },
-    ]);
-    const bytes = toBinary(ErrorInfoSchema, create(ErrorInfoSchema, { reason: "NOT_FOUND" }));
-    assert.ok(bytes.length > 0);
-    assert.equal(errorDetails(raw).reason, "NOT_FOUND");
+    // Anything else a call can throw decodes too, with no details.
     assert.equal(errorDetails(new Error("plain")).code, Code.Unknown);
   });
 
