@@ -35,8 +35,19 @@ export interface WaitOptions {
   maxReconnects?: number;
 }
 
-/** Codes after which watching again can help: the stream broke, not the request. */
-const RECONNECT_CODES = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.Aborted, Code.DeadlineExceeded]);
+/**
+ * Codes after which watching again can help: the stream broke, not the request. CANCELED is
+ * among them because connect-node reports a cut HTTP/2 connection as a CANCEL reset; the
+ * caller's own abort is checked first.
+ */
+const RECONNECT_CODES = new Set([
+  Code.Unavailable,
+  Code.Internal,
+  Code.Unknown,
+  Code.Aborted,
+  Code.DeadlineExceeded,
+  Code.Canceled,
+]);
 
 function isTerminal(state: OperationState): boolean {
   return (

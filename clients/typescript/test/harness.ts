@@ -101,3 +101,53 @@ export function withTimeout<T>(what: string, ms: number, p: Promise<T>): Promise
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
+
+/** A loopback TCP proxy to the server whose connections a test can cut. */
+export interface CuttableProxy {
+  url: string;
+  /** Connections accepted so far. */
+  connections(): number;
+  /** Destroys every open connection, both sides. */
+  cutAll(): void;
+  close(): Promise<void>;
+}
+
+export async function startProxy(target: string): Promise<CuttableProxy> {
+  const { createServer, connect } = await import("node:net");
+  const [host = "127.0.0.1", port = "0"] = target.split(/:(?=\d+$)/);
+  const open = new Set<import("node:net").Socket>();
+  let accepted = 0;
+  const server = createServer((downstream) => {
+    accepted++;
+    const upstream = connect(Number(port), host);
+    for (const s of [downstream, upstream]) {
+      open.add(s);
+      s.on("close", () => open.delete(s));
+      s.on("error", () => s.destroy());
+    }
+    downstream.pipe(upstream).pipe(downstream);
+    downstream.on("close", () => upstream.destroy());
+    upstream.on("close", () => downstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address();
+  if (addr === null || typeof addr === "string") {
+    throw new Error("proxy has no port");
+  }
+  return {
+    url: `http://127.0.0.1:${addr.port}`,
+    connections: () => accepted,
+    cutAll: () => {
+      for (const s of open) {
+        s.destroy();
+      }
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) {
+          s.destroy();
+        }
+        server.close(() => resolve());
+      }),
+  };
+}

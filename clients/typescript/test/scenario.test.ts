@@ -31,6 +31,7 @@ import {
   kubectl,
   kubectlJson,
   need,
+  startProxy,
   uniqueName,
   withTimeout,
 } from "./harness.js";
@@ -70,6 +71,19 @@ for (const transport of ["grpc", "grpc-web"] as const) {
     const namespace = uniqueName(`ts-${transport}`);
     const app = "web";
     const cleanups: (() => Promise<unknown> | unknown)[] = [];
+    let ackCredentialId = "";
+    const ackSpec = (credentialId: string) => ({
+      region: need("FLOTILLA_SIM_ACK_REGION"),
+      credentialId,
+      kubernetesVersion: need("FLOTILLA_SIM_ACK_KUBERNETES_VERSION"),
+      providerConfig: {
+        case: "ack" as const,
+        value: {
+          clusterType: need("FLOTILLA_SIM_ACK_CLUSTER_TYPE"),
+          clusterSpec: need("FLOTILLA_SIM_ACK_CLUSTER_SPEC"),
+        },
+      },
+    });
 
     before(() => {
       assert.ok(env["FLOTILLA_URL"]);
@@ -283,23 +297,13 @@ for (const transport of ["grpc", "grpc-web"] as const) {
         },
       });
       cleanups.push(() => client.credentials.deleteCredential({ credentialId }));
+      ackCredentialId = credentialId;
       const ackId = uniqueName(`ts-${transport}-ack`);
       const created = await client.clusters.createCluster({
         clusterId: ackId,
         provider: "ack",
         requestId: uniqueName("req"),
-        spec: {
-          region: need("FLOTILLA_SIM_ACK_REGION"),
-          credentialId,
-          kubernetesVersion: need("FLOTILLA_SIM_ACK_KUBERNETES_VERSION"),
-          providerConfig: {
-            case: "ack",
-            value: {
-              clusterType: need("FLOTILLA_SIM_ACK_CLUSTER_TYPE"),
-              clusterSpec: need("FLOTILLA_SIM_ACK_CLUSTER_SPEC"),
-            },
-          },
-        },
+        spec: ackSpec(credentialId),
       });
       cleanups.push(() => client.clusters.deleteCluster({ clusterId: ackId }));
       const opId = created.operation?.id ?? assert.fail("CreateCluster returned no operation");
@@ -320,6 +324,38 @@ for (const transport of ["grpc", "grpc-web"] as const) {
       const atVendor = sim.clusters.find((c) => c.id === cluster.vendorClusterId);
       assert.ok(atVendor, `${cluster.vendorClusterId} is not at the simulator`);
       assert.equal(atVendor.state, "running");
+    });
+
+    it("waitOperation watches again when the connection drops", async () => {
+      assert.ok(ackCredentialId, "the ACK step did not create its credential");
+      const proxy = await startProxy(need("FLOTILLA_ADDR"));
+      cleanups.push(() => proxy.close());
+      const ackId = uniqueName(`ts-${transport}-drop`);
+      const created = await client.clusters.createCluster({
+        clusterId: ackId,
+        provider: "ack",
+        requestId: uniqueName("req"),
+        spec: ackSpec(ackCredentialId),
+      });
+      cleanups.push(() => client.clusters.deleteCluster({ clusterId: ackId }));
+      const viaProxy = createFlotillaClient({ baseUrl: proxy.url, token: need("FLOTILLA_TOKEN"), transport });
+      const states: OperationState[] = [];
+      const done = await withTimeout(
+        "the create operation through the proxy",
+        120_000,
+        waitOperation(viaProxy, created.operation?.id ?? "", {
+          reconnectDelayMs: 50,
+          onUpdate: (op) => {
+            states.push(op.state);
+            if (states.length === 1) {
+              proxy.cutAll(); // mid-watch, before the operation ends
+            }
+          },
+        }),
+      );
+      assert.equal(done.state, OperationState.SUCCEEDED);
+      assert.notEqual(states[0], OperationState.SUCCEEDED, "the operation ended before the cut");
+      assert.ok(proxy.connections() >= 2, `no new connection after the cut (${proxy.connections()})`);
     });
   });
 }
