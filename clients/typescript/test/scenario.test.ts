@@ -269,16 +269,21 @@ for (const transport of ["grpc", "grpc-web"] as const) {
       assert.equal(missing.domain, "flotilla.dev");
       assert.deepEqual(missing.metadata, { kind: "cluster", id: `${clusterId}-missing` });
 
+      // The same cluster under another id: the documented reason (proto comment of ImportCluster).
       const again = await client.clusters
         .importCluster({
-          clusterId,
+          clusterId: `${clusterId}-again`,
           source: { case: "kubeconfig", value: { kubeconfig: readFileSync(need("FLOTILLA_TEST_KUBECONFIG")) } },
         })
-        .then(() => assert.fail("the same cluster id was imported twice"), (e: unknown) => e);
+        .then(() => assert.fail("the same cluster was imported twice"), (e: unknown) => e);
       assert.ok(again instanceof ConnectError);
       const details = errorDetails(again);
       assert.equal(details.code, Code.AlreadyExists);
-      assert.notEqual(details.reason, "", "ALREADY_EXISTS carries an ErrorInfo reason");
+      assert.equal(details.reason, "CLUSTER_ALREADY_IMPORTED");
+      assert.equal(details.domain, "flotilla.dev");
+      await assert.rejects(client.clusters.getCluster({ clusterId: `${clusterId}-again` }), (e: unknown) =>
+        e instanceof ConnectError && e.code === Code.NotFound,
+      );
     });
 
     it("creates a cluster at the ACK simulator and waits for its operation", async () => {

@@ -21,6 +21,9 @@ import {
   waitOperation,
 } from "@flotilla-dev/client";
 import type { RetryOptions } from "@flotilla-dev/client";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { PACKAGE_ROOT } from "./harness.js";
 import {
   ClusterSchema,
   ClusterService,
@@ -329,5 +332,32 @@ describe("errors and retries", () => {
     await client.clusters.getCluster({ clusterId: "c" });
     assert.equal(authorization, "Bearer s3cr3t-token");
     assert.ok(!url.includes("s3cr3t"), url);
+  });
+});
+
+describe("package", () => {
+  it("loads no Node module from the main entry (the browser console bundles it)", () => {
+    const seen = new Set<string>();
+    const external = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) {
+        return;
+      }
+      seen.add(file);
+      const code = readFileSync(file, "utf8");
+      for (const m of code.matchAll(/(?:from|import)\s*\(?\s*"([^"]+)"/g)) {
+        const spec = m[1] ?? "";
+        if (spec.startsWith(".")) {
+          visit(join(dirname(file), spec));
+        } else {
+          external.add(spec);
+        }
+      }
+    };
+    visit(join(PACKAGE_ROOT, "dist/index.js"));
+    assert.ok(seen.size > 5, `only ${seen.size} modules found: the walk is broken`);
+    assert.ok(external.has("@connectrpc/connect-web"));
+    const nodeOnly = [...external].filter((s) => s.startsWith("node:") || s === "@connectrpc/connect-node");
+    assert.deepEqual(nodeOnly, []);
   });
 });
