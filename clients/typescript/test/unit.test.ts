@@ -332,6 +332,29 @@ describe("errors and retries", () => {
     await client.clusters.getCluster({ clusterId: "c" });
     assert.equal(authorization, "Bearer s3cr3t-token");
     assert.ok(!url.includes("s3cr3t"), url);
+
+    // A token function is asked on every call; an empty token fails before anything is sent.
+    let current = "first";
+    let served = 0;
+    const refreshing = clientOf(
+      (r) =>
+        r.service(ClusterService, {
+          getCluster(_req, ctx) {
+            served++;
+            authorization = ctx.requestHeader.get("authorization");
+            return {};
+          },
+        }),
+      flotillaInterceptors({ baseUrl: "http://in-memory", token: () => current }),
+    );
+    await refreshing.clusters.getCluster({});
+    assert.equal(authorization, "Bearer first");
+    current = "second";
+    await refreshing.clusters.getCluster({});
+    assert.equal(authorization, "Bearer second");
+    current = "";
+    await assert.rejects(refreshing.clusters.getCluster({}), (e: unknown) => e instanceof ConnectError && e.code === Code.Unauthenticated);
+    assert.equal(served, 2);
   });
 });
 
