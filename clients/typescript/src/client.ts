@@ -14,8 +14,20 @@ import { OperationService } from "./gen/flotilla/v1/operation_service_pb.js";
 import { RegistryService } from "./gen/flotilla/v1/registry_service_pb.js";
 import { WorkloadService } from "./gen/flotilla/v1/workload_service_pb.js";
 
-/** Every Flotilla service, in the order the client object names them. */
-export const SERVICES = {
+/** Every Flotilla service, by the name the client object gives it. */
+export interface FlotillaServices {
+  readonly admin: typeof AdminService;
+  readonly clusters: typeof ClusterService;
+  readonly credentials: typeof CredentialService;
+  /** Pod and workload logs, event watches (server streams). */
+  readonly logs: typeof LogStream;
+  readonly nodes: typeof NodeService;
+  readonly operations: typeof OperationService;
+  readonly registries: typeof RegistryService;
+  readonly workloads: typeof WorkloadService;
+}
+
+export const SERVICES: FlotillaServices = {
   admin: AdminService,
   clusters: ClusterService,
   credentials: CredentialService,
@@ -24,12 +36,10 @@ export const SERVICES = {
   operations: OperationService,
   registries: RegistryService,
   workloads: WorkloadService,
-} as const;
-
-type Services = typeof SERVICES;
+};
 
 /** A typed client of every service, sharing one transport (and so one connection). */
-export type FlotillaClient = { readonly [K in keyof Services]: Client<Services[K]> } & {
+export type FlotillaClient = { readonly [K in keyof FlotillaServices]: Client<FlotillaServices[K]> } & {
   /** The transport the services use; the paging and operation helpers call through it. */
   readonly transport: Transport;
 };
@@ -78,7 +88,7 @@ export function createWebTransport(options: TransportOptions & { fetch?: typeof 
 export function createServicesClient(transport: Transport): FlotillaClient {
   const services = Object.fromEntries(
     Object.entries(SERVICES).map(([name, desc]) => [name, createClient(desc, transport)]),
-  ) as { [K in keyof Services]: Client<Services[K]> };
+  ) as { [K in keyof FlotillaServices]: Client<FlotillaServices[K]> };
   return { ...services, transport };
 }
 

@@ -9,7 +9,7 @@ export {
   createWebTransport,
   flotillaInterceptors,
 } from "./client.js";
-export type { ClientOptions, FlotillaClient, TransportOptions } from "./client.js";
+export type { ClientOptions, FlotillaClient, FlotillaServices, TransportOptions } from "./client.js";
 export { durationMs, errorDetails } from "./errors.js";
 export type { FieldViolation, FlotillaErrorDetails } from "./errors.js";
 export { OperationFailedError, waitOperation } from "./operations.js";
