@@ -14,6 +14,12 @@ const SECRET_MESSAGES: &[&str] = &[
     ".flotilla.v1.CreateApiTokenResponse",
 ];
 
+/// `google.rpc` files (vendored under proto/, see proto/README.md) added to the reflection
+/// descriptor set: `google.rpc.Status` and the detail messages in it (ErrorInfo, BadRequest,
+/// RetryInfo, ...).
+const REFLECTED_GOOGLE_RPC: &[&str] =
+    &["google/rpc/status.proto", "google/rpc/error_details.proto"];
+
 fn main() -> io::Result<()> {
     let proto_dir = PathBuf::from("proto");
     let mut files: Vec<PathBuf> = fs::read_dir(proto_dir.join("flotilla/v1"))?
@@ -25,9 +31,17 @@ fn main() -> io::Result<()> {
 
     let fds = protox::compile(&files, [&proto_dir]).map_err(io::Error::other)?;
     let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(io::Error::other)?);
+    // Reflection also serves the google.rpc detail types our errors carry, so reflection clients
+    // (grpcurl) decode them; no Rust code is generated for them (tonic-types has them).
+    let reflected: Vec<PathBuf> = files
+        .iter()
+        .cloned()
+        .chain(REFLECTED_GOOGLE_RPC.iter().map(|f| proto_dir.join(f)))
+        .collect();
+    let reflection_fds = protox::compile(&reflected, [&proto_dir]).map_err(io::Error::other)?;
     fs::write(
         out_dir.join("flotilla_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
+        prost::Message::encode_to_vec(&reflection_fds),
     )?;
 
     tonic_prost_build::configure()

@@ -9,7 +9,9 @@ tonic::include_proto!("flotilla.v1");
 pub mod codec;
 mod redact;
 
-/// Encoded `FileDescriptorSet` of every proto file, for gRPC reflection.
+/// Encoded `FileDescriptorSet` of every proto file, for gRPC reflection, plus
+/// `google/rpc/status.proto` and `google/rpc/error_details.proto` so reflection clients decode the
+/// error details (filter on package `flotilla.v1` for ours).
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/flotilla_descriptor.bin"));
 

@@ -32,12 +32,22 @@ const (
 // API tokens and the audit log. Admin only.
 type AdminServiceClient interface {
 	// Creates an API token. The secret is in the response once and never again.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (role, name, expire_time, expires_in_days);
+	// ALREADY_EXISTS (TOKEN_NAME_TAKEN) when a token has that name.
 	CreateApiToken(ctx context.Context, in *CreateApiTokenRequest, opts ...grpc.CallOption) (*CreateApiTokenResponse, error)
 	// Lists API tokens (never their secrets).
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token.
 	ListApiTokens(ctx context.Context, in *ListApiTokensRequest, opts ...grpc.CallOption) (*ListApiTokensResponse, error)
 	// Revokes an API token at once.
+	//
+	// Errors: INVALID_ARGUMENT (token_id) when it is empty; NOT_FOUND (NOT_FOUND) when no token has
+	// that id or name.
 	RevokeApiToken(ctx context.Context, in *RevokeApiTokenRequest, opts ...grpc.CallOption) (*RevokeApiTokenResponse, error)
 	// Pages through the audit log, newest first.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 }
 
@@ -96,12 +106,22 @@ func (c *adminServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditE
 // API tokens and the audit log. Admin only.
 type AdminServiceServer interface {
 	// Creates an API token. The secret is in the response once and never again.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (role, name, expire_time, expires_in_days);
+	// ALREADY_EXISTS (TOKEN_NAME_TAKEN) when a token has that name.
 	CreateApiToken(context.Context, *CreateApiTokenRequest) (*CreateApiTokenResponse, error)
 	// Lists API tokens (never their secrets).
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token.
 	ListApiTokens(context.Context, *ListApiTokensRequest) (*ListApiTokensResponse, error)
 	// Revokes an API token at once.
+	//
+	// Errors: INVALID_ARGUMENT (token_id) when it is empty; NOT_FOUND (NOT_FOUND) when no token has
+	// that id or name.
 	RevokeApiToken(context.Context, *RevokeApiTokenRequest) (*RevokeApiTokenResponse, error)
 	// Pages through the audit log, newest first.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }

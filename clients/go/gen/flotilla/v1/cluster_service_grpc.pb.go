@@ -40,30 +40,83 @@ const (
 type ClusterServiceClient interface {
 	// Imports an existing cluster. Flotilla connects first (version, an authorized read and the
 	// kube-system namespace UID) and stores nothing unless all of that succeeds.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (cluster_id, display_name, labels.<key>, source,
+	// source.kubeconfig, source.kubeconfig.context, source.token.server, source.token.bearer_token,
+	// allow_insecure_tls); ALREADY_EXISTS (CLUSTER_ID_TAKEN) for a taken id,
+	// (CLUSTER_ALREADY_IMPORTED) when the same cluster (kube-system UID) is already imported;
+	// UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT) when the cluster cannot be reached;
+	// FAILED_PRECONDITION when connecting fails otherwise (ADDRESS_NOT_ALLOWED,
+	// TLS_VERIFICATION_FAILED, CLUSTER_CREDENTIALS_REJECTED, CLUSTER_PERMISSION_DENIED,
+	// CLUSTER_API_ERROR, CLUSTER_ERROR) or impersonation mode cannot be set up
+	// (IMPERSONATION_NOT_POSSIBLE, RBAC_INSTALL_FAILED).
 	ImportCluster(ctx context.Context, in *ImportClusterRequest, opts ...grpc.CallOption) (*ImportClusterResponse, error)
 	// Creates a cluster at a vendor. Returns the operation that tracks it.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (provider, spec, spec.* such as spec.credential_id or
+	// a node pool's fields, cluster_id, request_id when reused for a different request);
+	// ALREADY_EXISTS (CLUSTER_ID_TAKEN); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the
+	// provider cannot create clusters.
 	CreateCluster(ctx context.Context, in *CreateClusterRequest, opts ...grpc.CallOption) (*CreateClusterResponse, error)
 	// Returns one cluster.
+	//
+	// Errors: INVALID_ARGUMENT (cluster_id) when it is empty; NOT_FOUND (NOT_FOUND, metadata kind and
+	// id) when the cluster does not exist or the token may not see it.
 	GetCluster(ctx context.Context, in *GetClusterRequest, opts ...grpc.CallOption) (*GetClusterResponse, error)
 	// Lists clusters.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token, filter or order_by.
 	ListClusters(ctx context.Context, in *ListClustersRequest, opts ...grpc.CallOption) (*ListClustersResponse, error)
 	// Updates display name and labels (field mask).
+	//
+	// Errors: INVALID_ARGUMENT naming the field (cluster, update_mask, cluster.display_name,
+	// cluster.labels.<key>); NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+	// exist or the token may not see it; ABORTED (CONFLICT) when the etag is stale;
+	// FAILED_PRECONDITION (IMPERSONATION_NOT_POSSIBLE, RBAC_INSTALL_FAILED) when switching to
+	// impersonation mode cannot be set up.
 	UpdateCluster(ctx context.Context, in *UpdateClusterRequest, opts ...grpc.CallOption) (*UpdateClusterResponse, error)
 	// Replaces the credentials used to reach the cluster. They must reach the same cluster
 	// (same kube-system UID).
+	//
+	// Errors: INVALID_ARGUMENT naming the field (cluster_id, source, source.kubeconfig,
+	// source.token.server, source.token.bearer_token, allow_insecure_tls); NOT_FOUND (NOT_FOUND);
+	// FAILED_PRECONDITION (DIFFERENT_CLUSTER) when the credentials reach another cluster, or with the
+	// connect reasons ImportCluster lists; UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT); ABORTED
+	// (CONFLICT) when the cluster was deleted meanwhile.
 	UpdateClusterCredentials(ctx context.Context, in *UpdateClusterCredentialsRequest, opts ...grpc.CallOption) (*UpdateClusterCredentialsResponse, error)
 	// Upgrades the cluster's Kubernetes version at the vendor. Returns an operation.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (cluster_id, kubernetes_version, request_id);
+	// NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or
+	// a provider that cannot upgrade, (CLUSTER_NOT_PROVISIONED) before its create operation is done,
+	// (OPERATION_IN_PROGRESS) while another operation runs on it.
 	UpgradeCluster(ctx context.Context, in *UpgradeClusterRequest, opts ...grpc.CallOption) (*UpgradeClusterResponse, error)
 	// Detaches a cluster (forgets it and its secrets; nothing is done to the cluster), or, with
 	// destroy, deletes it at the vendor through an operation and then forgets it.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); ABORTED (CONFLICT) when the etag is stale; with destroy:
+	// FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster, (CLUSTER_NOT_PROVISIONED)
+	// before its create operation is done, (OPERATION_IN_PROGRESS) while another operation runs on it,
+	// and INVALID_ARGUMENT (request_id).
 	DeleteCluster(ctx context.Context, in *DeleteClusterRequest, opts ...grpc.CallOption) (*DeleteClusterResponse, error)
 	// Lists the providers this server supports and what each can do.
+	//
+	// No errors of its own.
 	ListProviders(ctx context.Context, in *ListProvidersRequest, opts ...grpc.CallOption) (*ListProvidersResponse, error)
 	// Lists the clusters a vendor account already has (Rancher), so they can be brought in with
 	// CreateCluster (spec.rancher.rancher_cluster_id).
+	//
+	// Errors: INVALID_ARGUMENT naming the field (provider, credential_id); FAILED_PRECONDITION
+	// (UNSUPPORTED_BY_PROVIDER) when the provider cannot list its clusters; and the vendor call
+	// errors.
 	ListVendorClusters(ctx context.Context, in *ListVendorClustersRequest, opts ...grpc.CallOption) (*ListVendorClustersResponse, error)
 	// Registers a cluster Flotilla knows into a vendor that manages existing clusters (Rancher):
 	// creates it there with a registration token and returns what to run in the cluster.
+	//
+	// Errors: PERMISSION_DENIED (PERMISSION_DENIED) unless the token is an admin token for all
+	// clusters; NOT_FOUND (NOT_FOUND) for an unknown cluster; INVALID_ARGUMENT naming the field
+	// (provider, credential_id, name); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the provider
+	// cannot register clusters; and the vendor call errors.
 	RegisterCluster(ctx context.Context, in *RegisterClusterRequest, opts ...grpc.CallOption) (*RegisterClusterResponse, error)
 }
 
@@ -193,30 +246,83 @@ func (c *clusterServiceClient) RegisterCluster(ctx context.Context, in *Register
 type ClusterServiceServer interface {
 	// Imports an existing cluster. Flotilla connects first (version, an authorized read and the
 	// kube-system namespace UID) and stores nothing unless all of that succeeds.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (cluster_id, display_name, labels.<key>, source,
+	// source.kubeconfig, source.kubeconfig.context, source.token.server, source.token.bearer_token,
+	// allow_insecure_tls); ALREADY_EXISTS (CLUSTER_ID_TAKEN) for a taken id,
+	// (CLUSTER_ALREADY_IMPORTED) when the same cluster (kube-system UID) is already imported;
+	// UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT) when the cluster cannot be reached;
+	// FAILED_PRECONDITION when connecting fails otherwise (ADDRESS_NOT_ALLOWED,
+	// TLS_VERIFICATION_FAILED, CLUSTER_CREDENTIALS_REJECTED, CLUSTER_PERMISSION_DENIED,
+	// CLUSTER_API_ERROR, CLUSTER_ERROR) or impersonation mode cannot be set up
+	// (IMPERSONATION_NOT_POSSIBLE, RBAC_INSTALL_FAILED).
 	ImportCluster(context.Context, *ImportClusterRequest) (*ImportClusterResponse, error)
 	// Creates a cluster at a vendor. Returns the operation that tracks it.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (provider, spec, spec.* such as spec.credential_id or
+	// a node pool's fields, cluster_id, request_id when reused for a different request);
+	// ALREADY_EXISTS (CLUSTER_ID_TAKEN); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the
+	// provider cannot create clusters.
 	CreateCluster(context.Context, *CreateClusterRequest) (*CreateClusterResponse, error)
 	// Returns one cluster.
+	//
+	// Errors: INVALID_ARGUMENT (cluster_id) when it is empty; NOT_FOUND (NOT_FOUND, metadata kind and
+	// id) when the cluster does not exist or the token may not see it.
 	GetCluster(context.Context, *GetClusterRequest) (*GetClusterResponse, error)
 	// Lists clusters.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token, filter or order_by.
 	ListClusters(context.Context, *ListClustersRequest) (*ListClustersResponse, error)
 	// Updates display name and labels (field mask).
+	//
+	// Errors: INVALID_ARGUMENT naming the field (cluster, update_mask, cluster.display_name,
+	// cluster.labels.<key>); NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+	// exist or the token may not see it; ABORTED (CONFLICT) when the etag is stale;
+	// FAILED_PRECONDITION (IMPERSONATION_NOT_POSSIBLE, RBAC_INSTALL_FAILED) when switching to
+	// impersonation mode cannot be set up.
 	UpdateCluster(context.Context, *UpdateClusterRequest) (*UpdateClusterResponse, error)
 	// Replaces the credentials used to reach the cluster. They must reach the same cluster
 	// (same kube-system UID).
+	//
+	// Errors: INVALID_ARGUMENT naming the field (cluster_id, source, source.kubeconfig,
+	// source.token.server, source.token.bearer_token, allow_insecure_tls); NOT_FOUND (NOT_FOUND);
+	// FAILED_PRECONDITION (DIFFERENT_CLUSTER) when the credentials reach another cluster, or with the
+	// connect reasons ImportCluster lists; UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT); ABORTED
+	// (CONFLICT) when the cluster was deleted meanwhile.
 	UpdateClusterCredentials(context.Context, *UpdateClusterCredentialsRequest) (*UpdateClusterCredentialsResponse, error)
 	// Upgrades the cluster's Kubernetes version at the vendor. Returns an operation.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (cluster_id, kubernetes_version, request_id);
+	// NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or
+	// a provider that cannot upgrade, (CLUSTER_NOT_PROVISIONED) before its create operation is done,
+	// (OPERATION_IN_PROGRESS) while another operation runs on it.
 	UpgradeCluster(context.Context, *UpgradeClusterRequest) (*UpgradeClusterResponse, error)
 	// Detaches a cluster (forgets it and its secrets; nothing is done to the cluster), or, with
 	// destroy, deletes it at the vendor through an operation and then forgets it.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); ABORTED (CONFLICT) when the etag is stale; with destroy:
+	// FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster, (CLUSTER_NOT_PROVISIONED)
+	// before its create operation is done, (OPERATION_IN_PROGRESS) while another operation runs on it,
+	// and INVALID_ARGUMENT (request_id).
 	DeleteCluster(context.Context, *DeleteClusterRequest) (*DeleteClusterResponse, error)
 	// Lists the providers this server supports and what each can do.
+	//
+	// No errors of its own.
 	ListProviders(context.Context, *ListProvidersRequest) (*ListProvidersResponse, error)
 	// Lists the clusters a vendor account already has (Rancher), so they can be brought in with
 	// CreateCluster (spec.rancher.rancher_cluster_id).
+	//
+	// Errors: INVALID_ARGUMENT naming the field (provider, credential_id); FAILED_PRECONDITION
+	// (UNSUPPORTED_BY_PROVIDER) when the provider cannot list its clusters; and the vendor call
+	// errors.
 	ListVendorClusters(context.Context, *ListVendorClustersRequest) (*ListVendorClustersResponse, error)
 	// Registers a cluster Flotilla knows into a vendor that manages existing clusters (Rancher):
 	// creates it there with a registration token and returns what to run in the cluster.
+	//
+	// Errors: PERMISSION_DENIED (PERMISSION_DENIED) unless the token is an admin token for all
+	// clusters; NOT_FOUND (NOT_FOUND) for an unknown cluster; INVALID_ARGUMENT naming the field
+	// (provider, credential_id, name); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the provider
+	// cannot register clusters; and the vendor call errors.
 	RegisterCluster(context.Context, *RegisterClusterRequest) (*RegisterClusterResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }

@@ -33,14 +33,27 @@ const (
 // Vendor and registry credentials, encrypted at rest. Secrets are accepted, never returned.
 type CredentialServiceClient interface {
 	// Stores a credential.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (credential_id, provider, secret,
+	// secret.<kind>.<field>); ALREADY_EXISTS (CREDENTIAL_ID_TAKEN).
 	CreateCredential(ctx context.Context, in *CreateCredentialRequest, opts ...grpc.CallOption) (*CreateCredentialResponse, error)
 	// Returns a credential's metadata.
+	//
+	// Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND).
 	GetCredential(ctx context.Context, in *GetCredentialRequest, opts ...grpc.CallOption) (*GetCredentialResponse, error)
 	// Lists credentials' metadata.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
 	ListCredentials(ctx context.Context, in *ListCredentialsRequest, opts ...grpc.CallOption) (*ListCredentialsResponse, error)
 	// Replaces a credential's secret; everything that uses it picks up the new one.
+	//
+	// Errors: INVALID_ARGUMENT (credential_id, secret) when empty or when the secret is of another
+	// kind; NOT_FOUND (NOT_FOUND).
 	RotateCredential(ctx context.Context, in *RotateCredentialRequest, opts ...grpc.CallOption) (*RotateCredentialResponse, error)
 	// Deletes a credential. FAILED_PRECONDITION while a cluster or registry uses it.
+	//
+	// Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND);
+	// FAILED_PRECONDITION (CREDENTIAL_IN_USE) while a cluster or registry uses it.
 	DeleteCredential(ctx context.Context, in *DeleteCredentialRequest, opts ...grpc.CallOption) (*DeleteCredentialResponse, error)
 }
 
@@ -109,14 +122,27 @@ func (c *credentialServiceClient) DeleteCredential(ctx context.Context, in *Dele
 // Vendor and registry credentials, encrypted at rest. Secrets are accepted, never returned.
 type CredentialServiceServer interface {
 	// Stores a credential.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (credential_id, provider, secret,
+	// secret.<kind>.<field>); ALREADY_EXISTS (CREDENTIAL_ID_TAKEN).
 	CreateCredential(context.Context, *CreateCredentialRequest) (*CreateCredentialResponse, error)
 	// Returns a credential's metadata.
+	//
+	// Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND).
 	GetCredential(context.Context, *GetCredentialRequest) (*GetCredentialResponse, error)
 	// Lists credentials' metadata.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
 	ListCredentials(context.Context, *ListCredentialsRequest) (*ListCredentialsResponse, error)
 	// Replaces a credential's secret; everything that uses it picks up the new one.
+	//
+	// Errors: INVALID_ARGUMENT (credential_id, secret) when empty or when the secret is of another
+	// kind; NOT_FOUND (NOT_FOUND).
 	RotateCredential(context.Context, *RotateCredentialRequest) (*RotateCredentialResponse, error)
 	// Deletes a credential. FAILED_PRECONDITION while a cluster or registry uses it.
+	//
+	// Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND);
+	// FAILED_PRECONDITION (CREDENTIAL_IN_USE) while a cluster or registry uses it.
 	DeleteCredential(context.Context, *DeleteCredentialRequest) (*DeleteCredentialResponse, error)
 	mustEmbedUnimplementedCredentialServiceServer()
 }

@@ -34,11 +34,28 @@ const (
 // buf:lint:ignore SERVICE_SUFFIX
 type LogStreamClient interface {
 	// Logs of one container of one pod, with every option `kubectl logs` has.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (options.tail_lines, options.limit_bytes,
+	// options.since_seconds, options.since_time, or a required one left empty); FAILED_PRECONDITION
+	// (CONTAINER_REQUIRED) for a pod of several containers without `container`; NOT_FOUND (NOT_FOUND)
+	// for an unknown cluster, pod or container; UNAVAILABLE (SHUTTING_DOWN, with RetryInfo) when the
+	// server stops; the cluster call errors; and the stream errors.
 	StreamPodLogs(ctx context.Context, in *StreamPodLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamPodLogsResponse], error)
 	// Logs of every pod (and chosen containers) of a workload or label selector, merged, with
 	// pods that appear later picked up. Optionally across several clusters.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (namespace, cluster_ids, workload.kind, pods);
+	// FAILED_PRECONDITION (TOO_MANY_PODS) when more pods match than one request follows; UNAVAILABLE
+	// (SHUTTING_DOWN, with RetryInfo) when the server stops; NOT_FOUND (NOT_FOUND, metadata kind and
+	// id) when the cluster does not exist or the token may not see it; the cluster call errors; and
+	// the stream errors.
 	StreamWorkloadLogs(ctx context.Context, in *StreamWorkloadLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamWorkloadLogsResponse], error)
 	// A newest-first snapshot of events, then live events as they happen.
+	//
+	// Errors: RESOURCE_EXHAUSTED (TOO_MANY_EVENT_WATCHES) when the token has as many WatchEvents
+	// streams open as the server allows; UNAVAILABLE (WATCH_ENDED) when the server's watch ends,
+	// reconnect with the resume token; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+	// does not exist or the token may not see it; the cluster call errors; and the stream errors.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
 }
 
@@ -117,11 +134,28 @@ type LogStream_WatchEventsClient = grpc.ServerStreamingClient[WatchEventsRespons
 // buf:lint:ignore SERVICE_SUFFIX
 type LogStreamServer interface {
 	// Logs of one container of one pod, with every option `kubectl logs` has.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (options.tail_lines, options.limit_bytes,
+	// options.since_seconds, options.since_time, or a required one left empty); FAILED_PRECONDITION
+	// (CONTAINER_REQUIRED) for a pod of several containers without `container`; NOT_FOUND (NOT_FOUND)
+	// for an unknown cluster, pod or container; UNAVAILABLE (SHUTTING_DOWN, with RetryInfo) when the
+	// server stops; the cluster call errors; and the stream errors.
 	StreamPodLogs(*StreamPodLogsRequest, grpc.ServerStreamingServer[StreamPodLogsResponse]) error
 	// Logs of every pod (and chosen containers) of a workload or label selector, merged, with
 	// pods that appear later picked up. Optionally across several clusters.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (namespace, cluster_ids, workload.kind, pods);
+	// FAILED_PRECONDITION (TOO_MANY_PODS) when more pods match than one request follows; UNAVAILABLE
+	// (SHUTTING_DOWN, with RetryInfo) when the server stops; NOT_FOUND (NOT_FOUND, metadata kind and
+	// id) when the cluster does not exist or the token may not see it; the cluster call errors; and
+	// the stream errors.
 	StreamWorkloadLogs(*StreamWorkloadLogsRequest, grpc.ServerStreamingServer[StreamWorkloadLogsResponse]) error
 	// A newest-first snapshot of events, then live events as they happen.
+	//
+	// Errors: RESOURCE_EXHAUSTED (TOO_MANY_EVENT_WATCHES) when the token has as many WatchEvents
+	// streams open as the server allows; UNAVAILABLE (WATCH_ENDED) when the server's watch ends,
+	// reconnect with the resume token; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+	// does not exist or the token may not see it; the cluster call errors; and the stream errors.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
 	mustEmbedUnimplementedLogStreamServer()
 }

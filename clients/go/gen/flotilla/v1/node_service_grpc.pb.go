@@ -40,30 +40,72 @@ const (
 // Nodes (read from Kubernetes) and node pools (managed through the vendor).
 type NodeServiceClient interface {
 	// Lists the cluster's nodes, read from its Kubernetes API.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+	// and id) when the cluster does not exist or the token may not see it; and the cluster call
+	// errors.
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	// Returns one node.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+	// may not see it; and the cluster call errors (NOT_FOUND for an unknown node).
 	GetNode(ctx context.Context, in *GetNodeRequest, opts ...grpc.CallOption) (*GetNodeResponse, error)
 	// Marks a node unschedulable.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+	// may not see it; and the cluster call errors.
 	CordonNode(ctx context.Context, in *CordonNodeRequest, opts ...grpc.CallOption) (*CordonNodeResponse, error)
 	// Marks a node schedulable again.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+	// may not see it; and the cluster call errors.
 	UncordonNode(ctx context.Context, in *UncordonNodeRequest, opts ...grpc.CallOption) (*UncordonNodeResponse, error)
 	// Cordons the node, then evicts its pods through the Eviction API (honouring
 	// PodDisruptionBudgets, skipping DaemonSet and mirror pods). Streams progress: one message per
 	// pod outcome, then a final summary. Cancelling the call stops further evictions.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+	// may not see it; the cluster call errors; and the stream errors.
 	DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DrainNodeResponse], error)
 	// Lists node pools, from the vendor.
+	//
+	// Errors: INVALID_ARGUMENT (cluster_id, page_size, page_token); NOT_FOUND (NOT_FOUND);
+	// FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or a provider without node
+	// pools, (CLUSTER_NOT_PROVISIONED) before its create operation is done; and the vendor call
+	// errors.
 	ListNodePools(ctx context.Context, in *ListNodePoolsRequest, opts ...grpc.CallOption) (*ListNodePoolsResponse, error)
 	// Returns one node pool.
+	//
+	// Errors: INVALID_ARGUMENT (cluster_id, node_pool_id); NOT_FOUND (NOT_FOUND) for an unknown
+	// cluster or node pool; FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED);
+	// and the vendor call errors.
 	GetNodePool(ctx context.Context, in *GetNodePoolRequest, opts ...grpc.CallOption) (*GetNodePoolResponse, error)
 	// Creates a node pool at the vendor. Returns an operation.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (node_pool, node_pool.name, node_pool.autoscaling,
+	// node_pool.max_size, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+	// (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
 	CreateNodePool(ctx context.Context, in *CreateNodePoolRequest, opts ...grpc.CallOption) (*CreateNodePoolResponse, error)
 	// Resizes a node pool or changes its autoscaling bounds. Returns an operation.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (node_pool_id, update_mask, node_pool.min_size,
+	// request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER,
+	// CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
 	UpdateNodePool(ctx context.Context, in *UpdateNodePoolRequest, opts ...grpc.CallOption) (*UpdateNodePoolResponse, error)
 	// Deletes a node pool at the vendor. Returns an operation.
+	//
+	// Errors: INVALID_ARGUMENT (node_pool_id, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+	// (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
 	DeleteNodePool(ctx context.Context, in *DeleteNodePoolRequest, opts ...grpc.CallOption) (*DeleteNodePoolResponse, error)
 	// Adds existing vendor instances to a node pool. Returns an operation.
+	//
+	// Errors: INVALID_ARGUMENT (node_pool_id, instance_ids, request_id); NOT_FOUND (NOT_FOUND);
+	// FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
 	AddNodes(ctx context.Context, in *AddNodesRequest, opts ...grpc.CallOption) (*AddNodesResponse, error)
 	// Removes specific nodes (drained through Kubernetes first). Returns an operation.
+	//
+	// Errors: INVALID_ARGUMENT (node_pool_id, node_names, request_id); NOT_FOUND (NOT_FOUND);
+	// FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
 	RemoveNodes(ctx context.Context, in *RemoveNodesRequest, opts ...grpc.CallOption) (*RemoveNodesResponse, error)
 }
 
@@ -211,30 +253,72 @@ func (c *nodeServiceClient) RemoveNodes(ctx context.Context, in *RemoveNodesRequ
 // Nodes (read from Kubernetes) and node pools (managed through the vendor).
 type NodeServiceServer interface {
 	// Lists the cluster's nodes, read from its Kubernetes API.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+	// and id) when the cluster does not exist or the token may not see it; and the cluster call
+	// errors.
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	// Returns one node.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+	// may not see it; and the cluster call errors (NOT_FOUND for an unknown node).
 	GetNode(context.Context, *GetNodeRequest) (*GetNodeResponse, error)
 	// Marks a node unschedulable.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+	// may not see it; and the cluster call errors.
 	CordonNode(context.Context, *CordonNodeRequest) (*CordonNodeResponse, error)
 	// Marks a node schedulable again.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+	// may not see it; and the cluster call errors.
 	UncordonNode(context.Context, *UncordonNodeRequest) (*UncordonNodeResponse, error)
 	// Cordons the node, then evicts its pods through the Eviction API (honouring
 	// PodDisruptionBudgets, skipping DaemonSet and mirror pods). Streams progress: one message per
 	// pod outcome, then a final summary. Cancelling the call stops further evictions.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+	// may not see it; the cluster call errors; and the stream errors.
 	DrainNode(*DrainNodeRequest, grpc.ServerStreamingServer[DrainNodeResponse]) error
 	// Lists node pools, from the vendor.
+	//
+	// Errors: INVALID_ARGUMENT (cluster_id, page_size, page_token); NOT_FOUND (NOT_FOUND);
+	// FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or a provider without node
+	// pools, (CLUSTER_NOT_PROVISIONED) before its create operation is done; and the vendor call
+	// errors.
 	ListNodePools(context.Context, *ListNodePoolsRequest) (*ListNodePoolsResponse, error)
 	// Returns one node pool.
+	//
+	// Errors: INVALID_ARGUMENT (cluster_id, node_pool_id); NOT_FOUND (NOT_FOUND) for an unknown
+	// cluster or node pool; FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED);
+	// and the vendor call errors.
 	GetNodePool(context.Context, *GetNodePoolRequest) (*GetNodePoolResponse, error)
 	// Creates a node pool at the vendor. Returns an operation.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (node_pool, node_pool.name, node_pool.autoscaling,
+	// node_pool.max_size, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+	// (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
 	CreateNodePool(context.Context, *CreateNodePoolRequest) (*CreateNodePoolResponse, error)
 	// Resizes a node pool or changes its autoscaling bounds. Returns an operation.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (node_pool_id, update_mask, node_pool.min_size,
+	// request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER,
+	// CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
 	UpdateNodePool(context.Context, *UpdateNodePoolRequest) (*UpdateNodePoolResponse, error)
 	// Deletes a node pool at the vendor. Returns an operation.
+	//
+	// Errors: INVALID_ARGUMENT (node_pool_id, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+	// (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
 	DeleteNodePool(context.Context, *DeleteNodePoolRequest) (*DeleteNodePoolResponse, error)
 	// Adds existing vendor instances to a node pool. Returns an operation.
+	//
+	// Errors: INVALID_ARGUMENT (node_pool_id, instance_ids, request_id); NOT_FOUND (NOT_FOUND);
+	// FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
 	AddNodes(context.Context, *AddNodesRequest) (*AddNodesResponse, error)
 	// Removes specific nodes (drained through Kubernetes first). Returns an operation.
+	//
+	// Errors: INVALID_ARGUMENT (node_pool_id, node_names, request_id); NOT_FOUND (NOT_FOUND);
+	// FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
 	RemoveNodes(context.Context, *RemoveNodesRequest) (*RemoveNodesResponse, error)
 	mustEmbedUnimplementedNodeServiceServer()
 }

@@ -33,14 +33,27 @@ const (
 // Durable long-running operations: fetch, list, watch, cancel and retry.
 type OperationServiceClient interface {
 	// Returns one operation.
+	//
+	// Errors: INVALID_ARGUMENT (operation_id) when it is empty; NOT_FOUND (NOT_FOUND) when it does not
+	// exist or the token may not see it.
 	GetOperation(ctx context.Context, in *GetOperationRequest, opts ...grpc.CallOption) (*GetOperationResponse, error)
 	// Lists operations, newest first.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token, states or types.
 	ListOperations(ctx context.Context, in *ListOperationsRequest, opts ...grpc.CallOption) (*ListOperationsResponse, error)
 	// Streams the operation's current state, then every change, and ends after a terminal state.
+	//
+	// Errors: INVALID_ARGUMENT (operation_id); NOT_FOUND (NOT_FOUND); and the stream errors.
 	WatchOperation(ctx context.Context, in *WatchOperationRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchOperationResponse], error)
 	// Asks a running operation to stop. The operation moves to CANCELLING, then CANCELLED.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_CANCELLABLE) once the vendor is working
+	// on it; ABORTED (CONFLICT) when it changed meanwhile.
 	CancelOperation(ctx context.Context, in *CancelOperationRequest, opts ...grpc.CallOption) (*CancelOperationResponse, error)
 	// Starts a FAILED operation again from the step that failed.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_FAILED) unless it is FAILED; ABORTED
+	// (CONFLICT) when it changed meanwhile.
 	RetryOperation(ctx context.Context, in *RetryOperationRequest, opts ...grpc.CallOption) (*RetryOperationResponse, error)
 }
 
@@ -118,14 +131,27 @@ func (c *operationServiceClient) RetryOperation(ctx context.Context, in *RetryOp
 // Durable long-running operations: fetch, list, watch, cancel and retry.
 type OperationServiceServer interface {
 	// Returns one operation.
+	//
+	// Errors: INVALID_ARGUMENT (operation_id) when it is empty; NOT_FOUND (NOT_FOUND) when it does not
+	// exist or the token may not see it.
 	GetOperation(context.Context, *GetOperationRequest) (*GetOperationResponse, error)
 	// Lists operations, newest first.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token, states or types.
 	ListOperations(context.Context, *ListOperationsRequest) (*ListOperationsResponse, error)
 	// Streams the operation's current state, then every change, and ends after a terminal state.
+	//
+	// Errors: INVALID_ARGUMENT (operation_id); NOT_FOUND (NOT_FOUND); and the stream errors.
 	WatchOperation(*WatchOperationRequest, grpc.ServerStreamingServer[WatchOperationResponse]) error
 	// Asks a running operation to stop. The operation moves to CANCELLING, then CANCELLED.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_CANCELLABLE) once the vendor is working
+	// on it; ABORTED (CONFLICT) when it changed meanwhile.
 	CancelOperation(context.Context, *CancelOperationRequest) (*CancelOperationResponse, error)
 	// Starts a FAILED operation again from the step that failed.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_FAILED) unless it is FAILED; ABORTED
+	// (CONFLICT) when it changed meanwhile.
 	RetryOperation(context.Context, *RetryOperationRequest) (*RetryOperationResponse, error)
 	mustEmbedUnimplementedOperationServiceServer()
 }

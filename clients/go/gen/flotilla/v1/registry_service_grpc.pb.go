@@ -46,43 +46,102 @@ const (
 // Container registries beside the clusters: Harbor, Alibaba ACR, Tencent TCR, any OCI registry.
 type RegistryServiceClient interface {
 	// Registers a registry. Flotilla checks it can log in before storing it.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (registry, registry.id, registry.provider,
+	// registry.endpoint, registry.ca_pem, registry.credential_id, registry.labels.<key>, or a provider
+	// rule); ALREADY_EXISTS (REGISTRY_ID_TAKEN); and the vendor call errors of the login check.
 	CreateRegistry(ctx context.Context, in *CreateRegistryRequest, opts ...grpc.CallOption) (*CreateRegistryResponse, error)
 	// Returns one registry.
+	//
+	// Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
 	GetRegistry(ctx context.Context, in *GetRegistryRequest, opts ...grpc.CallOption) (*GetRegistryResponse, error)
 	// Lists registries.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
 	ListRegistries(ctx context.Context, in *ListRegistriesRequest, opts ...grpc.CallOption) (*ListRegistriesResponse, error)
 	// Forgets a registry (nothing is deleted in it).
+	//
+	// Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
 	DeleteRegistry(ctx context.Context, in *DeleteRegistryRequest, opts ...grpc.CallOption) (*DeleteRegistryResponse, error)
 	// Lists namespaces (Harbor projects, ACR/TCR namespaces).
+	//
+	// Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (page_token);
+	// FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED) when this server does not offer the registry's
+	// provider, (UNSUPPORTED_BY_PROVIDER) when the provider has no namespaces; and the vendor call
+	// errors.
 	ListRegistryNamespaces(ctx context.Context, in *ListRegistryNamespacesRequest, opts ...grpc.CallOption) (*ListRegistryNamespacesResponse, error)
 	// Creates a namespace.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace);
+	// FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+	// errors.
 	CreateRegistryNamespace(ctx context.Context, in *CreateRegistryNamespaceRequest, opts ...grpc.CallOption) (*CreateRegistryNamespaceResponse, error)
 	// Deletes an empty namespace.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (namespace); FAILED_PRECONDITION
+	// (NAMESPACE_NOT_EMPTY) while it holds repositories, (PROVIDER_NOT_CONFIGURED,
+	// UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	DeleteRegistryNamespace(ctx context.Context, in *DeleteRegistryNamespaceRequest, opts ...grpc.CallOption) (*DeleteRegistryNamespaceResponse, error)
 	// Lists repositories.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace, page_token);
+	// FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+	// errors.
 	ListRepositories(ctx context.Context, in *ListRepositoriesRequest, opts ...grpc.CallOption) (*ListRepositoriesResponse, error)
 	// Deletes a repository and everything in it.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository); FAILED_PRECONDITION
+	// (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	DeleteRepository(ctx context.Context, in *DeleteRepositoryRequest, opts ...grpc.CallOption) (*DeleteRepositoryResponse, error)
 	// Lists tags or artifacts of a repository.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+	// (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	ListArtifacts(ctx context.Context, in *ListArtifactsRequest, opts ...grpc.CallOption) (*ListArtifactsResponse, error)
 	// Deletes a tag or an artifact by digest.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, reference); FAILED_PRECONDITION
+	// (ARTIFACT_IN_USE) while pods run it, (DEPLOYMENTS_UNKNOWN) when Flotilla cannot tell whether
+	// they do, (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	DeleteArtifact(ctx context.Context, in *DeleteArtifactRequest, opts ...grpc.CallOption) (*DeleteArtifactResponse, error)
 	// Lists Helm charts.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (page_token); FAILED_PRECONDITION
+	// (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER) for a registry without charts; and the vendor
+	// call errors.
 	ListCharts(ctx context.Context, in *ListChartsRequest, opts ...grpc.CallOption) (*ListChartsResponse, error)
 	// Lists versions of one Helm chart.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (chart, page_token); FAILED_PRECONDITION
+	// (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	ListChartVersions(ctx context.Context, in *ListChartVersionsRequest, opts ...grpc.CallOption) (*ListChartVersionsResponse, error)
 	// Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
 	// clusters and namespaces. A result per target; unreachable clusters do not fail the call.
+	//
+	// This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
 	SyncPullSecret(ctx context.Context, in *SyncPullSecretRequest, opts ...grpc.CallOption) (*SyncPullSecretResponse, error)
 	// Changes a registry's display name, labels or credential (field mask). A new credential is
 	// checked by logging in with it before it is stored.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (registry, update_mask, registry.display_name,
+	// registry.labels.<key>, registry.credential_id); NOT_FOUND (NOT_FOUND); and the vendor call
+	// errors of the login check with a new credential.
 	UpdateRegistry(ctx context.Context, in *UpdateRegistryRequest, opts ...grpc.CallOption) (*UpdateRegistryResponse, error)
 	// Lists the registry providers this server offers, what each can do and the credential kinds
 	// it takes.
+	//
+	// No errors of its own.
 	ListRegistryProviders(ctx context.Context, in *ListRegistryProvidersRequest, opts ...grpc.CallOption) (*ListRegistryProvidersResponse, error)
 	// Returns one artifact by tag or digest.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND) for an unknown registry or artifact; INVALID_ARGUMENT (repository,
+	// reference); FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the
+	// vendor call errors.
 	GetArtifact(ctx context.Context, in *GetArtifactRequest, opts ...grpc.CallOption) (*GetArtifactResponse, error)
 	// Lists the tag names of a repository, in the registry's order (the cheap walk).
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+	// (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	ListTags(ctx context.Context, in *ListTagsRequest, opts ...grpc.CallOption) (*ListTagsResponse, error)
 }
 
@@ -281,43 +340,102 @@ func (c *registryServiceClient) ListTags(ctx context.Context, in *ListTagsReques
 // Container registries beside the clusters: Harbor, Alibaba ACR, Tencent TCR, any OCI registry.
 type RegistryServiceServer interface {
 	// Registers a registry. Flotilla checks it can log in before storing it.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (registry, registry.id, registry.provider,
+	// registry.endpoint, registry.ca_pem, registry.credential_id, registry.labels.<key>, or a provider
+	// rule); ALREADY_EXISTS (REGISTRY_ID_TAKEN); and the vendor call errors of the login check.
 	CreateRegistry(context.Context, *CreateRegistryRequest) (*CreateRegistryResponse, error)
 	// Returns one registry.
+	//
+	// Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
 	GetRegistry(context.Context, *GetRegistryRequest) (*GetRegistryResponse, error)
 	// Lists registries.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
 	ListRegistries(context.Context, *ListRegistriesRequest) (*ListRegistriesResponse, error)
 	// Forgets a registry (nothing is deleted in it).
+	//
+	// Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
 	DeleteRegistry(context.Context, *DeleteRegistryRequest) (*DeleteRegistryResponse, error)
 	// Lists namespaces (Harbor projects, ACR/TCR namespaces).
+	//
+	// Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (page_token);
+	// FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED) when this server does not offer the registry's
+	// provider, (UNSUPPORTED_BY_PROVIDER) when the provider has no namespaces; and the vendor call
+	// errors.
 	ListRegistryNamespaces(context.Context, *ListRegistryNamespacesRequest) (*ListRegistryNamespacesResponse, error)
 	// Creates a namespace.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace);
+	// FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+	// errors.
 	CreateRegistryNamespace(context.Context, *CreateRegistryNamespaceRequest) (*CreateRegistryNamespaceResponse, error)
 	// Deletes an empty namespace.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (namespace); FAILED_PRECONDITION
+	// (NAMESPACE_NOT_EMPTY) while it holds repositories, (PROVIDER_NOT_CONFIGURED,
+	// UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	DeleteRegistryNamespace(context.Context, *DeleteRegistryNamespaceRequest) (*DeleteRegistryNamespaceResponse, error)
 	// Lists repositories.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace, page_token);
+	// FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+	// errors.
 	ListRepositories(context.Context, *ListRepositoriesRequest) (*ListRepositoriesResponse, error)
 	// Deletes a repository and everything in it.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository); FAILED_PRECONDITION
+	// (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	DeleteRepository(context.Context, *DeleteRepositoryRequest) (*DeleteRepositoryResponse, error)
 	// Lists tags or artifacts of a repository.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+	// (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	ListArtifacts(context.Context, *ListArtifactsRequest) (*ListArtifactsResponse, error)
 	// Deletes a tag or an artifact by digest.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, reference); FAILED_PRECONDITION
+	// (ARTIFACT_IN_USE) while pods run it, (DEPLOYMENTS_UNKNOWN) when Flotilla cannot tell whether
+	// they do, (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	DeleteArtifact(context.Context, *DeleteArtifactRequest) (*DeleteArtifactResponse, error)
 	// Lists Helm charts.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (page_token); FAILED_PRECONDITION
+	// (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER) for a registry without charts; and the vendor
+	// call errors.
 	ListCharts(context.Context, *ListChartsRequest) (*ListChartsResponse, error)
 	// Lists versions of one Helm chart.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (chart, page_token); FAILED_PRECONDITION
+	// (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	ListChartVersions(context.Context, *ListChartVersionsRequest) (*ListChartVersionsResponse, error)
 	// Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
 	// clusters and namespaces. A result per target; unreachable clusters do not fail the call.
+	//
+	// This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
 	SyncPullSecret(context.Context, *SyncPullSecretRequest) (*SyncPullSecretResponse, error)
 	// Changes a registry's display name, labels or credential (field mask). A new credential is
 	// checked by logging in with it before it is stored.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (registry, update_mask, registry.display_name,
+	// registry.labels.<key>, registry.credential_id); NOT_FOUND (NOT_FOUND); and the vendor call
+	// errors of the login check with a new credential.
 	UpdateRegistry(context.Context, *UpdateRegistryRequest) (*UpdateRegistryResponse, error)
 	// Lists the registry providers this server offers, what each can do and the credential kinds
 	// it takes.
+	//
+	// No errors of its own.
 	ListRegistryProviders(context.Context, *ListRegistryProvidersRequest) (*ListRegistryProvidersResponse, error)
 	// Returns one artifact by tag or digest.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND) for an unknown registry or artifact; INVALID_ARGUMENT (repository,
+	// reference); FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the
+	// vendor call errors.
 	GetArtifact(context.Context, *GetArtifactRequest) (*GetArtifactResponse, error)
 	// Lists the tag names of a repository, in the registry's order (the cheap walk).
+	//
+	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+	// (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	ListTags(context.Context, *ListTagsRequest) (*ListTagsResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }

@@ -41,30 +41,76 @@ const (
 // Workloads, pods, any resource, apply and events, read from the cluster's Kubernetes API.
 type WorkloadServiceClient interface {
 	// Lists workloads of one or all kinds.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+	// and id) when the cluster does not exist or the token may not see it; and the cluster call
+	// errors.
 	ListWorkloads(ctx context.Context, in *ListWorkloadsRequest, opts ...grpc.CallOption) (*ListWorkloadsResponse, error)
 	// Returns one workload.
+	//
+	// Errors: INVALID_ARGUMENT (kind) when it is missing; NOT_FOUND (NOT_FOUND, metadata kind and id)
+	// when the cluster does not exist or the token may not see it; and the cluster call errors.
 	GetWorkload(ctx context.Context, in *GetWorkloadRequest, opts ...grpc.CallOption) (*GetWorkloadResponse, error)
 	// Sets the replica count (Deployment, StatefulSet, ReplicaSet).
+	//
+	// Errors: INVALID_ARGUMENT (replicas) when negative; FAILED_PRECONDITION (NOT_SCALABLE) for a kind
+	// without a replica count; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+	// exist or the token may not see it; and the cluster call errors.
 	ScaleWorkload(ctx context.Context, in *ScaleWorkloadRequest, opts ...grpc.CallOption) (*ScaleWorkloadResponse, error)
 	// Rolls out a restart (the kubectl.kubernetes.io/restartedAt annotation).
+	//
+	// Errors: FAILED_PRECONDITION (NOT_RESTARTABLE) for a kind that cannot be rolled out again;
+	// NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token may not
+	// see it; and the cluster call errors.
 	RestartWorkload(ctx context.Context, in *RestartWorkloadRequest, opts ...grpc.CallOption) (*RestartWorkloadResponse, error)
 	// Deletes a workload.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+	// may not see it; and the cluster call errors.
 	DeleteWorkload(ctx context.Context, in *DeleteWorkloadRequest, opts ...grpc.CallOption) (*DeleteWorkloadResponse, error)
 	// Lists pods of a workload, of a label selector, or of a namespace.
+	//
+	// Errors: INVALID_ARGUMENT (workload.kind, page_size, page_token); FAILED_PRECONDITION
+	// (NO_SELECTOR) for a workload without a pod selector; NOT_FOUND (NOT_FOUND, metadata kind and id)
+	// when the cluster does not exist or the token may not see it; and the cluster call errors.
 	ListPods(ctx context.Context, in *ListPodsRequest, opts ...grpc.CallOption) (*ListPodsResponse, error)
 	// Returns one pod.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+	// may not see it; and the cluster call errors.
 	GetPod(ctx context.Context, in *GetPodRequest, opts ...grpc.CallOption) (*GetPodResponse, error)
 	// Deletes one pod.
+	//
+	// Errors: INVALID_ARGUMENT (grace_period_seconds) when negative; NOT_FOUND (NOT_FOUND, metadata
+	// kind and id) when the cluster does not exist or the token may not see it; and the cluster call
+	// errors.
 	DeletePod(ctx context.Context, in *DeletePodRequest, opts ...grpc.CallOption) (*DeletePodResponse, error)
 	// Server-side applies one or many YAML or JSON documents; a result per object.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (manifests, api_version, kind, namespace) for
+	// documents that cannot be applied; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+	// does not exist or the token may not see it; and the cluster call errors.
 	ApplyManifests(ctx context.Context, in *ApplyManifestsRequest, opts ...grpc.CallOption) (*ApplyManifestsResponse, error)
 	// Lists objects of any apiVersion and kind, CRDs included.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, page_size, page_token,
+	// also when the cluster no longer keeps the page's snapshot); NOT_FOUND (NOT_FOUND) for a cluster
+	// or a kind it does not serve; and the cluster call errors.
 	ListResources(ctx context.Context, in *ListResourcesRequest, opts ...grpc.CallOption) (*ListResourcesResponse, error)
 	// Returns one object of any apiVersion and kind.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+	// (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
 	GetResource(ctx context.Context, in *GetResourceRequest, opts ...grpc.CallOption) (*GetResourceResponse, error)
 	// Deletes one object of any apiVersion and kind.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+	// (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
 	DeleteResource(ctx context.Context, in *DeleteResourceRequest, opts ...grpc.CallOption) (*DeleteResourceResponse, error)
 	// Lists events, newest first.
+	//
+	// Errors: INVALID_ARGUMENT (type, page_size, page_token); NOT_FOUND (NOT_FOUND, metadata kind and
+	// id) when the cluster does not exist or the token may not see it; and the cluster call errors.
 	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
 }
 
@@ -213,30 +259,76 @@ func (c *workloadServiceClient) ListEvents(ctx context.Context, in *ListEventsRe
 // Workloads, pods, any resource, apply and events, read from the cluster's Kubernetes API.
 type WorkloadServiceServer interface {
 	// Lists workloads of one or all kinds.
+	//
+	// Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+	// and id) when the cluster does not exist or the token may not see it; and the cluster call
+	// errors.
 	ListWorkloads(context.Context, *ListWorkloadsRequest) (*ListWorkloadsResponse, error)
 	// Returns one workload.
+	//
+	// Errors: INVALID_ARGUMENT (kind) when it is missing; NOT_FOUND (NOT_FOUND, metadata kind and id)
+	// when the cluster does not exist or the token may not see it; and the cluster call errors.
 	GetWorkload(context.Context, *GetWorkloadRequest) (*GetWorkloadResponse, error)
 	// Sets the replica count (Deployment, StatefulSet, ReplicaSet).
+	//
+	// Errors: INVALID_ARGUMENT (replicas) when negative; FAILED_PRECONDITION (NOT_SCALABLE) for a kind
+	// without a replica count; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+	// exist or the token may not see it; and the cluster call errors.
 	ScaleWorkload(context.Context, *ScaleWorkloadRequest) (*ScaleWorkloadResponse, error)
 	// Rolls out a restart (the kubectl.kubernetes.io/restartedAt annotation).
+	//
+	// Errors: FAILED_PRECONDITION (NOT_RESTARTABLE) for a kind that cannot be rolled out again;
+	// NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token may not
+	// see it; and the cluster call errors.
 	RestartWorkload(context.Context, *RestartWorkloadRequest) (*RestartWorkloadResponse, error)
 	// Deletes a workload.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+	// may not see it; and the cluster call errors.
 	DeleteWorkload(context.Context, *DeleteWorkloadRequest) (*DeleteWorkloadResponse, error)
 	// Lists pods of a workload, of a label selector, or of a namespace.
+	//
+	// Errors: INVALID_ARGUMENT (workload.kind, page_size, page_token); FAILED_PRECONDITION
+	// (NO_SELECTOR) for a workload without a pod selector; NOT_FOUND (NOT_FOUND, metadata kind and id)
+	// when the cluster does not exist or the token may not see it; and the cluster call errors.
 	ListPods(context.Context, *ListPodsRequest) (*ListPodsResponse, error)
 	// Returns one pod.
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+	// may not see it; and the cluster call errors.
 	GetPod(context.Context, *GetPodRequest) (*GetPodResponse, error)
 	// Deletes one pod.
+	//
+	// Errors: INVALID_ARGUMENT (grace_period_seconds) when negative; NOT_FOUND (NOT_FOUND, metadata
+	// kind and id) when the cluster does not exist or the token may not see it; and the cluster call
+	// errors.
 	DeletePod(context.Context, *DeletePodRequest) (*DeletePodResponse, error)
 	// Server-side applies one or many YAML or JSON documents; a result per object.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (manifests, api_version, kind, namespace) for
+	// documents that cannot be applied; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+	// does not exist or the token may not see it; and the cluster call errors.
 	ApplyManifests(context.Context, *ApplyManifestsRequest) (*ApplyManifestsResponse, error)
 	// Lists objects of any apiVersion and kind, CRDs included.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, page_size, page_token,
+	// also when the cluster no longer keeps the page's snapshot); NOT_FOUND (NOT_FOUND) for a cluster
+	// or a kind it does not serve; and the cluster call errors.
 	ListResources(context.Context, *ListResourcesRequest) (*ListResourcesResponse, error)
 	// Returns one object of any apiVersion and kind.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+	// (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
 	GetResource(context.Context, *GetResourceRequest) (*GetResourceResponse, error)
 	// Deletes one object of any apiVersion and kind.
+	//
+	// Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+	// (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
 	DeleteResource(context.Context, *DeleteResourceRequest) (*DeleteResourceResponse, error)
 	// Lists events, newest first.
+	//
+	// Errors: INVALID_ARGUMENT (type, page_size, page_token); NOT_FOUND (NOT_FOUND, metadata kind and
+	// id) when the cluster does not exist or the token may not see it; and the cluster call errors.
 	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
 	mustEmbedUnimplementedWorkloadServiceServer()
 }

@@ -63,6 +63,9 @@ class AdminServiceServicer:
 
     def CreateApiToken(self, request, context):
         """Creates an API token. The secret is in the response once and never again.
+
+        Errors: INVALID_ARGUMENT naming the field (role, name, expire_time, expires_in_days);
+        ALREADY_EXISTS (TOKEN_NAME_TAKEN) when a token has that name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -70,6 +73,8 @@ class AdminServiceServicer:
 
     def ListApiTokens(self, request, context):
         """Lists API tokens (never their secrets).
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,6 +82,9 @@ class AdminServiceServicer:
 
     def RevokeApiToken(self, request, context):
         """Revokes an API token at once.
+
+        Errors: INVALID_ARGUMENT (token_id) when it is empty; NOT_FOUND (NOT_FOUND) when no token has
+        that id or name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -84,6 +92,8 @@ class AdminServiceServicer:
 
     def ListAuditEvents(self, request, context):
         """Pages through the audit log, newest first.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

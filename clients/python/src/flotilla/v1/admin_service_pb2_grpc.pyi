@@ -34,13 +34,27 @@ class AdminServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AdminServiceAsyncStub: ...
     CreateApiToken: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.CreateApiTokenRequest, _admin_service_pb2.CreateApiTokenResponse]
-    """Creates an API token. The secret is in the response once and never again."""
+    """Creates an API token. The secret is in the response once and never again.
+
+    Errors: INVALID_ARGUMENT naming the field (role, name, expire_time, expires_in_days);
+    ALREADY_EXISTS (TOKEN_NAME_TAKEN) when a token has that name.
+    """
     ListApiTokens: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListApiTokensRequest, _admin_service_pb2.ListApiTokensResponse]
-    """Lists API tokens (never their secrets)."""
+    """Lists API tokens (never their secrets).
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token.
+    """
     RevokeApiToken: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.RevokeApiTokenRequest, _admin_service_pb2.RevokeApiTokenResponse]
-    """Revokes an API token at once."""
+    """Revokes an API token at once.
+
+    Errors: INVALID_ARGUMENT (token_id) when it is empty; NOT_FOUND (NOT_FOUND) when no token has
+    that id or name.
+    """
     ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListAuditEventsRequest, _admin_service_pb2.ListAuditEventsResponse]
-    """Pages through the audit log, newest first."""
+    """Pages through the audit log, newest first.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -48,13 +62,27 @@ class AdminServiceAsyncStub(AdminServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateApiToken: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.CreateApiTokenRequest, _admin_service_pb2.CreateApiTokenResponse]  # type: ignore[assignment]
-    """Creates an API token. The secret is in the response once and never again."""
+    """Creates an API token. The secret is in the response once and never again.
+
+    Errors: INVALID_ARGUMENT naming the field (role, name, expire_time, expires_in_days);
+    ALREADY_EXISTS (TOKEN_NAME_TAKEN) when a token has that name.
+    """
     ListApiTokens: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListApiTokensRequest, _admin_service_pb2.ListApiTokensResponse]  # type: ignore[assignment]
-    """Lists API tokens (never their secrets)."""
+    """Lists API tokens (never their secrets).
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token.
+    """
     RevokeApiToken: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.RevokeApiTokenRequest, _admin_service_pb2.RevokeApiTokenResponse]  # type: ignore[assignment]
-    """Revokes an API token at once."""
+    """Revokes an API token at once.
+
+    Errors: INVALID_ARGUMENT (token_id) when it is empty; NOT_FOUND (NOT_FOUND) when no token has
+    that id or name.
+    """
     ListAuditEvents: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListAuditEventsRequest, _admin_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
-    """Pages through the audit log, newest first."""
+    """Pages through the audit log, newest first.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """API tokens and the audit log. Admin only."""
@@ -65,7 +93,11 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_service_pb2.CreateApiTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.CreateApiTokenResponse, _abc.Awaitable[_admin_service_pb2.CreateApiTokenResponse]]:
-        """Creates an API token. The secret is in the response once and never again."""
+        """Creates an API token. The secret is in the response once and never again.
+
+        Errors: INVALID_ARGUMENT naming the field (role, name, expire_time, expires_in_days);
+        ALREADY_EXISTS (TOKEN_NAME_TAKEN) when a token has that name.
+        """
 
     @_abc_1.abstractmethod
     def ListApiTokens(
@@ -73,7 +105,10 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_service_pb2.ListApiTokensRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.ListApiTokensResponse, _abc.Awaitable[_admin_service_pb2.ListApiTokensResponse]]:
-        """Lists API tokens (never their secrets)."""
+        """Lists API tokens (never their secrets).
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token.
+        """
 
     @_abc_1.abstractmethod
     def RevokeApiToken(
@@ -81,7 +116,11 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_service_pb2.RevokeApiTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.RevokeApiTokenResponse, _abc.Awaitable[_admin_service_pb2.RevokeApiTokenResponse]]:
-        """Revokes an API token at once."""
+        """Revokes an API token at once.
+
+        Errors: INVALID_ARGUMENT (token_id) when it is empty; NOT_FOUND (NOT_FOUND) when no token has
+        that id or name.
+        """
 
     @_abc_1.abstractmethod
     def ListAuditEvents(
@@ -89,6 +128,9 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_service_pb2.ListAuditEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.ListAuditEventsResponse, _abc.Awaitable[_admin_service_pb2.ListAuditEventsResponse]]:
-        """Pages through the audit log, newest first."""
+        """Pages through the audit log, newest first.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

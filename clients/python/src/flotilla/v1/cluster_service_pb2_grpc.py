@@ -99,6 +99,16 @@ class ClusterServiceServicer:
     def ImportCluster(self, request, context):
         """Imports an existing cluster. Flotilla connects first (version, an authorized read and the
         kube-system namespace UID) and stores nothing unless all of that succeeds.
+
+        Errors: INVALID_ARGUMENT naming the field (cluster_id, display_name, labels.<key>, source,
+        source.kubeconfig, source.kubeconfig.context, source.token.server, source.token.bearer_token,
+        allow_insecure_tls); ALREADY_EXISTS (CLUSTER_ID_TAKEN) for a taken id,
+        (CLUSTER_ALREADY_IMPORTED) when the same cluster (kube-system UID) is already imported;
+        UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT) when the cluster cannot be reached;
+        FAILED_PRECONDITION when connecting fails otherwise (ADDRESS_NOT_ALLOWED,
+        TLS_VERIFICATION_FAILED, CLUSTER_CREDENTIALS_REJECTED, CLUSTER_PERMISSION_DENIED,
+        CLUSTER_API_ERROR, CLUSTER_ERROR) or impersonation mode cannot be set up
+        (IMPERSONATION_NOT_POSSIBLE, RBAC_INSTALL_FAILED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -106,6 +116,11 @@ class ClusterServiceServicer:
 
     def CreateCluster(self, request, context):
         """Creates a cluster at a vendor. Returns the operation that tracks it.
+
+        Errors: INVALID_ARGUMENT naming the field (provider, spec, spec.* such as spec.credential_id or
+        a node pool's fields, cluster_id, request_id when reused for a different request);
+        ALREADY_EXISTS (CLUSTER_ID_TAKEN); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the
+        provider cannot create clusters.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -113,6 +128,9 @@ class ClusterServiceServicer:
 
     def GetCluster(self, request, context):
         """Returns one cluster.
+
+        Errors: INVALID_ARGUMENT (cluster_id) when it is empty; NOT_FOUND (NOT_FOUND, metadata kind and
+        id) when the cluster does not exist or the token may not see it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -120,6 +138,8 @@ class ClusterServiceServicer:
 
     def ListClusters(self, request, context):
         """Lists clusters.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token, filter or order_by.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -127,6 +147,12 @@ class ClusterServiceServicer:
 
     def UpdateCluster(self, request, context):
         """Updates display name and labels (field mask).
+
+        Errors: INVALID_ARGUMENT naming the field (cluster, update_mask, cluster.display_name,
+        cluster.labels.<key>); NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+        exist or the token may not see it; ABORTED (CONFLICT) when the etag is stale;
+        FAILED_PRECONDITION (IMPERSONATION_NOT_POSSIBLE, RBAC_INSTALL_FAILED) when switching to
+        impersonation mode cannot be set up.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -135,6 +161,12 @@ class ClusterServiceServicer:
     def UpdateClusterCredentials(self, request, context):
         """Replaces the credentials used to reach the cluster. They must reach the same cluster
         (same kube-system UID).
+
+        Errors: INVALID_ARGUMENT naming the field (cluster_id, source, source.kubeconfig,
+        source.token.server, source.token.bearer_token, allow_insecure_tls); NOT_FOUND (NOT_FOUND);
+        FAILED_PRECONDITION (DIFFERENT_CLUSTER) when the credentials reach another cluster, or with the
+        connect reasons ImportCluster lists; UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT); ABORTED
+        (CONFLICT) when the cluster was deleted meanwhile.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -142,6 +174,11 @@ class ClusterServiceServicer:
 
     def UpgradeCluster(self, request, context):
         """Upgrades the cluster's Kubernetes version at the vendor. Returns an operation.
+
+        Errors: INVALID_ARGUMENT naming the field (cluster_id, kubernetes_version, request_id);
+        NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or
+        a provider that cannot upgrade, (CLUSTER_NOT_PROVISIONED) before its create operation is done,
+        (OPERATION_IN_PROGRESS) while another operation runs on it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -150,6 +187,11 @@ class ClusterServiceServicer:
     def DeleteCluster(self, request, context):
         """Detaches a cluster (forgets it and its secrets; nothing is done to the cluster), or, with
         destroy, deletes it at the vendor through an operation and then forgets it.
+
+        Errors: NOT_FOUND (NOT_FOUND); ABORTED (CONFLICT) when the etag is stale; with destroy:
+        FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster, (CLUSTER_NOT_PROVISIONED)
+        before its create operation is done, (OPERATION_IN_PROGRESS) while another operation runs on it,
+        and INVALID_ARGUMENT (request_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -157,6 +199,8 @@ class ClusterServiceServicer:
 
     def ListProviders(self, request, context):
         """Lists the providers this server supports and what each can do.
+
+        No errors of its own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -165,6 +209,10 @@ class ClusterServiceServicer:
     def ListVendorClusters(self, request, context):
         """Lists the clusters a vendor account already has (Rancher), so they can be brought in with
         CreateCluster (spec.rancher.rancher_cluster_id).
+
+        Errors: INVALID_ARGUMENT naming the field (provider, credential_id); FAILED_PRECONDITION
+        (UNSUPPORTED_BY_PROVIDER) when the provider cannot list its clusters; and the vendor call
+        errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -173,6 +221,11 @@ class ClusterServiceServicer:
     def RegisterCluster(self, request, context):
         """Registers a cluster Flotilla knows into a vendor that manages existing clusters (Rancher):
         creates it there with a registration token and returns what to run in the cluster.
+
+        Errors: PERMISSION_DENIED (PERMISSION_DENIED) unless the token is an admin token for all
+        clusters; NOT_FOUND (NOT_FOUND) for an unknown cluster; INVALID_ARGUMENT naming the field
+        (provider, credential_id, name); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the provider
+        cannot register clusters; and the vendor call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

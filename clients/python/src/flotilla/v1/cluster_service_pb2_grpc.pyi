@@ -36,34 +36,93 @@ class ClusterServiceStub:
     ImportCluster: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.ImportClusterRequest, _cluster_service_pb2.ImportClusterResponse]
     """Imports an existing cluster. Flotilla connects first (version, an authorized read and the
     kube-system namespace UID) and stores nothing unless all of that succeeds.
+
+    Errors: INVALID_ARGUMENT naming the field (cluster_id, display_name, labels.<key>, source,
+    source.kubeconfig, source.kubeconfig.context, source.token.server, source.token.bearer_token,
+    allow_insecure_tls); ALREADY_EXISTS (CLUSTER_ID_TAKEN) for a taken id,
+    (CLUSTER_ALREADY_IMPORTED) when the same cluster (kube-system UID) is already imported;
+    UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT) when the cluster cannot be reached;
+    FAILED_PRECONDITION when connecting fails otherwise (ADDRESS_NOT_ALLOWED,
+    TLS_VERIFICATION_FAILED, CLUSTER_CREDENTIALS_REJECTED, CLUSTER_PERMISSION_DENIED,
+    CLUSTER_API_ERROR, CLUSTER_ERROR) or impersonation mode cannot be set up
+    (IMPERSONATION_NOT_POSSIBLE, RBAC_INSTALL_FAILED).
     """
     CreateCluster: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.CreateClusterRequest, _cluster_service_pb2.CreateClusterResponse]
-    """Creates a cluster at a vendor. Returns the operation that tracks it."""
+    """Creates a cluster at a vendor. Returns the operation that tracks it.
+
+    Errors: INVALID_ARGUMENT naming the field (provider, spec, spec.* such as spec.credential_id or
+    a node pool's fields, cluster_id, request_id when reused for a different request);
+    ALREADY_EXISTS (CLUSTER_ID_TAKEN); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the
+    provider cannot create clusters.
+    """
     GetCluster: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.GetClusterRequest, _cluster_service_pb2.GetClusterResponse]
-    """Returns one cluster."""
+    """Returns one cluster.
+
+    Errors: INVALID_ARGUMENT (cluster_id) when it is empty; NOT_FOUND (NOT_FOUND, metadata kind and
+    id) when the cluster does not exist or the token may not see it.
+    """
     ListClusters: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.ListClustersRequest, _cluster_service_pb2.ListClustersResponse]
-    """Lists clusters."""
+    """Lists clusters.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token, filter or order_by.
+    """
     UpdateCluster: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.UpdateClusterRequest, _cluster_service_pb2.UpdateClusterResponse]
-    """Updates display name and labels (field mask)."""
+    """Updates display name and labels (field mask).
+
+    Errors: INVALID_ARGUMENT naming the field (cluster, update_mask, cluster.display_name,
+    cluster.labels.<key>); NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+    exist or the token may not see it; ABORTED (CONFLICT) when the etag is stale;
+    FAILED_PRECONDITION (IMPERSONATION_NOT_POSSIBLE, RBAC_INSTALL_FAILED) when switching to
+    impersonation mode cannot be set up.
+    """
     UpdateClusterCredentials: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.UpdateClusterCredentialsRequest, _cluster_service_pb2.UpdateClusterCredentialsResponse]
     """Replaces the credentials used to reach the cluster. They must reach the same cluster
     (same kube-system UID).
+
+    Errors: INVALID_ARGUMENT naming the field (cluster_id, source, source.kubeconfig,
+    source.token.server, source.token.bearer_token, allow_insecure_tls); NOT_FOUND (NOT_FOUND);
+    FAILED_PRECONDITION (DIFFERENT_CLUSTER) when the credentials reach another cluster, or with the
+    connect reasons ImportCluster lists; UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT); ABORTED
+    (CONFLICT) when the cluster was deleted meanwhile.
     """
     UpgradeCluster: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.UpgradeClusterRequest, _cluster_service_pb2.UpgradeClusterResponse]
-    """Upgrades the cluster's Kubernetes version at the vendor. Returns an operation."""
+    """Upgrades the cluster's Kubernetes version at the vendor. Returns an operation.
+
+    Errors: INVALID_ARGUMENT naming the field (cluster_id, kubernetes_version, request_id);
+    NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or
+    a provider that cannot upgrade, (CLUSTER_NOT_PROVISIONED) before its create operation is done,
+    (OPERATION_IN_PROGRESS) while another operation runs on it.
+    """
     DeleteCluster: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.DeleteClusterRequest, _cluster_service_pb2.DeleteClusterResponse]
     """Detaches a cluster (forgets it and its secrets; nothing is done to the cluster), or, with
     destroy, deletes it at the vendor through an operation and then forgets it.
+
+    Errors: NOT_FOUND (NOT_FOUND); ABORTED (CONFLICT) when the etag is stale; with destroy:
+    FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster, (CLUSTER_NOT_PROVISIONED)
+    before its create operation is done, (OPERATION_IN_PROGRESS) while another operation runs on it,
+    and INVALID_ARGUMENT (request_id).
     """
     ListProviders: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.ListProvidersRequest, _cluster_service_pb2.ListProvidersResponse]
-    """Lists the providers this server supports and what each can do."""
+    """Lists the providers this server supports and what each can do.
+
+    No errors of its own.
+    """
     ListVendorClusters: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.ListVendorClustersRequest, _cluster_service_pb2.ListVendorClustersResponse]
     """Lists the clusters a vendor account already has (Rancher), so they can be brought in with
     CreateCluster (spec.rancher.rancher_cluster_id).
+
+    Errors: INVALID_ARGUMENT naming the field (provider, credential_id); FAILED_PRECONDITION
+    (UNSUPPORTED_BY_PROVIDER) when the provider cannot list its clusters; and the vendor call
+    errors.
     """
     RegisterCluster: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.RegisterClusterRequest, _cluster_service_pb2.RegisterClusterResponse]
     """Registers a cluster Flotilla knows into a vendor that manages existing clusters (Rancher):
     creates it there with a registration token and returns what to run in the cluster.
+
+    Errors: PERMISSION_DENIED (PERMISSION_DENIED) unless the token is an admin token for all
+    clusters; NOT_FOUND (NOT_FOUND) for an unknown cluster; INVALID_ARGUMENT naming the field
+    (provider, credential_id, name); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the provider
+    cannot register clusters; and the vendor call errors.
     """
 
 @_typing.type_check_only
@@ -74,34 +133,93 @@ class ClusterServiceAsyncStub(ClusterServiceStub):
     ImportCluster: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.ImportClusterRequest, _cluster_service_pb2.ImportClusterResponse]  # type: ignore[assignment]
     """Imports an existing cluster. Flotilla connects first (version, an authorized read and the
     kube-system namespace UID) and stores nothing unless all of that succeeds.
+
+    Errors: INVALID_ARGUMENT naming the field (cluster_id, display_name, labels.<key>, source,
+    source.kubeconfig, source.kubeconfig.context, source.token.server, source.token.bearer_token,
+    allow_insecure_tls); ALREADY_EXISTS (CLUSTER_ID_TAKEN) for a taken id,
+    (CLUSTER_ALREADY_IMPORTED) when the same cluster (kube-system UID) is already imported;
+    UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT) when the cluster cannot be reached;
+    FAILED_PRECONDITION when connecting fails otherwise (ADDRESS_NOT_ALLOWED,
+    TLS_VERIFICATION_FAILED, CLUSTER_CREDENTIALS_REJECTED, CLUSTER_PERMISSION_DENIED,
+    CLUSTER_API_ERROR, CLUSTER_ERROR) or impersonation mode cannot be set up
+    (IMPERSONATION_NOT_POSSIBLE, RBAC_INSTALL_FAILED).
     """
     CreateCluster: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.CreateClusterRequest, _cluster_service_pb2.CreateClusterResponse]  # type: ignore[assignment]
-    """Creates a cluster at a vendor. Returns the operation that tracks it."""
+    """Creates a cluster at a vendor. Returns the operation that tracks it.
+
+    Errors: INVALID_ARGUMENT naming the field (provider, spec, spec.* such as spec.credential_id or
+    a node pool's fields, cluster_id, request_id when reused for a different request);
+    ALREADY_EXISTS (CLUSTER_ID_TAKEN); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the
+    provider cannot create clusters.
+    """
     GetCluster: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.GetClusterRequest, _cluster_service_pb2.GetClusterResponse]  # type: ignore[assignment]
-    """Returns one cluster."""
+    """Returns one cluster.
+
+    Errors: INVALID_ARGUMENT (cluster_id) when it is empty; NOT_FOUND (NOT_FOUND, metadata kind and
+    id) when the cluster does not exist or the token may not see it.
+    """
     ListClusters: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.ListClustersRequest, _cluster_service_pb2.ListClustersResponse]  # type: ignore[assignment]
-    """Lists clusters."""
+    """Lists clusters.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token, filter or order_by.
+    """
     UpdateCluster: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.UpdateClusterRequest, _cluster_service_pb2.UpdateClusterResponse]  # type: ignore[assignment]
-    """Updates display name and labels (field mask)."""
+    """Updates display name and labels (field mask).
+
+    Errors: INVALID_ARGUMENT naming the field (cluster, update_mask, cluster.display_name,
+    cluster.labels.<key>); NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+    exist or the token may not see it; ABORTED (CONFLICT) when the etag is stale;
+    FAILED_PRECONDITION (IMPERSONATION_NOT_POSSIBLE, RBAC_INSTALL_FAILED) when switching to
+    impersonation mode cannot be set up.
+    """
     UpdateClusterCredentials: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.UpdateClusterCredentialsRequest, _cluster_service_pb2.UpdateClusterCredentialsResponse]  # type: ignore[assignment]
     """Replaces the credentials used to reach the cluster. They must reach the same cluster
     (same kube-system UID).
+
+    Errors: INVALID_ARGUMENT naming the field (cluster_id, source, source.kubeconfig,
+    source.token.server, source.token.bearer_token, allow_insecure_tls); NOT_FOUND (NOT_FOUND);
+    FAILED_PRECONDITION (DIFFERENT_CLUSTER) when the credentials reach another cluster, or with the
+    connect reasons ImportCluster lists; UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT); ABORTED
+    (CONFLICT) when the cluster was deleted meanwhile.
     """
     UpgradeCluster: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.UpgradeClusterRequest, _cluster_service_pb2.UpgradeClusterResponse]  # type: ignore[assignment]
-    """Upgrades the cluster's Kubernetes version at the vendor. Returns an operation."""
+    """Upgrades the cluster's Kubernetes version at the vendor. Returns an operation.
+
+    Errors: INVALID_ARGUMENT naming the field (cluster_id, kubernetes_version, request_id);
+    NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or
+    a provider that cannot upgrade, (CLUSTER_NOT_PROVISIONED) before its create operation is done,
+    (OPERATION_IN_PROGRESS) while another operation runs on it.
+    """
     DeleteCluster: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.DeleteClusterRequest, _cluster_service_pb2.DeleteClusterResponse]  # type: ignore[assignment]
     """Detaches a cluster (forgets it and its secrets; nothing is done to the cluster), or, with
     destroy, deletes it at the vendor through an operation and then forgets it.
+
+    Errors: NOT_FOUND (NOT_FOUND); ABORTED (CONFLICT) when the etag is stale; with destroy:
+    FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster, (CLUSTER_NOT_PROVISIONED)
+    before its create operation is done, (OPERATION_IN_PROGRESS) while another operation runs on it,
+    and INVALID_ARGUMENT (request_id).
     """
     ListProviders: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.ListProvidersRequest, _cluster_service_pb2.ListProvidersResponse]  # type: ignore[assignment]
-    """Lists the providers this server supports and what each can do."""
+    """Lists the providers this server supports and what each can do.
+
+    No errors of its own.
+    """
     ListVendorClusters: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.ListVendorClustersRequest, _cluster_service_pb2.ListVendorClustersResponse]  # type: ignore[assignment]
     """Lists the clusters a vendor account already has (Rancher), so they can be brought in with
     CreateCluster (spec.rancher.rancher_cluster_id).
+
+    Errors: INVALID_ARGUMENT naming the field (provider, credential_id); FAILED_PRECONDITION
+    (UNSUPPORTED_BY_PROVIDER) when the provider cannot list its clusters; and the vendor call
+    errors.
     """
     RegisterCluster: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.RegisterClusterRequest, _cluster_service_pb2.RegisterClusterResponse]  # type: ignore[assignment]
     """Registers a cluster Flotilla knows into a vendor that manages existing clusters (Rancher):
     creates it there with a registration token and returns what to run in the cluster.
+
+    Errors: PERMISSION_DENIED (PERMISSION_DENIED) unless the token is an admin token for all
+    clusters; NOT_FOUND (NOT_FOUND) for an unknown cluster; INVALID_ARGUMENT naming the field
+    (provider, credential_id, name); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the provider
+    cannot register clusters; and the vendor call errors.
     """
 
 class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -115,6 +233,16 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_cluster_service_pb2.ImportClusterResponse, _abc.Awaitable[_cluster_service_pb2.ImportClusterResponse]]:
         """Imports an existing cluster. Flotilla connects first (version, an authorized read and the
         kube-system namespace UID) and stores nothing unless all of that succeeds.
+
+        Errors: INVALID_ARGUMENT naming the field (cluster_id, display_name, labels.<key>, source,
+        source.kubeconfig, source.kubeconfig.context, source.token.server, source.token.bearer_token,
+        allow_insecure_tls); ALREADY_EXISTS (CLUSTER_ID_TAKEN) for a taken id,
+        (CLUSTER_ALREADY_IMPORTED) when the same cluster (kube-system UID) is already imported;
+        UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT) when the cluster cannot be reached;
+        FAILED_PRECONDITION when connecting fails otherwise (ADDRESS_NOT_ALLOWED,
+        TLS_VERIFICATION_FAILED, CLUSTER_CREDENTIALS_REJECTED, CLUSTER_PERMISSION_DENIED,
+        CLUSTER_API_ERROR, CLUSTER_ERROR) or impersonation mode cannot be set up
+        (IMPERSONATION_NOT_POSSIBLE, RBAC_INSTALL_FAILED).
         """
 
     @_abc_1.abstractmethod
@@ -123,7 +251,13 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cluster_service_pb2.CreateClusterRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cluster_service_pb2.CreateClusterResponse, _abc.Awaitable[_cluster_service_pb2.CreateClusterResponse]]:
-        """Creates a cluster at a vendor. Returns the operation that tracks it."""
+        """Creates a cluster at a vendor. Returns the operation that tracks it.
+
+        Errors: INVALID_ARGUMENT naming the field (provider, spec, spec.* such as spec.credential_id or
+        a node pool's fields, cluster_id, request_id when reused for a different request);
+        ALREADY_EXISTS (CLUSTER_ID_TAKEN); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the
+        provider cannot create clusters.
+        """
 
     @_abc_1.abstractmethod
     def GetCluster(
@@ -131,7 +265,11 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cluster_service_pb2.GetClusterRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cluster_service_pb2.GetClusterResponse, _abc.Awaitable[_cluster_service_pb2.GetClusterResponse]]:
-        """Returns one cluster."""
+        """Returns one cluster.
+
+        Errors: INVALID_ARGUMENT (cluster_id) when it is empty; NOT_FOUND (NOT_FOUND, metadata kind and
+        id) when the cluster does not exist or the token may not see it.
+        """
 
     @_abc_1.abstractmethod
     def ListClusters(
@@ -139,7 +277,10 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cluster_service_pb2.ListClustersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cluster_service_pb2.ListClustersResponse, _abc.Awaitable[_cluster_service_pb2.ListClustersResponse]]:
-        """Lists clusters."""
+        """Lists clusters.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token, filter or order_by.
+        """
 
     @_abc_1.abstractmethod
     def UpdateCluster(
@@ -147,7 +288,14 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cluster_service_pb2.UpdateClusterRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cluster_service_pb2.UpdateClusterResponse, _abc.Awaitable[_cluster_service_pb2.UpdateClusterResponse]]:
-        """Updates display name and labels (field mask)."""
+        """Updates display name and labels (field mask).
+
+        Errors: INVALID_ARGUMENT naming the field (cluster, update_mask, cluster.display_name,
+        cluster.labels.<key>); NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+        exist or the token may not see it; ABORTED (CONFLICT) when the etag is stale;
+        FAILED_PRECONDITION (IMPERSONATION_NOT_POSSIBLE, RBAC_INSTALL_FAILED) when switching to
+        impersonation mode cannot be set up.
+        """
 
     @_abc_1.abstractmethod
     def UpdateClusterCredentials(
@@ -157,6 +305,12 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_cluster_service_pb2.UpdateClusterCredentialsResponse, _abc.Awaitable[_cluster_service_pb2.UpdateClusterCredentialsResponse]]:
         """Replaces the credentials used to reach the cluster. They must reach the same cluster
         (same kube-system UID).
+
+        Errors: INVALID_ARGUMENT naming the field (cluster_id, source, source.kubeconfig,
+        source.token.server, source.token.bearer_token, allow_insecure_tls); NOT_FOUND (NOT_FOUND);
+        FAILED_PRECONDITION (DIFFERENT_CLUSTER) when the credentials reach another cluster, or with the
+        connect reasons ImportCluster lists; UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT); ABORTED
+        (CONFLICT) when the cluster was deleted meanwhile.
         """
 
     @_abc_1.abstractmethod
@@ -165,7 +319,13 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cluster_service_pb2.UpgradeClusterRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cluster_service_pb2.UpgradeClusterResponse, _abc.Awaitable[_cluster_service_pb2.UpgradeClusterResponse]]:
-        """Upgrades the cluster's Kubernetes version at the vendor. Returns an operation."""
+        """Upgrades the cluster's Kubernetes version at the vendor. Returns an operation.
+
+        Errors: INVALID_ARGUMENT naming the field (cluster_id, kubernetes_version, request_id);
+        NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or
+        a provider that cannot upgrade, (CLUSTER_NOT_PROVISIONED) before its create operation is done,
+        (OPERATION_IN_PROGRESS) while another operation runs on it.
+        """
 
     @_abc_1.abstractmethod
     def DeleteCluster(
@@ -175,6 +335,11 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_cluster_service_pb2.DeleteClusterResponse, _abc.Awaitable[_cluster_service_pb2.DeleteClusterResponse]]:
         """Detaches a cluster (forgets it and its secrets; nothing is done to the cluster), or, with
         destroy, deletes it at the vendor through an operation and then forgets it.
+
+        Errors: NOT_FOUND (NOT_FOUND); ABORTED (CONFLICT) when the etag is stale; with destroy:
+        FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster, (CLUSTER_NOT_PROVISIONED)
+        before its create operation is done, (OPERATION_IN_PROGRESS) while another operation runs on it,
+        and INVALID_ARGUMENT (request_id).
         """
 
     @_abc_1.abstractmethod
@@ -183,7 +348,10 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cluster_service_pb2.ListProvidersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cluster_service_pb2.ListProvidersResponse, _abc.Awaitable[_cluster_service_pb2.ListProvidersResponse]]:
-        """Lists the providers this server supports and what each can do."""
+        """Lists the providers this server supports and what each can do.
+
+        No errors of its own.
+        """
 
     @_abc_1.abstractmethod
     def ListVendorClusters(
@@ -193,6 +361,10 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_cluster_service_pb2.ListVendorClustersResponse, _abc.Awaitable[_cluster_service_pb2.ListVendorClustersResponse]]:
         """Lists the clusters a vendor account already has (Rancher), so they can be brought in with
         CreateCluster (spec.rancher.rancher_cluster_id).
+
+        Errors: INVALID_ARGUMENT naming the field (provider, credential_id); FAILED_PRECONDITION
+        (UNSUPPORTED_BY_PROVIDER) when the provider cannot list its clusters; and the vendor call
+        errors.
         """
 
     @_abc_1.abstractmethod
@@ -203,6 +375,11 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_cluster_service_pb2.RegisterClusterResponse, _abc.Awaitable[_cluster_service_pb2.RegisterClusterResponse]]:
         """Registers a cluster Flotilla knows into a vendor that manages existing clusters (Rancher):
         creates it there with a registration token and returns what to run in the cluster.
+
+        Errors: PERMISSION_DENIED (PERMISSION_DENIED) unless the token is an admin token for all
+        clusters; NOT_FOUND (NOT_FOUND) for an unknown cluster; INVALID_ARGUMENT naming the field
+        (provider, credential_id, name); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the provider
+        cannot register clusters; and the vendor call errors.
         """
 
 def add_ClusterServiceServicer_to_server(servicer: ClusterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -68,6 +68,9 @@ class CredentialServiceServicer:
 
     def CreateCredential(self, request, context):
         """Stores a credential.
+
+        Errors: INVALID_ARGUMENT naming the field (credential_id, provider, secret,
+        secret.<kind>.<field>); ALREADY_EXISTS (CREDENTIAL_ID_TAKEN).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -75,6 +78,8 @@ class CredentialServiceServicer:
 
     def GetCredential(self, request, context):
         """Returns a credential's metadata.
+
+        Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -82,6 +87,8 @@ class CredentialServiceServicer:
 
     def ListCredentials(self, request, context):
         """Lists credentials' metadata.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -89,6 +96,9 @@ class CredentialServiceServicer:
 
     def RotateCredential(self, request, context):
         """Replaces a credential's secret; everything that uses it picks up the new one.
+
+        Errors: INVALID_ARGUMENT (credential_id, secret) when empty or when the secret is of another
+        kind; NOT_FOUND (NOT_FOUND).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -96,6 +106,9 @@ class CredentialServiceServicer:
 
     def DeleteCredential(self, request, context):
         """Deletes a credential. FAILED_PRECONDITION while a cluster or registry uses it.
+
+        Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND);
+        FAILED_PRECONDITION (CREDENTIAL_IN_USE) while a cluster or registry uses it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

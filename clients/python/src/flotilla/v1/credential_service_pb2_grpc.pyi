@@ -34,15 +34,33 @@ class CredentialServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> CredentialServiceAsyncStub: ...
     CreateCredential: _grpc.UnaryUnaryMultiCallable[_credential_service_pb2.CreateCredentialRequest, _credential_service_pb2.CreateCredentialResponse]
-    """Stores a credential."""
+    """Stores a credential.
+
+    Errors: INVALID_ARGUMENT naming the field (credential_id, provider, secret,
+    secret.<kind>.<field>); ALREADY_EXISTS (CREDENTIAL_ID_TAKEN).
+    """
     GetCredential: _grpc.UnaryUnaryMultiCallable[_credential_service_pb2.GetCredentialRequest, _credential_service_pb2.GetCredentialResponse]
-    """Returns a credential's metadata."""
+    """Returns a credential's metadata.
+
+    Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND).
+    """
     ListCredentials: _grpc.UnaryUnaryMultiCallable[_credential_service_pb2.ListCredentialsRequest, _credential_service_pb2.ListCredentialsResponse]
-    """Lists credentials' metadata."""
+    """Lists credentials' metadata.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
+    """
     RotateCredential: _grpc.UnaryUnaryMultiCallable[_credential_service_pb2.RotateCredentialRequest, _credential_service_pb2.RotateCredentialResponse]
-    """Replaces a credential's secret; everything that uses it picks up the new one."""
+    """Replaces a credential's secret; everything that uses it picks up the new one.
+
+    Errors: INVALID_ARGUMENT (credential_id, secret) when empty or when the secret is of another
+    kind; NOT_FOUND (NOT_FOUND).
+    """
     DeleteCredential: _grpc.UnaryUnaryMultiCallable[_credential_service_pb2.DeleteCredentialRequest, _credential_service_pb2.DeleteCredentialResponse]
-    """Deletes a credential. FAILED_PRECONDITION while a cluster or registry uses it."""
+    """Deletes a credential. FAILED_PRECONDITION while a cluster or registry uses it.
+
+    Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND);
+    FAILED_PRECONDITION (CREDENTIAL_IN_USE) while a cluster or registry uses it.
+    """
 
 @_typing.type_check_only
 class CredentialServiceAsyncStub(CredentialServiceStub):
@@ -50,15 +68,33 @@ class CredentialServiceAsyncStub(CredentialServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateCredential: _aio.UnaryUnaryMultiCallable[_credential_service_pb2.CreateCredentialRequest, _credential_service_pb2.CreateCredentialResponse]  # type: ignore[assignment]
-    """Stores a credential."""
+    """Stores a credential.
+
+    Errors: INVALID_ARGUMENT naming the field (credential_id, provider, secret,
+    secret.<kind>.<field>); ALREADY_EXISTS (CREDENTIAL_ID_TAKEN).
+    """
     GetCredential: _aio.UnaryUnaryMultiCallable[_credential_service_pb2.GetCredentialRequest, _credential_service_pb2.GetCredentialResponse]  # type: ignore[assignment]
-    """Returns a credential's metadata."""
+    """Returns a credential's metadata.
+
+    Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND).
+    """
     ListCredentials: _aio.UnaryUnaryMultiCallable[_credential_service_pb2.ListCredentialsRequest, _credential_service_pb2.ListCredentialsResponse]  # type: ignore[assignment]
-    """Lists credentials' metadata."""
+    """Lists credentials' metadata.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
+    """
     RotateCredential: _aio.UnaryUnaryMultiCallable[_credential_service_pb2.RotateCredentialRequest, _credential_service_pb2.RotateCredentialResponse]  # type: ignore[assignment]
-    """Replaces a credential's secret; everything that uses it picks up the new one."""
+    """Replaces a credential's secret; everything that uses it picks up the new one.
+
+    Errors: INVALID_ARGUMENT (credential_id, secret) when empty or when the secret is of another
+    kind; NOT_FOUND (NOT_FOUND).
+    """
     DeleteCredential: _aio.UnaryUnaryMultiCallable[_credential_service_pb2.DeleteCredentialRequest, _credential_service_pb2.DeleteCredentialResponse]  # type: ignore[assignment]
-    """Deletes a credential. FAILED_PRECONDITION while a cluster or registry uses it."""
+    """Deletes a credential. FAILED_PRECONDITION while a cluster or registry uses it.
+
+    Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND);
+    FAILED_PRECONDITION (CREDENTIAL_IN_USE) while a cluster or registry uses it.
+    """
 
 class CredentialServiceServicer(metaclass=_abc_1.ABCMeta):
     """Vendor and registry credentials, encrypted at rest. Secrets are accepted, never returned."""
@@ -69,7 +105,11 @@ class CredentialServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _credential_service_pb2.CreateCredentialRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_credential_service_pb2.CreateCredentialResponse, _abc.Awaitable[_credential_service_pb2.CreateCredentialResponse]]:
-        """Stores a credential."""
+        """Stores a credential.
+
+        Errors: INVALID_ARGUMENT naming the field (credential_id, provider, secret,
+        secret.<kind>.<field>); ALREADY_EXISTS (CREDENTIAL_ID_TAKEN).
+        """
 
     @_abc_1.abstractmethod
     def GetCredential(
@@ -77,7 +117,10 @@ class CredentialServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _credential_service_pb2.GetCredentialRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_credential_service_pb2.GetCredentialResponse, _abc.Awaitable[_credential_service_pb2.GetCredentialResponse]]:
-        """Returns a credential's metadata."""
+        """Returns a credential's metadata.
+
+        Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND).
+        """
 
     @_abc_1.abstractmethod
     def ListCredentials(
@@ -85,7 +128,10 @@ class CredentialServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _credential_service_pb2.ListCredentialsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_credential_service_pb2.ListCredentialsResponse, _abc.Awaitable[_credential_service_pb2.ListCredentialsResponse]]:
-        """Lists credentials' metadata."""
+        """Lists credentials' metadata.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
+        """
 
     @_abc_1.abstractmethod
     def RotateCredential(
@@ -93,7 +139,11 @@ class CredentialServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _credential_service_pb2.RotateCredentialRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_credential_service_pb2.RotateCredentialResponse, _abc.Awaitable[_credential_service_pb2.RotateCredentialResponse]]:
-        """Replaces a credential's secret; everything that uses it picks up the new one."""
+        """Replaces a credential's secret; everything that uses it picks up the new one.
+
+        Errors: INVALID_ARGUMENT (credential_id, secret) when empty or when the secret is of another
+        kind; NOT_FOUND (NOT_FOUND).
+        """
 
     @_abc_1.abstractmethod
     def DeleteCredential(
@@ -101,6 +151,10 @@ class CredentialServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _credential_service_pb2.DeleteCredentialRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_credential_service_pb2.DeleteCredentialResponse, _abc.Awaitable[_credential_service_pb2.DeleteCredentialResponse]]:
-        """Deletes a credential. FAILED_PRECONDITION while a cluster or registry uses it."""
+        """Deletes a credential. FAILED_PRECONDITION while a cluster or registry uses it.
+
+        Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND);
+        FAILED_PRECONDITION (CREDENTIAL_IN_USE) while a cluster or registry uses it.
+        """
 
 def add_CredentialServiceServicer_to_server(servicer: CredentialServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -38,13 +38,32 @@ class LogStreamStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> LogStreamAsyncStub: ...
     StreamPodLogs: _grpc.UnaryStreamMultiCallable[_log_stream_pb2.StreamPodLogsRequest, _log_stream_pb2.StreamPodLogsResponse]
-    """Logs of one container of one pod, with every option `kubectl logs` has."""
+    """Logs of one container of one pod, with every option `kubectl logs` has.
+
+    Errors: INVALID_ARGUMENT naming the field (options.tail_lines, options.limit_bytes,
+    options.since_seconds, options.since_time, or a required one left empty); FAILED_PRECONDITION
+    (CONTAINER_REQUIRED) for a pod of several containers without `container`; NOT_FOUND (NOT_FOUND)
+    for an unknown cluster, pod or container; UNAVAILABLE (SHUTTING_DOWN, with RetryInfo) when the
+    server stops; the cluster call errors; and the stream errors.
+    """
     StreamWorkloadLogs: _grpc.UnaryStreamMultiCallable[_log_stream_pb2.StreamWorkloadLogsRequest, _log_stream_pb2.StreamWorkloadLogsResponse]
     """Logs of every pod (and chosen containers) of a workload or label selector, merged, with
     pods that appear later picked up. Optionally across several clusters.
+
+    Errors: INVALID_ARGUMENT naming the field (namespace, cluster_ids, workload.kind, pods);
+    FAILED_PRECONDITION (TOO_MANY_PODS) when more pods match than one request follows; UNAVAILABLE
+    (SHUTTING_DOWN, with RetryInfo) when the server stops; NOT_FOUND (NOT_FOUND, metadata kind and
+    id) when the cluster does not exist or the token may not see it; the cluster call errors; and
+    the stream errors.
     """
     WatchEvents: _grpc.UnaryStreamMultiCallable[_log_stream_pb2.WatchEventsRequest, _log_stream_pb2.WatchEventsResponse]
-    """A newest-first snapshot of events, then live events as they happen."""
+    """A newest-first snapshot of events, then live events as they happen.
+
+    Errors: RESOURCE_EXHAUSTED (TOO_MANY_EVENT_WATCHES) when the token has as many WatchEvents
+    streams open as the server allows; UNAVAILABLE (WATCH_ENDED) when the server's watch ends,
+    reconnect with the resume token; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+    does not exist or the token may not see it; the cluster call errors; and the stream errors.
+    """
 
 @_typing.type_check_only
 class LogStreamAsyncStub(LogStreamStub):
@@ -56,13 +75,32 @@ class LogStreamAsyncStub(LogStreamStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     StreamPodLogs: _aio.UnaryStreamMultiCallable[_log_stream_pb2.StreamPodLogsRequest, _log_stream_pb2.StreamPodLogsResponse]  # type: ignore[assignment]
-    """Logs of one container of one pod, with every option `kubectl logs` has."""
+    """Logs of one container of one pod, with every option `kubectl logs` has.
+
+    Errors: INVALID_ARGUMENT naming the field (options.tail_lines, options.limit_bytes,
+    options.since_seconds, options.since_time, or a required one left empty); FAILED_PRECONDITION
+    (CONTAINER_REQUIRED) for a pod of several containers without `container`; NOT_FOUND (NOT_FOUND)
+    for an unknown cluster, pod or container; UNAVAILABLE (SHUTTING_DOWN, with RetryInfo) when the
+    server stops; the cluster call errors; and the stream errors.
+    """
     StreamWorkloadLogs: _aio.UnaryStreamMultiCallable[_log_stream_pb2.StreamWorkloadLogsRequest, _log_stream_pb2.StreamWorkloadLogsResponse]  # type: ignore[assignment]
     """Logs of every pod (and chosen containers) of a workload or label selector, merged, with
     pods that appear later picked up. Optionally across several clusters.
+
+    Errors: INVALID_ARGUMENT naming the field (namespace, cluster_ids, workload.kind, pods);
+    FAILED_PRECONDITION (TOO_MANY_PODS) when more pods match than one request follows; UNAVAILABLE
+    (SHUTTING_DOWN, with RetryInfo) when the server stops; NOT_FOUND (NOT_FOUND, metadata kind and
+    id) when the cluster does not exist or the token may not see it; the cluster call errors; and
+    the stream errors.
     """
     WatchEvents: _aio.UnaryStreamMultiCallable[_log_stream_pb2.WatchEventsRequest, _log_stream_pb2.WatchEventsResponse]  # type: ignore[assignment]
-    """A newest-first snapshot of events, then live events as they happen."""
+    """A newest-first snapshot of events, then live events as they happen.
+
+    Errors: RESOURCE_EXHAUSTED (TOO_MANY_EVENT_WATCHES) when the token has as many WatchEvents
+    streams open as the server allows; UNAVAILABLE (WATCH_ENDED) when the server's watch ends,
+    reconnect with the resume token; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+    does not exist or the token may not see it; the cluster call errors; and the stream errors.
+    """
 
 class LogStreamServicer(metaclass=_abc_1.ABCMeta):
     """Live pod logs and events. Streams end when the client goes away; the upstream Kubernetes
@@ -77,7 +115,14 @@ class LogStreamServicer(metaclass=_abc_1.ABCMeta):
         request: _log_stream_pb2.StreamPodLogsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_log_stream_pb2.StreamPodLogsResponse], _abc.AsyncIterator[_log_stream_pb2.StreamPodLogsResponse]]:
-        """Logs of one container of one pod, with every option `kubectl logs` has."""
+        """Logs of one container of one pod, with every option `kubectl logs` has.
+
+        Errors: INVALID_ARGUMENT naming the field (options.tail_lines, options.limit_bytes,
+        options.since_seconds, options.since_time, or a required one left empty); FAILED_PRECONDITION
+        (CONTAINER_REQUIRED) for a pod of several containers without `container`; NOT_FOUND (NOT_FOUND)
+        for an unknown cluster, pod or container; UNAVAILABLE (SHUTTING_DOWN, with RetryInfo) when the
+        server stops; the cluster call errors; and the stream errors.
+        """
 
     @_abc_1.abstractmethod
     def StreamWorkloadLogs(
@@ -87,6 +132,12 @@ class LogStreamServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_log_stream_pb2.StreamWorkloadLogsResponse], _abc.AsyncIterator[_log_stream_pb2.StreamWorkloadLogsResponse]]:
         """Logs of every pod (and chosen containers) of a workload or label selector, merged, with
         pods that appear later picked up. Optionally across several clusters.
+
+        Errors: INVALID_ARGUMENT naming the field (namespace, cluster_ids, workload.kind, pods);
+        FAILED_PRECONDITION (TOO_MANY_PODS) when more pods match than one request follows; UNAVAILABLE
+        (SHUTTING_DOWN, with RetryInfo) when the server stops; NOT_FOUND (NOT_FOUND, metadata kind and
+        id) when the cluster does not exist or the token may not see it; the cluster call errors; and
+        the stream errors.
         """
 
     @_abc_1.abstractmethod
@@ -95,6 +146,12 @@ class LogStreamServicer(metaclass=_abc_1.ABCMeta):
         request: _log_stream_pb2.WatchEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_log_stream_pb2.WatchEventsResponse], _abc.AsyncIterator[_log_stream_pb2.WatchEventsResponse]]:
-        """A newest-first snapshot of events, then live events as they happen."""
+        """A newest-first snapshot of events, then live events as they happen.
+
+        Errors: RESOURCE_EXHAUSTED (TOO_MANY_EVENT_WATCHES) when the token has as many WatchEvents
+        streams open as the server allows; UNAVAILABLE (WATCH_ENDED) when the server's watch ends,
+        reconnect with the resume token; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+        does not exist or the token may not see it; the cluster call errors; and the stream errors.
+        """
 
 def add_LogStreamServicer_to_server(servicer: LogStreamServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

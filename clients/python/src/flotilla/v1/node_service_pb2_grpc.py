@@ -103,6 +103,10 @@ class NodeServiceServicer:
 
     def ListNodes(self, request, context):
         """Lists the cluster's nodes, read from its Kubernetes API.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+        and id) when the cluster does not exist or the token may not see it; and the cluster call
+        errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -110,6 +114,9 @@ class NodeServiceServicer:
 
     def GetNode(self, request, context):
         """Returns one node.
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+        may not see it; and the cluster call errors (NOT_FOUND for an unknown node).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -117,6 +124,9 @@ class NodeServiceServicer:
 
     def CordonNode(self, request, context):
         """Marks a node unschedulable.
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+        may not see it; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -124,6 +134,9 @@ class NodeServiceServicer:
 
     def UncordonNode(self, request, context):
         """Marks a node schedulable again.
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+        may not see it; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,6 +146,9 @@ class NodeServiceServicer:
         """Cordons the node, then evicts its pods through the Eviction API (honouring
         PodDisruptionBudgets, skipping DaemonSet and mirror pods). Streams progress: one message per
         pod outcome, then a final summary. Cancelling the call stops further evictions.
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+        may not see it; the cluster call errors; and the stream errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,6 +156,11 @@ class NodeServiceServicer:
 
     def ListNodePools(self, request, context):
         """Lists node pools, from the vendor.
+
+        Errors: INVALID_ARGUMENT (cluster_id, page_size, page_token); NOT_FOUND (NOT_FOUND);
+        FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or a provider without node
+        pools, (CLUSTER_NOT_PROVISIONED) before its create operation is done; and the vendor call
+        errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,6 +168,10 @@ class NodeServiceServicer:
 
     def GetNodePool(self, request, context):
         """Returns one node pool.
+
+        Errors: INVALID_ARGUMENT (cluster_id, node_pool_id); NOT_FOUND (NOT_FOUND) for an unknown
+        cluster or node pool; FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED);
+        and the vendor call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -154,6 +179,10 @@ class NodeServiceServicer:
 
     def CreateNodePool(self, request, context):
         """Creates a node pool at the vendor. Returns an operation.
+
+        Errors: INVALID_ARGUMENT naming the field (node_pool, node_pool.name, node_pool.autoscaling,
+        node_pool.max_size, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+        (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -161,6 +190,10 @@ class NodeServiceServicer:
 
     def UpdateNodePool(self, request, context):
         """Resizes a node pool or changes its autoscaling bounds. Returns an operation.
+
+        Errors: INVALID_ARGUMENT naming the field (node_pool_id, update_mask, node_pool.min_size,
+        request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER,
+        CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -168,6 +201,9 @@ class NodeServiceServicer:
 
     def DeleteNodePool(self, request, context):
         """Deletes a node pool at the vendor. Returns an operation.
+
+        Errors: INVALID_ARGUMENT (node_pool_id, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+        (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -175,6 +211,9 @@ class NodeServiceServicer:
 
     def AddNodes(self, request, context):
         """Adds existing vendor instances to a node pool. Returns an operation.
+
+        Errors: INVALID_ARGUMENT (node_pool_id, instance_ids, request_id); NOT_FOUND (NOT_FOUND);
+        FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -182,6 +221,9 @@ class NodeServiceServicer:
 
     def RemoveNodes(self, request, context):
         """Removes specific nodes (drained through Kubernetes first). Returns an operation.
+
+        Errors: INVALID_ARGUMENT (node_pool_id, node_names, request_id); NOT_FOUND (NOT_FOUND);
+        FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

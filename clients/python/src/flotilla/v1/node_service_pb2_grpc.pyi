@@ -34,32 +34,85 @@ class NodeServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> NodeServiceAsyncStub: ...
     ListNodes: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.ListNodesRequest, _node_service_pb2.ListNodesResponse]
-    """Lists the cluster's nodes, read from its Kubernetes API."""
+    """Lists the cluster's nodes, read from its Kubernetes API.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+    and id) when the cluster does not exist or the token may not see it; and the cluster call
+    errors.
+    """
     GetNode: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.GetNodeRequest, _node_service_pb2.GetNodeResponse]
-    """Returns one node."""
+    """Returns one node.
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+    may not see it; and the cluster call errors (NOT_FOUND for an unknown node).
+    """
     CordonNode: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.CordonNodeRequest, _node_service_pb2.CordonNodeResponse]
-    """Marks a node unschedulable."""
+    """Marks a node unschedulable.
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+    may not see it; and the cluster call errors.
+    """
     UncordonNode: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.UncordonNodeRequest, _node_service_pb2.UncordonNodeResponse]
-    """Marks a node schedulable again."""
+    """Marks a node schedulable again.
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+    may not see it; and the cluster call errors.
+    """
     DrainNode: _grpc.UnaryStreamMultiCallable[_node_service_pb2.DrainNodeRequest, _node_service_pb2.DrainNodeResponse]
     """Cordons the node, then evicts its pods through the Eviction API (honouring
     PodDisruptionBudgets, skipping DaemonSet and mirror pods). Streams progress: one message per
     pod outcome, then a final summary. Cancelling the call stops further evictions.
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+    may not see it; the cluster call errors; and the stream errors.
     """
     ListNodePools: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.ListNodePoolsRequest, _node_service_pb2.ListNodePoolsResponse]
-    """Lists node pools, from the vendor."""
+    """Lists node pools, from the vendor.
+
+    Errors: INVALID_ARGUMENT (cluster_id, page_size, page_token); NOT_FOUND (NOT_FOUND);
+    FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or a provider without node
+    pools, (CLUSTER_NOT_PROVISIONED) before its create operation is done; and the vendor call
+    errors.
+    """
     GetNodePool: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.GetNodePoolRequest, _node_service_pb2.GetNodePoolResponse]
-    """Returns one node pool."""
+    """Returns one node pool.
+
+    Errors: INVALID_ARGUMENT (cluster_id, node_pool_id); NOT_FOUND (NOT_FOUND) for an unknown
+    cluster or node pool; FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED);
+    and the vendor call errors.
+    """
     CreateNodePool: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.CreateNodePoolRequest, _node_service_pb2.CreateNodePoolResponse]
-    """Creates a node pool at the vendor. Returns an operation."""
+    """Creates a node pool at the vendor. Returns an operation.
+
+    Errors: INVALID_ARGUMENT naming the field (node_pool, node_pool.name, node_pool.autoscaling,
+    node_pool.max_size, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+    (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+    """
     UpdateNodePool: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.UpdateNodePoolRequest, _node_service_pb2.UpdateNodePoolResponse]
-    """Resizes a node pool or changes its autoscaling bounds. Returns an operation."""
+    """Resizes a node pool or changes its autoscaling bounds. Returns an operation.
+
+    Errors: INVALID_ARGUMENT naming the field (node_pool_id, update_mask, node_pool.min_size,
+    request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER,
+    CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+    """
     DeleteNodePool: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.DeleteNodePoolRequest, _node_service_pb2.DeleteNodePoolResponse]
-    """Deletes a node pool at the vendor. Returns an operation."""
+    """Deletes a node pool at the vendor. Returns an operation.
+
+    Errors: INVALID_ARGUMENT (node_pool_id, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+    (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+    """
     AddNodes: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.AddNodesRequest, _node_service_pb2.AddNodesResponse]
-    """Adds existing vendor instances to a node pool. Returns an operation."""
+    """Adds existing vendor instances to a node pool. Returns an operation.
+
+    Errors: INVALID_ARGUMENT (node_pool_id, instance_ids, request_id); NOT_FOUND (NOT_FOUND);
+    FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+    """
     RemoveNodes: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.RemoveNodesRequest, _node_service_pb2.RemoveNodesResponse]
-    """Removes specific nodes (drained through Kubernetes first). Returns an operation."""
+    """Removes specific nodes (drained through Kubernetes first). Returns an operation.
+
+    Errors: INVALID_ARGUMENT (node_pool_id, node_names, request_id); NOT_FOUND (NOT_FOUND);
+    FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+    """
 
 @_typing.type_check_only
 class NodeServiceAsyncStub(NodeServiceStub):
@@ -67,32 +120,85 @@ class NodeServiceAsyncStub(NodeServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListNodes: _aio.UnaryUnaryMultiCallable[_node_service_pb2.ListNodesRequest, _node_service_pb2.ListNodesResponse]  # type: ignore[assignment]
-    """Lists the cluster's nodes, read from its Kubernetes API."""
+    """Lists the cluster's nodes, read from its Kubernetes API.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+    and id) when the cluster does not exist or the token may not see it; and the cluster call
+    errors.
+    """
     GetNode: _aio.UnaryUnaryMultiCallable[_node_service_pb2.GetNodeRequest, _node_service_pb2.GetNodeResponse]  # type: ignore[assignment]
-    """Returns one node."""
+    """Returns one node.
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+    may not see it; and the cluster call errors (NOT_FOUND for an unknown node).
+    """
     CordonNode: _aio.UnaryUnaryMultiCallable[_node_service_pb2.CordonNodeRequest, _node_service_pb2.CordonNodeResponse]  # type: ignore[assignment]
-    """Marks a node unschedulable."""
+    """Marks a node unschedulable.
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+    may not see it; and the cluster call errors.
+    """
     UncordonNode: _aio.UnaryUnaryMultiCallable[_node_service_pb2.UncordonNodeRequest, _node_service_pb2.UncordonNodeResponse]  # type: ignore[assignment]
-    """Marks a node schedulable again."""
+    """Marks a node schedulable again.
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+    may not see it; and the cluster call errors.
+    """
     DrainNode: _aio.UnaryStreamMultiCallable[_node_service_pb2.DrainNodeRequest, _node_service_pb2.DrainNodeResponse]  # type: ignore[assignment]
     """Cordons the node, then evicts its pods through the Eviction API (honouring
     PodDisruptionBudgets, skipping DaemonSet and mirror pods). Streams progress: one message per
     pod outcome, then a final summary. Cancelling the call stops further evictions.
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+    may not see it; the cluster call errors; and the stream errors.
     """
     ListNodePools: _aio.UnaryUnaryMultiCallable[_node_service_pb2.ListNodePoolsRequest, _node_service_pb2.ListNodePoolsResponse]  # type: ignore[assignment]
-    """Lists node pools, from the vendor."""
+    """Lists node pools, from the vendor.
+
+    Errors: INVALID_ARGUMENT (cluster_id, page_size, page_token); NOT_FOUND (NOT_FOUND);
+    FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or a provider without node
+    pools, (CLUSTER_NOT_PROVISIONED) before its create operation is done; and the vendor call
+    errors.
+    """
     GetNodePool: _aio.UnaryUnaryMultiCallable[_node_service_pb2.GetNodePoolRequest, _node_service_pb2.GetNodePoolResponse]  # type: ignore[assignment]
-    """Returns one node pool."""
+    """Returns one node pool.
+
+    Errors: INVALID_ARGUMENT (cluster_id, node_pool_id); NOT_FOUND (NOT_FOUND) for an unknown
+    cluster or node pool; FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED);
+    and the vendor call errors.
+    """
     CreateNodePool: _aio.UnaryUnaryMultiCallable[_node_service_pb2.CreateNodePoolRequest, _node_service_pb2.CreateNodePoolResponse]  # type: ignore[assignment]
-    """Creates a node pool at the vendor. Returns an operation."""
+    """Creates a node pool at the vendor. Returns an operation.
+
+    Errors: INVALID_ARGUMENT naming the field (node_pool, node_pool.name, node_pool.autoscaling,
+    node_pool.max_size, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+    (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+    """
     UpdateNodePool: _aio.UnaryUnaryMultiCallable[_node_service_pb2.UpdateNodePoolRequest, _node_service_pb2.UpdateNodePoolResponse]  # type: ignore[assignment]
-    """Resizes a node pool or changes its autoscaling bounds. Returns an operation."""
+    """Resizes a node pool or changes its autoscaling bounds. Returns an operation.
+
+    Errors: INVALID_ARGUMENT naming the field (node_pool_id, update_mask, node_pool.min_size,
+    request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER,
+    CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+    """
     DeleteNodePool: _aio.UnaryUnaryMultiCallable[_node_service_pb2.DeleteNodePoolRequest, _node_service_pb2.DeleteNodePoolResponse]  # type: ignore[assignment]
-    """Deletes a node pool at the vendor. Returns an operation."""
+    """Deletes a node pool at the vendor. Returns an operation.
+
+    Errors: INVALID_ARGUMENT (node_pool_id, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+    (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+    """
     AddNodes: _aio.UnaryUnaryMultiCallable[_node_service_pb2.AddNodesRequest, _node_service_pb2.AddNodesResponse]  # type: ignore[assignment]
-    """Adds existing vendor instances to a node pool. Returns an operation."""
+    """Adds existing vendor instances to a node pool. Returns an operation.
+
+    Errors: INVALID_ARGUMENT (node_pool_id, instance_ids, request_id); NOT_FOUND (NOT_FOUND);
+    FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+    """
     RemoveNodes: _aio.UnaryUnaryMultiCallable[_node_service_pb2.RemoveNodesRequest, _node_service_pb2.RemoveNodesResponse]  # type: ignore[assignment]
-    """Removes specific nodes (drained through Kubernetes first). Returns an operation."""
+    """Removes specific nodes (drained through Kubernetes first). Returns an operation.
+
+    Errors: INVALID_ARGUMENT (node_pool_id, node_names, request_id); NOT_FOUND (NOT_FOUND);
+    FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+    """
 
 class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
     """Nodes (read from Kubernetes) and node pools (managed through the vendor)."""
@@ -103,7 +209,12 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _node_service_pb2.ListNodesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_node_service_pb2.ListNodesResponse, _abc.Awaitable[_node_service_pb2.ListNodesResponse]]:
-        """Lists the cluster's nodes, read from its Kubernetes API."""
+        """Lists the cluster's nodes, read from its Kubernetes API.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+        and id) when the cluster does not exist or the token may not see it; and the cluster call
+        errors.
+        """
 
     @_abc_1.abstractmethod
     def GetNode(
@@ -111,7 +222,11 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _node_service_pb2.GetNodeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_node_service_pb2.GetNodeResponse, _abc.Awaitable[_node_service_pb2.GetNodeResponse]]:
-        """Returns one node."""
+        """Returns one node.
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+        may not see it; and the cluster call errors (NOT_FOUND for an unknown node).
+        """
 
     @_abc_1.abstractmethod
     def CordonNode(
@@ -119,7 +234,11 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _node_service_pb2.CordonNodeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_node_service_pb2.CordonNodeResponse, _abc.Awaitable[_node_service_pb2.CordonNodeResponse]]:
-        """Marks a node unschedulable."""
+        """Marks a node unschedulable.
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+        may not see it; and the cluster call errors.
+        """
 
     @_abc_1.abstractmethod
     def UncordonNode(
@@ -127,7 +246,11 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _node_service_pb2.UncordonNodeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_node_service_pb2.UncordonNodeResponse, _abc.Awaitable[_node_service_pb2.UncordonNodeResponse]]:
-        """Marks a node schedulable again."""
+        """Marks a node schedulable again.
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+        may not see it; and the cluster call errors.
+        """
 
     @_abc_1.abstractmethod
     def DrainNode(
@@ -138,6 +261,9 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         """Cordons the node, then evicts its pods through the Eviction API (honouring
         PodDisruptionBudgets, skipping DaemonSet and mirror pods). Streams progress: one message per
         pod outcome, then a final summary. Cancelling the call stops further evictions.
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+        may not see it; the cluster call errors; and the stream errors.
         """
 
     @_abc_1.abstractmethod
@@ -146,7 +272,13 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _node_service_pb2.ListNodePoolsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_node_service_pb2.ListNodePoolsResponse, _abc.Awaitable[_node_service_pb2.ListNodePoolsResponse]]:
-        """Lists node pools, from the vendor."""
+        """Lists node pools, from the vendor.
+
+        Errors: INVALID_ARGUMENT (cluster_id, page_size, page_token); NOT_FOUND (NOT_FOUND);
+        FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or a provider without node
+        pools, (CLUSTER_NOT_PROVISIONED) before its create operation is done; and the vendor call
+        errors.
+        """
 
     @_abc_1.abstractmethod
     def GetNodePool(
@@ -154,7 +286,12 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _node_service_pb2.GetNodePoolRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_node_service_pb2.GetNodePoolResponse, _abc.Awaitable[_node_service_pb2.GetNodePoolResponse]]:
-        """Returns one node pool."""
+        """Returns one node pool.
+
+        Errors: INVALID_ARGUMENT (cluster_id, node_pool_id); NOT_FOUND (NOT_FOUND) for an unknown
+        cluster or node pool; FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED);
+        and the vendor call errors.
+        """
 
     @_abc_1.abstractmethod
     def CreateNodePool(
@@ -162,7 +299,12 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _node_service_pb2.CreateNodePoolRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_node_service_pb2.CreateNodePoolResponse, _abc.Awaitable[_node_service_pb2.CreateNodePoolResponse]]:
-        """Creates a node pool at the vendor. Returns an operation."""
+        """Creates a node pool at the vendor. Returns an operation.
+
+        Errors: INVALID_ARGUMENT naming the field (node_pool, node_pool.name, node_pool.autoscaling,
+        node_pool.max_size, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+        (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+        """
 
     @_abc_1.abstractmethod
     def UpdateNodePool(
@@ -170,7 +312,12 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _node_service_pb2.UpdateNodePoolRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_node_service_pb2.UpdateNodePoolResponse, _abc.Awaitable[_node_service_pb2.UpdateNodePoolResponse]]:
-        """Resizes a node pool or changes its autoscaling bounds. Returns an operation."""
+        """Resizes a node pool or changes its autoscaling bounds. Returns an operation.
+
+        Errors: INVALID_ARGUMENT naming the field (node_pool_id, update_mask, node_pool.min_size,
+        request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER,
+        CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+        """
 
     @_abc_1.abstractmethod
     def DeleteNodePool(
@@ -178,7 +325,11 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _node_service_pb2.DeleteNodePoolRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_node_service_pb2.DeleteNodePoolResponse, _abc.Awaitable[_node_service_pb2.DeleteNodePoolResponse]]:
-        """Deletes a node pool at the vendor. Returns an operation."""
+        """Deletes a node pool at the vendor. Returns an operation.
+
+        Errors: INVALID_ARGUMENT (node_pool_id, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+        (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+        """
 
     @_abc_1.abstractmethod
     def AddNodes(
@@ -186,7 +337,11 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _node_service_pb2.AddNodesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_node_service_pb2.AddNodesResponse, _abc.Awaitable[_node_service_pb2.AddNodesResponse]]:
-        """Adds existing vendor instances to a node pool. Returns an operation."""
+        """Adds existing vendor instances to a node pool. Returns an operation.
+
+        Errors: INVALID_ARGUMENT (node_pool_id, instance_ids, request_id); NOT_FOUND (NOT_FOUND);
+        FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+        """
 
     @_abc_1.abstractmethod
     def RemoveNodes(
@@ -194,6 +349,10 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _node_service_pb2.RemoveNodesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_node_service_pb2.RemoveNodesResponse, _abc.Awaitable[_node_service_pb2.RemoveNodesResponse]]:
-        """Removes specific nodes (drained through Kubernetes first). Returns an operation."""
+        """Removes specific nodes (drained through Kubernetes first). Returns an operation.
+
+        Errors: INVALID_ARGUMENT (node_pool_id, node_names, request_id); NOT_FOUND (NOT_FOUND);
+        FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+        """
 
 def add_NodeServiceServicer_to_server(servicer: NodeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -68,6 +68,9 @@ class OperationServiceServicer:
 
     def GetOperation(self, request, context):
         """Returns one operation.
+
+        Errors: INVALID_ARGUMENT (operation_id) when it is empty; NOT_FOUND (NOT_FOUND) when it does not
+        exist or the token may not see it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -75,6 +78,8 @@ class OperationServiceServicer:
 
     def ListOperations(self, request, context):
         """Lists operations, newest first.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token, states or types.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -82,6 +87,8 @@ class OperationServiceServicer:
 
     def WatchOperation(self, request, context):
         """Streams the operation's current state, then every change, and ends after a terminal state.
+
+        Errors: INVALID_ARGUMENT (operation_id); NOT_FOUND (NOT_FOUND); and the stream errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -89,6 +96,9 @@ class OperationServiceServicer:
 
     def CancelOperation(self, request, context):
         """Asks a running operation to stop. The operation moves to CANCELLING, then CANCELLED.
+
+        Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_CANCELLABLE) once the vendor is working
+        on it; ABORTED (CONFLICT) when it changed meanwhile.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -96,6 +106,9 @@ class OperationServiceServicer:
 
     def RetryOperation(self, request, context):
         """Starts a FAILED operation again from the step that failed.
+
+        Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_FAILED) unless it is FAILED; ABORTED
+        (CONFLICT) when it changed meanwhile.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -34,15 +34,33 @@ class OperationServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> OperationServiceAsyncStub: ...
     GetOperation: _grpc.UnaryUnaryMultiCallable[_operation_service_pb2.GetOperationRequest, _operation_service_pb2.GetOperationResponse]
-    """Returns one operation."""
+    """Returns one operation.
+
+    Errors: INVALID_ARGUMENT (operation_id) when it is empty; NOT_FOUND (NOT_FOUND) when it does not
+    exist or the token may not see it.
+    """
     ListOperations: _grpc.UnaryUnaryMultiCallable[_operation_service_pb2.ListOperationsRequest, _operation_service_pb2.ListOperationsResponse]
-    """Lists operations, newest first."""
+    """Lists operations, newest first.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token, states or types.
+    """
     WatchOperation: _grpc.UnaryStreamMultiCallable[_operation_service_pb2.WatchOperationRequest, _operation_service_pb2.WatchOperationResponse]
-    """Streams the operation's current state, then every change, and ends after a terminal state."""
+    """Streams the operation's current state, then every change, and ends after a terminal state.
+
+    Errors: INVALID_ARGUMENT (operation_id); NOT_FOUND (NOT_FOUND); and the stream errors.
+    """
     CancelOperation: _grpc.UnaryUnaryMultiCallable[_operation_service_pb2.CancelOperationRequest, _operation_service_pb2.CancelOperationResponse]
-    """Asks a running operation to stop. The operation moves to CANCELLING, then CANCELLED."""
+    """Asks a running operation to stop. The operation moves to CANCELLING, then CANCELLED.
+
+    Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_CANCELLABLE) once the vendor is working
+    on it; ABORTED (CONFLICT) when it changed meanwhile.
+    """
     RetryOperation: _grpc.UnaryUnaryMultiCallable[_operation_service_pb2.RetryOperationRequest, _operation_service_pb2.RetryOperationResponse]
-    """Starts a FAILED operation again from the step that failed."""
+    """Starts a FAILED operation again from the step that failed.
+
+    Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_FAILED) unless it is FAILED; ABORTED
+    (CONFLICT) when it changed meanwhile.
+    """
 
 @_typing.type_check_only
 class OperationServiceAsyncStub(OperationServiceStub):
@@ -50,15 +68,33 @@ class OperationServiceAsyncStub(OperationServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetOperation: _aio.UnaryUnaryMultiCallable[_operation_service_pb2.GetOperationRequest, _operation_service_pb2.GetOperationResponse]  # type: ignore[assignment]
-    """Returns one operation."""
+    """Returns one operation.
+
+    Errors: INVALID_ARGUMENT (operation_id) when it is empty; NOT_FOUND (NOT_FOUND) when it does not
+    exist or the token may not see it.
+    """
     ListOperations: _aio.UnaryUnaryMultiCallable[_operation_service_pb2.ListOperationsRequest, _operation_service_pb2.ListOperationsResponse]  # type: ignore[assignment]
-    """Lists operations, newest first."""
+    """Lists operations, newest first.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token, states or types.
+    """
     WatchOperation: _aio.UnaryStreamMultiCallable[_operation_service_pb2.WatchOperationRequest, _operation_service_pb2.WatchOperationResponse]  # type: ignore[assignment]
-    """Streams the operation's current state, then every change, and ends after a terminal state."""
+    """Streams the operation's current state, then every change, and ends after a terminal state.
+
+    Errors: INVALID_ARGUMENT (operation_id); NOT_FOUND (NOT_FOUND); and the stream errors.
+    """
     CancelOperation: _aio.UnaryUnaryMultiCallable[_operation_service_pb2.CancelOperationRequest, _operation_service_pb2.CancelOperationResponse]  # type: ignore[assignment]
-    """Asks a running operation to stop. The operation moves to CANCELLING, then CANCELLED."""
+    """Asks a running operation to stop. The operation moves to CANCELLING, then CANCELLED.
+
+    Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_CANCELLABLE) once the vendor is working
+    on it; ABORTED (CONFLICT) when it changed meanwhile.
+    """
     RetryOperation: _aio.UnaryUnaryMultiCallable[_operation_service_pb2.RetryOperationRequest, _operation_service_pb2.RetryOperationResponse]  # type: ignore[assignment]
-    """Starts a FAILED operation again from the step that failed."""
+    """Starts a FAILED operation again from the step that failed.
+
+    Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_FAILED) unless it is FAILED; ABORTED
+    (CONFLICT) when it changed meanwhile.
+    """
 
 class OperationServiceServicer(metaclass=_abc_1.ABCMeta):
     """Durable long-running operations: fetch, list, watch, cancel and retry."""
@@ -69,7 +105,11 @@ class OperationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _operation_service_pb2.GetOperationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_operation_service_pb2.GetOperationResponse, _abc.Awaitable[_operation_service_pb2.GetOperationResponse]]:
-        """Returns one operation."""
+        """Returns one operation.
+
+        Errors: INVALID_ARGUMENT (operation_id) when it is empty; NOT_FOUND (NOT_FOUND) when it does not
+        exist or the token may not see it.
+        """
 
     @_abc_1.abstractmethod
     def ListOperations(
@@ -77,7 +117,10 @@ class OperationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _operation_service_pb2.ListOperationsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_operation_service_pb2.ListOperationsResponse, _abc.Awaitable[_operation_service_pb2.ListOperationsResponse]]:
-        """Lists operations, newest first."""
+        """Lists operations, newest first.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token, states or types.
+        """
 
     @_abc_1.abstractmethod
     def WatchOperation(
@@ -85,7 +128,10 @@ class OperationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _operation_service_pb2.WatchOperationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_operation_service_pb2.WatchOperationResponse], _abc.AsyncIterator[_operation_service_pb2.WatchOperationResponse]]:
-        """Streams the operation's current state, then every change, and ends after a terminal state."""
+        """Streams the operation's current state, then every change, and ends after a terminal state.
+
+        Errors: INVALID_ARGUMENT (operation_id); NOT_FOUND (NOT_FOUND); and the stream errors.
+        """
 
     @_abc_1.abstractmethod
     def CancelOperation(
@@ -93,7 +139,11 @@ class OperationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _operation_service_pb2.CancelOperationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_operation_service_pb2.CancelOperationResponse, _abc.Awaitable[_operation_service_pb2.CancelOperationResponse]]:
-        """Asks a running operation to stop. The operation moves to CANCELLING, then CANCELLED."""
+        """Asks a running operation to stop. The operation moves to CANCELLING, then CANCELLED.
+
+        Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_CANCELLABLE) once the vendor is working
+        on it; ABORTED (CONFLICT) when it changed meanwhile.
+        """
 
     @_abc_1.abstractmethod
     def RetryOperation(
@@ -101,6 +151,10 @@ class OperationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _operation_service_pb2.RetryOperationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_operation_service_pb2.RetryOperationResponse, _abc.Awaitable[_operation_service_pb2.RetryOperationResponse]]:
-        """Starts a FAILED operation again from the step that failed."""
+        """Starts a FAILED operation again from the step that failed.
+
+        Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_FAILED) unless it is FAILED; ABORTED
+        (CONFLICT) when it changed meanwhile.
+        """
 
 def add_OperationServiceServicer_to_server(servicer: OperationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

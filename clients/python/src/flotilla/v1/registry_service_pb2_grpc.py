@@ -133,6 +133,10 @@ class RegistryServiceServicer:
 
     def CreateRegistry(self, request, context):
         """Registers a registry. Flotilla checks it can log in before storing it.
+
+        Errors: INVALID_ARGUMENT naming the field (registry, registry.id, registry.provider,
+        registry.endpoint, registry.ca_pem, registry.credential_id, registry.labels.<key>, or a provider
+        rule); ALREADY_EXISTS (REGISTRY_ID_TAKEN); and the vendor call errors of the login check.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,6 +144,8 @@ class RegistryServiceServicer:
 
     def GetRegistry(self, request, context):
         """Returns one registry.
+
+        Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,6 +153,8 @@ class RegistryServiceServicer:
 
     def ListRegistries(self, request, context):
         """Lists registries.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -154,6 +162,8 @@ class RegistryServiceServicer:
 
     def DeleteRegistry(self, request, context):
         """Forgets a registry (nothing is deleted in it).
+
+        Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -161,6 +171,11 @@ class RegistryServiceServicer:
 
     def ListRegistryNamespaces(self, request, context):
         """Lists namespaces (Harbor projects, ACR/TCR namespaces).
+
+        Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (page_token);
+        FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED) when this server does not offer the registry's
+        provider, (UNSUPPORTED_BY_PROVIDER) when the provider has no namespaces; and the vendor call
+        errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -168,6 +183,10 @@ class RegistryServiceServicer:
 
     def CreateRegistryNamespace(self, request, context):
         """Creates a namespace.
+
+        Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace);
+        FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+        errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -175,6 +194,10 @@ class RegistryServiceServicer:
 
     def DeleteRegistryNamespace(self, request, context):
         """Deletes an empty namespace.
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (namespace); FAILED_PRECONDITION
+        (NAMESPACE_NOT_EMPTY) while it holds repositories, (PROVIDER_NOT_CONFIGURED,
+        UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -182,6 +205,10 @@ class RegistryServiceServicer:
 
     def ListRepositories(self, request, context):
         """Lists repositories.
+
+        Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace, page_token);
+        FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+        errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -189,6 +216,9 @@ class RegistryServiceServicer:
 
     def DeleteRepository(self, request, context):
         """Deletes a repository and everything in it.
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository); FAILED_PRECONDITION
+        (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -196,6 +226,9 @@ class RegistryServiceServicer:
 
     def ListArtifacts(self, request, context):
         """Lists tags or artifacts of a repository.
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+        (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -203,6 +236,10 @@ class RegistryServiceServicer:
 
     def DeleteArtifact(self, request, context):
         """Deletes a tag or an artifact by digest.
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, reference); FAILED_PRECONDITION
+        (ARTIFACT_IN_USE) while pods run it, (DEPLOYMENTS_UNKNOWN) when Flotilla cannot tell whether
+        they do, (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -210,6 +247,10 @@ class RegistryServiceServicer:
 
     def ListCharts(self, request, context):
         """Lists Helm charts.
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (page_token); FAILED_PRECONDITION
+        (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER) for a registry without charts; and the vendor
+        call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -217,6 +258,9 @@ class RegistryServiceServicer:
 
     def ListChartVersions(self, request, context):
         """Lists versions of one Helm chart.
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (chart, page_token); FAILED_PRECONDITION
+        (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -225,6 +269,8 @@ class RegistryServiceServicer:
     def SyncPullSecret(self, request, context):
         """Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
         clusters and namespaces. A result per target; unreachable clusters do not fail the call.
+
+        This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -233,6 +279,10 @@ class RegistryServiceServicer:
     def UpdateRegistry(self, request, context):
         """Changes a registry's display name, labels or credential (field mask). A new credential is
         checked by logging in with it before it is stored.
+
+        Errors: INVALID_ARGUMENT naming the field (registry, update_mask, registry.display_name,
+        registry.labels.<key>, registry.credential_id); NOT_FOUND (NOT_FOUND); and the vendor call
+        errors of the login check with a new credential.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -241,6 +291,8 @@ class RegistryServiceServicer:
     def ListRegistryProviders(self, request, context):
         """Lists the registry providers this server offers, what each can do and the credential kinds
         it takes.
+
+        No errors of its own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -248,6 +300,10 @@ class RegistryServiceServicer:
 
     def GetArtifact(self, request, context):
         """Returns one artifact by tag or digest.
+
+        Errors: NOT_FOUND (NOT_FOUND) for an unknown registry or artifact; INVALID_ARGUMENT (repository,
+        reference); FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the
+        vendor call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -255,6 +311,9 @@ class RegistryServiceServicer:
 
     def ListTags(self, request, context):
         """Lists the tag names of a repository, in the registry's order (the cheap walk).
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+        (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -34,47 +34,121 @@ class RegistryServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RegistryServiceAsyncStub: ...
     CreateRegistry: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.CreateRegistryRequest, _registry_service_pb2.CreateRegistryResponse]
-    """Registers a registry. Flotilla checks it can log in before storing it."""
+    """Registers a registry. Flotilla checks it can log in before storing it.
+
+    Errors: INVALID_ARGUMENT naming the field (registry, registry.id, registry.provider,
+    registry.endpoint, registry.ca_pem, registry.credential_id, registry.labels.<key>, or a provider
+    rule); ALREADY_EXISTS (REGISTRY_ID_TAKEN); and the vendor call errors of the login check.
+    """
     GetRegistry: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.GetRegistryRequest, _registry_service_pb2.GetRegistryResponse]
-    """Returns one registry."""
+    """Returns one registry.
+
+    Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
+    """
     ListRegistries: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ListRegistriesRequest, _registry_service_pb2.ListRegistriesResponse]
-    """Lists registries."""
+    """Lists registries.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
+    """
     DeleteRegistry: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.DeleteRegistryRequest, _registry_service_pb2.DeleteRegistryResponse]
-    """Forgets a registry (nothing is deleted in it)."""
+    """Forgets a registry (nothing is deleted in it).
+
+    Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
+    """
     ListRegistryNamespaces: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ListRegistryNamespacesRequest, _registry_service_pb2.ListRegistryNamespacesResponse]
-    """Lists namespaces (Harbor projects, ACR/TCR namespaces)."""
+    """Lists namespaces (Harbor projects, ACR/TCR namespaces).
+
+    Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (page_token);
+    FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED) when this server does not offer the registry's
+    provider, (UNSUPPORTED_BY_PROVIDER) when the provider has no namespaces; and the vendor call
+    errors.
+    """
     CreateRegistryNamespace: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.CreateRegistryNamespaceRequest, _registry_service_pb2.CreateRegistryNamespaceResponse]
-    """Creates a namespace."""
+    """Creates a namespace.
+
+    Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace);
+    FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+    errors.
+    """
     DeleteRegistryNamespace: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.DeleteRegistryNamespaceRequest, _registry_service_pb2.DeleteRegistryNamespaceResponse]
-    """Deletes an empty namespace."""
+    """Deletes an empty namespace.
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (namespace); FAILED_PRECONDITION
+    (NAMESPACE_NOT_EMPTY) while it holds repositories, (PROVIDER_NOT_CONFIGURED,
+    UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+    """
     ListRepositories: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ListRepositoriesRequest, _registry_service_pb2.ListRepositoriesResponse]
-    """Lists repositories."""
+    """Lists repositories.
+
+    Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace, page_token);
+    FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+    errors.
+    """
     DeleteRepository: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.DeleteRepositoryRequest, _registry_service_pb2.DeleteRepositoryResponse]
-    """Deletes a repository and everything in it."""
+    """Deletes a repository and everything in it.
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository); FAILED_PRECONDITION
+    (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+    """
     ListArtifacts: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ListArtifactsRequest, _registry_service_pb2.ListArtifactsResponse]
-    """Lists tags or artifacts of a repository."""
+    """Lists tags or artifacts of a repository.
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+    (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+    """
     DeleteArtifact: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.DeleteArtifactRequest, _registry_service_pb2.DeleteArtifactResponse]
-    """Deletes a tag or an artifact by digest."""
+    """Deletes a tag or an artifact by digest.
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, reference); FAILED_PRECONDITION
+    (ARTIFACT_IN_USE) while pods run it, (DEPLOYMENTS_UNKNOWN) when Flotilla cannot tell whether
+    they do, (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+    """
     ListCharts: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ListChartsRequest, _registry_service_pb2.ListChartsResponse]
-    """Lists Helm charts."""
+    """Lists Helm charts.
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (page_token); FAILED_PRECONDITION
+    (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER) for a registry without charts; and the vendor
+    call errors.
+    """
     ListChartVersions: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ListChartVersionsRequest, _registry_service_pb2.ListChartVersionsResponse]
-    """Lists versions of one Helm chart."""
+    """Lists versions of one Helm chart.
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (chart, page_token); FAILED_PRECONDITION
+    (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+    """
     SyncPullSecret: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.SyncPullSecretRequest, _registry_service_pb2.SyncPullSecretResponse]
     """Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
     clusters and namespaces. A result per target; unreachable clusters do not fail the call.
+
+    This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
     """
     UpdateRegistry: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.UpdateRegistryRequest, _registry_service_pb2.UpdateRegistryResponse]
     """Changes a registry's display name, labels or credential (field mask). A new credential is
     checked by logging in with it before it is stored.
+
+    Errors: INVALID_ARGUMENT naming the field (registry, update_mask, registry.display_name,
+    registry.labels.<key>, registry.credential_id); NOT_FOUND (NOT_FOUND); and the vendor call
+    errors of the login check with a new credential.
     """
     ListRegistryProviders: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ListRegistryProvidersRequest, _registry_service_pb2.ListRegistryProvidersResponse]
     """Lists the registry providers this server offers, what each can do and the credential kinds
     it takes.
+
+    No errors of its own.
     """
     GetArtifact: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.GetArtifactRequest, _registry_service_pb2.GetArtifactResponse]
-    """Returns one artifact by tag or digest."""
+    """Returns one artifact by tag or digest.
+
+    Errors: NOT_FOUND (NOT_FOUND) for an unknown registry or artifact; INVALID_ARGUMENT (repository,
+    reference); FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the
+    vendor call errors.
+    """
     ListTags: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ListTagsRequest, _registry_service_pb2.ListTagsResponse]
-    """Lists the tag names of a repository, in the registry's order (the cheap walk)."""
+    """Lists the tag names of a repository, in the registry's order (the cheap walk).
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+    (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+    """
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -82,47 +156,121 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateRegistry: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.CreateRegistryRequest, _registry_service_pb2.CreateRegistryResponse]  # type: ignore[assignment]
-    """Registers a registry. Flotilla checks it can log in before storing it."""
+    """Registers a registry. Flotilla checks it can log in before storing it.
+
+    Errors: INVALID_ARGUMENT naming the field (registry, registry.id, registry.provider,
+    registry.endpoint, registry.ca_pem, registry.credential_id, registry.labels.<key>, or a provider
+    rule); ALREADY_EXISTS (REGISTRY_ID_TAKEN); and the vendor call errors of the login check.
+    """
     GetRegistry: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.GetRegistryRequest, _registry_service_pb2.GetRegistryResponse]  # type: ignore[assignment]
-    """Returns one registry."""
+    """Returns one registry.
+
+    Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
+    """
     ListRegistries: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ListRegistriesRequest, _registry_service_pb2.ListRegistriesResponse]  # type: ignore[assignment]
-    """Lists registries."""
+    """Lists registries.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
+    """
     DeleteRegistry: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.DeleteRegistryRequest, _registry_service_pb2.DeleteRegistryResponse]  # type: ignore[assignment]
-    """Forgets a registry (nothing is deleted in it)."""
+    """Forgets a registry (nothing is deleted in it).
+
+    Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
+    """
     ListRegistryNamespaces: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ListRegistryNamespacesRequest, _registry_service_pb2.ListRegistryNamespacesResponse]  # type: ignore[assignment]
-    """Lists namespaces (Harbor projects, ACR/TCR namespaces)."""
+    """Lists namespaces (Harbor projects, ACR/TCR namespaces).
+
+    Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (page_token);
+    FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED) when this server does not offer the registry's
+    provider, (UNSUPPORTED_BY_PROVIDER) when the provider has no namespaces; and the vendor call
+    errors.
+    """
     CreateRegistryNamespace: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.CreateRegistryNamespaceRequest, _registry_service_pb2.CreateRegistryNamespaceResponse]  # type: ignore[assignment]
-    """Creates a namespace."""
+    """Creates a namespace.
+
+    Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace);
+    FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+    errors.
+    """
     DeleteRegistryNamespace: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.DeleteRegistryNamespaceRequest, _registry_service_pb2.DeleteRegistryNamespaceResponse]  # type: ignore[assignment]
-    """Deletes an empty namespace."""
+    """Deletes an empty namespace.
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (namespace); FAILED_PRECONDITION
+    (NAMESPACE_NOT_EMPTY) while it holds repositories, (PROVIDER_NOT_CONFIGURED,
+    UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+    """
     ListRepositories: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ListRepositoriesRequest, _registry_service_pb2.ListRepositoriesResponse]  # type: ignore[assignment]
-    """Lists repositories."""
+    """Lists repositories.
+
+    Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace, page_token);
+    FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+    errors.
+    """
     DeleteRepository: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.DeleteRepositoryRequest, _registry_service_pb2.DeleteRepositoryResponse]  # type: ignore[assignment]
-    """Deletes a repository and everything in it."""
+    """Deletes a repository and everything in it.
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository); FAILED_PRECONDITION
+    (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+    """
     ListArtifacts: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ListArtifactsRequest, _registry_service_pb2.ListArtifactsResponse]  # type: ignore[assignment]
-    """Lists tags or artifacts of a repository."""
+    """Lists tags or artifacts of a repository.
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+    (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+    """
     DeleteArtifact: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.DeleteArtifactRequest, _registry_service_pb2.DeleteArtifactResponse]  # type: ignore[assignment]
-    """Deletes a tag or an artifact by digest."""
+    """Deletes a tag or an artifact by digest.
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, reference); FAILED_PRECONDITION
+    (ARTIFACT_IN_USE) while pods run it, (DEPLOYMENTS_UNKNOWN) when Flotilla cannot tell whether
+    they do, (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+    """
     ListCharts: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ListChartsRequest, _registry_service_pb2.ListChartsResponse]  # type: ignore[assignment]
-    """Lists Helm charts."""
+    """Lists Helm charts.
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (page_token); FAILED_PRECONDITION
+    (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER) for a registry without charts; and the vendor
+    call errors.
+    """
     ListChartVersions: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ListChartVersionsRequest, _registry_service_pb2.ListChartVersionsResponse]  # type: ignore[assignment]
-    """Lists versions of one Helm chart."""
+    """Lists versions of one Helm chart.
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (chart, page_token); FAILED_PRECONDITION
+    (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+    """
     SyncPullSecret: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.SyncPullSecretRequest, _registry_service_pb2.SyncPullSecretResponse]  # type: ignore[assignment]
     """Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
     clusters and namespaces. A result per target; unreachable clusters do not fail the call.
+
+    This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
     """
     UpdateRegistry: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.UpdateRegistryRequest, _registry_service_pb2.UpdateRegistryResponse]  # type: ignore[assignment]
     """Changes a registry's display name, labels or credential (field mask). A new credential is
     checked by logging in with it before it is stored.
+
+    Errors: INVALID_ARGUMENT naming the field (registry, update_mask, registry.display_name,
+    registry.labels.<key>, registry.credential_id); NOT_FOUND (NOT_FOUND); and the vendor call
+    errors of the login check with a new credential.
     """
     ListRegistryProviders: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ListRegistryProvidersRequest, _registry_service_pb2.ListRegistryProvidersResponse]  # type: ignore[assignment]
     """Lists the registry providers this server offers, what each can do and the credential kinds
     it takes.
+
+    No errors of its own.
     """
     GetArtifact: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.GetArtifactRequest, _registry_service_pb2.GetArtifactResponse]  # type: ignore[assignment]
-    """Returns one artifact by tag or digest."""
+    """Returns one artifact by tag or digest.
+
+    Errors: NOT_FOUND (NOT_FOUND) for an unknown registry or artifact; INVALID_ARGUMENT (repository,
+    reference); FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the
+    vendor call errors.
+    """
     ListTags: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ListTagsRequest, _registry_service_pb2.ListTagsResponse]  # type: ignore[assignment]
-    """Lists the tag names of a repository, in the registry's order (the cheap walk)."""
+    """Lists the tag names of a repository, in the registry's order (the cheap walk).
+
+    Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+    (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+    """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Container registries beside the clusters: Harbor, Alibaba ACR, Tencent TCR, any OCI registry."""
@@ -133,7 +281,12 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.CreateRegistryRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.CreateRegistryResponse, _abc.Awaitable[_registry_service_pb2.CreateRegistryResponse]]:
-        """Registers a registry. Flotilla checks it can log in before storing it."""
+        """Registers a registry. Flotilla checks it can log in before storing it.
+
+        Errors: INVALID_ARGUMENT naming the field (registry, registry.id, registry.provider,
+        registry.endpoint, registry.ca_pem, registry.credential_id, registry.labels.<key>, or a provider
+        rule); ALREADY_EXISTS (REGISTRY_ID_TAKEN); and the vendor call errors of the login check.
+        """
 
     @_abc_1.abstractmethod
     def GetRegistry(
@@ -141,7 +294,10 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.GetRegistryRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.GetRegistryResponse, _abc.Awaitable[_registry_service_pb2.GetRegistryResponse]]:
-        """Returns one registry."""
+        """Returns one registry.
+
+        Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
+        """
 
     @_abc_1.abstractmethod
     def ListRegistries(
@@ -149,7 +305,10 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.ListRegistriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.ListRegistriesResponse, _abc.Awaitable[_registry_service_pb2.ListRegistriesResponse]]:
-        """Lists registries."""
+        """Lists registries.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
+        """
 
     @_abc_1.abstractmethod
     def DeleteRegistry(
@@ -157,7 +316,10 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.DeleteRegistryRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.DeleteRegistryResponse, _abc.Awaitable[_registry_service_pb2.DeleteRegistryResponse]]:
-        """Forgets a registry (nothing is deleted in it)."""
+        """Forgets a registry (nothing is deleted in it).
+
+        Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
+        """
 
     @_abc_1.abstractmethod
     def ListRegistryNamespaces(
@@ -165,7 +327,13 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.ListRegistryNamespacesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.ListRegistryNamespacesResponse, _abc.Awaitable[_registry_service_pb2.ListRegistryNamespacesResponse]]:
-        """Lists namespaces (Harbor projects, ACR/TCR namespaces)."""
+        """Lists namespaces (Harbor projects, ACR/TCR namespaces).
+
+        Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (page_token);
+        FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED) when this server does not offer the registry's
+        provider, (UNSUPPORTED_BY_PROVIDER) when the provider has no namespaces; and the vendor call
+        errors.
+        """
 
     @_abc_1.abstractmethod
     def CreateRegistryNamespace(
@@ -173,7 +341,12 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.CreateRegistryNamespaceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.CreateRegistryNamespaceResponse, _abc.Awaitable[_registry_service_pb2.CreateRegistryNamespaceResponse]]:
-        """Creates a namespace."""
+        """Creates a namespace.
+
+        Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace);
+        FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+        errors.
+        """
 
     @_abc_1.abstractmethod
     def DeleteRegistryNamespace(
@@ -181,7 +354,12 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.DeleteRegistryNamespaceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.DeleteRegistryNamespaceResponse, _abc.Awaitable[_registry_service_pb2.DeleteRegistryNamespaceResponse]]:
-        """Deletes an empty namespace."""
+        """Deletes an empty namespace.
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (namespace); FAILED_PRECONDITION
+        (NAMESPACE_NOT_EMPTY) while it holds repositories, (PROVIDER_NOT_CONFIGURED,
+        UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+        """
 
     @_abc_1.abstractmethod
     def ListRepositories(
@@ -189,7 +367,12 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.ListRepositoriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.ListRepositoriesResponse, _abc.Awaitable[_registry_service_pb2.ListRepositoriesResponse]]:
-        """Lists repositories."""
+        """Lists repositories.
+
+        Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace, page_token);
+        FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+        errors.
+        """
 
     @_abc_1.abstractmethod
     def DeleteRepository(
@@ -197,7 +380,11 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.DeleteRepositoryRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.DeleteRepositoryResponse, _abc.Awaitable[_registry_service_pb2.DeleteRepositoryResponse]]:
-        """Deletes a repository and everything in it."""
+        """Deletes a repository and everything in it.
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository); FAILED_PRECONDITION
+        (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+        """
 
     @_abc_1.abstractmethod
     def ListArtifacts(
@@ -205,7 +392,11 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.ListArtifactsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.ListArtifactsResponse, _abc.Awaitable[_registry_service_pb2.ListArtifactsResponse]]:
-        """Lists tags or artifacts of a repository."""
+        """Lists tags or artifacts of a repository.
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+        (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+        """
 
     @_abc_1.abstractmethod
     def DeleteArtifact(
@@ -213,7 +404,12 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.DeleteArtifactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.DeleteArtifactResponse, _abc.Awaitable[_registry_service_pb2.DeleteArtifactResponse]]:
-        """Deletes a tag or an artifact by digest."""
+        """Deletes a tag or an artifact by digest.
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, reference); FAILED_PRECONDITION
+        (ARTIFACT_IN_USE) while pods run it, (DEPLOYMENTS_UNKNOWN) when Flotilla cannot tell whether
+        they do, (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+        """
 
     @_abc_1.abstractmethod
     def ListCharts(
@@ -221,7 +417,12 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.ListChartsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.ListChartsResponse, _abc.Awaitable[_registry_service_pb2.ListChartsResponse]]:
-        """Lists Helm charts."""
+        """Lists Helm charts.
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (page_token); FAILED_PRECONDITION
+        (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER) for a registry without charts; and the vendor
+        call errors.
+        """
 
     @_abc_1.abstractmethod
     def ListChartVersions(
@@ -229,7 +430,11 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.ListChartVersionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.ListChartVersionsResponse, _abc.Awaitable[_registry_service_pb2.ListChartVersionsResponse]]:
-        """Lists versions of one Helm chart."""
+        """Lists versions of one Helm chart.
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (chart, page_token); FAILED_PRECONDITION
+        (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+        """
 
     @_abc_1.abstractmethod
     def SyncPullSecret(
@@ -239,6 +444,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_registry_service_pb2.SyncPullSecretResponse, _abc.Awaitable[_registry_service_pb2.SyncPullSecretResponse]]:
         """Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
         clusters and namespaces. A result per target; unreachable clusters do not fail the call.
+
+        This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
         """
 
     @_abc_1.abstractmethod
@@ -249,6 +456,10 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_registry_service_pb2.UpdateRegistryResponse, _abc.Awaitable[_registry_service_pb2.UpdateRegistryResponse]]:
         """Changes a registry's display name, labels or credential (field mask). A new credential is
         checked by logging in with it before it is stored.
+
+        Errors: INVALID_ARGUMENT naming the field (registry, update_mask, registry.display_name,
+        registry.labels.<key>, registry.credential_id); NOT_FOUND (NOT_FOUND); and the vendor call
+        errors of the login check with a new credential.
         """
 
     @_abc_1.abstractmethod
@@ -259,6 +470,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_registry_service_pb2.ListRegistryProvidersResponse, _abc.Awaitable[_registry_service_pb2.ListRegistryProvidersResponse]]:
         """Lists the registry providers this server offers, what each can do and the credential kinds
         it takes.
+
+        No errors of its own.
         """
 
     @_abc_1.abstractmethod
@@ -267,7 +480,12 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.GetArtifactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.GetArtifactResponse, _abc.Awaitable[_registry_service_pb2.GetArtifactResponse]]:
-        """Returns one artifact by tag or digest."""
+        """Returns one artifact by tag or digest.
+
+        Errors: NOT_FOUND (NOT_FOUND) for an unknown registry or artifact; INVALID_ARGUMENT (repository,
+        reference); FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the
+        vendor call errors.
+        """
 
     @_abc_1.abstractmethod
     def ListTags(
@@ -275,6 +493,10 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.ListTagsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.ListTagsResponse, _abc.Awaitable[_registry_service_pb2.ListTagsResponse]]:
-        """Lists the tag names of a repository, in the registry's order (the cheap walk)."""
+        """Lists the tag names of a repository, in the registry's order (the cheap walk).
+
+        Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+        (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+        """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

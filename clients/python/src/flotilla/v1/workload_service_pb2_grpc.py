@@ -108,6 +108,10 @@ class WorkloadServiceServicer:
 
     def ListWorkloads(self, request, context):
         """Lists workloads of one or all kinds.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+        and id) when the cluster does not exist or the token may not see it; and the cluster call
+        errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -115,6 +119,9 @@ class WorkloadServiceServicer:
 
     def GetWorkload(self, request, context):
         """Returns one workload.
+
+        Errors: INVALID_ARGUMENT (kind) when it is missing; NOT_FOUND (NOT_FOUND, metadata kind and id)
+        when the cluster does not exist or the token may not see it; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -122,6 +129,10 @@ class WorkloadServiceServicer:
 
     def ScaleWorkload(self, request, context):
         """Sets the replica count (Deployment, StatefulSet, ReplicaSet).
+
+        Errors: INVALID_ARGUMENT (replicas) when negative; FAILED_PRECONDITION (NOT_SCALABLE) for a kind
+        without a replica count; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+        exist or the token may not see it; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,6 +140,10 @@ class WorkloadServiceServicer:
 
     def RestartWorkload(self, request, context):
         """Rolls out a restart (the kubectl.kubernetes.io/restartedAt annotation).
+
+        Errors: FAILED_PRECONDITION (NOT_RESTARTABLE) for a kind that cannot be rolled out again;
+        NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token may not
+        see it; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,6 +151,9 @@ class WorkloadServiceServicer:
 
     def DeleteWorkload(self, request, context):
         """Deletes a workload.
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+        may not see it; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,6 +161,10 @@ class WorkloadServiceServicer:
 
     def ListPods(self, request, context):
         """Lists pods of a workload, of a label selector, or of a namespace.
+
+        Errors: INVALID_ARGUMENT (workload.kind, page_size, page_token); FAILED_PRECONDITION
+        (NO_SELECTOR) for a workload without a pod selector; NOT_FOUND (NOT_FOUND, metadata kind and id)
+        when the cluster does not exist or the token may not see it; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -150,6 +172,9 @@ class WorkloadServiceServicer:
 
     def GetPod(self, request, context):
         """Returns one pod.
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+        may not see it; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -157,6 +182,10 @@ class WorkloadServiceServicer:
 
     def DeletePod(self, request, context):
         """Deletes one pod.
+
+        Errors: INVALID_ARGUMENT (grace_period_seconds) when negative; NOT_FOUND (NOT_FOUND, metadata
+        kind and id) when the cluster does not exist or the token may not see it; and the cluster call
+        errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -164,6 +193,10 @@ class WorkloadServiceServicer:
 
     def ApplyManifests(self, request, context):
         """Server-side applies one or many YAML or JSON documents; a result per object.
+
+        Errors: INVALID_ARGUMENT naming the field (manifests, api_version, kind, namespace) for
+        documents that cannot be applied; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+        does not exist or the token may not see it; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -171,6 +204,10 @@ class WorkloadServiceServicer:
 
     def ListResources(self, request, context):
         """Lists objects of any apiVersion and kind, CRDs included.
+
+        Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, page_size, page_token,
+        also when the cluster no longer keeps the page's snapshot); NOT_FOUND (NOT_FOUND) for a cluster
+        or a kind it does not serve; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -178,6 +215,9 @@ class WorkloadServiceServicer:
 
     def GetResource(self, request, context):
         """Returns one object of any apiVersion and kind.
+
+        Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+        (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -185,6 +225,9 @@ class WorkloadServiceServicer:
 
     def DeleteResource(self, request, context):
         """Deletes one object of any apiVersion and kind.
+
+        Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+        (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -192,6 +235,9 @@ class WorkloadServiceServicer:
 
     def ListEvents(self, request, context):
         """Lists events, newest first.
+
+        Errors: INVALID_ARGUMENT (type, page_size, page_token); NOT_FOUND (NOT_FOUND, metadata kind and
+        id) when the cluster does not exist or the token may not see it; and the cluster call errors.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -34,31 +34,90 @@ class WorkloadServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> WorkloadServiceAsyncStub: ...
     ListWorkloads: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.ListWorkloadsRequest, _workload_service_pb2.ListWorkloadsResponse]
-    """Lists workloads of one or all kinds."""
+    """Lists workloads of one or all kinds.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+    and id) when the cluster does not exist or the token may not see it; and the cluster call
+    errors.
+    """
     GetWorkload: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.GetWorkloadRequest, _workload_service_pb2.GetWorkloadResponse]
-    """Returns one workload."""
+    """Returns one workload.
+
+    Errors: INVALID_ARGUMENT (kind) when it is missing; NOT_FOUND (NOT_FOUND, metadata kind and id)
+    when the cluster does not exist or the token may not see it; and the cluster call errors.
+    """
     ScaleWorkload: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.ScaleWorkloadRequest, _workload_service_pb2.ScaleWorkloadResponse]
-    """Sets the replica count (Deployment, StatefulSet, ReplicaSet)."""
+    """Sets the replica count (Deployment, StatefulSet, ReplicaSet).
+
+    Errors: INVALID_ARGUMENT (replicas) when negative; FAILED_PRECONDITION (NOT_SCALABLE) for a kind
+    without a replica count; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+    exist or the token may not see it; and the cluster call errors.
+    """
     RestartWorkload: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.RestartWorkloadRequest, _workload_service_pb2.RestartWorkloadResponse]
-    """Rolls out a restart (the kubectl.kubernetes.io/restartedAt annotation)."""
+    """Rolls out a restart (the kubectl.kubernetes.io/restartedAt annotation).
+
+    Errors: FAILED_PRECONDITION (NOT_RESTARTABLE) for a kind that cannot be rolled out again;
+    NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token may not
+    see it; and the cluster call errors.
+    """
     DeleteWorkload: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.DeleteWorkloadRequest, _workload_service_pb2.DeleteWorkloadResponse]
-    """Deletes a workload."""
+    """Deletes a workload.
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+    may not see it; and the cluster call errors.
+    """
     ListPods: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.ListPodsRequest, _workload_service_pb2.ListPodsResponse]
-    """Lists pods of a workload, of a label selector, or of a namespace."""
+    """Lists pods of a workload, of a label selector, or of a namespace.
+
+    Errors: INVALID_ARGUMENT (workload.kind, page_size, page_token); FAILED_PRECONDITION
+    (NO_SELECTOR) for a workload without a pod selector; NOT_FOUND (NOT_FOUND, metadata kind and id)
+    when the cluster does not exist or the token may not see it; and the cluster call errors.
+    """
     GetPod: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.GetPodRequest, _workload_service_pb2.GetPodResponse]
-    """Returns one pod."""
+    """Returns one pod.
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+    may not see it; and the cluster call errors.
+    """
     DeletePod: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.DeletePodRequest, _workload_service_pb2.DeletePodResponse]
-    """Deletes one pod."""
+    """Deletes one pod.
+
+    Errors: INVALID_ARGUMENT (grace_period_seconds) when negative; NOT_FOUND (NOT_FOUND, metadata
+    kind and id) when the cluster does not exist or the token may not see it; and the cluster call
+    errors.
+    """
     ApplyManifests: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.ApplyManifestsRequest, _workload_service_pb2.ApplyManifestsResponse]
-    """Server-side applies one or many YAML or JSON documents; a result per object."""
+    """Server-side applies one or many YAML or JSON documents; a result per object.
+
+    Errors: INVALID_ARGUMENT naming the field (manifests, api_version, kind, namespace) for
+    documents that cannot be applied; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+    does not exist or the token may not see it; and the cluster call errors.
+    """
     ListResources: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.ListResourcesRequest, _workload_service_pb2.ListResourcesResponse]
-    """Lists objects of any apiVersion and kind, CRDs included."""
+    """Lists objects of any apiVersion and kind, CRDs included.
+
+    Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, page_size, page_token,
+    also when the cluster no longer keeps the page's snapshot); NOT_FOUND (NOT_FOUND) for a cluster
+    or a kind it does not serve; and the cluster call errors.
+    """
     GetResource: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.GetResourceRequest, _workload_service_pb2.GetResourceResponse]
-    """Returns one object of any apiVersion and kind."""
+    """Returns one object of any apiVersion and kind.
+
+    Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+    (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
+    """
     DeleteResource: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.DeleteResourceRequest, _workload_service_pb2.DeleteResourceResponse]
-    """Deletes one object of any apiVersion and kind."""
+    """Deletes one object of any apiVersion and kind.
+
+    Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+    (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
+    """
     ListEvents: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.ListEventsRequest, _workload_service_pb2.ListEventsResponse]
-    """Lists events, newest first."""
+    """Lists events, newest first.
+
+    Errors: INVALID_ARGUMENT (type, page_size, page_token); NOT_FOUND (NOT_FOUND, metadata kind and
+    id) when the cluster does not exist or the token may not see it; and the cluster call errors.
+    """
 
 @_typing.type_check_only
 class WorkloadServiceAsyncStub(WorkloadServiceStub):
@@ -66,31 +125,90 @@ class WorkloadServiceAsyncStub(WorkloadServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListWorkloads: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.ListWorkloadsRequest, _workload_service_pb2.ListWorkloadsResponse]  # type: ignore[assignment]
-    """Lists workloads of one or all kinds."""
+    """Lists workloads of one or all kinds.
+
+    Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+    and id) when the cluster does not exist or the token may not see it; and the cluster call
+    errors.
+    """
     GetWorkload: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.GetWorkloadRequest, _workload_service_pb2.GetWorkloadResponse]  # type: ignore[assignment]
-    """Returns one workload."""
+    """Returns one workload.
+
+    Errors: INVALID_ARGUMENT (kind) when it is missing; NOT_FOUND (NOT_FOUND, metadata kind and id)
+    when the cluster does not exist or the token may not see it; and the cluster call errors.
+    """
     ScaleWorkload: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.ScaleWorkloadRequest, _workload_service_pb2.ScaleWorkloadResponse]  # type: ignore[assignment]
-    """Sets the replica count (Deployment, StatefulSet, ReplicaSet)."""
+    """Sets the replica count (Deployment, StatefulSet, ReplicaSet).
+
+    Errors: INVALID_ARGUMENT (replicas) when negative; FAILED_PRECONDITION (NOT_SCALABLE) for a kind
+    without a replica count; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+    exist or the token may not see it; and the cluster call errors.
+    """
     RestartWorkload: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.RestartWorkloadRequest, _workload_service_pb2.RestartWorkloadResponse]  # type: ignore[assignment]
-    """Rolls out a restart (the kubectl.kubernetes.io/restartedAt annotation)."""
+    """Rolls out a restart (the kubectl.kubernetes.io/restartedAt annotation).
+
+    Errors: FAILED_PRECONDITION (NOT_RESTARTABLE) for a kind that cannot be rolled out again;
+    NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token may not
+    see it; and the cluster call errors.
+    """
     DeleteWorkload: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.DeleteWorkloadRequest, _workload_service_pb2.DeleteWorkloadResponse]  # type: ignore[assignment]
-    """Deletes a workload."""
+    """Deletes a workload.
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+    may not see it; and the cluster call errors.
+    """
     ListPods: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.ListPodsRequest, _workload_service_pb2.ListPodsResponse]  # type: ignore[assignment]
-    """Lists pods of a workload, of a label selector, or of a namespace."""
+    """Lists pods of a workload, of a label selector, or of a namespace.
+
+    Errors: INVALID_ARGUMENT (workload.kind, page_size, page_token); FAILED_PRECONDITION
+    (NO_SELECTOR) for a workload without a pod selector; NOT_FOUND (NOT_FOUND, metadata kind and id)
+    when the cluster does not exist or the token may not see it; and the cluster call errors.
+    """
     GetPod: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.GetPodRequest, _workload_service_pb2.GetPodResponse]  # type: ignore[assignment]
-    """Returns one pod."""
+    """Returns one pod.
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+    may not see it; and the cluster call errors.
+    """
     DeletePod: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.DeletePodRequest, _workload_service_pb2.DeletePodResponse]  # type: ignore[assignment]
-    """Deletes one pod."""
+    """Deletes one pod.
+
+    Errors: INVALID_ARGUMENT (grace_period_seconds) when negative; NOT_FOUND (NOT_FOUND, metadata
+    kind and id) when the cluster does not exist or the token may not see it; and the cluster call
+    errors.
+    """
     ApplyManifests: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.ApplyManifestsRequest, _workload_service_pb2.ApplyManifestsResponse]  # type: ignore[assignment]
-    """Server-side applies one or many YAML or JSON documents; a result per object."""
+    """Server-side applies one or many YAML or JSON documents; a result per object.
+
+    Errors: INVALID_ARGUMENT naming the field (manifests, api_version, kind, namespace) for
+    documents that cannot be applied; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+    does not exist or the token may not see it; and the cluster call errors.
+    """
     ListResources: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.ListResourcesRequest, _workload_service_pb2.ListResourcesResponse]  # type: ignore[assignment]
-    """Lists objects of any apiVersion and kind, CRDs included."""
+    """Lists objects of any apiVersion and kind, CRDs included.
+
+    Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, page_size, page_token,
+    also when the cluster no longer keeps the page's snapshot); NOT_FOUND (NOT_FOUND) for a cluster
+    or a kind it does not serve; and the cluster call errors.
+    """
     GetResource: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.GetResourceRequest, _workload_service_pb2.GetResourceResponse]  # type: ignore[assignment]
-    """Returns one object of any apiVersion and kind."""
+    """Returns one object of any apiVersion and kind.
+
+    Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+    (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
+    """
     DeleteResource: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.DeleteResourceRequest, _workload_service_pb2.DeleteResourceResponse]  # type: ignore[assignment]
-    """Deletes one object of any apiVersion and kind."""
+    """Deletes one object of any apiVersion and kind.
+
+    Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+    (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
+    """
     ListEvents: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.ListEventsRequest, _workload_service_pb2.ListEventsResponse]  # type: ignore[assignment]
-    """Lists events, newest first."""
+    """Lists events, newest first.
+
+    Errors: INVALID_ARGUMENT (type, page_size, page_token); NOT_FOUND (NOT_FOUND, metadata kind and
+    id) when the cluster does not exist or the token may not see it; and the cluster call errors.
+    """
 
 class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
     """Workloads, pods, any resource, apply and events, read from the cluster's Kubernetes API."""
@@ -101,7 +219,12 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.ListWorkloadsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.ListWorkloadsResponse, _abc.Awaitable[_workload_service_pb2.ListWorkloadsResponse]]:
-        """Lists workloads of one or all kinds."""
+        """Lists workloads of one or all kinds.
+
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+        and id) when the cluster does not exist or the token may not see it; and the cluster call
+        errors.
+        """
 
     @_abc_1.abstractmethod
     def GetWorkload(
@@ -109,7 +232,11 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.GetWorkloadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.GetWorkloadResponse, _abc.Awaitable[_workload_service_pb2.GetWorkloadResponse]]:
-        """Returns one workload."""
+        """Returns one workload.
+
+        Errors: INVALID_ARGUMENT (kind) when it is missing; NOT_FOUND (NOT_FOUND, metadata kind and id)
+        when the cluster does not exist or the token may not see it; and the cluster call errors.
+        """
 
     @_abc_1.abstractmethod
     def ScaleWorkload(
@@ -117,7 +244,12 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.ScaleWorkloadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.ScaleWorkloadResponse, _abc.Awaitable[_workload_service_pb2.ScaleWorkloadResponse]]:
-        """Sets the replica count (Deployment, StatefulSet, ReplicaSet)."""
+        """Sets the replica count (Deployment, StatefulSet, ReplicaSet).
+
+        Errors: INVALID_ARGUMENT (replicas) when negative; FAILED_PRECONDITION (NOT_SCALABLE) for a kind
+        without a replica count; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+        exist or the token may not see it; and the cluster call errors.
+        """
 
     @_abc_1.abstractmethod
     def RestartWorkload(
@@ -125,7 +257,12 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.RestartWorkloadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.RestartWorkloadResponse, _abc.Awaitable[_workload_service_pb2.RestartWorkloadResponse]]:
-        """Rolls out a restart (the kubectl.kubernetes.io/restartedAt annotation)."""
+        """Rolls out a restart (the kubectl.kubernetes.io/restartedAt annotation).
+
+        Errors: FAILED_PRECONDITION (NOT_RESTARTABLE) for a kind that cannot be rolled out again;
+        NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token may not
+        see it; and the cluster call errors.
+        """
 
     @_abc_1.abstractmethod
     def DeleteWorkload(
@@ -133,7 +270,11 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.DeleteWorkloadRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.DeleteWorkloadResponse, _abc.Awaitable[_workload_service_pb2.DeleteWorkloadResponse]]:
-        """Deletes a workload."""
+        """Deletes a workload.
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+        may not see it; and the cluster call errors.
+        """
 
     @_abc_1.abstractmethod
     def ListPods(
@@ -141,7 +282,12 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.ListPodsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.ListPodsResponse, _abc.Awaitable[_workload_service_pb2.ListPodsResponse]]:
-        """Lists pods of a workload, of a label selector, or of a namespace."""
+        """Lists pods of a workload, of a label selector, or of a namespace.
+
+        Errors: INVALID_ARGUMENT (workload.kind, page_size, page_token); FAILED_PRECONDITION
+        (NO_SELECTOR) for a workload without a pod selector; NOT_FOUND (NOT_FOUND, metadata kind and id)
+        when the cluster does not exist or the token may not see it; and the cluster call errors.
+        """
 
     @_abc_1.abstractmethod
     def GetPod(
@@ -149,7 +295,11 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.GetPodRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.GetPodResponse, _abc.Awaitable[_workload_service_pb2.GetPodResponse]]:
-        """Returns one pod."""
+        """Returns one pod.
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+        may not see it; and the cluster call errors.
+        """
 
     @_abc_1.abstractmethod
     def DeletePod(
@@ -157,7 +307,12 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.DeletePodRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.DeletePodResponse, _abc.Awaitable[_workload_service_pb2.DeletePodResponse]]:
-        """Deletes one pod."""
+        """Deletes one pod.
+
+        Errors: INVALID_ARGUMENT (grace_period_seconds) when negative; NOT_FOUND (NOT_FOUND, metadata
+        kind and id) when the cluster does not exist or the token may not see it; and the cluster call
+        errors.
+        """
 
     @_abc_1.abstractmethod
     def ApplyManifests(
@@ -165,7 +320,12 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.ApplyManifestsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.ApplyManifestsResponse, _abc.Awaitable[_workload_service_pb2.ApplyManifestsResponse]]:
-        """Server-side applies one or many YAML or JSON documents; a result per object."""
+        """Server-side applies one or many YAML or JSON documents; a result per object.
+
+        Errors: INVALID_ARGUMENT naming the field (manifests, api_version, kind, namespace) for
+        documents that cannot be applied; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+        does not exist or the token may not see it; and the cluster call errors.
+        """
 
     @_abc_1.abstractmethod
     def ListResources(
@@ -173,7 +333,12 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.ListResourcesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.ListResourcesResponse, _abc.Awaitable[_workload_service_pb2.ListResourcesResponse]]:
-        """Lists objects of any apiVersion and kind, CRDs included."""
+        """Lists objects of any apiVersion and kind, CRDs included.
+
+        Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, page_size, page_token,
+        also when the cluster no longer keeps the page's snapshot); NOT_FOUND (NOT_FOUND) for a cluster
+        or a kind it does not serve; and the cluster call errors.
+        """
 
     @_abc_1.abstractmethod
     def GetResource(
@@ -181,7 +346,11 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.GetResourceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.GetResourceResponse, _abc.Awaitable[_workload_service_pb2.GetResourceResponse]]:
-        """Returns one object of any apiVersion and kind."""
+        """Returns one object of any apiVersion and kind.
+
+        Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+        (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
+        """
 
     @_abc_1.abstractmethod
     def DeleteResource(
@@ -189,7 +358,11 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.DeleteResourceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.DeleteResourceResponse, _abc.Awaitable[_workload_service_pb2.DeleteResourceResponse]]:
-        """Deletes one object of any apiVersion and kind."""
+        """Deletes one object of any apiVersion and kind.
+
+        Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+        (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
+        """
 
     @_abc_1.abstractmethod
     def ListEvents(
@@ -197,6 +370,10 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workload_service_pb2.ListEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workload_service_pb2.ListEventsResponse, _abc.Awaitable[_workload_service_pb2.ListEventsResponse]]:
-        """Lists events, newest first."""
+        """Lists events, newest first.
+
+        Errors: INVALID_ARGUMENT (type, page_size, page_token); NOT_FOUND (NOT_FOUND, metadata kind and
+        id) when the cluster does not exist or the token may not see it; and the cluster call errors.
+        """
 
 def add_WorkloadServiceServicer_to_server(servicer: WorkloadServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -416,6 +416,9 @@ export const AdminService: GenService<{
   /**
    * Creates an API token. The secret is in the response once and never again.
    *
+   * Errors: INVALID_ARGUMENT naming the field (role, name, expire_time, expires_in_days);
+   * ALREADY_EXISTS (TOKEN_NAME_TAKEN) when a token has that name.
+   *
    * @generated from rpc flotilla.v1.AdminService.CreateApiToken
    */
   createApiToken: {
@@ -425,6 +428,8 @@ export const AdminService: GenService<{
   },
   /**
    * Lists API tokens (never their secrets).
+   *
+   * Errors: INVALID_ARGUMENT for a bad page_size or page_token.
    *
    * @generated from rpc flotilla.v1.AdminService.ListApiTokens
    */
@@ -436,6 +441,9 @@ export const AdminService: GenService<{
   /**
    * Revokes an API token at once.
    *
+   * Errors: INVALID_ARGUMENT (token_id) when it is empty; NOT_FOUND (NOT_FOUND) when no token has
+   * that id or name.
+   *
    * @generated from rpc flotilla.v1.AdminService.RevokeApiToken
    */
   revokeApiToken: {
@@ -445,6 +453,8 @@ export const AdminService: GenService<{
   },
   /**
    * Pages through the audit log, newest first.
+   *
+   * Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
    *
    * @generated from rpc flotilla.v1.AdminService.ListAuditEvents
    */

@@ -492,6 +492,9 @@ export const CredentialService: GenService<{
   /**
    * Stores a credential.
    *
+   * Errors: INVALID_ARGUMENT naming the field (credential_id, provider, secret,
+   * secret.<kind>.<field>); ALREADY_EXISTS (CREDENTIAL_ID_TAKEN).
+   *
    * @generated from rpc flotilla.v1.CredentialService.CreateCredential
    */
   createCredential: {
@@ -501,6 +504,8 @@ export const CredentialService: GenService<{
   },
   /**
    * Returns a credential's metadata.
+   *
+   * Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND).
    *
    * @generated from rpc flotilla.v1.CredentialService.GetCredential
    */
@@ -512,6 +517,8 @@ export const CredentialService: GenService<{
   /**
    * Lists credentials' metadata.
    *
+   * Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
+   *
    * @generated from rpc flotilla.v1.CredentialService.ListCredentials
    */
   listCredentials: {
@@ -522,6 +529,9 @@ export const CredentialService: GenService<{
   /**
    * Replaces a credential's secret; everything that uses it picks up the new one.
    *
+   * Errors: INVALID_ARGUMENT (credential_id, secret) when empty or when the secret is of another
+   * kind; NOT_FOUND (NOT_FOUND).
+   *
    * @generated from rpc flotilla.v1.CredentialService.RotateCredential
    */
   rotateCredential: {
@@ -531,6 +541,9 @@ export const CredentialService: GenService<{
   },
   /**
    * Deletes a credential. FAILED_PRECONDITION while a cluster or registry uses it.
+   *
+   * Errors: INVALID_ARGUMENT (credential_id) when it is empty; NOT_FOUND (NOT_FOUND);
+   * FAILED_PRECONDITION (CREDENTIAL_IN_USE) while a cluster or registry uses it.
    *
    * @generated from rpc flotilla.v1.CredentialService.DeleteCredential
    */

@@ -512,6 +512,12 @@ export const LogStream: GenService<{
   /**
    * Logs of one container of one pod, with every option `kubectl logs` has.
    *
+   * Errors: INVALID_ARGUMENT naming the field (options.tail_lines, options.limit_bytes,
+   * options.since_seconds, options.since_time, or a required one left empty); FAILED_PRECONDITION
+   * (CONTAINER_REQUIRED) for a pod of several containers without `container`; NOT_FOUND (NOT_FOUND)
+   * for an unknown cluster, pod or container; UNAVAILABLE (SHUTTING_DOWN, with RetryInfo) when the
+   * server stops; the cluster call errors; and the stream errors.
+   *
    * @generated from rpc flotilla.v1.LogStream.StreamPodLogs
    */
   streamPodLogs: {
@@ -523,6 +529,12 @@ export const LogStream: GenService<{
    * Logs of every pod (and chosen containers) of a workload or label selector, merged, with
    * pods that appear later picked up. Optionally across several clusters.
    *
+   * Errors: INVALID_ARGUMENT naming the field (namespace, cluster_ids, workload.kind, pods);
+   * FAILED_PRECONDITION (TOO_MANY_PODS) when more pods match than one request follows; UNAVAILABLE
+   * (SHUTTING_DOWN, with RetryInfo) when the server stops; NOT_FOUND (NOT_FOUND, metadata kind and
+   * id) when the cluster does not exist or the token may not see it; the cluster call errors; and
+   * the stream errors.
+   *
    * @generated from rpc flotilla.v1.LogStream.StreamWorkloadLogs
    */
   streamWorkloadLogs: {
@@ -532,6 +544,11 @@ export const LogStream: GenService<{
   },
   /**
    * A newest-first snapshot of events, then live events as they happen.
+   *
+   * Errors: RESOURCE_EXHAUSTED (TOO_MANY_EVENT_WATCHES) when the token has as many WatchEvents
+   * streams open as the server allows; UNAVAILABLE (WATCH_ENDED) when the server's watch ends,
+   * reconnect with the resume token; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+   * does not exist or the token may not see it; the cluster call errors; and the stream errors.
    *
    * @generated from rpc flotilla.v1.LogStream.WatchEvents
    */

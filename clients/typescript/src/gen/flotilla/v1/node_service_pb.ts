@@ -1092,6 +1092,10 @@ export const NodeService: GenService<{
   /**
    * Lists the cluster's nodes, read from its Kubernetes API.
    *
+   * Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+   * and id) when the cluster does not exist or the token may not see it; and the cluster call
+   * errors.
+   *
    * @generated from rpc flotilla.v1.NodeService.ListNodes
    */
   listNodes: {
@@ -1101,6 +1105,9 @@ export const NodeService: GenService<{
   },
   /**
    * Returns one node.
+   *
+   * Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+   * may not see it; and the cluster call errors (NOT_FOUND for an unknown node).
    *
    * @generated from rpc flotilla.v1.NodeService.GetNode
    */
@@ -1112,6 +1119,9 @@ export const NodeService: GenService<{
   /**
    * Marks a node unschedulable.
    *
+   * Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+   * may not see it; and the cluster call errors.
+   *
    * @generated from rpc flotilla.v1.NodeService.CordonNode
    */
   cordonNode: {
@@ -1121,6 +1131,9 @@ export const NodeService: GenService<{
   },
   /**
    * Marks a node schedulable again.
+   *
+   * Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+   * may not see it; and the cluster call errors.
    *
    * @generated from rpc flotilla.v1.NodeService.UncordonNode
    */
@@ -1134,6 +1147,9 @@ export const NodeService: GenService<{
    * PodDisruptionBudgets, skipping DaemonSet and mirror pods). Streams progress: one message per
    * pod outcome, then a final summary. Cancelling the call stops further evictions.
    *
+   * Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+   * may not see it; the cluster call errors; and the stream errors.
+   *
    * @generated from rpc flotilla.v1.NodeService.DrainNode
    */
   drainNode: {
@@ -1143,6 +1159,11 @@ export const NodeService: GenService<{
   },
   /**
    * Lists node pools, from the vendor.
+   *
+   * Errors: INVALID_ARGUMENT (cluster_id, page_size, page_token); NOT_FOUND (NOT_FOUND);
+   * FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) for an imported cluster or a provider without node
+   * pools, (CLUSTER_NOT_PROVISIONED) before its create operation is done; and the vendor call
+   * errors.
    *
    * @generated from rpc flotilla.v1.NodeService.ListNodePools
    */
@@ -1154,6 +1175,10 @@ export const NodeService: GenService<{
   /**
    * Returns one node pool.
    *
+   * Errors: INVALID_ARGUMENT (cluster_id, node_pool_id); NOT_FOUND (NOT_FOUND) for an unknown
+   * cluster or node pool; FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED);
+   * and the vendor call errors.
+   *
    * @generated from rpc flotilla.v1.NodeService.GetNodePool
    */
   getNodePool: {
@@ -1163,6 +1188,10 @@ export const NodeService: GenService<{
   },
   /**
    * Creates a node pool at the vendor. Returns an operation.
+   *
+   * Errors: INVALID_ARGUMENT naming the field (node_pool, node_pool.name, node_pool.autoscaling,
+   * node_pool.max_size, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+   * (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
    *
    * @generated from rpc flotilla.v1.NodeService.CreateNodePool
    */
@@ -1174,6 +1203,10 @@ export const NodeService: GenService<{
   /**
    * Resizes a node pool or changes its autoscaling bounds. Returns an operation.
    *
+   * Errors: INVALID_ARGUMENT naming the field (node_pool_id, update_mask, node_pool.min_size,
+   * request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER,
+   * CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+   *
    * @generated from rpc flotilla.v1.NodeService.UpdateNodePool
    */
   updateNodePool: {
@@ -1183,6 +1216,9 @@ export const NodeService: GenService<{
   },
   /**
    * Deletes a node pool at the vendor. Returns an operation.
+   *
+   * Errors: INVALID_ARGUMENT (node_pool_id, request_id); NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION
+   * (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
    *
    * @generated from rpc flotilla.v1.NodeService.DeleteNodePool
    */
@@ -1194,6 +1230,9 @@ export const NodeService: GenService<{
   /**
    * Adds existing vendor instances to a node pool. Returns an operation.
    *
+   * Errors: INVALID_ARGUMENT (node_pool_id, instance_ids, request_id); NOT_FOUND (NOT_FOUND);
+   * FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
+   *
    * @generated from rpc flotilla.v1.NodeService.AddNodes
    */
   addNodes: {
@@ -1203,6 +1242,9 @@ export const NodeService: GenService<{
   },
   /**
    * Removes specific nodes (drained through Kubernetes first). Returns an operation.
+   *
+   * Errors: INVALID_ARGUMENT (node_pool_id, node_names, request_id); NOT_FOUND (NOT_FOUND);
+   * FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER, CLUSTER_NOT_PROVISIONED, OPERATION_IN_PROGRESS).
    *
    * @generated from rpc flotilla.v1.NodeService.RemoveNodes
    */

@@ -233,6 +233,9 @@ export const OperationService: GenService<{
   /**
    * Returns one operation.
    *
+   * Errors: INVALID_ARGUMENT (operation_id) when it is empty; NOT_FOUND (NOT_FOUND) when it does not
+   * exist or the token may not see it.
+   *
    * @generated from rpc flotilla.v1.OperationService.GetOperation
    */
   getOperation: {
@@ -242,6 +245,8 @@ export const OperationService: GenService<{
   },
   /**
    * Lists operations, newest first.
+   *
+   * Errors: INVALID_ARGUMENT for a bad page_size or page_token, states or types.
    *
    * @generated from rpc flotilla.v1.OperationService.ListOperations
    */
@@ -253,6 +258,8 @@ export const OperationService: GenService<{
   /**
    * Streams the operation's current state, then every change, and ends after a terminal state.
    *
+   * Errors: INVALID_ARGUMENT (operation_id); NOT_FOUND (NOT_FOUND); and the stream errors.
+   *
    * @generated from rpc flotilla.v1.OperationService.WatchOperation
    */
   watchOperation: {
@@ -263,6 +270,9 @@ export const OperationService: GenService<{
   /**
    * Asks a running operation to stop. The operation moves to CANCELLING, then CANCELLED.
    *
+   * Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_CANCELLABLE) once the vendor is working
+   * on it; ABORTED (CONFLICT) when it changed meanwhile.
+   *
    * @generated from rpc flotilla.v1.OperationService.CancelOperation
    */
   cancelOperation: {
@@ -272,6 +282,9 @@ export const OperationService: GenService<{
   },
   /**
    * Starts a FAILED operation again from the step that failed.
+   *
+   * Errors: NOT_FOUND (NOT_FOUND); FAILED_PRECONDITION (NOT_FAILED) unless it is FAILED; ABORTED
+   * (CONFLICT) when it changed meanwhile.
    *
    * @generated from rpc flotilla.v1.OperationService.RetryOperation
    */

@@ -1640,6 +1640,10 @@ export const RegistryService: GenService<{
   /**
    * Registers a registry. Flotilla checks it can log in before storing it.
    *
+   * Errors: INVALID_ARGUMENT naming the field (registry, registry.id, registry.provider,
+   * registry.endpoint, registry.ca_pem, registry.credential_id, registry.labels.<key>, or a provider
+   * rule); ALREADY_EXISTS (REGISTRY_ID_TAKEN); and the vendor call errors of the login check.
+   *
    * @generated from rpc flotilla.v1.RegistryService.CreateRegistry
    */
   createRegistry: {
@@ -1649,6 +1653,8 @@ export const RegistryService: GenService<{
   },
   /**
    * Returns one registry.
+   *
+   * Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
    *
    * @generated from rpc flotilla.v1.RegistryService.GetRegistry
    */
@@ -1660,6 +1666,8 @@ export const RegistryService: GenService<{
   /**
    * Lists registries.
    *
+   * Errors: INVALID_ARGUMENT for a bad page_size or page_token or filter.
+   *
    * @generated from rpc flotilla.v1.RegistryService.ListRegistries
    */
   listRegistries: {
@@ -1669,6 +1677,8 @@ export const RegistryService: GenService<{
   },
   /**
    * Forgets a registry (nothing is deleted in it).
+   *
+   * Errors: INVALID_ARGUMENT (registry_id) when it is empty; NOT_FOUND (NOT_FOUND).
    *
    * @generated from rpc flotilla.v1.RegistryService.DeleteRegistry
    */
@@ -1680,6 +1690,11 @@ export const RegistryService: GenService<{
   /**
    * Lists namespaces (Harbor projects, ACR/TCR namespaces).
    *
+   * Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (page_token);
+   * FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED) when this server does not offer the registry's
+   * provider, (UNSUPPORTED_BY_PROVIDER) when the provider has no namespaces; and the vendor call
+   * errors.
+   *
    * @generated from rpc flotilla.v1.RegistryService.ListRegistryNamespaces
    */
   listRegistryNamespaces: {
@@ -1689,6 +1704,10 @@ export const RegistryService: GenService<{
   },
   /**
    * Creates a namespace.
+   *
+   * Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace);
+   * FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+   * errors.
    *
    * @generated from rpc flotilla.v1.RegistryService.CreateRegistryNamespace
    */
@@ -1700,6 +1719,10 @@ export const RegistryService: GenService<{
   /**
    * Deletes an empty namespace.
    *
+   * Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (namespace); FAILED_PRECONDITION
+   * (NAMESPACE_NOT_EMPTY) while it holds repositories, (PROVIDER_NOT_CONFIGURED,
+   * UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+   *
    * @generated from rpc flotilla.v1.RegistryService.DeleteRegistryNamespace
    */
   deleteRegistryNamespace: {
@@ -1709,6 +1732,10 @@ export const RegistryService: GenService<{
   },
   /**
    * Lists repositories.
+   *
+   * Errors: NOT_FOUND (NOT_FOUND) for an unknown registry; INVALID_ARGUMENT (namespace, page_token);
+   * FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call
+   * errors.
    *
    * @generated from rpc flotilla.v1.RegistryService.ListRepositories
    */
@@ -1720,6 +1747,9 @@ export const RegistryService: GenService<{
   /**
    * Deletes a repository and everything in it.
    *
+   * Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository); FAILED_PRECONDITION
+   * (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+   *
    * @generated from rpc flotilla.v1.RegistryService.DeleteRepository
    */
   deleteRepository: {
@@ -1729,6 +1759,9 @@ export const RegistryService: GenService<{
   },
   /**
    * Lists tags or artifacts of a repository.
+   *
+   * Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+   * (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
    *
    * @generated from rpc flotilla.v1.RegistryService.ListArtifacts
    */
@@ -1740,6 +1773,10 @@ export const RegistryService: GenService<{
   /**
    * Deletes a tag or an artifact by digest.
    *
+   * Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, reference); FAILED_PRECONDITION
+   * (ARTIFACT_IN_USE) while pods run it, (DEPLOYMENTS_UNKNOWN) when Flotilla cannot tell whether
+   * they do, (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
+   *
    * @generated from rpc flotilla.v1.RegistryService.DeleteArtifact
    */
   deleteArtifact: {
@@ -1750,6 +1787,10 @@ export const RegistryService: GenService<{
   /**
    * Lists Helm charts.
    *
+   * Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (page_token); FAILED_PRECONDITION
+   * (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER) for a registry without charts; and the vendor
+   * call errors.
+   *
    * @generated from rpc flotilla.v1.RegistryService.ListCharts
    */
   listCharts: {
@@ -1759,6 +1800,9 @@ export const RegistryService: GenService<{
   },
   /**
    * Lists versions of one Helm chart.
+   *
+   * Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (chart, page_token); FAILED_PRECONDITION
+   * (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
    *
    * @generated from rpc flotilla.v1.RegistryService.ListChartVersions
    */
@@ -1771,6 +1815,8 @@ export const RegistryService: GenService<{
    * Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
    * clusters and namespaces. A result per target; unreachable clusters do not fail the call.
    *
+   * This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
+   *
    * @generated from rpc flotilla.v1.RegistryService.SyncPullSecret
    */
   syncPullSecret: {
@@ -1781,6 +1827,10 @@ export const RegistryService: GenService<{
   /**
    * Changes a registry's display name, labels or credential (field mask). A new credential is
    * checked by logging in with it before it is stored.
+   *
+   * Errors: INVALID_ARGUMENT naming the field (registry, update_mask, registry.display_name,
+   * registry.labels.<key>, registry.credential_id); NOT_FOUND (NOT_FOUND); and the vendor call
+   * errors of the login check with a new credential.
    *
    * @generated from rpc flotilla.v1.RegistryService.UpdateRegistry
    */
@@ -1793,6 +1843,8 @@ export const RegistryService: GenService<{
    * Lists the registry providers this server offers, what each can do and the credential kinds
    * it takes.
    *
+   * No errors of its own.
+   *
    * @generated from rpc flotilla.v1.RegistryService.ListRegistryProviders
    */
   listRegistryProviders: {
@@ -1803,6 +1855,10 @@ export const RegistryService: GenService<{
   /**
    * Returns one artifact by tag or digest.
    *
+   * Errors: NOT_FOUND (NOT_FOUND) for an unknown registry or artifact; INVALID_ARGUMENT (repository,
+   * reference); FAILED_PRECONDITION (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the
+   * vendor call errors.
+   *
    * @generated from rpc flotilla.v1.RegistryService.GetArtifact
    */
   getArtifact: {
@@ -1812,6 +1868,9 @@ export const RegistryService: GenService<{
   },
   /**
    * Lists the tag names of a repository, in the registry's order (the cheap walk).
+   *
+   * Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (repository, page_token); FAILED_PRECONDITION
+   * (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
    *
    * @generated from rpc flotilla.v1.RegistryService.ListTags
    */

@@ -928,6 +928,10 @@ export const WorkloadService: GenService<{
   /**
    * Lists workloads of one or all kinds.
    *
+   * Errors: INVALID_ARGUMENT for a bad page_size or page_token; NOT_FOUND (NOT_FOUND, metadata kind
+   * and id) when the cluster does not exist or the token may not see it; and the cluster call
+   * errors.
+   *
    * @generated from rpc flotilla.v1.WorkloadService.ListWorkloads
    */
   listWorkloads: {
@@ -937,6 +941,9 @@ export const WorkloadService: GenService<{
   },
   /**
    * Returns one workload.
+   *
+   * Errors: INVALID_ARGUMENT (kind) when it is missing; NOT_FOUND (NOT_FOUND, metadata kind and id)
+   * when the cluster does not exist or the token may not see it; and the cluster call errors.
    *
    * @generated from rpc flotilla.v1.WorkloadService.GetWorkload
    */
@@ -948,6 +955,10 @@ export const WorkloadService: GenService<{
   /**
    * Sets the replica count (Deployment, StatefulSet, ReplicaSet).
    *
+   * Errors: INVALID_ARGUMENT (replicas) when negative; FAILED_PRECONDITION (NOT_SCALABLE) for a kind
+   * without a replica count; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not
+   * exist or the token may not see it; and the cluster call errors.
+   *
    * @generated from rpc flotilla.v1.WorkloadService.ScaleWorkload
    */
   scaleWorkload: {
@@ -957,6 +968,10 @@ export const WorkloadService: GenService<{
   },
   /**
    * Rolls out a restart (the kubectl.kubernetes.io/restartedAt annotation).
+   *
+   * Errors: FAILED_PRECONDITION (NOT_RESTARTABLE) for a kind that cannot be rolled out again;
+   * NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token may not
+   * see it; and the cluster call errors.
    *
    * @generated from rpc flotilla.v1.WorkloadService.RestartWorkload
    */
@@ -968,6 +983,9 @@ export const WorkloadService: GenService<{
   /**
    * Deletes a workload.
    *
+   * Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+   * may not see it; and the cluster call errors.
+   *
    * @generated from rpc flotilla.v1.WorkloadService.DeleteWorkload
    */
   deleteWorkload: {
@@ -977,6 +995,10 @@ export const WorkloadService: GenService<{
   },
   /**
    * Lists pods of a workload, of a label selector, or of a namespace.
+   *
+   * Errors: INVALID_ARGUMENT (workload.kind, page_size, page_token); FAILED_PRECONDITION
+   * (NO_SELECTOR) for a workload without a pod selector; NOT_FOUND (NOT_FOUND, metadata kind and id)
+   * when the cluster does not exist or the token may not see it; and the cluster call errors.
    *
    * @generated from rpc flotilla.v1.WorkloadService.ListPods
    */
@@ -988,6 +1010,9 @@ export const WorkloadService: GenService<{
   /**
    * Returns one pod.
    *
+   * Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the token
+   * may not see it; and the cluster call errors.
+   *
    * @generated from rpc flotilla.v1.WorkloadService.GetPod
    */
   getPod: {
@@ -997,6 +1022,10 @@ export const WorkloadService: GenService<{
   },
   /**
    * Deletes one pod.
+   *
+   * Errors: INVALID_ARGUMENT (grace_period_seconds) when negative; NOT_FOUND (NOT_FOUND, metadata
+   * kind and id) when the cluster does not exist or the token may not see it; and the cluster call
+   * errors.
    *
    * @generated from rpc flotilla.v1.WorkloadService.DeletePod
    */
@@ -1008,6 +1037,10 @@ export const WorkloadService: GenService<{
   /**
    * Server-side applies one or many YAML or JSON documents; a result per object.
    *
+   * Errors: INVALID_ARGUMENT naming the field (manifests, api_version, kind, namespace) for
+   * documents that cannot be applied; NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster
+   * does not exist or the token may not see it; and the cluster call errors.
+   *
    * @generated from rpc flotilla.v1.WorkloadService.ApplyManifests
    */
   applyManifests: {
@@ -1017,6 +1050,10 @@ export const WorkloadService: GenService<{
   },
   /**
    * Lists objects of any apiVersion and kind, CRDs included.
+   *
+   * Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, page_size, page_token,
+   * also when the cluster no longer keeps the page's snapshot); NOT_FOUND (NOT_FOUND) for a cluster
+   * or a kind it does not serve; and the cluster call errors.
    *
    * @generated from rpc flotilla.v1.WorkloadService.ListResources
    */
@@ -1028,6 +1065,9 @@ export const WorkloadService: GenService<{
   /**
    * Returns one object of any apiVersion and kind.
    *
+   * Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+   * (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
+   *
    * @generated from rpc flotilla.v1.WorkloadService.GetResource
    */
   getResource: {
@@ -1038,6 +1078,9 @@ export const WorkloadService: GenService<{
   /**
    * Deletes one object of any apiVersion and kind.
    *
+   * Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
+   * (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
+   *
    * @generated from rpc flotilla.v1.WorkloadService.DeleteResource
    */
   deleteResource: {
@@ -1047,6 +1090,9 @@ export const WorkloadService: GenService<{
   },
   /**
    * Lists events, newest first.
+   *
+   * Errors: INVALID_ARGUMENT (type, page_size, page_token); NOT_FOUND (NOT_FOUND, metadata kind and
+   * id) when the cluster does not exist or the token may not see it; and the cluster call errors.
    *
    * @generated from rpc flotilla.v1.WorkloadService.ListEvents
    */
