@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 mod signature;
 
-use super::{Injected, SimControl, serve};
+use super::{Injected, SimControl, loopback_listener, serve_on};
 use signature::{parse_query, verify};
 
 const ACCESS_KEY_ID: &str = "LTAI5tSimulatorKey";
@@ -106,6 +106,11 @@ type Shared = Arc<Mutex<World>>;
 impl AckSim {
     /// Starts on 127.0.0.1:0. `kubeconfig`: YAML handed out for every running cluster.
     pub async fn start(kubeconfig: String) -> AckSim {
+        AckSim::start_on(loopback_listener().await, kubeconfig)
+    }
+
+    /// Starts on `listener` (the `flotilla-sim` binary binds the address it was given).
+    pub fn start_on(listener: tokio::net::TcpListener, kubeconfig: String) -> AckSim {
         let control = SimControl::default();
         let world = Arc::new(Mutex::new(World {
             control: control.clone(),
@@ -117,7 +122,7 @@ impl AckSim {
             seq: 0,
         }));
         let router = Router::new().fallback(handle).with_state(world.clone());
-        let addr = serve(router).await;
+        let addr = serve_on(listener, router);
         AckSim {
             control,
             world,

@@ -230,9 +230,19 @@ impl SimControl {
 
 /// Serves `router` on a loopback port in the background; returns its address.
 pub async fn serve(router: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    serve_on(loopback_listener().await, router)
+}
+
+/// A listener on a free loopback port.
+pub async fn loopback_listener() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .expect("bind simulator");
+        .expect("bind simulator")
+}
+
+/// Serves `router` on `listener` (bound by the caller: the `flotilla-sim` binary chooses the
+/// address) in the background; returns its address.
+pub fn serve_on(listener: tokio::net::TcpListener, router: axum::Router) -> SocketAddr {
     let addr = listener.local_addr().expect("simulator address");
     tokio::spawn(async move {
         axum::serve(listener, router)

@@ -38,7 +38,7 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use super::{Injected, SimControl, serve};
+use super::{Injected, SimControl, loopback_listener, serve_on};
 
 /// How long a new registration token's commands stay empty.
 pub const TOKEN_FILL_DELAY: Duration = Duration::from_millis(300);
@@ -269,6 +269,11 @@ fn random_alnum(len: usize) -> String {
 impl RancherSim {
     /// Starts on 127.0.0.1:0. `kubeconfig`: YAML handed out for every running cluster.
     pub async fn start(kubeconfig: String) -> RancherSim {
+        RancherSim::start_on(loopback_listener().await, kubeconfig)
+    }
+
+    /// Starts on `listener` (the `flotilla-sim` binary binds the address it was given).
+    pub fn start_on(listener: tokio::net::TcpListener, kubeconfig: String) -> RancherSim {
         let control = SimControl::default();
         let inner = Arc::new(Inner {
             control: control.clone(),
@@ -279,7 +284,7 @@ impl RancherSim {
             state: Mutex::default(),
         });
         let router = Router::new().fallback(handle).with_state(inner.clone());
-        let addr = serve(router).await;
+        let addr = serve_on(listener, router);
         let endpoint = format!("http://{addr}");
         let _ = inner.base.set(endpoint.clone());
         RancherSim {

@@ -39,7 +39,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Injected, SimControl, serve};
+use super::{Injected, SimControl, loopback_listener, serve_on};
 use state::World;
 
 const SECRET_ID: &str = "AKIDsimulatedTke00000000000000000000";
@@ -67,6 +67,11 @@ struct Shared {
 impl TkeSim {
     /// Starts on 127.0.0.1:0. `kubeconfig`: YAML handed out for every running cluster.
     pub async fn start(kubeconfig: String) -> TkeSim {
+        TkeSim::start_on(loopback_listener().await, kubeconfig)
+    }
+
+    /// Starts on `listener` (the `flotilla-sim` binary binds the address it was given).
+    pub fn start_on(listener: tokio::net::TcpListener, kubeconfig: String) -> TkeSim {
         let control = SimControl::default();
         let world = Arc::new(Mutex::new(World {
             kubeconfig,
@@ -79,7 +84,7 @@ impl TkeSim {
             world: world.clone(),
         };
         let router = Router::new().route("/", any(handle)).with_state(shared);
-        let addr = serve(router).await;
+        let addr = serve_on(listener, router);
         TkeSim {
             control,
             addr,
