@@ -389,7 +389,8 @@ async fn an_unreachable_cluster_is_reported_not_fatal() {
         let f = Fixture::start(Options::default()).await;
         f.registries().await;
         f.import_first().await;
-        let upstream = kubeconfigs::server()
+        // The second test cluster, behind a proxy that then stops.
+        let upstream = kubeconfigs::second_server()
             .trim_start_matches("https://")
             .parse()
             .expect("server address");
@@ -431,4 +432,70 @@ async fn an_unreachable_cluster_is_reported_not_fatal() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     cleaning(check, ns.cleanup()).await;
+}
+
+/// A cluster-scoped admin token writes only to its own clusters: a label selector leaves the
+/// others out, and another cluster by id is NOT_FOUND, with nothing issued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_token_writes_only_to_its_clusters() {
+    let kube = kenv::client().await;
+    let ns = kenv::TestNamespace::create(&kube, "ps-scope").await;
+    let n = ns.name().to_string();
+    let second = fixture::second_cluster().await;
+    fixture::second_namespace(&second, &n).await;
+    let check = async {
+        let f = Fixture::start(Options::default()).await;
+        f.registries().await;
+        f.import_first().await;
+        f.import_second().await;
+        let token = flotilla::proto::admin_service_client::AdminServiceClient::new(
+            f.server.channel().await,
+        )
+        .create_api_token(pb::CreateApiTokenRequest {
+            name: "first-admin".into(),
+            role: pb::Role::Admin.into(),
+            cluster_ids: vec!["first".into()],
+            expire_time: None,
+        })
+        .await
+        .expect("token")
+        .into_inner()
+        .secret;
+        let mut scoped = f.client_as(&token).await;
+        let hidden = scoped
+            .sync_pull_secret(request("reg", vec![target("second", &[&n])]))
+            .await
+            .unwrap_err();
+        assert_eq!(hidden.code(), Code::NotFound, "{hidden:?}");
+        assert!(f.fake.pulls().is_empty(), "nothing issued");
+        let synced = scoped
+            .sync_pull_secret(request(
+                "reg",
+                vec![pb::PullSecretTarget {
+                    cluster_label_selector: "env=test".into(),
+                    namespaces: vec![n.clone()],
+                    ..Default::default()
+                }],
+            ))
+            .await
+            .expect("sync by labels")
+            .into_inner();
+        let clusters: Vec<&str> = synced
+            .results
+            .iter()
+            .map(|r| r.cluster_id.as_str())
+            .collect();
+        assert_eq!(clusters, ["first"], "{synced:?}");
+        assert!(read_secret(&kube, &n, "flotilla-reg").await.is_some());
+        assert!(
+            read_secret(&second, &n, "flotilla-reg").await.is_none(),
+            "nothing written where the token may not reach"
+        );
+        f.server.shutdown().await;
+    };
+    cleaning(check, async {
+        ns.cleanup().await;
+        fixture::delete_second_namespace(&second, &n).await;
+    })
+    .await;
 }
