@@ -32,6 +32,10 @@ use zeroize::Zeroizing;
 #[path = "registry_harbor/robots.rs"]
 mod robots;
 
+/// Backed mode: a real registry behind the simulator, content pushed through its `/v2`.
+#[path = "registry_harbor/backed.rs"]
+mod backed;
+
 fn transport() -> TransportSettings {
     TransportSettings {
         rate_per_second: 1000,

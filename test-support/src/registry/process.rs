@@ -1,7 +1,8 @@
 //! A real registry process per test: CNCF Distribution v3.1.2 (built by `scripts/registry-env
 //! build`) or Debian's docker-registry 2.8, on a free loopback port with its storage in a temp
 //! dir, anonymous, with htpasswd basic auth, or with bearer tokens from our own
-//! [`TokenIssuer`]. Deletes are enabled. The process is killed and the dir removed on drop.
+//! [`TokenIssuer`] or another realm signing with [`TokenSigner::test`] (the Harbor simulator's).
+//! Deletes are enabled. The process is killed and the dir removed on drop.
 
 use std::{
     path::PathBuf,
@@ -9,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::token::{ISSUER, SERVICE, TokenIssuer};
+use super::token::{ISSUER, SERVICE, TokenIssuer, TokenSigner};
 
 /// Which registry binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,16 @@ pub enum RegistryAuth {
         /// Lifetime of issued tokens.
         expires_in_secs: u64,
     },
+    /// Bearer tokens from a realm someone else serves (the Harbor simulator's
+    /// `/service/token`), signed by [`TokenSigner::test`]. The registry has no users of its own.
+    Realm {
+        /// The URL clients are sent to for tokens.
+        realm: String,
+        /// The token audience the registry expects (Harbor's is `harbor-registry`).
+        service: String,
+        /// The token issuer the registry trusts (Harbor's is `harbor-token-issuer`).
+        issuer: String,
+    },
 }
 
 impl RegistryAuth {
@@ -84,7 +95,7 @@ impl RegistryAuth {
     /// The user and password a client logs in with, if any.
     pub fn credentials(&self) -> Option<(String, String)> {
         match self {
-            RegistryAuth::Anonymous => None,
+            RegistryAuth::Anonymous | RegistryAuth::Realm { .. } => None,
             RegistryAuth::Basic { username, password }
             | RegistryAuth::Token {
                 username, password, ..
@@ -134,6 +145,21 @@ impl TestRegistry {
                 format!(
                     "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
                     issuer.realm(),
+                    path.display()
+                )
+            }
+            (
+                RegistryAuth::Realm {
+                    realm,
+                    service,
+                    issuer,
+                },
+                _,
+            ) => {
+                let path = dir.path().join("token-root.pem");
+                std::fs::write(&path, TokenSigner::test().cert_pem()).expect("write root bundle");
+                format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {}\n",
                     path.display()
                 )
             }

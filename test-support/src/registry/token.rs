@@ -1,15 +1,17 @@
-//! A token issuer of our own for a registry in bearer-token mode: the distribution spec's token
-//! endpoint (`GET /token?service=…&scope=…` with basic credentials), issuing RS256 JWTs signed
-//! with a test-only key whose self-signed certificate the registry trusts (`auth.token.
-//! rootcertbundle`). Each JWT carries the certificate in its `x5c` header, which is how both
-//! Distribution v3 and docker-registry 2.8 find the key.
+//! Registry bearer tokens for tests. [`TokenSigner`] is the one implementation of signing: RS256
+//! JWTs with a test-only key whose self-signed certificate registries trust (`auth.token.
+//! rootcertbundle`); each JWT carries the certificate in its `x5c` header, which is how both
+//! Distribution v3 and docker-registry 2.8 find the key. Two realms use it: our own token
+//! endpoint ([`TokenIssuer`], the distribution spec's `GET /token?service=…&scope=…` with basic
+//! credentials, one user who gets every scope) and the Harbor simulator's `/service/token`.
 //!
-//! It counts what it issued, so tests can check from outside the client that tokens are cached.
+//! The issuer counts what it issued, so tests can check from outside the client that tokens are
+//! cached.
 
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -21,7 +23,7 @@ use axum::{
     routing::get,
 };
 use base64::Engine;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The issuer name the registry is configured to trust.
 pub const ISSUER: &str = "flotilla-test-issuer";
@@ -46,8 +48,6 @@ pub struct Issued {
 struct IssuerState {
     username: String,
     password: String,
-    key: ring::signature::RsaKeyPair,
-    cert_der: Vec<u8>,
     /// Lifetime of the tokens it issues.
     expires_in: u64,
     log: Mutex<Vec<Issued>>,
@@ -63,24 +63,9 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     /// Issues tokens to `username`/`password` (every scope it asks for); anyone else gets 401.
     pub async fn start(username: &str, password: &str, expires_in_secs: u64) -> TokenIssuer {
-        let key_pair = rcgen::KeyPair::from_pem(SIGNING_KEY_PEM).expect("test signing key parses");
-        let key = ring::signature::RsaKeyPair::from_pkcs8(&key_pair.serialize_der())
-            .expect("test signing key is RSA PKCS#8");
-        let mut params =
-            rcgen::CertificateParams::new(Vec::<String>::new()).expect("certificate params");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "flotilla test token issuer");
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2100, 1, 1);
-        let cert = params
-            .self_signed(&key_pair)
-            .expect("self-signed certificate");
         let state = Arc::new(IssuerState {
             username: username.to_string(),
             password: password.to_string(),
-            key,
-            cert_der: cert.der().to_vec(),
             expires_in: expires_in_secs,
             log: Mutex::default(),
         });
@@ -90,7 +75,7 @@ impl TokenIssuer {
         let addr = crate::sim::serve(router).await;
         TokenIssuer {
             addr,
-            cert_pem: cert.pem(),
+            cert_pem: TokenSigner::test().cert_pem().to_string(),
             state,
         }
     }
@@ -131,14 +116,6 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let text = String::from_utf8(decoded).ok()?;
     let (user, pass) = text.split_once(':')?;
     Some((user.to_string(), pass.to_string()))
-}
-
-/// `repository:team/app:pull,push` → one access entry; `registry:catalog:*` too.
-fn access_entry(scope: &str) -> Option<serde_json::Value> {
-    let (kind, rest) = scope.split_once(':')?;
-    let (name, actions) = rest.rsplit_once(':')?;
-    let actions: Vec<&str> = actions.split(',').filter(|a| !a.is_empty()).collect();
-    Some(json!({"type": kind, "name": name, "actions": actions}))
 }
 
 async fn issue(
@@ -189,50 +166,158 @@ async fn issue(
         .and_then(|s| s.first())
         .copied()
         .unwrap_or(SERVICE);
-    let now = time_now();
-    let claims = json!({
-        "iss": ISSUER,
-        "sub": state.username,
-        "aud": service,
-        "exp": now + state.expires_in,
-        "nbf": now.saturating_sub(5),
-        "iat": now,
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "access": requested.iter().filter_map(|s| access_entry(s)).collect::<Vec<_>>(),
-    });
-    let token = sign(&state, &claims);
-    axum::Json(json!({
-        "token": token,
-        "access_token": token,
-        "expires_in": state.expires_in,
-        "issued_at": humantime_rfc3339(now),
-    }))
-    .into_response()
+    let access: Vec<Access> = requested.iter().filter_map(|s| Access::parse(s)).collect();
+    let token =
+        TokenSigner::test().token(ISSUER, &state.username, service, &access, state.expires_in);
+    axum::Json(token_answer(&token, state.expires_in)).into_response()
 }
 
-fn sign(state: &IssuerState, claims: &serde_json::Value) -> String {
-    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let header = json!({
-        "alg": "RS256",
-        "typ": "JWT",
-        "x5c": [base64::engine::general_purpose::STANDARD.encode(&state.cert_der)],
-    });
-    let signing_input = format!(
-        "{}.{}",
-        b64url.encode(header.to_string()),
-        b64url.encode(claims.to_string())
-    );
-    let mut signature = vec![0u8; state.key.public().modulus_len()];
-    state
-        .key
-        .sign(
-            &ring::signature::RSA_PKCS1_SHA256,
-            &ring::rand::SystemRandom::new(),
-            signing_input.as_bytes(),
-            &mut signature,
-        )
-        .expect("RS256 signature");
-    format!("{signing_input}.{}", b64url.encode(signature))
+/// One entry of a token's `access` claim: `{"type", "name", "actions"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// `repository` or `registry`.
+    pub kind: String,
+    /// `team/app`, or `catalog`.
+    pub name: String,
+    pub actions: Vec<String>,
+}
+
+impl Access {
+    pub fn repository(name: &str, actions: &[&str]) -> Access {
+        Access {
+            kind: "repository".into(),
+            name: name.into(),
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    /// A scope as sent to a realm: `repository:team/app:pull,push`, `registry:catalog:*`. The
+    /// name may hold `:` (a port), so the actions are after the last one.
+    pub fn parse(scope: &str) -> Option<Access> {
+        let (kind, rest) = scope.split_once(':')?;
+        let (name, actions) = rest.rsplit_once(':')?;
+        Some(Access {
+            kind: kind.into(),
+            name: name.into(),
+            actions: actions
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+
+    fn claim(&self) -> Value {
+        json!({"type": self.kind, "name": self.name, "actions": self.actions})
+    }
+}
+
+/// Signs registry tokens with the committed test key. One per process ([`TokenSigner::test`]):
+/// every registry a test starts in token mode trusts its certificate.
+pub struct TokenSigner {
+    key: ring::signature::RsaKeyPair,
+    cert_der: Vec<u8>,
+    cert_pem: String,
+}
+
+impl TokenSigner {
+    /// The signer of every test realm (built on first use).
+    pub fn test() -> &'static TokenSigner {
+        static SIGNER: OnceLock<TokenSigner> = OnceLock::new();
+        SIGNER.get_or_init(|| {
+            let key_pair =
+                rcgen::KeyPair::from_pem(SIGNING_KEY_PEM).expect("test signing key parses");
+            let key = ring::signature::RsaKeyPair::from_pkcs8(&key_pair.serialize_der())
+                .expect("test signing key is RSA PKCS#8");
+            let mut params =
+                rcgen::CertificateParams::new(Vec::<String>::new()).expect("certificate params");
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, "flotilla test token issuer");
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2100, 1, 1);
+            let cert = params
+                .self_signed(&key_pair)
+                .expect("self-signed certificate");
+            TokenSigner {
+                key,
+                cert_der: cert.der().to_vec(),
+                cert_pem: cert.pem(),
+            }
+        })
+    }
+
+    /// The certificate a registry must trust (PEM).
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// A registry token from `issuer` for `subject` (empty: anonymous) with audience `service`,
+    /// granting exactly `access`, valid for `expires_in` seconds.
+    pub fn token(
+        &self,
+        issuer: &str,
+        subject: &str,
+        service: &str,
+        access: &[Access],
+        expires_in: u64,
+    ) -> String {
+        let now = time_now();
+        let claims = json!({
+            "iss": issuer,
+            "sub": subject,
+            "aud": service,
+            "exp": now + expires_in,
+            "nbf": now.saturating_sub(5),
+            "iat": now,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "access": access.iter().map(Access::claim).collect::<Vec<_>>(),
+        });
+        self.sign(&claims)
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = json!({
+            "alg": "RS256",
+            "typ": "JWT",
+            "x5c": [base64::engine::general_purpose::STANDARD.encode(&self.cert_der)],
+        });
+        let signing_input = format!(
+            "{}.{}",
+            b64url.encode(header.to_string()),
+            b64url.encode(claims.to_string())
+        );
+        let mut signature = vec![0u8; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                signing_input.as_bytes(),
+                &mut signature,
+            )
+            .expect("RS256 signature");
+        format!("{signing_input}.{}", b64url.encode(signature))
+    }
+}
+
+/// The claims of a JWT, not verified: what a test reads to see what a token grants.
+pub fn claims_of(token: &str) -> Option<Value> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A realm's 200 answer (the token spec's fields; `access_token` for OAuth2 clients).
+pub fn token_answer(token: &str, expires_in: u64) -> Value {
+    json!({
+        "token": token,
+        "access_token": token,
+        "expires_in": expires_in,
+        "issued_at": humantime_rfc3339(time_now()),
+    })
 }
 
 /// Seconds since the epoch as an RFC 3339 UTC time (the spec's `issued_at`).

@@ -25,15 +25,17 @@
 //!   test can see that a robot gets `pull` and nothing else. It does not front a registry yet:
 //!   artifacts are in-memory records, not bytes.
 
+mod backend;
+mod realm;
 mod routes;
 mod state;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use axum::{
     Router,
     body::Bytes,
-    extract::State,
+    extract::{DefaultBodyLimit, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
@@ -41,6 +43,9 @@ use base64::Engine;
 use percent_encoding::percent_decode_str;
 
 use super::{Injected, SimControl, serve};
+use crate::registry::{RegistryAuth, RegistryKind, TestRegistry};
+use backend::Backend;
+pub use realm::{ISSUER as REGISTRY_ISSUER, ProjectRole, SERVICE as REGISTRY_SERVICE};
 pub use routes::MAX_PAGE_SIZE;
 pub use state::{IssuedToken, RobotPermission, SimArtifact};
 use state::{Principal, SimUser, World, now_seconds};
@@ -84,6 +89,8 @@ struct Inner {
     control: SimControl,
     world: Mutex<World>,
     requests: Mutex<Vec<RawRequest>>,
+    /// The registry behind `/v2` in backed mode.
+    backend: OnceLock<Arc<Backend>>,
 }
 
 impl Inner {
@@ -119,8 +126,13 @@ impl HarborSim {
             control: control.clone(),
             world: Mutex::new(world),
             requests: Mutex::default(),
+            backend: OnceLock::new(),
         });
-        let router = Router::new().fallback(handle).with_state(inner.clone());
+        // Blobs are pushed through `/v2` in one piece.
+        let router = Router::new()
+            .fallback(handle)
+            .layer(DefaultBodyLimit::disable())
+            .with_state(inner.clone());
         let addr = serve(router).await;
         HarborSim {
             control,
@@ -129,8 +141,61 @@ impl HarborSim {
         }
     }
 
+    /// Starts in backed mode: a real Distribution registry (`$FLOTILLA_REGISTRY_BIN`) behind
+    /// `/v2` on the simulator's host, trusting tokens from the simulator's `/service/token`
+    /// (service [`REGISTRY_SERVICE`], issuer [`REGISTRY_ISSUER`]). Artifacts are then pushed
+    /// through [`HarborSim::endpoint`]'s `/v2` (with [`crate::registry::Pusher`]), not with
+    /// [`HarborSim::push`], and the management API reads them from the registry.
+    pub async fn start_backed() -> HarborSim {
+        let sim = HarborSim::start().await;
+        let registry = TestRegistry::start(
+            RegistryKind::Distribution,
+            RegistryAuth::Realm {
+                realm: format!("{}/service/token", sim.endpoint),
+                service: realm::SERVICE.into(),
+                issuer: realm::ISSUER.into(),
+            },
+        )
+        .await;
+        sim.inner.world().backed = true;
+        if sim
+            .inner
+            .backend
+            .set(Arc::new(Backend::new(registry)))
+            .is_err()
+        {
+            unreachable!("a new simulator has no registry yet");
+        }
+        sim
+    }
+
     pub fn endpoint(&self) -> String {
         self.endpoint.clone()
+    }
+
+    /// The registry behind a backed simulator, which clients are not meant to reach directly
+    /// (tests use it to look at what is really stored).
+    pub fn registry(&self) -> Option<&TestRegistry> {
+        self.inner.backend.get().map(|b| &b.registry)
+    }
+
+    /// In backed mode, reads the registry into the simulator's state now (management calls do
+    /// this themselves), so that [`HarborSim::artifacts`] and friends show it.
+    pub async fn refresh(&self) {
+        if let Some(backend) = self.inner.backend.get() {
+            backend
+                .refresh(&self.inner.world)
+                .await
+                .expect("read the registry behind the Harbor simulator");
+        }
+    }
+
+    /// Makes `user` a member of `project` with `role` (what the realm grants follows it).
+    pub fn add_member(&self, project: &str, user: &str, role: ProjectRole) {
+        self.inner
+            .world()
+            .members
+            .insert((project.to_string(), user.to_string()), role);
     }
 
     /// (username, password) of the admin.
@@ -159,8 +224,12 @@ impl HarborSim {
     /// Pushes an artifact into `repository` (`<project>/<path>`; the project must exist).
     /// Returns its digest.
     pub fn push(&self, repository: &str, artifact: SimArtifact) -> String {
-        self.inner
-            .world()
+        let mut world = self.inner.world();
+        assert!(
+            !world.backed,
+            "a backed Harbor simulator holds real artifacts: push them through /v2"
+        );
+        world
             .push(repository, artifact)
             .expect("push into the Harbor simulator")
     }
@@ -405,44 +474,165 @@ async fn handle(
                 );
             }
         }
-        Injected::None => {
-            let mut world = inner.world();
-            let is_token = path == "/service/token";
-            match authenticate(&world, &headers) {
-                Err(_) if is_token => {
-                    drop(world);
-                    log(401, "signature");
-                    routes::error(401, "UNAUTHORIZED", "unauthorized")
+        Injected::None if path == "/v2" || path.starts_with("/v2/") => {
+            let Some(backend) = inner.backend.get().cloned() else {
+                log(404, "error");
+                let reply = routes::error(404, "NOT_FOUND", "no registry behind this simulator");
+                return with_request_id(reply_response(reply), &request_id);
+            };
+            let front = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| format!("http://{h}"))
+                .unwrap_or_default();
+            match backend
+                .forward(method.clone(), &raw, &headers, body.to_vec(), &front)
+                .await
+            {
+                Ok(answer) => {
+                    note_manifest_traffic(&inner, &method, &path, &answer);
+                    log(
+                        answer.status,
+                        if answer.status < 300 { "ok" } else { "error" },
+                    );
+                    let mut response = (
+                        StatusCode::from_u16(answer.status)
+                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                        answer.body,
+                    )
+                        .into_response();
+                    *response.headers_mut() = answer.headers;
+                    return response;
                 }
-                authenticated => {
-                    let principal = authenticated.unwrap_or(Principal::Anonymous);
-                    let reply = if is_token && method == Method::GET {
-                        routes::token(&mut world, &principal, &query)
-                    } else if api.is_some() {
-                        let by_name = headers
-                            .get("x-is-resource-name")
-                            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-                        let call = routes::Call {
-                            method: method.as_str(),
-                            segments,
-                            path: uri.path(),
-                            query: &query,
-                            by_name,
-                            body: &body,
-                            principal: &principal,
-                        };
-                        routes::route(&mut world, &call)
-                    } else {
-                        routes::error(404, "NOT_FOUND", format!("{path} not found"))
-                    };
-                    drop(world);
-                    let outcome = if reply.status < 300 { "ok" } else { "error" };
-                    log(reply.status, outcome);
-                    reply
+                Err(message) => {
+                    log(502, "error");
+                    return (StatusCode::BAD_GATEWAY, message).into_response();
                 }
             }
         }
+        Injected::None => {
+            let backend = inner.backend.get().cloned();
+            let reads_registry = matches!(
+                segments.first().map(String::as_str),
+                Some("projects" | "repositories")
+            );
+            let refreshed = match &backend {
+                Some(backend) if reads_registry => backend.refresh(&inner.world).await,
+                _ => Ok(()),
+            };
+            let (reply, deletes) = match refreshed {
+                Err(message) => (routes::error(500, "UNKNOWN", message), Vec::new()),
+                Ok(()) => {
+                    let mut world = inner.world();
+                    let request = Incoming {
+                        method: &method,
+                        path: &path,
+                        uri: &uri,
+                        query: &query,
+                        segments: &segments,
+                        headers: &headers,
+                        body: &body,
+                    };
+                    let reply = route_authenticated(&mut world, &request);
+                    (reply, std::mem::take(&mut world.registry_deletes))
+                }
+            };
+            let reply = match (&backend, deletes.is_empty()) {
+                (Some(backend), false) => match backend.delete(deletes).await {
+                    Ok(()) => reply,
+                    Err(message) => routes::error(500, "UNKNOWN", message),
+                },
+                _ => reply,
+            };
+            let outcome = match reply.status {
+                401 if path == "/service/token" => "signature",
+                s if s < 300 => "ok",
+                _ => "error",
+            };
+            log(reply.status, outcome);
+            reply
+        }
     };
+    with_request_id(reply_response(reply), &request_id)
+}
+
+/// One request, decoded.
+struct Incoming<'a> {
+    method: &'a Method,
+    /// Decoded once.
+    path: &'a str,
+    uri: &'a Uri,
+    query: &'a [(String, String)],
+    /// After `/api/v2.0/`.
+    segments: &'a [String],
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+}
+
+/// The management API and the realm, for one request, with the world locked.
+fn route_authenticated(world: &mut World, request: &Incoming) -> routes::Reply {
+    let Incoming {
+        method,
+        path,
+        uri,
+        query,
+        segments,
+        headers,
+        body,
+    } = *request;
+    let is_token = path == "/service/token";
+    let principal = match authenticate(world, headers) {
+        // The realm refuses credentials that do not hold (disabled, expired, deleted robots).
+        Err(_) if is_token => return routes::error(401, "UNAUTHORIZED", "unauthorized"),
+        authenticated => authenticated.unwrap_or(Principal::Anonymous),
+    };
+    if is_token && *method == Method::GET {
+        return realm::token(world, &principal, query);
+    }
+    if path.starts_with("/api/v2.0/") {
+        let by_name = headers
+            .get("x-is-resource-name")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+        let call = routes::Call {
+            method: method.as_str(),
+            segments: segments.to_vec(),
+            path: uri.path(),
+            query,
+            by_name,
+            body,
+            principal: &principal,
+        };
+        return routes::route(world, &call);
+    }
+    routes::error(404, "NOT_FOUND", format!("{path} not found"))
+}
+
+/// Notes manifest pushes (Harbor's push time; how untagged artifacts are known) and pulls
+/// (pull counts) that went through to the registry.
+fn note_manifest_traffic(inner: &Inner, method: &Method, path: &str, answer: &backend::Answer) {
+    let Some((repository, _)) = backend::manifest_path(path) else {
+        return;
+    };
+    let Some(digest) = answer
+        .headers
+        .get("docker-content-digest")
+        .and_then(|d| d.to_str().ok())
+    else {
+        return;
+    };
+    let key = (repository.to_string(), digest.to_string());
+    let mut world = inner.world();
+    match (method.as_str(), answer.status) {
+        ("PUT", 201) => {
+            let at = world.stamp();
+            world.pushed.insert(key, at);
+        }
+        ("GET", 200) => world.pulls.push(key),
+        _ => {}
+    }
+}
+
+fn reply_response(reply: routes::Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = match reply.body {
         Some(body) => (status, axum::Json(body)).into_response(),
@@ -453,7 +643,7 @@ async fn handle(
             response.headers_mut().insert(name, value);
         }
     }
-    with_request_id(response, &request_id)
+    response
 }
 
 fn with_request_id(mut response: Response, request_id: &str) -> Response {

@@ -6,7 +6,7 @@ use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode
 use serde_json::{Value, json};
 
 use super::state::{
-    IssuedToken, Principal, RobotPermission, SimRobot, World, now_seconds, rfc3339,
+    Principal, RegistryDelete, RobotPermission, SimRobot, World, now_seconds, rfc3339,
     valid_project_name,
 };
 
@@ -177,7 +177,12 @@ fn can_read(world: &World, principal: &Principal, project: &str) -> bool {
     let public = world.project_by_name(project).is_some_and(|p| p.public);
     match principal {
         _ if public => true,
-        Principal::User { admin, .. } => *admin,
+        Principal::User { admin, name } => {
+            *admin
+                || world
+                    .members
+                    .contains_key(&(project.to_string(), name.clone()))
+        }
         Principal::Robot { id, .. } => world.robots.get(id).is_some_and(|r| {
             r.permissions
                 .iter()
@@ -414,6 +419,10 @@ fn repository_routes(
     match (call.method, rest) {
         ("GET", []) => ok(world.render_repository(&world.repositories[&repo_id])),
         ("DELETE", []) => {
+            let artifacts: Vec<u64> = world.artifacts_of(repo_id).iter().map(|a| a.id).collect();
+            for id in artifacts {
+                world.queue_artifact_delete(id);
+            }
             world.repositories.remove(&repo_id);
             world.artifacts.retain(|_, a| a.repository_id != repo_id);
             empty(200)
@@ -433,6 +442,7 @@ fn repository_routes(
             match (call.method, tail) {
                 ("GET", []) => ok(world.render_artifact(&world.artifacts[&artifact_id])),
                 ("DELETE", []) => {
+                    world.queue_artifact_delete(artifact_id);
                     world.artifacts.remove(&artifact_id);
                     empty(200)
                 }
@@ -453,6 +463,12 @@ fn repository_routes(
                     artifact.spec.tags.retain(|t| t != tag);
                     if artifact.spec.tags.len() == before {
                         return not_found(format!("tag {tag} not found"));
+                    }
+                    if world.backed {
+                        world.registry_deletes.push(RegistryDelete::Tag {
+                            repository,
+                            tag: tag.to_string(),
+                        });
                     }
                     empty(200)
                 }
@@ -574,56 +590,4 @@ fn create_robot(world: &mut World, call: &Call) -> Reply {
         })),
         headers: vec![("location", format!("/api/v2.0/robots/{id}"))],
     }
-}
-
-/// What the token realm grants `principal` on `repository` of `wanted` actions: admins all,
-/// anyone `pull` on public projects, robots what their permissions hold
-/// (`repository:pull` / `repository:push`), other users nothing.
-pub fn grants(
-    world: &World,
-    principal: &Principal,
-    repository: &str,
-    wanted: &[&str],
-) -> Vec<String> {
-    let project = repository.split('/').next().unwrap_or_default();
-    let public = world.project_by_name(project).is_some_and(|p| p.public);
-    wanted
-        .iter()
-        .filter(|action| match principal {
-            p if p.is_admin() => true,
-            _ if public && **action == "pull" => true,
-            Principal::Robot { id, .. } => world
-                .robots
-                .get(id)
-                .is_some_and(|r| r.may(project, "repository", action)),
-            _ => false,
-        })
-        .map(|a| a.to_string())
-        .collect()
-}
-
-/// `GET /service/token?service=harbor-registry&scope=repository:<name>:<actions>…`.
-pub fn token(world: &mut World, principal: &Principal, query: &[(String, String)]) -> Reply {
-    let mut access = Vec::new();
-    for (_, scope) in query.iter().filter(|(k, _)| k == "scope") {
-        let mut parts = scope.splitn(3, ':');
-        let (Some("repository"), Some(name), Some(actions)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
-        let wanted: Vec<&str> = actions.split(',').collect();
-        access.push((name.to_string(), grants(world, principal, name, &wanted)));
-    }
-    let token: String = (0..40)
-        .map(|_| char::from(b'a' + fastrand::u8(..26)))
-        .collect();
-    world.tokens.push(IssuedToken {
-        subject: principal.name(),
-        access,
-    });
-    ok(json!({
-        "token": token, "access_token": token, "expires_in": 1800,
-        "issued_at": rfc3339(now_seconds()),
-    }))
 }

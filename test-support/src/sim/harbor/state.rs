@@ -7,6 +7,8 @@ use std::{
 };
 
 use serde_json::{Value, json};
+
+use super::realm::ProjectRole;
 use sha2::{Digest, Sha256};
 
 /// Who a request is from, once its basic credentials held.
@@ -66,6 +68,9 @@ pub struct SimArtifact {
     pub size: u64,
     /// (os, architecture, variant) of an index's children.
     pub platforms: Vec<(String, String, String)>,
+    /// The children's digests, in the order of `platforms` (real ones in backed mode; made up
+    /// from the parent's digest when empty).
+    pub child_digests: Vec<String>,
     pub extra_attrs: Option<Value>,
 }
 
@@ -188,8 +193,27 @@ pub struct IssuedToken {
     pub access: Vec<(String, Vec<String>)>,
 }
 
+/// A delete the management API made that the real registry must see too (backed mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryDelete {
+    Manifest { repository: String, digest: String },
+    Tag { repository: String, tag: String },
+}
+
 #[derive(Default)]
 pub struct World {
+    /// Whether a real registry holds the artifacts (repositories and artifacts here are then
+    /// a copy of it, refreshed before each management call).
+    pub backed: bool,
+    /// (project, user) → role, for users who are not admins.
+    pub members: BTreeMap<(String, String), ProjectRole>,
+    /// Deletes the routes made, for the registry (drained after each call).
+    pub registry_deletes: Vec<RegistryDelete>,
+    /// (repository, digest) of every manifest pushed through `/v2` → when: Harbor's push time,
+    /// and how untagged artifacts are known (a registry lists tags only).
+    pub pushed: BTreeMap<(String, String), u64>,
+    /// (repository, digest) of manifests pulled through `/v2` since the last refresh.
+    pub pulls: Vec<(String, String)>,
     pub next_id: u64,
     /// Strictly increasing "now" for pushes, so that lists have one order.
     pub tick: u64,
@@ -255,6 +279,26 @@ impl World {
                     && (a.digest == reference || a.spec.tags.iter().any(|t| t == reference))
             })
             .map(|a| a.id)
+    }
+
+    /// In backed mode, queues the registry deletes of an artifact the API deletes: its
+    /// manifest, and an index's children after it (Harbor deletes them with their parent).
+    pub fn queue_artifact_delete(&mut self, artifact_id: u64) {
+        if !self.backed {
+            return;
+        }
+        let Some(artifact) = self.artifacts.get(&artifact_id) else {
+            return;
+        };
+        let Some(repository) = self.repositories.get(&artifact.repository_id) else {
+            return;
+        };
+        for digest in std::iter::once(&artifact.digest).chain(&artifact.spec.child_digests) {
+            self.registry_deletes.push(RegistryDelete::Manifest {
+                repository: repository.name.clone(),
+                digest: digest.clone(),
+            });
+        }
     }
 
     pub fn create_project(&mut self, name: &str, public: bool) -> u64 {
@@ -368,9 +412,15 @@ impl World {
                 if !variant.is_empty() {
                     platform["variant"] = variant.clone().into();
                 }
+                let child_digest = spec.child_digests.get(i).cloned().unwrap_or_else(|| {
+                    format!(
+                        "sha256:{}",
+                        hex::encode(Sha256::digest(format!("{}#{i}", artifact.digest)))
+                    )
+                });
                 json!({
                     "parent_id": artifact.id, "child_id": artifact.id * 1000 + i as u64,
-                    "child_digest": format!("sha256:{}", hex::encode(Sha256::digest(format!("{}#{i}", artifact.digest)))),
+                    "child_digest": child_digest,
                     "platform": platform,
                 })
             })
