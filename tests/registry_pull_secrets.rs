@@ -16,6 +16,8 @@ use tonic::Code;
 
 #[path = "registry_pull_secrets/fixture.rs"]
 mod fixture;
+#[path = "registry_pull_secrets/harbor_e2e.rs"]
+mod harbor_e2e;
 #[path = "registry_pull_secrets/renewal.rs"]
 mod renewal;
 

@@ -136,23 +136,7 @@ impl Fixture {
 
     /// Imports the first test cluster as `id` with `labels`, directly or through `server`.
     pub async fn import(&self, id: &str, server: &str, labels: &[(&str, &str)]) {
-        ClusterServiceClient::new(self.server.channel().await)
-            .import_cluster(pb::ImportClusterRequest {
-                cluster_id: id.into(),
-                labels: labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                source: Some(pb::import_cluster_request::Source::Kubeconfig(
-                    pb::KubeconfigSource {
-                        kubeconfig: kubeconfigs::admin_kubeconfig_at(server).into_bytes(),
-                        context: String::new(),
-                    },
-                )),
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|s| panic!("import {id}: {s:?}"));
+        import_labelled(&self.server, id, server, labels).await;
     }
 
     pub async fn import_first(&self) {
@@ -177,6 +161,31 @@ impl Fixture {
             .unwrap_or_else(|s| panic!("sync: {s:?}"))
             .into_inner()
     }
+}
+
+/// Imports the cluster whose API server is `url` into `server` as `id`.
+pub async fn import_into(server: &TestServer, id: &str, url: &str) {
+    import_labelled(server, id, url, &[]).await;
+}
+
+async fn import_labelled(server: &TestServer, id: &str, url: &str, labels: &[(&str, &str)]) {
+    ClusterServiceClient::new(server.channel().await)
+        .import_cluster(pb::ImportClusterRequest {
+            cluster_id: id.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            source: Some(pb::import_cluster_request::Source::Kubeconfig(
+                pb::KubeconfigSource {
+                    kubeconfig: kubeconfigs::admin_kubeconfig_at(url).into_bytes(),
+                    context: String::new(),
+                },
+            )),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("import {id}: {s:?}"));
 }
 
 pub fn username_password(username: &str, password: &str) -> pb::CredentialSecret {
