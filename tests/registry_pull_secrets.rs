@@ -374,7 +374,10 @@ async fn a_secret_flotilla_did_not_write_is_left_alone() {
         );
         let pulls = f.fake.pulls();
         assert_eq!(pulls.len(), 1);
-        assert!(pulls[0].revoked, "an issued credential no Secret holds is revoked");
+        assert!(
+            pulls[0].revoked,
+            "an issued credential no Secret holds is revoked"
+        );
         f.server.shutdown().await;
     };
     cleaning(check, ns.cleanup()).await;

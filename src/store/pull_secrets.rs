@@ -10,7 +10,7 @@ use super::{Result, Store, schema::pull_secrets, with_conn};
 
 /// One Secret Flotilla wrote.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = pull_secrets)]
+#[diesel(table_name = pull_secrets, treat_none_as_null = true)]
 pub struct PullSecretRow {
     pub id: String,
     pub registry_id: String,
@@ -113,6 +113,14 @@ impl Store {
                 .select(PullSecretRow::as_select())
                 .load(conn)
                 .await?)
+        })
+    }
+
+    /// Forgets one pull secret (its cluster was forgotten).
+    pub async fn delete_pull_secret(&self, id: &str) -> Result<()> {
+        with_conn!(self, conn => {
+            diesel::delete(pull_secrets::table.find(id)).execute(conn).await?;
+            Ok(())
         })
     }
 

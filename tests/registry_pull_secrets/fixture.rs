@@ -140,8 +140,12 @@ impl Fixture {
     }
 
     pub async fn import_first(&self) {
-        self.import("first", &kubeconfigs::server(), &[("env", "test"), ("team", "a")])
-            .await;
+        self.import(
+            "first",
+            &kubeconfigs::server(),
+            &[("env", "test"), ("team", "a")],
+        )
+        .await;
     }
 
     pub async fn import_second(&self) {

@@ -100,7 +100,10 @@ async fn the_secret_holds_a_pull_only_robot_that_works_against_the_real_registry
             .into_inner();
         assert_eq!(synced.results.len(), 1, "{synced:?}");
         assert_eq!(synced.results[0].outcome, "created", "{synced:?}");
-        assert!(synced.results[0].expire_time.is_some(), "a robot with an expiry");
+        assert!(
+            synced.results[0].expire_time.is_some(),
+            "a robot with an expiry"
+        );
 
         // What the kubelet would read.
         let secret = read_secret(&kube, &n, "flotilla-harbor")
@@ -127,7 +130,11 @@ async fn the_secret_holds_a_pull_only_robot_that_works_against_the_real_registry
         let other = pull_like_a_runtime(&base, &auth.username, &auth.password, "team-b/app", "v1")
             .await
             .unwrap_err();
-        assert_eq!((other.stage, other.status), (Stage::Registry, 401), "{other}");
+        assert_eq!(
+            (other.stage, other.status),
+            (Stage::Registry, 401),
+            "{other}"
+        );
         let push = try_push(&base, &auth.username, &auth.password, "team-a/app", "evil")
             .await
             .unwrap_err();
@@ -160,8 +167,14 @@ async fn the_secret_holds_a_pull_only_robot_that_works_against_the_real_registry
         let renewed = docker_auth(&read_secret(&kube, &n, "flotilla-harbor").await.unwrap());
         assert_ne!(renewed.username, auth.username);
         assert_eq!(
-            pull_like_a_runtime(&base, &renewed.username, &renewed.password, "team-a/app", "v1")
-                .await,
+            pull_like_a_runtime(
+                &base,
+                &renewed.username,
+                &renewed.password,
+                "team-a/app",
+                "v1"
+            )
+            .await,
             Ok(sha256(&a.manifest))
         );
         let old = pull_like_a_runtime(&base, &auth.username, &auth.password, "team-a/app", "v1")

@@ -19,7 +19,12 @@ use super::fixture::{
 };
 
 /// Polls the Secret until it holds something else than `before`.
-async fn changed(kube: &kube::Client, ns: &str, before: &DockerAuth, within: Duration) -> DockerAuth {
+async fn changed(
+    kube: &kube::Client,
+    ns: &str,
+    before: &DockerAuth,
+    within: Duration,
+) -> DockerAuth {
     let start = Instant::now();
     loop {
         if let Some(secret) = read_secret(kube, ns, "flotilla-reg").await {
@@ -82,7 +87,11 @@ async fn renewed_before_it_expires_and_the_old_credential_revoked() {
         f.registries().await;
         f.import_first().await;
         f.sync(request("reg", vec![target("first", &[&n])])).await;
-        let first = docker_auth(&read_secret(&kube, &n, "flotilla-reg").await.expect("secret"));
+        let first = docker_auth(
+            &read_secret(&kube, &n, "flotilla-reg")
+                .await
+                .expect("secret"),
+        );
         let issued = f.fake.pulls()[0].clone();
         assert_eq!(first.username, issued.username);
         let renewed = changed(&kube, &n, &first, Duration::from_secs(15)).await;
@@ -92,7 +101,10 @@ async fn renewed_before_it_expires_and_the_old_credential_revoked() {
             "renewed only after the credential expired"
         );
         assert!(
-            f.fake.state().live_pull(&renewed.username, &renewed.password).is_some(),
+            f.fake
+                .state()
+                .live_pull(&renewed.username, &renewed.password)
+                .is_some(),
             "the renewed Secret holds a live credential"
         );
         revoked(&f.fake, &issued.vendor_id).await;
@@ -123,7 +135,11 @@ async fn a_changed_registry_credential_rewrites_the_secret() {
         f.registries().await;
         f.import_first().await;
         f.sync(request("reg", vec![target("first", &[&n])])).await;
-        let first = docker_auth(&read_secret(&kube, &n, "flotilla-reg").await.expect("secret"));
+        let first = docker_auth(
+            &read_secret(&kube, &n, "flotilla-reg")
+                .await
+                .expect("secret"),
+        );
         // Nothing is due: the Secret stays as it is.
         tokio::time::sleep(Duration::from_millis(800)).await;
         assert_eq!(
@@ -202,10 +218,17 @@ async fn a_queued_renewal_survives_a_restart() {
         a.registries().await;
         a.import_first().await;
         a.sync(request("reg", vec![target("first", &[&n])])).await;
-        let first = docker_auth(&read_secret(&kube, &n, "flotilla-reg").await.expect("secret"));
+        let first = docker_auth(
+            &read_secret(&kube, &n, "flotilla-reg")
+                .await
+                .expect("secret"),
+        );
         let start = Instant::now();
         while renewals(&a).await.is_empty() {
-            assert!(start.elapsed() < Duration::from_secs(10), "no renewal queued");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no renewal queued"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         a.server.shutdown().await;
@@ -216,7 +239,11 @@ async fn a_queued_renewal_survives_a_restart() {
         );
         let b = Fixture::start_on(options, Some((&db, keys.path())), fake.clone()).await;
         let renewed = changed(&kube, &n, &first, Duration::from_secs(15)).await;
-        assert!(fake.state().live_pull(&renewed.username, &renewed.password).is_some());
+        assert!(
+            fake.state()
+                .live_pull(&renewed.username, &renewed.password)
+                .is_some()
+        );
         revoked(&fake, "1").await;
         b.server.shutdown().await;
     };

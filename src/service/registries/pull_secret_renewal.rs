@@ -97,7 +97,14 @@ impl PullSecretRenewal {
         let rows = store.pull_secrets_of_registry(&registry.id).await?;
         // One credential per (scope, Secret name): what one sync would have issued.
         let mut due: BTreeMap<(String, String), Vec<PullSecretRow>> = BTreeMap::new();
+        let mut replaced: BTreeSet<String> = BTreeSet::new();
         for row in rows {
+            if store.get_cluster(&row.cluster_id).await?.is_none() {
+                // The cluster was forgotten: so is what Flotilla wrote there.
+                store.delete_pull_secret(&row.id).await?;
+                replaced.extend(row.vendor_credential_id);
+                continue;
+            }
             if renewal_due(&row, &current, self.secrets.settings(), now).is_some() {
                 due.entry((row.registry_namespaces.clone(), row.secret_name.clone()))
                     .or_default()
@@ -105,10 +112,10 @@ impl PullSecretRenewal {
             }
         }
         if due.is_empty() {
+            remember_replaced(op, replaced);
             return Ok(Outcome::Next(Step::Revoke));
         }
         let (_, client) = self.secrets.connector().client(registry).await?;
-        let mut replaced: BTreeSet<String> = BTreeSet::new();
         let mut failed: Vec<String> = Vec::new();
         let mut rewritten = 0usize;
         for ((scope_json, secret_name), rows) in due {
@@ -137,15 +144,23 @@ impl PullSecretRenewal {
                     Ok(kube) => kube,
                     Err(err) => {
                         failed.push(format!("{at}: {err}"));
-                        store.mark_pull_secret(&id, "failed", &err.to_string(), now).await?;
+                        store
+                            .mark_pull_secret(&id, "failed", &err.to_string(), now)
+                            .await?;
                         continue;
                     }
                 };
-                match self.secrets.write(&kube.client, registry, &issued, row).await {
+                match self
+                    .secrets
+                    .write(&kube.client, registry, &issued, row)
+                    .await
+                {
                     Ok(_) => {
                         written_any = true;
                         rewritten += 1;
-                        if let Some(old) = old.filter(|o| Some(o) != issued.credential.vendor_id.as_ref()) {
+                        if let Some(old) =
+                            old.filter(|o| Some(o) != issued.credential.vendor_id.as_ref())
+                        {
                             replaced.insert(old);
                         }
                     }
@@ -249,7 +264,10 @@ impl PullSecretScheduler {
         let now = now_millis();
         let mut by_registry: BTreeMap<String, Vec<PullSecretRow>> = BTreeMap::new();
         for row in store.all_pull_secrets().await? {
-            by_registry.entry(row.registry_id.clone()).or_default().push(row);
+            by_registry
+                .entry(row.registry_id.clone())
+                .or_default()
+                .push(row);
         }
         let mut queued = Vec::new();
         for (registry_id, rows) in by_registry {

@@ -583,7 +583,9 @@ fn check_selector(field: &str, target: &PullSecretTarget) -> Result<()> {
         if key.is_empty() || key.contains(['!', ' ', '(', ')']) {
             return Err(Error::invalid(
                 field,
-                format!("{part:?} is not a label condition: write key=value or key, comma-separated"),
+                format!(
+                    "{part:?} is not a label condition: write key=value or key, comma-separated"
+                ),
             ));
         }
     }
@@ -710,7 +712,10 @@ mod tests {
 
     #[test]
     fn issued_names_are_unique_and_follow_the_robot_rules() {
-        assert_eq!(robot_name("flotilla-reg", "0123456789"), "flotilla-reg-0123456789");
+        assert_eq!(
+            robot_name("flotilla-reg", "0123456789"),
+            "flotilla-reg-0123456789"
+        );
         assert_eq!(robot_name("pull.secret", "ab"), "pull-secret-ab");
         assert!(robot_name(&"x".repeat(200), "ab").len() <= 43);
     }

@@ -88,9 +88,7 @@ impl OperationWorker {
                     .await?;
                 Ok(decide::connected())
             }
-            Step::Wait | Step::Forget | Step::Renew | Step::Revoke => {
-                Err(misplaced(op.kind, step))
-            }
+            Step::Wait | Step::Forget | Step::Renew | Step::Revoke => Err(misplaced(op.kind, step)),
         }
     }
 
@@ -210,9 +208,7 @@ impl OperationWorker {
             | Step::Connect
             | Step::Forget
             | Step::Renew
-            | Step::Revoke => {
-                Err(misplaced(op.kind, step))
-            }
+            | Step::Revoke => Err(misplaced(op.kind, step)),
         }
     }
 
@@ -231,9 +227,7 @@ impl OperationWorker {
             | Step::Connect
             | Step::Forget
             | Step::Renew
-            | Step::Revoke => {
-                Err(misplaced(op.kind, step))
-            }
+            | Step::Revoke => Err(misplaced(op.kind, step)),
         }
     }
 
