@@ -5,10 +5,7 @@ use flotilla_test_support as support;
 use std::time::{Duration, Instant};
 
 use flotilla::{
-    proto::{
-        self as pb, cluster_service_client::ClusterServiceClient,
-        registry_service_client::RegistryServiceClient,
-    },
+    proto::{self as pb, cluster_service_client::ClusterServiceClient},
     store::ClusterRow,
 };
 use prost::Message;

@@ -179,12 +179,14 @@ async fn a_changed_registry_credential_rewrites_the_secret() {
             .await
             .expect("update registry");
         let moved = changed(&kube, &n, &rotated, Duration::from_secs(15)).await;
-        let state = f.fake.state();
-        let live = state
+        let issued_under = f
+            .fake
+            .state()
             .live_pull(&moved.username, &moved.password)
-            .expect("live credential");
-        assert_eq!(live.issued_under, "other-admin");
-        drop(state);
+            .expect("live credential")
+            .issued_under
+            .clone();
+        assert_eq!(issued_under, "other-admin");
         f.server.shutdown().await;
     };
     cleaning(check, ns.cleanup()).await;
