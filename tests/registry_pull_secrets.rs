@@ -491,6 +491,10 @@ async fn a_scoped_token_writes_only_to_its_clusters() {
             .map(|r| r.cluster_id.as_str())
             .collect();
         assert_eq!(clusters, ["first"], "{synced:?}");
+        assert!(
+            synced.unreachable.is_empty(),
+            "a cluster out of scope is not even tried: {synced:?}"
+        );
         assert!(read_secret(&kube, &n, "flotilla-reg").await.is_some());
         assert!(
             read_secret(&second, &n, "flotilla-reg").await.is_none(),
