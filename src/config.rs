@@ -307,6 +307,8 @@ pub struct RegistrySettings {
     pub deployments_sync_wait: Duration,
     /// Providers added to the built-in ones (same id: this one wins).
     pub extra_providers: crate::adapters::registry::RegistryProviders,
+    /// Issuing and renewing the credentials of pull secrets.
+    pub pull_secrets: crate::service::registries::pull_secrets::PullSecretSettings,
 }
 
 impl Default for RegistrySettings {
@@ -316,6 +318,7 @@ impl Default for RegistrySettings {
             probe_concurrency: 8,
             deployments_sync_wait: Duration::from_secs(10),
             extra_providers: Default::default(),
+            pull_secrets: Default::default(),
         }
     }
 }

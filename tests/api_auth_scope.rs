@@ -447,6 +447,7 @@ fn cluster_bound_requests(cluster: &str) -> Vec<(&'static str, bool, Vec<u8>)> {
                 registry_id: "harbor".into(),
                 targets: vec![pb::PullSecretTarget {
                     cluster_id: id(),
+                    namespaces: vec![ns()],
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -553,9 +554,6 @@ fn requests_naming_a_cluster() -> Vec<String> {
     found
 }
 
-/// RPCs this server does not implement: they answer UNIMPLEMENTED whatever the cluster.
-const UNIMPLEMENTED: &[&str] = &["RegistryService/SyncPullSecret"];
-
 /// A token limited to one cluster cannot tell another cluster (or its operations) from one that
 /// does not exist: every cluster-bound RPC answers the same code and message for both, and
 /// nothing about the other cluster changes.
@@ -593,6 +591,26 @@ async fn another_clusters_rpcs_look_exactly_like_a_missing_clusters() {
         update_time: 1,
     };
     store.insert_operation(&beta_operation).await.unwrap();
+    // SyncPullSecret checks its clusters only for a registry that exists and can issue a pull
+    // credential: a Harbor record, never called (the clusters are checked before anything is
+    // issued).
+    store
+        .insert_registry(&flotilla::store::RegistryRow {
+            id: "harbor".into(),
+            display_name: "harbor".into(),
+            labels: "{}".into(),
+            provider: "harbor".into(),
+            endpoint: "https://127.0.0.1:9".into(),
+            region: String::new(),
+            vendor_instance_id: String::new(),
+            credential_id: None,
+            ca_pem: None,
+            version: 1,
+            create_time: 1,
+            update_time: 1,
+        })
+        .await
+        .unwrap();
     let mut admin = AdminServiceClient::new(server.channel().await);
     let token = admin
         .create_api_token(pb::CreateApiTokenRequest {
@@ -651,12 +669,11 @@ async fn another_clusters_rpcs_look_exactly_like_a_missing_clusters() {
                 .expect_err(path);
             let hidden = call_with(scoped.clone(), &full, streaming, hidden).await;
             let hidden = hidden.expect_err(&format!("{path}: another cluster's call succeeded"));
-            let wanted = if UNIMPLEMENTED.contains(&path) {
-                Code::Unimplemented
-            } else {
-                Code::NotFound
-            };
-            assert_eq!(missing.code(), wanted, "{path}: a missing id: {missing:?}");
+            assert_eq!(
+                missing.code(),
+                Code::NotFound,
+                "{path}: a missing id: {missing:?}"
+            );
             assert_eq!(
                 (hidden.code(), hidden.message().replace(hidden_id, "X")),
                 (missing.code(), missing.message().replace(missing_id, "X")),

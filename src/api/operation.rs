@@ -187,6 +187,7 @@ fn kind_from_pb(value: i32) -> Result<OperationKind, Status> {
         Ok(P::DeleteNodePool) => OperationKind::DeleteNodePool,
         Ok(P::AddNodes) => OperationKind::AddNodes,
         Ok(P::RemoveNodes) => OperationKind::RemoveNodes,
+        Ok(P::RenewPullSecret) => OperationKind::RenewPullSecret,
         _ => {
             return Err(
                 Error::invalid("types", format!("{value} is not an operation type")).into(),
@@ -207,6 +208,7 @@ fn kind_to_pb(kind: OperationKind) -> pb::OperationType {
         OperationKind::DeleteNodePool => P::DeleteNodePool,
         OperationKind::AddNodes => P::AddNodes,
         OperationKind::RemoveNodes => P::RemoveNodes,
+        OperationKind::RenewPullSecret => P::RenewPullSecret,
     }
 }
 

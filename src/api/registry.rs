@@ -1,6 +1,6 @@
 //! `flotilla.v1.RegistryService`. Handlers convert, call the service layer, convert back.
 //! Mutations note their target for the audit log ("registries/<id>[/…]"; registries belong to
-//! no cluster). SyncPullSecret is not overridden: it answers UNIMPLEMENTED (generated stub).
+//! no cluster).
 
 use std::{sync::Arc, time::SystemTime};
 
@@ -18,17 +18,27 @@ use crate::service::{
         Registry, RegistryCatalog, RegistryStatus, UpdateRegistry,
         content::{ArtifactView, Page, Paging, RegistryContent},
         deployments::{Deployment, UnsearchedCluster},
+        pull_secrets::{PullSecretResult, PullSecretTarget, PullSecrets, SyncPullSecret},
     },
 };
 
 pub struct RegistryApi {
     catalog: Arc<RegistryCatalog>,
     content: Arc<RegistryContent>,
+    pull_secrets: Arc<PullSecrets>,
 }
 
 impl RegistryApi {
-    pub fn new(catalog: Arc<RegistryCatalog>, content: Arc<RegistryContent>) -> Self {
-        RegistryApi { catalog, content }
+    pub fn new(
+        catalog: Arc<RegistryCatalog>,
+        content: Arc<RegistryContent>,
+        pull_secrets: Arc<PullSecrets>,
+    ) -> Self {
+        RegistryApi {
+            catalog,
+            content,
+            pull_secrets,
+        }
     }
 }
 
@@ -308,6 +318,24 @@ impl RegistryService for RegistryApi {
         }))
     }
 
+    async fn sync_pull_secret(
+        &self,
+        request: Request<pb::SyncPullSecretRequest>,
+    ) -> Result<Response<pb::SyncPullSecretResponse>, Status> {
+        let r = request.get_ref();
+        let what = format!("pullSecrets/{}", r.secret_name);
+        audit::note(&request, "", &target(&r.registry_id, &[&what]));
+        let scope = cluster_scope(&request);
+        let synced = self
+            .pull_secrets
+            .sync(&scope, request.into_inner().into())
+            .await?;
+        Ok(Response::new(pb::SyncPullSecretResponse {
+            results: synced.results.into_iter().map(Into::into).collect(),
+            unreachable: synced.unreachable.into_iter().map(Into::into).collect(),
+        }))
+    }
+
     async fn list_chart_versions(
         &self,
         request: Request<pb::ListChartVersionsRequest>,
@@ -538,6 +566,38 @@ impl From<adapter::ChartVersion> for pb::ChartVersion {
             digest: v.digest,
             create_time: time(v.created),
             description: v.description,
+        }
+    }
+}
+
+impl From<pb::SyncPullSecretRequest> for SyncPullSecret {
+    fn from(r: pb::SyncPullSecretRequest) -> Self {
+        SyncPullSecret {
+            registry_id: r.registry_id,
+            targets: r
+                .targets
+                .into_iter()
+                .map(|t| PullSecretTarget {
+                    cluster_id: t.cluster_id,
+                    namespaces: t.namespaces,
+                    cluster_label_selector: t.cluster_label_selector,
+                })
+                .collect(),
+            secret_name: r.secret_name,
+            service_account: r.service_account,
+            registry_namespaces: r.registry_namespaces,
+        }
+    }
+}
+
+impl From<PullSecretResult> for pb::PullSecretResult {
+    fn from(r: PullSecretResult) -> Self {
+        pb::PullSecretResult {
+            cluster_id: r.cluster_id,
+            namespace: r.namespace,
+            outcome: r.outcome,
+            message: r.message,
+            expire_time: r.expire_millis.map(timestamp),
         }
     }
 }

@@ -112,6 +112,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             .registry_prober(&settings)
             .run(shutdown.child_token()),
     );
+    tokio::spawn(
+        services
+            .pull_secret_scheduler(&settings)
+            .run(shutdown.child_token()),
+    );
     if let Some(keep) = settings.audit_retention {
         tokio::spawn(crate::auth::audit::enforce_retention(
             services.store.clone(),

@@ -101,7 +101,8 @@ pub async fn build(
             pb::registry_service_server::RegistryServiceServer<_>,
             api::registry::RegistryApi::new(
                 services.registries.clone(),
-                services.registry_content.clone()
+                services.registry_content.clone(),
+                services.pull_secrets.clone()
             )
         ))
         .add_service(limited!(

@@ -23,6 +23,8 @@ use crate::{
             connect::RegistryConnector,
             content::RegistryContent,
             deployments::DeploymentFinder,
+            pull_secret_renewal::{PullSecretRenewal, PullSecretScheduler},
+            pull_secrets::PullSecrets,
             status::{RegistryProber, RegistryProberSettings, RegistryStatusBoard},
         },
         secrets::credentials::CredentialVault,
@@ -61,6 +63,7 @@ pub struct Services {
     pub registry_board: Arc<RegistryStatusBoard>,
     pub registries: Arc<RegistryCatalog>,
     pub registry_content: Arc<RegistryContent>,
+    pub pull_secrets: Arc<PullSecrets>,
 }
 
 impl Services {
@@ -168,12 +171,23 @@ impl Services {
             registry_connector.clone(),
             Arc::new(DeploymentFinder::new(
                 store.clone(),
-                accessor,
+                accessor.clone(),
                 caches.clone(),
                 settings.registries.deployments_sync_wait,
             )),
         ));
+        let pull_secrets = Arc::new(PullSecrets::new(
+            store.clone(),
+            registry_connector.clone(),
+            accessor.clone(),
+            settings.registries.pull_secrets.clone(),
+        ));
+        worker.serve_pull_secrets(Arc::new(PullSecretRenewal::new(
+            pull_secrets.clone(),
+            accessor,
+        )));
         Services {
+            pull_secrets,
             admin,
             registry_connector,
             registry_board,
@@ -210,6 +224,14 @@ impl Services {
                 interval: settings.registries.probe_interval,
                 concurrency: settings.registries.probe_concurrency,
             },
+        }
+    }
+
+    /// Queues renewals of pull secrets that expire soon or whose registry credential changed.
+    pub fn pull_secret_scheduler(&self, settings: &Settings) -> PullSecretScheduler {
+        PullSecretScheduler {
+            secrets: self.pull_secrets.clone(),
+            retry_window: settings.operations.retry_window,
         }
     }
 

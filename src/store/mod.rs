@@ -8,6 +8,7 @@ mod clusters;
 mod credentials;
 mod migrate;
 mod operations;
+mod pull_secrets;
 mod records;
 mod registries;
 pub mod schema;
@@ -27,6 +28,7 @@ pub use auth::AuditQuery;
 pub use clusters::{ClusterOrder, ClusterPage, ClusterQuery};
 pub use credentials::CredentialQuery;
 pub use operations::{ACTIVE_STATES, OperationQuery, OperationRow};
+pub use pull_secrets::PullSecretRow;
 pub use records::{ApiTokenRow, AuditRow, ClusterRow, CredentialRow, SecretRow};
 pub use registries::{CredentialUsers, RegistryPage, RegistryQuery, RegistryRow};
 

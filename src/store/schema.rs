@@ -118,3 +118,25 @@ diesel::table! {
         update_time -> BigInt,
     }
 }
+
+diesel::table! {
+    pull_secrets (id) {
+        id -> Text,
+        registry_id -> Text,
+        cluster_id -> Text,
+        namespace -> Text,
+        secret_name -> Text,
+        service_account -> Text,
+        registry_namespaces -> Text,
+        vendor_credential_id -> Nullable<Text>,
+        username -> Text,
+        issue_time -> BigInt,
+        expire_time -> Nullable<BigInt>,
+        registry_credential_id -> Nullable<Text>,
+        registry_credential_version -> BigInt,
+        outcome -> Text,
+        message -> Text,
+        create_time -> BigInt,
+        update_time -> BigInt,
+    }
+}

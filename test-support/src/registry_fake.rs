@@ -5,12 +5,14 @@
 //! adapters (OCI against CNCF Distribution, the vendors against their simulators).
 //!
 //! Every client call is counted per operation ([`FakeRegistry::calls`]), so a test can assert
-//! that a refused request sent nothing.
+//! that a refused request sent nothing. A provider made with [`FakeRegistry::issuing`] issues
+//! pull credentials ([`FakePull`]) and remembers each one, revoked or not, so a test can check
+//! what a Secret holds against what was issued.
 
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use async_trait::async_trait;
@@ -18,10 +20,28 @@ use flotilla::adapters::{
     ErrorClass, Result, VendorError,
     registry::{
         Artifact, ArtifactKind, Chart, ChartVersion, CredentialKind, Listed, LoginInfo, Namespace,
-        PageRequest, RegistryCapability, RegistryClient, RegistryCredentials, RegistryProvider,
-        RegistryProviders, RegistryTarget, Repository, TargetViolation,
+        PageRequest, PullCredential, PullScope, RegistryCapability, RegistryClient,
+        RegistryCredentials, RegistryProvider, RegistryProviders, RegistryTarget, Repository,
+        TargetViolation,
     },
 };
+use zeroize::Zeroizing;
+
+/// A pull credential the fake issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakePull {
+    pub vendor_id: String,
+    pub username: String,
+    pub password: String,
+    /// The namespaces it may pull from (empty: all).
+    pub namespaces: Vec<String>,
+    /// The name Flotilla asked for.
+    pub name: String,
+    pub expires: SystemTime,
+    pub revoked: bool,
+    /// Which registry credential's username it was issued under (the admin's).
+    pub issued_under: String,
+}
 
 /// What the fake registry holds and how it behaves; shared by its provider and clients.
 #[derive(Default)]
@@ -40,6 +60,23 @@ pub struct FakeState {
     pub calls: BTreeMap<&'static str, usize>,
     /// Endpoints clients were opened for.
     pub opened: Vec<String>,
+    /// Pull credentials issued, in order, revoked ones included.
+    pub pulls: Vec<FakePull>,
+    /// The longest lifetime the fake gives a pull credential (`None`: what was asked).
+    pub max_pull_lifetime: Option<Duration>,
+}
+
+impl FakeState {
+    /// The issued pull credential `username`/`password` logs in as, if it is live (issued,
+    /// not revoked, not expired).
+    pub fn live_pull(&self, username: &str, password: &str) -> Option<&FakePull> {
+        self.pulls.iter().find(|p| {
+            p.username == username
+                && p.password == password
+                && !p.revoked
+                && p.expires > SystemTime::now()
+        })
+    }
 }
 
 /// A fake registry provider; clone it to keep a handle on its state.
@@ -80,6 +117,18 @@ impl FakeRegistry {
             kinds: &[CredentialKind::Anonymous, CredentialKind::UsernamePassword],
             ..FakeRegistry::new(id)
         }
+    }
+
+    /// A provider `id` like [`FakeRegistry::new`] that also issues pull credentials.
+    pub fn issuing(id: &'static str) -> FakeRegistry {
+        let mut fake = FakeRegistry::new(id);
+        fake.capability.issue_pull_credential = true;
+        fake
+    }
+
+    /// Every pull credential issued so far, revoked ones included.
+    pub fn pulls(&self) -> Vec<FakePull> {
+        self.state().pulls.clone()
     }
 
     /// These providers, for `RegistrySettings::extra_providers`.
@@ -502,5 +551,47 @@ impl RegistryClient for FakeClient {
             })
             .collect();
         Ok(page(items, p))
+    }
+    async fn issue_pull_credential(&self, scope: &PullScope) -> Result<PullCredential> {
+        let mut state = self.call("issue_pull_credential");
+        let lifetime = match state.max_pull_lifetime {
+            Some(max) => scope.lifetime.min(max),
+            None => scope.lifetime,
+        };
+        let vendor_id = (state.pulls.len() + 1).to_string();
+        let issued = FakePull {
+            username: format!("robot${}", scope.name),
+            password: uuid::Uuid::new_v4().simple().to_string(),
+            namespaces: scope.namespaces.clone(),
+            name: scope.name.clone(),
+            expires: SystemTime::now() + lifetime,
+            revoked: false,
+            issued_under: match &self.target.credentials {
+                RegistryCredentials::UsernamePassword { username, .. } => username.clone(),
+                _ => String::new(),
+            },
+            vendor_id,
+        };
+        state.pulls.push(issued.clone());
+        Ok(PullCredential {
+            server: self
+                .target
+                .endpoint
+                .trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .to_string(),
+            username: issued.username,
+            password: Zeroizing::new(issued.password),
+            expires: Some(issued.expires),
+            vendor_id: Some(issued.vendor_id),
+        })
+    }
+
+    async fn revoke_pull_credential(&self, vendor_id: &str) -> Result<()> {
+        let mut state = self.call("revoke_pull_credential");
+        if let Some(pull) = state.pulls.iter_mut().find(|p| p.vendor_id == vendor_id) {
+            pull.revoked = true;
+        }
+        Ok(())
     }
 }

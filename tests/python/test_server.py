@@ -190,8 +190,8 @@ def test_grpc_web_errors(server):
     assert trailers["grpc-status"] == "3", trailers
     assert bad_request_fields(trailers) == ["operation_id"]
 
-    # An RPC not built yet says so.
-    _, _, _, trailers = grpc_web(server, "/flotilla.v1.RegistryService/SyncPullSecret")
+    # A method the contract does not have says so.
+    _, _, _, trailers = grpc_web(server, "/flotilla.v1.RegistryService/NoSuchMethod")
     assert trailers["grpc-status"] == "12", trailers
 
 

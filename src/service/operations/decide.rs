@@ -295,7 +295,8 @@ pub fn target_pool<'a>(input: &'a OperationInput, created_pool_id: &'a str) -> O
         | OperationInput::RemoveNodes { pool_id, .. } => Some(pool_id),
         OperationInput::CreateCluster
         | OperationInput::DeleteCluster
-        | OperationInput::UpgradeCluster { .. } => None,
+        | OperationInput::UpgradeCluster { .. }
+        | OperationInput::RenewPullSecret { .. } => None,
     }
 }
 

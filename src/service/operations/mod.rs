@@ -29,10 +29,13 @@ pub enum OperationKind {
     DeleteNodePool,
     AddNodes,
     RemoveNodes,
+    /// Issue a new pull credential for a registry's pull secrets that expire soon (or whose
+    /// registry credential changed), rewrite them, revoke what they held.
+    RenewPullSecret,
 }
 
 impl OperationKind {
-    pub const ALL: [OperationKind; 8] = [
+    pub const ALL: [OperationKind; 9] = [
         OperationKind::CreateCluster,
         OperationKind::DeleteCluster,
         OperationKind::UpgradeCluster,
@@ -41,6 +44,7 @@ impl OperationKind {
         OperationKind::DeleteNodePool,
         OperationKind::AddNodes,
         OperationKind::RemoveNodes,
+        OperationKind::RenewPullSecret,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +57,7 @@ impl OperationKind {
             OperationKind::DeleteNodePool => "DELETE_NODE_POOL",
             OperationKind::AddNodes => "ADD_NODES",
             OperationKind::RemoveNodes => "REMOVE_NODES",
+            OperationKind::RenewPullSecret => "RENEW_PULL_SECRET",
         }
     }
 
@@ -78,6 +83,7 @@ pub fn steps_of(kind: OperationKind) -> &'static [Step] {
         | OperationKind::DeleteNodePool
         | OperationKind::AddNodes
         | OperationKind::RemoveNodes => &[Step::Submit, Step::Wait],
+        OperationKind::RenewPullSecret => &[Step::Renew, Step::Revoke],
     }
 }
 
@@ -162,6 +168,13 @@ pub enum OperationInput {
         node_names: Vec<String>,
         skip_drain: bool,
         release_instances: bool,
+    },
+    /// The pull secrets of one registry; `replaced` are vendor ids of credentials that renewal
+    /// took out of Secrets, revoked (once no Secret holds them) by the last step.
+    RenewPullSecret {
+        registry_id: String,
+        #[serde(default)]
+        replaced: Vec<String>,
     },
 }
 
@@ -619,7 +632,7 @@ mod tests {
     fn each_kind_has_its_steps_in_order() {
         use OperationKind::*;
         use Step::*;
-        let table: [(OperationKind, &[Step]); 8] = [
+        let table: [(OperationKind, &[Step]); 9] = [
             (CreateCluster, &[Submit, Provision, NodePools, Connect]),
             (DeleteCluster, &[Submit, Wait, Forget]),
             (UpgradeCluster, &[Submit, Wait]),
@@ -628,6 +641,7 @@ mod tests {
             (DeleteNodePool, &[Submit, Wait]),
             (AddNodes, &[Submit, Wait]),
             (RemoveNodes, &[Submit, Wait]),
+            (RenewPullSecret, &[Renew, Revoke]),
         ];
         for (kind, steps) in table {
             assert_eq!(steps_of(kind), steps, "{kind:?}");
@@ -646,6 +660,7 @@ mod tests {
             (DeleteNodePool, "DELETE_NODE_POOL"),
             (AddNodes, "ADD_NODES"),
             (RemoveNodes, "REMOVE_NODES"),
+            (RenewPullSecret, "RENEW_PULL_SECRET"),
         ];
         assert_eq!(kinds.len(), OperationKind::ALL.len());
         for (kind, name) in kinds {

@@ -83,7 +83,8 @@ pub fn cluster_state_after_failure(kind: OperationKind) -> Option<ClusterState> 
         | OperationKind::UpdateNodePool
         | OperationKind::DeleteNodePool
         | OperationKind::AddNodes
-        | OperationKind::RemoveNodes => None,
+        | OperationKind::RemoveNodes
+        | OperationKind::RenewPullSecret => None,
     }
 }
 
@@ -284,6 +285,7 @@ mod tests {
             (DeleteNodePool, None),
             (AddNodes, None),
             (RemoveNodes, None),
+            (RenewPullSecret, None),
         ];
         assert_eq!(table.len(), OperationKind::ALL.len());
         for (kind, state) in table {

@@ -21,16 +21,22 @@ pub enum Step {
     Wait,
     /// Forget a deleted cluster here.
     Forget,
+    /// Issue a new pull credential and rewrite the pull secrets that hold the old one.
+    Renew,
+    /// Revoke the pull credentials no Secret holds any more.
+    Revoke,
 }
 
 impl Step {
-    pub const ALL: [Step; 6] = [
+    pub const ALL: [Step; 8] = [
         Step::Submit,
         Step::Provision,
         Step::NodePools,
         Step::Connect,
         Step::Wait,
         Step::Forget,
+        Step::Renew,
+        Step::Revoke,
     ];
 
     /// The stored and shown name.
@@ -42,6 +48,8 @@ impl Step {
             Step::Connect => "connect",
             Step::Wait => "wait",
             Step::Forget => "forget",
+            Step::Renew => "renew",
+            Step::Revoke => "revoke",
         }
     }
 
@@ -122,6 +130,8 @@ mod tests {
             (Step::Connect, "connect"),
             (Step::Wait, "wait"),
             (Step::Forget, "forget"),
+            (Step::Renew, "renew"),
+            (Step::Revoke, "revoke"),
         ];
         assert_eq!(names.len(), Step::ALL.len());
         for (step, name) in names {

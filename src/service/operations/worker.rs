@@ -5,7 +5,10 @@
 //! Every step is safe to run again: creates look the object up by name first (ACK has no
 //! idempotency token), resizes are target-based, deletes treat "not found" as done.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use prost::Message;
@@ -24,6 +27,7 @@ use crate::service::{
         retry::{self, AfterFailure, Backoff},
         to_row,
     },
+    registries::pull_secret_renewal::PullSecretRenewal,
     secrets::credentials::CredentialVault,
     workloads::WorkloadQueries,
 };
@@ -46,6 +50,8 @@ pub struct OperationWorker {
     settings: OperationSettings,
     /// This replica's lease identity.
     owner: String,
+    /// Runs the steps of pull secret renewals (registry work: no cluster provider).
+    pull_secrets: OnceLock<Arc<PullSecretRenewal>>,
 }
 
 impl OperationWorker {
@@ -68,7 +74,13 @@ impl OperationWorker {
             workloads,
             settings,
             owner: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            pull_secrets: OnceLock::new(),
         }
+    }
+
+    /// Lets this worker run `RENEW_PULL_SECRET` operations (the wiring calls it once).
+    pub fn serve_pull_secrets(&self, renewal: Arc<PullSecretRenewal>) {
+        let _ = self.pull_secrets.set(renewal);
     }
 
     /// Runs `settings.workers` claim loops until `shutdown`.
@@ -159,18 +171,27 @@ impl OperationWorker {
             let first = op.detail.step;
             open_step(op, first);
         }
-        // The provider and the opened credential serve every step of this claim.
-        let (provider, ctx) = match self.prepare(&op.detail, &op.provider).await {
-            Ok(ready) => ready,
-            Err(err) => {
-                let step = op.detail.step;
-                let failure = failure_of(op, err);
-                return self.fail(op, step, failure).await;
+        // The provider and the opened credential serve every step of this claim. Registry
+        // work (pull secret renewal) has neither.
+        let prepared = if op.kind == OperationKind::RenewPullSecret {
+            None
+        } else {
+            match self.prepare(&op.detail, &op.provider).await {
+                Ok(ready) => Some(ready),
+                Err(err) => {
+                    let step = op.detail.step;
+                    let failure = failure_of(op, err);
+                    return self.fail(op, step, failure).await;
+                }
             }
         };
         loop {
             let step = op.detail.step;
-            let outcome = match self.run_step(provider.as_ref(), &ctx, op, step).await {
+            let result = match &prepared {
+                Some((provider, ctx)) => self.run_step(provider.as_ref(), ctx, op, step).await,
+                None => self.run_registry_step(op, step).await,
+            };
+            let outcome = match result {
                 Ok(outcome) => outcome,
                 Err(err) => Outcome::Fail(failure_of(op, err)),
             };
@@ -217,7 +238,21 @@ impl OperationWorker {
             | OperationKind::DeleteNodePool
             | OperationKind::AddNodes
             | OperationKind::RemoveNodes => self.node_pool_step(p, ctx, op, step).await,
+            OperationKind::RenewPullSecret => Err(misplaced(op.kind, "a cluster provider")),
         }
+    }
+
+    async fn run_registry_step(
+        &self,
+        op: &mut Operation,
+        step: Step,
+    ) -> Result<Outcome, StepError> {
+        let renewal = self.pull_secrets.get().ok_or_else(|| {
+            StepError::Service(Error::Internal(
+                "pull secret renewal is not wired into this worker".into(),
+            ))
+        })?;
+        Ok(renewal.run_step(op, step).await?)
     }
 
     async fn prepare(

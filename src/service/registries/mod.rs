@@ -9,6 +9,8 @@ pub mod content;
 pub mod cursor;
 pub mod deployments;
 pub mod names;
+pub mod pull_secret_renewal;
+pub mod pull_secrets;
 pub mod status;
 
 use std::{collections::BTreeMap, sync::Arc};

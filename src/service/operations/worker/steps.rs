@@ -88,7 +88,7 @@ impl OperationWorker {
                     .await?;
                 Ok(decide::connected())
             }
-            Step::Wait | Step::Forget => Err(misplaced(op.kind, step)),
+            Step::Wait | Step::Forget | Step::Renew | Step::Revoke => Err(misplaced(op.kind, step)),
         }
     }
 
@@ -156,7 +156,9 @@ impl OperationWorker {
                 let detached = self.catalog.detach(&op.cluster_id, "").await;
                 Ok(decide::after_forget(detached)?)
             }
-            Step::Provision | Step::NodePools | Step::Connect => Err(misplaced(op.kind, step)),
+            Step::Provision | Step::NodePools | Step::Connect | Step::Renew | Step::Revoke => {
+                Err(misplaced(op.kind, step))
+            }
         }
     }
 
@@ -201,9 +203,12 @@ impl OperationWorker {
                 }
                 Ok(outcome)
             }
-            Step::Provision | Step::NodePools | Step::Connect | Step::Forget => {
-                Err(misplaced(op.kind, step))
-            }
+            Step::Provision
+            | Step::NodePools
+            | Step::Connect
+            | Step::Forget
+            | Step::Renew
+            | Step::Revoke => Err(misplaced(op.kind, step)),
         }
     }
 
@@ -217,9 +222,12 @@ impl OperationWorker {
         match step {
             Step::Submit => self.submit_pool_change(p, ctx, op).await,
             Step::Wait => self.wait_for_pool(p, ctx, op).await,
-            Step::Provision | Step::NodePools | Step::Connect | Step::Forget => {
-                Err(misplaced(op.kind, step))
-            }
+            Step::Provision
+            | Step::NodePools
+            | Step::Connect
+            | Step::Forget
+            | Step::Renew
+            | Step::Revoke => Err(misplaced(op.kind, step)),
         }
     }
 
@@ -278,7 +286,8 @@ impl OperationWorker {
             }
             OperationInput::CreateCluster
             | OperationInput::DeleteCluster
-            | OperationInput::UpgradeCluster { .. } => {
+            | OperationInput::UpgradeCluster { .. }
+            | OperationInput::RenewPullSecret { .. } => {
                 return Err(misplaced(op.kind, "the stored input"));
             }
         };

@@ -37,6 +37,8 @@ class _OperationTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Operati
     OPERATION_TYPE_ADD_NODES: _OperationType.ValueType  # 7
     OPERATION_TYPE_REMOVE_NODES: _OperationType.ValueType  # 8
     OPERATION_TYPE_IMPORT_CLUSTER: _OperationType.ValueType  # 9
+    OPERATION_TYPE_RENEW_PULL_SECRET: _OperationType.ValueType  # 10
+    """Renews (or, after the registry's credential changed, rewrites) a registry's pull secrets."""
 
 class OperationType(_OperationType, metaclass=_OperationTypeEnumTypeWrapper):
     """The kind of work an operation does."""
@@ -51,6 +53,8 @@ OPERATION_TYPE_DELETE_NODE_POOL: OperationType.ValueType  # 6
 OPERATION_TYPE_ADD_NODES: OperationType.ValueType  # 7
 OPERATION_TYPE_REMOVE_NODES: OperationType.ValueType  # 8
 OPERATION_TYPE_IMPORT_CLUSTER: OperationType.ValueType  # 9
+OPERATION_TYPE_RENEW_PULL_SECRET: OperationType.ValueType  # 10
+"""Renews (or, after the registry's credential changed, rewrites) a registry's pull secrets."""
 Global___OperationType: _TypeAlias = OperationType  # noqa: Y015
 
 class _OperationState:
