@@ -115,10 +115,20 @@ type RegistryServiceClient interface {
 	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (chart, page_token); FAILED_PRECONDITION
 	// (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	ListChartVersions(ctx context.Context, in *ListChartVersionsRequest, opts ...grpc.CallOption) (*ListChartVersionsResponse, error)
-	// Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
-	// clusters and namespaces. A result per target; unreachable clusters do not fail the call.
+	// Writes a kubernetes.io/dockerconfigjson Secret for the registry into the chosen clusters and
+	// namespaces. The credential written is the narrowest the vendor issues (a Harbor robot account
+	// that may only pull from registry_namespaces, an ACR or TCR temporary token), never the one the
+	// registry was connected with. A result per target; unreachable clusters are listed in
+	// `unreachable` and do not fail the call. Flotilla remembers what it wrote, renews it before it
+	// expires (RENEW_PULL_SECRET operations) and rewrites it when the registry's credential rotates.
+	// A Secret of that name that Flotilla did not write is left alone (outcome "failed").
 	//
-	// This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
+	// Errors: INVALID_ARGUMENT naming the field (targets, targets[i].cluster_id,
+	// targets[i].namespaces, targets[i].namespaces[j], targets[i].cluster_label_selector, secret_name,
+	// service_account, registry_namespaces[i]), also when the targets match no cluster; NOT_FOUND
+	// (NOT_FOUND) for a registry or a cluster the caller cannot see; FAILED_PRECONDITION
+	// (UNSUPPORTED_BY_PROVIDER) for a provider with no narrow pull credential (oci); and the vendor
+	// call errors of issuing it.
 	SyncPullSecret(ctx context.Context, in *SyncPullSecretRequest, opts ...grpc.CallOption) (*SyncPullSecretResponse, error)
 	// Changes a registry's display name, labels or credential (field mask). A new credential is
 	// checked by logging in with it before it is stored.
@@ -409,10 +419,20 @@ type RegistryServiceServer interface {
 	// Errors: NOT_FOUND (NOT_FOUND); INVALID_ARGUMENT (chart, page_token); FAILED_PRECONDITION
 	// (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
 	ListChartVersions(context.Context, *ListChartVersionsRequest) (*ListChartVersionsResponse, error)
-	// Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
-	// clusters and namespaces. A result per target; unreachable clusters do not fail the call.
+	// Writes a kubernetes.io/dockerconfigjson Secret for the registry into the chosen clusters and
+	// namespaces. The credential written is the narrowest the vendor issues (a Harbor robot account
+	// that may only pull from registry_namespaces, an ACR or TCR temporary token), never the one the
+	// registry was connected with. A result per target; unreachable clusters are listed in
+	// `unreachable` and do not fail the call. Flotilla remembers what it wrote, renews it before it
+	// expires (RENEW_PULL_SECRET operations) and rewrites it when the registry's credential rotates.
+	// A Secret of that name that Flotilla did not write is left alone (outcome "failed").
 	//
-	// This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
+	// Errors: INVALID_ARGUMENT naming the field (targets, targets[i].cluster_id,
+	// targets[i].namespaces, targets[i].namespaces[j], targets[i].cluster_label_selector, secret_name,
+	// service_account, registry_namespaces[i]), also when the targets match no cluster; NOT_FOUND
+	// (NOT_FOUND) for a registry or a cluster the caller cannot see; FAILED_PRECONDITION
+	// (UNSUPPORTED_BY_PROVIDER) for a provider with no narrow pull credential (oci); and the vendor
+	// call errors of issuing it.
 	SyncPullSecret(context.Context, *SyncPullSecretRequest) (*SyncPullSecretResponse, error)
 	// Changes a registry's display name, labels or credential (field mask). A new credential is
 	// checked by logging in with it before it is stored.

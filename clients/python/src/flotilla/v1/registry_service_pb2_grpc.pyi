@@ -117,10 +117,20 @@ class RegistryServiceStub:
     (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
     """
     SyncPullSecret: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.SyncPullSecretRequest, _registry_service_pb2.SyncPullSecretResponse]
-    """Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
-    clusters and namespaces. A result per target; unreachable clusters do not fail the call.
+    """Writes a kubernetes.io/dockerconfigjson Secret for the registry into the chosen clusters and
+    namespaces. The credential written is the narrowest the vendor issues (a Harbor robot account
+    that may only pull from registry_namespaces, an ACR or TCR temporary token), never the one the
+    registry was connected with. A result per target; unreachable clusters are listed in
+    `unreachable` and do not fail the call. Flotilla remembers what it wrote, renews it before it
+    expires (RENEW_PULL_SECRET operations) and rewrites it when the registry's credential rotates.
+    A Secret of that name that Flotilla did not write is left alone (outcome "failed").
 
-    This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
+    Errors: INVALID_ARGUMENT naming the field (targets, targets[i].cluster_id,
+    targets[i].namespaces, targets[i].namespaces[j], targets[i].cluster_label_selector, secret_name,
+    service_account, registry_namespaces[i]), also when the targets match no cluster; NOT_FOUND
+    (NOT_FOUND) for a registry or a cluster the caller cannot see; FAILED_PRECONDITION
+    (UNSUPPORTED_BY_PROVIDER) for a provider with no narrow pull credential (oci); and the vendor
+    call errors of issuing it.
     """
     UpdateRegistry: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.UpdateRegistryRequest, _registry_service_pb2.UpdateRegistryResponse]
     """Changes a registry's display name, labels or credential (field mask). A new credential is
@@ -239,10 +249,20 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     (PROVIDER_NOT_CONFIGURED, UNSUPPORTED_BY_PROVIDER); and the vendor call errors.
     """
     SyncPullSecret: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.SyncPullSecretRequest, _registry_service_pb2.SyncPullSecretResponse]  # type: ignore[assignment]
-    """Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
-    clusters and namespaces. A result per target; unreachable clusters do not fail the call.
+    """Writes a kubernetes.io/dockerconfigjson Secret for the registry into the chosen clusters and
+    namespaces. The credential written is the narrowest the vendor issues (a Harbor robot account
+    that may only pull from registry_namespaces, an ACR or TCR temporary token), never the one the
+    registry was connected with. A result per target; unreachable clusters are listed in
+    `unreachable` and do not fail the call. Flotilla remembers what it wrote, renews it before it
+    expires (RENEW_PULL_SECRET operations) and rewrites it when the registry's credential rotates.
+    A Secret of that name that Flotilla did not write is left alone (outcome "failed").
 
-    This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
+    Errors: INVALID_ARGUMENT naming the field (targets, targets[i].cluster_id,
+    targets[i].namespaces, targets[i].namespaces[j], targets[i].cluster_label_selector, secret_name,
+    service_account, registry_namespaces[i]), also when the targets match no cluster; NOT_FOUND
+    (NOT_FOUND) for a registry or a cluster the caller cannot see; FAILED_PRECONDITION
+    (UNSUPPORTED_BY_PROVIDER) for a provider with no narrow pull credential (oci); and the vendor
+    call errors of issuing it.
     """
     UpdateRegistry: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.UpdateRegistryRequest, _registry_service_pb2.UpdateRegistryResponse]  # type: ignore[assignment]
     """Changes a registry's display name, labels or credential (field mask). A new credential is
@@ -442,10 +462,20 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.SyncPullSecretRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.SyncPullSecretResponse, _abc.Awaitable[_registry_service_pb2.SyncPullSecretResponse]]:
-        """Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
-        clusters and namespaces. A result per target; unreachable clusters do not fail the call.
+        """Writes a kubernetes.io/dockerconfigjson Secret for the registry into the chosen clusters and
+        namespaces. The credential written is the narrowest the vendor issues (a Harbor robot account
+        that may only pull from registry_namespaces, an ACR or TCR temporary token), never the one the
+        registry was connected with. A result per target; unreachable clusters are listed in
+        `unreachable` and do not fail the call. Flotilla remembers what it wrote, renews it before it
+        expires (RENEW_PULL_SECRET operations) and rewrites it when the registry's credential rotates.
+        A Secret of that name that Flotilla did not write is left alone (outcome "failed").
 
-        This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
+        Errors: INVALID_ARGUMENT naming the field (targets, targets[i].cluster_id,
+        targets[i].namespaces, targets[i].namespaces[j], targets[i].cluster_label_selector, secret_name,
+        service_account, registry_namespaces[i]), also when the targets match no cluster; NOT_FOUND
+        (NOT_FOUND) for a registry or a cluster the caller cannot see; FAILED_PRECONDITION
+        (UNSUPPORTED_BY_PROVIDER) for a provider with no narrow pull credential (oci); and the vendor
+        call errors of issuing it.
         """
 
     @_abc_1.abstractmethod

@@ -1812,10 +1812,20 @@ export const RegistryService: GenService<{
     output: typeof ListChartVersionsResponseSchema;
   },
   /**
-   * Writes the registry's credential as a kubernetes.io/dockerconfigjson Secret into the chosen
-   * clusters and namespaces. A result per target; unreachable clusters do not fail the call.
+   * Writes a kubernetes.io/dockerconfigjson Secret for the registry into the chosen clusters and
+   * namespaces. The credential written is the narrowest the vendor issues (a Harbor robot account
+   * that may only pull from registry_namespaces, an ACR or TCR temporary token), never the one the
+   * registry was connected with. A result per target; unreachable clusters are listed in
+   * `unreachable` and do not fail the call. Flotilla remembers what it wrote, renews it before it
+   * expires (RENEW_PULL_SECRET operations) and rewrites it when the registry's credential rotates.
+   * A Secret of that name that Flotilla did not write is left alone (outcome "failed").
    *
-   * This server does not implement it yet: UNIMPLEMENTED, with a message naming the RPC.
+   * Errors: INVALID_ARGUMENT naming the field (targets, targets[i].cluster_id,
+   * targets[i].namespaces, targets[i].namespaces[j], targets[i].cluster_label_selector, secret_name,
+   * service_account, registry_namespaces[i]), also when the targets match no cluster; NOT_FOUND
+   * (NOT_FOUND) for a registry or a cluster the caller cannot see; FAILED_PRECONDITION
+   * (UNSUPPORTED_BY_PROVIDER) for a provider with no narrow pull credential (oci); and the vendor
+   * call errors of issuing it.
    *
    * @generated from rpc flotilla.v1.RegistryService.SyncPullSecret
    */
