@@ -111,8 +111,10 @@ impl ClientEnv {
 impl Drop for ClientEnv {
     fn drop(&mut self) {
         if !self.down {
+            // The logs stay (<dir>.last-logs) for whoever looks into the failure.
             let out = self.script("down");
             eprintln!("cleanup: {}", String::from_utf8_lossy(&out.stderr));
+            let _ = std::fs::remove_file(self.dir.with_extension("lock"));
         }
     }
 }
@@ -227,8 +229,9 @@ fn start_sim(binary: &str, args: &[&str]) -> (Reaped, serde_json::Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_gets_everything_from_the_env_file_and_down_leaves_nothing() {
     let t0 = Instant::now();
-    let dir =
-        support::workspace_dir().join(format!("target/client-env-test-{}", std::process::id()));
+    let target = support::workspace_dir().join("target");
+    let target = target.canonicalize().unwrap_or(target);
+    let dir = target.join(format!("client-env-test-{}", std::process::id()));
     let mut harness = ClientEnv {
         dir: dir.clone(),
         down: false,
