@@ -24,7 +24,7 @@ mod content;
 mod fixture;
 
 use fixture::{
-    PASSWORD, Server, USER, assert_refused, create_request, fields, reason, registry, requests,
+    PASSWORD, Server, USER, assert_refused, create_request, fields, registry, requests,
     walk_tags, writes,
 };
 
