@@ -24,8 +24,8 @@ mod content;
 mod fixture;
 
 use fixture::{
-    PASSWORD, Server, USER, assert_refused, create_request, fields, registry, requests,
-    walk_tags, writes,
+    PASSWORD, Server, USER, assert_refused, create_request, fields, registry, requests, walk_tags,
+    writes,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +95,10 @@ async fn refused_logins_store_nothing() {
                 "CREDENTIALS_INVALID",
                 &case,
             );
-            assert!(status.message().contains(&registry.url), "{case}: {status:?}");
+            assert!(
+                status.message().contains(&registry.url),
+                "{case}: {status:?}"
+            );
             assert!(!status.message().contains("wrong-password"), "{status:?}");
         }
         // validate_only with the right credential logs in and stores nothing either.
@@ -129,9 +132,18 @@ async fn refused_logins_store_nothing() {
         .create_registry(create_request("reg", &endpoint, "right", ""))
         .await
         .unwrap_err();
-    assert_refused(&status, Code::Unavailable, "VENDOR_UNAVAILABLE", "closed port");
+    assert_refused(
+        &status,
+        Code::Unavailable,
+        "VENDOR_UNAVAILABLE",
+        "closed port",
+    );
     assert!(status.message().contains(&endpoint), "{status:?}");
-    assert!(server.registry_rows().is_empty(), "{:?}", server.registry_rows());
+    assert!(
+        server.registry_rows().is_empty(),
+        "{:?}",
+        server.registry_rows()
+    );
     let listed = client
         .list_registries(pb::ListRegistriesRequest::default())
         .await
@@ -152,8 +164,9 @@ async fn tls_registry_needs_its_ca() {
     let registry =
         TestRegistry::start_with(RegistryKind::Distribution, RegistryAuth::Anonymous, options)
             .await;
-    let other = TestRegistry::start_with(RegistryKind::Distribution, RegistryAuth::Anonymous, options)
-        .await;
+    let other =
+        TestRegistry::start_with(RegistryKind::Distribution, RegistryAuth::Anonymous, options)
+            .await;
     assert!(registry.url.starts_with("https://"), "{}", registry.url);
     let pusher = Pusher::for_registry(&registry);
     let image = pusher
@@ -178,7 +191,12 @@ async fn tls_registry_needs_its_ca() {
     }
     assert!(server.registry_rows().is_empty());
     let log = requests(&registry).await;
-    assert_eq!(log.len(), pushed, "no request got through: {:?}", &log[pushed..]);
+    assert_eq!(
+        log.len(),
+        pushed,
+        "no request got through: {:?}",
+        &log[pushed..]
+    );
 
     let ca = registry.ca_pem.clone().expect("CA");
     let created = client
@@ -189,7 +207,10 @@ async fn tls_registry_needs_its_ca() {
         .registry
         .expect("registry");
     assert!(created.status.expect("status").reachable);
-    assert_eq!(server.registry_rows(), [format!("tls|oci|{}|", registry.url)]);
+    assert_eq!(
+        server.registry_rows(),
+        [format!("tls|oci|{}|", registry.url)]
+    );
     let tags = walk_tags(&mut client, "tls", "team/app", 10).await;
     assert_eq!(tags, ["v1"]);
     let artifact = client
@@ -254,7 +275,10 @@ async fn registry_lifecycle_against_real_registries() {
         .expect("providers")
         .into_inner()
         .providers;
-    let oci = providers.iter().find(|p| p.id == "oci").expect("oci offered");
+    let oci = providers
+        .iter()
+        .find(|p| p.id == "oci")
+        .expect("oci offered");
     let capability = oci.capability.as_ref().expect("capability");
     assert!(!capability.manage_namespaces && !capability.delete_repository);
     assert!(capability.delete_artifact && capability.delete_tag && capability.oci_charts);
@@ -286,7 +310,10 @@ async fn registry_lifecycle_against_real_registries() {
         ("oci", basic.url.as_str(), "Alpha", "good")
     );
     let status = alpha.status.expect("status");
-    assert!(status.reachable && status.last_check_time.is_some(), "{status:?}");
+    assert!(
+        status.reachable && status.last_check_time.is_some(),
+        "{status:?}"
+    );
     assert_eq!(status.api_version, "registry/2.0");
 
     let list = |page_size: i32, page_token: &str, filter: &str| pb::ListRegistriesRequest {
@@ -319,21 +346,23 @@ async fn registry_lifecycle_against_real_registries() {
         .expect("by label")
         .into_inner();
     assert_eq!(
-        web.registries.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        web.registries
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
         ["alpha"]
     );
 
     // Update: the mask decides; a wrong credential is refused (the registry said no) and kept
     // out; a right one is stored after its login.
-    let update = |paths: &[&str], registry: pb::Registry, validate_only: bool| {
-        pb::UpdateRegistryRequest {
+    let update =
+        |paths: &[&str], registry: pb::Registry, validate_only: bool| pb::UpdateRegistryRequest {
             registry: Some(registry),
             update_mask: Some(prost_types::FieldMask {
                 paths: paths.iter().map(|p| p.to_string()).collect(),
             }),
             validate_only,
-        }
-    };
+        };
     let changed = client
         .update_registry(update(
             &["display_name", "labels"],
@@ -352,7 +381,10 @@ async fn registry_lifecycle_against_real_registries() {
         .registry
         .expect("registry");
     assert_eq!(changed.display_name, "Alpha (mobile)");
-    assert_eq!(changed.labels.get("team").map(String::as_str), Some("mobile"));
+    assert_eq!(
+        changed.labels.get("team").map(String::as_str),
+        Some("mobile")
+    );
     assert_eq!(changed.endpoint, basic.url, "not in the mask: unchanged");
     let logins_before = requests(&basic).await.len();
     for validate_only in [false, true] {
@@ -377,7 +409,10 @@ async fn registry_lifecycle_against_real_registries() {
     }
     let log = requests(&basic).await.split_off(logins_before);
     assert!(
-        log.iter().filter(|r| r.path == "/v2/" && r.status == 401).count() >= 2,
+        log.iter()
+            .filter(|r| r.path == "/v2/" && r.status == 401)
+            .count()
+            >= 2,
         "the registry refused both logins: {log:?}"
     );
     client
@@ -392,7 +427,10 @@ async fn registry_lifecycle_against_real_registries() {
         ))
         .await
         .expect("validate only");
-    assert!(server.registry_rows()[0].ends_with("|good"), "validate_only stores nothing");
+    assert!(
+        server.registry_rows()[0].ends_with("|good"),
+        "validate_only stores nothing"
+    );
     client
         .update_registry(update(
             &["credential_id"],
@@ -436,7 +474,10 @@ async fn registry_lifecycle_against_real_registries() {
         })
         .await
         .expect("delete");
-    assert_eq!(server.registry_rows(), [format!("beta|oci|{}|", anonymous.url)]);
+    assert_eq!(
+        server.registry_rows(),
+        [format!("beta|oci|{}|", anonymous.url)]
+    );
     let status = client.get_registry(get("alpha")).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     let status = client
@@ -523,7 +564,12 @@ async fn tag_paging(kind: RegistryKind) {
         .expect("first page")
         .into_inner();
     for (repository, token, page_size, field) in [
-        ("big/other", first.next_page_token.as_str(), 10, "page_token"),
+        (
+            "big/other",
+            first.next_page_token.as_str(),
+            10,
+            "page_token",
+        ),
         ("big/tags", "not-a-token", 10, "page_token"),
         ("big/tags", "", -1, "page_size"),
     ] {
@@ -536,7 +582,11 @@ async fn tag_paging(kind: RegistryKind) {
             })
             .await
             .unwrap_err();
-        assert_eq!(status.code(), Code::InvalidArgument, "{repository} {token:?}: {status:?}");
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{repository} {token:?}: {status:?}"
+        );
         assert_eq!(fields(&status), [field]);
     }
     let status = client

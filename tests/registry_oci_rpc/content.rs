@@ -151,7 +151,10 @@ pub async fn every_rpc(kind: RegistryKind, auth: RegistryAuth) {
     server.server.shutdown().await;
 }
 
-async fn namespaces_and_repositories(client: &mut Client, registry: &support::registry::TestRegistry) {
+async fn namespaces_and_repositories(
+    client: &mut Client,
+    registry: &support::registry::TestRegistry,
+) {
     // Namespaces: the first path segments, with the repositories pushed into each.
     let list = |page_token: &str| pb::ListRegistryNamespacesRequest {
         registry_id: REG.into(),
@@ -391,8 +394,16 @@ async fn tags_and_artifacts(client: &mut Client, content: &Content) {
     assert_eq!(
         chart_digests,
         [
-            (d100.as_str(), push::HELM_CONFIG, kind(pb::ArtifactKind::HelmChart)),
-            (d120.as_str(), push::HELM_CONFIG, kind(pb::ArtifactKind::HelmChart)),
+            (
+                d100.as_str(),
+                push::HELM_CONFIG,
+                kind(pb::ArtifactKind::HelmChart)
+            ),
+            (
+                d120.as_str(),
+                push::HELM_CONFIG,
+                kind(pb::ArtifactKind::HelmChart)
+            ),
         ]
     );
 
@@ -422,7 +433,11 @@ async fn tags_and_artifacts(client: &mut Client, content: &Content) {
             .get_artifact(get_request(repository, reference))
             .await
             .unwrap_err();
-        assert_eq!(status.code(), Code::NotFound, "{repository}:{reference}: {status:?}");
+        assert_eq!(
+            status.code(),
+            Code::NotFound,
+            "{repository}:{reference}: {status:?}"
+        );
     }
     for (repository, reference, field) in [
         ("team/app", "bad tag!", "reference"),
@@ -499,7 +514,12 @@ async fn charts(client: &mut Client, content: &Content) {
     assert_eq!(
         versions,
         [
-            ("1.0.0", "1.25.0", "A web server", sha256(&content.chart_100.manifest)),
+            (
+                "1.0.0",
+                "1.25.0",
+                "A web server",
+                sha256(&content.chart_100.manifest)
+            ),
             (
                 "1.2.0",
                 "1.27.1",
@@ -530,7 +550,9 @@ async fn deletes(
     let before = requests(registry).await.len();
     // A tag: Distribution untags; docker-registry 2.8 deletes manifests only by digest, which
     // would drop every tag of the artifact, so Flotilla refuses rather than do that.
-    let deleted = client.delete_artifact(delete_request("team/app", "latest")).await;
+    let deleted = client
+        .delete_artifact(delete_request("team/app", "latest"))
+        .await;
     let latest = raw_manifest(pusher, "team/app", "latest").await;
     match registry.kind {
         RegistryKind::Distribution => {
