@@ -49,13 +49,7 @@ impl OciRegistry {
                             &pull_scope(repo),
                             Idempotency::Idempotent,
                             |auth| {
-                                client::tags_request(
-                                    &self.client,
-                                    repo,
-                                    ask,
-                                    last.as_deref(),
-                                    auth,
-                                )
+                                client::tags_request(&self.client, repo, ask, last.as_deref(), auth)
                             },
                         )
                         .await?
