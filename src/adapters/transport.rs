@@ -211,7 +211,7 @@ impl VendorHttp {
             } else {
                 ErrorClass::VendorUnavailable
             };
-            VendorError::new(class, vendor, operation, "NetworkError", err.to_string())
+            VendorError::new(class, vendor, operation, "NetworkError", with_causes(&err))
         };
         let response = self.client.execute(request).await.map_err(network)?;
         let status = response.status().as_u16();
@@ -223,6 +223,23 @@ impl VendorHttp {
             body,
         })
     }
+}
+
+/// An error and its causes ("error sending request for url (…): client error (Connect):
+/// invalid peer certificate: UnknownIssuer"): reqwest's own message stops at the URL, and the
+/// reason — refused connection, TLS certificate, DNS — is in the causes.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        let part = next.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = next.source();
+    }
+    text
 }
 
 /// Full jitter: a uniform delay in [0, min(cap, base * 2^attempt)), but never shorter than the
@@ -297,6 +314,33 @@ mod tests {
             account: "AK".into(),
             region: "cn-hangzhou".into(),
         }
+    }
+
+    #[test]
+    fn network_errors_keep_their_causes() {
+        let inner = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        let outer = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, inner);
+        assert_eq!(
+            with_causes(&outer),
+            "invalid peer certificate: UnknownIssuer"
+        );
+        #[derive(Debug)]
+        struct Sending(std::io::Error);
+        impl std::fmt::Display for Sending {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error sending request for url (https://r.example/v2/)")
+            }
+        }
+        impl std::error::Error for Sending {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let err = Sending(std::io::Error::other("certificate expired"));
+        assert_eq!(
+            with_causes(&err),
+            "error sending request for url (https://r.example/v2/): certificate expired"
+        );
     }
 
     #[tokio::test(start_paused = true)]

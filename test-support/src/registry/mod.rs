@@ -11,6 +11,6 @@ pub mod process;
 pub mod push;
 pub mod token;
 
-pub use process::{RegistryAuth, RegistryKind, TestRegistry};
+pub use process::{LoggedRequest, RegistryAuth, RegistryKind, RegistryOptions, TestRegistry};
 pub use push::{Pushed, Pusher, digest_of};
 pub use token::{TokenIssuer, TokenSigner};

@@ -3,6 +3,8 @@
 //! dir, anonymous, with htpasswd basic auth, or with bearer tokens from our own
 //! [`TokenIssuer`] or another realm signing with [`TokenSigner::test`] (the Harbor simulator's).
 //! Deletes are enabled. The process is killed and the dir removed on drop.
+//! [`TestRegistry::start_with`] adds HTTPS (a certificate from a CA made for the registry) and
+//! the registry's own access log.
 
 use std::{
     path::PathBuf,
@@ -104,6 +106,25 @@ impl RegistryAuth {
     }
 }
 
+/// What [`TestRegistry::start_with`] adds to a plain start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegistryOptions {
+    /// Serve HTTPS with a certificate for 127.0.0.1 and localhost, issued by a CA made for
+    /// this registry alone ([`TestRegistry::ca_pem`]).
+    pub tls: bool,
+    /// Log every request the registry serves ([`TestRegistry::requests`]).
+    pub access_log: bool,
+}
+
+/// One request in the registry's access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub method: String,
+    /// Path and query, as requested.
+    pub path: String,
+    pub status: u16,
+}
+
 /// A running registry. Killed (and its storage removed) on drop.
 pub struct TestRegistry {
     pub kind: RegistryKind,
@@ -113,12 +134,22 @@ pub struct TestRegistry {
     pub port: u16,
     /// The token issuer in token mode.
     pub issuer: Option<TokenIssuer>,
+    /// With TLS: the PEM certificate of the CA that issued the registry's certificate.
+    pub ca_pem: Option<String>,
     child: Child,
     dir: tempfile::TempDir,
 }
 
 impl TestRegistry {
     pub async fn start(kind: RegistryKind, auth: RegistryAuth) -> TestRegistry {
+        Self::start_with(kind, auth, RegistryOptions::default()).await
+    }
+
+    pub async fn start_with(
+        kind: RegistryKind,
+        auth: RegistryAuth,
+        options: RegistryOptions,
+    ) -> TestRegistry {
         let binary = kind.binary();
         let dir = tempfile::tempdir().expect("registry temp dir");
         let issuer = match &auth {
@@ -171,8 +202,23 @@ impl TestRegistry {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
+        let (ca_pem, tls_section) = if options.tls {
+            let (ca_pem, cert_pem, key_pem) = tls_certificates();
+            let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+            std::fs::write(&cert, cert_pem).expect("write certificate");
+            std::fs::write(&key, key_pem).expect("write key");
+            let section = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            );
+            (Some(ca_pem), section)
+        } else {
+            (None, String::new())
+        };
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: flotilla-test-{secret}\n{auth_section}",
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: {no_access_log}\nstorage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: flotilla-test-{secret}\n{tls_section}{auth_section}",
+            no_access_log = !options.access_log,
             data = dir.path().join("data").display(),
             secret = uuid::Uuid::new_v4(),
         );
@@ -190,12 +236,14 @@ impl TestRegistry {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|err| panic!("cannot start {}: {err}", binary.display()));
+        let scheme = if options.tls { "https" } else { "http" };
         let mut registry = TestRegistry {
             kind,
             auth,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
             port,
             issuer,
+            ca_pem,
             child,
             dir,
         };
@@ -205,7 +253,7 @@ impl TestRegistry {
 
     /// Until `GET /v2/` answers (200, or 401 with auth on).
     async fn wait_ready(&mut self) {
-        let client = reqwest::Client::new();
+        let client = self.http_client();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -230,6 +278,23 @@ impl TestRegistry {
         }
     }
 
+    /// An HTTP client that trusts the registry's CA (with TLS).
+    pub fn http_client(&self) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &self.ca_pem {
+            builder = builder.add_root_certificate(
+                reqwest::Certificate::from_pem(pem.as_bytes()).expect("test CA parses"),
+            );
+        }
+        builder.build().expect("registry HTTP client")
+    }
+
+    /// The requests the registry served so far, from its access log (started with
+    /// `access_log`; the registry writes a line once it has answered).
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.log().lines().filter_map(access_line).collect()
+    }
+
     /// What the registry logged (warnings and errors).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
@@ -251,4 +316,37 @@ impl Drop for TestRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A CA, and a certificate for 127.0.0.1 and localhost it issued: (CA PEM, cert PEM, key PEM).
+fn tls_certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "flotilla test registry CA");
+    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().expect("registry key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .expect("registry certificate params")
+        .signed_by(&key, &issuer)
+        .expect("registry certificate");
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// `127.0.0.1 - - [date] "GET /v2/ HTTP/1.1" 200 2 "" "agent"` → the request.
+fn access_line(line: &str) -> Option<LoggedRequest> {
+    let (_, rest) = line.split_once("] \"")?;
+    let (request, rest) = rest.split_once('"')?;
+    let mut parts = request.split(' ');
+    let (method, path) = (parts.next()?, parts.next()?);
+    let status = rest.split_whitespace().next()?.parse().ok()?;
+    Some(LoggedRequest {
+        method: method.to_string(),
+        path: path.to_string(),
+        status,
+    })
 }

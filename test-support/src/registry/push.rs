@@ -65,9 +65,12 @@ impl Pusher {
         }
     }
 
-    /// For a [`super::TestRegistry`], with its own credentials.
+    /// For a [`super::TestRegistry`], with its own credentials (and its CA, with TLS).
     pub fn for_registry(registry: &super::TestRegistry) -> Pusher {
-        Pusher::new(&registry.url, registry.auth.credentials())
+        Pusher {
+            client: registry.http_client(),
+            ..Pusher::new(&registry.url, registry.auth.credentials())
+        }
     }
 
     fn basic(&self) -> Option<String> {

@@ -2,6 +2,10 @@
 //! every page is sorted here, filtered to names after the cursor and cut to the page size, and
 //! the cursor is the last name returned. Namespaces of a plain registry are found by walking
 //! the catalog.
+//!
+//! One name more than the page is asked for: Distribution sends a `Link` to a next page
+//! whenever a page is full, also when nothing follows, so a full page alone cannot tell "more"
+//! from "done" — the extra name can, and no caller is handed a token to an empty page.
 
 use super::{
     backend::OciRegistry,
@@ -30,7 +34,9 @@ impl OciRegistry {
         size: u32,
         cursor: Option<&str>,
     ) -> Result<NamePage> {
-        let size = size.clamp(1, self.client.settings.max_page);
+        // `n` stays within `max_page` (Distribution refuses a catalog `n` above 1000).
+        let size = size.clamp(1, self.client.settings.max_page.saturating_sub(1).max(1));
+        let ask = size + 1;
         let mut last = cursor.map(str::to_string);
         // A registry that honours `n` but not `last` would hand back names we already have; a
         // few Link hops forward are allowed before giving up on it.
@@ -43,18 +49,12 @@ impl OciRegistry {
                             &pull_scope(repo),
                             Idempotency::Idempotent,
                             |auth| {
-                                client::tags_request(
-                                    &self.client,
-                                    repo,
-                                    size,
-                                    last.as_deref(),
-                                    auth,
-                                )
+                                client::tags_request(&self.client, repo, ask, last.as_deref(), auth)
                             },
                         )
                         .await?
                 }
-                None => self.catalog(operation, size, last.as_deref()).await?,
+                None => self.catalog(operation, ask, last.as_deref()).await?,
             };
             let received = match repository {
                 Some(_) => raw
@@ -80,6 +80,8 @@ impl OciRegistry {
                 last = Some(next.clone());
                 continue;
             }
+            // More names than the page, or a registry that stopped short of `ask` and links
+            // on (it caps `n` lower); a full page of `ask` names with a `Link` is the first case.
             let more = names.len() > size as usize || link.is_some();
             names.truncate(size as usize);
             return Ok(NamePage {
