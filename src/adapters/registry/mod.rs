@@ -340,6 +340,10 @@ pub trait RegistryClient: Send + Sync {
     }
 }
 
+/// Most requests per second Flotilla sends to one OCI or Harbor registry (at least the vendor
+/// limit). ACR's and TCR's management APIs are the clouds' and keep the vendor limit.
+pub const REGISTRY_RATE_PER_SECOND: u32 = 100;
+
 /// The registry providers this server offers, by id.
 #[derive(Default, Clone)]
 pub struct RegistryProviders {
@@ -369,6 +373,12 @@ pub fn providers(
     oci: oci::OciSettings,
     harbor: harbor::HarborSettings,
 ) -> RegistryProviders {
+    // A registry's own API serves whole clusters' pulls; the clouds' management APIs' limit
+    // (10/s by default) would make a walk of 10,000 tags in pages of 500 wait on the limiter.
+    let transport = super::TransportSettings {
+        rate_per_second: transport.rate_per_second.max(REGISTRY_RATE_PER_SECOND),
+        ..transport
+    };
     RegistryProviders::default()
         .with(Arc::new(oci::OciProvider::new(
             transport.clone(),
