@@ -18,7 +18,7 @@ use flotilla::{
     },
     net::{OutboundPolicy, OutboundSettings, outbound::parse_cidrs},
 };
-use support::registry::{Pushed, Pusher, RegistryAuth, RegistryKind, TestRegistry};
+use support::registry::{Pusher, RegistryAuth, RegistryKind, TestRegistry, scenario::push_content};
 use zeroize::Zeroizing;
 
 const USER: &str = "flotilla";
@@ -104,59 +104,6 @@ async fn walk_tags(client: &dyn RegistryClient, repository: &str, size: u32) -> 
         }
     }
     panic!("paging did not end");
-}
-
-/// What the scenario pushed.
-struct Content {
-    v1: Pushed,
-    docker: Pushed,
-    multi: Pushed,
-    signature: Pushed,
-    sbom: Pushed,
-    chart_100: Pushed,
-    chart_120: Pushed,
-}
-
-async fn push_content(pusher: &Pusher) -> Content {
-    let v1 = pusher
-        .push_image("team/app", Some("v1"), "linux/amd64", "one")
-        .await;
-    pusher.tag("team/app", "latest", &v1).await;
-    let docker = pusher
-        .push_docker_image("team/app", "v2-docker", "two")
-        .await;
-    let multi = pusher
-        .push_index("team/app", "multi", &["linux/amd64", "linux/arm64/v8"])
-        .await;
-    let signature = pusher.push_signature("team/app", &v1).await;
-    let sbom = pusher.push_sbom("team/app", &v1).await;
-    pusher
-        .push_image("team/web", Some("1"), "linux/amd64", "web")
-        .await;
-    pusher
-        .push_image("other/thing", Some("x"), "linux/amd64", "thing")
-        .await;
-    let chart_100 = pusher
-        .push_chart("charts/nginx", "nginx", "1.0.0", "1.25.0", "A web server")
-        .await;
-    let chart_120 = pusher
-        .push_chart(
-            "charts/nginx",
-            "nginx",
-            "1.2.0",
-            "1.27.1",
-            "A faster web server",
-        )
-        .await;
-    Content {
-        v1,
-        docker,
-        multi,
-        signature,
-        sbom,
-        chart_100,
-        chart_120,
-    }
 }
 
 /// Every trait method that applies to a plain registry, checked against what was pushed and

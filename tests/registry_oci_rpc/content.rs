@@ -8,66 +8,16 @@ use flotilla_test_support as support;
 use std::collections::BTreeSet;
 
 use flotilla::proto as pb;
-use support::registry::{Pushed, Pusher, RegistryAuth, RegistryKind, push};
+use support::registry::{
+    Pushed, Pusher, RegistryAuth, RegistryKind, push,
+    scenario::{Content, push_content},
+};
 use tonic::Code;
 
 use super::fixture::{
     Client, Server, assert_refused, fields, raw_manifest, registry, requests, sha256, walk_tags,
     writes,
 };
-
-/// What the scenario pushed.
-struct Content {
-    v1: Pushed,
-    docker: Pushed,
-    multi: Pushed,
-    signature: Pushed,
-    sbom: Pushed,
-    chart_100: Pushed,
-    chart_120: Pushed,
-}
-
-async fn push_content(pusher: &Pusher) -> Content {
-    let v1 = pusher
-        .push_image("team/app", Some("v1"), "linux/amd64", "one")
-        .await;
-    pusher.tag("team/app", "latest", &v1).await;
-    let docker = pusher
-        .push_docker_image("team/app", "v2-docker", "two")
-        .await;
-    let multi = pusher
-        .push_index("team/app", "multi", &["linux/amd64", "linux/arm64/v8"])
-        .await;
-    let signature = pusher.push_signature("team/app", &v1).await;
-    let sbom = pusher.push_sbom("team/app", &v1).await;
-    pusher
-        .push_image("team/web", Some("1"), "linux/amd64", "web")
-        .await;
-    pusher
-        .push_image("other/thing", Some("x"), "linux/amd64", "thing")
-        .await;
-    let chart_100 = pusher
-        .push_chart("charts/nginx", "nginx", "1.0.0", "1.25.0", "A web server")
-        .await;
-    let chart_120 = pusher
-        .push_chart(
-            "charts/nginx",
-            "nginx",
-            "1.2.0",
-            "1.27.1",
-            "A faster web server",
-        )
-        .await;
-    Content {
-        v1,
-        docker,
-        multi,
-        signature,
-        sbom,
-        chart_100,
-        chart_120,
-    }
-}
 
 const REG: &str = "reg";
 

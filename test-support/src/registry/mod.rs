@@ -9,6 +9,7 @@ pub mod archive;
 pub mod login;
 pub mod process;
 pub mod push;
+pub mod scenario;
 pub mod token;
 
 pub use process::{LoggedRequest, RegistryAuth, RegistryKind, RegistryOptions, TestRegistry};
