@@ -1,0 +1,67 @@
+// Sign-in: a good token opens the console; a bad one is refused with the server's reason; the
+// token lives in sessionStorage only; sign-out clears it.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import type { Browser } from "playwright-core";
+import { CONSOLE_URL, checkPage, launch, must, newPage, signIn } from "./harness.js";
+
+let browser: Browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+test("a wrong token is refused with the server's code and nothing is stored", async () => {
+  const { context, page } = await newPage(browser);
+  try {
+    await page.goto(CONSOLE_URL);
+    await page.getByLabel("API token").fill("flt_not-a-real-token");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    assert.match(await alert.innerText(), /Unauthenticated/);
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.equal(await page.evaluate(() => localStorage.length), 0);
+  } finally {
+    await context.close();
+  }
+});
+
+test("the token is kept in sessionStorage only, never in the URL, and sign-out clears it", async () => {
+  const { context, page } = await newPage(browser);
+  try {
+    const token = must("FLOTILLA_TOKEN");
+    await signIn(page, token);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("flotilla.token")), token);
+    assert.equal(await page.evaluate(() => localStorage.length), 0);
+    assert.ok(!page.url().includes(token), "the token is not in the URL");
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("API token").waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("flotilla.token")), null);
+  } finally {
+    await context.close();
+  }
+});
+
+test("sign-in page: accessible at both sizes", async () => {
+  for (const size of ["desktop", "phone"] as const) {
+    const { context, page } = await newPage(browser, size);
+    try {
+      await page.goto(CONSOLE_URL);
+      await page.getByLabel("API token").waitFor();
+      const { checkA11y, screenshot } = await import("./harness.js");
+      await checkA11y(page, `signin-${size}`);
+      await screenshot(page, "signin", size);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
+test("clusters page: accessible at both sizes", async () => {
+  await checkPage(browser, "clusters", async (page) => {
+    await page.getByRole("heading", { name: "Clusters" }).waitFor();
+  });
+});
