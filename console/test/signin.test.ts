@@ -65,3 +65,32 @@ test("clusters page: accessible at both sizes", async () => {
     await page.getByRole("heading", { name: "Clusters" }).waitFor();
   });
 });
+
+test("first load: the console's JavaScript is at most 250 KB compressed", async () => {
+  const { gzipSync } = await import("node:zlib");
+  const { measure } = await import("./harness.js");
+  const { context, page } = await newPage(browser);
+  try {
+    await page.goto(CONSOLE_URL);
+    await page.getByLabel("API token").waitFor();
+    const scripts = (await page.evaluate(() =>
+      performance
+        .getEntriesByType("resource")
+        .filter((e) => (e as PerformanceResourceTiming).initiatorType === "script" || e.name.endsWith(".js"))
+        .map((e) => ({ url: e.name, transfer: (e as PerformanceResourceTiming).encodedBodySize })),
+    )) as { url: string; transfer: number }[];
+    assert.ok(scripts.length > 0, "the page loaded its scripts");
+    let gzipped = 0;
+    let sent = 0;
+    for (const s of scripts) {
+      const body = Buffer.from(await (await fetch(s.url)).arrayBuffer());
+      gzipped += gzipSync(body, { level: 9 }).length;
+      sent += s.transfer;
+    }
+    measure("first-load JavaScript, gzip -9 of the files", gzipped, "bytes");
+    measure("first-load JavaScript, bytes the server sent", sent, "bytes");
+    assert.ok(gzipped <= 250 * 1024, `first-load JavaScript is ${gzipped} bytes compressed, over the 250 KB budget`);
+  } finally {
+    await context.close();
+  }
+});
