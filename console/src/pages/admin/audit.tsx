@@ -94,7 +94,7 @@ export function AuditLog({ route }: { route: Route }) {
         events.length === 0 ? (
           <p>No audit events match.</p>
         ) : (
-          <div class="table-wrap">
+          <div class="table-wrap" tabIndex={0} role="region" aria-label="Audit events">
             <table class="table">
               <caption class="muted">
                 {list.data.totalSize} event{list.data.totalSize === 1 ? "" : "s"}, newest first

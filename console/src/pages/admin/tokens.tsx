@@ -62,7 +62,7 @@ export function Tokens() {
       <ErrorBox error={revokeError} title="Could not revoke the token" />
       <ErrorBox error={list.error} title="Could not list tokens" />
       {list.data ? (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="tokens-title">
           <table class="table" aria-labelledby="tokens-title">
             <thead>
               <tr>

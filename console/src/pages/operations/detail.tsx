@@ -121,7 +121,7 @@ function OperationBody({ op }: { op: Operation }) {
       {op.steps.length === 0 ? (
         <p class="muted">No steps yet.</p>
       ) : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Steps">
           <table class="table" aria-label="Steps">
             <thead>
               <tr>

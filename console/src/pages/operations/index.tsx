@@ -101,7 +101,7 @@ function OperationList({ route }: { route: Route }) {
         ops.length === 0 ? (
           <p>No operations match.</p>
         ) : (
-          <div class="table-wrap">
+          <div class="table-wrap" tabIndex={0} role="region" aria-label="Operations">
             <table class="table">
               <caption class="muted">
                 {list.data.totalSize} operation{list.data.totalSize === 1 ? "" : "s"}, newest first

@@ -66,7 +66,7 @@ function Unreachable({ clusters }: { clusters: UnreachableCluster[] }) {
 
 function ArtifactTable({ artifacts, labelledBy }: { artifacts: Artifact[]; labelledBy: string }) {
   return (
-    <div class="table-wrap">
+    <div class="table-wrap" tabIndex={0} role="region" aria-labelledby={labelledBy}>
       <table class="table" aria-labelledby={labelledBy}>
         <thead>
           <tr>

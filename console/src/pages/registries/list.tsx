@@ -55,7 +55,7 @@ export function RegistryList({ route }: { route: Route }) {
         list.data.length === 0 ? (
           <p>No registries. Add one to browse its repositories and write pull secrets.</p>
         ) : (
-          <div class="table-wrap">
+          <div class="table-wrap" tabIndex={0} role="region" aria-label="Registries">
             <table class="table">
               <caption class="muted">
                 {list.data.length} registr{list.data.length === 1 ? "y" : "ies"}

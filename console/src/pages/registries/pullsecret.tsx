@@ -140,7 +140,7 @@ function Results({ result }: { result: SyncPullSecretResponse }) {
           ))}
         </div>
       ) : null}
-      <div class="table-wrap">
+      <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="pull-results-title">
         <table class="table" aria-labelledby="pull-results-title">
           <thead>
             <tr>

@@ -94,7 +94,7 @@ function Namespaces({ registryId, selected }: { registryId: string; selected: st
       <h2 id="ns-title">Namespaces</h2>
       <ErrorBox error={ns.error} title="Could not list namespaces" />
       {ns.items.length > 0 ? (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="ns-title">
           <table class="table" aria-labelledby="ns-title">
             <thead>
               <tr>
@@ -149,7 +149,7 @@ function Repositories({ registryId, namespace }: { registryId: string; namespace
       </h2>
       <ErrorBox error={repos.error} title="Could not list repositories" />
       {repos.items.length > 0 ? (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="repos-title">
           <table class="table" aria-labelledby="repos-title">
             <thead>
               <tr>
