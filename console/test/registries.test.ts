@@ -23,6 +23,22 @@ let v2Digest = "";
 const kubectl = (...args: string[]) =>
   execFileSync(must("KUBECTL"), ["--kubeconfig", must("FLOTILLA_KUBE_KUBECONFIG_SECOND"), ...args], { encoding: "utf8" });
 
+/** Deletes a namespace of the second cluster: no namespace controller runs there, so the test
+ * deletes its pods and empties its finalizers itself. */
+function removeNamespace(ns: string): void {
+  try {
+    kubectl("-n", ns, "delete", "pods", "--all", "--grace-period=0", "--force");
+    kubectl("delete", "namespace", ns, "--wait=false");
+    const body = { apiVersion: "v1", kind: "Namespace", metadata: { name: ns }, spec: { finalizers: [] } };
+    execFileSync(must("KUBECTL"), ["--kubeconfig", must("FLOTILLA_KUBE_KUBECONFIG_SECOND"), "replace", "--raw", `/api/v1/namespaces/${ns}/finalize`, "-f", "-"], {
+      input: JSON.stringify(body),
+      stdio: ["pipe", "ignore", "ignore"],
+    });
+  } catch {
+    // never created
+  }
+}
+
 /** The second test cluster's kubeconfig with its certificate files inlined (ImportCluster takes bytes). */
 function selfContainedKubeconfig(): string {
   return readFileSync(must("FLOTILLA_KUBE_KUBECONFIG_SECOND"), "utf8").replace(
@@ -44,11 +60,7 @@ after(async () => {
   await browser?.close();
   await api?.registries.deleteRegistry({ registryId }).catch(() => undefined);
   await api?.clusters.deleteCluster({ clusterId }).catch(() => undefined);
-  try {
-    kubectl("delete", "namespace", namespace, "--wait=false");
-  } catch {
-    // never created
-  }
+  removeNamespace(namespace);
   registry?.stop();
 });
 
