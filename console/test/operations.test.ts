@@ -40,8 +40,7 @@ async function until<T>(f: () => Promise<T | undefined>, ms = 30_000): Promise<T
 }
 
 /** CreateCluster at the ACK simulator (the client-env header's minimal request). */
-async function createAckCluster(keyId: string, keySecret: string): Promise<{ clusterId: string; operationId: string }> {
-  const id = uniqueId("ops-ack");
+async function createAckCluster(keyId: string, keySecret: string, id = uniqueId("ops-ack")): Promise<{ clusterId: string; operationId: string }> {
   await api.credentials.createCredential({
     credentialId: id,
     provider: "ack",
@@ -158,20 +157,22 @@ test("a create the vendor refuses shows its code and message, and Retry (not Can
   }
 });
 
-test("the list shows an operation's kind, target, state and progress, filtered by resource and type like ListOperations", async () => {
-  const { clusterId, operationId } = await createAckCluster(must("FLOTILLA_SIM_ACK_ACCESS_KEY_ID"), must("FLOTILLA_SIM_ACK_ACCESS_KEY_SECRET"));
-  await until(async () => ((await api.operations.getOperation({ operationId })).operation.state === SUCCEEDED ? true : undefined), 60_000);
+test("the list refreshes by itself and shows an operation's kind, target, state and progress, filtered like ListOperations", async () => {
   const { context, page } = await newPage(browser);
   try {
+    const clusterId = uniqueId("ops-list");
     await signIn(page);
     await go(page, "operations");
     await page.getByLabel("Resource").fill(`clusters/${clusterId}`);
     await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByText("No operations match.").waitFor();
+    // Started after the page loaded: the row arrives and finishes without a reload.
+    const { operationId } = await createAckCluster(must("FLOTILLA_SIM_ACK_ACCESS_KEY_ID"), must("FLOTILLA_SIM_ACK_ACCESS_KEY_SECRET"), clusterId);
+    const row = page.locator(`tr[data-operation="${operationId}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    await until(async () => ((await row.innerText()).includes("succeeded") ? true : undefined), 60_000);
     const expected = (await api.operations.listOperations({ resource: `clusters/${clusterId}` })).operations.map((o: { id: string }) => o.id);
     assert.deepEqual(expected, [operationId]);
-    const row = page.locator(`tr[data-operation="${operationId}"]`);
-    await row.waitFor();
-    await until(async () => ((await row.innerText()).includes("succeeded") ? true : undefined));
     assert.deepEqual(await page.locator("tr[data-operation]").evaluateAll((rs) => rs.map((r) => (r as HTMLElement).dataset.operation)), expected);
     const text = await row.innerText();
     assert.match(text, /create cluster/);

@@ -50,7 +50,7 @@ export function Tokens() {
     <>
       <CreateToken onCreated={list.reload} />
       <h2 id="tokens-title">Tokens</h2>
-      <label class="toolbar">
+      <label class="check-row">
         <input type="checkbox" checked={showRevoked} onChange={(e) => setShowRevoked(e.currentTarget.checked)} /> Show
         revoked tokens
       </label>

@@ -91,7 +91,7 @@ function ArtifactTable({ artifacts, labelledBy }: { artifacts: Artifact[]; label
                 {enumLabel(ArtifactKind, a.kind, "ARTIFACT_KIND_")}
                 {a.platforms.length ? <div class="muted">{a.platforms.join(", ")}</div> : null}
               </td>
-              <td>{size(a.sizeBytes)}</td>
+              <td class="nowrap">{size(a.sizeBytes)}</td>
               <td title={isoTime(a.pushTime)}>{relative(a.pushTime)}</td>
               <td>
                 {a.deployments.length === 0 ? (

@@ -70,6 +70,8 @@ export function PullSecretSync({ registryId }: { registryId: string }) {
     }
   };
   const provider = reg.data?.registry?.provider;
+  const providers = useCall((signal) => api.registries.listRegistryProviders({}, { signal }), []);
+  const capability = providers.data?.providers.find((p) => p.id === provider)?.capability;
   return (
     <section aria-labelledby="pull-title">
       <p>
@@ -80,6 +82,11 @@ export function PullSecretSync({ registryId }: { registryId: string }) {
         Writes a <code>kubernetes.io/dockerconfigjson</code> Secret with the narrowest credential the registry issues into
         each cluster and namespace, and keeps it renewed.
       </p>
+      {capability && !capability.issuePullCredential ? (
+        <p class="notice">
+          The <strong>{provider}</strong> provider issues no narrow pull credential: the server will refuse this sync.
+        </p>
+      ) : null}
       <ErrorBox error={clusters.error} title="Could not list clusters" />
       <form class="form" onSubmit={submit}>
         <fieldset>
