@@ -95,7 +95,7 @@ export function AuditLog({ route }: { route: Route }) {
           <p>No audit events match.</p>
         ) : (
           <div class="table-wrap" tabIndex={0} role="region" aria-label="Audit events">
-            <table class="table">
+            <table class="table audit-table">
               <caption class="muted">
                 {list.data.totalSize} event{list.data.totalSize === 1 ? "" : "s"}, newest first
               </caption>
