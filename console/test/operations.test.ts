@@ -126,7 +126,7 @@ test("the detail view follows a CreateCluster step by step until it succeeds, as
   }
 });
 
-test("a create the vendor refuses shows its code and message, and Retry (not Cancel); retrying runs it again", async () => {
+test("a create the vendor refuses shows its code and message, and Retry (not Cancel); a viewer's retry is refused on the page; an admin's runs it again", async () => {
   const { context, page } = await newPage(browser);
   try {
     await signIn(page);
@@ -142,6 +142,21 @@ test("a create the vendor refuses shows its code and message, and Retry (not Can
     const s = await snapshot(page);
     assert.equal(s.retry, true);
     assert.equal(s.cancel, false);
+    // A viewer sees the same button, but the server refuses it: the page says so, nothing changes.
+    const viewerName = uniqueId("ops-viewer");
+    const viewer = await api.admin.createApiToken({ name: viewerName, role: 1 });
+    const second = await newPage(browser);
+    try {
+      await signIn(second.page, viewer.secret);
+      await go(second.page, `operations/${operationId}`);
+      await second.page.getByRole("button", { name: "Retry operation" }).click();
+      const refused = await second.page.locator(".error-box").filter({ hasText: "The server refused" }).innerText();
+      assert.match(refused, /PermissionDenied/);
+      assert.equal((await api.operations.getOperation({ operationId })).operation.attempt, op.attempt, "not retried");
+    } finally {
+      await second.context.close();
+      await api.admin.revokeApiToken({ tokenId: viewer.token.id });
+    }
     await page.getByRole("button", { name: "Retry operation" }).click();
     // The server runs it again (a new attempt) and it fails again: the page follows it.
     const again = await until(async () => {

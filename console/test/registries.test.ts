@@ -206,11 +206,26 @@ test("registries pages: accessible at both sizes", async () => {
   }
 });
 
-test("deleting a registry asks for its id, forgets it, and leaves the registry's content alone", async () => {
+test("the list filters like ListRegistries; deleting a registry asks for its id, forgets it, and leaves the registry's content alone", async () => {
   const { context, page } = await newPage(browser);
   try {
     const before = await registry.catalog();
     await signIn(page);
+    // The list filters as ListRegistries does.
+    await go(page, "registries");
+    for (const [filter, listed] of [["provider = oci", true], ["provider = harbor", false]] as const) {
+      const expected = (await api.registries.listRegistries({ filter })).registries.some((r: { id: string }) => r.id === registryId);
+      assert.equal(expected, listed);
+      await page.getByLabel("Filter", { exact: true }).fill(filter);
+      await page.getByRole("button", { name: "Apply" }).click();
+      await page.locator(`tr[data-registry="${registryId}"]`).waitFor({ state: listed ? "visible" : "detached" });
+    }
+    await page.getByLabel("Filter", { exact: true }).fill("colour = blue");
+    await page.getByRole("button", { name: "Apply" }).click();
+    const bad = await failure(api.registries.listRegistries({ filter: "colour = blue" }));
+    await page.locator(".error-box").filter({ hasText: "InvalidArgument" }).waitFor();
+    assert.ok((await page.locator(".error-box").innerText()).includes(bad.message));
+    assert.equal(await page.getByLabel("Filter", { exact: true }).getAttribute("aria-invalid"), "true");
     await go(page, `registries/${registryId}`);
     await page.getByRole("button", { name: "Delete registry" }).click();
     const dialog = page.getByRole("dialog");
