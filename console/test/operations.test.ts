@@ -198,6 +198,13 @@ test("the list refreshes by itself and shows an operation's kind, target, state 
     await page.getByText("No operations match.").waitFor();
     assert.equal((await api.operations.listOperations({ resource: `clusters/${clusterId}`, types: [2] })).operations.length, 0);
     await row.waitFor({ state: "detached" });
+    // States: "unfinished" (any state it can still leave) has it no more; "succeeded" has it.
+    await page.getByLabel("Type").selectOption({ label: "any" });
+    await page.getByLabel("State").selectOption({ label: "unfinished" });
+    await page.getByText("No operations match.").waitFor();
+    assert.equal((await api.operations.listOperations({ resource: `clusters/${clusterId}`, states: [1, 2, 4, 6] })).operations.length, 0);
+    await page.getByLabel("State").selectOption({ label: "succeeded" });
+    await row.waitFor();
   } finally {
     await context.close();
   }

@@ -13,6 +13,8 @@ import { enumValues, stateClass, stateLabel, typeLabel } from "./states";
 import "./operations.css";
 
 const PAGE_SIZE = 50;
+/** The "unfinished" choice of the state filter: every state an operation can still leave. */
+const ACTIVE = [OperationState.PENDING, OperationState.RUNNING, OperationState.ERROR_RETRYING, OperationState.CANCELLING];
 const REFRESH_MS = 3000;
 
 export function OperationsPage({ route }: { route: Route }) {
@@ -23,7 +25,9 @@ export function OperationsPage({ route }: { route: Route }) {
 function OperationList({ route }: { route: Route }) {
   const q = route.query;
   const resource = q.get("resource") ?? "";
-  const state = Number(q.get("state") ?? 0) as OperationState;
+  // A state number, "active" (every unfinished state) or "0" (any).
+  const state = q.get("state") ?? "0";
+  const states: OperationState[] = state === "active" ? ACTIVE : Number(state) ? [Number(state)] : [];
   const type = Number(q.get("type") ?? 0) as OperationType;
   const [resourceInput, setResourceInput] = useState(resource);
   // Page tokens of the pages before this one (for "Previous") and of this one.
@@ -34,7 +38,7 @@ function OperationList({ route }: { route: Route }) {
   const list = useCall(
     (signal) =>
       api.operations.listOperations(
-        { pageSize: PAGE_SIZE, pageToken, resource, states: state ? [state] : [], types: type ? [type] : [] },
+        { pageSize: PAGE_SIZE, pageToken, resource, states, types: type ? [type] : [] },
         { signal },
       ),
     [resource, state, type, pageToken],
@@ -45,7 +49,7 @@ function OperationList({ route }: { route: Route }) {
     return () => clearInterval(t);
   }, [live, list.reload]);
   const setQuery = (changes: Record<string, string>) => {
-    const next: Record<string, string> = { resource, state: String(state), type: String(type), ...changes };
+    const next: Record<string, string> = { resource, state, type: String(type), ...changes };
     for (const k of Object.keys(next)) if (next[k] === "" || next[k] === "0") delete next[k];
     navigate(href("operations", next));
   };
@@ -78,8 +82,9 @@ function OperationList({ route }: { route: Route }) {
         />
         <button type="submit">Apply</button>
         <label for="op-state">State</label>
-        <select id="op-state" value={String(state)} onChange={(e) => setQuery({ state: e.currentTarget.value })}>
+        <select id="op-state" value={state} onChange={(e) => setQuery({ state: e.currentTarget.value })}>
           <option value="0">any</option>
+          <option value="active">unfinished</option>
           {enumValues(OperationState).map((s) => (
             <option key={s} value={String(s)}>
               {stateLabel(s)}
