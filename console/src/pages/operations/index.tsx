@@ -118,14 +118,14 @@ function OperationList({ route }: { route: Route }) {
                   <th scope="col">Target</th>
                   <th scope="col">State</th>
                   <th scope="col">Progress</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">By</th>
+                  <th scope="col" class="wide-only">Created</th>
+                  <th scope="col" class="wide-only">By</th>
                 </tr>
               </thead>
               <tbody>
                 {ops.map((op) => (
                   <tr key={op.id} data-operation={op.id}>
-                    <th scope="row">
+                    <th scope="row" class="op-id">
                       <a href={href("operations", op.id)}>{op.id}</a>
                     </th>
                     <td>{typeLabel(op.type)}</td>
@@ -140,8 +140,10 @@ function OperationList({ route }: { route: Route }) {
                     <td>
                       <ProgressBar op={op} />
                     </td>
-                    <td title={isoTime(op.createTime)}>{relative(op.createTime)}</td>
-                    <td>{op.requestedBy || "—"}</td>
+                    <td class="wide-only" title={isoTime(op.createTime)}>
+                      {relative(op.createTime)}
+                    </td>
+                    <td class="wide-only">{op.requestedBy || "—"}</td>
                   </tr>
                 ))}
               </tbody>
