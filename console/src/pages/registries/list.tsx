@@ -117,6 +117,11 @@ export function Health({ r }: { r: Registry }) {
           checked {relative(s.lastCheckTime)}
         </div>
       ) : null}
+      {s.credentialExpireTime ? (
+        <div class="muted" title={isoTime(s.credentialExpireTime)}>
+          credential expires {relative(s.credentialExpireTime)}
+        </div>
+      ) : null}
       {s.warnings.map((w) => (
         <div class="warn" key={w.code}>
           {w.message}
