@@ -1,0 +1,223 @@
+// Operations: a CreateCluster at the ACK simulator (started from Node) is followed in the detail
+// view step by step until it succeeds, and the page's final state is compared with GetOperation
+// and the simulator's own state; a failing create shows the vendor's code and a Retry button;
+// the list filters by resource and type as ListOperations does.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import type { Browser, Page } from "playwright-core";
+import { checkPage, go, launch, must, newPage, signIn, uniqueId } from "./harness.js";
+import { nodeApi, type NodeApi } from "./node-client.js";
+
+const SUCCEEDED = 3;
+const FAILED = 5;
+let browser: Browser;
+let api: NodeApi;
+const clusters: string[] = [];
+const credentials: string[] = [];
+
+before(async () => {
+  browser = await launch();
+  api = await nodeApi();
+});
+after(async () => {
+  await browser?.close();
+  // Destroy what the tests created at the simulator, then forget the credentials.
+  for (const id of clusters) {
+    const res = await api.clusters.deleteCluster({ clusterId: id, destroy: true }).catch(() => api.clusters.deleteCluster({ clusterId: id }).catch(() => undefined));
+    if (res?.operation) await until(async () => ((await api.operations.getOperation({ operationId: res.operation.id })).operation.state >= SUCCEEDED ? true : undefined), 60_000).catch(() => undefined);
+  }
+  for (const id of credentials) await api.credentials.deleteCredential({ credentialId: id }).catch(() => undefined);
+});
+
+async function until<T>(f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** CreateCluster at the ACK simulator (the client-env header's minimal request). */
+async function createAckCluster(keyId: string, keySecret: string, id = uniqueId("ops-ack")): Promise<{ clusterId: string; operationId: string }> {
+  await api.credentials.createCredential({
+    credentialId: id,
+    provider: "ack",
+    secret: { secret: { case: "accessKey", value: { accessKeyId: keyId, accessKeySecret: keySecret } } },
+  });
+  credentials.push(id);
+  const res = await api.clusters.createCluster({
+    clusterId: id,
+    provider: "ack",
+    spec: {
+      region: must("FLOTILLA_SIM_ACK_REGION"),
+      credentialId: id,
+      kubernetesVersion: must("FLOTILLA_SIM_ACK_KUBERNETES_VERSION"),
+      providerConfig: { case: "ack", value: { clusterType: must("FLOTILLA_SIM_ACK_CLUSTER_TYPE"), clusterSpec: must("FLOTILLA_SIM_ACK_CLUSTER_SPEC") } },
+    },
+  });
+  clusters.push(id);
+  return { clusterId: id, operationId: res.operation.id };
+}
+
+interface Snapshot {
+  state: string;
+  progress: string;
+  steps: string[];
+  cancel: boolean;
+  retry: boolean;
+}
+
+async function snapshot(page: Page): Promise<Snapshot> {
+  return page.evaluate(() => {
+    const buttons = [...document.querySelectorAll("button")].map((b) => b.textContent ?? "");
+    return {
+      state: document.querySelector("[data-testid=op-state]")?.textContent ?? "",
+      progress: (document.querySelector("progress") as HTMLProgressElement | null)?.value.toString() ?? "",
+      steps: [...document.querySelectorAll("tr[data-step]")].map((r) => `${(r as HTMLElement).dataset.step}:${(r as HTMLTableRowElement).cells[1]?.textContent}`),
+      cancel: buttons.includes("Cancel operation"),
+      retry: buttons.includes("Retry operation"),
+    };
+  });
+}
+
+test("the detail view follows a CreateCluster step by step until it succeeds, as GetOperation and the simulator say", async () => {
+  const { context, page, problems } = await newPage(browser);
+  try {
+    await signIn(page);
+    const { clusterId, operationId } = await createAckCluster(must("FLOTILLA_SIM_ACK_ACCESS_KEY_ID"), must("FLOTILLA_SIM_ACK_ACCESS_KEY_SECRET"));
+    await go(page, `operations/${operationId}`);
+    const seen: Snapshot[] = [];
+    await until(async () => {
+      const s = await snapshot(page);
+      const last = seen[seen.length - 1];
+      if (!last || JSON.stringify(last) !== JSON.stringify(s)) seen.push(s);
+      return s.state === "succeeded" ? s : undefined;
+    }, 60_000);
+    const states = seen.map((s) => s.state);
+    // Live: the page showed the operation running (and a step running) before it succeeded.
+    assert.ok(states.includes("running"), `states seen: ${states.join(" → ")}`);
+    assert.ok(
+      seen.some((s) => s.steps.some((st) => st.endsWith(":running")) && s.steps.some((st) => st.endsWith(":succeeded"))),
+      `a step succeeded while the next ran: ${JSON.stringify(seen.map((s) => s.steps))}`,
+    );
+    // Cancel and retry follow the state: never retry unless failed, never cancel once running.
+    for (const s of seen) {
+      assert.equal(s.retry, false, `no Retry while ${s.state}`);
+      if (s.state !== "pending") assert.equal(s.cancel, false, `no Cancel while ${s.state}`);
+    }
+    const final = seen[seen.length - 1]!;
+    const op = (await api.operations.getOperation({ operationId })).operation;
+    assert.equal(op.state, SUCCEEDED);
+    assert.equal(final.progress, String(op.progressPercent));
+    assert.deepEqual(final.steps, op.steps.map((s: { id: string }) => `${s.id}:succeeded`));
+    assert.ok(op.steps.length >= 2, "several steps");
+    // The simulator's own state: the vendor cluster Flotilla names is running there.
+    const cluster = (await api.clusters.getCluster({ clusterId })).cluster;
+    const sim = (await (await fetch(`${must("FLOTILLA_SIM_ACK_CONTROL_URL")}/clusters`)).json()) as { clusters: { id: string; state: string }[] };
+    assert.equal(sim.clusters.find((c) => c.id === cluster.vendorClusterId)?.state, "running");
+    const facts = await page.locator("dl.op-facts").innerText();
+    assert.match(facts, /create cluster/);
+    assert.ok(facts.includes(`clusters/${clusterId}`));
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("a create the vendor refuses shows its code and message, and Retry (not Cancel); a viewer's retry is refused on the page; an admin's runs it again", async () => {
+  const { context, page } = await newPage(browser);
+  try {
+    await signIn(page);
+    const { operationId } = await createAckCluster("LTAIwrongKey", "wrong-secret");
+    await go(page, `operations/${operationId}`);
+    await until(async () => ((await snapshot(page)).state === "failed" ? true : undefined));
+    const op = (await api.operations.getOperation({ operationId })).operation;
+    assert.equal(op.state, FAILED);
+    const errors = await page.locator(".op-errors").innerText();
+    assert.ok(errors.includes(op.error.vendorCode), `${errors} names ${op.error.vendorCode}`);
+    assert.ok(errors.includes(op.error.vendorMessage));
+    assert.match(errors, /credentials invalid/);
+    const s = await snapshot(page);
+    assert.equal(s.retry, true);
+    assert.equal(s.cancel, false);
+    // A viewer sees the same button, but the server refuses it: the page says so, nothing changes.
+    const viewerName = uniqueId("ops-viewer");
+    const viewer = await api.admin.createApiToken({ name: viewerName, role: 1 });
+    const second = await newPage(browser);
+    try {
+      await signIn(second.page, viewer.secret);
+      await go(second.page, `operations/${operationId}`);
+      await second.page.getByRole("button", { name: "Retry operation" }).click();
+      const refused = await second.page.locator(".error-box").filter({ hasText: "The server refused" }).innerText();
+      assert.match(refused, /PermissionDenied/);
+      assert.equal((await api.operations.getOperation({ operationId })).operation.attempt, op.attempt, "not retried");
+    } finally {
+      await second.context.close();
+      await api.admin.revokeApiToken({ tokenId: viewer.token.id });
+    }
+    await page.getByRole("button", { name: "Retry operation" }).click();
+    // The server runs it again (a new attempt) and it fails again: the page follows it.
+    const again = await until(async () => {
+      const o = (await api.operations.getOperation({ operationId })).operation;
+      return o.attempt > op.attempt && o.state === FAILED ? o : undefined;
+    });
+    await until(async () => ((await page.locator("dl.op-facts").innerText()).includes(`Attempt\n${again.attempt}`) ? true : undefined), 10_000).catch(async () => {
+      assert.fail(`the page shows attempt ${again.attempt}: ${await page.locator("dl.op-facts").innerText()}`);
+    });
+    await page.getByRole("button", { name: "Retry operation" }).waitFor();
+  } finally {
+    await context.close();
+  }
+});
+
+test("the list refreshes by itself and shows an operation's kind, target, state and progress, filtered like ListOperations", async () => {
+  const { context, page } = await newPage(browser);
+  try {
+    const clusterId = uniqueId("ops-list");
+    await signIn(page);
+    await go(page, "operations");
+    await page.getByLabel("Resource").fill(`clusters/${clusterId}`);
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.getByText("No operations match.").waitFor();
+    // Started after the page loaded: the row arrives and finishes without a reload.
+    const { operationId } = await createAckCluster(must("FLOTILLA_SIM_ACK_ACCESS_KEY_ID"), must("FLOTILLA_SIM_ACK_ACCESS_KEY_SECRET"), clusterId);
+    const row = page.locator(`tr[data-operation="${operationId}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    await until(async () => ((await row.innerText()).includes("succeeded") ? true : undefined), 60_000);
+    const expected = (await api.operations.listOperations({ resource: `clusters/${clusterId}` })).operations.map((o: { id: string }) => o.id);
+    assert.deepEqual(expected, [operationId]);
+    assert.deepEqual(await page.locator("tr[data-operation]").evaluateAll((rs) => rs.map((r) => (r as HTMLElement).dataset.operation)), expected);
+    const text = await row.innerText();
+    assert.match(text, /create cluster/);
+    assert.ok(text.includes(`clusters/${clusterId}`));
+    assert.match(text, /100%/);
+    // Another type: ListOperations has none for this resource, nor has the page.
+    await page.getByLabel("Type").selectOption({ label: "delete cluster" });
+    await page.getByText("No operations match.").waitFor();
+    assert.equal((await api.operations.listOperations({ resource: `clusters/${clusterId}`, types: [2] })).operations.length, 0);
+    await row.waitFor({ state: "detached" });
+    // States: "unfinished" (any state it can still leave) has it no more; "succeeded" has it.
+    await page.getByLabel("Type").selectOption({ label: "any" });
+    await page.getByLabel("State").selectOption({ label: "unfinished" });
+    await page.getByText("No operations match.").waitFor();
+    assert.equal((await api.operations.listOperations({ resource: `clusters/${clusterId}`, states: [1, 2, 4, 6] })).operations.length, 0);
+    await page.getByLabel("State").selectOption({ label: "succeeded" });
+    await row.waitFor();
+  } finally {
+    await context.close();
+  }
+});
+
+test("operations pages: accessible at both sizes", async () => {
+  const ops = (await api.operations.listOperations({ pageSize: 1 })).operations;
+  await checkPage(browser, "operations", async (page) => {
+    await go(page, "operations");
+    await page.locator("tr[data-operation]").first().waitFor();
+  });
+  await checkPage(browser, "operation", async (page) => {
+    await go(page, `operations/${ops[0].id}`);
+    await page.locator("[data-testid=op-state]").waitFor();
+  });
+});
