@@ -14,6 +14,6 @@ rm -rf build test-results
 npx --no-install tsc -p tsconfig.test.json
 export FLOTILLA_CLIENT_ENV=${FLOTILLA_CLIENT_ENV:-$(cd .. && pwd)/target/client-env/env}
 rc=0
-node --test --test-concurrency=1 --test-reporter=spec "$@" build/test/ || rc=$?
+node --test --test-concurrency=1 --test-reporter=spec "$@" build/test/*.test.js || rc=$?
 echo "console: $(($(date +%s) - t0)) s (exit $rc)" >&2
 exit $rc
