@@ -18,27 +18,27 @@ export function ClusterTable(props: {
   const now = Date.now();
   return (
     <div class="table-wrap">
-      <table class="table clusters-table">
+      <table class="table clusters-table" role="table" aria-label="Clusters">
         <caption class="muted">
           {clusters.length < total ? `${clusters.length} of ` : ""}
           {total} cluster{total === 1 ? "" : "s"}
         </caption>
-        <thead>
-          <tr>
-            <th scope="col">Cluster</th>
-            <th scope="col">Provider</th>
-            <th scope="col">Region</th>
-            <th scope="col">Version</th>
-            <th scope="col">State</th>
-            <th scope="col">Reachable</th>
-            <th scope="col">Nodes</th>
-            <th scope="col">Labels</th>
-            <th scope="col">
+        <thead role="rowgroup">
+          <tr role="row">
+            <th scope="col" role="columnheader">Cluster</th>
+            <th scope="col" role="columnheader">Provider</th>
+            <th scope="col" role="columnheader">Region</th>
+            <th scope="col" role="columnheader">Version</th>
+            <th scope="col" role="columnheader">State</th>
+            <th scope="col" role="columnheader">Reachable</th>
+            <th scope="col" role="columnheader">Nodes</th>
+            <th scope="col" role="columnheader">Labels</th>
+            <th scope="col" role="columnheader">
               <span class="visually-hidden">Actions</span>
             </th>
           </tr>
         </thead>
-        <tbody>
+        <tbody role="rowgroup">
           {clusters.map((c) => (
             <ClusterRow key={c.id} cluster={c} now={now} destroyable={props.destroyable.has(c.provider)} onDelete={props.onDelete} />
           ))}
@@ -65,13 +65,18 @@ function ClusterRow({
   const expiring = expiry !== undefined && expiry.getTime() - now < WEEK_MS;
   const name = c.displayName || c.id;
   return (
-    <tr data-cluster={c.id}>
-      <th scope="row">
+    <tr role="row" data-cluster={c.id}>
+      <th scope="row" role="rowheader">
         <a href={href("clusters", c.id)}>{name}</a>
         {c.displayName && c.displayName !== c.id ? <div class="muted mono">{c.id}</div> : null}
+        {c.vendorClusterId ? (
+          <div class="muted mono" data-vendor-id={c.vendorClusterId}>
+            {`at vendor: ${c.vendorClusterId}`}
+          </div>
+        ) : null}
         {expiring ? (
           <div class={expired ? "bad" : "warn"}>
-            Credential {expired ? "expired" : "expires"} {relative(st?.credentialExpireTime, now)}
+            {`Credential ${expired ? "expired" : "expires"} ${relative(st?.credentialExpireTime, now)}`}
           </div>
         ) : null}
         {st?.warnings
@@ -82,30 +87,30 @@ function ClusterRow({
             </div>
           ))}
       </th>
-      <td>{c.provider}</td>
-      <td>{c.region || "—"}</td>
-      <td>{st?.kubernetesVersion || "—"}</td>
-      <td>{enumLabel(ClusterState, c.state, "CLUSTER_STATE_")}</td>
-      <td data-reachable={st?.reachable ? "yes" : "no"}>
+      <td role="cell">{c.provider}</td>
+      <td role="cell">{c.region || "—"}</td>
+      <td role="cell">{st?.kubernetesVersion || "—"}</td>
+      <td role="cell">{enumLabel(ClusterState, c.state, "CLUSTER_STATE_")}</td>
+      <td role="cell" data-reachable={st?.reachable ? "yes" : "no"}>
         {!st?.lastProbeTime && !st?.reachable ? (
           <span class="muted">not probed yet</span>
         ) : st?.reachable ? (
           <span class="ok">yes</span>
         ) : (
-          <span class="bad">no{st?.unreachableReason ? `: ${st.unreachableReason}` : ""}</span>
+          <span class="bad">{st?.unreachableReason ? `no: ${st.unreachableReason}` : "no"}</span>
         )}
       </td>
-      <td data-nodes={st ? `${st.readyNodeCount}/${st.nodeCount}` : ""}>
+      <td role="cell" data-nodes={st ? `${st.readyNodeCount}/${st.nodeCount}` : ""}>
         {st && (st.reachable || st.nodeCount > 0) ? `${st.readyNodeCount}/${st.nodeCount} ready` : "—"}
       </td>
-      <td>
+      <td role="cell">
         {Object.entries(c.labels).map(([k, v]) => (
           <span class="tag" key={k}>
-            {k}={v}
+            {`${k}=${v}`}
           </span>
         ))}
       </td>
-      <td class="row-actions">
+      <td role="cell" class="row-actions">
         <button type="button" class="danger small" aria-label={`Detach ${c.id}`} onClick={() => onDelete(c, "detach")}>
           Detach
         </button>
