@@ -7,7 +7,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
-import { checkPage, go, launch, measure, must, newPage, signIn, uniqueId } from "./harness.js";
+import { checkA11y, checkPage, go, launch, measure, must, newPage, screenshot, signIn, uniqueId } from "./harness.js";
 import { GRPC_NOT_FOUND, GRPC_OK, ackSimClusters, grpcWebStatus, kubectlNodes, testKubeconfig } from "./clusters-support.js";
 import { measureThousandClusters } from "./clusters-perf.js";
 
@@ -70,6 +70,10 @@ test("import the test cluster by pasting its kubeconfig: validate stores nothing
     assert.equal(nodes.total, 3, "the test control plane has 3 nodes (kubectl)");
     assert.equal(await r.locator("[data-nodes]").innerText(), `${nodes.ready}/${nodes.total} ready`);
     assert.match(await r.innerText(), /suite=console-clusters/);
+    await checkPage(browser, "clusters-list-imported", async (p) => {
+      await go(p, "clusters");
+      await row(p, id).waitFor();
+    });
 
     // The same control plane again, under another id: the server knows it by kube-system UID.
     const again = uniqueId("imp2");
@@ -202,6 +206,8 @@ test("create a cluster at the ACK simulator through the form (credential added t
     assert.match((await opLink.getAttribute("href")) ?? "", /^#\/operations\//);
     await page.locator('[data-op-state="SUCCEEDED"]').waitFor({ timeout: 90_000 });
     assert.match(await page.locator(".operation").innerText(), /Progress 100%/);
+    await checkA11y(page, "clusters-create-operation-desktop");
+    await screenshot(page, "clusters-create-operation", "desktop");
 
     const afterCreate = await ackSimClusters();
     assert.equal(afterCreate.created, before.created + 1, "exactly one cluster was created at the simulator");

@@ -36,7 +36,7 @@ export function CredentialPicker(props: {
   );
   return (
     <div class="credential-picker">
-      <Field label="Credential" error={props.error} hint={`A ${props.provider} credential; its secret stays on the server.`}>
+      <Field label="Credential" error={props.error} hint={`For ${props.provider}; its secret stays on the server.`}>
         {(id, describedBy) => (
           <select
             id={id}

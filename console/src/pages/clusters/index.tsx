@@ -98,15 +98,18 @@ function ClusterList({ route }: { route: Route }) {
         }}
       >
         <div class={`filter-field${filterError ? " invalid" : ""}`}>
-          <label for="cluster-filter">Filter</label>
-          <input
-            id="cluster-filter"
-            value={filter}
-            placeholder='provider = "ack" AND labels.env = "prod"'
-            onInput={(e) => setFilter(e.currentTarget.value)}
-            aria-invalid={filterError ? true : undefined}
-            aria-describedby={filterError ? "cluster-filter-err" : "cluster-filter-hint"}
-          />
+          <div class="filter-row">
+            <label for="cluster-filter">Filter</label>
+            <input
+              id="cluster-filter"
+              value={filter}
+              placeholder='provider = "ack" AND labels.env = "prod"'
+              onInput={(e) => setFilter(e.currentTarget.value)}
+              aria-invalid={filterError ? true : undefined}
+              aria-describedby={filterError ? "cluster-filter-err" : "cluster-filter-hint"}
+            />
+            <button type="submit">Apply</button>
+          </div>
           {filterError ? (
             <small id="cluster-filter-err" class="field-error" role="alert">
               {filterError}
@@ -117,7 +120,6 @@ function ClusterList({ route }: { route: Route }) {
             </small>
           )}
         </div>
-        <button type="submit">Apply</button>
         <label for="cluster-sort">Sort</label>
         <select
           id="cluster-sort"
