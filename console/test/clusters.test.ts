@@ -70,6 +70,7 @@ test("import the test cluster by pasting its kubeconfig: validate stores nothing
     assert.equal(nodes.total, 3, "the test control plane has 3 nodes (kubectl)");
     assert.equal(await r.locator("[data-nodes]").innerText(), `${nodes.ready}/${nodes.total} ready`);
     assert.match(await r.innerText(), /suite=console-clusters/);
+    assert.equal(await r.getByRole("button", { name: `Destroy ${id}` }).count(), 0, "an imported cluster cannot be destroyed");
     await checkPage(browser, "clusters-list-imported", async (p) => {
       await go(p, "clusters");
       await row(p, id).waitFor();
@@ -190,6 +191,12 @@ test("create a cluster at the ACK simulator through the form (credential added t
     await page.waitForFunction((c) => (document.querySelector('select[name="credential"]') as HTMLSelectElement | null)?.value === c, credential);
     assert.ok(!(await page.content()).includes(secret), "the secret is not in the page once saved");
 
+    // Without a region the server refuses spec.region, shown at the Region field.
+    await page.getByLabel("Kubernetes version").fill(must("FLOTILLA_SIM_ACK_KUBERNETES_VERSION"));
+    await page.getByRole("button", { name: "Validate" }).click();
+    await page.getByRole("alert").filter({ hasText: "InvalidArgument" }).waitFor();
+    assert.notEqual(await errorAt(page, "Region"), "", "the region field shows the refusal");
+    assert.match(await page.locator(".error-box").innerText(), /spec\.region/);
     await page.getByLabel("Region").fill(must("FLOTILLA_SIM_ACK_REGION"));
     await page.getByLabel("Kubernetes version").fill(must("FLOTILLA_SIM_ACK_KUBERNETES_VERSION"));
     await page.getByLabel("Cluster type").selectOption(must("FLOTILLA_SIM_ACK_CLUSTER_TYPE"));
@@ -224,6 +231,8 @@ test("create a cluster at the ACK simulator through the form (credential added t
     assert.equal(cells[1], must("FLOTILLA_SIM_ACK_REGION"));
     assert.equal(cells[3], "running");
     assert.equal(await r.locator("[data-vendor-id]").getAttribute("data-vendor-id"), fresh[0]?.id, "the row names the simulator's cluster");
+    // ACK can delete clusters (ListProviders), so its row offers Destroy besides Detach.
+    assert.equal(await r.getByRole("button", { name: `Destroy ${id}` }).count(), 1);
 
     await r.getByRole("button", { name: `Detach ${id}` }).click();
     const dialog = page.getByRole("dialog", { name: `Detach cluster ${id}` });
@@ -234,6 +243,58 @@ test("create a cluster at the ACK simulator through the form (credential added t
     await r.waitFor({ state: "detached" });
     await clusterGone(id);
     assert.equal((await ackSimClusters()).created, afterCreate.created, "a detach does nothing at the vendor");
+    assert.deepEqual(problems, []);
+  } finally {
+    await grpcWebStatus("ClusterService/DeleteCluster", id).catch(() => undefined);
+    await grpcWebStatus("CredentialService/DeleteCredential", credential).catch(() => undefined);
+    await context.close();
+  }
+});
+
+/** Creates an ACK cluster through the create form (credential added there) and waits for its operation. */
+async function createAckCluster(page: Page, id: string, credential: string): Promise<void> {
+  await go(page, "clusters?view=create");
+  await page.getByLabel("Provider").selectOption("ack");
+  await page.getByRole("button", { name: "Add a credential" }).click();
+  await page.getByLabel("Credential id").fill(credential);
+  await page.getByLabel("Access key id").fill(must("FLOTILLA_SIM_ACK_ACCESS_KEY_ID"));
+  await page.getByLabel("Access key secret").fill(must("FLOTILLA_SIM_ACK_ACCESS_KEY_SECRET"));
+  await page.getByRole("button", { name: "Save credential" }).click();
+  await page.waitForFunction((c) => (document.querySelector('select[name="credential"]') as HTMLSelectElement | null)?.value === c, credential);
+  await page.getByLabel("Region").fill(must("FLOTILLA_SIM_ACK_REGION"));
+  await page.getByLabel("Kubernetes version").fill(must("FLOTILLA_SIM_ACK_KUBERNETES_VERSION"));
+  await page.getByLabel("Cluster type").selectOption(must("FLOTILLA_SIM_ACK_CLUSTER_TYPE"));
+  await page.getByLabel("Cluster spec").selectOption(must("FLOTILLA_SIM_ACK_CLUSTER_SPEC"));
+  await page.getByLabel("Cluster id (optional)").fill(id);
+  await page.getByRole("button", { name: "Validate" }).click();
+  await page.getByRole("button", { name: "Create", exact: true }).and(page.locator(":enabled")).click();
+  await page.locator('[data-op-state="SUCCEEDED"]').waitFor({ timeout: 90_000 });
+}
+
+test("destroy a vendor cluster from its row: typed confirmation, the delete operation followed to the end, gone at the simulator", async () => {
+  const { context, page, problems } = await newPage(browser);
+  const id = uniqueId("ackd");
+  const credential = uniqueId("cred");
+  try {
+    await signIn(page);
+    const before = await ackSimClusters();
+    await createAckCluster(page, id, credential);
+    const created = (await ackSimClusters()).clusters.filter((c) => !before.clusters.some((b) => b.id === c.id));
+    assert.equal(created.length, 1);
+    const vendorId = created[0]?.id ?? "";
+
+    await go(page, "clusters");
+    const r = row(page, id);
+    await r.getByRole("button", { name: `Destroy ${id}` }).click();
+    const dialog = page.getByRole("dialog", { name: `Destroy cluster ${id} at ack` });
+    await dialog.getByLabel(/Type .* to confirm/).fill(id);
+    await dialog.getByRole("button", { name: "Destroy" }).click();
+    await page.getByRole("status").filter({ hasText: `Destroying ${id}` }).waitFor();
+    await page.locator('.operation [data-op-state="SUCCEEDED"]').waitFor({ timeout: 90_000 });
+    await r.waitFor({ state: "detached" });
+    await clusterGone(id);
+    const after = await ackSimClusters();
+    assert.ok(!after.clusters.some((c) => c.id === vendorId), `the simulator no longer lists ${vendorId}: ${JSON.stringify(after.clusters.filter((c) => c.id === vendorId))}`);
     assert.deepEqual(problems, []);
   } finally {
     await grpcWebStatus("ClusterService/DeleteCluster", id).catch(() => undefined);
