@@ -167,6 +167,14 @@ test("a bad filter shows the API's refusal at the filter field", async () => {
     await page.getByRole("button", { name: "Apply" }).click();
     await page.waitForFunction(() => document.getElementById("cluster-filter")?.getAttribute("aria-invalid") === null);
     assert.equal(await page.locator(".error-box").count(), 0);
+    // The applied filter is kept in the route: a reload shows the same list.
+    await page.getByLabel("Sort").selectOption("create_time desc");
+    await page.waitForFunction(() => location.hash.includes("order_by="));
+    assert.equal(new URL(page.url()).hash, `#/clusters?filter=${encodeURIComponent('provider = "imported"').replaceAll("%20", "+")}&order_by=create_time+desc`);
+    await page.reload();
+    await page.getByRole("heading", { name: "Clusters" }).waitFor();
+    assert.equal(await filter.inputValue(), 'provider = "imported"');
+    assert.equal(await page.getByLabel("Sort").inputValue(), "create_time desc");
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

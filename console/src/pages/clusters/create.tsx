@@ -11,7 +11,7 @@ import { CredentialPicker } from "./credential";
 import { OperationFollow } from "./operation";
 import { ClusterPreview } from "./preview";
 import { fieldExact, fieldUnder, parseLabels, requestId, useProviders } from "./shared";
-import { VendorFields, providerConfig, vendorForm } from "./vendor-fields";
+import { VendorFields, providerConfig, vendorForm, vendorJsonErrors } from "./vendor-fields";
 
 interface Form {
   provider: string;
@@ -32,6 +32,7 @@ export function CreateView() {
   const [form, setForm] = useState<Form>(EMPTY);
   const [error, setError] = useState<ApiError | null>(null);
   const [labelsError, setLabelsError] = useState<string | undefined>(undefined);
+  const [jsonErrors, setJsonErrors] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState<"" | "validate" | "create">("");
   const [validated, setValidated] = useState<{ form: Form; cluster: Cluster | undefined } | null>(null);
   const [created, setCreated] = useState<{ cluster: Cluster | undefined; operation: Operation | undefined } | null>(null);
@@ -47,7 +48,9 @@ export function CreateView() {
   const run = async (validateOnly: boolean) => {
     const parsed = parseLabels(form.labels);
     setLabelsError(parsed.error);
-    if (parsed.error) return;
+    const badJson = vendorJsonErrors(provider, form.vendor);
+    setJsonErrors(badJson);
+    if (parsed.error || Object.keys(badJson).length > 0) return;
     setBusy(validateOnly ? "validate" : "create");
     setError(null);
     try {
@@ -146,7 +149,7 @@ export function CreateView() {
               />
             ) : null}
             <TextField label="Kubernetes version" name="version" value={form.version} onInput={set("version")} error={fieldExact(error, "spec.kubernetes_version")} />
-            <VendorFields provider={provider} values={form.vendor} onChange={(k, v) => set("vendor")({ ...form.vendor, [k]: v })} error={error} />
+            <VendorFields provider={provider} values={form.vendor} onChange={(k, v) => set("vendor")({ ...form.vendor, [k]: v })} error={error} localErrors={jsonErrors} />
             <TextField
               label="Cluster id (optional)"
               name="cluster-id"
@@ -168,7 +171,7 @@ export function CreateView() {
             <ErrorBox error={error} title={upToDate ? "Could not create" : "Refused"} />
             {upToDate ? (
               validated?.cluster ? (
-                <ClusterPreview cluster={validated.cluster} title="Validated: nothing created yet" />
+                <ClusterPreview cluster={validated.cluster} title="Validated: nothing created yet" planned />
               ) : (
                 <p role="status">Validated: nothing created yet.</p>
               )

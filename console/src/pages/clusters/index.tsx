@@ -1,7 +1,7 @@
 // Clusters: every cluster with its provider, region, version, reachability and nodes, filtered
 // and sorted by the API (ListClusters filter and order_by) and refreshed every 10 s; the import
 // and create views (?view=import, ?view=create); detach/destroy from a row.
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Cluster, Operation } from "@flotilla-dev/client/v1";
 import { api, fieldError } from "../../api";
 import { href, type Route } from "../../router";
@@ -30,6 +30,16 @@ const SORTS: { value: string; label: string }[] = [
 
 export function ClustersPage({ route }: { route: Route }) {
   const view = route.query.get("view");
+  // Switching between the list and its views keeps the path, so the shell does not move focus:
+  // do it here, so keyboard and screen-reader users start at the new view.
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    document.getElementById("main")?.focus();
+  }, [view]);
   if (view === "import") return <ImportView />;
   if (view === "create") return <CreateView />;
   return <ClusterList route={route} />;
@@ -73,6 +83,15 @@ function ClusterList({ route }: { route: Route }) {
     }, REFRESH_MS);
     return () => clearInterval(t);
   }, [reload, loading]);
+  // The applied filter and sort live in the route too (replaceState: no navigation, no
+  // history entry), so a reload or a shared link shows the same list.
+  useEffect(() => {
+    const q = new URLSearchParams();
+    if (applied) q.set("filter", applied);
+    if (orderBy !== "id") q.set("order_by", orderBy);
+    const qs = q.toString();
+    history.replaceState(history.state, "", `#/clusters${qs ? `?${qs}` : ""}`);
+  }, [applied, orderBy]);
   const filterError = fieldError(list.error, "filter");
   const sortError = fieldError(list.error, "order_by");
   return (

@@ -3,8 +3,41 @@
 import { ClusterState, KubeAccessMode, type Cluster } from "@flotilla-dev/client/v1";
 import { enumLabel, isoTime } from "../../ui/format";
 
-export function ClusterPreview({ cluster: c, title }: { cluster: Cluster; title: string }) {
+/** `planned`: a cluster still to be created (nothing to reach yet: only what it will be). */
+export function ClusterPreview({ cluster: c, title, planned = false }: { cluster: Cluster; title: string; planned?: boolean }) {
   const st = c.status;
+  if (planned) {
+    return (
+      <div class="result" role="status" aria-label={title}>
+        <h2>{title}</h2>
+        <dl>
+          <dt>Id</dt>
+          <dd class="mono" data-field="id">{c.id}</dd>
+          <dt>Provider</dt>
+          <dd>{c.provider}</dd>
+          {c.region ? (
+            <>
+              <dt>Region</dt>
+              <dd>{c.region}</dd>
+            </>
+          ) : null}
+          {c.spec?.kubernetesVersion ? (
+            <>
+              <dt>Kubernetes</dt>
+              <dd>{c.spec.kubernetesVersion}</dd>
+            </>
+          ) : null}
+          <dt>Credential</dt>
+          <dd class="mono">{c.credentialId || "—"}</dd>
+        </dl>
+        {st?.warnings.map((w, i) => (
+          <p class="warn" key={i}>
+            {w.message}
+          </p>
+        ))}
+      </div>
+    );
+  }
   return (
     <div class="result" role="status" aria-label={title}>
       <h2>{title}</h2>

@@ -1,6 +1,6 @@
 // The per-provider part of the create form (ClusterSpec.ack / .tke / .rancher): which fields each
 // provider takes, with the values the proto documents, and how they become the spec's oneof.
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
 import type { ClusterSpecSchema } from "@flotilla-dev/client/v1";
 import type { ApiError } from "../../api";
 import { Field } from "../../ui/form";
@@ -11,6 +11,8 @@ interface VendorField {
   label: string;
   /** Choices the proto names; "" (the provider's default) is always offered first. */
   options?: string[];
+  /** A JSON object (google.protobuf.Struct), typed into a text area. */
+  json?: boolean;
   hint?: string;
 }
 
@@ -43,7 +45,16 @@ export const VENDOR_FORMS: Record<string, VendorForm> = {
   },
   rancher: {
     region: false,
-    fields: [{ key: "rancher_cluster_id", label: "Rancher cluster id", hint: "An existing Rancher cluster to bring in, such as c-abc12." }],
+    // A create makes a new Rancher cluster from its driver config (rancher_cluster_id is for
+    // bringing in an existing one, which a create refuses).
+    fields: [
+      {
+        key: "driver_config",
+        label: "Driver config (JSON)",
+        json: true,
+        hint: 'Passed to Rancher unchanged, such as {"rke2Config": {}}; the Kubernetes version goes into its kubernetesVersion.',
+      },
+    ],
   },
 };
 
@@ -53,7 +64,29 @@ export function vendorForm(provider: string): VendorForm {
 
 type ProviderConfig = MessageInitShape<typeof ClusterSpecSchema>["providerConfig"];
 
-/** The spec's provider_config for `provider` from the form's values. */
+/** A JSON field's text as an object, or why it is not one (shown at the field). */
+export function parseJsonObject(text: string): { value?: JsonObject; error?: string } {
+  if (text.trim() === "") return {};
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v !== "object" || v === null || Array.isArray(v)) return { error: "must be a JSON object ({...})" };
+    return { value: v as JsonObject };
+  } catch (e) {
+    return { error: `is not JSON: ${(e as Error).message}` };
+  }
+}
+
+/** Errors of the form's JSON fields, by key. */
+export function vendorJsonErrors(provider: string, v: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of vendorForm(provider).fields) {
+    const err = f.json ? parseJsonObject(v[f.key] ?? "").error : undefined;
+    if (err) out[f.key] = err;
+  }
+  return out;
+}
+
+/** The spec's provider_config for `provider` from the form's values (JSON fields already checked). */
 export function providerConfig(provider: string, v: Record<string, string>): ProviderConfig {
   const s = (k: string) => (v[k] ?? "").trim();
   switch (provider) {
@@ -65,7 +98,7 @@ export function providerConfig(provider: string, v: Record<string, string>): Pro
         value: { clusterType: s("cluster_type"), clusterLevel: s("cluster_level"), networkType: s("network_type"), projectId: s("project_id") },
       };
     case "rancher":
-      return { case: "rancher", value: { rancherClusterId: s("rancher_cluster_id") } };
+      return { case: "rancher", value: { driverConfig: parseJsonObject(v.driver_config ?? "").value } };
     default:
       return { case: undefined };
   }
@@ -76,17 +109,30 @@ export function VendorFields(props: {
   values: Record<string, string>;
   onChange: (key: string, value: string) => void;
   error: ApiError | null;
+  /** The form's own complaints (JSON that does not parse), by key. */
+  localErrors?: Record<string, string>;
 }) {
   const form = vendorForm(props.provider);
   return (
     <>
       {form.fields.map((f) => {
-        const error = fieldUnder(props.error, `spec.${props.provider}.${f.key}`);
+        const error = props.localErrors?.[f.key] ?? fieldUnder(props.error, `spec.${props.provider}.${f.key}`);
         const value = props.values[f.key] ?? "";
         return (
           <Field key={f.key} label={f.label} error={error} {...(f.hint ? { hint: f.hint } : {})}>
             {(id, describedBy) =>
-              f.options ? (
+              f.json ? (
+                <textarea
+                  id={id}
+                  name={f.key}
+                  rows={6}
+                  spellcheck={false}
+                  aria-describedby={describedBy}
+                  aria-invalid={error ? true : undefined}
+                  value={value}
+                  onInput={(e) => props.onChange(f.key, e.currentTarget.value)}
+                />
+              ) : f.options ? (
                 <select
                   id={id}
                   name={f.key}
