@@ -139,22 +139,24 @@ function ClusterList({ route }: { route: Route }) {
             </small>
           )}
         </div>
-        <label for="cluster-sort">Sort</label>
-        <select
-          id="cluster-sort"
-          value={orderBy}
-          aria-invalid={sortError ? true : undefined}
-          onChange={(e) => {
-            setPages(1);
-            setOrderBy(e.currentTarget.value);
-          }}
-        >
-          {SORTS.map((s) => (
-            <option key={s.value} value={s.value}>
-              {s.label}
-            </option>
-          ))}
-        </select>
+        <div class="sort-field">
+          <label for="cluster-sort">Sort</label>
+          <select
+            id="cluster-sort"
+            value={orderBy}
+            aria-invalid={sortError ? true : undefined}
+            onChange={(e) => {
+              setPages(1);
+              setOrderBy(e.currentTarget.value);
+            }}
+          >
+            {SORTS.map((s) => (
+              <option key={s.value} value={s.value}>
+                {s.label}
+              </option>
+            ))}
+          </select>
+        </div>
         <span class="muted refresh-note" aria-hidden="true">
           {loading ? "Refreshing…" : "Refreshes every 10 s"}
         </span>
