@@ -81,6 +81,9 @@ export async function measureThousandClusters(browser: Browser): Promise<Thousan
     // scrollY by its height, which Chromium's scroll anchoring does to keep this row in place).
     const rowInView = () =>
       page.evaluate(() => document.elementFromPoint(window.innerWidth / 2, window.innerHeight / 2)?.closest("tr")?.getAttribute("data-cluster"));
+    // Rows coming into view are laid out on the next frames (content-visibility): let the
+    // position settle before taking it.
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 100)))));
     const inViewBefore = await rowInView();
     assert.ok(inViewBefore, "a row is in view");
     server.seed(0, 1, "perf-0000-new%d");
