@@ -1,41 +1,99 @@
 // Clusters: every cluster with its provider, region, version, reachability and nodes, filtered
-// and sorted by the API (ListClusters filter and order_by).
-import { useState } from "preact/hooks";
-import { ClusterState, type Cluster } from "@flotilla-dev/client/v1";
-import { api } from "../../api";
+// and sorted by the API (ListClusters filter and order_by) and refreshed every 10 s; the import
+// and create views (?view=import, ?view=create); detach/destroy from a row.
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import type { Cluster, Operation } from "@flotilla-dev/client/v1";
+import { api, fieldError } from "../../api";
 import { href, type Route } from "../../router";
 import { ErrorBox } from "../../ui/error";
 import { useCall } from "../../ui/hooks";
-import { enumLabel, relative, toDate } from "../../ui/format";
+import { ClusterTable } from "./table";
+import { DeleteClusterDialog, type DeleteKind } from "./danger";
+import { ImportView } from "./import";
+import { CreateView } from "./create";
+import { OperationFollow } from "./operation";
+import { useProviders } from "./shared";
+import "./clusters.css";
 
+/** ListClusters' largest page: 1,000 clusters arrive in one call. */
 const PAGE_SIZE = 1000;
-const WEEK_MS = 7 * 24 * 3600 * 1000;
+const REFRESH_MS = 10_000;
 
 const SORTS: { value: string; label: string }[] = [
-  { value: "id", label: "Id" },
-  { value: "display_name", label: "Name" },
-  { value: "create_time desc", label: "Newest" },
+  { value: "id", label: "Id (A–Z)" },
+  { value: "id desc", label: "Id (Z–A)" },
+  { value: "display_name", label: "Name (A–Z)" },
+  { value: "display_name desc", label: "Name (Z–A)" },
+  { value: "create_time desc", label: "Newest first" },
+  { value: "create_time", label: "Oldest first" },
 ];
 
 export function ClustersPage({ route }: { route: Route }) {
+  const view = route.query.get("view");
+  // Switching between the list and its views keeps the path, so the shell does not move focus:
+  // do it here, so keyboard and screen-reader users start at the new view.
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    document.getElementById("main")?.focus();
+  }, [view]);
+  if (view === "import") return <ImportView />;
+  if (view === "create") return <CreateView />;
+  return <ClusterList route={route} />;
+}
+
+function ClusterList({ route }: { route: Route }) {
   const [filter, setFilter] = useState(route.query.get("filter") ?? "");
   const [applied, setApplied] = useState(filter);
-  const [orderBy, setOrderBy] = useState("id");
+  const [orderBy, setOrderBy] = useState(route.query.get("order_by") ?? "id");
+  const [pages, setPages] = useState(1);
+  const [deleting, setDeleting] = useState<{ cluster: Cluster; kind: DeleteKind } | null>(null);
+  const [notice, setNotice] = useState("");
+  const [operation, setOperation] = useState<Operation | undefined>(undefined);
+  const { providers } = useProviders();
+  const destroyable = useMemo(
+    () => new Set((providers ?? []).filter((p) => p.capability?.deleteCluster && p.id !== "imported").map((p) => p.id)),
+    [providers],
+  );
   const list = useCall(
     async (signal) => {
       const clusters: Cluster[] = [];
       let pageToken = "";
       let total = 0;
-      do {
+      for (let i = 0; i < pages; i++) {
         const res = await api.clusters.listClusters({ pageSize: PAGE_SIZE, pageToken, filter: applied, orderBy }, { signal });
         clusters.push(...res.clusters);
         pageToken = res.nextPageToken;
         total = res.totalSize;
-      } while (pageToken !== "");
-      return { clusters, total };
+        if (pageToken === "") break;
+      }
+      return { clusters, total, more: pageToken !== "" };
     },
-    [applied, orderBy],
+    [applied, orderBy, pages],
   );
+  // Refresh in place every 10 s while the tab is visible: rows are keyed by id, so focus,
+  // selection and scroll position survive.
+  const { reload, loading } = list;
+  useEffect(() => {
+    const t = setInterval(() => {
+      if (document.visibilityState === "visible" && !loading) reload();
+    }, REFRESH_MS);
+    return () => clearInterval(t);
+  }, [reload, loading]);
+  // The applied filter and sort live in the route too (replaceState: no navigation, no
+  // history entry), so a reload or a shared link shows the same list.
+  useEffect(() => {
+    const q = new URLSearchParams();
+    if (applied) q.set("filter", applied);
+    if (orderBy !== "id") q.set("order_by", orderBy);
+    const qs = q.toString();
+    history.replaceState(history.state, "", `#/clusters${qs ? `?${qs}` : ""}`);
+  }, [applied, orderBy]);
+  const filterError = fieldError(list.error, "filter");
+  const sortError = fieldError(list.error, "order_by");
   return (
     <section aria-labelledby="clusters-title">
       <div class="page-head">
@@ -50,108 +108,97 @@ export function ClustersPage({ route }: { route: Route }) {
         </div>
       </div>
       <form
-        class="toolbar"
+        class="toolbar clusters-toolbar"
         role="search"
         onSubmit={(e) => {
           e.preventDefault();
+          setPages(1);
           setApplied(filter.trim());
         }}
       >
-        <label for="cluster-filter">Filter</label>
-        <input
-          id="cluster-filter"
-          value={filter}
-          placeholder='provider = "ack" AND labels.env = "prod"'
-          onInput={(e) => setFilter(e.currentTarget.value)}
-          aria-invalid={list.error?.fieldViolations.some((v) => v.field === "filter") ? true : undefined}
-        />
-        <button type="submit">Apply</button>
-        <label for="cluster-sort">Sort</label>
-        <select id="cluster-sort" value={orderBy} onChange={(e) => setOrderBy(e.currentTarget.value)}>
-          {SORTS.map((s) => (
-            <option key={s.value} value={s.value}>
-              {s.label}
-            </option>
-          ))}
-        </select>
+        <div class={`filter-field${filterError ? " invalid" : ""}`}>
+          <div class="filter-row">
+            <label for="cluster-filter">Filter</label>
+            <input
+              id="cluster-filter"
+              value={filter}
+              placeholder='provider = "ack" AND labels.env = "prod"'
+              onInput={(e) => setFilter(e.currentTarget.value)}
+              aria-invalid={filterError ? true : undefined}
+              aria-describedby={filterError ? "cluster-filter-err" : "cluster-filter-hint"}
+            />
+            <button type="submit">Apply</button>
+          </div>
+          {filterError ? (
+            <small id="cluster-filter-err" class="field-error" role="alert">
+              {filterError}
+            </small>
+          ) : (
+            <small id="cluster-filter-hint" class="muted">
+              Fields: provider, state, region, labels.&lt;key&gt;; join with AND.
+            </small>
+          )}
+        </div>
+        <div class="sort-field">
+          <label for="cluster-sort">Sort</label>
+          <select
+            id="cluster-sort"
+            value={orderBy}
+            aria-invalid={sortError ? true : undefined}
+            onChange={(e) => {
+              setPages(1);
+              setOrderBy(e.currentTarget.value);
+            }}
+          >
+            {SORTS.map((s) => (
+              <option key={s.value} value={s.value}>
+                {s.label}
+              </option>
+            ))}
+          </select>
+        </div>
+        <span class="muted refresh-note" aria-hidden="true">
+          {loading ? "Refreshing…" : "Refreshes every 10 s"}
+        </span>
       </form>
+      {notice ? (
+        <p class="notice" role="status">
+          {notice}
+        </p>
+      ) : null}
+      {operation ? <OperationFollow initial={operation} onEnd={() => reload()} /> : null}
       <ErrorBox error={list.error} title="Could not list clusters" />
       {list.data ? (
-        <ClusterTable clusters={list.data.clusters} total={list.data.total} />
+        <>
+          <ClusterTable
+            clusters={list.data.clusters}
+            total={list.data.total}
+            destroyable={destroyable}
+            onDelete={(cluster, kind) => setDeleting({ cluster, kind })}
+          />
+          {list.data.more ? (
+            <button type="button" onClick={() => setPages((p) => p + 1)}>
+              Show {PAGE_SIZE} more
+            </button>
+          ) : null}
+        </>
       ) : list.loading ? (
         <p aria-live="polite">Loading…</p>
       ) : null}
+      {deleting ? (
+        <DeleteClusterDialog
+          cluster={deleting.cluster}
+          kind={deleting.kind}
+          onCancel={() => setDeleting(null)}
+          onDone={(op) => {
+            const id = deleting.cluster.id;
+            setDeleting(null);
+            setNotice(op ? `Destroying ${id}: follow the operation below.` : `Cluster ${id} was detached.`);
+            setOperation(op);
+            reload();
+          }}
+        />
+      ) : null}
     </section>
-  );
-}
-
-function ClusterTable({ clusters, total }: { clusters: Cluster[]; total: number }) {
-  if (clusters.length === 0) return <p>No clusters match. Import one or create one at a vendor.</p>;
-  const now = Date.now();
-  return (
-    <div class="table-wrap">
-      <table class="table">
-        <caption class="muted">
-          {total} cluster{total === 1 ? "" : "s"}
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Cluster</th>
-            <th scope="col">Provider</th>
-            <th scope="col">Region</th>
-            <th scope="col">Version</th>
-            <th scope="col">State</th>
-            <th scope="col">Reachable</th>
-            <th scope="col">Nodes</th>
-            <th scope="col">Labels</th>
-          </tr>
-        </thead>
-        <tbody>
-          {clusters.map((c) => {
-            const expiry = toDate(c.status?.credentialExpireTime);
-            const expiring = expiry !== undefined && expiry.getTime() - now < WEEK_MS;
-            return (
-              <tr key={c.id} data-cluster={c.id}>
-                <th scope="row">
-                  <a href={href("clusters", c.id)}>{c.displayName || c.id}</a>
-                  {c.displayName && c.displayName !== c.id ? <div class="muted">{c.id}</div> : null}
-                  {expiring ? (
-                    <div class="warn">Credential expires {relative(c.status?.credentialExpireTime, now)}</div>
-                  ) : null}
-                  {c.status?.warnings.map((w, i) => (
-                    <div class="warn" key={i}>
-                      {w.message}
-                    </div>
-                  ))}
-                </th>
-                <td>{c.provider}</td>
-                <td>{c.region || "—"}</td>
-                <td>{c.status?.kubernetesVersion || "—"}</td>
-                <td>{enumLabel(ClusterState, c.state, "CLUSTER_STATE_")}</td>
-                <td>
-                  {c.status?.reachable ? (
-                    <span class="ok">yes</span>
-                  ) : (
-                    <span class="bad" title={c.status?.unreachableReason}>
-                      no{c.status?.unreachableReason ? `: ${c.status.unreachableReason}` : ""}
-                    </span>
-                  )}
-                </td>
-                <td>
-                  {c.status ? `${c.status.readyNodeCount}/${c.status.nodeCount} ready` : "—"}
-                </td>
-                <td>
-                  {Object.entries(c.labels).map(([k, v]) => (
-                    <span class="tag" key={k}>
-                      {k}={v}
-                    </span>
-                  ))}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-    </div>
   );
 }
