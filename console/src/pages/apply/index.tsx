@@ -65,7 +65,13 @@ export function ApplyPage({ route }: { route: Route }) {
     }
   };
 
-  const manifestError = fieldError(error, "manifests");
+  // The API's refusal of the manifests, or the documents the last run of this text failed on.
+  const failed = outcome?.sent === request ? outcome.results.filter((r) => r.outcome === ApplyOutcome.FAILED) : [];
+  const manifestError =
+    fieldError(error, "manifests") ??
+    (failed.length > 0
+      ? failed.map((r) => `Document ${r.documentIndex + 1}${r.object?.kind ? ` (${r.object.kind})` : ""}: ${r.message.split("\n")[0]}`).join("; ")
+      : undefined);
   return (
     <section aria-labelledby="apply-title" class="apply-page">
       <h1 id="apply-title">Apply YAML</h1>
@@ -134,7 +140,8 @@ const OUTCOME_CLASS: Record<number, string> = {
 function ResultTable({ results, dryRun }: { results: ApplyResult[]; dryRun: boolean }) {
   if (results.length === 0) return <p>The manifests hold no objects.</p>;
   return (
-    <div class="table-wrap">
+    // Focusable: on a phone the table scrolls sideways, and keyboard users must reach that.
+    <div class="table-wrap" tabIndex={0} role="region" aria-label="Results per object">
       <table class="table" data-testid="apply-results">
         <caption class="muted">
           {results.length} object{results.length === 1 ? "" : "s"}
@@ -158,7 +165,7 @@ function ResultTable({ results, dryRun }: { results: ApplyResult[]; dryRun: bool
               <td class={OUTCOME_CLASS[r.outcome] ?? ""} data-outcome={ApplyOutcome[r.outcome]}>
                 {enumLabel(ApplyOutcome, r.outcome, "APPLY_OUTCOME_")}
               </td>
-              <td>{r.message}</td>
+              <td class="apply-reason">{r.message}</td>
             </tr>
           ))}
         </tbody>
