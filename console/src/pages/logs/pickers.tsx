@@ -17,8 +17,8 @@ export function kindParam(kind: WorkloadKind): string {
   return enumLabel(WorkloadKind, kind, "WORKLOAD_KIND_").replaceAll(" ", "-");
 }
 export function kindFromParam(s: string): WorkloadKind {
-  const name = `WORKLOAD_KIND_${s.toUpperCase().replaceAll("-", "_")}`;
-  const v = (WorkloadKind as unknown as Record<string, number>)[name];
+  // protobuf-es enums name their values without the prefix (WorkloadKind.STATEFUL_SET).
+  const v = (WorkloadKind as unknown as Record<string, number>)[s.toUpperCase().replaceAll("-", "_")];
   return v === undefined ? WorkloadKind.UNSPECIFIED : (v as WorkloadKind);
 }
 
