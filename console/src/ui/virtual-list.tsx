@@ -49,16 +49,25 @@ export function VirtualList(props: VirtualListProps) {
   const top = stickToEnd && atEnd.current ? endTop : Math.min(scrollTop, endTop);
 
   // After rendering, scroll to where the rendered rows are (the end, when sticking to it).
+  // Compared with the last position set, not el.scrollTop: reading that would force a layout.
+  const lastSet = useRef(-1);
   useLayoutEffect(() => {
     const el = box.current;
-    if (el && stickToEnd && atEnd.current && Math.abs(el.scrollTop - endTop) > 1) el.scrollTop = endTop;
+    if (el && stickToEnd && atEnd.current && lastSet.current !== endTop) {
+      el.scrollTop = endTop;
+      lastSet.current = endTop;
+    }
   });
 
   const onScroll = () => {
     const el = box.current;
     if (!el) return;
     atEnd.current = el.scrollTop + el.clientHeight >= el.scrollHeight - rowHeight;
-    // One state update per frame, however many scroll events arrive.
+    if (!atEnd.current) lastSet.current = -1;
+    // At the end the rows are placed from the end (no state needed: the scroll this list made
+    // itself costs no second render); elsewhere one state update per frame, however many
+    // scroll events arrive.
+    if (stickToEnd && atEnd.current) return;
     if (frame.current === 0) {
       frame.current = requestAnimationFrame(() => {
         frame.current = 0;
@@ -69,15 +78,13 @@ export function VirtualList(props: VirtualListProps) {
 
   const first = Math.max(0, Math.floor(top / rowHeight) - OVERSCAN);
   const last = Math.min(count, Math.ceil((top + viewHeight) / rowHeight) + OVERSCAN);
+  const rowStyle = { height: `${rowHeight}px` };
   const rows: ComponentChildren[] = [];
   for (let i = first; i < last; i++) {
+    // Unkeyed: the same elements are reused for whichever rows are in view, so streaming at the
+    // end patches a few dozen text nodes per frame instead of creating and removing elements.
     rows.push(
-      <div
-        key={i}
-        class={`vlist-row${props.rowClass ? ` ${props.rowClass(i)}` : ""}`}
-        style={{ top: `${i * rowHeight}px`, height: `${rowHeight}px` }}
-        data-index={i}
-      >
+      <div class={`vlist-row${props.rowClass ? ` ${props.rowClass(i)}` : ""}`} style={rowStyle} data-index={i}>
         {renderRow(i)}
       </div>,
     );
@@ -94,7 +101,11 @@ export function VirtualList(props: VirtualListProps) {
       onScroll={onScroll}
     >
       <div class="vlist-space" style={{ height: `${total}px` }}>
-        {rows}
+        {/* One offset for the rows in view (they are in normal flow inside it): a frame moves
+            one element, not every row. */}
+        <div class="vlist-window" style={{ transform: `translateY(${first * rowHeight}px)` }}>
+          {rows}
+        </div>
       </div>
     </div>
   );

@@ -12,7 +12,7 @@ import { LogView, type LogViewHandle } from "./view";
 import "./logs.css";
 
 const STATE_TEXT = {
-  connecting: "Connecting…",
+  connecting: "Connecting (no lines yet)…",
   streaming: "Streaming",
   ended: "The stream ended",
   failed: "The stream failed",

@@ -54,7 +54,7 @@ function timestamp(ms: number): Timestamp {
   return create(TimestampSchema, { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 });
 }
 
-function open(source: LogSource, options: LogOptionsInit | string, signal: AbortSignal): AsyncIterable<{ entries: LogEntry[] }> {
+function open(source: LogSource, options: LogOptionsInit | string, signal: AbortSignal, onHeader: () => void): AsyncIterable<{ entries: LogEntry[] }> {
   if (typeof options === "string") throw new Error(options);
   if (source.type === "pod") {
     return api.logs.streamPodLogs(
@@ -65,7 +65,7 @@ function open(source: LogSource, options: LogOptionsInit | string, signal: Abort
       container: source.container,
       options,
       },
-      { signal },
+      { signal, onHeader },
     );
   }
   return api.logs.streamWorkloadLogs(
@@ -76,7 +76,7 @@ function open(source: LogSource, options: LogOptionsInit | string, signal: Abort
     containers: source.container ? [source.container] : [],
     options,
     },
-    { signal },
+    { signal, onHeader },
   );
 }
 
@@ -104,7 +104,8 @@ export function useLogStream(
       setState("connecting");
       try {
         const opts = logOptions(options, last);
-        for await (const res of open(source, opts, abort.signal)) {
+        // The response headers say the server accepted the stream, before any line exists.
+        for await (const res of open(source, opts, abort.signal, () => setState("streaming"))) {
           setState("streaming");
           setError(null);
           for (let i = res.entries.length - 1; i >= 0; i--) {

@@ -102,13 +102,14 @@ export function LogView(props: {
           Jump to end
         </button>
       </div>
-      <p class="log-status muted" aria-live="polite" aria-atomic="true">
+      {/* Not a live region: the count changes every frame while streaming. */}
+      <p class="log-status muted">
         <span data-testid="log-count">
           {shown.length.toLocaleString("en")} line{shown.length === 1 ? "" : "s"} shown
           {filter !== "" ? ` (of ${buffer.lines.length.toLocaleString("en")})` : ""}
         </span>
         {paused ? (
-          <span class="warn" data-testid="log-waiting">
+          <span class="warn" data-testid="log-waiting" role="status">
             Paused: {waiting.toLocaleString("en")} new line{waiting === 1 ? "" : "s"} waiting
           </span>
         ) : null}
