@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { checkPage, go, launch, newPage, signIn, uniqueId } from "./harness.js";
+import { syntheticFeed } from "./logs-synthetic.js";
 import { cleanupLogs, enforceCsp, eventually, importTestCluster, kubectl, podLog, podsOf, type PodLog } from "./logs-fixture.js";
 
 let browser: Browser;
@@ -186,6 +187,26 @@ test("pause holds new lines back (and counts them), resume shows them; the filte
     const file = await download.path();
     assert.equal(readFileSync(file, "utf8"), `${held.join("\n")}\n`);
     assert.deepEqual(problems, [], "the blob: download broke the CSP");
+  } finally {
+    await context.close();
+  }
+});
+
+test("at most 100,000 lines are kept: the oldest are dropped, and the page says how many", async () => {
+  const { context, page, problems } = await newPage(browser);
+  try {
+    // 110,000 lines from a synthetic stream in the browser (a pod log file would take minutes).
+    await context.addInitScript(syntheticFeed, { rate: 50_000, total: 110_000 });
+    await signIn(page);
+    await go(page, `logs?cluster=${clusterId}&namespace=${namespace}&pod=synthetic-feed`);
+    await page.getByTestId("log-dropped").waitFor({ timeout: 60_000 });
+    await page.waitForFunction(() => document.querySelector("[data-testid=log-count]")?.textContent === "100,000 lines shown", null, { timeout: 60_000 });
+    assert.equal(await page.getByTestId("log-dropped").innerText(), "10,000 oldest lines dropped (only the last 100,000 are kept)");
+    // The first line kept is the 10,001st sent (numbered from 0).
+    await page.getByRole("region", { name: "Log lines" }).evaluate((el) => (el.scrollTop = 0));
+    await page.locator(".log-lines .vlist-row", { hasText: /^synthetic line 10000 / }).waitFor();
+    assert.match((await rows(page))[0] ?? "", /^synthetic line 10000 /);
+    assert.deepEqual(problems, []);
   } finally {
     await context.close();
   }

@@ -26,7 +26,10 @@ export interface VirtualListProps {
 export function VirtualList(props: VirtualListProps) {
   const { count, rowHeight, renderRow, stickToEnd = false } = props;
   const box = useRef<HTMLDivElement>(null);
-  const [scrollTop, setScrollTop] = useState(0);
+  // The scroll position is read in onScroll (a ref, not state: while the list sticks to the
+  // end it is not tracked, and leaving the end must re-render even if the value is the same).
+  const scrollTop = useRef(0);
+  const [, rerender] = useState(0);
   const [viewHeight, setViewHeight] = useState(480);
   // Whether the user is at the end (so new rows keep it in view); scrolling up clears it.
   const atEnd = useRef(true);
@@ -46,7 +49,7 @@ export function VirtualList(props: VirtualListProps) {
 
   const total = count * rowHeight;
   const endTop = Math.max(0, total - viewHeight);
-  const top = stickToEnd && atEnd.current ? endTop : Math.min(scrollTop, endTop);
+  const top = stickToEnd && atEnd.current ? endTop : Math.min(scrollTop.current, endTop);
 
   // After rendering, scroll to where the rendered rows are (the end, when sticking to it).
   // Compared with the last position set, not el.scrollTop: reading that would force a layout.
@@ -71,7 +74,8 @@ export function VirtualList(props: VirtualListProps) {
     if (frame.current === 0) {
       frame.current = requestAnimationFrame(() => {
         frame.current = 0;
-        if (box.current) setScrollTop(box.current.scrollTop);
+        if (box.current) scrollTop.current = box.current.scrollTop;
+        rerender((n) => n + 1);
       });
     }
   };
