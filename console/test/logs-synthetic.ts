@@ -76,3 +76,22 @@ export function syntheticFeed({ rate, total }: { rate: number; total: number }):
     return new Response(body, { status: 200, headers: { "content-type": "application/grpc-web+proto" } });
   };
 }
+
+/**
+ * Installed before the console loads: the first `failures` StreamPodLogs calls are answered
+ * UNAVAILABLE (a grpc-web trailers-only response, as a server that is going away sends); later
+ * calls go to the server.
+ */
+export function unavailableFirst({ failures }: { failures: number }): void {
+  const realFetch = window.fetch.bind(window);
+  let left = failures;
+  window.fetch = async (input, init) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (!url.endsWith("/flotilla.v1.LogStream/StreamPodLogs") || left <= 0) return realFetch(input, init);
+    left--;
+    return new Response(null, {
+      status: 200,
+      headers: { "content-type": "application/grpc-web+proto", "grpc-status": "14", "grpc-message": "the%20server%20is%20restarting" },
+    });
+  };
+}

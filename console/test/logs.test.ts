@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { checkPage, go, launch, newPage, signIn, uniqueId } from "./harness.js";
-import { syntheticFeed } from "./logs-synthetic.js";
+import { syntheticFeed, unavailableFirst } from "./logs-synthetic.js";
 import { cleanupLogs, enforceCsp, eventually, importTestCluster, kubectl, podLog, podsOf, type PodLog } from "./logs-fixture.js";
 
 let browser: Browser;
@@ -207,6 +207,37 @@ test("at most 100,000 lines are kept: the oldest are dropped, and the page says 
     await page.locator(".log-lines .vlist-row", { hasText: /^synthetic line 10000 / }).waitFor();
     assert.match((await rows(page))[0] ?? "", /^synthetic line 10000 /);
     assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("stream errors: NOT_FOUND is shown and not retried; UNAVAILABLE says when it retries, then streams", async () => {
+  const { context, page } = await newPage(browser);
+  try {
+    const [pod = ""] = pods;
+    await context.addInitScript(unavailableFirst, { failures: 1 });
+    await signIn(page);
+    await go(page, `logs?cluster=${clusterId}&namespace=${namespace}&pod=${pod}`);
+    const box = page.locator(".error-box");
+    await box.waitFor();
+    const unavailable = await box.innerText();
+    assert.match(unavailable, /Unavailable/);
+    assert.match(unavailable, /the server is restarting/);
+    assert.match(unavailable, /Trying again in \d+ s/);
+    assert.equal(await page.getByTestId("stream-state").innerText(), "Reconnecting…");
+    // The retry reaches the server: the pod's lines arrive and the error goes away.
+    await seeLine(page, `first line of ${pod}`);
+    await box.waitFor({ state: "detached" });
+
+    const missing = uniqueId("no-such-pod");
+    assert.equal(kubectl("-n", namespace, "get", "pods", "-o", "name").includes(missing), false);
+    await go(page, `logs?cluster=${clusterId}&namespace=${namespace}&pod=${missing}`);
+    await page.getByTestId("stream-state").filter({ hasText: "The stream failed" }).waitFor({ timeout: 30_000 });
+    const notFound = await box.innerText();
+    assert.match(notFound, /NotFound/);
+    assert.match(notFound, new RegExp(missing));
+    assert.doesNotMatch(notFound, /Trying again/);
   } finally {
     await context.close();
   }

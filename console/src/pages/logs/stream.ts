@@ -121,8 +121,9 @@ export function useLogStream(
       } catch (e) {
         if (abort.signal.aborted) return;
         const err = apiError(e);
-        setError(err);
         const retry = err.retryDelayMs ?? (err.codeName === "Unavailable" ? 2000 : undefined);
+        // The ErrorBox says when the next try is, with or without the server's RetryInfo.
+        setError(retry === undefined ? err : { ...err, retryDelayMs: retry });
         if (retry === undefined) {
           setState("failed");
           return;
