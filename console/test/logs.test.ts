@@ -200,8 +200,10 @@ test("at most 100,000 lines are kept: the oldest are dropped, and the page says 
     await signIn(page);
     await go(page, `logs?cluster=${clusterId}&namespace=${namespace}&pod=synthetic-feed`);
     await page.getByTestId("log-dropped").waitFor({ timeout: 60_000 });
-    await page.waitForFunction(() => document.querySelector("[data-testid=log-count]")?.textContent === "100,000 lines shown", null, { timeout: 60_000 });
+    // Once all 110,000 have arrived (the count reaches 100,000 before the last ones come).
+    await page.getByTestId("log-dropped").filter({ hasText: /^10,000 oldest lines dropped/ }).waitFor({ timeout: 60_000 });
     assert.equal(await page.getByTestId("log-dropped").innerText(), "10,000 oldest lines dropped (only the last 100,000 are kept)");
+    assert.equal(await page.getByTestId("log-count").innerText(), "100,000 lines shown");
     // The first line kept is the 10,001st sent (numbered from 0).
     await page.getByRole("region", { name: "Log lines" }).evaluate((el) => (el.scrollTop = 0));
     await page.locator(".log-lines .vlist-row", { hasText: /^synthetic line 10000 / }).waitFor();
@@ -238,6 +240,70 @@ test("stream errors: NOT_FOUND is shown and not retried; UNAVAILABLE says when i
     assert.match(notFound, /NotFound/);
     assert.match(notFound, new RegExp(missing));
     assert.doesNotMatch(notFound, /Trying again/);
+  } finally {
+    await context.close();
+  }
+});
+
+test("options: tail lines, previous instance, a since the page cannot send", async () => {
+  const { context, page } = await newPage(browser);
+  try {
+    const [pod = ""] = pods;
+    await signIn(page);
+    await go(page, `logs?cluster=${clusterId}&namespace=${namespace}&pod=${pod}`);
+    await seeLine(page, `first line of ${pod}`);
+    // Tail 2: the last two lines of the file KWOK serves (read from disk, not from the page).
+    const file = readFileSync(log(pod).path, "utf8").trimEnd().split("\n");
+    const lastTwo = file.slice(-2).map((l) => l.split(" stdout F ")[1]);
+    await page.getByLabel("Tail lines").fill("2");
+    await page.getByLabel("Tail lines").press("Enter");
+    await page.waitForFunction(() => document.querySelector("[data-testid=log-count]")?.textContent === "2 lines shown");
+    assert.deepEqual(await rows(page), lastTwo);
+    // The previous instance's log is the other file of the KWOK Logs object.
+    await page.getByLabel("Previous instance").check();
+    await seeLine(page, `previous log of ${namespace}/${pod}`);
+    assert.deepEqual(await rows(page), [`previous log of ${namespace}/${pod}`]);
+    await page.getByLabel("Previous instance").uncheck();
+    // A since that is neither seconds nor a time is refused before anything is sent.
+    await page.getByLabel("Since").fill("yesterday-ish");
+    await page.getByLabel("Since").press("Enter");
+    assert.match(await page.locator(".logs-page > .field-error").innerText(), /Since is a number of seconds or a time/);
+    assert.equal(await page.getByLabel("Since").getAttribute("aria-invalid"), "true");
+    assert.equal(await page.locator(".log-lines").count(), 0, "a stream ran with an invalid since");
+  } finally {
+    await context.close();
+  }
+});
+
+test("by keyboard: pause and resume with Space, then Tab reaches the lines; focus is visible", async () => {
+  const { context, page } = await newPage(browser);
+  try {
+    const [pod = ""] = pods;
+    await signIn(page);
+    await go(page, `logs?cluster=${clusterId}&namespace=${namespace}&pod=${pod}`);
+    await seeLine(page, `first line of ${pod}`);
+    await page.getByLabel("Since").focus();
+    const focused = async () =>
+      page.evaluate(() => ({
+        text: document.activeElement?.textContent ?? "",
+        label: document.activeElement?.getAttribute("aria-label") ?? "",
+        outline: getComputedStyle(document.activeElement as Element).outlineStyle,
+      }));
+    // Since -> Apply options -> Pause.
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Tab");
+    const pause = await focused();
+    assert.equal(pause.text, "Pause");
+    assert.notEqual(pause.outline, "none", "focus is not visible on Pause");
+    await page.keyboard.press("Space");
+    await page.getByRole("button", { name: "Resume" }).waitFor();
+    await page.keyboard.press("Space");
+    await page.getByRole("button", { name: "Pause" }).waitFor();
+    // Filter, Download, Clear, Jump to end, then the lines.
+    for (let i = 0; i < 5; i++) await page.keyboard.press("Tab");
+    const region = await focused();
+    assert.equal(region.label, "Log lines");
+    assert.notEqual(region.outline, "none", "focus is not visible on the log lines");
   } finally {
     await context.close();
   }

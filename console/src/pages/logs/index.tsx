@@ -140,7 +140,7 @@ export function LogsPage({ route }: { route: Route }) {
           {invalid}
         </p>
       ) : null}
-      {source ? (
+      {source && key ? (
         <>
           <p class="muted log-source">
             <span class={stream.state === "streaming" ? "ok" : stream.state === "failed" ? "bad" : ""} data-testid="stream-state">
@@ -156,7 +156,7 @@ export function LogsPage({ route }: { route: Route }) {
             fileName={source.type === "pod" ? source.pod : source.name}
           />
         </>
-      ) : (
+      ) : source ? null : (
         <p>Choose a cluster, a namespace and a pod or workload to read its logs.</p>
       )}
     </section>
