@@ -106,6 +106,14 @@ test("the pickers: cluster, namespace and pod chosen from the API's lists", asyn
     await page.getByLabel("Pod or workload").selectOption(`pod:${pod}`);
     await seeLine(page, `first line of ${pod}`);
     assert.match(page.url(), new RegExp(`#/logs\\?cluster=${clusterId}&namespace=${namespace}&pod=${pod}$`));
+    // The container choice offers the pod's containers, as kubectl lists them.
+    const containers = kubectl("-n", namespace, "get", "pod", pod, "-o", "jsonpath={.spec.containers[*].name}").split(" ");
+    await page.waitForFunction((n) => document.querySelectorAll("#log-container option").length === n + 1, containers.length);
+    const choices = await page.locator("#log-container option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    assert.deepEqual(choices.slice(1), containers.sort());
+    await page.getByLabel("Container").selectOption(containers[0] ?? "");
+    await page.waitForURL(new RegExp(`&container=${containers[0]}$`));
+    await seeLine(page, `first line of ${pod}`);
   } finally {
     await context.close();
   }
@@ -264,6 +272,19 @@ test("options: tail lines, previous instance, a since the page cannot send", asy
     await seeLine(page, `previous log of ${namespace}/${pod}`);
     assert.deepEqual(await rows(page), [`previous log of ${namespace}/${pod}`]);
     await page.getByLabel("Previous instance").uncheck();
+    // Timestamps: each line starts with the time Kubernetes recorded (the CRI line's, on disk).
+    await page.getByLabel("Timestamps").check();
+    await page.waitForFunction(() => /^\d{4}-/.test(document.querySelector(".log-lines .vlist-row")?.textContent ?? ""));
+    const stamped = await rows(page);
+    assert.equal(stamped.length, 2);
+    stamped.forEach((row, i) => {
+      const [time = "", text = ""] = (file.slice(-2)[i] ?? "").split(" stdout F ");
+      const m = /^(\S+) (.*)$/.exec(row);
+      assert.ok(m, `no timestamp in ${row}`);
+      assert.equal(m[2], text);
+      assert.equal(Date.parse(m[1] ?? ""), Date.parse(time), `${m[1]} is not the line's time ${time}`);
+    });
+    await page.getByLabel("Timestamps").uncheck();
     // A since that is neither seconds nor a time is refused before anything is sent.
     await page.getByLabel("Since").fill("yesterday-ish");
     await page.getByLabel("Since").press("Enter");
