@@ -3,6 +3,7 @@
 // objects (element.style properties), never style strings: the CSP has no 'unsafe-inline'.
 import type { ComponentChildren } from "preact";
 import { useLayoutEffect, useRef, useState } from "preact/hooks";
+import "./virtual-list.css";
 
 /** Rows rendered above and below the visible ones, so fast scrolling shows no gaps. */
 const OVERSCAN = 10;

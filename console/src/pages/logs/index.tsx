@@ -51,7 +51,8 @@ export function LogsPage({ route }: { route: Route }) {
     go({ cluster, namespace, pod: c.pod ?? "", kind: c.kind ? kindParam(c.kind) : "", workload: c.workload ?? "" });
 
   const containers = containerNames(source, pods);
-  const invalid = typeof logOptions(options) === "string" ? (logOptions(options) as string) : "";
+  const checked = logOptions(options);
+  const invalid = typeof checked === "string" ? checked : "";
   const key = source && !invalid ? JSON.stringify([source, options]) : "";
   const view = useRef<LogViewHandle | null>(null);
   const stream = useLogStream(key ? source : null, options, (entries) => view.current?.add(entries), key);
@@ -105,7 +106,7 @@ export function LogsPage({ route }: { route: Route }) {
         {check("follow", "Follow")}
         {check("previous", "Previous instance")}
         {check("timestamps", "Timestamps")}
-        <div class="field inline">
+        <div class="field">
           <label for="log-tail">Tail lines</label>
           <input
             id="log-tail"
@@ -117,7 +118,7 @@ export function LogsPage({ route }: { route: Route }) {
             aria-invalid={invalid.startsWith("Tail") ? true : undefined}
           />
         </div>
-        <div class="field inline">
+        <div class="field">
           <label for="log-since">Since</label>
           <input
             id="log-since"
