@@ -216,6 +216,10 @@ test("at most 100,000 lines are kept: the oldest are dropped, and the page says 
     await page.getByRole("region", { name: "Log lines" }).evaluate((el) => (el.scrollTop = 0));
     await page.locator(".log-lines .vlist-row", { hasText: /^synthetic line 10000 / }).waitFor();
     assert.match((await rows(page))[0] ?? "", /^synthetic line 10000 /);
+    // Back to the end (the stream has ended: no new line will re-render the list).
+    await page.getByRole("button", { name: "Jump to end" }).click();
+    await page.locator(".log-lines .vlist-row", { hasText: /^synthetic line 109999 / }).waitFor();
+    assert.match((await rows(page)).at(-1) ?? "", /^synthetic line 109999 /);
     assert.deepEqual(problems, []);
   } finally {
     await context.close();
