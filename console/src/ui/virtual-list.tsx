@@ -66,12 +66,13 @@ export function VirtualList(props: VirtualListProps) {
   const onScroll = () => {
     const el = box.current;
     if (!el) return;
+    const wasAtEnd = atEnd.current;
     atEnd.current = el.scrollTop + el.clientHeight >= el.scrollHeight - rowHeight;
     if (!atEnd.current) lastSet.current = -1;
-    // At the end the rows are placed from the end (no state needed: the scroll this list made
-    // itself costs no second render); elsewhere one state update per frame, however many
-    // scroll events arrive.
-    if (stickToEnd && atEnd.current) return;
+    // Staying at the end needs no render (rows are placed from the end, and the scroll this
+    // list made itself costs no second one); anything else re-renders once per frame, however
+    // many scroll events arrive.
+    if (stickToEnd && atEnd.current && wasAtEnd) return;
     if (frame.current === 0) {
       frame.current = requestAnimationFrame(() => {
         frame.current = 0;
