@@ -71,6 +71,9 @@ async function stopRecording(page: Page): Promise<Recording> {
   return page.evaluate(() => {
     const w = window as unknown as { perf: { longTasks: { start: number; duration: number }[]; samples: [number, number][] } };
     const s = w.perf.samples;
+    // The count now (the last frame's sample may predate the last render).
+    const now = document.querySelector("[data-testid=log-count]")?.textContent ?? "0";
+    s.push([performance.now(), Number(now.split(" ")[0]?.replaceAll(",", ""))]);
     const first = s.find(([, n]) => n > (s[0]?.[1] ?? 0)) ?? [0, 0];
     const last = s[s.length - 1] ?? [0, 0];
     const end = s.find(([, n]) => n === last[1]) ?? last;
@@ -83,7 +86,7 @@ async function stopRecording(page: Page): Promise<Recording> {
       tasks: w.perf.longTasks.map((t) => `${Math.round(t.start - first[0])}+${Math.round(t.duration)}`).join(" "),
       shown: last[1],
       linesPerSecond: seconds > 0 ? Math.round((end[1] - first[1]) / seconds) : 0,
-      frames: s.length,
+      frames: s.filter(([t]) => t >= first[0] && t <= end[0]).length,
       seconds,
     };
   });
