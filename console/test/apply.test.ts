@@ -5,7 +5,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
-import { checkPage, go, launch, newPage, signIn, uniqueId } from "./harness.js";
+import { execFileSync } from "node:child_process";
+import { checkPage, go, launch, must, newPage, signIn, uniqueId } from "./harness.js";
 import { enforceCsp, importTestCluster, kubeExists, kubectl } from "./logs-fixture.js";
 
 let browser: Browser;
@@ -169,6 +170,43 @@ test("manifests the API refuses: the code and message in an ErrorBox, the field 
   }
 });
 
+test("a field another manager owns: the conflict is shown, and forcing takes it over", async () => {
+  const { context, page, problems } = await newPage(browser);
+  await enforceCsp(context);
+  try {
+    const cm = uniqueId("owned");
+    const manifest = (v: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${cm}\ndata:\n  k: ${v}\n`;
+    // Another field manager applies k=v1 first (server-side apply, as a controller would).
+    execFileSync(must("KUBECTL"), ["--kubeconfig", must("KUBECONFIG"), "-n", namespace, "apply", "--server-side", "--field-manager=someone-else", "-f", "-"], {
+      input: manifest("v1"),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    await signIn(page);
+    await openApply(page);
+    await fill(page, manifest("v2"));
+    await page.getByRole("button", { name: "Dry run" }).click();
+    const [row] = await results(page);
+    assert.deepEqual(row?.slice(0, 2), ["ConfigMap", `${namespace}/${cm}`]);
+    assert.equal(row?.[2], "failed");
+    assert.match(await page.locator("tbody .apply-reason").innerText(), /conflict/i);
+    assert.match(await page.locator("tbody .apply-reason").innerText(), /someone-else/);
+    assert.equal(await page.getByRole("button", { name: "Apply", exact: true }).isDisabled(), true);
+
+    await page.getByLabel(/force conflicts/).check();
+    await page.getByRole("button", { name: "Dry run" }).click();
+    await page.waitForFunction(() => document.querySelector("tbody [data-outcome]")?.getAttribute("data-outcome") === "CONFIGURED");
+    assert.equal(kubectl("-n", namespace, "get", "configmap", cm, "-o", "jsonpath={.data.k}"), "v1", "the dry run changed the ConfigMap");
+    await page.waitForFunction(() => !(document.querySelector("button.primary") as HTMLButtonElement).disabled);
+    await page.getByRole("button", { name: "Apply", exact: true }).click();
+    await page.getByRole("heading", { name: "Applied" }).waitFor();
+    assert.deepEqual(await results(page), [["ConfigMap", `${namespace}/${cm}`, "configured"]]);
+    assert.equal(kubectl("-n", namespace, "get", "configmap", cm, "-o", "jsonpath={.data.k}"), "v2");
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test("by keyboard only: indent with Tab, leave with Escape then Tab, dry run and apply", async () => {
   const { context, page } = await newPage(browser);
   try {
@@ -193,11 +231,14 @@ test("by keyboard only: indent with Tab, leave with Escape then Tab, dry run and
     assert.equal((await editor.inputValue()).trimEnd(), deployment(name).trimEnd(), "Tab did not indent by two spaces");
     await page.keyboard.press("Escape");
     await page.keyboard.press("Tab");
+    // Out of the editor: on the force-conflicts box, then the Dry run button.
+    assert.equal(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.type), "checkbox", "Escape then Tab did not leave the editor");
+    await page.keyboard.press("Tab");
     const focused = await page.evaluate(() => ({
       text: document.activeElement?.textContent,
       outline: getComputedStyle(document.activeElement as Element).outlineStyle,
     }));
-    assert.equal(focused.text, "Dry run", "Escape then Tab did not leave the editor");
+    assert.equal(focused.text, "Dry run");
     assert.notEqual(focused.outline, "none", "focus is not visible");
     await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "Dry run: what would happen" }).waitFor();

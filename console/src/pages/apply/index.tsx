@@ -40,12 +40,13 @@ export function ApplyPage({ route }: { route: Route }) {
   const cluster = route.query.get("cluster") ?? "";
   const [namespace, setNamespace] = useState("default");
   const [text, setText] = useState(EXAMPLE);
+  const [force, setForce] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const [outcome, setOutcome] = useState<Outcome | null>(null);
   const results = useRef<HTMLHeadingElement>(null);
 
-  const request = JSON.stringify([cluster, namespace, text]);
+  const request = JSON.stringify([cluster, namespace, text, force]);
   const dryRunOk =
     outcome !== null && outcome.dryRun && outcome.sent === request && outcome.results.every((r) => r.outcome !== ApplyOutcome.FAILED);
 
@@ -53,7 +54,7 @@ export function ApplyPage({ route }: { route: Route }) {
     setBusy(true);
     setError(null);
     try {
-      const res = await api.workloads.applyManifests({ clusterId: cluster, namespace, manifests: text, dryRun });
+      const res = await api.workloads.applyManifests({ clusterId: cluster, namespace, manifests: text, dryRun, forceConflicts: force });
       setOutcome({ dryRun, sent: request, results: res.results });
       // Move focus to the results so keyboard and screen-reader users hear what happened.
       requestAnimationFrame(() => results.current?.focus());
@@ -101,6 +102,10 @@ export function ApplyPage({ route }: { route: Route }) {
         >
           {(id, describedBy) => <YamlEditor id={id} value={text} onInput={setText} describedBy={describedBy} invalid={manifestError !== undefined} />}
         </Field>
+        <label class="check">
+          <input type="checkbox" checked={force} onChange={(e) => setForce(e.currentTarget.checked)} />
+          Take ownership of fields another manager owns (force conflicts)
+        </label>
         <div class="actions">
           <button type="submit" disabled={busy || cluster === ""}>
             Dry run
