@@ -135,7 +135,7 @@ test("workloads: ready/desired, scale to 3 (kubectl agrees) and the scale event 
     assert.match(await row.innerText(), /registry\.example\/web:1\.2\.3/);
     assert.equal(
       await row.getByRole("link", { name: "Logs of web" }).getAttribute("href"),
-      `#/logs?cluster=${CLUSTER}&namespace=${NS}&kind=Deployment&workload=web`,
+      `#/logs?cluster=${CLUSTER}&namespace=${NS}&kind=deployment&workload=web`,
     );
 
     // The events page is live before the change and is never reloaded.

@@ -20,6 +20,11 @@ const KINDS: { kind: WorkloadKind; name: string; plural: string }[] = [
 const SCALABLE = new Set([WorkloadKind.DEPLOYMENT, WorkloadKind.STATEFUL_SET, WorkloadKind.REPLICA_SET]);
 const RESTARTABLE = new Set([WorkloadKind.DEPLOYMENT, WorkloadKind.STATEFUL_SET, WorkloadKind.DAEMON_SET]);
 
+/** The logs page's `kind` parameter: the enum value's name in lower case, "-" for "_" ("stateful-set"). */
+function kindParam(kind: WorkloadKind): string {
+  return (WorkloadKind[kind] ?? "").toLowerCase().replaceAll("_", "-");
+}
+
 export function kindName(kind: WorkloadKind): string {
   return KINDS.find((k) => k.kind === kind)?.name ?? "Workload";
 }
@@ -213,7 +218,7 @@ function WorkloadRow(props: {
           ) : null}
           <a
             class="button"
-            href={href("logs", { cluster: props.clusterId, namespace: w.namespace, kind: kindName(w.kind), workload: w.name })}
+            href={href("logs", { cluster: props.clusterId, namespace: w.namespace, kind: kindParam(w.kind), workload: w.name })}
             aria-label={`Logs of ${w.name}`}
           >
             Logs
