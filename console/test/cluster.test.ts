@@ -267,3 +267,32 @@ test("pods: status, node and a link to each pod's logs", async () => {
     await close();
   }
 });
+
+test("workloads: restart sets the restart annotation, delete asks for the name and kubectl sees it gone", async () => {
+  const { page, close, problems } = await open("workloads", `?namespace=${NS}&kind=Deployment`);
+  try {
+    const row = page.locator(`tr[data-workload="${NS}/web"]`);
+    await row.getByRole("button", { name: "Restart web" }).click();
+    await page.getByRole("status").getByText("web is restarting.").waitFor();
+    const restartedAt = kubectl([
+      "-n", NS, "get", "deployment", "web", "-o",
+      "jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}",
+    ]);
+    assert.ok(!Number.isNaN(Date.parse(restartedAt)), `restartedAt is a time: ${restartedAt}`);
+
+    await row.getByRole("button", { name: "Delete web" }).click();
+    const dialog = page.getByRole("dialog", { name: `Delete Deployment ${NS}/web` });
+    const confirm = dialog.getByRole("button", { name: "Delete" });
+    assert.ok(await confirm.isDisabled(), "nothing is deleted before the name is typed");
+    await dialog.getByLabel("Type web to confirm").fill("web");
+    await confirm.click();
+    await page.getByRole("status").getByText("web deleted.").waitFor();
+    await until("kubectl to find no Deployment", () =>
+      kubectl(["-n", NS, "get", "deployments", "-o", "jsonpath={.items[*].metadata.name}"]).trim() === "" || undefined,
+    );
+    await page.getByText(`None in ${NS}.`).waitFor();
+    assert.deepEqual(problems, []);
+  } finally {
+    await close();
+  }
+});

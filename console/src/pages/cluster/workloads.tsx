@@ -1,5 +1,5 @@
 // Workloads by kind: ready/desired, images; scale, restart, delete; links to their logs.
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { WorkloadKind, type Workload } from "@flotilla-dev/client/v1";
 import { api, apiError, type ApiError } from "../../api";
 import { href, type Route } from "../../router";
@@ -163,6 +163,8 @@ function WorkloadRow(props: {
 }) {
   const { w } = props;
   const [replicas, setReplicas] = useState(String(w.desiredReplicas));
+  // A reload (after a scale, or a change elsewhere) shows the count the cluster now has.
+  useEffect(() => setReplicas(String(w.desiredReplicas)), [w.desiredReplicas]);
   const [busy, setBusy] = useState(false);
   const inputId = `scale-${w.uid}`;
   const act = (f: () => Promise<void>) => {
