@@ -16,10 +16,13 @@ use crate::service::{Result, access::Scope, kube_errors::from_resource};
 /// generic calls (ListResources, GetResource) resolve kinds on their own and do not wait for it.
 pub const KINDS_TTL: Duration = Duration::from_secs(30);
 
-/// Discovery answers per cluster id, with when they were fetched.
+/// One cluster's discovery answer and when it was fetched.
+type Fetched = (Instant, Arc<Vec<ServedKind>>);
+
+/// Discovery answers per cluster id.
 #[derive(Default)]
 pub struct KindListCache {
-    clusters: Mutex<HashMap<String, (Instant, Arc<Vec<ServedKind>>)>>,
+    clusters: Mutex<HashMap<String, Fetched>>,
 }
 
 impl KindListCache {
@@ -41,7 +44,7 @@ impl KindListCache {
         self.lock().remove(cluster_id);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<Vec<ServedKind>>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Fetched>> {
         // Every update is one insert, remove or retain: a poisoned lock holds a whole map.
         self.clusters
             .lock()
