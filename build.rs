@@ -121,8 +121,13 @@ fn list_files(dir: &std::path::Path, files: &mut Vec<PathBuf>) -> io::Result<()>
 /// `gzip -9 -n` of a file worth compressing (not already-compressed images and fonts), when the
 /// result is smaller.
 fn gzipped(file: &std::path::Path, body: &[u8]) -> Option<Vec<u8>> {
-    const PACKED: &[&str] = &["png", "jpg", "jpeg", "gif", "webp", "avif", "woff", "woff2", "gz"];
-    let extension = file.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    const PACKED: &[&str] = &[
+        "png", "jpg", "jpeg", "gif", "webp", "avif", "woff", "woff2", "gz",
+    ];
+    let extension = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
     if PACKED.contains(&extension) {
         return None;
     }

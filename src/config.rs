@@ -773,8 +773,15 @@ mod tests {
             }) => Settings::resolve_serve(&args),
             other => panic!("{argv:?} parsed as {other:?}"),
         };
-        assert!(serve(&["flotilla", "serve"]).unwrap().console, "on by default");
-        assert!(!serve(&["flotilla", "serve", "--console=false"]).unwrap().console);
+        assert!(
+            serve(&["flotilla", "serve"]).unwrap().console,
+            "on by default"
+        );
+        assert!(
+            !serve(&["flotilla", "serve", "--console=false"])
+                .unwrap()
+                .console
+        );
         assert!(serve(&["flotilla", "serve", "--console"]).unwrap().console);
         assert!(
             Cli::try_parse_from(["flotilla", "serve", "--console=maybe"]).is_err(),

@@ -256,3 +256,53 @@ fn content_type(path: &str) -> &'static str {
         _ => "application/octet-stream",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_ENCODING, value.parse().unwrap());
+        accepts_gzip(&headers)
+    }
+
+    #[test]
+    fn gzip_is_sent_only_when_accepted_with_a_non_zero_quality() {
+        assert!(accept("gzip, deflate, br, zstd"), "Chromium's header");
+        assert!(accept("br;q=1.0, GZIP;q=0.5"));
+        assert!(accept("x-gzip"));
+        assert!(!accept("gzip;q=0"));
+        assert!(!accept("gzip; q=0.000, identity"));
+        assert!(!accept("br, deflate"));
+        assert!(!accept("gzipped"));
+        assert!(!accepts_gzip(&HeaderMap::new()), "no header: identity");
+    }
+
+    #[test]
+    fn root_is_index_and_lookups_are_exact() {
+        static TABLE: &[ConsoleFile] = &[
+            ConsoleFile {
+                path: "/assets/a-1.js",
+                body: b"js",
+                gzip: None,
+            },
+            ConsoleFile {
+                path: "/index.html",
+                body: b"html",
+                gzip: None,
+            },
+        ];
+        assert_eq!(find(TABLE, "/").map(|f| f.body), Some(&b"html"[..]));
+        assert_eq!(
+            find(TABLE, "/assets/a-1.js").map(|f| f.body),
+            Some(&b"js"[..])
+        );
+        assert!(find(TABLE, "/assets/a-1.JS").is_none());
+        assert!(find(TABLE, "/assets/").is_none());
+        assert!(
+            FILES.windows(2).all(|w| w[0].path < w[1].path),
+            "build.rs sorts the table (binary search)"
+        );
+    }
+}
