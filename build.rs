@@ -1,5 +1,6 @@
 //! Compiles `proto/flotilla/v1/*.proto` with the pure-Rust `protox` compiler (no system `protoc`)
-//! and generates the tonic services. Also writes the descriptor set used by gRPC reflection.
+//! and generates the tonic services. Also writes the descriptor set used by gRPC reflection, and
+//! the table of the browser console's files (console/dist) that `flotilla serve` embeds.
 
 use std::{env, fs, io, path::PathBuf};
 
@@ -52,7 +53,104 @@ fn main() -> io::Result<()> {
         .codec_path("crate::proto::codec::ProstCodec")
         .compile_fds(fds)?;
 
-    name_unimplemented_stubs(&out_dir.join("flotilla.v1.rs"))
+    name_unimplemented_stubs(&out_dir.join("flotilla.v1.rs"))?;
+    embed_console(&out_dir)
+}
+
+/// The console's built files (console/dist, committed; see scripts/console-check), one
+/// `ConsoleFile` each in `$OUT_DIR/console_files.rs`, sorted by path, with a gzip copy when that
+/// is smaller. The gzip copies are made here by the system's `gzip` (an essential package on
+/// Debian; no compression crate is in the build): without it the console is served
+/// uncompressed, with a warning.
+fn embed_console(out_dir: &std::path::Path) -> io::Result<()> {
+    let dist = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(io::Error::other)?)
+        .join("console/dist");
+    println!("cargo:rerun-if-changed=console/dist");
+    let mut files = Vec::new();
+    if dist.is_dir() {
+        list_files(&dist, &mut files)?;
+    } else {
+        println!(
+            "cargo:warning=console/dist is missing: the console is not served (build it with \
+             `cd console && npm ci && npx vite build`)"
+        );
+    }
+    files.sort();
+    let gzip_dir = out_dir.join("console-gzip");
+    let mut table = String::from("&[\n");
+    for file in &files {
+        let relative = file
+            .strip_prefix(&dist)
+            .map_err(io::Error::other)?
+            .to_str()
+            .ok_or_else(|| io::Error::other(format!("{} is not UTF-8", file.display())))?;
+        let body = fs::read(file)?;
+        let gzip = match gzipped(file, &body) {
+            Some(packed) => {
+                let target = gzip_dir.join(format!("{relative}.gz"));
+                if let Some(parent) = target.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                fs::write(&target, packed)?;
+                format!("Some(include_bytes!({:?}))", target.display().to_string())
+            }
+            None => "None".to_string(),
+        };
+        table.push_str(&format!(
+            "    ConsoleFile {{ path: {:?}, body: include_bytes!({:?}), gzip: {gzip} }},\n",
+            format!("/{relative}"),
+            file.display().to_string()
+        ));
+    }
+    table.push_str("]\n");
+    fs::write(out_dir.join("console_files.rs"), table)
+}
+
+fn list_files(dir: &std::path::Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            list_files(&path, files)?;
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// `gzip -9 -n` of a file worth compressing (not already-compressed images and fonts), when the
+/// result is smaller.
+fn gzipped(file: &std::path::Path, body: &[u8]) -> Option<Vec<u8>> {
+    const PACKED: &[&str] = &[
+        "png", "jpg", "jpeg", "gif", "webp", "avif", "woff", "woff2", "gz",
+    ];
+    let extension = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    if PACKED.contains(&extension) {
+        return None;
+    }
+    let output = match std::process::Command::new("gzip")
+        .args(["-9", "-n", "-c"])
+        .arg(file)
+        .output()
+    {
+        Ok(output) if output.status.success() => output.stdout,
+        Ok(output) => {
+            println!(
+                "cargo:warning=gzip {} failed ({}): served uncompressed",
+                file.display(),
+                output.status
+            );
+            return None;
+        }
+        Err(err) => {
+            println!("cargo:warning=no gzip ({err}): the console is served uncompressed");
+            return None;
+        }
+    };
+    (output.len() < body.len()).then_some(output)
 }
 
 /// The generated default stubs answer UNIMPLEMENTED with a bare "Not yet implemented". Rewrite

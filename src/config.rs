@@ -27,7 +27,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve gRPC, grpc-web, reflection and health on one port.
+    /// Serve gRPC, grpc-web, reflection, health and the browser console on one port.
     Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(CommonArgs),
@@ -193,6 +193,18 @@ pub struct ServeArgs {
     /// Seconds between logins of the registry prober to each registry [default: 60]
     #[arg(long, env = "FLOTILLA_REGISTRY_PROBE_INTERVAL", value_name = "SECONDS")]
     pub registry_probe_interval: Option<u64>,
+    /// Serve the browser console at / on the API port; --console=false turns it off
+    /// [default: true]
+    #[arg(
+        long,
+        env = "FLOTILLA_CONSOLE",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub console: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -245,6 +257,7 @@ struct FileConfig {
     peer_rate_limit_burst: Option<f64>,
     audit_retention_days: Option<u64>,
     registry_probe_interval_seconds: Option<u64>,
+    console: Option<bool>,
 }
 
 /// Everything the server needs, resolved.
@@ -292,6 +305,8 @@ pub struct Settings {
     pub audit_retention: Option<Duration>,
     /// Registry checks and the registry providers offered.
     pub registries: RegistrySettings,
+    /// Whether GET / on the API port serves the browser console.
+    pub console: bool,
 }
 
 /// How registries are checked, and which providers this server offers beyond the built-in
@@ -415,6 +430,7 @@ impl Settings {
             }),
             audit_retention: Some(Duration::from_secs(90 * 24 * 3600)),
             registries: RegistrySettings::default(),
+            console: true,
         }
     }
 
@@ -506,6 +522,7 @@ impl Settings {
             }
             settings.registries.probe_interval = Duration::from_secs(seconds);
         }
+        settings.console = args.console.or(file.console).unwrap_or(true);
         Ok(settings)
     }
 
@@ -745,6 +762,45 @@ mod tests {
         assert!(
             Settings::resolve_serve(&args).is_err(),
             "wildcard must be refused"
+        );
+    }
+
+    #[test]
+    fn console_flag_beats_file_beats_default() {
+        let serve = |argv: &[&str]| match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Serve(args),
+            }) => Settings::resolve_serve(&args),
+            other => panic!("{argv:?} parsed as {other:?}"),
+        };
+        assert!(
+            serve(&["flotilla", "serve"]).unwrap().console,
+            "on by default"
+        );
+        assert!(
+            !serve(&["flotilla", "serve", "--console=false"])
+                .unwrap()
+                .console
+        );
+        assert!(serve(&["flotilla", "serve", "--console"]).unwrap().console);
+        assert!(
+            Cli::try_parse_from(["flotilla", "serve", "--console=maybe"]).is_err(),
+            "not a boolean"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.toml");
+        std::fs::write(&file, "console = false\n").unwrap();
+        let config = file.to_str().unwrap();
+        assert!(
+            !serve(&["flotilla", "serve", "--config", config])
+                .unwrap()
+                .console
+        );
+        assert!(
+            serve(&["flotilla", "serve", "--config", config, "--console=true"])
+                .unwrap()
+                .console,
+            "the flag beats the file"
         );
     }
 

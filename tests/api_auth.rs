@@ -180,6 +180,7 @@ const EXPECTED: &[(&str, Needs, Reach, Effect)] = &[
     ("WorkloadService/ListResources", Viewer, Cluster, Reads),
     ("WorkloadService/GetResource", Viewer, Cluster, Reads),
     ("WorkloadService/DeleteResource", Operator, Cluster, Changes),
+    ("WorkloadService/ListResourceKinds", Viewer, Cluster, Reads),
     ("WorkloadService/ListEvents", Viewer, Cluster, Reads),
     ("RegistryService/CreateRegistry", Admin, Global, Changes),
     ("RegistryService/GetRegistry", Viewer, Cluster, Reads),

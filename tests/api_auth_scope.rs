@@ -431,6 +431,11 @@ fn cluster_bound_requests(cluster: &str) -> Vec<(&'static str, bool, Vec<u8>)> {
             .encode_to_vec(),
         ),
         (
+            "WorkloadService/ListResourceKinds",
+            false,
+            pb::ListResourceKindsRequest { cluster_id: id() }.encode_to_vec(),
+        ),
+        (
             "WorkloadService/ListEvents",
             false,
             pb::ListEventsRequest {

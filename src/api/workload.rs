@@ -330,6 +330,29 @@ impl WorkloadService for WorkloadApi {
         Ok(Response::new(pb::DeleteResourceResponse {}))
     }
 
+    async fn list_resource_kinds(
+        &self,
+        request: Request<pb::ListResourceKindsRequest>,
+    ) -> Result<Response<pb::ListResourceKindsResponse>, Status> {
+        let scope = cluster_scope(&request);
+        let kinds = self
+            .resources
+            .list_kinds(&scope, &request.get_ref().cluster_id)
+            .await?;
+        Ok(Response::new(pb::ListResourceKindsResponse {
+            kinds: kinds
+                .iter()
+                .map(|k| pb::ResourceKind {
+                    api_version: k.api_version.clone(),
+                    kind: k.kind.clone(),
+                    plural: k.plural.clone(),
+                    namespaced: k.namespaced,
+                    verbs: k.verbs.clone(),
+                })
+                .collect(),
+        }))
+    }
+
     async fn list_events(
         &self,
         request: Request<pb::ListEventsRequest>,

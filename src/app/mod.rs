@@ -1,6 +1,8 @@
 //! Wiring: the only place that knows every concrete type. Builds the store and services and
-//! serves gRPC, grpc-web, reflection and health on one port, with or without TLS.
+//! serves gRPC, grpc-web, reflection, health and the browser console on one port, with or without
+//! TLS.
 
+mod console;
 mod health;
 mod providers;
 mod router;

@@ -1,4 +1,5 @@
-//! Every service behind the HTTP layers: CORS, grpc-web, auth, and the missing-message fix.
+//! Every service behind the HTTP layers: the console, CORS, grpc-web, auth, and the
+//! missing-message fix.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::layer::util::{Identity, Stack};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use super::services::Services;
+use super::{console::ConsoleLayer, services::Services};
 use crate::{api, auth::layer::AuthLayer, config::Settings, proto as pb};
 
 type MissingMessageLayer = tower::util::MapResponseLayer<
@@ -19,7 +20,10 @@ type MissingMessageLayer = tower::util::MapResponseLayer<
 /// The HTTP layers around every service, outermost last.
 type Layers = Stack<
     MissingMessageLayer,
-    Stack<AuthLayer, Stack<tonic_web::GrpcWebLayer, Stack<CorsLayer, Identity>>>,
+    Stack<
+        AuthLayer,
+        Stack<tonic_web::GrpcWebLayer, Stack<CorsLayer, Stack<ConsoleLayer, Identity>>>,
+    >,
 >;
 
 /// Largest request message accepted (ApplyManifests takes up to 4 MiB of YAML).
@@ -68,6 +72,8 @@ pub async fn build(
         .accept_http1(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)));
     let router = server
+        // Outermost: the console's GET and HEAD never reach authentication or a service.
+        .layer(ConsoleLayer::new(settings.console))
         .layer(cors_layer(&settings.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(AuthLayer::new(services.auth.clone()))

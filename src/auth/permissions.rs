@@ -123,6 +123,7 @@ pub const TABLE: &[(&str, Rule)] = &[
     ("/flotilla.v1.WorkloadService/ListResources", read()),
     ("/flotilla.v1.WorkloadService/GetResource", read()),
     ("/flotilla.v1.WorkloadService/DeleteResource", operate()),
+    ("/flotilla.v1.WorkloadService/ListResourceKinds", read()),
     ("/flotilla.v1.WorkloadService/ListEvents", read()),
     (
         "/flotilla.v1.RegistryService/CreateRegistry",

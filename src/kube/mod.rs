@@ -12,6 +12,7 @@ pub mod error;
 pub mod event_hub;
 pub mod expiry;
 pub mod impersonation;
+pub mod kinds;
 pub mod kubeconfig;
 pub mod logs;
 pub mod pod_view;

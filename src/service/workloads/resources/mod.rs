@@ -3,6 +3,7 @@
 //! Kinds are resolved through each cluster's API discovery, cached per cluster (see
 //! `kube::resources::KindCache`), so a CRD installed a moment ago works without a restart.
 
+pub mod kinds;
 pub mod object;
 
 use std::sync::Arc;
@@ -100,6 +101,7 @@ pub struct ApplyResult {
 pub struct ResourceService {
     clusters: Arc<ClusterAccessor>,
     kinds: KindCache,
+    kind_lists: kinds::KindListCache,
 }
 
 impl ResourceService {
@@ -107,6 +109,7 @@ impl ResourceService {
         ResourceService {
             clusters,
             kinds: KindCache::new(),
+            kind_lists: kinds::KindListCache::default(),
         }
     }
 
@@ -114,6 +117,7 @@ impl ResourceService {
     /// a stale entry would otherwise only be noticed on its first failed request).
     pub fn forget_cluster(&self, cluster_id: &str) {
         self.kinds.forget_cluster(cluster_id);
+        self.kind_lists.forget(cluster_id);
     }
 
     /// One page of objects of a kind, in one namespace or all (`namespace` empty).

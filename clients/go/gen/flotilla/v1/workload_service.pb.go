@@ -1724,6 +1724,176 @@ func (*DeleteResourceResponse) Descriptor() ([]byte, []int) {
 	return file_flotilla_v1_workload_service_proto_rawDescGZIP(), []int{24}
 }
 
+type ListResourceKindsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId     string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResourceKindsRequest) Reset() {
+	*x = ListResourceKindsRequest{}
+	mi := &file_flotilla_v1_workload_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResourceKindsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResourceKindsRequest) ProtoMessage() {}
+
+func (x *ListResourceKindsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_v1_workload_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResourceKindsRequest.ProtoReflect.Descriptor instead.
+func (*ListResourceKindsRequest) Descriptor() ([]byte, []int) {
+	return file_flotilla_v1_workload_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListResourceKindsRequest) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+type ListResourceKindsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kinds         []*ResourceKind        `protobuf:"bytes,1,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResourceKindsResponse) Reset() {
+	*x = ListResourceKindsResponse{}
+	mi := &file_flotilla_v1_workload_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResourceKindsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResourceKindsResponse) ProtoMessage() {}
+
+func (x *ListResourceKindsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_v1_workload_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResourceKindsResponse.ProtoReflect.Descriptor instead.
+func (*ListResourceKindsResponse) Descriptor() ([]byte, []int) {
+	return file_flotilla_v1_workload_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListResourceKindsResponse) GetKinds() []*ResourceKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+// One kind a cluster serves, as its API discovery describes it.
+type ResourceKind struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Such as "v1", "apps/v1" or "example.com/v1alpha1" (the group is the part before "/").
+	ApiVersion string `protobuf:"bytes,1,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
+	// Such as "ConfigMap".
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The resource's URL name, such as "configmaps".
+	Plural string `protobuf:"bytes,3,opt,name=plural,proto3" json:"plural,omitempty"`
+	// Whether objects live in a namespace (false: cluster-scoped).
+	Namespaced bool `protobuf:"varint,4,opt,name=namespaced,proto3" json:"namespaced,omitempty"`
+	// The verbs the kind supports, such as "get", "list", "watch", "create", "delete".
+	Verbs         []string `protobuf:"bytes,5,rep,name=verbs,proto3" json:"verbs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceKind) Reset() {
+	*x = ResourceKind{}
+	mi := &file_flotilla_v1_workload_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceKind) ProtoMessage() {}
+
+func (x *ResourceKind) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_v1_workload_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceKind.ProtoReflect.Descriptor instead.
+func (*ResourceKind) Descriptor() ([]byte, []int) {
+	return file_flotilla_v1_workload_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ResourceKind) GetApiVersion() string {
+	if x != nil {
+		return x.ApiVersion
+	}
+	return ""
+}
+
+func (x *ResourceKind) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ResourceKind) GetPlural() string {
+	if x != nil {
+		return x.Plural
+	}
+	return ""
+}
+
+func (x *ResourceKind) GetNamespaced() bool {
+	if x != nil {
+		return x.Namespaced
+	}
+	return false
+}
+
+func (x *ResourceKind) GetVerbs() []string {
+	if x != nil {
+		return x.Verbs
+	}
+	return nil
+}
+
 type ListEventsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	ClusterId string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
@@ -1741,7 +1911,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_flotilla_v1_workload_service_proto_msgTypes[25]
+	mi := &file_flotilla_v1_workload_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1923,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_workload_service_proto_msgTypes[25]
+	mi := &file_flotilla_v1_workload_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1936,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_workload_service_proto_rawDescGZIP(), []int{25}
+	return file_flotilla_v1_workload_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListEventsRequest) GetClusterId() string {
@@ -1823,7 +1993,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_flotilla_v1_workload_service_proto_msgTypes[26]
+	mi := &file_flotilla_v1_workload_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1835,7 +2005,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_workload_service_proto_msgTypes[26]
+	mi := &file_flotilla_v1_workload_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1848,7 +2018,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_workload_service_proto_rawDescGZIP(), []int{26}
+	return file_flotilla_v1_workload_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -2002,7 +2172,21 @@ const file_flotilla_v1_workload_service_proto_rawDesc = "" +
 	"\tnamespace\x18\x04 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12M\n" +
 	"\x12propagation_policy\x18\x06 \x01(\x0e2\x1e.flotilla.v1.PropagationPolicyR\x11propagationPolicy\"\x18\n" +
-	"\x16DeleteResourceResponse\"\xe7\x01\n" +
+	"\x16DeleteResourceResponse\"9\n" +
+	"\x18ListResourceKindsRequest\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\"L\n" +
+	"\x19ListResourceKindsResponse\x12/\n" +
+	"\x05kinds\x18\x01 \x03(\v2\x19.flotilla.v1.ResourceKindR\x05kinds\"\x91\x01\n" +
+	"\fResourceKind\x12\x1f\n" +
+	"\vapi_version\x18\x01 \x01(\tR\n" +
+	"apiVersion\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06plural\x18\x03 \x01(\tR\x06plural\x12\x1e\n" +
+	"\n" +
+	"namespaced\x18\x04 \x01(\bR\n" +
+	"namespaced\x12\x14\n" +
+	"\x05verbs\x18\x05 \x03(\tR\x05verbs\"\xe7\x01\n" +
 	"\x11ListEventsRequest\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x1c\n" +
@@ -2027,7 +2211,7 @@ const file_flotilla_v1_workload_service_proto_rawDesc = "" +
 	"\x15APPLY_OUTCOME_CREATED\x10\x01\x12\x1c\n" +
 	"\x18APPLY_OUTCOME_CONFIGURED\x10\x02\x12\x1b\n" +
 	"\x17APPLY_OUTCOME_UNCHANGED\x10\x03\x12\x18\n" +
-	"\x14APPLY_OUTCOME_FAILED\x10\x042\xd3\b\n" +
+	"\x14APPLY_OUTCOME_FAILED\x10\x042\xb7\t\n" +
 	"\x0fWorkloadService\x12V\n" +
 	"\rListWorkloads\x12!.flotilla.v1.ListWorkloadsRequest\x1a\".flotilla.v1.ListWorkloadsResponse\x12P\n" +
 	"\vGetWorkload\x12\x1f.flotilla.v1.GetWorkloadRequest\x1a .flotilla.v1.GetWorkloadResponse\x12V\n" +
@@ -2040,7 +2224,8 @@ const file_flotilla_v1_workload_service_proto_rawDesc = "" +
 	"\x0eApplyManifests\x12\".flotilla.v1.ApplyManifestsRequest\x1a#.flotilla.v1.ApplyManifestsResponse\x12V\n" +
 	"\rListResources\x12!.flotilla.v1.ListResourcesRequest\x1a\".flotilla.v1.ListResourcesResponse\x12P\n" +
 	"\vGetResource\x12\x1f.flotilla.v1.GetResourceRequest\x1a .flotilla.v1.GetResourceResponse\x12Y\n" +
-	"\x0eDeleteResource\x12\".flotilla.v1.DeleteResourceRequest\x1a#.flotilla.v1.DeleteResourceResponse\x12M\n" +
+	"\x0eDeleteResource\x12\".flotilla.v1.DeleteResourceRequest\x1a#.flotilla.v1.DeleteResourceResponse\x12b\n" +
+	"\x11ListResourceKinds\x12%.flotilla.v1.ListResourceKindsRequest\x1a&.flotilla.v1.ListResourceKindsResponse\x12M\n" +
 	"\n" +
 	"ListEvents\x12\x1e.flotilla.v1.ListEventsRequest\x1a\x1f.flotilla.v1.ListEventsResponseB\xbc\x01\n" +
 	"\x0fcom.flotilla.v1B\x14WorkloadServiceProtoP\x01ZFgithub.com/flotilla-dev/flotilla/clients/go/gen/flotilla/v1;flotillav1\xa2\x02\x03FXX\xaa\x02\vFlotilla.V1\xca\x02\vFlotilla\\V1\xe2\x02\x17Flotilla\\V1\\GPBMetadata\xea\x02\fFlotilla::V1b\x06proto3"
@@ -2058,98 +2243,104 @@ func file_flotilla_v1_workload_service_proto_rawDescGZIP() []byte {
 }
 
 var file_flotilla_v1_workload_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_flotilla_v1_workload_service_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_flotilla_v1_workload_service_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_flotilla_v1_workload_service_proto_goTypes = []any{
-	(PropagationPolicy)(0),          // 0: flotilla.v1.PropagationPolicy
-	(ApplyOutcome)(0),               // 1: flotilla.v1.ApplyOutcome
-	(*ListWorkloadsRequest)(nil),    // 2: flotilla.v1.ListWorkloadsRequest
-	(*ListWorkloadsResponse)(nil),   // 3: flotilla.v1.ListWorkloadsResponse
-	(*GetWorkloadRequest)(nil),      // 4: flotilla.v1.GetWorkloadRequest
-	(*GetWorkloadResponse)(nil),     // 5: flotilla.v1.GetWorkloadResponse
-	(*ScaleWorkloadRequest)(nil),    // 6: flotilla.v1.ScaleWorkloadRequest
-	(*ScaleWorkloadResponse)(nil),   // 7: flotilla.v1.ScaleWorkloadResponse
-	(*RestartWorkloadRequest)(nil),  // 8: flotilla.v1.RestartWorkloadRequest
-	(*RestartWorkloadResponse)(nil), // 9: flotilla.v1.RestartWorkloadResponse
-	(*DeleteWorkloadRequest)(nil),   // 10: flotilla.v1.DeleteWorkloadRequest
-	(*DeleteWorkloadResponse)(nil),  // 11: flotilla.v1.DeleteWorkloadResponse
-	(*ListPodsRequest)(nil),         // 12: flotilla.v1.ListPodsRequest
-	(*ListPodsResponse)(nil),        // 13: flotilla.v1.ListPodsResponse
-	(*GetPodRequest)(nil),           // 14: flotilla.v1.GetPodRequest
-	(*GetPodResponse)(nil),          // 15: flotilla.v1.GetPodResponse
-	(*DeletePodRequest)(nil),        // 16: flotilla.v1.DeletePodRequest
-	(*DeletePodResponse)(nil),       // 17: flotilla.v1.DeletePodResponse
-	(*ApplyManifestsRequest)(nil),   // 18: flotilla.v1.ApplyManifestsRequest
-	(*ApplyManifestsResponse)(nil),  // 19: flotilla.v1.ApplyManifestsResponse
-	(*ApplyResult)(nil),             // 20: flotilla.v1.ApplyResult
-	(*ListResourcesRequest)(nil),    // 21: flotilla.v1.ListResourcesRequest
-	(*ListResourcesResponse)(nil),   // 22: flotilla.v1.ListResourcesResponse
-	(*GetResourceRequest)(nil),      // 23: flotilla.v1.GetResourceRequest
-	(*GetResourceResponse)(nil),     // 24: flotilla.v1.GetResourceResponse
-	(*DeleteResourceRequest)(nil),   // 25: flotilla.v1.DeleteResourceRequest
-	(*DeleteResourceResponse)(nil),  // 26: flotilla.v1.DeleteResourceResponse
-	(*ListEventsRequest)(nil),       // 27: flotilla.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),      // 28: flotilla.v1.ListEventsResponse
-	(WorkloadKind)(0),               // 29: flotilla.v1.WorkloadKind
-	(*Workload)(nil),                // 30: flotilla.v1.Workload
-	(*WorkloadReference)(nil),       // 31: flotilla.v1.WorkloadReference
-	(*Pod)(nil),                     // 32: flotilla.v1.Pod
-	(*ObjectReference)(nil),         // 33: flotilla.v1.ObjectReference
-	(*Resource)(nil),                // 34: flotilla.v1.Resource
-	(*Event)(nil),                   // 35: flotilla.v1.Event
+	(PropagationPolicy)(0),            // 0: flotilla.v1.PropagationPolicy
+	(ApplyOutcome)(0),                 // 1: flotilla.v1.ApplyOutcome
+	(*ListWorkloadsRequest)(nil),      // 2: flotilla.v1.ListWorkloadsRequest
+	(*ListWorkloadsResponse)(nil),     // 3: flotilla.v1.ListWorkloadsResponse
+	(*GetWorkloadRequest)(nil),        // 4: flotilla.v1.GetWorkloadRequest
+	(*GetWorkloadResponse)(nil),       // 5: flotilla.v1.GetWorkloadResponse
+	(*ScaleWorkloadRequest)(nil),      // 6: flotilla.v1.ScaleWorkloadRequest
+	(*ScaleWorkloadResponse)(nil),     // 7: flotilla.v1.ScaleWorkloadResponse
+	(*RestartWorkloadRequest)(nil),    // 8: flotilla.v1.RestartWorkloadRequest
+	(*RestartWorkloadResponse)(nil),   // 9: flotilla.v1.RestartWorkloadResponse
+	(*DeleteWorkloadRequest)(nil),     // 10: flotilla.v1.DeleteWorkloadRequest
+	(*DeleteWorkloadResponse)(nil),    // 11: flotilla.v1.DeleteWorkloadResponse
+	(*ListPodsRequest)(nil),           // 12: flotilla.v1.ListPodsRequest
+	(*ListPodsResponse)(nil),          // 13: flotilla.v1.ListPodsResponse
+	(*GetPodRequest)(nil),             // 14: flotilla.v1.GetPodRequest
+	(*GetPodResponse)(nil),            // 15: flotilla.v1.GetPodResponse
+	(*DeletePodRequest)(nil),          // 16: flotilla.v1.DeletePodRequest
+	(*DeletePodResponse)(nil),         // 17: flotilla.v1.DeletePodResponse
+	(*ApplyManifestsRequest)(nil),     // 18: flotilla.v1.ApplyManifestsRequest
+	(*ApplyManifestsResponse)(nil),    // 19: flotilla.v1.ApplyManifestsResponse
+	(*ApplyResult)(nil),               // 20: flotilla.v1.ApplyResult
+	(*ListResourcesRequest)(nil),      // 21: flotilla.v1.ListResourcesRequest
+	(*ListResourcesResponse)(nil),     // 22: flotilla.v1.ListResourcesResponse
+	(*GetResourceRequest)(nil),        // 23: flotilla.v1.GetResourceRequest
+	(*GetResourceResponse)(nil),       // 24: flotilla.v1.GetResourceResponse
+	(*DeleteResourceRequest)(nil),     // 25: flotilla.v1.DeleteResourceRequest
+	(*DeleteResourceResponse)(nil),    // 26: flotilla.v1.DeleteResourceResponse
+	(*ListResourceKindsRequest)(nil),  // 27: flotilla.v1.ListResourceKindsRequest
+	(*ListResourceKindsResponse)(nil), // 28: flotilla.v1.ListResourceKindsResponse
+	(*ResourceKind)(nil),              // 29: flotilla.v1.ResourceKind
+	(*ListEventsRequest)(nil),         // 30: flotilla.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),        // 31: flotilla.v1.ListEventsResponse
+	(WorkloadKind)(0),                 // 32: flotilla.v1.WorkloadKind
+	(*Workload)(nil),                  // 33: flotilla.v1.Workload
+	(*WorkloadReference)(nil),         // 34: flotilla.v1.WorkloadReference
+	(*Pod)(nil),                       // 35: flotilla.v1.Pod
+	(*ObjectReference)(nil),           // 36: flotilla.v1.ObjectReference
+	(*Resource)(nil),                  // 37: flotilla.v1.Resource
+	(*Event)(nil),                     // 38: flotilla.v1.Event
 }
 var file_flotilla_v1_workload_service_proto_depIdxs = []int32{
-	29, // 0: flotilla.v1.ListWorkloadsRequest.kind:type_name -> flotilla.v1.WorkloadKind
-	30, // 1: flotilla.v1.ListWorkloadsResponse.workloads:type_name -> flotilla.v1.Workload
-	29, // 2: flotilla.v1.GetWorkloadRequest.kind:type_name -> flotilla.v1.WorkloadKind
-	30, // 3: flotilla.v1.GetWorkloadResponse.workload:type_name -> flotilla.v1.Workload
-	29, // 4: flotilla.v1.ScaleWorkloadRequest.kind:type_name -> flotilla.v1.WorkloadKind
-	30, // 5: flotilla.v1.ScaleWorkloadResponse.workload:type_name -> flotilla.v1.Workload
-	29, // 6: flotilla.v1.RestartWorkloadRequest.kind:type_name -> flotilla.v1.WorkloadKind
-	30, // 7: flotilla.v1.RestartWorkloadResponse.workload:type_name -> flotilla.v1.Workload
-	29, // 8: flotilla.v1.DeleteWorkloadRequest.kind:type_name -> flotilla.v1.WorkloadKind
+	32, // 0: flotilla.v1.ListWorkloadsRequest.kind:type_name -> flotilla.v1.WorkloadKind
+	33, // 1: flotilla.v1.ListWorkloadsResponse.workloads:type_name -> flotilla.v1.Workload
+	32, // 2: flotilla.v1.GetWorkloadRequest.kind:type_name -> flotilla.v1.WorkloadKind
+	33, // 3: flotilla.v1.GetWorkloadResponse.workload:type_name -> flotilla.v1.Workload
+	32, // 4: flotilla.v1.ScaleWorkloadRequest.kind:type_name -> flotilla.v1.WorkloadKind
+	33, // 5: flotilla.v1.ScaleWorkloadResponse.workload:type_name -> flotilla.v1.Workload
+	32, // 6: flotilla.v1.RestartWorkloadRequest.kind:type_name -> flotilla.v1.WorkloadKind
+	33, // 7: flotilla.v1.RestartWorkloadResponse.workload:type_name -> flotilla.v1.Workload
+	32, // 8: flotilla.v1.DeleteWorkloadRequest.kind:type_name -> flotilla.v1.WorkloadKind
 	0,  // 9: flotilla.v1.DeleteWorkloadRequest.propagation_policy:type_name -> flotilla.v1.PropagationPolicy
-	31, // 10: flotilla.v1.ListPodsRequest.workload:type_name -> flotilla.v1.WorkloadReference
-	32, // 11: flotilla.v1.ListPodsResponse.pods:type_name -> flotilla.v1.Pod
-	32, // 12: flotilla.v1.GetPodResponse.pod:type_name -> flotilla.v1.Pod
+	34, // 10: flotilla.v1.ListPodsRequest.workload:type_name -> flotilla.v1.WorkloadReference
+	35, // 11: flotilla.v1.ListPodsResponse.pods:type_name -> flotilla.v1.Pod
+	35, // 12: flotilla.v1.GetPodResponse.pod:type_name -> flotilla.v1.Pod
 	20, // 13: flotilla.v1.ApplyManifestsResponse.results:type_name -> flotilla.v1.ApplyResult
-	33, // 14: flotilla.v1.ApplyResult.object:type_name -> flotilla.v1.ObjectReference
+	36, // 14: flotilla.v1.ApplyResult.object:type_name -> flotilla.v1.ObjectReference
 	1,  // 15: flotilla.v1.ApplyResult.outcome:type_name -> flotilla.v1.ApplyOutcome
-	34, // 16: flotilla.v1.ListResourcesResponse.resources:type_name -> flotilla.v1.Resource
-	34, // 17: flotilla.v1.GetResourceResponse.resource:type_name -> flotilla.v1.Resource
+	37, // 16: flotilla.v1.ListResourcesResponse.resources:type_name -> flotilla.v1.Resource
+	37, // 17: flotilla.v1.GetResourceResponse.resource:type_name -> flotilla.v1.Resource
 	0,  // 18: flotilla.v1.DeleteResourceRequest.propagation_policy:type_name -> flotilla.v1.PropagationPolicy
-	33, // 19: flotilla.v1.ListEventsRequest.involved_object:type_name -> flotilla.v1.ObjectReference
-	35, // 20: flotilla.v1.ListEventsResponse.events:type_name -> flotilla.v1.Event
-	2,  // 21: flotilla.v1.WorkloadService.ListWorkloads:input_type -> flotilla.v1.ListWorkloadsRequest
-	4,  // 22: flotilla.v1.WorkloadService.GetWorkload:input_type -> flotilla.v1.GetWorkloadRequest
-	6,  // 23: flotilla.v1.WorkloadService.ScaleWorkload:input_type -> flotilla.v1.ScaleWorkloadRequest
-	8,  // 24: flotilla.v1.WorkloadService.RestartWorkload:input_type -> flotilla.v1.RestartWorkloadRequest
-	10, // 25: flotilla.v1.WorkloadService.DeleteWorkload:input_type -> flotilla.v1.DeleteWorkloadRequest
-	12, // 26: flotilla.v1.WorkloadService.ListPods:input_type -> flotilla.v1.ListPodsRequest
-	14, // 27: flotilla.v1.WorkloadService.GetPod:input_type -> flotilla.v1.GetPodRequest
-	16, // 28: flotilla.v1.WorkloadService.DeletePod:input_type -> flotilla.v1.DeletePodRequest
-	18, // 29: flotilla.v1.WorkloadService.ApplyManifests:input_type -> flotilla.v1.ApplyManifestsRequest
-	21, // 30: flotilla.v1.WorkloadService.ListResources:input_type -> flotilla.v1.ListResourcesRequest
-	23, // 31: flotilla.v1.WorkloadService.GetResource:input_type -> flotilla.v1.GetResourceRequest
-	25, // 32: flotilla.v1.WorkloadService.DeleteResource:input_type -> flotilla.v1.DeleteResourceRequest
-	27, // 33: flotilla.v1.WorkloadService.ListEvents:input_type -> flotilla.v1.ListEventsRequest
-	3,  // 34: flotilla.v1.WorkloadService.ListWorkloads:output_type -> flotilla.v1.ListWorkloadsResponse
-	5,  // 35: flotilla.v1.WorkloadService.GetWorkload:output_type -> flotilla.v1.GetWorkloadResponse
-	7,  // 36: flotilla.v1.WorkloadService.ScaleWorkload:output_type -> flotilla.v1.ScaleWorkloadResponse
-	9,  // 37: flotilla.v1.WorkloadService.RestartWorkload:output_type -> flotilla.v1.RestartWorkloadResponse
-	11, // 38: flotilla.v1.WorkloadService.DeleteWorkload:output_type -> flotilla.v1.DeleteWorkloadResponse
-	13, // 39: flotilla.v1.WorkloadService.ListPods:output_type -> flotilla.v1.ListPodsResponse
-	15, // 40: flotilla.v1.WorkloadService.GetPod:output_type -> flotilla.v1.GetPodResponse
-	17, // 41: flotilla.v1.WorkloadService.DeletePod:output_type -> flotilla.v1.DeletePodResponse
-	19, // 42: flotilla.v1.WorkloadService.ApplyManifests:output_type -> flotilla.v1.ApplyManifestsResponse
-	22, // 43: flotilla.v1.WorkloadService.ListResources:output_type -> flotilla.v1.ListResourcesResponse
-	24, // 44: flotilla.v1.WorkloadService.GetResource:output_type -> flotilla.v1.GetResourceResponse
-	26, // 45: flotilla.v1.WorkloadService.DeleteResource:output_type -> flotilla.v1.DeleteResourceResponse
-	28, // 46: flotilla.v1.WorkloadService.ListEvents:output_type -> flotilla.v1.ListEventsResponse
-	34, // [34:47] is the sub-list for method output_type
-	21, // [21:34] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	29, // 19: flotilla.v1.ListResourceKindsResponse.kinds:type_name -> flotilla.v1.ResourceKind
+	36, // 20: flotilla.v1.ListEventsRequest.involved_object:type_name -> flotilla.v1.ObjectReference
+	38, // 21: flotilla.v1.ListEventsResponse.events:type_name -> flotilla.v1.Event
+	2,  // 22: flotilla.v1.WorkloadService.ListWorkloads:input_type -> flotilla.v1.ListWorkloadsRequest
+	4,  // 23: flotilla.v1.WorkloadService.GetWorkload:input_type -> flotilla.v1.GetWorkloadRequest
+	6,  // 24: flotilla.v1.WorkloadService.ScaleWorkload:input_type -> flotilla.v1.ScaleWorkloadRequest
+	8,  // 25: flotilla.v1.WorkloadService.RestartWorkload:input_type -> flotilla.v1.RestartWorkloadRequest
+	10, // 26: flotilla.v1.WorkloadService.DeleteWorkload:input_type -> flotilla.v1.DeleteWorkloadRequest
+	12, // 27: flotilla.v1.WorkloadService.ListPods:input_type -> flotilla.v1.ListPodsRequest
+	14, // 28: flotilla.v1.WorkloadService.GetPod:input_type -> flotilla.v1.GetPodRequest
+	16, // 29: flotilla.v1.WorkloadService.DeletePod:input_type -> flotilla.v1.DeletePodRequest
+	18, // 30: flotilla.v1.WorkloadService.ApplyManifests:input_type -> flotilla.v1.ApplyManifestsRequest
+	21, // 31: flotilla.v1.WorkloadService.ListResources:input_type -> flotilla.v1.ListResourcesRequest
+	23, // 32: flotilla.v1.WorkloadService.GetResource:input_type -> flotilla.v1.GetResourceRequest
+	25, // 33: flotilla.v1.WorkloadService.DeleteResource:input_type -> flotilla.v1.DeleteResourceRequest
+	27, // 34: flotilla.v1.WorkloadService.ListResourceKinds:input_type -> flotilla.v1.ListResourceKindsRequest
+	30, // 35: flotilla.v1.WorkloadService.ListEvents:input_type -> flotilla.v1.ListEventsRequest
+	3,  // 36: flotilla.v1.WorkloadService.ListWorkloads:output_type -> flotilla.v1.ListWorkloadsResponse
+	5,  // 37: flotilla.v1.WorkloadService.GetWorkload:output_type -> flotilla.v1.GetWorkloadResponse
+	7,  // 38: flotilla.v1.WorkloadService.ScaleWorkload:output_type -> flotilla.v1.ScaleWorkloadResponse
+	9,  // 39: flotilla.v1.WorkloadService.RestartWorkload:output_type -> flotilla.v1.RestartWorkloadResponse
+	11, // 40: flotilla.v1.WorkloadService.DeleteWorkload:output_type -> flotilla.v1.DeleteWorkloadResponse
+	13, // 41: flotilla.v1.WorkloadService.ListPods:output_type -> flotilla.v1.ListPodsResponse
+	15, // 42: flotilla.v1.WorkloadService.GetPod:output_type -> flotilla.v1.GetPodResponse
+	17, // 43: flotilla.v1.WorkloadService.DeletePod:output_type -> flotilla.v1.DeletePodResponse
+	19, // 44: flotilla.v1.WorkloadService.ApplyManifests:output_type -> flotilla.v1.ApplyManifestsResponse
+	22, // 45: flotilla.v1.WorkloadService.ListResources:output_type -> flotilla.v1.ListResourcesResponse
+	24, // 46: flotilla.v1.WorkloadService.GetResource:output_type -> flotilla.v1.GetResourceResponse
+	26, // 47: flotilla.v1.WorkloadService.DeleteResource:output_type -> flotilla.v1.DeleteResourceResponse
+	28, // 48: flotilla.v1.WorkloadService.ListResourceKinds:output_type -> flotilla.v1.ListResourceKindsResponse
+	31, // 49: flotilla.v1.WorkloadService.ListEvents:output_type -> flotilla.v1.ListEventsResponse
+	36, // [36:50] is the sub-list for method output_type
+	22, // [22:36] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_v1_workload_service_proto_init() }
@@ -2170,7 +2361,7 @@ func file_flotilla_v1_workload_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_v1_workload_service_proto_rawDesc), len(file_flotilla_v1_workload_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   27,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,19 +19,20 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	WorkloadService_ListWorkloads_FullMethodName   = "/flotilla.v1.WorkloadService/ListWorkloads"
-	WorkloadService_GetWorkload_FullMethodName     = "/flotilla.v1.WorkloadService/GetWorkload"
-	WorkloadService_ScaleWorkload_FullMethodName   = "/flotilla.v1.WorkloadService/ScaleWorkload"
-	WorkloadService_RestartWorkload_FullMethodName = "/flotilla.v1.WorkloadService/RestartWorkload"
-	WorkloadService_DeleteWorkload_FullMethodName  = "/flotilla.v1.WorkloadService/DeleteWorkload"
-	WorkloadService_ListPods_FullMethodName        = "/flotilla.v1.WorkloadService/ListPods"
-	WorkloadService_GetPod_FullMethodName          = "/flotilla.v1.WorkloadService/GetPod"
-	WorkloadService_DeletePod_FullMethodName       = "/flotilla.v1.WorkloadService/DeletePod"
-	WorkloadService_ApplyManifests_FullMethodName  = "/flotilla.v1.WorkloadService/ApplyManifests"
-	WorkloadService_ListResources_FullMethodName   = "/flotilla.v1.WorkloadService/ListResources"
-	WorkloadService_GetResource_FullMethodName     = "/flotilla.v1.WorkloadService/GetResource"
-	WorkloadService_DeleteResource_FullMethodName  = "/flotilla.v1.WorkloadService/DeleteResource"
-	WorkloadService_ListEvents_FullMethodName      = "/flotilla.v1.WorkloadService/ListEvents"
+	WorkloadService_ListWorkloads_FullMethodName     = "/flotilla.v1.WorkloadService/ListWorkloads"
+	WorkloadService_GetWorkload_FullMethodName       = "/flotilla.v1.WorkloadService/GetWorkload"
+	WorkloadService_ScaleWorkload_FullMethodName     = "/flotilla.v1.WorkloadService/ScaleWorkload"
+	WorkloadService_RestartWorkload_FullMethodName   = "/flotilla.v1.WorkloadService/RestartWorkload"
+	WorkloadService_DeleteWorkload_FullMethodName    = "/flotilla.v1.WorkloadService/DeleteWorkload"
+	WorkloadService_ListPods_FullMethodName          = "/flotilla.v1.WorkloadService/ListPods"
+	WorkloadService_GetPod_FullMethodName            = "/flotilla.v1.WorkloadService/GetPod"
+	WorkloadService_DeletePod_FullMethodName         = "/flotilla.v1.WorkloadService/DeletePod"
+	WorkloadService_ApplyManifests_FullMethodName    = "/flotilla.v1.WorkloadService/ApplyManifests"
+	WorkloadService_ListResources_FullMethodName     = "/flotilla.v1.WorkloadService/ListResources"
+	WorkloadService_GetResource_FullMethodName       = "/flotilla.v1.WorkloadService/GetResource"
+	WorkloadService_DeleteResource_FullMethodName    = "/flotilla.v1.WorkloadService/DeleteResource"
+	WorkloadService_ListResourceKinds_FullMethodName = "/flotilla.v1.WorkloadService/ListResourceKinds"
+	WorkloadService_ListEvents_FullMethodName        = "/flotilla.v1.WorkloadService/ListEvents"
 )
 
 // WorkloadServiceClient is the client API for WorkloadService service.
@@ -107,6 +108,14 @@ type WorkloadServiceClient interface {
 	// Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
 	// (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
 	DeleteResource(ctx context.Context, in *DeleteResourceRequest, opts ...grpc.CallOption) (*DeleteResourceResponse, error)
+	// Lists the kinds the cluster serves (its API discovery): one entry per API group and kind, in
+	// the group's preferred version (or the newest version serving the kind when the preferred one
+	// does not), subresources left out; what `kubectl api-resources` shows. Sorted by group, then
+	// kind. The answer may be up to 30 seconds old (cached per cluster).
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the
+	// token may not see it; and the cluster call errors.
+	ListResourceKinds(ctx context.Context, in *ListResourceKindsRequest, opts ...grpc.CallOption) (*ListResourceKindsResponse, error)
 	// Lists events, newest first.
 	//
 	// Errors: INVALID_ARGUMENT (type, page_size, page_token); NOT_FOUND (NOT_FOUND, metadata kind and
@@ -242,6 +251,16 @@ func (c *workloadServiceClient) DeleteResource(ctx context.Context, in *DeleteRe
 	return out, nil
 }
 
+func (c *workloadServiceClient) ListResourceKinds(ctx context.Context, in *ListResourceKindsRequest, opts ...grpc.CallOption) (*ListResourceKindsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListResourceKindsResponse)
+	err := c.cc.Invoke(ctx, WorkloadService_ListResourceKinds_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *workloadServiceClient) ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListEventsResponse)
@@ -325,6 +344,14 @@ type WorkloadServiceServer interface {
 	// Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
 	// (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
 	DeleteResource(context.Context, *DeleteResourceRequest) (*DeleteResourceResponse, error)
+	// Lists the kinds the cluster serves (its API discovery): one entry per API group and kind, in
+	// the group's preferred version (or the newest version serving the kind when the preferred one
+	// does not), subresources left out; what `kubectl api-resources` shows. Sorted by group, then
+	// kind. The answer may be up to 30 seconds old (cached per cluster).
+	//
+	// Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the
+	// token may not see it; and the cluster call errors.
+	ListResourceKinds(context.Context, *ListResourceKindsRequest) (*ListResourceKindsResponse, error)
 	// Lists events, newest first.
 	//
 	// Errors: INVALID_ARGUMENT (type, page_size, page_token); NOT_FOUND (NOT_FOUND, metadata kind and
@@ -375,6 +402,9 @@ func (UnimplementedWorkloadServiceServer) GetResource(context.Context, *GetResou
 }
 func (UnimplementedWorkloadServiceServer) DeleteResource(context.Context, *DeleteResourceRequest) (*DeleteResourceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteResource not implemented")
+}
+func (UnimplementedWorkloadServiceServer) ListResourceKinds(context.Context, *ListResourceKindsRequest) (*ListResourceKindsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListResourceKinds not implemented")
 }
 func (UnimplementedWorkloadServiceServer) ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListEvents not implemented")
@@ -616,6 +646,24 @@ func _WorkloadService_DeleteResource_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkloadService_ListResourceKinds_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListResourceKindsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkloadServiceServer).ListResourceKinds(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkloadService_ListResourceKinds_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkloadServiceServer).ListResourceKinds(ctx, req.(*ListResourceKindsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _WorkloadService_ListEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListEventsRequest)
 	if err := dec(in); err != nil {
@@ -688,6 +736,10 @@ var WorkloadService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteResource",
 			Handler:    _WorkloadService_DeleteResource_Handler,
+		},
+		{
+			MethodName: "ListResourceKinds",
+			Handler:    _WorkloadService_ListResourceKinds_Handler,
 		},
 		{
 			MethodName: "ListEvents",

@@ -743,6 +743,85 @@ class DeleteResourceResponse(_message.Message):
 Global___DeleteResourceResponse: _TypeAlias = DeleteResourceResponse  # noqa: Y015
 
 @_typing.final
+class ListResourceKindsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLUSTER_ID_FIELD_NUMBER: _builtins.int
+    cluster_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        cluster_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_id", b"cluster_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListResourceKindsRequest: _TypeAlias = ListResourceKindsRequest  # noqa: Y015
+
+@_typing.final
+class ListResourceKindsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KINDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedCompositeFieldContainer[Global___ResourceKind]: ...
+    def __init__(
+        self,
+        *,
+        kinds: _abc.Iterable[Global___ResourceKind] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kinds", b"kinds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListResourceKindsResponse: _TypeAlias = ListResourceKindsResponse  # noqa: Y015
+
+@_typing.final
+class ResourceKind(_message.Message):
+    """One kind a cluster serves, as its API discovery describes it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    API_VERSION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    PLURAL_FIELD_NUMBER: _builtins.int
+    NAMESPACED_FIELD_NUMBER: _builtins.int
+    VERBS_FIELD_NUMBER: _builtins.int
+    api_version: _builtins.str
+    """Such as "v1", "apps/v1" or "example.com/v1alpha1" (the group is the part before "/")."""
+    kind: _builtins.str
+    """Such as "ConfigMap"."""
+    plural: _builtins.str
+    """The resource's URL name, such as "configmaps"."""
+    namespaced: _builtins.bool
+    """Whether objects live in a namespace (false: cluster-scoped)."""
+    @_builtins.property
+    def verbs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The verbs the kind supports, such as "get", "list", "watch", "create", "delete"."""
+
+    def __init__(
+        self,
+        *,
+        api_version: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        plural: _builtins.str = ...,
+        namespaced: _builtins.bool = ...,
+        verbs: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_version", b"api_version", "kind", b"kind", "namespaced", b"namespaced", "plural", b"plural", "verbs", b"verbs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResourceKind: _TypeAlias = ResourceKind  # noqa: Y015
+
+@_typing.final
 class ListEventsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

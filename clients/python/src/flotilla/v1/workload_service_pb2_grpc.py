@@ -95,6 +95,11 @@ class WorkloadServiceStub:
                 request_serializer=flotilla_dot_v1_dot_workload__service__pb2.DeleteResourceRequest.SerializeToString,
                 response_deserializer=flotilla_dot_v1_dot_workload__service__pb2.DeleteResourceResponse.FromString,
                 _registered_method=True)
+        self.ListResourceKinds = channel.unary_unary(
+                '/flotilla.v1.WorkloadService/ListResourceKinds',
+                request_serializer=flotilla_dot_v1_dot_workload__service__pb2.ListResourceKindsRequest.SerializeToString,
+                response_deserializer=flotilla_dot_v1_dot_workload__service__pb2.ListResourceKindsResponse.FromString,
+                _registered_method=True)
         self.ListEvents = channel.unary_unary(
                 '/flotilla.v1.WorkloadService/ListEvents',
                 request_serializer=flotilla_dot_v1_dot_workload__service__pb2.ListEventsRequest.SerializeToString,
@@ -233,6 +238,19 @@ class WorkloadServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListResourceKinds(self, request, context):
+        """Lists the kinds the cluster serves (its API discovery): one entry per API group and kind, in
+        the group's preferred version (or the newest version serving the kind when the preferred one
+        does not), subresources left out; what `kubectl api-resources` shows. Sorted by group, then
+        kind. The answer may be up to 30 seconds old (cached per cluster).
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the
+        token may not see it; and the cluster call errors.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListEvents(self, request, context):
         """Lists events, newest first.
 
@@ -305,6 +323,11 @@ def add_WorkloadServiceServicer_to_server(servicer, server):
                     servicer.DeleteResource,
                     request_deserializer=flotilla_dot_v1_dot_workload__service__pb2.DeleteResourceRequest.FromString,
                     response_serializer=flotilla_dot_v1_dot_workload__service__pb2.DeleteResourceResponse.SerializeToString,
+            ),
+            'ListResourceKinds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListResourceKinds,
+                    request_deserializer=flotilla_dot_v1_dot_workload__service__pb2.ListResourceKindsRequest.FromString,
+                    response_serializer=flotilla_dot_v1_dot_workload__service__pb2.ListResourceKindsResponse.SerializeToString,
             ),
             'ListEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListEvents,
@@ -637,6 +660,33 @@ class WorkloadService:
             '/flotilla.v1.WorkloadService/DeleteResource',
             flotilla_dot_v1_dot_workload__service__pb2.DeleteResourceRequest.SerializeToString,
             flotilla_dot_v1_dot_workload__service__pb2.DeleteResourceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListResourceKinds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flotilla.v1.WorkloadService/ListResourceKinds',
+            flotilla_dot_v1_dot_workload__service__pb2.ListResourceKindsRequest.SerializeToString,
+            flotilla_dot_v1_dot_workload__service__pb2.ListResourceKindsResponse.FromString,
             options,
             channel_credentials,
             insecure,

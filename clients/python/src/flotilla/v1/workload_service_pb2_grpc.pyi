@@ -112,6 +112,15 @@ class WorkloadServiceStub:
     Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
     (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
     """
+    ListResourceKinds: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.ListResourceKindsRequest, _workload_service_pb2.ListResourceKindsResponse]
+    """Lists the kinds the cluster serves (its API discovery): one entry per API group and kind, in
+    the group's preferred version (or the newest version serving the kind when the preferred one
+    does not), subresources left out; what `kubectl api-resources` shows. Sorted by group, then
+    kind. The answer may be up to 30 seconds old (cached per cluster).
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the
+    token may not see it; and the cluster call errors.
+    """
     ListEvents: _grpc.UnaryUnaryMultiCallable[_workload_service_pb2.ListEventsRequest, _workload_service_pb2.ListEventsResponse]
     """Lists events, newest first.
 
@@ -202,6 +211,15 @@ class WorkloadServiceAsyncStub(WorkloadServiceStub):
 
     Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
     (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
+    """
+    ListResourceKinds: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.ListResourceKindsRequest, _workload_service_pb2.ListResourceKindsResponse]  # type: ignore[assignment]
+    """Lists the kinds the cluster serves (its API discovery): one entry per API group and kind, in
+    the group's preferred version (or the newest version serving the kind when the preferred one
+    does not), subresources left out; what `kubectl api-resources` shows. Sorted by group, then
+    kind. The answer may be up to 30 seconds old (cached per cluster).
+
+    Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the
+    token may not see it; and the cluster call errors.
     """
     ListEvents: _aio.UnaryUnaryMultiCallable[_workload_service_pb2.ListEventsRequest, _workload_service_pb2.ListEventsResponse]  # type: ignore[assignment]
     """Lists events, newest first.
@@ -362,6 +380,21 @@ class WorkloadServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: INVALID_ARGUMENT naming the field (api_version, kind, namespace, name); NOT_FOUND
         (NOT_FOUND) for a cluster, kind or object that does not exist; and the cluster call errors.
+        """
+
+    @_abc_1.abstractmethod
+    def ListResourceKinds(
+        self,
+        request: _workload_service_pb2.ListResourceKindsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workload_service_pb2.ListResourceKindsResponse, _abc.Awaitable[_workload_service_pb2.ListResourceKindsResponse]]:
+        """Lists the kinds the cluster serves (its API discovery): one entry per API group and kind, in
+        the group's preferred version (or the newest version serving the kind when the preferred one
+        does not), subresources left out; what `kubectl api-resources` shows. Sorted by group, then
+        kind. The answer may be up to 30 seconds old (cached per cluster).
+
+        Errors: NOT_FOUND (NOT_FOUND, metadata kind and id) when the cluster does not exist or the
+        token may not see it; and the cluster call errors.
         """
 
     @_abc_1.abstractmethod
