@@ -14,6 +14,8 @@ rm -rf build test-results
 npx --no-install tsc -p tsconfig.test.json
 export FLOTILLA_CLIENT_ENV=${FLOTILLA_CLIENT_ENV:-$(cd .. && pwd)/target/client-env/env}
 rc=0
-node --test --test-concurrency=1 --test-reporter=spec "$@" build/test/*.test.js || rc=$?
+# The test build mirrors the repository under build/ (the tests and the TypeScript client's
+# source they are compiled with); the client's own imports resolve from this node_modules.
+node --test --test-concurrency=1 --test-reporter=spec "$@" build/console/test/*.test.js || rc=$?
 echo "console: $(($(date +%s) - t0)) s (exit $rc)" >&2
 exit $rc

@@ -5,16 +5,14 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import { checkPage, go, launch, newPage, signIn, uniqueId } from "./harness.js";
-import { nodeApi, type NodeApi } from "./node-client.js";
+import { api, v1 } from "./api.js";
+import { present } from "./support.js";
 
-const ROLE_VIEWER = 1;
 let browser: Browser;
-let api: NodeApi;
 const made: string[] = [];
 
 before(async () => {
   browser = await launch();
-  api = await nodeApi();
 });
 after(async () => {
   await browser?.close();
@@ -24,7 +22,7 @@ after(async () => {
 
 async function tokenByName(name: string) {
   const res = await api.admin.listApiTokens({ pageSize: 1000, showRevoked: true });
-  return res.tokens.find((t: { name: string }) => t.name === name);
+  return res.tokens.find((t) => t.name === name);
 }
 
 /** Everything the page keeps in web storage, to show a secret is not there. */
@@ -51,8 +49,8 @@ test("a created token's secret is shown once, signs in elsewhere, and revoking i
     assert.match(await admin.page.locator(".secret-once").innerText(), /shown this once/);
     // The server's view: a viewer token of that name, expiring in about a day.
     const tok = await tokenByName(name);
-    assert.equal(tok?.role, ROLE_VIEWER);
-    const expiresIn = Number(tok.expireTime.seconds) * 1000 - Date.now();
+    assert.equal(tok?.role, v1.Role.VIEWER);
+    const expiresIn = Number(present(tok?.expireTime, "the token's expire_time").seconds) * 1000 - Date.now();
     assert.ok(expiresIn > 23 * 3600e3 && expiresIn < 25 * 3600e3, `expires in ${expiresIn} ms`);
     // The console keeps the secret nowhere but on screen, and forgets it on Done.
     assert.ok(!(await storage(admin.page)).includes(secret));
@@ -93,14 +91,14 @@ test("a created token's secret is shown once, signs in elsewhere, and revoking i
       ["/flotilla.v1.AdminService/RevokeApiToken", `tokens/${tok.id}`],
     ] as const) {
       const events = (await api.admin.listAuditEvents({ pageSize: 200, filter: `method = "${method}"` })).events;
-      const ev = events.find((e: { target: string }) => e.target === target);
+      const ev = events.find((e) => e.target === target);
       assert.ok(ev, `ListAuditEvents has ${method} ${target}`);
       await go(admin.page, "admin/audit");
       await admin.page.getByLabel("Method").fill(method);
       await admin.page.getByRole("button", { name: "Apply filters" }).click();
       await admin.page.getByText(`Filter: method = "${method}"`).waitFor();
       // Every row shown is one of the API's, in its order (once the filtered page has loaded).
-      const want = events.slice(0, 50).map((e: { id: string }) => e.id);
+      const want = events.slice(0, 50).map((e) => e.id);
       let shown: (string | undefined)[] = [];
       for (let i = 0; i < 50 && JSON.stringify(shown) !== JSON.stringify(want); i++) {
         await admin.page.waitForTimeout(100);
@@ -170,7 +168,7 @@ test("a refused create shows the server's code and reason (a taken name: ALREADY
   try {
     const name = uniqueId("dup-tok");
     made.push(name);
-    await api.admin.createApiToken({ name, role: ROLE_VIEWER });
+    await api.admin.createApiToken({ name, role: v1.Role.VIEWER });
     await signIn(page);
     await go(page, "admin/tokens");
     await page.getByLabel("Name").fill(name);

@@ -5,9 +5,10 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
-import { execFileSync } from "node:child_process";
-import { checkPage, go, launch, must, newPage, signIn, uniqueId } from "./harness.js";
-import { enforceCsp, importTestCluster, kubeExists, kubectl } from "./logs-fixture.js";
+import { checkPage, go, launch, newPage, signIn, uniqueId } from "./harness.js";
+import { importTestCluster } from "./api.js";
+import { enforceCsp } from "./logs-fixture.js";
+import { kubeExists, kubectl } from "./support.js";
 
 let browser: Browser;
 const clusterId = uniqueId("con-apply");
@@ -16,9 +17,9 @@ const undo: (() => Promise<unknown> | unknown)[] = [];
 
 before(async () => {
   browser = await launch();
-  undo.push(await importTestCluster(clusterId));
-  kubectl("create", "namespace", namespace);
-  undo.push(() => kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found"));
+  undo.push(await importTestCluster(clusterId, { suite: "console-logs" }));
+  kubectl(["create", "namespace", namespace]);
+  undo.push(() => kubectl(["delete", "namespace", namespace, "--wait=false", "--ignore-not-found"]));
 });
 after(async () => {
   for (const u of undo.reverse()) {
@@ -102,7 +103,7 @@ test("dry run changes nothing, apply creates, applying again is unchanged", asyn
     await page.getByRole("heading", { name: "Applied" }).waitFor();
     assert.deepEqual(await results(page), [["Deployment", `${namespace}/${name}`, "created"]]);
     assert.equal(kubeExists("-n", namespace, "deployment", name), true, "kubectl does not see the Deployment");
-    const rv = kubectl("-n", namespace, "get", "deployment", name, "-o", "jsonpath={.metadata.resourceVersion}");
+    const rv = kubectl(["-n", namespace, "get", "deployment", name, "-o", "jsonpath={.metadata.resourceVersion}"]);
 
     // The same manifest again: the server says unchanged, and the object indeed did not change.
     await page.getByRole("button", { name: "Dry run" }).click();
@@ -112,7 +113,7 @@ test("dry run changes nothing, apply creates, applying again is unchanged", asyn
     await apply.click();
     await page.getByRole("heading", { name: "Applied" }).waitFor();
     assert.deepEqual(await results(page), [["Deployment", `${namespace}/${name}`, "unchanged"]]);
-    assert.equal(kubectl("-n", namespace, "get", "deployment", name, "-o", "jsonpath={.metadata.resourceVersion}"), rv);
+    assert.equal(kubectl(["-n", namespace, "get", "deployment", name, "-o", "jsonpath={.metadata.resourceVersion}"]), rv);
     assert.deepEqual(problems, []);
   } finally {
     await context.close();
@@ -177,10 +178,7 @@ test("a field another manager owns: the conflict is shown, and forcing takes it 
     const cm = uniqueId("owned");
     const manifest = (v: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${cm}\ndata:\n  k: ${v}\n`;
     // Another field manager applies k=v1 first (server-side apply, as a controller would).
-    execFileSync(must("KUBECTL"), ["--kubeconfig", must("KUBECONFIG"), "-n", namespace, "apply", "--server-side", "--field-manager=someone-else", "-f", "-"], {
-      input: manifest("v1"),
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+    kubectl(["-n", namespace, "apply", "--server-side", "--field-manager=someone-else", "-f", "-"], { input: manifest("v1") });
     await signIn(page);
     await openApply(page);
     await fill(page, manifest("v2"));
@@ -195,12 +193,12 @@ test("a field another manager owns: the conflict is shown, and forcing takes it 
     await page.getByLabel(/force conflicts/).check();
     await page.getByRole("button", { name: "Dry run" }).click();
     await page.waitForFunction(() => document.querySelector("tbody [data-outcome]")?.getAttribute("data-outcome") === "CONFIGURED");
-    assert.equal(kubectl("-n", namespace, "get", "configmap", cm, "-o", "jsonpath={.data.k}"), "v1", "the dry run changed the ConfigMap");
+    assert.equal(kubectl(["-n", namespace, "get", "configmap", cm, "-o", "jsonpath={.data.k}"]), "v1", "the dry run changed the ConfigMap");
     await page.waitForFunction(() => !(document.querySelector("button.primary") as HTMLButtonElement).disabled);
     await page.getByRole("button", { name: "Apply", exact: true }).click();
     await page.getByRole("heading", { name: "Applied" }).waitFor();
     assert.deepEqual(await results(page), [["ConfigMap", `${namespace}/${cm}`, "configured"]]);
-    assert.equal(kubectl("-n", namespace, "get", "configmap", cm, "-o", "jsonpath={.data.k}"), "v2");
+    assert.equal(kubectl(["-n", namespace, "get", "configmap", cm, "-o", "jsonpath={.data.k}"]), "v2");
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

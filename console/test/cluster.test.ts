@@ -4,33 +4,15 @@
 // drain with per-pod results streamed in, and every tab's accessibility at both sizes.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import type { Browser, Page } from "playwright-core";
-import { checkPage, go, launch, must, newPage, signIn, uniqueId } from "./harness.js";
-import { clusterStatus, detachCluster, importTestCluster } from "./cluster-api.js";
+import { checkPage, go, launch, newPage, signIn, uniqueId } from "./harness.js";
+import { clusterExists, detachCluster, importTestCluster } from "./api.js";
+import { eventually, kubectl } from "./support.js";
 
 const CLUSTER = uniqueId("ui-cluster");
 const NS = uniqueId("ui-ns");
 const VALUE = uniqueId("greeting");
 let browser: Browser;
-
-function kubectl(args: string[], input?: string): string {
-  return execFileSync(must("KUBECTL"), ["--kubeconfig", must("KUBECONFIG"), ...args], {
-    encoding: "utf8",
-    input,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-}
-
-async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const DEPLOYMENT = `apiVersion: apps/v1
 kind: Deployment
@@ -54,7 +36,7 @@ before(async () => {
   browser = await launch();
   await importTestCluster(CLUSTER);
   kubectl(["create", "namespace", NS]);
-  kubectl(["apply", "-f", "-"], DEPLOYMENT);
+  kubectl(["apply", "-f", "-"], { input: DEPLOYMENT });
 });
 
 after(async () => {
@@ -62,9 +44,8 @@ after(async () => {
   try {
     kubectl(["delete", "namespace", NS, "--wait=false"]);
   } finally {
-    const r = await detachCluster(CLUSTER);
-    assert.equal(r.status, 0, `detach: ${r.message}`);
-    assert.equal(await clusterStatus(CLUSTER), 5, "the cluster is gone (NOT_FOUND) after detaching");
+    await detachCluster(CLUSTER);
+    assert.equal(await clusterExists(CLUSTER), false, "the cluster is gone (NOT_FOUND) after detaching");
   }
 });
 
@@ -99,11 +80,11 @@ test("nodes: the 3 nodes with the zones kubectl shows; cordon and uncordon by ke
     await tabTo(page, `Cordon ${node}`);
     assert.notEqual(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle), "none", "focus is visible");
     await page.keyboard.press("Enter");
-    await until("kubectl to see the node cordoned", () => unschedulable() === "true");
+    await eventually("kubectl to see the node cordoned", () => unschedulable() === "true");
     await page.locator(`tr[data-node="${node}"] [data-col="schedulable"]`).getByText("no (cordoned)").waitFor();
     await tabTo(page, `Uncordon ${node}`);
     await page.keyboard.press("Space");
-    await until("kubectl to see the node schedulable again", () => unschedulable() === "");
+    await eventually("kubectl to see the node schedulable again", () => unschedulable() === "");
     await page.locator(`tr[data-node="${node}"] [data-col="schedulable"]`).getByText("yes").waitFor();
     assert.deepEqual(problems, []);
   } finally {
@@ -128,7 +109,7 @@ test("workloads: ready/desired, scale to 3 (kubectl agrees) and the scale event 
   try {
     const { page } = workloads;
     const row = page.locator(`tr[data-workload="${NS}/web"]`);
-    await until("the Deployment to be ready", async () => {
+    await eventually("the Deployment to be ready", async () => {
       await page.getByRole("button", { name: "Refresh" }).click();
       return (await row.locator('[data-col="ready"]').textContent({ timeout: 5000 }).catch(() => ""))?.trim() === "1/1";
     });
@@ -146,13 +127,13 @@ test("workloads: ready/desired, scale to 3 (kubectl agrees) and the scale event 
     await row.getByRole("button", { name: "Scale web" }).click();
     await page.getByRole("status").getByText("web scaled to 3.").waitFor();
     assert.equal(kubectl(["-n", NS, "get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"]), "3");
-    await until("3/3 in the UI", async () => {
+    await eventually("3/3 in the UI", async () => {
       await page.getByRole("button", { name: "Refresh" }).click();
       return (await row.locator('[data-col="ready"]').textContent())?.trim() === "3/3";
     });
 
     // The API server's own event for the scale, then the same on the page.
-    const message = await until("kubectl to list the scale event", () =>
+    const message = await eventually("kubectl to list the scale event", () =>
       kubectl(["-n", NS, "get", "events", "--field-selector", "reason=ScalingReplicaSet", "-o", "jsonpath={.items[*].message}"])
         .split(/(?<=\d)\s(?=Scaled)/)
         .find((m) => / to 3\b/.test(m)),
@@ -192,7 +173,7 @@ test("resources: pick ConfigMap from the discovery-driven picker and read its YA
 test("drain (dry run): per-pod results stream in, the test's pods among them, nothing evicted", async () => {
   // A real drain would evict other tests' pods on this shared control plane (DrainNode has no
   // namespace filter), so this drains with dry_run: the same stream, nothing changed.
-  const pods = await until("the test's pods to be bound to nodes", () => {
+  const pods = await eventually("the test's pods to be bound to nodes", () => {
     const out = kubectl(["-n", NS, "get", "pods", "-o", "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName}{\"\\n\"}{end}"]);
     const rows = out.trim().split("\n").filter((l) => /\S+ \S+/.test(l)).map((l) => l.split(" ") as [string, string]);
     return rows.length > 0 ? rows : undefined;
@@ -253,7 +234,7 @@ test("pods: status, node and a link to each pod's logs", async () => {
       .trim()
       .split("\n")
       .sort();
-    await until("every pod listed", async () => (await page.locator("tr[data-pod]").count()) === expected.length || undefined);
+    await eventually("every pod listed", async () => (await page.locator("tr[data-pod]").count()) === expected.length || undefined);
     const rows = await page.locator("tr[data-pod]").evaluateAll((trs) =>
       trs.map((tr) => `${tr.getAttribute("data-pod")!.split("/")[1]}=${tr.querySelector('[data-col="node"]')!.textContent}`),
     );
@@ -287,7 +268,7 @@ test("workloads: restart sets the restart annotation, delete asks for the name a
     await dialog.getByLabel("Type web to confirm").fill("web");
     await confirm.click();
     await page.getByRole("status").getByText("web deleted.").waitFor();
-    await until("kubectl to find no Deployment", () =>
+    await eventually("kubectl to find no Deployment", () =>
       kubectl(["-n", NS, "get", "deployments", "-o", "jsonpath={.items[*].metadata.name}"]).trim() === "" || undefined,
     );
     await page.getByText(`None in ${NS}.`).waitFor();

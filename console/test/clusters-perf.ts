@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { cpus, loadavg } from "node:os";
 import type { Browser } from "playwright-core";
 import { newPage } from "./harness.js";
-import { startSeededServer } from "./clusters-support.js";
+import { startSeededServer } from "./seeded-server.js";
 
 export interface ThousandResult {
   interactiveMs: number;

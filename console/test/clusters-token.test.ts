@@ -3,10 +3,10 @@
 // expiry; the expected time is the token's own `exp` claim.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import type { Browser } from "playwright-core";
 import { go, launch, must, newPage, signIn, uniqueId } from "./harness.js";
-import { GRPC_NOT_FOUND, grpcWebStatus, kubectlNodes, testKubeconfig } from "./clusters-support.js";
+import { api, clusterExists } from "./api.js";
+import { kubectl, kubectlNodes, testKubeconfig } from "./support.js";
 
 let browser: Browser;
 before(async () => {
@@ -16,19 +16,14 @@ after(async () => {
   await browser?.close();
 });
 
-function kubectl(args: string[], input?: string): string {
-  return execFileSync(must("KUBECTL"), ["--kubeconfig", must("KUBECONFIG"), ...args], { encoding: "utf8", ...(input ? { input } : {}) });
-}
-
 test("import by server URL, bearer token and CA: an expiring token is warned about in the list", async () => {
   const { context, page, problems } = await newPage(browser);
   const name = uniqueId("ctok");
   const id = uniqueId("tok");
   try {
     // What the probe needs (version, the kube-system namespace, the node list), nothing more.
-    kubectl(
-      ["apply", "-f", "-"],
-      `apiVersion: v1
+    kubectl(["apply", "-f", "-"], {
+      input: `apiVersion: v1
 kind: Namespace
 metadata: {name: ${name}}
 ---
@@ -49,7 +44,7 @@ metadata: {name: ${name}}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ${name}}
 subjects: [{kind: ServiceAccount, name: importer, namespace: ${name}}]
 `,
-    );
+    });
     const token = kubectl(["-n", name, "create", "token", "importer", "--duration=1h"]).trim();
     const exp = (JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString()) as { exp: number }).exp;
     const kubeconfig = testKubeconfig();
@@ -81,8 +76,8 @@ subjects: [{kind: ServiceAccount, name: importer, namespace: ${name}}]
     assert.ok(!(await page.content()).includes(token), "the token is not in the list page");
     assert.deepEqual(problems, []);
   } finally {
-    await grpcWebStatus("ClusterService/DeleteCluster", id).catch(() => undefined);
-    assert.equal((await grpcWebStatus("ClusterService/GetCluster", id)).status, GRPC_NOT_FOUND);
+    await api.clusters.deleteCluster({ clusterId: id }).catch(() => undefined);
+    assert.equal(await clusterExists(id), false);
     kubectl(["delete", "clusterrolebinding,clusterrole", name, "--ignore-not-found"]);
     kubectl(["delete", "namespace", name, "--ignore-not-found", "--wait=false"]);
     await context.close();

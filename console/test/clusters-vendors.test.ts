@@ -4,7 +4,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser } from "playwright-core";
 import { go, launch, must, newPage, signIn, uniqueId } from "./harness.js";
-import { GRPC_NOT_FOUND, grpcWebStatus } from "./clusters-support.js";
+import { api, clusterExists } from "./api.js";
+import { simClusters } from "./support.js";
 
 let browser: Browser;
 before(async () => {
@@ -14,17 +15,12 @@ after(async () => {
   await browser?.close();
 });
 
-async function rancherSimClusters(): Promise<{ created: number; clusters: { id: string; state: string }[] }> {
-  const res = await fetch(`${must("FLOTILLA_SIM_RANCHER_CONTROL_URL")}/clusters`);
-  return (await res.json()) as { created: number; clusters: { id: string; state: string }[] };
-}
-
 test("create at Rancher through its own fields: a driver config that is not JSON is refused at the field, a good one creates the cluster", async () => {
   const { context, page, problems } = await newPage(browser);
   const id = uniqueId("rch");
   const credential = uniqueId("rcred");
   try {
-    const before = await rancherSimClusters();
+    const before = await simClusters("RANCHER");
     await signIn(page);
     await go(page, "clusters?view=create");
     await page.getByLabel("Provider").selectOption("rancher");
@@ -47,12 +43,12 @@ test("create at Rancher through its own fields: a driver config that is not JSON
     await driver.fill('{"rke2Config": {}}');
     await page.getByRole("button", { name: "Validate" }).click();
     await page.getByRole("status", { name: "Validated: nothing created yet" }).waitFor();
-    assert.equal((await rancherSimClusters()).created, before.created, "validate_only creates nothing at Rancher");
-    assert.equal((await grpcWebStatus("ClusterService/GetCluster", id)).status, GRPC_NOT_FOUND);
+    assert.equal((await simClusters("RANCHER")).created, before.created, "validate_only creates nothing at Rancher");
+    assert.equal(await clusterExists(id), false);
 
     await page.getByRole("button", { name: "Create", exact: true }).click();
     await page.locator('[data-op-state="SUCCEEDED"]').waitFor({ timeout: 90_000 });
-    const afterCreate = await rancherSimClusters();
+    const afterCreate = await simClusters("RANCHER");
     assert.equal(afterCreate.created, before.created + 1, "one cluster was created at Rancher");
 
     await go(page, "clusters");
@@ -63,8 +59,8 @@ test("create at Rancher through its own fields: a driver config that is not JSON
     assert.ok(afterCreate.clusters.some((c) => c.id === vendorId), `the simulator has ${vendorId}`);
     assert.deepEqual(problems, []);
   } finally {
-    await grpcWebStatus("ClusterService/DeleteCluster", id).catch(() => undefined);
-    await grpcWebStatus("CredentialService/DeleteCredential", credential).catch(() => undefined);
+    await api.clusters.deleteCluster({ clusterId: id }).catch(() => undefined);
+    await api.credentials.deleteCredential({ credentialId: credential }).catch(() => undefined);
     await context.close();
   }
 });

@@ -8,7 +8,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import { checkA11y, checkPage, go, launch, measure, must, newPage, screenshot, signIn, uniqueId } from "./harness.js";
-import { GRPC_NOT_FOUND, GRPC_OK, ackSimClusters, grpcWebStatus, kubectlNodes, testKubeconfig } from "./clusters-support.js";
+import { api, clusterExists } from "./api.js";
+import { kubectlNodes, simClusters, testKubeconfig } from "./support.js";
 import { measureThousandClusters } from "./clusters-perf.js";
 
 let browser: Browser;
@@ -32,8 +33,7 @@ async function errorAt(page: Page, label: string): Promise<string> {
 }
 
 async function clusterGone(id: string): Promise<void> {
-  const res = await grpcWebStatus("ClusterService/GetCluster", id);
-  assert.equal(res.status, GRPC_NOT_FOUND, `GetCluster ${id}: ${res.message}`);
+  assert.equal(await clusterExists(id), false, `GetCluster ${id} still finds it`);
 }
 
 function row(page: Page, id: string) {
@@ -61,7 +61,7 @@ test("import the test cluster by pasting its kubeconfig: validate stores nothing
 
     await page.getByRole("button", { name: "Import" }).click();
     await page.waitForURL((u) => u.hash === `#/clusters/${id}`);
-    assert.equal((await grpcWebStatus("ClusterService/GetCluster", id)).status, GRPC_OK);
+    assert.equal(await clusterExists(id), true);
 
     await go(page, "clusters");
     const r = row(page, id);
@@ -112,7 +112,7 @@ test("import the test cluster by pasting its kubeconfig: validate stores nothing
     await clusterGone(id);
     assert.deepEqual(problems, []);
   } finally {
-    await grpcWebStatus("ClusterService/DeleteCluster", id).catch(() => undefined);
+    await api.clusters.deleteCluster({ clusterId: id }).catch(() => undefined);
     await context.close();
   }
 });
@@ -186,7 +186,7 @@ test("create a cluster at the ACK simulator through the form (credential added t
   const id = uniqueId("ack");
   const credential = uniqueId("cred");
   try {
-    const before = await ackSimClusters();
+    const before = await simClusters("ACK");
     await signIn(page);
     await go(page, "clusters?view=create");
     await page.getByLabel("Provider").selectOption("ack");
@@ -212,7 +212,7 @@ test("create a cluster at the ACK simulator through the form (credential added t
     await page.getByLabel("Cluster id (optional)").fill(id);
     await page.getByRole("button", { name: "Validate" }).click();
     await page.getByRole("status").filter({ hasText: "Validated: nothing created yet" }).first().waitFor();
-    assert.equal((await ackSimClusters()).created, before.created, "validate_only creates nothing at the vendor");
+    assert.equal((await simClusters("ACK")).created, before.created, "validate_only creates nothing at the vendor");
     await clusterGone(id);
 
     await page.getByRole("button", { name: "Create", exact: true }).click();
@@ -224,7 +224,7 @@ test("create a cluster at the ACK simulator through the form (credential added t
     await checkA11y(page, "clusters-create-operation-desktop");
     await screenshot(page, "clusters-create-operation", "desktop");
 
-    const afterCreate = await ackSimClusters();
+    const afterCreate = await simClusters("ACK");
     assert.equal(afterCreate.created, before.created + 1, "exactly one cluster was created at the simulator");
     const known = new Set(before.clusters.map((c) => c.id));
     const fresh = afterCreate.clusters.filter((c) => !known.has(c.id));
@@ -250,11 +250,11 @@ test("create a cluster at the ACK simulator through the form (credential added t
     await dialog.getByRole("button", { name: "Detach" }).click();
     await r.waitFor({ state: "detached" });
     await clusterGone(id);
-    assert.equal((await ackSimClusters()).created, afterCreate.created, "a detach does nothing at the vendor");
+    assert.equal((await simClusters("ACK")).created, afterCreate.created, "a detach does nothing at the vendor");
     assert.deepEqual(problems, []);
   } finally {
-    await grpcWebStatus("ClusterService/DeleteCluster", id).catch(() => undefined);
-    await grpcWebStatus("CredentialService/DeleteCredential", credential).catch(() => undefined);
+    await api.clusters.deleteCluster({ clusterId: id }).catch(() => undefined);
+    await api.credentials.deleteCredential({ credentialId: credential }).catch(() => undefined);
     await context.close();
   }
 });
@@ -285,9 +285,9 @@ test("destroy a vendor cluster from its row: typed confirmation, the delete oper
   const credential = uniqueId("cred");
   try {
     await signIn(page);
-    const before = await ackSimClusters();
+    const before = await simClusters("ACK");
     await createAckCluster(page, id, credential);
-    const created = (await ackSimClusters()).clusters.filter((c) => !before.clusters.some((b) => b.id === c.id));
+    const created = (await simClusters("ACK")).clusters.filter((c) => !before.clusters.some((b) => b.id === c.id));
     assert.equal(created.length, 1);
     const vendorId = created[0]?.id ?? "";
 
@@ -301,12 +301,12 @@ test("destroy a vendor cluster from its row: typed confirmation, the delete oper
     await page.locator('.operation [data-op-state="SUCCEEDED"]').waitFor({ timeout: 90_000 });
     await r.waitFor({ state: "detached" });
     await clusterGone(id);
-    const after = await ackSimClusters();
+    const after = await simClusters("ACK");
     assert.ok(!after.clusters.some((c) => c.id === vendorId), `the simulator no longer lists ${vendorId}: ${JSON.stringify(after.clusters.filter((c) => c.id === vendorId))}`);
     assert.deepEqual(problems, []);
   } finally {
-    await grpcWebStatus("ClusterService/DeleteCluster", id).catch(() => undefined);
-    await grpcWebStatus("CredentialService/DeleteCredential", credential).catch(() => undefined);
+    await api.clusters.deleteCluster({ clusterId: id }).catch(() => undefined);
+    await api.credentials.deleteCredential({ credentialId: credential }).catch(() => undefined);
     await context.close();
   }
 });

@@ -12,8 +12,8 @@ import assert from "node:assert/strict";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** console/ (the tests run from console/build/test). */
-export const CONSOLE_DIR = resolve(here, "../..");
+/** console/ (the tests run from console/build/console/test: the build mirrors the repository). */
+export const CONSOLE_DIR = resolve(here, "../../..");
 export const REPO = resolve(CONSOLE_DIR, "..");
 /** Screenshots, axe reports and measurements of this run. */
 export const RESULTS = join(CONSOLE_DIR, "test-results");

@@ -1,88 +1,11 @@
-// What the Logs and Apply tests set up outside the console: the test cluster imported through
-// the API (the TypeScript client's built dist, grpc-web over fetch), kubectl against the test
-// control plane, and pod log files KWOK serves (a KWOK `Logs` object per pod, so this test's
-// lines never mix with other tests' in the shared default.log).
-import { execFileSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// What the Logs and Apply tests set up outside the console besides the API (api.ts) and kubectl
+// (support.ts): pod log files KWOK serves (a KWOK `Logs` object per pod, so this test's lines
+// never mix with other tests' in the shared default.log), and the server's CSP under vite preview.
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import type { BrowserContext } from "playwright-core";
-import { ENV, REPO, must } from "./harness.js";
-
-const CLIENT_DIR = join(REPO, "clients/typescript");
-
-/** The few client calls the tests make (the dist is loaded at run time, outside tsc's rootDir). */
-interface TestClient {
-  clusters: {
-    importCluster(req: unknown): Promise<{ cluster?: { id: string } }>;
-    deleteCluster(req: { clusterId: string }): Promise<unknown>;
-  };
-}
-
-let loaded: Promise<TestClient> | undefined;
-
-/** An admin client of the live server; builds clients/typescript/dist first when it is missing. */
-export function apiClient(): Promise<TestClient> {
-  loaded ??= (async () => {
-    if (!existsSync(join(CLIENT_DIR, "dist/index.js"))) {
-      if (!existsSync(join(CLIENT_DIR, "node_modules"))) {
-        execFileSync("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: CLIENT_DIR, stdio: "inherit" });
-      }
-      execFileSync("npx", ["--no-install", "tsc", "-p", "tsconfig.json"], { cwd: CLIENT_DIR, stdio: "inherit" });
-    }
-    const mod = (await import(pathToFileURL(join(CLIENT_DIR, "dist/index.js")).href)) as {
-      createFlotillaClient(o: { baseUrl: string; token: string }): TestClient;
-    };
-    return mod.createFlotillaClient({ baseUrl: must("FLOTILLA_URL"), token: must("FLOTILLA_TOKEN") });
-  })();
-  return loaded;
-}
-
-/** Imports the test control plane as `clusterId`; returns the undo. */
-export async function importTestCluster(clusterId: string): Promise<() => Promise<void>> {
-  const client = await apiClient();
-  const res = await client.clusters.importCluster({
-    clusterId,
-    labels: { suite: "console-logs" },
-    source: { case: "kubeconfig", value: { kubeconfig: readFileSync(must("FLOTILLA_TEST_KUBECONFIG")) } },
-  });
-  if (res.cluster?.id !== clusterId) throw new Error(`imported ${res.cluster?.id}, not ${clusterId}`);
-  return async () => {
-    await client.clusters.deleteCluster({ clusterId });
-  };
-}
-
-/** kubectl against the test control plane; its stdout. */
-export function kubectl(...args: string[]): string {
-  return execFileSync(must("KUBECTL"), ["--kubeconfig", must("KUBECONFIG"), ...args], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
-}
-
-/** Whether `kubectl get` finds the object (NotFound is false; other failures throw). */
-export function kubeExists(...args: string[]): boolean {
-  try {
-    kubectl("get", ...args, "-o", "name");
-    return true;
-  } catch (e) {
-    const stderr = String((e as { stderr?: unknown }).stderr ?? e);
-    if (/NotFound|not found/i.test(stderr)) return false;
-    throw e;
-  }
-}
-
-export async function eventually<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+import { must } from "./harness.js";
+import { eventually, kubectl } from "./support.js";
 
 /** A pod's log file: what the test appends is what KWOK serves (and follows) for that pod. */
 export class PodLog {
@@ -118,10 +41,8 @@ export async function podLog(namespace: string, pod: string): Promise<PodLog> {
     metadata: { name: pod, namespace },
     spec: { logs: [{ logsFile: file, previousLogsFile: previous, follow: true }] },
   };
-  execFileSync(must("KUBECTL"), ["--kubeconfig", must("KUBECONFIG"), "apply", "-f", "-"], { input: JSON.stringify(logs), stdio: ["pipe", "pipe", "pipe"] });
-  await eventually(`KWOK to serve the logs of ${namespace}/${pod}`, 60_000, () =>
-    kubectl("-n", namespace, "logs", pod, "--previous").includes(marker) ? true : undefined,
-  );
+  kubectl(["apply", "-f", "-"], { input: JSON.stringify(logs) });
+  await eventually(`KWOK to serve the logs of ${namespace}/${pod}`, () => kubectl(["-n", namespace, "logs", pod, "--previous"]).includes(marker), 60_000);
   return new PodLog(file);
 }
 
@@ -145,10 +66,9 @@ export async function enforceCsp(context: BrowserContext): Promise<void> {
 
 /** The scheduled pods of a Deployment's app label, by name. */
 export function podsOf(namespace: string, app: string): string[] {
-  const out = JSON.parse(kubectl("-n", namespace, "get", "pods", "-l", `app=${app}`, "-o", "json")) as {
+  const out = JSON.parse(kubectl(["-n", namespace, "get", "pods", "-l", `app=${app}`, "-o", "json"])) as {
     items: { metadata: { name: string }; spec: { nodeName?: string } }[];
   };
   return out.items.filter((p) => p.spec.nodeName).map((p) => p.metadata.name).sort();
 }
 
-export { ENV };

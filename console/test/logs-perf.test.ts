@@ -7,7 +7,9 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import { go, launch, measure, newPage, signIn, uniqueId } from "./harness.js";
-import { cleanupLogs, eventually, importTestCluster, kubectl, podLog, podsOf } from "./logs-fixture.js";
+import { importTestCluster } from "./api.js";
+import { cleanupLogs, podLog, podsOf } from "./logs-fixture.js";
+import { eventually, kubectl } from "./support.js";
 import { syntheticFeed } from "./logs-synthetic.js";
 
 const RATE = 5_000;
@@ -21,10 +23,10 @@ const undo: (() => Promise<unknown> | unknown)[] = [];
 
 before(async () => {
   browser = await launch();
-  undo.push(await importTestCluster(clusterId));
-  kubectl("create", "namespace", namespace);
+  undo.push(await importTestCluster(clusterId, { suite: "console-logs" }));
+  kubectl(["create", "namespace", namespace]);
   undo.push(() => cleanupLogs(namespace));
-  undo.push(() => kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found"));
+  undo.push(() => kubectl(["delete", "namespace", namespace, "--wait=false", "--ignore-not-found"]));
 });
 after(async () => {
   for (const u of undo.reverse()) {
@@ -97,11 +99,15 @@ async function shownCount(page: Page): Promise<number> {
 }
 
 test("5,000 lines/s written into a pod's log file, followed end to end", async () => {
-  kubectl("-n", namespace, "create", "deployment", "perf", "--image=registry.invalid/flotilla/console:1");
-  const [pod = ""] = await eventually("a scheduled pod", 90_000, () => {
-    const p = podsOf(namespace, "perf");
-    return p.length === 1 ? p : undefined;
-  });
+  kubectl(["-n", namespace, "create", "deployment", "perf", "--image=registry.invalid/flotilla/console:1"]);
+  const [pod = ""] = await eventually(
+    "a scheduled pod",
+    () => {
+      const p = podsOf(namespace, "perf");
+      return p.length === 1 ? p : undefined;
+    },
+    90_000,
+  );
   const log = await podLog(namespace, pod);
   const { context, page, problems } = await newPage(browser);
   try {
@@ -164,7 +170,7 @@ test("5,000 lines/s fed to the page in the browser (the rendering path alone)", 
     await signIn(page);
     await startRecording(page);
     await go(page, `logs?cluster=${clusterId}&namespace=${namespace}&pod=synthetic-feed`);
-    await eventually("every synthetic line shown", 60_000, async () => ((await shownCount(page)) >= TOTAL ? true : undefined));
+    await eventually("every synthetic line shown", async () => (await shownCount(page)) >= TOTAL, 60_000);
     const r = await stopRecording(page);
     measure("logs synthetic: lines shown per second (first to last shown)", r.linesPerSecond, "lines/s");
     measure("logs synthetic: longest long task", Math.round(r.longest), "ms");

@@ -8,7 +8,9 @@ import { readFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { checkPage, go, launch, newPage, signIn, uniqueId } from "./harness.js";
 import { syntheticFeed, unavailableFirst } from "./logs-synthetic.js";
-import { cleanupLogs, enforceCsp, eventually, importTestCluster, kubectl, podLog, podsOf, type PodLog } from "./logs-fixture.js";
+import { importTestCluster } from "./api.js";
+import { cleanupLogs, enforceCsp, podLog, podsOf, type PodLog } from "./logs-fixture.js";
+import { eventually, kubectl } from "./support.js";
 
 let browser: Browser;
 const clusterId = uniqueId("con-logs");
@@ -20,17 +22,21 @@ const logs = new Map<string, PodLog>();
 
 before(async () => {
   browser = await launch();
-  undo.push(await importTestCluster(clusterId));
-  kubectl("create", "namespace", namespace);
+  undo.push(await importTestCluster(clusterId, { suite: "console-logs" }));
+  kubectl(["create", "namespace", namespace]);
   undo.push(() => cleanupLogs(namespace));
-  undo.push(() => kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found"));
+  undo.push(() => kubectl(["delete", "namespace", namespace, "--wait=false", "--ignore-not-found"]));
   kubectl(
-    "-n", namespace, "create", "deployment", app, "--replicas=2", "--image=registry.invalid/flotilla/console:1",
+    ["-n", namespace, "create", "deployment", app, "--replicas=2", "--image=registry.invalid/flotilla/console:1"],
   );
-  pods = await eventually("two scheduled pods", 90_000, () => {
-    const p = podsOf(namespace, app);
-    return p.length === 2 ? p : undefined;
-  });
+  pods = await eventually(
+    "two scheduled pods",
+    () => {
+      const p = podsOf(namespace, app);
+      return p.length === 2 ? p : undefined;
+    },
+    90_000,
+  );
   for (const p of pods) {
     const log = await podLog(namespace, p);
     log.write(`first line of ${p}`, `second line of ${p}`);
@@ -107,7 +113,7 @@ test("the pickers: cluster, namespace and pod chosen from the API's lists", asyn
     await seeLine(page, `first line of ${pod}`);
     assert.match(page.url(), new RegExp(`#/logs\\?cluster=${clusterId}&namespace=${namespace}&pod=${pod}$`));
     // The container choice offers the pod's containers, as kubectl lists them.
-    const containers = kubectl("-n", namespace, "get", "pod", pod, "-o", "jsonpath={.spec.containers[*].name}").split(" ");
+    const containers = kubectl(["-n", namespace, "get", "pod", pod, "-o", "jsonpath={.spec.containers[*].name}"]).split(" ");
     await page.waitForFunction((n) => document.querySelectorAll("#log-container option").length === n + 1, containers.length);
     const choices = await page.locator("#log-container option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
     assert.deepEqual(choices.slice(1), containers.sort());
@@ -245,7 +251,7 @@ test("stream errors: NOT_FOUND is shown and not retried; UNAVAILABLE says when i
     await box.waitFor({ state: "detached" });
 
     const missing = uniqueId("no-such-pod");
-    assert.equal(kubectl("-n", namespace, "get", "pods", "-o", "name").includes(missing), false);
+    assert.equal(kubectl(["-n", namespace, "get", "pods", "-o", "name"]).includes(missing), false);
     await go(page, `logs?cluster=${clusterId}&namespace=${namespace}&pod=${missing}`);
     await page.getByTestId("stream-state").filter({ hasText: "The stream failed" }).waitFor({ timeout: 30_000 });
     const notFound = await box.innerText();

@@ -3,10 +3,10 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "./harness.js";
+import { eventually, freePort } from "./support.js";
 
 /** The registry binary: $FLOTILLA_REGISTRY_BIN, else what `scripts/registry-env env` names. */
 function registryBin(): string {
@@ -15,16 +15,6 @@ function registryBin(): string {
   const line = out.split("\n").find((l) => l.startsWith("FLOTILLA_REGISTRY_BIN="));
   if (!line) throw new Error("scripts/registry-env env names no FLOTILLA_REGISTRY_BIN: run `scripts/registry-env build` first");
   return line.slice("FLOTILLA_REGISTRY_BIN=".length);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 export const sha256 = (b: Uint8Array | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -43,13 +33,13 @@ export class OciRegistry {
     writeFileSync(join(dir, "config.yml"), config);
     const proc = spawn(registryBin(), ["serve", join(dir, "config.yml")], { stdio: "ignore" });
     const reg = new OciRegistry(`http://127.0.0.1:${port}`, proc, dir);
-    for (let i = 0; i < 100; i++) {
-      const ok = await fetch(`${reg.url}/v2/`).then((r) => r.ok, () => false);
-      if (ok) return reg;
-      await new Promise((r) => setTimeout(r, 100));
+    try {
+      await eventually("the registry to answer /v2/", () => fetch(`${reg.url}/v2/`).then((r) => r.ok), 10_000);
+      return reg;
+    } catch (e) {
+      reg.stop();
+      throw e;
     }
-    reg.stop();
-    throw new Error("the registry did not answer /v2/");
   }
 
   stop(): void {

@@ -6,38 +6,29 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import { checkPage, go, launch, must, newPage, signIn, uniqueId } from "./harness.js";
-import { nodeApi, type NodeApi } from "./node-client.js";
+import { api, v1 } from "./api.js";
+import { eventually, present, simClusters } from "./support.js";
 
-const SUCCEEDED = 3;
-const FAILED = 5;
+const { SUCCEEDED, FAILED } = v1.OperationState;
 let browser: Browser;
-let api: NodeApi;
 const clusters: string[] = [];
 const credentials: string[] = [];
 
 before(async () => {
   browser = await launch();
-  api = await nodeApi();
 });
 after(async () => {
   await browser?.close();
   // Destroy what the tests created at the simulator, then forget the credentials.
   for (const id of clusters) {
     const res = await api.clusters.deleteCluster({ clusterId: id, destroy: true }).catch(() => api.clusters.deleteCluster({ clusterId: id }).catch(() => undefined));
-    if (res?.operation) await until(async () => ((await api.operations.getOperation({ operationId: res.operation.id })).operation.state >= SUCCEEDED ? true : undefined), 60_000).catch(() => undefined);
+    const operationId = res?.operation?.id;
+    if (operationId) {
+      await eventually(`${id}'s delete to finish`, async () => ((await api.operations.getOperation({ operationId })).operation?.state ?? 0) >= SUCCEEDED, 60_000).catch(() => undefined);
+    }
   }
   for (const id of credentials) await api.credentials.deleteCredential({ credentialId: id }).catch(() => undefined);
 });
-
-async function until<T>(f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** CreateCluster at the ACK simulator (the client-env header's minimal request). */
 async function createAckCluster(keyId: string, keySecret: string, id = uniqueId("ops-ack")): Promise<{ clusterId: string; operationId: string }> {
@@ -58,7 +49,7 @@ async function createAckCluster(keyId: string, keySecret: string, id = uniqueId(
     },
   });
   clusters.push(id);
-  return { clusterId: id, operationId: res.operation.id };
+  return { clusterId: id, operationId: present(res.operation, "CreateCluster's operation").id };
 }
 
 interface Snapshot {
@@ -89,12 +80,16 @@ test("the detail view follows a CreateCluster step by step until it succeeds, as
     const { clusterId, operationId } = await createAckCluster(must("FLOTILLA_SIM_ACK_ACCESS_KEY_ID"), must("FLOTILLA_SIM_ACK_ACCESS_KEY_SECRET"));
     await go(page, `operations/${operationId}`);
     const seen: Snapshot[] = [];
-    await until(async () => {
-      const s = await snapshot(page);
-      const last = seen[seen.length - 1];
-      if (!last || JSON.stringify(last) !== JSON.stringify(s)) seen.push(s);
-      return s.state === "succeeded" ? s : undefined;
-    }, 60_000);
+    await eventually(
+      "the page to show the operation succeeded",
+      async () => {
+        const s = await snapshot(page);
+        const last = seen[seen.length - 1];
+        if (!last || JSON.stringify(last) !== JSON.stringify(s)) seen.push(s);
+        return s.state === "succeeded" ? s : undefined;
+      },
+      60_000,
+    );
     const states = seen.map((s) => s.state);
     // Live: the page showed the operation running (and a step running) before it succeeded.
     assert.ok(states.includes("running"), `states seen: ${states.join(" → ")}`);
@@ -108,14 +103,14 @@ test("the detail view follows a CreateCluster step by step until it succeeds, as
       if (s.state !== "pending") assert.equal(s.cancel, false, `no Cancel while ${s.state}`);
     }
     const final = seen[seen.length - 1]!;
-    const op = (await api.operations.getOperation({ operationId })).operation;
+    const op = present((await api.operations.getOperation({ operationId })).operation, "the operation");
     assert.equal(op.state, SUCCEEDED);
     assert.equal(final.progress, String(op.progressPercent));
-    assert.deepEqual(final.steps, op.steps.map((s: { id: string }) => `${s.id}:succeeded`));
+    assert.deepEqual(final.steps, op.steps.map((s) => `${s.id}:succeeded`));
     assert.ok(op.steps.length >= 2, "several steps");
     // The simulator's own state: the vendor cluster Flotilla names is running there.
-    const cluster = (await api.clusters.getCluster({ clusterId })).cluster;
-    const sim = (await (await fetch(`${must("FLOTILLA_SIM_ACK_CONTROL_URL")}/clusters`)).json()) as { clusters: { id: string; state: string }[] };
+    const cluster = present((await api.clusters.getCluster({ clusterId })).cluster, "the cluster");
+    const sim = await simClusters("ACK");
     assert.equal(sim.clusters.find((c) => c.id === cluster.vendorClusterId)?.state, "running");
     const facts = await page.locator("dl.op-facts").innerText();
     assert.match(facts, /create cluster/);
@@ -132,19 +127,20 @@ test("a create the vendor refuses shows its code and message, and Retry (not Can
     await signIn(page);
     const { operationId } = await createAckCluster("LTAIwrongKey", "wrong-secret");
     await go(page, `operations/${operationId}`);
-    await until(async () => ((await snapshot(page)).state === "failed" ? true : undefined));
-    const op = (await api.operations.getOperation({ operationId })).operation;
+    await eventually("the page to show the operation failed", async () => (await snapshot(page)).state === "failed");
+    const op = present((await api.operations.getOperation({ operationId })).operation, "the operation");
     assert.equal(op.state, FAILED);
     const errors = await page.locator(".op-errors").innerText();
-    assert.ok(errors.includes(op.error.vendorCode), `${errors} names ${op.error.vendorCode}`);
-    assert.ok(errors.includes(op.error.vendorMessage));
+    const error = present(op.error, "the operation's error");
+    assert.ok(errors.includes(error.vendorCode), `${errors} names ${error.vendorCode}`);
+    assert.ok(errors.includes(error.vendorMessage));
     assert.match(errors, /credentials invalid/);
     const s = await snapshot(page);
     assert.equal(s.retry, true);
     assert.equal(s.cancel, false);
     // A viewer sees the same button, but the server refuses it: the page says so, nothing changes.
     const viewerName = uniqueId("ops-viewer");
-    const viewer = await api.admin.createApiToken({ name: viewerName, role: 1 });
+    const viewer = await api.admin.createApiToken({ name: viewerName, role: v1.Role.VIEWER });
     const second = await newPage(browser);
     try {
       await signIn(second.page, viewer.secret);
@@ -152,18 +148,18 @@ test("a create the vendor refuses shows its code and message, and Retry (not Can
       await second.page.getByRole("button", { name: "Retry operation" }).click();
       const refused = await second.page.locator(".error-box").filter({ hasText: "The server refused" }).innerText();
       assert.match(refused, /PermissionDenied/);
-      assert.equal((await api.operations.getOperation({ operationId })).operation.attempt, op.attempt, "not retried");
+      assert.equal((await api.operations.getOperation({ operationId })).operation?.attempt, op.attempt, "not retried");
     } finally {
       await second.context.close();
-      await api.admin.revokeApiToken({ tokenId: viewer.token.id });
+      await api.admin.revokeApiToken({ tokenId: present(viewer.token, "the created token").id });
     }
     await page.getByRole("button", { name: "Retry operation" }).click();
     // The server runs it again (a new attempt) and it fails again: the page follows it.
-    const again = await until(async () => {
+    const again = await eventually("a second attempt to fail", async () => {
       const o = (await api.operations.getOperation({ operationId })).operation;
-      return o.attempt > op.attempt && o.state === FAILED ? o : undefined;
+      return o && o.attempt > op.attempt && o.state === FAILED ? o : undefined;
     });
-    await until(async () => ((await page.locator("dl.op-facts").innerText()).includes(`Attempt\n${again.attempt}`) ? true : undefined), 10_000).catch(async () => {
+    await eventually("the page to show the new attempt", async () => (await page.locator("dl.op-facts").innerText()).includes(`Attempt\n${again.attempt}`), 10_000).catch(async () => {
       assert.fail(`the page shows attempt ${again.attempt}: ${await page.locator("dl.op-facts").innerText()}`);
     });
     await page.getByRole("button", { name: "Retry operation" }).waitFor();
@@ -185,8 +181,8 @@ test("the list refreshes by itself and shows an operation's kind, target, state 
     const { operationId } = await createAckCluster(must("FLOTILLA_SIM_ACK_ACCESS_KEY_ID"), must("FLOTILLA_SIM_ACK_ACCESS_KEY_SECRET"), clusterId);
     const row = page.locator(`tr[data-operation="${operationId}"]`);
     await row.waitFor({ timeout: 15_000 });
-    await until(async () => ((await row.innerText()).includes("succeeded") ? true : undefined), 60_000);
-    const expected = (await api.operations.listOperations({ resource: `clusters/${clusterId}` })).operations.map((o: { id: string }) => o.id);
+    await eventually("the row to show succeeded", async () => (await row.innerText()).includes("succeeded"), 60_000);
+    const expected = (await api.operations.listOperations({ resource: `clusters/${clusterId}` })).operations.map((o) => o.id);
     assert.deepEqual(expected, [operationId]);
     assert.deepEqual(await page.locator("tr[data-operation]").evaluateAll((rs) => rs.map((r) => (r as HTMLElement).dataset.operation)), expected);
     const text = await row.innerText();
@@ -217,7 +213,7 @@ test("operations pages: accessible at both sizes", async () => {
     await page.locator("tr[data-operation]").first().waitFor();
   });
   await checkPage(browser, "operation", async (page) => {
-    await go(page, `operations/${ops[0].id}`);
+    await go(page, `operations/${present(ops[0], "an operation").id}`);
     await page.locator("[data-testid=op-state]").waitFor();
   });
 });

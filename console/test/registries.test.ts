@@ -4,15 +4,14 @@
 // cluster; pull-secret sync shows the oci provider's UNSUPPORTED_BY_PROVIDER; delete is typed.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { checkPage, go, launch, must, newPage, signIn, uniqueId } from "./harness.js";
-import { failure, nodeApi, type NodeApi } from "./node-client.js";
+import { api, failure } from "./api.js";
+import { eventually, kubectl, present } from "./support.js";
 import { OciRegistry } from "./oci-registry.js";
 
 let browser: Browser;
-let api: NodeApi;
 let registry: OciRegistry;
 const registryId = uniqueId("oci");
 const clusterId = uniqueId("reg-second");
@@ -20,20 +19,17 @@ const namespace = uniqueId("reg-ns");
 let v1Digest = "";
 let v2Digest = "";
 
-const kubectl = (...args: string[]) =>
-  execFileSync(must("KUBECTL"), ["--kubeconfig", must("FLOTILLA_KUBE_KUBECONFIG_SECOND"), ...args], { encoding: "utf8" });
+/** kubectl against the second test cluster (the one this test imports). */
+const second = { kubeconfig: must("FLOTILLA_KUBE_KUBECONFIG_SECOND") };
 
 /** Deletes a namespace of the second cluster: no namespace controller runs there, so the test
  * deletes its pods and empties its finalizers itself. */
 function removeNamespace(ns: string): void {
   try {
-    kubectl("-n", ns, "delete", "pods", "--all", "--grace-period=0", "--force");
-    kubectl("delete", "namespace", ns, "--wait=false");
+    kubectl(["-n", ns, "delete", "pods", "--all", "--grace-period=0", "--force"], second);
+    kubectl(["delete", "namespace", ns, "--wait=false"], second);
     const body = { apiVersion: "v1", kind: "Namespace", metadata: { name: ns }, spec: { finalizers: [] } };
-    execFileSync(must("KUBECTL"), ["--kubeconfig", must("FLOTILLA_KUBE_KUBECONFIG_SECOND"), "replace", "--raw", `/api/v1/namespaces/${ns}/finalize`, "-f", "-"], {
-      input: JSON.stringify(body),
-      stdio: ["pipe", "ignore", "ignore"],
-    });
+    kubectl(["replace", "--raw", `/api/v1/namespaces/${ns}/finalize`, "-f", "-"], { ...second, input: JSON.stringify(body) });
   } catch {
     // never created
   }
@@ -49,7 +45,6 @@ function selfContainedKubeconfig(): string {
 
 before(async () => {
   browser = await launch();
-  api = await nodeApi();
   registry = await OciRegistry.start();
   v1Digest = await registry.pushImage("team/app", ["v1", "latest"], `layer one ${registryId}`);
   v2Digest = await registry.pushImage("team/app", ["v2"], `layer two ${registryId}`);
@@ -58,28 +53,18 @@ before(async () => {
 });
 after(async () => {
   await browser?.close();
-  await api?.registries.deleteRegistry({ registryId }).catch(() => undefined);
-  await api?.clusters.deleteCluster({ clusterId }).catch(() => undefined);
+  await api.registries.deleteRegistry({ registryId }).catch(() => undefined);
+  await api.clusters.deleteCluster({ clusterId }).catch(() => undefined);
   removeNamespace(namespace);
   registry?.stop();
 });
 
-async function until<T>(f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 /** A pod of ReplicaSet web-7c9d on a node nobody runs (so nothing rewrites its status) whose status says it runs `digest`. */
 function runningPod(digest: string): void {
   const host = new URL(registry.url).host;
-  kubectl("create", "namespace", namespace);
+  kubectl(["create", "namespace", namespace], second);
   // No controller-manager there: the namespace's default ServiceAccount is the test's to make.
-  kubectl("-n", namespace, "create", "serviceaccount", "default");
+  kubectl(["-n", namespace, "create", "serviceaccount", "default"], second);
   const pod = {
     apiVersion: "v1",
     kind: "Pod",
@@ -90,9 +75,9 @@ function runningPod(digest: string): void {
     },
     spec: { nodeName: "no-such-node", containers: [{ name: "app", image: `${host}/team/app:v1` }] },
   };
-  execFileSync(must("KUBECTL"), ["--kubeconfig", must("FLOTILLA_KUBE_KUBECONFIG_SECOND"), "apply", "-f", "-"], { input: JSON.stringify(pod) });
+  kubectl(["apply", "-f", "-"], { ...second, input: JSON.stringify(pod) });
   const status = { status: { phase: "Running", containerStatuses: [{ name: "app", image: `${host}/team/app:v1`, imageID: `${host}/team/app@${digest}`, ready: true, restartCount: 0, state: { running: {} } }] } };
-  kubectl("-n", namespace, "patch", "pod", "web-7c9d-x1", "--subresource=status", "--type=merge", "-p", JSON.stringify(status));
+  kubectl(["-n", namespace, "patch", "pod", "web-7c9d-x1", "--subresource=status", "--type=merge", "-p", JSON.stringify(status)], second);
 }
 
 async function rows(page: Page, attr: string): Promise<string[]> {
@@ -118,15 +103,15 @@ test("an OCI registry added on the page lists the registry's repositories, artif
     await page.getByLabel("Endpoint", { exact: true }).fill(registry.url);
     await page.getByRole("button", { name: "Check" }).click();
     await page.getByText("could log in").waitFor();
-    assert.equal((await api.registries.listRegistries({ filter: "provider = oci" })).registries.some((r: { id: string }) => r.id === registryId), false, "Check stores nothing");
+    assert.equal((await api.registries.listRegistries({ filter: "provider = oci" })).registries.some((r) => r.id === registryId), false, "Check stores nothing");
     await page.getByRole("button", { name: "Add registry" }).click();
     await page.getByRole("heading", { name: `Registry ${registryId}` }).waitFor();
-    const stored = (await api.registries.getRegistry({ registryId })).registry;
+    const stored = present((await api.registries.getRegistry({ registryId })).registry, "the registry");
     assert.equal(stored.provider, "oci");
     assert.equal(stored.endpoint, registry.url);
     const facts = await page.locator("dl.reg-facts").innerText();
     assert.match(facts, /reachable/);
-    assert.ok(facts.includes(stored.status.apiVersion) && facts.includes(registry.url), facts);
+    assert.ok(facts.includes(present(stored.status, "the registry's status").apiVersion) && facts.includes(registry.url), facts);
 
     // Repositories and namespaces as the registry's own catalog has them.
     const catalog = await registry.catalog();
@@ -143,7 +128,7 @@ test("an OCI registry added on the page lists the registry's repositories, artif
     assert.deepEqual(await page.locator(`tr[data-digest="${v2Digest}"] .tag`).allInnerTexts(), ["v2"]);
     assert.match(await v1Row.innerText(), /nowhere/);
     const tagList = page.locator("ul.tag-list li");
-    await until(async () => ((await tagList.count()) > 0 ? true : undefined));
+    await eventually("the tag list", async () => (await tagList.count()) > 0, 20_000);
     assert.deepEqual((await tagList.allInnerTexts()).sort(), [...(await registry.tags("team/app"))].sort());
     // One artifact by tag (GetArtifact).
     await page.getByLabel("Tag or digest").fill("v2");
@@ -152,11 +137,15 @@ test("an OCI registry added on the page lists the registry's repositories, artif
 
     // A pod running v1's digest on the imported cluster: the page names its workload.
     runningPod(v1Digest);
-    const where = await until(async () => {
-      await page.reload();
-      const text = await page.locator(`tr[data-digest="${v1Digest}"]`).innerText();
-      return text.includes(clusterId) ? text : undefined;
-    });
+    const where = await eventually(
+      "the artifact's row to name the cluster it runs on",
+      async () => {
+        await page.reload();
+        const text = await page.locator(`tr[data-digest="${v1Digest}"]`).innerText();
+        return text.includes(clusterId) ? text : undefined;
+      },
+      20_000,
+    );
     // The pod's owner as written (the ReplicaSet object itself does not exist, so it is not followed
     // further to a Deployment).
     assert.ok(where.includes(namespace) && /ReplicaSet\s+web-7c9d\s+\(1 pod\)/.test(where), where);
@@ -184,7 +173,7 @@ test("pull-secret sync of an oci registry shows UNSUPPORTED_BY_PROVIDER and writ
     assert.equal(expected.reason, "UNSUPPORTED_BY_PROVIDER");
     const box = await page.locator(".error-box").innerText();
     assert.ok(box.includes("FailedPrecondition") && box.includes(expected.reason) && box.includes(expected.message), box);
-    assert.equal(kubectl("-n", namespace, "get", "secrets", "-o", "name").trim(), "", "no secret written");
+    assert.equal(kubectl(["-n", namespace, "get", "secrets", "-o", "name"], second).trim(), "", "no secret written");
   } finally {
     await context.close();
   }
@@ -214,7 +203,7 @@ test("the list filters like ListRegistries; deleting a registry asks for its id,
     // The list filters as ListRegistries does.
     await go(page, "registries");
     for (const [filter, listed] of [["provider = oci", true], ["provider = harbor", false]] as const) {
-      const expected = (await api.registries.listRegistries({ filter })).registries.some((r: { id: string }) => r.id === registryId);
+      const expected = (await api.registries.listRegistries({ filter })).registries.some((r) => r.id === registryId);
       assert.equal(expected, listed);
       await page.getByLabel("Filter", { exact: true }).fill(filter);
       await page.getByRole("button", { name: "Apply" }).click();

@@ -1,107 +1,11 @@
-// Support for the clusters browser tests: answers taken from outside the console (raw grpc-web
-// calls, kubectl, the ACK simulator's control URL) and a second `flotilla serve` with 1,000
-// clusters for the list's measurement.
+// A `flotilla serve` of a test's own (its own SQLite data dir) with seeded cluster rows, and the
+// console in front of it: the fixture of the 1,000-cluster measurement (clusters-perf.ts).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CONSOLE_DIR, ENV, must } from "./harness.js";
-
-/** A protobuf string field (wire type 2), for hand-encoded requests of one or two string fields. */
-function stringField(tag: number, value: string): Buffer {
-  const bytes = Buffer.from(value, "utf8");
-  const len: number[] = [];
-  let n = bytes.length;
-  do {
-    len.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
-    n >>>= 7;
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([(tag << 3) | 2, ...len]), bytes]);
-}
-
-/**
- * The grpc-status (and message) of a unary grpc-web call whose request is one string field 1
- * (GetCluster{cluster_id}, DeleteCredential{credential_id}, ...), made from Node straight to the
- * server: the console is not involved.
- */
-export async function grpcWebStatus(method: string, id: string, url = must("FLOTILLA_URL"), token = must("FLOTILLA_TOKEN")): Promise<{ status: number; message: string }> {
-  const msg = stringField(1, id);
-  const frame = Buffer.alloc(5 + msg.length);
-  frame.writeUInt32BE(msg.length, 1);
-  msg.copy(frame, 5);
-  const res = await fetch(`${url}/flotilla.v1.${method}`, {
-    method: "POST",
-    headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", authorization: `Bearer ${token}` },
-    body: frame,
-  });
-  const header = res.headers.get("grpc-status");
-  if (header !== null) return { status: Number(header), message: decodeURIComponent(res.headers.get("grpc-message") ?? "") };
-  const body = Buffer.from(await res.arrayBuffer());
-  for (let i = 0; i + 5 <= body.length; ) {
-    const flag = body[i] ?? 0;
-    const len = body.readUInt32BE(i + 1);
-    if (flag & 0x80) {
-      const text = body.subarray(i + 5, i + 5 + len).toString("utf8");
-      const status = /grpc-status:\s*(\d+)/i.exec(text)?.[1];
-      const message = /grpc-message:\s*([^\r\n]*)/i.exec(text)?.[1] ?? "";
-      return { status: Number(status ?? -1), message: decodeURIComponent(message) };
-    }
-    i += 5 + len;
-  }
-  return { status: -1, message: "no grpc-status in the response" };
-}
-
-export const GRPC_OK = 0;
-export const GRPC_NOT_FOUND = 5;
-
-/** `kubectl --kubeconfig $KUBECONFIG ...` against the test control plane. */
-export function kubectl(...args: string[]): string {
-  return execFileSync(must("KUBECTL"), ["--kubeconfig", must("KUBECONFIG"), ...args], { encoding: "utf8" });
-}
-
-/** The test control plane's nodes and how many are Ready, as kubectl says. */
-export function kubectlNodes(): { total: number; ready: number } {
-  const list = JSON.parse(kubectl("get", "nodes", "-o", "json")) as {
-    items: { status: { conditions?: { type: string; status: string }[] } }[];
-  };
-  const ready = list.items.filter((n) => n.status.conditions?.some((c) => c.type === "Ready" && c.status === "True")).length;
-  return { total: list.items.length, ready };
-}
-
-export interface SimClusters {
-  created: number;
-  clusters: { id: string; state: string; version: string }[];
-}
-
-/** The ACK simulator's own view: GET <control URL>/clusters. */
-export async function ackSimClusters(): Promise<SimClusters> {
-  const res = await fetch(`${must("FLOTILLA_SIM_ACK_CONTROL_URL")}/clusters`);
-  if (!res.ok) throw new Error(`ACK simulator control: HTTP ${res.status}`);
-  return (await res.json()) as SimClusters;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { CONSOLE_DIR, must } from "./harness.js";
+import { eventually, freePort } from "./support.js";
 
 /** A `flotilla serve` of the test's own, on its own SQLite data dir, and the console in front of it. */
 export interface SeededServer {
@@ -165,20 +69,22 @@ export async function startSeededServer(count: number): Promise<SeededServer> {
     let log = "";
     server.stdout?.on("data", (d: Buffer) => (log += d.toString()));
     server.stderr?.on("data", (d: Buffer) => (log += d.toString()));
-    const addr = await until("the seeded server to listen", 60_000, async () => {
-      if (server.exitCode !== null) throw new Error(`flotilla serve exited: ${log.slice(-2000)}`);
+    // An exited server ends the wait at once (eventually would retry a probe that throws).
+    const listening = await eventually("the seeded server to listen", () => {
+      if (server.exitCode !== null) return { exited: log.slice(-2000) };
       for (const line of log.split("\n")) {
         try {
           const ev = JSON.parse(line) as Record<string, unknown> & { fields?: Record<string, unknown> };
           const f = ev.fields ?? ev;
-          if (f.message === "flotilla serving") return String(f.addr);
+          if (f.message === "flotilla serving") return { addr: String(f.addr) };
         } catch {
           // not a JSON line
         }
       }
       return undefined;
-    });
-    const url = `http://${addr}`;
+    }, 60_000);
+    if ("exited" in listening) throw new Error(`flotilla serve exited: ${listening.exited}`);
+    const url = `http://${listening.addr}`;
     const token = readFileSync(join(dir, "admin-token"), "utf8").trim();
     const db = join(dir, "flotilla.db");
     const seed = (from: number, to: number, format = "perf-%04d") => {
@@ -202,11 +108,12 @@ export async function startSeededServer(count: number): Promise<SeededServer> {
       let viteErr = "";
       vite.stderr?.on("data", (d: Buffer) => (viteErr += d.toString()));
       consoleUrl = `http://127.0.0.1:${port}`;
-      await until("vite preview", 30_000, async () => {
-        if (vite.exitCode !== null) throw new Error(`vite preview exited: ${viteErr}`);
+      const preview = await eventually("vite preview", async () => {
+        if (vite.exitCode !== null) return { exited: viteErr };
         const res = await fetch(`${consoleUrl}/`).catch(() => undefined);
-        return res?.ok ? true : undefined;
-      });
+        return res?.ok ? { ok: true } : undefined;
+      }, 30_000);
+      if ("exited" in preview) throw new Error(`vite preview exited: ${preview.exited}`);
     }
     return { url, consoleUrl, token, db, seed, stop };
   } catch (e) {
@@ -214,10 +121,3 @@ export async function startSeededServer(count: number): Promise<SeededServer> {
     throw e;
   }
 }
-
-/** The test control plane's self-contained kubeconfig (certificates inline). */
-export function testKubeconfig(): string {
-  return readFileSync(must("FLOTILLA_TEST_KUBECONFIG"), "utf8");
-}
-
-export { ENV };
