@@ -5,8 +5,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import { checkPage, go, launch, newPage, signIn, uniqueId } from "./harness.js";
-import { api, v1 } from "./api.js";
-import { present } from "./support.js";
+import { api, apiAs, v1 } from "./api.js";
+import { eventually, present } from "./support.js";
 
 let browser: Browser;
 const made: string[] = [];
@@ -185,15 +185,30 @@ test("a refused create shows the server's code and reason (a taken name: ALREADY
 test("the audit log filters by token and time and pages back as ListAuditEvents does", async () => {
   const { context, page } = await newPage(browser);
   try {
-    // Up to the start of this second, so events made while the test runs stay out of it.
+    // The test makes its own history: a token of its own makes 60 audited calls (revoking
+    // tokens that do not exist: refused, changing nothing, but every mutating call is audited).
+    const tokenName = uniqueId("audit-src");
+    made.push(tokenName);
+    const source = await api.admin.createApiToken({ name: tokenName, role: v1.Role.ADMIN });
+    const caller = apiAs(source.secret);
+    for (let i = 0; i < 60; i++) {
+      await caller.admin.revokeApiToken({ tokenId: `${tokenName}-missing-${i}` }).catch(() => undefined);
+    }
+    const byToken = `token_name = "${tokenName}"`;
+    await eventually("the 60 calls in the audit log (written in batches)", async () => {
+      const res = await api.admin.listAuditEvents({ pageSize: 1, filter: byToken });
+      return res.totalSize >= 60;
+    });
+    // Up to the start of the next second, so the page and the API see the same events.
+    await new Promise((r) => setTimeout(r, 1100));
     const until = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().slice(0, 19);
-    const filter = `token_name = "bootstrap-admin" AND time < "${until}.000Z"`;
+    const filter = `${byToken} AND time < "${until}.000Z"`;
     const first = await api.admin.listAuditEvents({ pageSize: 50, filter });
-    assert.ok(first.nextPageToken, "more than one page of events (earlier tests made them)");
+    assert.ok(first.nextPageToken, "more than one page of events");
     const second = await api.admin.listAuditEvents({ pageSize: 50, filter, pageToken: first.nextPageToken });
     await signIn(page);
     await go(page, "admin/audit");
-    await page.getByLabel("Token name").fill("bootstrap-admin");
+    await page.getByLabel("Token name").fill(tokenName);
     await page.getByLabel("Until (UTC)").fill(until);
     await page.getByRole("button", { name: "Apply filters" }).click();
     await page.getByText(`Filter: ${filter}`).waitFor();
