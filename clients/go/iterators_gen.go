@@ -125,6 +125,12 @@ func (c *Client) AllPods(ctx context.Context, req *pb.ListPodsRequest, opts ...g
 		(*pb.ListPodsResponse).GetNextPageToken, func(r *pb.ListPodsRequest, t string) { r.PageToken = t })
 }
 
+// AllResourceKinds yields every item of WorkloadService/ListResourceKinds (the RPC answers in one page).
+func (c *Client) AllResourceKinds(ctx context.Context, req *pb.ListResourceKindsRequest, opts ...grpc.CallOption) iter.Seq2[*pb.ResourceKind, error] {
+	return pages(ctx, req, c.Workloads.ListResourceKinds, opts, (*pb.ListResourceKindsResponse).GetKinds,
+		nil, nil)
+}
+
 // AllResources yields every item of WorkloadService/ListResources, following next_page_token (req.PageSize sets the page size).
 func (c *Client) AllResources(ctx context.Context, req *pb.ListResourcesRequest, opts ...grpc.CallOption) iter.Seq2[*pb.Resource, error] {
 	return pages(ctx, req, c.Workloads.ListResources, opts, (*pb.ListResourcesResponse).GetResources,

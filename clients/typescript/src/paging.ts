@@ -92,4 +92,5 @@ export const listRegistryProviders = pager(RegistryService.method.listRegistryPr
 export const listWorkloads = pager(WorkloadService.method.listWorkloads, "workloads");
 export const listPods = pager(WorkloadService.method.listPods, "pods");
 export const listResources = pager(WorkloadService.method.listResources, "resources");
+export const listResourceKinds = pager(WorkloadService.method.listResourceKinds, "kinds");
 export const listEvents = pager(WorkloadService.method.listEvents, "events");

@@ -331,6 +331,20 @@ class ListMethods:
             timeout,
         )
 
+    def list_resource_kinds(
+        self,
+        request: workload_service_pb2.ListResourceKindsRequest | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Iterator[workload_service_pb2.ResourceKind]:
+        """Every item of `WorkloadService.ListResourceKinds`."""
+        return unpaged(
+            self.workloads.ListResourceKinds,
+            request or workload_service_pb2.ListResourceKindsRequest(),
+            lambda r: r.kinds,
+            timeout,
+        )
+
     def list_events(
         self,
         request: workload_service_pb2.ListEventsRequest | None = None,
@@ -634,6 +648,20 @@ class AsyncListMethods:
             self.workloads.ListResources,
             request or workload_service_pb2.ListResourcesRequest(),
             lambda r: r.resources,
+            timeout,
+        )
+
+    def list_resource_kinds(
+        self,
+        request: workload_service_pb2.ListResourceKindsRequest | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> AsyncIterator[workload_service_pb2.ResourceKind]:
+        """Every item of `WorkloadService.ListResourceKinds`."""
+        return aunpaged(
+            self.workloads.ListResourceKinds,
+            request or workload_service_pb2.ListResourceKindsRequest(),
+            lambda r: r.kinds,
             timeout,
         )
 
