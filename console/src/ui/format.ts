@@ -24,3 +24,8 @@ export function enumLabel(names: Record<number, string>, value: number, prefix: 
   const n = names[value] ?? String(value);
   return n.replace(prefix, "").toLowerCase().replaceAll("_", " ");
 }
+
+/** "1 pod", "3 pods"; `many` for an irregular plural ("registries"). */
+export function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

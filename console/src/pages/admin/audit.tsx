@@ -1,12 +1,14 @@
 // The audit log (ListAuditEvents), newest first, with the filters the API takes (token_name,
 // method, cluster_id, result_code, time bounds) kept in the route so a view can be linked.
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { api, fieldError } from "../../api";
 import { href, navigate, type Route } from "../../router";
 import { ErrorBox } from "../../ui/error";
 import { TextField } from "../../ui/form";
-import { isoTime } from "../../ui/format";
+import { count, isoTime } from "../../ui/format";
 import { useCall } from "../../ui/hooks";
+import { Pager, usePageTokens } from "../../ui/pager";
+import { DataTable, TableState } from "../../ui/table";
 
 const PAGE_SIZE = 50;
 const FIELDS = ["token_name", "method", "cluster_id", "result_code", "since", "until"] as const;
@@ -33,9 +35,8 @@ export function AuditLog({ route }: { route: Route }) {
   const applied = fromQuery(route.query);
   const filter = auditFilter(applied);
   const [form, setForm] = useState<Filters>(applied);
-  const [tokens, setTokens] = useState<string[]>([""]);
-  const pageToken = tokens[tokens.length - 1] ?? "";
-  useEffect(() => setTokens([""]), [filter]);
+  const pages = usePageTokens([filter]);
+  const { pageToken } = pages;
   const list = useCall(
     (signal) => api.admin.listAuditEvents({ pageSize: PAGE_SIZE, pageToken, filter }, { signal }),
     [filter, pageToken],
@@ -45,7 +46,6 @@ export function AuditLog({ route }: { route: Route }) {
     list.error?.fieldViolations.some((v) => v.field === "filter" && v.description.includes(k))
       ? fieldError(list.error, "filter")
       : undefined;
-  const events = list.data?.events ?? [];
   return (
     <>
       <form
@@ -90,65 +90,35 @@ export function AuditLog({ route }: { route: Route }) {
         </p>
       ) : null}
       <ErrorBox error={list.error} title="Could not read the audit log" />
-      {list.data ? (
-        events.length === 0 ? (
-          <p>No audit events match.</p>
-        ) : (
-          <div class="table-wrap" tabIndex={0} role="region" aria-label="Audit events">
-            <table class="table audit-table">
-              <caption class="muted">
-                {list.data.totalSize} event{list.data.totalSize === 1 ? "" : "s"}, newest first
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Time (UTC)</th>
-                  <th scope="col">Token</th>
-                  <th scope="col">Method</th>
-                  <th scope="col">Cluster</th>
-                  <th scope="col">Target</th>
-                  <th scope="col">Result</th>
-                  <th scope="col">Message</th>
-                  <th scope="col">From</th>
-                </tr>
-              </thead>
-              <tbody>
-                {events.map((ev) => (
-                  <tr key={ev.id} data-event={ev.id}>
-                    <th scope="row" class="mono">
-                      {isoTime(ev.time).replace("T", " ").replace(/\.\d+Z$/, "")}
-                    </th>
-                    <td>{ev.tokenName || <span class="muted">none</span>}</td>
-                    <td class="mono">{ev.method.replace("/flotilla.v1.", "")}</td>
-                    <td>{ev.clusterId || "—"}</td>
-                    <td class="mono">{ev.target || "—"}</td>
-                    <td class={ev.resultCode === "OK" ? "ok" : "bad"}>{ev.resultCode}</td>
-                    <td>
-                      {ev.message}
-                      {ev.callCount > 1n ? <div class="muted">{String(ev.callCount)} calls</div> : null}
-                    </td>
-                    <td class="mono">{ev.peerAddress}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : list.loading ? (
-        <p aria-live="polite">Loading…</p>
-      ) : null}
-      <nav class="pager" aria-label="Audit log pages">
-        <button type="button" disabled={tokens.length < 2} onClick={() => setTokens((t) => t.slice(0, -1))}>
-          Newer
-        </button>
-        <span class="muted">Page {tokens.length}</span>
-        <button
-          type="button"
-          disabled={!list.data?.nextPageToken}
-          onClick={() => list.data && setTokens((t) => [...t, list.data!.nextPageToken])}
-        >
-          Older
-        </button>
-      </nav>
+      <TableState items={list.data?.events} loading={list.loading} empty={<p>No audit events match.</p>}>
+        {(events) => (
+          <DataTable
+            label="Audit events"
+            class="audit-table"
+            caption={`${count(list.data?.totalSize ?? 0, "event")}, newest first`}
+            columns={["Time (UTC)", "Token", "Method", "Cluster", "Target", "Result", "Message", "From"]}
+          >
+            {events.map((ev) => (
+              <tr key={ev.id} data-event={ev.id}>
+                <th scope="row" class="mono">
+                  {isoTime(ev.time).replace("T", " ").replace(/\.\d+Z$/, "")}
+                </th>
+                <td>{ev.tokenName || <span class="muted">none</span>}</td>
+                <td class="mono">{ev.method.replace("/flotilla.v1.", "")}</td>
+                <td>{ev.clusterId || "—"}</td>
+                <td class="mono">{ev.target || "—"}</td>
+                <td class={ev.resultCode === "OK" ? "ok" : "bad"}>{ev.resultCode}</td>
+                <td>
+                  {ev.message}
+                  {ev.callCount > 1n ? <div class="muted">{String(ev.callCount)} calls</div> : null}
+                </td>
+                <td class="mono">{ev.peerAddress}</td>
+              </tr>
+            ))}
+          </DataTable>
+        )}
+      </TableState>
+      <Pager label="Audit log pages" pages={pages} nextPageToken={list.data?.nextPageToken} previous="Newer" next="Older" showPage />
     </>
   );
 }

@@ -2,6 +2,7 @@
 // not in the URL, only in this component until it is dismissed), list them, revoke one.
 import { useState } from "preact/hooks";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { listApiTokens } from "@flotilla-dev/client";
 import { Role, type ApiToken } from "@flotilla-dev/client/v1";
 import { api, apiError, fieldError, type ApiError } from "../../api";
 import { TypedConfirm } from "../../ui/confirm";
@@ -9,6 +10,8 @@ import { ErrorBox } from "../../ui/error";
 import { Field, TextField } from "../../ui/form";
 import { enumLabel, isoTime, relative } from "../../ui/format";
 import { useCall } from "../../ui/hooks";
+import { collect } from "../../ui/pager";
+import { DataTable, TableState } from "../../ui/table";
 
 const DAY_MS = 24 * 3600 * 1000;
 const ROLES = [Role.VIEWER, Role.OPERATOR, Role.ADMIN];
@@ -22,19 +25,7 @@ export function Tokens() {
   const [revoking, setRevoking] = useState<ApiToken | null>(null);
   const [revokeError, setRevokeError] = useState<ApiError | null>(null);
   const [notice, setNotice] = useState("");
-  const list = useCall(
-    async (signal) => {
-      const tokens: ApiToken[] = [];
-      let pageToken = "";
-      do {
-        const res = await api.admin.listApiTokens({ pageSize: 500, pageToken, showRevoked }, { signal });
-        tokens.push(...res.tokens);
-        pageToken = res.nextPageToken;
-      } while (pageToken !== "");
-      return tokens;
-    },
-    [showRevoked],
-  );
+  const list = useCall((signal) => collect(listApiTokens(api, { pageSize: 500, showRevoked }, { signal })), [showRevoked]);
   const revoke = async (t: ApiToken) => {
     setRevoking(null);
     setRevokeError(null);
@@ -61,54 +52,39 @@ export function Tokens() {
       ) : null}
       <ErrorBox error={revokeError} title="Could not revoke the token" />
       <ErrorBox error={list.error} title="Could not list tokens" />
-      {list.data ? (
-        <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="tokens-title">
-          <table class="table" aria-labelledby="tokens-title">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Role</th>
-                <th scope="col">Clusters</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Status</th>
+      <TableState items={list.data} loading={list.loading}>
+        {(tokens) => (
+          <DataTable labelledBy="tokens-title" columns={["Name", "Role", "Clusters", "Created", "Last used", "Expires", "Status"]}>
+            {tokens.map((t) => (
+              <tr key={t.id} data-token={t.name}>
+                <th scope="row">
+                  {t.name}
+                  <div class="muted mono">{t.id}</div>
+                </th>
+                <td>{roleLabel(t.role)}</td>
+                <td>{t.clusterIds.length ? t.clusterIds.join(", ") : <span class="muted">all</span>}</td>
+                <td title={isoTime(t.createTime)}>
+                  {relative(t.createTime)}
+                  {t.createdBy ? <div class="muted">by {t.createdBy}</div> : null}
+                </td>
+                <td title={isoTime(t.lastUsedTime)}>{relative(t.lastUsedTime)}</td>
+                <td title={isoTime(t.expireTime)}>{t.expireTime ? relative(t.expireTime) : "never"}</td>
+                <td>
+                  {t.revokeTime ? (
+                    <span class="bad" title={isoTime(t.revokeTime)}>
+                      revoked {relative(t.revokeTime)}
+                    </span>
+                  ) : (
+                    <button type="button" class="danger" aria-label={`Revoke ${t.name}`} onClick={() => setRevoking(t)}>
+                      Revoke
+                    </button>
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {list.data.map((t) => (
-                <tr key={t.id} data-token={t.name}>
-                  <th scope="row">
-                    {t.name}
-                    <div class="muted mono">{t.id}</div>
-                  </th>
-                  <td>{roleLabel(t.role)}</td>
-                  <td>{t.clusterIds.length ? t.clusterIds.join(", ") : <span class="muted">all</span>}</td>
-                  <td title={isoTime(t.createTime)}>
-                    {relative(t.createTime)}
-                    {t.createdBy ? <div class="muted">by {t.createdBy}</div> : null}
-                  </td>
-                  <td title={isoTime(t.lastUsedTime)}>{relative(t.lastUsedTime)}</td>
-                  <td title={isoTime(t.expireTime)}>{t.expireTime ? relative(t.expireTime) : "never"}</td>
-                  <td>
-                    {t.revokeTime ? (
-                      <span class="bad" title={isoTime(t.revokeTime)}>
-                        revoked {relative(t.revokeTime)}
-                      </span>
-                    ) : (
-                      <button type="button" class="danger" aria-label={`Revoke ${t.name}`} onClick={() => setRevoking(t)}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : list.loading ? (
-        <p aria-live="polite">Loading…</p>
-      ) : null}
+            ))}
+          </DataTable>
+        )}
+      </TableState>
       {revoking ? (
         <TypedConfirm
           title={`Revoke token ${revoking.name}`}

@@ -7,8 +7,9 @@ import { api, apiError, fieldError, type ApiError } from "../../api";
 import { href, navigate, type Route } from "../../router";
 import { ErrorBox } from "../../ui/error";
 import { Field } from "../../ui/form";
-import { enumLabel } from "../../ui/format";
-import { ClusterPicker } from "../logs/pickers";
+import { count, enumLabel } from "../../ui/format";
+import { ClusterSelect } from "../../ui/pickers";
+import { DataTable } from "../../ui/table";
 import { YamlEditor } from "./editor";
 import "./apply.css";
 
@@ -83,7 +84,7 @@ export function ApplyPage({ route }: { route: Route }) {
           void run(true);
         }}
       >
-        <ClusterPicker id="apply-cluster" value={cluster} onChange={(c) => navigate(href("apply", c ? { cluster: c } : {}))} />
+        <ClusterSelect id="apply-cluster" value={cluster} onChange={(c) => navigate(href("apply", c ? { cluster: c } : {}))} />
         <Field label="Default namespace" error={fieldError(error, "namespace")} hint="For namespaced objects that name none.">
           {(id, describedBy) => (
             <input
@@ -145,36 +146,23 @@ const OUTCOME_CLASS: Record<number, string> = {
 function ResultTable({ results, dryRun }: { results: ApplyResult[]; dryRun: boolean }) {
   if (results.length === 0) return <p>The manifests hold no objects.</p>;
   return (
-    // Focusable: on a phone the table scrolls sideways, and keyboard users must reach that.
-    <div class="table-wrap" tabIndex={0} role="region" aria-label="Results per object">
-      <table class="table" data-testid="apply-results">
-        <caption class="muted">
-          {results.length} object{results.length === 1 ? "" : "s"}
-          {dryRun ? " — nothing was changed yet" : ""}
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Document</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Namespace/name</th>
-            <th scope="col">Outcome</th>
-            <th scope="col">Reason</th>
-          </tr>
-        </thead>
-        <tbody>
-          {results.map((r, i) => (
-            <tr key={i}>
-              <td>{r.documentIndex + 1}</td>
-              <td>{r.object?.kind}</td>
-              <th scope="row">{r.object?.namespace ? `${r.object.namespace}/${r.object.name}` : r.object?.name}</th>
-              <td class={OUTCOME_CLASS[r.outcome] ?? ""} data-outcome={ApplyOutcome[r.outcome]}>
-                {enumLabel(ApplyOutcome, r.outcome, "APPLY_OUTCOME_")}
-              </td>
-              <td class="apply-reason">{r.message}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable
+      label="Results per object"
+      testId="apply-results"
+      caption={`${count(results.length, "object")}${dryRun ? " — nothing was changed yet" : ""}`}
+      columns={["Document", "Kind", "Namespace/name", "Outcome", "Reason"]}
+    >
+      {results.map((r, i) => (
+        <tr key={i}>
+          <td>{r.documentIndex + 1}</td>
+          <td>{r.object?.kind}</td>
+          <th scope="row">{r.object?.namespace ? `${r.object.namespace}/${r.object.name}` : r.object?.name}</th>
+          <td class={OUTCOME_CLASS[r.outcome] ?? ""} data-outcome={ApplyOutcome[r.outcome]}>
+            {enumLabel(ApplyOutcome, r.outcome, "APPLY_OUTCOME_")}
+          </td>
+          <td class="apply-reason">{r.message}</td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }

@@ -1,11 +1,39 @@
-// Pieces the cluster tabs share: the namespace filter (kept in the route's query, so a filtered
-// view can be linked) and reading every page of a list.
+// Pieces the cluster tabs share: the namespace filter and a select of another query parameter
+// (both kept in the route's query, so a filtered view can be linked), and reading every page of a list.
 import { useState } from "preact/hooks";
 import { href, navigate, type Route } from "../../router";
+import { SearchBar } from "../../ui/pickers";
 
 /** The route's `namespace` query parameter ("" = all namespaces). */
 export function namespaceOf(route: Route): string {
   return route.query.get("namespace") ?? "";
+}
+
+/** A labelled select of the route's `param` query parameter; choosing shows this tab with the namespace filter kept. */
+export function QuerySelect(props: { route: Route; id: string; label: string; param: string; options: { value: string; label: string }[] }) {
+  const { route, param } = props;
+  return (
+    <>
+      <label for={props.id}>{props.label}</label>
+      <select
+        id={props.id}
+        value={route.query.get(param) ?? ""}
+        onChange={(e) => {
+          const q: Record<string, string> = {};
+          const namespace = namespaceOf(route);
+          if (namespace) q.namespace = namespace;
+          if (e.currentTarget.value) q[param] = e.currentTarget.value;
+          navigate(href(...route.segments, q));
+        }}
+      >
+        {props.options.map((o) => (
+          <option key={o.value} value={o.value}>
+            {o.label}
+          </option>
+        ))}
+      </select>
+    </>
+  );
 }
 
 /** A labelled namespace input; applying it rewrites the route's query. */
@@ -19,12 +47,14 @@ export function NamespaceFilter(props: {
   const current = namespaceOf(props.route);
   const [value, setValue] = useState(current);
   return (
-    <form
-      class="toolbar"
-      role="search"
-      aria-label="Filter"
-      onSubmit={(e) => {
-        e.preventDefault();
+    <SearchBar
+      label="Filter"
+      inputId={props.id}
+      inputLabel="Namespace"
+      value={value}
+      placeholder="all namespaces"
+      onInput={setValue}
+      onSubmit={() => {
         const query: Record<string, string> = {};
         for (const k of props.keep ?? []) {
           const v = props.route.query.get(k);
@@ -34,11 +64,8 @@ export function NamespaceFilter(props: {
         navigate(href(...props.route.segments, query));
       }}
     >
-      <label for={props.id}>Namespace</label>
-      <input id={props.id} value={value} placeholder="all namespaces" onInput={(e) => setValue(e.currentTarget.value)} />
-      <button type="submit">Apply</button>
       {props.children}
-    </form>
+    </SearchBar>
   );
 }
 

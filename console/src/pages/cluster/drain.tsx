@@ -4,6 +4,8 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { DrainPodResult, DrainSummary } from "@flotilla-dev/client/v1";
 import { api, apiError, type ApiError } from "../../api";
 import { ErrorBox } from "../../ui/error";
+import { count } from "../../ui/format";
+import { DataTable } from "../../ui/table";
 import { OUTCOME_LABEL } from "./nodes";
 
 export function DrainDialog(props: { clusterId: string; node: string; onClose: () => void }) {
@@ -100,33 +102,26 @@ export function DrainDialog(props: { clusterId: string; node: string; onClose: (
       ) : (
         <div>
           <p role="status">
-            {phase === "running" ? `Draining… ${results.length} pod${results.length === 1 ? "" : "s"} so far` : "Finished."}
+            {phase === "running" ? `Draining… ${count(results.length, "pod")} so far` : "Finished."}
           </p>
           <ErrorBox error={error} title="The drain failed" />
           {results.length > 0 ? (
-            <div class="table-wrap drain-results" tabIndex={0} role="region" aria-label="Drain results">
-              <table class="table">
-                <caption class="muted">Per-pod results, in the order they arrived</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Pod</th>
-                    <th scope="col">Outcome</th>
-                    <th scope="col">Why</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {results.map((r) => (
-                    <tr key={`${r.namespace}/${r.name}`} data-pod={`${r.namespace}/${r.name}`}>
-                      <th scope="row">
-                        {r.namespace}/{r.name}
-                      </th>
-                      <td>{OUTCOME_LABEL[r.outcome] ?? "unknown"}</td>
-                      <td>{r.message || "—"}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <DataTable
+              label="Drain results"
+              wrapClass="drain-results"
+              caption="Per-pod results, in the order they arrived"
+              columns={["Pod", "Outcome", "Why"]}
+            >
+              {results.map((r) => (
+                <tr key={`${r.namespace}/${r.name}`} data-pod={`${r.namespace}/${r.name}`}>
+                  <th scope="row">
+                    {r.namespace}/{r.name}
+                  </th>
+                  <td>{OUTCOME_LABEL[r.outcome] ?? "unknown"}</td>
+                  <td>{r.message || "—"}</td>
+                </tr>
+              ))}
+            </DataTable>
           ) : phase === "done" && !error ? (
             <p>No pods to evict.</p>
           ) : null}

@@ -4,11 +4,18 @@
 import { useRef, useState } from "preact/hooks";
 import { WatchEventsResponseType as T, type Event } from "@flotilla-dev/client/v1";
 import { api } from "../../api";
-import { href, navigate, type Route } from "../../router";
+import type { Route } from "../../router";
 import { ErrorBox } from "../../ui/error";
 import { useStream } from "../../ui/hooks";
-import { isoTime, relative, toDate } from "../../ui/format";
-import { NamespaceFilter, namespaceOf } from "./common";
+import { count, isoTime, relative, toDate } from "../../ui/format";
+import { DataTable } from "../../ui/table";
+import { NamespaceFilter, namespaceOf, QuerySelect } from "./common";
+
+const TYPES = [
+  { value: "", label: "Normal and Warning" },
+  { value: "Normal", label: "Normal" },
+  { value: "Warning", label: "Warning" },
+];
 
 /** Most events kept on the page; the oldest go first. */
 const MAX_EVENTS = 1000;
@@ -77,28 +84,14 @@ export function EventsTab({ clusterId, route }: { clusterId: string; route: Rout
     <div>
       <h2>Events</h2>
       <NamespaceFilter route={route} id="event-namespace" keep={["type"]}>
-        <label for="event-type">Type</label>
-        <select
-          id="event-type"
-          value={type}
-          onChange={(e) => {
-            const q: Record<string, string> = {};
-            if (namespace) q.namespace = namespace;
-            if (e.currentTarget.value) q.type = e.currentTarget.value;
-            navigate(href(...route.segments, q));
-          }}
-        >
-          <option value="">Normal and Warning</option>
-          <option value="Normal">Normal</option>
-          <option value="Warning">Warning</option>
-        </select>
+        <QuerySelect route={route} id="event-type" label="Type" param="type" options={TYPES} />
       </NamespaceFilter>
       <p class="muted" role="status">
         {stream.connected && live ? "Live: new events appear at the top." : stream.connected ? "Loading…" : "Reconnecting…"}
       </p>
       {dropped > 0 ? (
         <p class="notice" role="alert">
-          This page fell behind and missed {dropped} event{dropped === 1 ? "" : "s"}.{" "}
+          This page fell behind and missed {count(dropped, "event")}.{" "}
           <button type="button" onClick={() => location.reload()}>
             Reload
           </button>
@@ -107,39 +100,28 @@ export function EventsTab({ clusterId, route }: { clusterId: string; route: Rout
       <ErrorBox error={stream.error} title="The event stream stopped" />
       {sorted.length === 0 && live ? <p>No events{namespace ? ` in ${namespace}` : ""}.</p> : null}
       {sorted.length > 0 ? (
-        <div class="table-wrap" tabIndex={0} role="region" aria-label="Events">
-          <table class="table events">
-            <caption class="muted">
-              {sorted.length} event{sorted.length === 1 ? "" : "s"}, newest first
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Type</th>
-                <th scope="col">Object</th>
-                <th scope="col">Reason</th>
-                <th scope="col">Message</th>
-              </tr>
-            </thead>
-            <tbody>
-              {sorted.map((e) => (
-                <tr key={e.uid} data-event={e.uid}>
-                  <td>
-                    <time dateTime={isoTime(e.lastTime ?? e.firstTime)}>{relative(e.lastTime ?? e.firstTime, now)}</time>
-                    {e.count > 1 ? <div class="muted">×{e.count}</div> : null}
-                  </td>
-                  <td class={e.type === "Warning" ? "warn-text" : undefined}>{e.type}</td>
-                  <td>
-                    {e.involvedObject?.kind}/{e.involvedObject?.name}
-                    <div class="muted">{e.namespace}</div>
-                  </td>
-                  <td>{e.reason}</td>
-                  <td>{e.message}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          label="Events"
+          class="events"
+          caption={`${count(sorted.length, "event")}, newest first`}
+          columns={["When", "Type", "Object", "Reason", "Message"]}
+        >
+          {sorted.map((e) => (
+            <tr key={e.uid} data-event={e.uid}>
+              <td>
+                <time dateTime={isoTime(e.lastTime ?? e.firstTime)}>{relative(e.lastTime ?? e.firstTime, now)}</time>
+                {e.count > 1 ? <div class="muted">×{e.count}</div> : null}
+              </td>
+              <td class={e.type === "Warning" ? "warn-text" : undefined}>{e.type}</td>
+              <td>
+                {e.involvedObject?.kind}/{e.involvedObject?.name}
+                <div class="muted">{e.namespace}</div>
+              </td>
+              <td>{e.reason}</td>
+              <td>{e.message}</td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
     </div>
   );

@@ -4,7 +4,9 @@ import { useState } from "preact/hooks";
 import { DrainPodOutcome, type Node } from "@flotilla-dev/client/v1";
 import { api, apiError, type ApiError } from "../../api";
 import { ErrorBox } from "../../ui/error";
+import { count } from "../../ui/format";
 import { useCall } from "../../ui/hooks";
+import { DataTable, TableState } from "../../ui/table";
 import { allPages, quantities } from "./common";
 import { DrainDialog } from "./drain";
 
@@ -45,83 +47,70 @@ export function NodesTab({ clusterId }: { clusterId: string }) {
       <p class="muted" role="status">
         {note}
       </p>
-      {nodes.data ? (
-        <div class="table-wrap" tabIndex={0} role="region" aria-label="Nodes">
-          <table class="table nodes">
-            <caption class="muted">
-              {nodes.data.items.length} node{nodes.data.items.length === 1 ? "" : "s"}
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Node</th>
-                <th scope="col">Zone</th>
-                <th scope="col">Conditions</th>
-                <th scope="col">Taints</th>
-                <th scope="col">Capacity / allocatable</th>
-                <th scope="col">Schedulable</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {nodes.data.items.map((n) => (
-                <tr key={n.name} data-node={n.name}>
-                  <th scope="row">
-                    {n.name}
-                    <div class="muted">
-                      {n.roles.join(", ")} {n.kubeletVersion} · {n.podCount} pods
-                    </div>
-                  </th>
-                  <td data-col="zone">{n.zone || "—"}</td>
-                  <td>
-                    {n.conditions.map((c) => (
-                      <span
-                        key={c.type}
-                        class={`tag ${conditionClass(c.type, c.status)}`}
-                        title={c.message || undefined}
-                      >
-                        {c.type}={c.status}
-                      </span>
-                    ))}
-                  </td>
-                  <td>
-                    {n.taints.length === 0
-                      ? "—"
-                      : n.taints.map((t) => (
-                          <span class="tag" key={`${t.key}:${t.effect}`}>
-                            {t.key}
-                            {t.value ? `=${t.value}` : ""}:{t.effect}
-                          </span>
-                        ))}
-                  </td>
-                  <td class="quantities">
-                    <div>{quantities(n.capacity) || "—"}</div>
-                    <div class="muted">{quantities(n.allocatable)}</div>
-                  </td>
-                  <td data-col="schedulable">{n.unschedulable ? <span class="bad">no (cordoned)</span> : <span class="ok">yes</span>}</td>
-                  <td>
-                    <div class="actions">
-                      {n.unschedulable ? (
-                        <button type="button" disabled={busy === n.name} onClick={() => void cordon(n, false)} aria-label={`Uncordon ${n.name}`}>
-                          Uncordon
-                        </button>
-                      ) : (
-                        <button type="button" disabled={busy === n.name} onClick={() => void cordon(n, true)} aria-label={`Cordon ${n.name}`}>
-                          Cordon
-                        </button>
-                      )}
-                      <button type="button" class="danger" onClick={() => setDraining(n.name)} aria-label={`Drain ${n.name}`}>
-                        Drain…
+      <TableState items={nodes.data?.items} loading={nodes.loading}>
+        {(items) => (
+          <DataTable
+            label="Nodes"
+            class="nodes"
+            caption={count(items.length, "node")}
+            columns={["Node", "Zone", "Conditions", "Taints", "Capacity / allocatable", "Schedulable", "Actions"]}
+          >
+            {items.map((n) => (
+              <tr key={n.name} data-node={n.name}>
+                <th scope="row">
+                  {n.name}
+                  <div class="muted">
+                    {n.roles.join(", ")} {n.kubeletVersion} · {n.podCount} pods
+                  </div>
+                </th>
+                <td data-col="zone">{n.zone || "—"}</td>
+                <td>
+                  {n.conditions.map((c) => (
+                    <span
+                      key={c.type}
+                      class={`tag ${conditionClass(c.type, c.status)}`}
+                      title={c.message || undefined}
+                    >
+                      {c.type}={c.status}
+                    </span>
+                  ))}
+                </td>
+                <td>
+                  {n.taints.length === 0
+                    ? "—"
+                    : n.taints.map((t) => (
+                        <span class="tag" key={`${t.key}:${t.effect}`}>
+                          {t.key}
+                          {t.value ? `=${t.value}` : ""}:{t.effect}
+                        </span>
+                      ))}
+                </td>
+                <td class="quantities">
+                  <div>{quantities(n.capacity) || "—"}</div>
+                  <div class="muted">{quantities(n.allocatable)}</div>
+                </td>
+                <td data-col="schedulable">{n.unschedulable ? <span class="bad">no (cordoned)</span> : <span class="ok">yes</span>}</td>
+                <td>
+                  <div class="actions">
+                    {n.unschedulable ? (
+                      <button type="button" disabled={busy === n.name} onClick={() => void cordon(n, false)} aria-label={`Uncordon ${n.name}`}>
+                        Uncordon
                       </button>
-                    </div>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : nodes.loading ? (
-        <p aria-live="polite">Loading…</p>
-      ) : null}
+                    ) : (
+                      <button type="button" disabled={busy === n.name} onClick={() => void cordon(n, true)} aria-label={`Cordon ${n.name}`}>
+                        Cordon
+                      </button>
+                    )}
+                    <button type="button" class="danger" onClick={() => setDraining(n.name)} aria-label={`Drain ${n.name}`}>
+                      Drain…
+                    </button>
+                  </div>
+                </td>
+              </tr>
+            ))}
+          </DataTable>
+        )}
+      </TableState>
       {draining ? (
         <DrainDialog
           clusterId={clusterId}

@@ -4,7 +4,8 @@ import { api } from "../../api";
 import { href, type Route } from "../../router";
 import { ErrorBox } from "../../ui/error";
 import { useCall } from "../../ui/hooks";
-import { relative } from "../../ui/format";
+import { count, relative } from "../../ui/format";
+import { DataTable, TableState } from "../../ui/table";
 import { allPages, NamespaceFilter, namespaceOf } from "./common";
 
 export function PodsTab({ clusterId, route }: { clusterId: string; route: Route }) {
@@ -26,58 +27,40 @@ export function PodsTab({ clusterId, route }: { clusterId: string; route: Route 
         </button>
       </NamespaceFilter>
       <ErrorBox error={list.error} title="Could not list pods" />
-      {list.data ? (
-        list.data.items.length === 0 ? (
-          <p>No pods{namespace ? ` in ${namespace}` : ""}.</p>
-        ) : (
-          <div class="table-wrap" tabIndex={0} role="region" aria-label="Pods">
-            <table class="table pods">
-              <caption class="muted">
-                {list.data.items.length} pod{list.data.items.length === 1 ? "" : "s"}
-                {list.data.truncated ? " (first ones only; filter by namespace)" : ""}
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Pod</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Ready</th>
-                  <th scope="col">Restarts</th>
-                  <th scope="col">Node</th>
-                  <th scope="col">Age</th>
-                  <th scope="col">Logs</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((p) => (
-                  <tr key={p.uid} data-pod={`${p.namespace}/${p.name}`}>
-                    <th scope="row">
-                      {p.name}
-                      <div class="muted">{p.namespace}</div>
-                    </th>
-                    <td class={p.ready || p.status === "Completed" ? "" : "warn-text"}>{p.status || p.phase}</td>
-                    <td>
-                      {p.readyContainers}/{p.totalContainers}
-                    </td>
-                    <td>{p.restarts}</td>
-                    <td data-col="node">{p.nodeName || "—"}</td>
-                    <td>{relative(p.createTime)}</td>
-                    <td>
-                      <a
-                        href={href("logs", { cluster: clusterId, namespace: p.namespace, pod: p.name })}
-                        aria-label={`Logs of ${p.name}`}
-                      >
-                        Logs
-                      </a>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : list.loading ? (
-        <p aria-live="polite">Loading…</p>
-      ) : null}
+      <TableState items={list.data?.items} loading={list.loading} empty={<p>No pods{namespace ? ` in ${namespace}` : ""}.</p>}>
+        {(pods) => (
+          <DataTable
+            label="Pods"
+            class="pods"
+            caption={`${count(pods.length, "pod")}${list.data?.truncated ? " (first ones only; filter by namespace)" : ""}`}
+            columns={["Pod", "Status", "Ready", "Restarts", "Node", "Age", "Logs"]}
+          >
+            {pods.map((p) => (
+              <tr key={p.uid} data-pod={`${p.namespace}/${p.name}`}>
+                <th scope="row">
+                  {p.name}
+                  <div class="muted">{p.namespace}</div>
+                </th>
+                <td class={p.ready || p.status === "Completed" ? "" : "warn-text"}>{p.status || p.phase}</td>
+                <td>
+                  {p.readyContainers}/{p.totalContainers}
+                </td>
+                <td>{p.restarts}</td>
+                <td data-col="node">{p.nodeName || "—"}</td>
+                <td>{relative(p.createTime)}</td>
+                <td>
+                  <a
+                    href={href("logs", { cluster: clusterId, namespace: p.namespace, pod: p.name })}
+                    aria-label={`Logs of ${p.name}`}
+                  >
+                    Logs
+                  </a>
+                </td>
+              </tr>
+            ))}
+          </DataTable>
+        )}
+      </TableState>
     </div>
   );
 }

@@ -7,7 +7,8 @@ import { api } from "../../api";
 import type { Route } from "../../router";
 import { ErrorBox } from "../../ui/error";
 import { useCall } from "../../ui/hooks";
-import { relative } from "../../ui/format";
+import { count, relative } from "../../ui/format";
+import { DataTable, Loading, TableState } from "../../ui/table";
 import { allPages, NamespaceFilter, namespaceOf } from "./common";
 import { toYaml } from "./yaml";
 
@@ -47,7 +48,7 @@ export function ResourcesTab({ clusterId, route }: { clusterId: string; route: R
             placeholder="ConfigMap, apps, ingress…"
             onInput={(e) => setSearch(e.currentTarget.value)}
           />
-          {kinds.loading && !kinds.data ? <p aria-live="polite">Loading…</p> : null}
+          {kinds.loading && !kinds.data ? <Loading /> : null}
           {kinds.data && groups.length === 0 ? <p>No kind matches.</p> : null}
           <div class="kind-groups">
             {groups.map(([group, ks]) => (
@@ -108,47 +109,37 @@ function KindObjects({ clusterId, kind, route }: { clusterId: string; kind: Reso
       </h3>
       {kind.namespaced ? <NamespaceFilter route={route} id="resource-namespace" /> : <p class="muted">Cluster-scoped.</p>}
       <ErrorBox error={list.error} title={`Could not list ${kind.kind}`} />
-      {list.data ? (
-        list.data.items.length === 0 ? (
-          <p>No {kind.kind} objects{namespace ? ` in ${namespace}` : ""}.</p>
-        ) : (
-          <div class="table-wrap objects" tabIndex={0} role="region" aria-label={`${kind.kind} objects`}>
-            <table class="table">
-              <caption class="muted">
-                {list.data.items.length} object{list.data.items.length === 1 ? "" : "s"}
-                {list.data.truncated ? " (first ones only)" : ""}
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  {kind.namespaced ? <th scope="col">Namespace</th> : null}
-                  <th scope="col">Age</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((r) => (
-                  <tr key={r.uid} data-object={`${r.namespace}/${r.name}`}>
-                    <th scope="row">
-                      <button
-                        type="button"
-                        class="link"
-                        aria-pressed={open?.uid === r.uid}
-                        onClick={() => setOpen(r)}
-                      >
-                        {r.name}
-                      </button>
-                    </th>
-                    {kind.namespaced ? <td>{r.namespace}</td> : null}
-                    <td>{relative(r.createTime)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : list.loading ? (
-        <p aria-live="polite">Loading…</p>
-      ) : null}
+      <TableState
+        items={list.data?.items}
+        loading={list.loading}
+        empty={<p>No {kind.kind} objects{namespace ? ` in ${namespace}` : ""}.</p>}
+      >
+        {(objects) => (
+          <DataTable
+            label={`${kind.kind} objects`}
+            wrapClass="objects"
+            caption={`${count(objects.length, "object")}${list.data?.truncated ? " (first ones only)" : ""}`}
+            columns={["Name", kind.namespaced ? "Namespace" : null, "Age"]}
+          >
+            {objects.map((r) => (
+              <tr key={r.uid} data-object={`${r.namespace}/${r.name}`}>
+                <th scope="row">
+                  <button
+                    type="button"
+                    class="link"
+                    aria-pressed={open?.uid === r.uid}
+                    onClick={() => setOpen(r)}
+                  >
+                    {r.name}
+                  </button>
+                </th>
+                {kind.namespaced ? <td>{r.namespace}</td> : null}
+                <td>{relative(r.createTime)}</td>
+              </tr>
+            ))}
+          </DataTable>
+        )}
+      </TableState>
       {open ? <ObjectYaml key={open.uid} clusterId={clusterId} kind={kind} object={open} /> : null}
     </section>
   );
@@ -185,7 +176,7 @@ function ObjectYaml({ clusterId, kind, object }: { clusterId: string; kind: Reso
           <code>{yaml}</code>
         </pre>
       ) : got.loading ? (
-        <p aria-live="polite">Loading…</p>
+        <Loading />
       ) : null}
     </section>
   );

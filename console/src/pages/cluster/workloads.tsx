@@ -6,7 +6,8 @@ import { href, type Route } from "../../router";
 import { TypedConfirm } from "../../ui/confirm";
 import { ErrorBox } from "../../ui/error";
 import { useCall } from "../../ui/hooks";
-import { allPages, NamespaceFilter, namespaceOf } from "./common";
+import { DataTable, Loading } from "../../ui/table";
+import { allPages, NamespaceFilter, namespaceOf, QuerySelect } from "./common";
 
 /** The kinds ListWorkloads summarises, in the order shown, with their Kubernetes names. */
 const KINDS: { kind: WorkloadKind; name: string; plural: string }[] = [
@@ -64,24 +65,13 @@ export function WorkloadsTab({ clusterId, route }: { clusterId: string; route: R
     <div>
       <h2>Workloads</h2>
       <NamespaceFilter route={route} id="workload-namespace" keep={["kind"]}>
-        <label for="workload-kind">Kind</label>
-        <select
+        <QuerySelect
+          route={route}
           id="workload-kind"
-          value={kindParam}
-          onChange={(e) => {
-            const q: Record<string, string> = {};
-            if (namespace) q.namespace = namespace;
-            if (e.currentTarget.value) q.kind = e.currentTarget.value;
-            location.hash = href(...route.segments, q);
-          }}
-        >
-          <option value="">All kinds</option>
-          {KINDS.map((k) => (
-            <option key={k.name} value={k.name}>
-              {k.plural}
-            </option>
-          ))}
-        </select>
+          label="Kind"
+          param="kind"
+          options={[{ value: "", label: "All kinds" }, ...KINDS.map((k) => ({ value: k.name, label: k.plural }))]}
+        />
         <button type="button" onClick={list.reload}>
           Refresh
         </button>
@@ -101,38 +91,26 @@ export function WorkloadsTab({ clusterId, route }: { clusterId: string; route: R
                 {items.length === 0 ? (
                   <p>None{namespace ? ` in ${namespace}` : ""}.</p>
                 ) : (
-                  <div class="table-wrap" tabIndex={0} role="region" aria-label={k.plural}>
-                    <table class="table workloads">
-                      <thead>
-                        <tr>
-                          <th scope="col">Name</th>
-                          <th scope="col">Ready</th>
-                          <th scope="col">Images</th>
-                          <th scope="col">Actions</th>
-                        </tr>
-                      </thead>
-                      <tbody>
-                        {items.map((w) => (
-                          <WorkloadRow
-                            key={w.uid}
-                            w={w}
-                            clusterId={clusterId}
-                            onScale={(n) =>
-                              run(`${w.name} scaled to ${n}.`, () => api.workloads.scaleWorkload({ ...ref(w), replicas: n }))
-                            }
-                            onRestart={() => run(`${w.name} is restarting.`, () => api.workloads.restartWorkload(ref(w)))}
-                            onDelete={() => setDeleting(w)}
-                          />
-                        ))}
-                      </tbody>
-                    </table>
-                  </div>
+                  <DataTable label={k.plural} class="workloads" columns={["Name", "Ready", "Images", "Actions"]}>
+                    {items.map((w) => (
+                      <WorkloadRow
+                        key={w.uid}
+                        w={w}
+                        clusterId={clusterId}
+                        onScale={(n) =>
+                          run(`${w.name} scaled to ${n}.`, () => api.workloads.scaleWorkload({ ...ref(w), replicas: n }))
+                        }
+                        onRestart={() => run(`${w.name} is restarting.`, () => api.workloads.restartWorkload(ref(w)))}
+                        onDelete={() => setDeleting(w)}
+                      />
+                    ))}
+                  </DataTable>
                 )}
               </section>
             );
           })
         : list.loading
-          ? <p aria-live="polite">Loading…</p>
+          ? <Loading />
           : null}
       {list.data && list.data.items.length === 0 && !only ? <p>No workloads{namespace ? ` in ${namespace}` : ""}.</p> : null}
       {deleting ? (

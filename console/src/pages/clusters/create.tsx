@@ -9,6 +9,7 @@ import { ErrorBox } from "../../ui/error";
 import { Field, TextField } from "../../ui/form";
 import { CredentialPicker } from "./credential";
 import { OperationFollow } from "./operation";
+import { FormHead, NamingFields, ValidateActions } from "./form-parts";
 import { ClusterPreview } from "./preview";
 import { fieldExact, fieldUnder, parseLabels, requestId, useProviders } from "./shared";
 import { VendorFields, providerConfig, vendorForm, vendorJsonErrors } from "./vendor-fields";
@@ -96,14 +97,7 @@ export function CreateView() {
 
   return (
     <section aria-labelledby="create-title">
-      <div class="page-head">
-        <h1 id="create-title">Create a cluster at a vendor</h1>
-        <div class="actions">
-          <a class="button" href={href("clusters")}>
-            Back to clusters
-          </a>
-        </div>
-      </div>
+      <FormHead id="create-title" title="Create a cluster at a vendor" />
       <ErrorBox error={providersError} title="Could not list providers" />
       <form
         class="form"
@@ -150,22 +144,15 @@ export function CreateView() {
             ) : null}
             <TextField label="Kubernetes version" name="version" value={form.version} onInput={set("version")} error={fieldExact(error, "spec.kubernetes_version")} />
             <VendorFields provider={provider} values={form.vendor} onChange={(k, v) => set("vendor")({ ...form.vendor, [k]: v })} error={error} localErrors={jsonErrors} />
-            <TextField
-              label="Cluster id (optional)"
-              name="cluster-id"
-              value={form.clusterId}
-              onInput={set("clusterId")}
-              hint="Lowercase letters, digits and '-'. Generated when empty."
-              error={fieldExact(error, "cluster_id")}
-            />
-            <TextField label="Display name" name="display-name" value={form.displayName} onInput={set("displayName")} error={fieldExact(error, "spec.display_name")} />
-            <TextField
-              label="Labels"
-              name="labels"
-              placeholder="env=prod, team=core"
-              value={form.labels}
-              onInput={set("labels")}
-              error={labelsError ?? fieldUnder(error, "spec.labels")}
+            <NamingFields
+              values={form}
+              set={set}
+              idHint="Lowercase letters, digits and '-'. Generated when empty."
+              errors={{
+                clusterId: fieldExact(error, "cluster_id"),
+                displayName: fieldExact(error, "spec.display_name"),
+                labels: labelsError ?? fieldUnder(error, "spec.labels"),
+              }}
             />
             {fieldUnder(error, "spec.provider_config") ? <p class="field-error">{fieldUnder(error, "spec.provider_config")}</p> : null}
             <ErrorBox error={error} title={upToDate ? "Could not create" : "Refused"} />
@@ -176,15 +163,7 @@ export function CreateView() {
                 <p role="status">Validated: nothing created yet.</p>
               )
             ) : null}
-            <div class="actions">
-              <button type="button" disabled={busy !== ""} onClick={() => void run(true)}>
-                {busy === "validate" ? "Validating…" : "Validate"}
-              </button>
-              <button type="button" class="primary" disabled={busy !== "" || !upToDate} onClick={() => void run(false)}>
-                {busy === "create" ? "Creating…" : "Create"}
-              </button>
-            </div>
-            {!upToDate ? <p class="muted">Validate first: Create is offered for what passed validation.</p> : null}
+            <ValidateActions busy={busy} upToDate={upToDate} run={run} action="Create" acting="Creating…" />
           </>
         ) : null}
       </form>

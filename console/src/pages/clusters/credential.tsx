@@ -2,11 +2,13 @@
 // and a small form to add one (CreateCredential). Secrets are sent, never shown back: the list
 // shows the public principal only.
 import { useState } from "preact/hooks";
+import { listCredentials } from "@flotilla-dev/client";
 import type { Credential } from "@flotilla-dev/client/v1";
 import { api, apiError, type ApiError } from "../../api";
 import { ErrorBox } from "../../ui/error";
 import { Field, TextField } from "../../ui/form";
 import { useCall } from "../../ui/hooks";
+import { collect } from "../../ui/pager";
 import { fieldExact } from "./shared";
 
 /** The secret a provider's API takes: an access key pair (Alibaba, Tencent) or an API key (Rancher). */
@@ -22,16 +24,7 @@ export function CredentialPicker(props: {
 }) {
   const [adding, setAdding] = useState(false);
   const list = useCall(
-    async (signal) => {
-      const out: Credential[] = [];
-      let pageToken = "";
-      do {
-        const res = await api.credentials.listCredentials({ pageSize: 1000, pageToken, filter: `provider = "${props.provider}"` }, { signal });
-        out.push(...res.credentials);
-        pageToken = res.nextPageToken;
-      } while (pageToken !== "");
-      return out;
-    },
+    (signal) => collect(listCredentials(api, { pageSize: 1000, filter: `provider = "${props.provider}"` }, { signal })),
     [props.provider],
   );
   return (

@@ -9,6 +9,7 @@ import { api, apiError, type ApiError } from "../../api";
 import { href, navigate } from "../../router";
 import { ErrorBox } from "../../ui/error";
 import { Field, TextArea, TextField } from "../../ui/form";
+import { FormHead, NamingFields, ValidateActions } from "./form-parts";
 import { ClusterPreview } from "./preview";
 import { fieldExact, fieldUnder, parseLabels } from "./shared";
 
@@ -91,14 +92,7 @@ export function ImportView() {
 
   return (
     <section aria-labelledby="import-title">
-      <div class="page-head">
-        <h1 id="import-title">Import a cluster</h1>
-        <div class="actions">
-          <a class="button" href={href("clusters")}>
-            Back to clusters
-          </a>
-        </div>
-      </div>
+      <FormHead id="import-title" title="Import a cluster" />
       <form
         class="form"
         onSubmit={(e) => {
@@ -168,22 +162,15 @@ export function ImportView() {
             />
           </>
         )}
-        <TextField
-          label="Cluster id (optional)"
-          name="cluster-id"
-          value={form.clusterId}
-          onInput={set("clusterId")}
-          hint="Lowercase letters, digits and '-'. Default: from the context or server name."
-          error={fieldExact(error, "cluster_id")}
-        />
-        <TextField label="Display name" name="display-name" value={form.displayName} onInput={set("displayName")} error={fieldExact(error, "display_name")} />
-        <TextField
-          label="Labels"
-          name="labels"
-          placeholder="env=prod, team=core"
-          value={form.labels}
-          onInput={set("labels")}
-          error={labelsError ?? fieldUnder(error, "labels")}
+        <NamingFields
+          values={form}
+          set={set}
+          idHint="Lowercase letters, digits and '-'. Default: from the context or server name."
+          errors={{
+            clusterId: fieldExact(error, "cluster_id"),
+            displayName: fieldExact(error, "display_name"),
+            labels: labelsError ?? fieldUnder(error, "labels"),
+          }}
         />
         <Field label="Kubernetes access" error={fieldExact(error, "kube_access_mode")}>
           {(id, describedBy) => (
@@ -211,15 +198,7 @@ export function ImportView() {
         {fieldExact(error, "allow_insecure_tls") ? <p class="field-error">{fieldExact(error, "allow_insecure_tls")}</p> : null}
         <ErrorBox error={error} title={busy === "import" || upToDate ? "Could not import" : "Refused"} />
         {upToDate && validated ? <ClusterPreview cluster={validated.cluster} title="Validated: nothing stored yet" /> : null}
-        <div class="actions">
-          <button type="button" disabled={busy !== ""} onClick={() => void run(true)}>
-            {busy === "validate" ? "Validating…" : "Validate"}
-          </button>
-          <button type="button" class="primary" disabled={busy !== "" || !upToDate} onClick={() => void run(false)}>
-            {busy === "import" ? "Importing…" : "Import"}
-          </button>
-        </div>
-        {!upToDate ? <p class="muted">Validate first: Import is offered for what passed validation.</p> : null}
+        <ValidateActions busy={busy} upToDate={upToDate} run={run} action="Import" acting="Importing…" />
       </form>
     </section>
   );

@@ -7,6 +7,7 @@ import { api, fieldError } from "../../api";
 import { href, type Route } from "../../router";
 import { ErrorBox } from "../../ui/error";
 import { useCall } from "../../ui/hooks";
+import { Loading } from "../../ui/table";
 import { ClusterTable } from "./table";
 import { DeleteClusterDialog, type DeleteKind } from "./danger";
 import { ImportView } from "./import";
@@ -183,7 +184,7 @@ function ClusterList({ route }: { route: Route }) {
           ) : null}
         </>
       ) : list.loading ? (
-        <p aria-live="polite">Loading…</p>
+        <Loading />
       ) : null}
       {deleting ? (
         <DeleteClusterDialog

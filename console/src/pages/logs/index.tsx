@@ -6,7 +6,8 @@ import { useRef, useState } from "preact/hooks";
 import type { Pod } from "@flotilla-dev/client/v1";
 import { navigate, href, type Route } from "../../router";
 import { ErrorBox } from "../../ui/error";
-import { ClusterPicker, NamespacePicker, SourcePicker, kindFromParam, kindParam, type SourceChoice } from "./pickers";
+import { ClusterSelect } from "../../ui/pickers";
+import { NamespacePicker, SourcePicker, kindFromParam, kindParam, type SourceChoice } from "./pickers";
 import { logOptions, useLogStream, type LogRequestOptions, type LogSource } from "./stream";
 import { LogView, type LogViewHandle } from "./view";
 import "./logs.css";
@@ -69,7 +70,7 @@ export function LogsPage({ route }: { route: Route }) {
     <section aria-labelledby="logs-title" class="logs-page">
       <h1 id="logs-title">Logs</h1>
       <div class="log-pick">
-        <ClusterPicker value={cluster} onChange={(c) => go({ cluster: c })} />
+        <ClusterSelect value={cluster} onChange={(c) => go({ cluster: c })} />
         <NamespacePicker cluster={cluster} value={namespace} onChange={(n) => go({ cluster, namespace: n })} />
         <SourcePicker
           cluster={cluster}

@@ -1,16 +1,12 @@
-// What to read logs from: a cluster, a namespace, then a pod or a workload, each from the API.
-import { listClusters, listPods, listResources, listWorkloads } from "@flotilla-dev/client";
+// What to read logs from, after the cluster (ui/pickers ClusterSelect): a namespace, then a pod or
+// a workload, each from the API.
+import { listPods, listResources, listWorkloads } from "@flotilla-dev/client";
 import { WorkloadKind, type Pod, type Workload } from "@flotilla-dev/client/v1";
 import { api } from "../../api";
 import { useCall } from "../../ui/hooks";
 import { ErrorBox } from "../../ui/error";
 import { enumLabel } from "../../ui/format";
-
-async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
+import { collect } from "../../ui/pager";
 
 /** "deployment" <-> WorkloadKind.DEPLOYMENT, for the route. */
 export function kindParam(kind: WorkloadKind): string {
@@ -22,32 +18,12 @@ export function kindFromParam(s: string): WorkloadKind {
   return v === undefined ? WorkloadKind.UNSPECIFIED : (v as WorkloadKind);
 }
 
-export function ClusterPicker(props: { value: string; onChange: (v: string) => void; id?: string }) {
-  const clusters = useCall((signal) => all(listClusters(api, { pageSize: 1000 }, { signal })), []);
-  const id = props.id ?? "pick-cluster";
-  return (
-    <div class="field">
-      <label for={id}>Cluster</label>
-      <select id={id} value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
-        <option value="">{clusters.loading ? "Loading…" : "Choose a cluster"}</option>
-        {props.value && !clusters.data?.some((c) => c.id === props.value) ? <option value={props.value}>{props.value}</option> : null}
-        {clusters.data?.map((c) => (
-          <option key={c.id} value={c.id}>
-            {c.displayName && c.displayName !== c.id ? `${c.displayName} (${c.id})` : c.id}
-          </option>
-        ))}
-      </select>
-      <ErrorBox error={clusters.error} title="Could not list clusters" />
-    </div>
-  );
-}
-
 export function NamespacePicker(props: { cluster: string; value: string; onChange: (v: string) => void }) {
   const namespaces = useCall(
     async (signal) =>
       props.cluster === ""
         ? []
-        : (await all(listResources(api, { clusterId: props.cluster, apiVersion: "v1", kind: "Namespace", pageSize: 500 }, { signal }))).map((r) => r.name),
+        : (await collect(listResources(api, { clusterId: props.cluster, apiVersion: "v1", kind: "Namespace", pageSize: 500 }, { signal }))).map((r) => r.name),
     [props.cluster],
   );
   return (
@@ -87,8 +63,8 @@ export function SourcePicker(props: {
     async (signal) => {
       if (!ready) return { pods: [] as Pod[], workloads: [] as Workload[] };
       const [pods, workloads] = await Promise.all([
-        all(listPods(api, { clusterId: props.cluster, namespace: props.namespace, pageSize: 500 }, { signal })),
-        all(listWorkloads(api, { clusterId: props.cluster, namespace: props.namespace, pageSize: 500 }, { signal })),
+        collect(listPods(api, { clusterId: props.cluster, namespace: props.namespace, pageSize: 500 }, { signal })),
+        collect(listWorkloads(api, { clusterId: props.cluster, namespace: props.namespace, pageSize: 500 }, { signal })),
       ]);
       props.onPods?.(pods);
       return { pods, workloads: workloads.filter((w) => w.kind !== WorkloadKind.POD) };

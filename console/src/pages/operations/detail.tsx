@@ -7,6 +7,7 @@ import { href } from "../../router";
 import { ErrorBox } from "../../ui/error";
 import { durationMs } from "@flotilla-dev/client";
 import { isoTime, relative } from "../../ui/format";
+import { DataTable, Loading } from "../../ui/table";
 import { ProgressBar, useOperation } from "./progress";
 import { canCancel, canRetry, errorClassLabel, isTerminal, stateClass, stateLabel, typeLabel } from "./states";
 
@@ -60,7 +61,7 @@ export function OperationDetail({ operationId }: { operationId: string }) {
       </div>
       <ErrorBox error={actionError} title="The server refused" />
       <ErrorBox error={error} title="Could not follow the operation" />
-      {op ? <OperationBody op={op} /> : error ? null : <p aria-live="polite">Loading…</p>}
+      {op ? <OperationBody op={op} /> : error ? null : <Loading />}
     </section>
   );
 }
@@ -121,32 +122,19 @@ function OperationBody({ op }: { op: Operation }) {
       {op.steps.length === 0 ? (
         <p class="muted">No steps yet.</p>
       ) : (
-        <div class="table-wrap" tabIndex={0} role="region" aria-label="Steps">
-          <table class="table" aria-label="Steps">
-            <thead>
-              <tr>
-                <th scope="col">Step</th>
-                <th scope="col">State</th>
-                <th scope="col">Message</th>
-                <th scope="col">Started</th>
-                <th scope="col">Ended</th>
-              </tr>
-            </thead>
-            <tbody>
-              {op.steps.map((s) => (
-                <tr key={s.id} data-step={s.id} aria-current={s.id === op.currentStep ? "step" : undefined}>
-                  <th scope="row">
-                    <code>{s.id}</code>
-                  </th>
-                  <td class={stateClass(s.state)}>{stateLabel(s.state)}</td>
-                  <td>{s.message}</td>
-                  <td title={isoTime(s.startTime)}>{relative(s.startTime)}</td>
-                  <td title={isoTime(s.endTime)}>{relative(s.endTime)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable label="Steps" tableLabel="Steps" columns={["Step", "State", "Message", "Started", "Ended"]}>
+          {op.steps.map((s) => (
+            <tr key={s.id} data-step={s.id} aria-current={s.id === op.currentStep ? "step" : undefined}>
+              <th scope="row">
+                <code>{s.id}</code>
+              </th>
+              <td class={stateClass(s.state)}>{stateLabel(s.state)}</td>
+              <td>{s.message}</td>
+              <td title={isoTime(s.startTime)}>{relative(s.startTime)}</td>
+              <td title={isoTime(s.endTime)}>{relative(s.endTime)}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       {op.errors.length > 0 || op.error ? (
         <>

@@ -6,7 +6,10 @@ import { api } from "../../api";
 import { href, navigate, type Route } from "../../router";
 import { ErrorBox } from "../../ui/error";
 import { useCall } from "../../ui/hooks";
-import { isoTime, relative } from "../../ui/format";
+import { count, isoTime, relative } from "../../ui/format";
+import { Pager, usePageTokens } from "../../ui/pager";
+import { SearchBar } from "../../ui/pickers";
+import { DataTable, TableState } from "../../ui/table";
 import { OperationDetail } from "./detail";
 import { ProgressBar } from "./progress";
 import { enumValues, stateClass, stateLabel, typeLabel } from "./states";
@@ -30,11 +33,9 @@ function OperationList({ route }: { route: Route }) {
   const states: OperationState[] = state === "active" ? ACTIVE : Number(state) ? [Number(state)] : [];
   const type = Number(q.get("type") ?? 0) as OperationType;
   const [resourceInput, setResourceInput] = useState(resource);
-  // Page tokens of the pages before this one (for "Previous") and of this one.
-  const [tokens, setTokens] = useState<string[]>([""]);
   const [live, setLive] = useState(true);
-  const pageToken = tokens[tokens.length - 1] ?? "";
-  useEffect(() => setTokens([""]), [resource, state, type]);
+  const pages = usePageTokens([resource, state, type]);
+  const { pageToken } = pages;
   const list = useCall(
     (signal) =>
       api.operations.listOperations(
@@ -53,7 +54,6 @@ function OperationList({ route }: { route: Route }) {
     for (const k of Object.keys(next)) if (next[k] === "" || next[k] === "0") delete next[k];
     navigate(href("operations", next));
   };
-  const ops = list.data?.operations ?? [];
   return (
     <section aria-labelledby="ops-title">
       <div class="page-head">
@@ -63,24 +63,16 @@ function OperationList({ route }: { route: Route }) {
           {REFRESH_MS / 1000} s
         </label>
       </div>
-      <form
-        class="toolbar"
-        role="search"
-        aria-label="Filter operations"
-        onSubmit={(e) => {
-          e.preventDefault();
-          setQuery({ resource: resourceInput.trim() });
-        }}
+      <SearchBar
+        label="Filter operations"
+        inputId="op-resource"
+        inputLabel="Resource"
+        value={resourceInput}
+        placeholder="clusters/prod-1"
+        onInput={setResourceInput}
+        invalid={list.error?.fieldViolations.some((v) => v.field === "resource")}
+        onSubmit={() => setQuery({ resource: resourceInput.trim() })}
       >
-        <label for="op-resource">Resource</label>
-        <input
-          id="op-resource"
-          value={resourceInput}
-          placeholder="clusters/prod-1"
-          onInput={(e) => setResourceInput(e.currentTarget.value)}
-          aria-invalid={list.error?.fieldViolations.some((v) => v.field === "resource") ? true : undefined}
-        />
-        <button type="submit">Apply</button>
         <label for="op-state">State</label>
         <select id="op-state" value={state} onChange={(e) => setQuery({ state: e.currentTarget.value })}>
           <option value="0">any</option>
@@ -100,71 +92,42 @@ function OperationList({ route }: { route: Route }) {
             </option>
           ))}
         </select>
-      </form>
+      </SearchBar>
       <ErrorBox error={list.error} title="Could not list operations" />
-      {list.data ? (
-        ops.length === 0 ? (
-          <p>No operations match.</p>
-        ) : (
-          <div class="table-wrap" tabIndex={0} role="region" aria-label="Operations">
-            <table class="table">
-              <caption class="muted">
-                {list.data.totalSize} operation{list.data.totalSize === 1 ? "" : "s"}, newest first
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Operation</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Target</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Progress</th>
-                  <th scope="col" class="wide-only">Created</th>
-                  <th scope="col" class="wide-only">By</th>
-                </tr>
-              </thead>
-              <tbody>
-                {ops.map((op) => (
-                  <tr key={op.id} data-operation={op.id}>
-                    <th scope="row" class="op-id">
-                      <a href={href("operations", op.id)}>{op.id}</a>
-                    </th>
-                    <td>{typeLabel(op.type)}</td>
-                    <td>
-                      <code>{op.resource}</code>
-                      {op.provider ? <div class="muted">{op.provider}</div> : null}
-                    </td>
-                    <td>
-                      <span class={stateClass(op.state)}>{stateLabel(op.state)}</span>
-                      {op.error ? <div class="muted">{op.error.vendorCode || op.error.vendorMessage}</div> : null}
-                    </td>
-                    <td>
-                      <ProgressBar op={op} />
-                    </td>
-                    <td class="wide-only" title={isoTime(op.createTime)}>
-                      {relative(op.createTime)}
-                    </td>
-                    <td class="wide-only">{op.requestedBy || "—"}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )
-      ) : list.loading ? (
-        <p aria-live="polite">Loading…</p>
-      ) : null}
-      <nav class="pager" aria-label="Pages">
-        <button type="button" disabled={tokens.length < 2} onClick={() => setTokens((t) => t.slice(0, -1))}>
-          Previous page
-        </button>
-        <button
-          type="button"
-          disabled={!list.data?.nextPageToken}
-          onClick={() => list.data && setTokens((t) => [...t, list.data!.nextPageToken])}
-        >
-          Next page
-        </button>
-      </nav>
+      <TableState items={list.data?.operations} loading={list.loading} empty={<p>No operations match.</p>}>
+        {(ops) => (
+          <DataTable
+            label="Operations"
+            caption={`${count(list.data?.totalSize ?? 0, "operation")}, newest first`}
+            columns={["Operation", "Kind", "Target", "State", "Progress", { label: "Created", class: "wide-only" }, { label: "By", class: "wide-only" }]}
+          >
+            {ops.map((op) => (
+              <tr key={op.id} data-operation={op.id}>
+                <th scope="row" class="op-id">
+                  <a href={href("operations", op.id)}>{op.id}</a>
+                </th>
+                <td>{typeLabel(op.type)}</td>
+                <td>
+                  <code>{op.resource}</code>
+                  {op.provider ? <div class="muted">{op.provider}</div> : null}
+                </td>
+                <td>
+                  <span class={stateClass(op.state)}>{stateLabel(op.state)}</span>
+                  {op.error ? <div class="muted">{op.error.vendorCode || op.error.vendorMessage}</div> : null}
+                </td>
+                <td>
+                  <ProgressBar op={op} />
+                </td>
+                <td class="wide-only" title={isoTime(op.createTime)}>
+                  {relative(op.createTime)}
+                </td>
+                <td class="wide-only">{op.requestedBy || "—"}</td>
+              </tr>
+            ))}
+          </DataTable>
+        )}
+      </TableState>
+      <Pager label="Pages" pages={pages} nextPageToken={list.data?.nextPageToken} previous="Previous page" next="Next page" />
     </section>
   );
 }

@@ -6,7 +6,9 @@ import { api, apiError, fieldError, type ApiError } from "../../api";
 import { href } from "../../router";
 import { ErrorBox } from "../../ui/error";
 import { enumLabel, isoTime, relative } from "../../ui/format";
-import { LoadMore, usePaged } from "./paged";
+import { LoadMore, PagedItems, usePaged } from "../../ui/pager";
+import { SearchBar } from "../../ui/pickers";
+import { DataTable } from "../../ui/table";
 
 export function size(bytes: bigint): string {
   const n = Number(bytes);
@@ -37,12 +39,9 @@ export function Artifacts({ registryId, repository }: { registryId: string; repo
       <h2 id="artifact-list-title">Artifacts</h2>
       <ErrorBox error={arts.error} title="Could not list artifacts" />
       <Unreachable clusters={unreachable} />
-      {arts.items.length > 0 ? (
-        <ArtifactTable artifacts={arts.items} labelledBy="artifact-list-title" />
-      ) : arts.loading || arts.error ? null : (
-        <p class="muted">No artifacts.</p>
-      )}
-      <LoadMore more={arts.more} loading={arts.loading} shown={arts.items.length} total={arts.total} />
+      <PagedItems paged={arts} empty={<p class="muted">No artifacts.</p>}>
+        {(artifacts) => <ArtifactTable artifacts={artifacts} labelledBy="artifact-list-title" />}
+      </PagedItems>
       <Tags registryId={registryId} repository={repository} />
     </section>
   );
@@ -66,52 +65,38 @@ function Unreachable({ clusters }: { clusters: UnreachableCluster[] }) {
 
 function ArtifactTable({ artifacts, labelledBy }: { artifacts: Artifact[]; labelledBy: string }) {
   return (
-    <div class="table-wrap" tabIndex={0} role="region" aria-labelledby={labelledBy}>
-      <table class="table" aria-labelledby={labelledBy}>
-        <thead>
-          <tr>
-            <th scope="col">Digest</th>
-            <th scope="col">Tags</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Size</th>
-            <th scope="col">Pushed</th>
-            <th scope="col">Deployed in</th>
-          </tr>
-        </thead>
-        <tbody>
-          {artifacts.map((a) => (
-            <tr key={a.digest} data-digest={a.digest}>
-              <th scope="row" class="digest" title={a.mediaType}>
-                {a.digest}
-              </th>
-              <td>
-                {a.tags.length === 0 ? <span class="muted">untagged</span> : a.tags.map((t) => <span class="tag" key={t}>{t}</span>)}
-              </td>
-              <td>
-                {enumLabel(ArtifactKind, a.kind, "ARTIFACT_KIND_")}
-                {a.platforms.length ? <div class="muted">{a.platforms.join(", ")}</div> : null}
-              </td>
-              <td class="nowrap">{size(a.sizeBytes)}</td>
-              <td title={isoTime(a.pushTime)}>{relative(a.pushTime)}</td>
-              <td>
-                {a.deployments.length === 0 ? (
-                  <span class="muted">nowhere</span>
-                ) : (
-                  <ul class="plain">
-                    {a.deployments.map((d) => (
-                      <li key={`${d.clusterId}/${d.namespace}/${d.workloadKind}/${d.workloadName}`}>
-                        <a href={href("clusters", d.clusterId)}>{d.clusterId}</a> · {d.namespace} · {d.workloadKind}{" "}
-                        <code>{d.workloadName}</code> ({d.podCount} pod{d.podCount === 1 ? "" : "s"})
-                      </li>
-                    ))}
-                  </ul>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable labelledBy={labelledBy} columns={["Digest", "Tags", "Kind", "Size", "Pushed", "Deployed in"]}>
+      {artifacts.map((a) => (
+        <tr key={a.digest} data-digest={a.digest}>
+          <th scope="row" class="digest" title={a.mediaType}>
+            {a.digest}
+          </th>
+          <td>
+            {a.tags.length === 0 ? <span class="muted">untagged</span> : a.tags.map((t) => <span class="tag" key={t}>{t}</span>)}
+          </td>
+          <td>
+            {enumLabel(ArtifactKind, a.kind, "ARTIFACT_KIND_")}
+            {a.platforms.length ? <div class="muted">{a.platforms.join(", ")}</div> : null}
+          </td>
+          <td class="nowrap">{size(a.sizeBytes)}</td>
+          <td title={isoTime(a.pushTime)}>{relative(a.pushTime)}</td>
+          <td>
+            {a.deployments.length === 0 ? (
+              <span class="muted">nowhere</span>
+            ) : (
+              <ul class="plain">
+                {a.deployments.map((d) => (
+                  <li key={`${d.clusterId}/${d.namespace}/${d.workloadKind}/${d.workloadName}`}>
+                    <a href={href("clusters", d.clusterId)}>{d.clusterId}</a> · {d.namespace} · {d.workloadKind}{" "}
+                    <code>{d.workloadName}</code> ({d.podCount} pod{d.podCount === 1 ? "" : "s"})
+                  </li>
+                ))}
+              </ul>
+            )}
+          </td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 
@@ -119,8 +104,7 @@ function Lookup({ registryId, repository }: { registryId: string; repository: st
   const [reference, setReference] = useState("");
   const [found, setFound] = useState<Artifact | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
-  const find = async (e: Event) => {
-    e.preventDefault();
+  const find = async () => {
     setError(null);
     setFound(null);
     try {
@@ -130,22 +114,20 @@ function Lookup({ registryId, repository }: { registryId: string; repository: st
       setError(apiError(err));
     }
   };
-  const invalid = fieldError(error, "reference");
   return (
     <>
-      <form class="toolbar" role="search" aria-label="Find an artifact" onSubmit={find}>
-        <label for="artifact-ref">Tag or digest</label>
-        <input
-          id="artifact-ref"
-          value={reference}
-          placeholder="v1.2.3 or sha256:…"
-          aria-invalid={invalid ? true : undefined}
-          onInput={(e) => setReference(e.currentTarget.value)}
-        />
-        <button type="submit" disabled={reference.trim() === ""}>
-          Find
-        </button>
-      </form>
+      <SearchBar
+        label="Find an artifact"
+        inputId="artifact-ref"
+        inputLabel="Tag or digest"
+        value={reference}
+        placeholder="v1.2.3 or sha256:…"
+        invalid={Boolean(fieldError(error, "reference"))}
+        onInput={setReference}
+        onSubmit={() => void find()}
+        submit="Find"
+        submitDisabled={reference.trim() === ""}
+      />
       <ErrorBox error={error} title="Could not find the artifact" />
       {found ? (
         <>
@@ -173,7 +155,7 @@ function Tags({ registryId, repository }: { registryId: string; repository: stri
           </li>
         ))}
       </ul>
-      <LoadMore more={tags.more} loading={tags.loading} shown={tags.items.length} total={tags.total} />
+      <LoadMore paged={tags} />
     </>
   );
 }

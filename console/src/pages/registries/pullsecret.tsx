@@ -2,13 +2,15 @@
 // optionally a service account; the result of every target is listed. A provider that cannot
 // issue a narrow pull credential (oci) is refused with UNSUPPORTED_BY_PROVIDER, said plainly.
 import { useState } from "preact/hooks";
-import type { Cluster, SyncPullSecretResponse } from "@flotilla-dev/client/v1";
+import type { SyncPullSecretResponse } from "@flotilla-dev/client/v1";
 import { api, apiError, fieldError, type ApiError } from "../../api";
 import { href } from "../../router";
 import { ErrorBox } from "../../ui/error";
 import { TextField } from "../../ui/form";
 import { isoTime, relative } from "../../ui/format";
 import { useCall } from "../../ui/hooks";
+import { useClusters } from "../../ui/pickers";
+import { DataTable } from "../../ui/table";
 
 const split = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
 
@@ -19,16 +21,7 @@ function targetsError(err: ApiError | null, field: string): string | undefined {
 
 export function PullSecretSync({ registryId }: { registryId: string }) {
   const reg = useCall((signal) => api.registries.getRegistry({ registryId }, { signal }), [registryId]);
-  const clusters = useCall(async (signal) => {
-    const all: Cluster[] = [];
-    let pageToken = "";
-    do {
-      const res = await api.clusters.listClusters({ pageSize: 1000, pageToken }, { signal });
-      all.push(...res.clusters);
-      pageToken = res.nextPageToken;
-    } while (pageToken !== "");
-    return all;
-  }, []);
+  const clusters = useClusters();
   const [picked, setPicked] = useState<Set<string>>(new Set());
   const [selector, setSelector] = useState("");
   const [namespaces, setNamespaces] = useState("");
@@ -147,30 +140,17 @@ function Results({ result }: { result: SyncPullSecretResponse }) {
           ))}
         </div>
       ) : null}
-      <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="pull-results-title">
-        <table class="table" aria-labelledby="pull-results-title">
-          <thead>
-            <tr>
-              <th scope="col">Cluster</th>
-              <th scope="col">Namespace</th>
-              <th scope="col">Outcome</th>
-              <th scope="col">Message</th>
-              <th scope="col">Credential expires</th>
-            </tr>
-          </thead>
-          <tbody>
-            {result.results.map((r) => (
-              <tr key={`${r.clusterId}/${r.namespace}`}>
-                <th scope="row">{r.clusterId}</th>
-                <td>{r.namespace}</td>
-                <td class={r.outcome === "failed" ? "bad" : "ok"}>{r.outcome}</td>
-                <td>{r.message}</td>
-                <td title={isoTime(r.expireTime)}>{r.expireTime ? relative(r.expireTime) : "—"}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable labelledBy="pull-results-title" columns={["Cluster", "Namespace", "Outcome", "Message", "Credential expires"]}>
+        {result.results.map((r) => (
+          <tr key={`${r.clusterId}/${r.namespace}`}>
+            <th scope="row">{r.clusterId}</th>
+            <td>{r.namespace}</td>
+            <td class={r.outcome === "failed" ? "bad" : "ok"}>{r.outcome}</td>
+            <td>{r.message}</td>
+            <td title={isoTime(r.expireTime)}>{r.expireTime ? relative(r.expireTime) : "—"}</td>
+          </tr>
+        ))}
+      </DataTable>
     </>
   );
 }

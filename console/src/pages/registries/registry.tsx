@@ -8,7 +8,8 @@ import { ErrorBox } from "../../ui/error";
 import { isoTime, relative } from "../../ui/format";
 import { useCall } from "../../ui/hooks";
 import { Health } from "./list";
-import { LoadMore, usePaged } from "./paged";
+import { PagedItems, usePaged } from "../../ui/pager";
+import { DataTable } from "../../ui/table";
 
 export function RegistryDetail({ registryId, namespace }: { registryId: string; namespace: string }) {
   const reg = useCall((signal) => api.registries.getRegistry({ registryId }, { signal }), [registryId]);
@@ -93,38 +94,26 @@ function Namespaces({ registryId, selected }: { registryId: string; selected: st
     <>
       <h2 id="ns-title">Namespaces</h2>
       <ErrorBox error={ns.error} title="Could not list namespaces" />
-      {ns.items.length > 0 ? (
-        <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="ns-title">
-          <table class="table" aria-labelledby="ns-title">
-            <thead>
-              <tr>
-                <th scope="col">Namespace</th>
-                <th scope="col">Visibility</th>
-                <th scope="col">Repositories</th>
+      <PagedItems paged={ns} empty={<p class="muted">No namespaces.</p>}>
+        {(namespaces) => (
+          <DataTable labelledBy="ns-title" columns={["Namespace", "Visibility", "Repositories"]}>
+            {namespaces.map((n) => (
+              <tr key={n.name} data-namespace={n.name}>
+                <th scope="row">
+                  <a
+                    href={href("registries", registryId, { namespace: n.name })}
+                    aria-current={selected === n.name ? "true" : undefined}
+                  >
+                    {n.name}
+                  </a>
+                </th>
+                <td>{n.public ? "public" : "private"}</td>
+                <td>{n.repositoryCount}</td>
               </tr>
-            </thead>
-            <tbody>
-              {ns.items.map((n) => (
-                <tr key={n.name} data-namespace={n.name}>
-                  <th scope="row">
-                    <a
-                      href={href("registries", registryId, { namespace: n.name })}
-                      aria-current={selected === n.name ? "true" : undefined}
-                    >
-                      {n.name}
-                    </a>
-                  </th>
-                  <td>{n.public ? "public" : "private"}</td>
-                  <td>{n.repositoryCount}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : ns.loading || ns.error ? null : (
-        <p class="muted">No namespaces.</p>
-      )}
-      <LoadMore more={ns.more} loading={ns.loading} shown={ns.items.length} total={ns.total} />
+            ))}
+          </DataTable>
+        )}
+      </PagedItems>
     </>
   );
 }
@@ -148,35 +137,22 @@ function Repositories({ registryId, namespace }: { registryId: string; namespace
         ) : null}
       </h2>
       <ErrorBox error={repos.error} title="Could not list repositories" />
-      {repos.items.length > 0 ? (
-        <div class="table-wrap" tabIndex={0} role="region" aria-labelledby="repos-title">
-          <table class="table" aria-labelledby="repos-title">
-            <thead>
-              <tr>
-                <th scope="col">Repository</th>
-                <th scope="col">Artifacts</th>
-                <th scope="col">Pulls</th>
-                <th scope="col">Updated</th>
+      <PagedItems paged={repos} empty={<p class="muted">No repositories.</p>}>
+        {(repositories) => (
+          <DataTable labelledBy="repos-title" columns={["Repository", "Artifacts", "Pulls", "Updated"]}>
+            {repositories.map((r) => (
+              <tr key={r.name} data-repository={r.name}>
+                <th scope="row">
+                  <a href={href("registries", registryId, "artifacts", { repository: r.name })}>{r.name}</a>
+                </th>
+                <td>{r.artifactCount || "—"}</td>
+                <td>{r.pullCount ? String(r.pullCount) : "—"}</td>
+                <td title={isoTime(r.updateTime)}>{relative(r.updateTime)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {repos.items.map((r) => (
-                <tr key={r.name} data-repository={r.name}>
-                  <th scope="row">
-                    <a href={href("registries", registryId, "artifacts", { repository: r.name })}>{r.name}</a>
-                  </th>
-                  <td>{r.artifactCount || "—"}</td>
-                  <td>{r.pullCount ? String(r.pullCount) : "—"}</td>
-                  <td title={isoTime(r.updateTime)}>{relative(r.updateTime)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : repos.loading || repos.error ? null : (
-        <p class="muted">No repositories.</p>
-      )}
-      <LoadMore more={repos.more} loading={repos.loading} shown={repos.items.length} total={repos.total} />
+            ))}
+          </DataTable>
+        )}
+      </PagedItems>
     </>
   );
 }
