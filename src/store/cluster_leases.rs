@@ -213,8 +213,9 @@ impl Store {
     /// Stores what a replica observed. Returns false when the cluster is gone (detached while
     /// it was being probed): no row is left behind for it.
     pub async fn save_cluster_status(&self, row: &ClusterStatusRow) -> Result<bool> {
+        // No `?` on the write itself: a foreign-key failure is an answer here, not an error.
         let written: Result<usize> = with_conn!(self, conn => {
-            Ok(diesel::insert_into(cluster_status::table)
+            diesel::insert_into(cluster_status::table)
                 .values(row)
                 .on_conflict(cluster_status::cluster_id)
                 .do_update()
@@ -224,7 +225,8 @@ impl Store {
                     cluster_status::observed_time.eq(row.observed_time),
                 ))
                 .execute(conn)
-                .await?)
+                .await
+                .map_err(super::Error::from)
         });
         match written {
             Ok(n) => Ok(n == 1),
