@@ -10,11 +10,9 @@ use flotilla_test_support as support;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    process::{Child, Command, Stdio},
     time::{Duration, Instant, SystemTime},
 };
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use flotilla::{
     proto::{self as pb, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient},
     store::Store,
@@ -26,11 +24,12 @@ use support::{
     kube::{self as kenv, TestNamespace},
     kubeconfigs,
     lifecycle::{cluster_spec, create_credential, get_cluster, poll_operation, state},
-    process::{connect, free_port},
-    server::{ADMIN_TOKEN, AuthedChannel, Bearer},
+    process::connect,
+    replica::{Replica, master_key},
+    server::{ADMIN_TOKEN, AuthedChannel},
     sim::ack::AckSim,
 };
-use tonic::{Streaming, service::interceptor::InterceptedService};
+use tonic::Streaming;
 
 /// Seconds; the lease every replica holds a cluster for.
 const LEASE: u64 = 2;
@@ -39,56 +38,6 @@ const CREATED: usize = 8;
 /// The first API server's cluster, followed for events. Its id sorts first, so the replica
 /// that owned everything keeps it when it sheds its extra clusters to the newcomer.
 const EVENTS_CLUSTER: &str = "a-events";
-
-/// A replica that a failing assertion does not leave running.
-struct Replica {
-    child: Child,
-    port: u16,
-}
-
-impl Replica {
-    fn start(name: &str, database_url: &str, master_key: &str, ack: &str) -> Replica {
-        let port = free_port();
-        let data_dir = std::env::temp_dir().join(format!("flotilla-failover-{name}-{port}"));
-        let child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
-            .arg("serve")
-            .env("HOSTNAME", name)
-            .env("FLOTILLA_DATA_DIR", &data_dir)
-            .env("FLOTILLA_DATABASE_URL", database_url)
-            .env("FLOTILLA_MASTER_KEY", master_key)
-            .env("FLOTILLA_LISTEN", format!("127.0.0.1:{port}"))
-            .env("FLOTILLA_BOOTSTRAP_TOKEN", ADMIN_TOKEN)
-            .env("FLOTILLA_RATE_LIMIT", "0")
-            .env("FLOTILLA_ACK_ENDPOINT", ack)
-            .env("FLOTILLA_OPERATION_POLL_INTERVAL_MS", "200")
-            .env("FLOTILLA_OPERATION_LEASE_SECONDS", LEASE.to_string())
-            .env("FLOTILLA_CLUSTER_LEASE", LEASE.to_string())
-            .env("FLOTILLA_PROBE_INTERVAL", "30")
-            .env("FLOTILLA_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the flotilla binary");
-        Replica { child, port }
-    }
-
-    async fn channel(&self) -> AuthedChannel {
-        let channel = connect(&format!("http://127.0.0.1:{}", self.port)).await;
-        InterceptedService::new(channel, Bearer::new(Some(&format!("Bearer {ADMIN_TOKEN}"))))
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn now_millis() -> i64 {
     SystemTime::now()
@@ -173,11 +122,19 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
     sim.control
         .set_delays(Duration::from_secs(8), Duration::from_millis(300));
     let db = TestDb::postgres().await;
-    let master_key = STANDARD.encode(rand_key());
+    let master_key = master_key();
     let ns = TestNamespace::create(&kenv::client().await, "failover").await;
 
     // The replica to be killed starts alone and takes everything on.
-    let mut doomed = Replica::start("replica-k", &db.url, &master_key, &sim.endpoint());
+    let settings = [
+        ("FLOTILLA_ACK_ENDPOINT", sim.endpoint()),
+        ("FLOTILLA_OPERATION_POLL_INTERVAL_MS", "200".to_string()),
+        ("FLOTILLA_OPERATION_LEASE_SECONDS", LEASE.to_string()),
+        ("FLOTILLA_CLUSTER_LEASE", LEASE.to_string()),
+        ("FLOTILLA_PROBE_INTERVAL", "30".to_string()),
+    ];
+    let binary = env!("CARGO_BIN_EXE_flotilla");
+    let mut doomed = Replica::start(binary, "replica-k", &db.url, &master_key, &settings);
     let channel = doomed.channel().await;
     import(channel.clone(), EVENTS_CLUSTER, kubeconfigs::admin_kubeconfig()).await;
     import(
@@ -212,7 +169,7 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
     .await;
 
     // The survivor joins: the clusters are split between the two, from the lease rows.
-    let survivor = Replica::start("replica-s", &db.url, &master_key, &sim.endpoint());
+    let survivor = Replica::start(binary, "replica-s", &db.url, &master_key, &settings);
     let survivor_channel = survivor.channel().await;
     let all: BTreeSet<String> = [EVENTS_CLUSTER.to_string(), "b-second".into()]
         .into_iter()
@@ -256,7 +213,7 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
 
     let mut unfinished = 0;
     for id in &operations {
-        let op = poll_operation(connect(&format!("http://127.0.0.1:{}", survivor.port)).await, ADMIN_TOKEN, id)
+        let op = poll_operation(survivor.raw_channel().await, ADMIN_TOKEN, id)
             .await
             .expect("operation");
         if state(&op) != pb::OperationState::Succeeded {
@@ -361,9 +318,9 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
     // Every operation finishes on the survivor; the vendor saw each create exactly once.
     for id in &operations {
         until(&format!("operation {id} to succeed"), Duration::from_secs(30), || {
-            let port = survivor.port;
+            let url = survivor.url();
             async move {
-                let op = poll_operation(connect(&format!("http://127.0.0.1:{port}")).await, ADMIN_TOKEN, id).await?;
+                let op = poll_operation(connect(&url).await, ADMIN_TOKEN, id).await?;
                 match state(&op) {
                     pb::OperationState::Succeeded => Some(()),
                     pb::OperationState::Failed | pb::OperationState::Cancelled => {
@@ -399,12 +356,4 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
     drop(survivor);
     ns.cleanup().await;
     eprintln!("failover test took {:?}", started.elapsed());
-}
-
-fn rand_key() -> [u8; 32] {
-    let mut key = [0u8; 32];
-    for chunk in key.chunks_mut(8) {
-        chunk.copy_from_slice(&fastrand::u64(..).to_le_bytes());
-    }
-    key
 }
