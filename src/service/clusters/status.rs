@@ -399,6 +399,51 @@ mod tests {
     }
 
     #[test]
+    fn merge_takes_newer_probes_and_drops_detached_clusters() {
+        let board = StatusBoard::default();
+        let mine = board.record("mine", Err("down".into()), None);
+        board.record("gone", Err("down".into()), None);
+        let newer = ObservedStatus {
+            reachable: true,
+            last_probe_millis: mine.last_probe_millis.map(|t| t + 1),
+            ..ObservedStatus::default()
+        };
+        let older = ObservedStatus {
+            reachable: true,
+            last_probe_millis: Some(1),
+            ..ObservedStatus::default()
+        };
+        let stored = HashMap::from([
+            ("mine".to_string(), newer.clone()),
+            ("theirs".to_string(), older.clone()),
+        ]);
+        // "gone" has no row and was recorded before the grace period: it was detached.
+        board.merge(stored, now_millis() + 1);
+        assert_eq!(board.get("mine"), Some(newer));
+        assert_eq!(board.get("theirs"), Some(older));
+        assert_eq!(board.get("gone"), None);
+        // An older stored probe does not replace a newer local one.
+        let local = board.record("mine", Ok(&probe(None)), None);
+        board.merge(
+            HashMap::from([("mine".to_string(), ObservedStatus::default())]),
+            0,
+        );
+        assert_eq!(board.get("mine"), Some(local));
+    }
+
+    #[test]
+    fn statuses_round_trip_through_json() {
+        let board = StatusBoard::default();
+        let status = board.record("c", Ok(&probe(None)), Some(now_millis() + 1000));
+        let json = serde_json::to_string(&status).unwrap();
+        assert_eq!(serde_json::from_str::<ObservedStatus>(&json).unwrap(), status);
+        // Rows written by a newer release with fields this one lacks still load.
+        let extra: ObservedStatus =
+            serde_json::from_str(r#"{"reachable":true,"future_field":1}"#).unwrap();
+        assert!(extra.reachable);
+    }
+
+    #[test]
     fn jitter_stays_within_ten_percent() {
         for _ in 0..100 {
             let d = jittered(Duration::from_secs(30));

@@ -352,6 +352,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn resume_tokens_carry_the_resource_version() {
+        let token = resume_token("ab12cd34", 7, "123456");
+        let point = parse_resume_token(&token).unwrap().unwrap();
+        assert_eq!(
+            point,
+            ResumePoint {
+                epoch: "ab12cd34".into(),
+                seq: 7,
+                resource_version: "123456".into(),
+            }
+        );
+        // Tokens issued before replicas shared clusters still parse (without a version).
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let old = URL_SAFE_NO_PAD.encode("w1.ab12cd34.7");
+        let point = parse_resume_token(&old).unwrap().unwrap();
+        assert_eq!((point.seq, point.resource_version.as_str()), (7, ""));
+        for bad in ["w2.e.x.1", "w1.e", "w3.e.1.2", "junk"] {
+            let token = URL_SAFE_NO_PAD.encode(bad);
+            assert!(parse_resume_token(&token).is_err(), "{bad}");
+        }
+        assert!(parse_resume_token("").unwrap().is_none());
+    }
+
+    #[test]
     fn filters_and_truncation() {
         let keep = |filter: &str, invert: bool, match_case: bool, line: &str| {
             Filter::new(&LogOptions {
