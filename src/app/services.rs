@@ -95,7 +95,9 @@ impl Services {
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(settings.watch_cache_idle));
         let ownership = Arc::new(
-            ClusterOwnership::new(store.clone(), replica_id, settings.cluster_lease).with_on_lost(
+            ClusterOwnership::new(store.clone(), replica_id, settings.cluster_lease)
+                .with_nudge(board.first_seen())
+                .with_on_lost(
                 vec![{
                     let caches = caches.clone();
                     Arc::new(move |id: &str| caches.forget(id))

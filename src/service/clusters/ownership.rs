@@ -60,6 +60,8 @@ pub struct ClusterOwnership {
     fresh_ready: Notify,
     /// Run for clusters this replica stops owning (its caches of them go).
     on_lost: Vec<ForgetHook>,
+    /// Runs a round at once when notified (a cluster was just imported here).
+    nudge: Arc<Notify>,
 }
 
 impl ClusterOwnership {
@@ -73,7 +75,14 @@ impl ClusterOwnership {
             fresh: Mutex::default(),
             fresh_ready: Notify::new(),
             on_lost: Vec::new(),
+            nudge: Arc::default(),
         }
+    }
+
+    /// A round runs as soon as `nudge` is notified, besides every [`Self::round_interval`].
+    pub fn with_nudge(mut self, nudge: Arc<Notify>) -> Self {
+        self.nudge = nudge;
+        self
     }
 
     /// Hooks run with each cluster this replica stops owning.
@@ -235,6 +244,7 @@ impl ClusterOwnership {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 _ = tick.tick() => {}
+                () = self.nudge.notified() => {}
             }
             if let Err(err) = self.round().await {
                 tracing::warn!(error = %err, "renewing cluster leases failed");

@@ -12,7 +12,7 @@ use std::{
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::service::clusters::{connector::ClusterConnector, ownership::ClusterOwnership};
@@ -55,6 +55,9 @@ pub struct StatusBoard {
     statuses: RwLock<HashMap<String, ObservedStatus>>,
     /// Set on a shared board: every recorded status also goes to the database.
     outbox: Option<mpsc::UnboundedSender<(String, ObservedStatus)>>,
+    /// Told when a cluster is recorded for the first time (just imported here), so the lease
+    /// round that gives it an owner runs at once instead of at its next tick.
+    first_seen: Arc<Notify>,
 }
 
 impl StatusBoard {
@@ -65,6 +68,7 @@ impl StatusBoard {
         let board = Arc::new(StatusBoard {
             statuses: RwLock::default(),
             outbox: Some(outbox),
+            first_seen: Arc::default(),
         });
         let sync = StatusSync {
             board: board.clone(),
@@ -74,6 +78,11 @@ impl StatusBoard {
             refresh: STATUS_REFRESH,
         };
         (board, sync)
+    }
+
+    /// Notified when a cluster is recorded that this board did not know.
+    pub fn first_seen(&self) -> Arc<Notify> {
+        self.first_seen.clone()
     }
 
     pub fn get(&self, cluster_id: &str) -> Option<ObservedStatus> {
@@ -144,8 +153,13 @@ impl StatusBoard {
                 });
             }
         }
-        map.insert(cluster_id.to_string(), status.clone());
+        let first = map
+            .insert(cluster_id.to_string(), status.clone())
+            .is_none();
         drop(map);
+        if first {
+            self.first_seen.notify_one();
+        }
         if let Some(outbox) = &self.outbox {
             // Only fails once the sync task has stopped (shutting down).
             let _ = outbox.send((cluster_id.to_string(), status.clone()));
