@@ -89,6 +89,16 @@ async fn import(channel: AuthedChannel, id: &str, kubeconfig: String) {
         .unwrap_or_else(|e| panic!("import {id}: {e}"));
 }
 
+/// Nodes of the first API server, from the API server itself.
+async fn k8s_nodes() -> usize {
+    kube::Api::<k8s_openapi::api::core::v1::Node>::all(kenv::client().await)
+        .list(&ListParams::default())
+        .await
+        .expect("list nodes")
+        .items
+        .len()
+}
+
 async fn create_event(ns: &TestNamespace, name: &str) {
     let event: Event = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name},
@@ -188,6 +198,19 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
     let statuses = db.store.cluster_statuses().await.unwrap();
     let probed: BTreeSet<String> = statuses.iter().map(|s| s.cluster_id.clone()).collect();
     assert_eq!(probed, all, "a status row for every cluster");
+
+    // The survivor never probed the doomed replica's clusters, yet answers with their live
+    // status: the owner's observations reach it through the database.
+    let seen_from_survivor = until("the owner's status on the other replica", 3 * lease, || {
+        let channel = survivor_channel.clone();
+        async move {
+            let status = get_cluster(channel, EVENTS_CLUSTER).await.ok()?.status?;
+            (status.reachable && status.last_probe_time.is_some()).then_some(status)
+        }
+    })
+    .await;
+    let nodes = k8s_nodes().await;
+    assert_eq!(seen_from_survivor.node_count as usize, nodes, "{seen_from_survivor:?}");
 
     // A follower of the events of the doomed replica's cluster.
     let request = pb::WatchEventsRequest {
