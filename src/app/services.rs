@@ -97,12 +97,10 @@ impl Services {
         let ownership = Arc::new(
             ClusterOwnership::new(store.clone(), replica_id, settings.cluster_lease)
                 .with_nudge(board.first_seen())
-                .with_on_lost(
-                vec![{
+                .with_on_lost(vec![{
                     let caches = caches.clone();
                     Arc::new(move |id: &str| caches.forget(id))
-                }],
-            ),
+                }]),
         );
         tokio::spawn(ownership.clone().run(shutdown.clone()));
         let workloads = Arc::new(

@@ -153,9 +153,7 @@ impl StatusBoard {
                 });
             }
         }
-        let first = map
-            .insert(cluster_id.to_string(), status.clone())
-            .is_none();
+        let first = map.insert(cluster_id.to_string(), status.clone()).is_none();
         drop(map);
         if first {
             self.first_seen.notify_one();
@@ -450,7 +448,10 @@ mod tests {
         let board = StatusBoard::default();
         let status = board.record("c", Ok(&probe(None)), Some(now_millis() + 1000));
         let json = serde_json::to_string(&status).unwrap();
-        assert_eq!(serde_json::from_str::<ObservedStatus>(&json).unwrap(), status);
+        assert_eq!(
+            serde_json::from_str::<ObservedStatus>(&json).unwrap(),
+            status
+        );
         // Rows written by a newer release with fields this one lacks still load.
         let extra: ObservedStatus =
             serde_json::from_str(r#"{"reachable":true,"future_field":1}"#).unwrap();
