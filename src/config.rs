@@ -205,6 +205,10 @@ pub struct ServeArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub console: Option<bool>,
+    /// Seconds a replica holds a cluster (probing, watch caches, event hubs) before another
+    /// may take it over; renewed every third of it [default: 15]
+    #[arg(long, env = "FLOTILLA_CLUSTER_LEASE", value_name = "SECONDS")]
+    pub cluster_lease: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -258,6 +262,7 @@ struct FileConfig {
     audit_retention_days: Option<u64>,
     registry_probe_interval_seconds: Option<u64>,
     console: Option<bool>,
+    cluster_lease_seconds: Option<u64>,
 }
 
 /// Everything the server needs, resolved.
@@ -307,6 +312,9 @@ pub struct Settings {
     pub registries: RegistrySettings,
     /// Whether GET / on the API port serves the browser console.
     pub console: bool,
+    /// How long a replica holds a cluster's lease (probing, watch caches, event hubs) without
+    /// renewing it; another replica takes the cluster over within two of these.
+    pub cluster_lease: Duration,
 }
 
 /// How registries are checked, and which providers this server offers beyond the built-in
@@ -431,6 +439,7 @@ impl Settings {
             audit_retention: Some(Duration::from_secs(90 * 24 * 3600)),
             registries: RegistrySettings::default(),
             console: true,
+            cluster_lease: Duration::from_secs(15),
         }
     }
 
@@ -465,6 +474,12 @@ impl Settings {
         }
         if let Some(n) = file.probe_concurrency {
             settings.probe_concurrency = n.max(1);
+        }
+        if let Some(seconds) = args.cluster_lease.or(file.cluster_lease_seconds) {
+            if seconds == 0 {
+                bail!("cluster lease must be at least 1 second");
+            }
+            settings.cluster_lease = Duration::from_secs(seconds);
         }
         settings.import_kubeconfig = if args.import_kubeconfig.is_empty() {
             file.import_kubeconfig.clone().unwrap_or_default()

@@ -13,6 +13,7 @@ use crate::{
         admin::Administration,
         clusters::connector::ClusterConnector,
         clusters::import::ClusterImporter,
+        clusters::ownership::ClusterOwnership,
         clusters::status::{Prober, ProberSettings, StatusBoard},
         clusters::{ClusterCatalog, ForgetHook},
         lifecycle::Lifecycle,
@@ -64,6 +65,8 @@ pub struct Services {
     pub registries: Arc<RegistryCatalog>,
     pub registry_content: Arc<RegistryContent>,
     pub pull_secrets: Arc<PullSecrets>,
+    /// The clusters this replica probes and caches (per-cluster leases in the database).
+    pub ownership: Arc<ClusterOwnership>,
 }
 
 impl Services {
@@ -80,7 +83,9 @@ impl Services {
             registries: registry_providers,
             credentials: accepted_credentials,
         } = providers;
-        let board = Arc::new(StatusBoard::default());
+        let replica_id = ClusterOwnership::replica_name();
+        let (board, status_sync) = StatusBoard::shared(store.clone(), replica_id.clone());
+        tokio::spawn(status_sync.run(shutdown.clone()));
         let connector = Arc::new(ClusterConnector::new(
             store.clone(),
             keyring.clone(),
@@ -89,14 +94,25 @@ impl Services {
         ));
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(settings.watch_cache_idle));
-        let workloads = Arc::new(WorkloadQueries::new(accessor.clone(), caches.clone()));
+        let ownership = Arc::new(
+            ClusterOwnership::new(store.clone(), replica_id, settings.cluster_lease)
+                .with_nudge(board.first_seen())
+                .with_on_lost(vec![{
+                    let caches = caches.clone();
+                    Arc::new(move |id: &str| caches.forget(id))
+                }]),
+        );
+        tokio::spawn(ownership.clone().run(shutdown.clone()));
+        let workloads = Arc::new(
+            WorkloadQueries::new(accessor.clone(), caches.clone())
+                .with_owner_check(ownership.predicate()),
+        );
         let tokens = Arc::new(Tokens::new(store.clone()));
         let streams = StreamSessions::new(settings.stream_limits, tokens.clone());
-        let logs = Arc::new(LogService::new(
-            accessor.clone(),
-            shutdown.clone(),
-            streams.clone(),
-        ));
+        let logs = Arc::new(
+            LogService::new(accessor.clone(), shutdown.clone(), streams.clone())
+                .with_owner_check(ownership.predicate()),
+        );
         let workload_logs = Arc::new(WorkloadLogService::new(
             accessor.clone(),
             shutdown,
@@ -187,6 +203,7 @@ impl Services {
             accessor,
         )));
         Services {
+            ownership,
             pull_secrets,
             admin,
             registry_connector,
@@ -244,6 +261,7 @@ impl Services {
                 interval: settings.probe_interval,
                 concurrency: settings.probe_concurrency,
             },
+            ownership: Some(self.ownership.clone()),
         }
     }
 }

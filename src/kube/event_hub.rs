@@ -3,6 +3,10 @@
 //! resuming without duplicates); each watcher reads a broadcast channel with a bounded buffer,
 //! so a slow one only loses its own events (and is told how many). The upstream watch stops
 //! when the last watcher leaves.
+//!
+//! Every change also carries the Kubernetes resourceVersion from which a watch resumes right
+//! after it, so a stream can continue on a hub that never saw it (another replica, or a hub
+//! restarted since): [`EventHub::start_at`] watches from that point instead of listing.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -42,12 +46,17 @@ pub struct Change {
     pub seq: u64,
     pub kind: ChangeKind,
     pub event: EventSummary,
+    /// A resourceVersion a Kubernetes watch resumes from without missing anything after this
+    /// change (it may repeat some); empty when unknown.
+    pub resume_version: String,
 }
 
 struct State {
     events: HashMap<String, EventSummary>,
     ring: VecDeque<Arc<Change>>,
     seq: u64,
+    /// Where a Kubernetes watch resumes from to miss nothing published so far.
+    resume_version: String,
 }
 
 /// The shared watch of one (cluster, namespace).
@@ -70,6 +79,8 @@ pub struct Subscription {
     pub epoch: String,
     /// The last change included in snapshot/replay; live changes at or below it are skipped.
     pub seq: u64,
+    /// The resourceVersion to resume from after the snapshot/replay (see [`Change`]).
+    pub resume_version: String,
     _guard: WatcherGuard,
 }
 
@@ -88,8 +99,19 @@ impl Drop for WatcherGuard {
 }
 
 impl EventHub {
-    /// Starts the upstream watch.
+    /// Starts the upstream watch: a list, then a watch from it.
     pub fn start(client: Client, namespace: &str) -> Arc<EventHub> {
+        Self::launch(client, namespace, None)
+    }
+
+    /// Starts a hub that watches from `resource_version` without listing: it publishes only
+    /// what changed after that point (everything, as a fresh list, if the point has expired).
+    /// For one stream resumed on a replica or hub that did not serve it before.
+    pub fn start_at(client: Client, namespace: &str, resource_version: &str) -> Arc<EventHub> {
+        Self::launch(client, namespace, Some(resource_version.to_string()))
+    }
+
+    fn launch(client: Client, namespace: &str, from: Option<String>) -> Arc<EventHub> {
         let (sender, _) = broadcast::channel(WATCHER_BUFFER);
         let (ready, _) = watch::channel(None);
         let hub = Arc::new(EventHub {
@@ -98,6 +120,7 @@ impl EventHub {
                 events: HashMap::new(),
                 ring: VecDeque::new(),
                 seq: 0,
+                resume_version: from.clone().unwrap_or_default(),
             }),
             sender,
             ready,
@@ -109,8 +132,14 @@ impl EventHub {
         } else {
             Api::namespaced(client, namespace)
         };
-        tokio::spawn(run(hub.clone(), api));
+        tokio::spawn(run(hub.clone(), api, from));
         hub
+    }
+
+    /// A list completed at `version`: everything up to it has been published.
+    fn set_resume_version(&self, version: &str) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.resume_version = version.to_string();
     }
 
     pub fn is_stopped(&self) -> bool {
@@ -173,14 +202,20 @@ impl EventHub {
             live,
             epoch: self.epoch.clone(),
             seq: state.seq,
+            resume_version: state.resume_version.clone(),
             _guard: guard,
         })
     }
 
     /// Records a change and sends it to every watcher, under one lock so that snapshots and
     /// the live stream never overlap or leave a gap.
-    fn publish(&self, kind: ChangeKind, event: EventSummary) {
+    /// `resume_version`: where a watch resumes after this change, when it moves the resume
+    /// point (watch events do; the differences a relist publishes keep the previous point).
+    fn publish(&self, kind: ChangeKind, event: EventSummary, resume_version: Option<&str>) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(version) = resume_version.filter(|v| !v.is_empty()) {
+            state.resume_version = version.to_string();
+        }
         let key = if event.uid.is_empty() {
             format!("{}/{}", event.namespace, event.name)
         } else {
@@ -196,6 +231,7 @@ impl EventHub {
             seq: state.seq,
             kind,
             event,
+            resume_version: state.resume_version.clone(),
         });
         state.ring.push_back(change.clone());
         if state.ring.len() > RING {
@@ -205,11 +241,17 @@ impl EventHub {
     }
 }
 
-/// List, then watch from the list's resourceVersion; on expiry (410) list again and publish
-/// only what differs. Ends when the hub is stopped.
-async fn run(hub: Arc<EventHub>, api: Api<Event>) {
-    let mut resource_version = match relist(&hub, &api).await {
+/// List (unless resuming `from` a resourceVersion), then watch from the list's
+/// resourceVersion; on expiry (410) list again and publish only what differs. Ends when the hub
+/// is stopped.
+async fn run(hub: Arc<EventHub>, api: Api<Event>, from: Option<String>) {
+    let listed = match from {
+        Some(version) => Ok(version),
+        None => relist(&hub, &api).await,
+    };
+    let mut resource_version = match listed {
         Ok(rv) => {
+            hub.set_resume_version(&rv);
             hub.ready.send_replace(Some(Ok(())));
             rv
         }
@@ -241,20 +283,35 @@ async fn run(hub: Arc<EventHub>, api: Api<Event>) {
             match item {
                 Ok(WatchEvent::Added(e)) => {
                     resource_version = rv(&e, &resource_version);
-                    hub.publish(ChangeKind::Added, convert::event(&e));
+                    hub.publish(
+                        ChangeKind::Added,
+                        convert::event(&e),
+                        Some(&resource_version),
+                    );
                 }
                 Ok(WatchEvent::Modified(e)) => {
                     resource_version = rv(&e, &resource_version);
-                    hub.publish(ChangeKind::Modified, convert::event(&e));
+                    hub.publish(
+                        ChangeKind::Modified,
+                        convert::event(&e),
+                        Some(&resource_version),
+                    );
                 }
                 Ok(WatchEvent::Deleted(e)) => {
                     resource_version = rv(&e, &resource_version);
-                    hub.publish(ChangeKind::Deleted, convert::event(&e));
+                    hub.publish(
+                        ChangeKind::Deleted,
+                        convert::event(&e),
+                        Some(&resource_version),
+                    );
                 }
                 Ok(WatchEvent::Bookmark(b)) => resource_version = b.metadata.resource_version,
                 Ok(WatchEvent::Error(status)) if status.code == 410 => {
                     match relist(&hub, &api).await {
-                        Ok(fresh) => resource_version = fresh,
+                        Ok(fresh) => {
+                            hub.set_resume_version(&fresh);
+                            resource_version = fresh;
+                        }
                         Err(err) => tracing::debug!(error = %err, "event relist failed"),
                     }
                     break;
@@ -301,14 +358,14 @@ async fn relist(hub: &EventHub, api: &Api<Event>) -> Result<String, ClusterError
     };
     for (uid, event) in &known {
         if !current.contains_key(uid) {
-            hub.publish(ChangeKind::Deleted, event.clone());
+            hub.publish(ChangeKind::Deleted, event.clone(), None);
         }
     }
     for (uid, event) in current {
         match known.get(&uid) {
-            None => hub.publish(ChangeKind::Added, event),
+            None => hub.publish(ChangeKind::Added, event, None),
             Some(old) if old.resource_version != event.resource_version => {
-                hub.publish(ChangeKind::Modified, event)
+                hub.publish(ChangeKind::Modified, event, None)
             }
             Some(_) => {}
         }
@@ -333,6 +390,13 @@ impl EventHubs {
         let hub = EventHub::start(client.clone(), namespace);
         hubs.insert(key, hub.clone());
         hub
+    }
+
+    /// The hub for (cluster, namespace) if one is running; none is started.
+    pub fn find(&self, cluster_id: &str, namespace: &str) -> Option<Arc<EventHub>> {
+        let hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (cluster_id.to_string(), namespace.to_string());
+        hubs.get(&key).filter(|h| !h.is_stopped()).cloned()
     }
 
     /// Forgets a hub that has stopped (its last watcher left).

@@ -4,6 +4,7 @@
 //! migration folders keep the column types compatible.
 
 mod auth;
+mod cluster_leases;
 mod clusters;
 mod credentials;
 mod migrate;
@@ -25,6 +26,7 @@ use diesel_async::{
 use futures::FutureExt;
 
 pub use auth::AuditQuery;
+pub use cluster_leases::{ClusterLeaseRow, ClusterStatusRow, ReplicaRow};
 pub use clusters::{ClusterOrder, ClusterPage, ClusterQuery};
 pub use credentials::CredentialQuery;
 pub use operations::{ACTIVE_STATES, OperationQuery, OperationRow};

@@ -140,3 +140,30 @@ diesel::table! {
         update_time -> BigInt,
     }
 }
+
+diesel::table! {
+    replicas (id) {
+        id -> Text,
+        start_time -> BigInt,
+        heartbeat_time -> BigInt,
+        expire_time -> BigInt,
+    }
+}
+
+diesel::table! {
+    cluster_leases (cluster_id) {
+        cluster_id -> Text,
+        owner -> Text,
+        expire_time -> BigInt,
+        acquire_time -> BigInt,
+    }
+}
+
+diesel::table! {
+    cluster_status (cluster_id) {
+        cluster_id -> Text,
+        observed_by -> Text,
+        status -> Text,
+        observed_time -> BigInt,
+    }
+}

@@ -11,6 +11,7 @@ pub mod proxy;
 pub mod raw;
 pub mod registry;
 pub mod registry_fake;
+pub mod replica;
 pub mod resources;
 pub mod rows;
 pub mod server;

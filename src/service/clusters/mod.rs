@@ -2,6 +2,7 @@
 
 pub mod connector;
 pub mod import;
+pub mod ownership;
 pub mod status;
 
 pub use status::{ObservedStatus, Warning};

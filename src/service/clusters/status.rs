@@ -1,5 +1,8 @@
-//! Live cluster status: what the background prober last saw, kept in memory (it is observed
-//! state, not stored state), and the prober itself.
+//! Live cluster status: what the background prober last saw, and the prober itself. Each
+//! cluster is probed by the replica that owns it (see `ownership`); with a shared board the owner
+//! writes what it saw to the database and every replica reads it back every second, so any
+//! replica answers GetCluster/ListClusters with the live status. Replicas never talk to each
+//! other, only to the database.
 
 use std::{
     collections::HashMap,
@@ -9,12 +12,13 @@ use std::{
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::service::clusters::connector::ClusterConnector;
+use crate::service::clusters::{connector::ClusterConnector, ownership::ClusterOwnership};
 use crate::{
     kube::Probe,
-    store::{ClusterRow, Store, now_millis},
+    store::{ClusterRow, ClusterStatusRow, Store, now_millis},
 };
 
 /// Warn this long before credentials expire.
@@ -28,7 +32,8 @@ pub struct Warning {
 }
 
 /// What the prober last saw of a cluster.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ObservedStatus {
     pub reachable: bool,
     pub unreachable_reason: String,
@@ -41,13 +46,45 @@ pub struct ObservedStatus {
     pub warnings: Vec<Warning>,
 }
 
+/// How often a shared board re-reads the statuses other replicas wrote.
+pub const STATUS_REFRESH: Duration = Duration::from_secs(1);
+
 /// The latest observed status of every cluster.
 #[derive(Default)]
 pub struct StatusBoard {
     statuses: RwLock<HashMap<String, ObservedStatus>>,
+    /// Set on a shared board: every recorded status also goes to the database.
+    outbox: Option<mpsc::UnboundedSender<(String, ObservedStatus)>>,
+    /// Told when a cluster is recorded for the first time (just imported here), so the lease
+    /// round that gives it an owner runs at once instead of at its next tick.
+    first_seen: Arc<Notify>,
 }
 
 impl StatusBoard {
+    /// A board shared with the other replicas through the database, and the task that writes
+    /// this replica's observations there and reads everyone's back (spawn [`StatusSync::run`]).
+    pub fn shared(store: Store, replica_id: String) -> (Arc<StatusBoard>, StatusSync) {
+        let (outbox, writes) = mpsc::unbounded_channel();
+        let board = Arc::new(StatusBoard {
+            statuses: RwLock::default(),
+            outbox: Some(outbox),
+            first_seen: Arc::default(),
+        });
+        let sync = StatusSync {
+            board: board.clone(),
+            store,
+            replica_id,
+            writes,
+            refresh: STATUS_REFRESH,
+        };
+        (board, sync)
+    }
+
+    /// Notified when a cluster is recorded that this board did not know.
+    pub fn first_seen(&self) -> Arc<Notify> {
+        self.first_seen.clone()
+    }
+
     pub fn get(&self, cluster_id: &str) -> Option<ObservedStatus> {
         let map = self.statuses.read().unwrap_or_else(|p| p.into_inner());
         map.get(cluster_id).cloned()
@@ -116,8 +153,100 @@ impl StatusBoard {
                 });
             }
         }
-        map.insert(cluster_id.to_string(), status.clone());
+        let first = map.insert(cluster_id.to_string(), status.clone()).is_none();
+        drop(map);
+        if first {
+            self.first_seen.notify_one();
+        }
+        if let Some(outbox) = &self.outbox {
+            // Only fails once the sync task has stopped (shutting down).
+            let _ = outbox.send((cluster_id.to_string(), status.clone()));
+        }
         status
+    }
+
+    /// Takes in what the database holds: a newer probe (by anyone) replaces ours; a cluster
+    /// without a row is dropped unless we recorded it in the last `grace` (its row may still be
+    /// on its way).
+    fn merge(&self, stored: HashMap<String, ObservedStatus>, grace_since: i64) {
+        let mut map = self.statuses.write().unwrap_or_else(|p| p.into_inner());
+        map.retain(|id, mine| {
+            stored.contains_key(id) || mine.last_probe_millis.unwrap_or(0) >= grace_since
+        });
+        for (id, theirs) in stored {
+            let newer = map
+                .get(&id)
+                .is_none_or(|mine| mine.last_probe_millis < theirs.last_probe_millis);
+            if newer {
+                map.insert(id, theirs);
+            }
+        }
+    }
+}
+
+/// Writes a shared board's observations to the database and reads back everyone's.
+pub struct StatusSync {
+    board: Arc<StatusBoard>,
+    store: Store,
+    replica_id: String,
+    writes: mpsc::UnboundedReceiver<(String, ObservedStatus)>,
+    refresh: Duration,
+}
+
+impl StatusSync {
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.refresh);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                write = self.writes.recv() => match write {
+                    Some((id, status)) => self.write(&id, &status).await,
+                    None => break,
+                },
+                _ = tick.tick() => self.refresh().await,
+            }
+        }
+        // What was observed last still helps the replica that takes over.
+        while let Ok((id, status)) = self.writes.try_recv() {
+            self.write(&id, &status).await;
+        }
+    }
+
+    async fn write(&self, cluster_id: &str, status: &ObservedStatus) {
+        let row = match serde_json::to_string(status) {
+            Ok(json) => ClusterStatusRow {
+                cluster_id: cluster_id.to_string(),
+                observed_by: self.replica_id.clone(),
+                status: json,
+                observed_time: status.last_probe_millis.unwrap_or_else(now_millis),
+            },
+            Err(err) => {
+                tracing::warn!(cluster = %cluster_id, error = %err, "encoding a status failed");
+                return;
+            }
+        };
+        if let Err(err) = self.store.save_cluster_status(&row).await {
+            tracing::warn!(cluster = %cluster_id, error = %err, "storing a cluster's status failed");
+        }
+    }
+
+    async fn refresh(&self) {
+        let started = now_millis();
+        match self.store.cluster_statuses().await {
+            Ok(rows) => {
+                let stored = rows
+                    .into_iter()
+                    .filter_map(|row| {
+                        serde_json::from_str::<ObservedStatus>(&row.status)
+                            .ok()
+                            .map(|status| (row.cluster_id, status))
+                    })
+                    .collect();
+                self.board.merge(stored, started - 10_000);
+            }
+            Err(err) => tracing::warn!(error = %err, "reading cluster statuses failed"),
+        }
     }
 }
 
@@ -135,6 +264,9 @@ pub struct Prober {
     pub connector: Arc<ClusterConnector>,
     pub board: Arc<StatusBoard>,
     pub settings: ProberSettings,
+    /// When set, only the clusters this replica owns are probed, and newly acquired ones at
+    /// once.
+    pub ownership: Option<Arc<ClusterOwnership>>,
 }
 
 impl Prober {
@@ -147,22 +279,50 @@ impl Prober {
             if let Err(err) = self.probe_all().await {
                 tracing::warn!(error = %err, "probing clusters failed");
             }
-            let pause = jittered(self.settings.interval);
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(pause) => {}
+            let wake = tokio::time::Instant::now() + jittered(self.settings.interval);
+            loop {
+                let fresh = async {
+                    match &self.ownership {
+                        Some(ownership) => ownership.newly_acquired().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep_until(wake) => break,
+                    ids = fresh => {
+                        // Taken over or just imported elsewhere: show its live status now.
+                        if let Err(err) = self.probe_some(&ids).await {
+                            tracing::warn!(error = %err, "probing acquired clusters failed");
+                        }
+                    }
+                }
             }
         }
     }
 
     async fn probe_all(&self) -> crate::service::Result<()> {
-        let rows = self.store.all_clusters().await?;
+        let mut rows = self.store.all_clusters().await?;
+        if let Some(ownership) = &self.ownership {
+            rows.retain(|row| ownership.owns(&row.id));
+        }
+        self.probe_rows(rows).await;
+        Ok(())
+    }
+
+    async fn probe_some(&self, ids: &[String]) -> crate::service::Result<()> {
+        let mut rows = self.store.all_clusters().await?;
+        rows.retain(|row| ids.contains(&row.id));
+        self.probe_rows(rows).await;
+        Ok(())
+    }
+
+    async fn probe_rows(&self, rows: Vec<ClusterRow>) {
         futures::stream::iter(rows)
             .for_each_concurrent(self.settings.concurrency.max(1), |row| async move {
                 self.probe_one(&row).await;
             })
             .await;
-        Ok(())
     }
 
     /// Probes one cluster and records the result.
@@ -248,6 +408,54 @@ mod tests {
                 .iter()
                 .any(|w| w.code == "CREDENTIAL_EXPIRED")
         );
+    }
+
+    #[test]
+    fn merge_takes_newer_probes_and_drops_detached_clusters() {
+        let board = StatusBoard::default();
+        let mine = board.record("mine", Err("down".into()), None);
+        board.record("gone", Err("down".into()), None);
+        let newer = ObservedStatus {
+            reachable: true,
+            last_probe_millis: mine.last_probe_millis.map(|t| t + 1),
+            ..ObservedStatus::default()
+        };
+        let older = ObservedStatus {
+            reachable: true,
+            last_probe_millis: Some(1),
+            ..ObservedStatus::default()
+        };
+        let stored = HashMap::from([
+            ("mine".to_string(), newer.clone()),
+            ("theirs".to_string(), older.clone()),
+        ]);
+        // "gone" has no row and was recorded before the grace period: it was detached.
+        board.merge(stored, now_millis() + 1);
+        assert_eq!(board.get("mine"), Some(newer));
+        assert_eq!(board.get("theirs"), Some(older));
+        assert_eq!(board.get("gone"), None);
+        // An older stored probe does not replace a newer local one.
+        let local = board.record("mine", Ok(&probe(None)), None);
+        board.merge(
+            HashMap::from([("mine".to_string(), ObservedStatus::default())]),
+            0,
+        );
+        assert_eq!(board.get("mine"), Some(local));
+    }
+
+    #[test]
+    fn statuses_round_trip_through_json() {
+        let board = StatusBoard::default();
+        let status = board.record("c", Ok(&probe(None)), Some(now_millis() + 1000));
+        let json = serde_json::to_string(&status).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ObservedStatus>(&json).unwrap(),
+            status
+        );
+        // Rows written by a newer release with fields this one lacks still load.
+        let extra: ObservedStatus =
+            serde_json::from_str(r#"{"reachable":true,"future_field":1}"#).unwrap();
+        assert!(extra.reachable);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::kube::event_hub::ChangeKind;
 use crate::kube::{
-    event_hub::EventHubs,
+    event_hub::{EventHub, EventHubs},
     logs::{self as kl, LogRequest},
     summary::EventSummary,
 };
@@ -142,6 +142,9 @@ pub struct LogService {
     shutdown: CancellationToken,
     hubs: Arc<EventHubs>,
     sessions: Arc<StreamSessions>,
+    /// When set, shared event hubs run only for clusters this replica owns; streams of other
+    /// clusters get a Kubernetes watch of their own.
+    owns: Option<crate::service::clusters::ownership::OwnsCluster>,
 }
 
 impl LogService {
@@ -155,7 +158,17 @@ impl LogService {
             shutdown,
             hubs: Arc::default(),
             sessions,
+            owns: None,
         }
+    }
+
+    /// Keeps shared event hubs to the clusters `owns` says this replica owns.
+    pub fn with_owner_check(
+        mut self,
+        owns: crate::service::clusters::ownership::OwnsCluster,
+    ) -> Self {
+        self.owns = Some(owns);
+        self
     }
 
     /// Batches of entries; the stream's errors are final statuses.
@@ -342,6 +355,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn resume_tokens_carry_the_resource_version() {
+        let token = resume_token("ab12cd34", 7, "123456");
+        let point = parse_resume_token(&token).unwrap().unwrap();
+        assert_eq!(
+            point,
+            ResumePoint {
+                epoch: "ab12cd34".into(),
+                seq: 7,
+                resource_version: "123456".into(),
+            }
+        );
+        // Tokens issued before replicas shared clusters still parse (without a version).
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let old = URL_SAFE_NO_PAD.encode("w1.ab12cd34.7");
+        let point = parse_resume_token(&old).unwrap().unwrap();
+        assert_eq!((point.seq, point.resource_version.as_str()), (7, ""));
+        for bad in ["w2.e.x.1", "w1.e", "w3.e.1.2", "junk"] {
+            let token = URL_SAFE_NO_PAD.encode(bad);
+            assert!(parse_resume_token(&token).is_err(), "{bad}");
+        }
+        assert!(parse_resume_token("").unwrap().is_none());
+    }
+
+    #[test]
     fn filters_and_truncation() {
         let keep = |filter: &str, invert: bool, match_case: bool, line: &str| {
             Filter::new(&LogOptions {
@@ -456,12 +493,22 @@ pub enum EventMessage {
     Lagged(u64, String),
 }
 
-fn resume_token(epoch: &str, seq: u64) -> String {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    URL_SAFE_NO_PAD.encode(format!("w1.{epoch}.{seq}"))
+/// Where a stream resumes: its hub's (epoch, seq), and the Kubernetes resourceVersion to watch
+/// from when that hub is not here (another replica, or a hub restarted since).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ResumePoint {
+    epoch: String,
+    seq: u64,
+    /// Empty in tokens from before replicas shared clusters (`w1`).
+    resource_version: String,
 }
 
-fn parse_resume_token(token: &str) -> Result<Option<(String, u64)>> {
+fn resume_token(epoch: &str, seq: u64, resource_version: &str) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    URL_SAFE_NO_PAD.encode(format!("w2.{epoch}.{seq}.{resource_version}"))
+}
+
+fn parse_resume_token(token: &str) -> Result<Option<ResumePoint>> {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     if token.is_empty() {
         return Ok(None);
@@ -469,12 +516,33 @@ fn parse_resume_token(token: &str) -> Result<Option<(String, u64)>> {
     let bad = || Error::invalid("resume_token", "is not a token from a WatchEvents stream");
     let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
+    if let Some(rest) = text.strip_prefix("w2.") {
+        let mut parts = rest.splitn(3, '.');
+        return match (parts.next(), parts.next(), parts.next()) {
+            (Some(epoch), Some(seq), Some(version)) => Ok(Some(ResumePoint {
+                epoch: epoch.to_string(),
+                seq: seq.parse().map_err(|_| bad())?,
+                resource_version: version.to_string(),
+            })),
+            _ => Err(bad()),
+        };
+    }
+    parse_resume_token_v1(&text)
+        .map(|(epoch, seq)| {
+            Some(ResumePoint {
+                epoch,
+                seq,
+                resource_version: String::new(),
+            })
+        })
+        .ok_or_else(bad)
+}
+
+fn parse_resume_token_v1(text: &str) -> Option<(String, u64)> {
     let mut parts = text.split('.');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("w1"), Some(epoch), Some(seq), None) => {
-            Ok(Some((epoch.to_string(), seq.parse().map_err(|_| bad())?)))
-        }
-        _ => Err(bad()),
+        (Some("w1"), Some(epoch), Some(seq), None) => Some((epoch.to_string(), seq.parse().ok()?)),
+        _ => None,
     }
 }
 
@@ -513,16 +581,48 @@ impl LogService {
             ));
         }
         let permit = self.sessions.open(scope, StreamKind::Events)?;
-        let hub = self.hubs.hub(&r.cluster_id, &r.namespace, &client.client);
-        let on_last: Arc<dyn Fn() + Send + Sync> = {
-            let hubs = self.hubs.clone();
-            let (cluster, namespace) = (r.cluster_id.clone(), r.namespace.clone());
-            Arc::new(move || hubs.remove_stopped(&cluster, &namespace))
+        let owned = self.owns.as_ref().is_none_or(|owns| owns(&r.cluster_id));
+        let shared = match &resume {
+            _ if !owned => None,
+            // A token with a resourceVersion resumes on the hub that issued it when it still
+            // runs here; otherwise on a watch of its own (below), never from a fresh snapshot.
+            Some(point) if !point.resource_version.is_empty() => self
+                .hubs
+                .find(&r.cluster_id, &r.namespace)
+                .filter(|hub| hub.epoch == point.epoch),
+            _ => Some(self.hubs.hub(&r.cluster_id, &r.namespace, &client.client)),
         };
-        let subscription = hub
-            .subscribe(resume, on_last)
-            .await
-            .map_err(failed(&r.cluster_id))?;
+        let subscription = match shared {
+            Some(hub) => {
+                let on_last: Arc<dyn Fn() + Send + Sync> = {
+                    let hubs = self.hubs.clone();
+                    let (cluster, namespace) = (r.cluster_id.clone(), r.namespace.clone());
+                    Arc::new(move || hubs.remove_stopped(&cluster, &namespace))
+                };
+                hub.subscribe(resume.map(|p| (p.epoch, p.seq)), on_last)
+                    .await
+            }
+            // Resumed from another replica or an older hub: a watch of its own from where the
+            // stream left off, so nothing created meanwhile is missed. On a replica that does
+            // not own the cluster every stream gets a watch of its own (no shared hub here).
+            None => {
+                let (hub, from_start) = match resume.filter(|p| !p.resource_version.is_empty()) {
+                    Some(point) => {
+                        let hub = EventHub::start_at(
+                            client.client.clone(),
+                            &r.namespace,
+                            &point.resource_version,
+                        );
+                        // Everything it publishes is news to this stream: replay from its start.
+                        let from_start = Some((hub.epoch.clone(), 0));
+                        (hub, from_start)
+                    }
+                    None => (EventHub::start(client.client.clone(), &r.namespace), None),
+                };
+                hub.subscribe(from_start, Arc::new(|| {})).await
+            }
+        }
+        .map_err(failed(&r.cluster_id))?;
         let keep = move |e: &EventSummary| {
             (r.object_kind.is_empty() || e.involved_object.kind == r.object_kind)
                 && (r.object_name.is_empty() || e.involved_object.name == r.object_name)
@@ -533,14 +633,16 @@ impl LogService {
             let mut subscription = subscription;
             let epoch = subscription.epoch.clone();
             let mut last = subscription.seq;
+            let mut last_version = subscription.resume_version.clone();
             match subscription.replay.take() {
                 Some(missed) => {
                     for change in missed {
+                        last_version = change.resume_version.clone();
                         if keep(&change.event) {
                             yield Ok(EventMessage::Change(
                                 change.kind,
                                 change.event.clone(),
-                                resume_token(&epoch, change.seq),
+                                resume_token(&epoch, change.seq, &change.resume_version),
                             ));
                         }
                     }
@@ -551,9 +653,9 @@ impl LogService {
                     snapshot.sort_by(|a, b| b.last_millis.cmp(&a.last_millis).then_with(|| b.name.cmp(&a.name)));
                     snapshot.truncate(limit);
                     for event in snapshot {
-                        yield Ok(EventMessage::Snapshot(event, resume_token(&epoch, last)));
+                        yield Ok(EventMessage::Snapshot(event, resume_token(&epoch, last, &last_version)));
                     }
-                    yield Ok(EventMessage::SnapshotEnd(resume_token(&epoch, last)));
+                    yield Ok(EventMessage::SnapshotEnd(resume_token(&epoch, last, &last_version)));
                 }
             }
             loop {
@@ -572,16 +674,17 @@ impl LogService {
                     Ok(change) if change.seq <= last => {}
                     Ok(change) => {
                         last = change.seq;
+                        last_version = change.resume_version.clone();
                         if keep(&change.event) {
                             yield Ok(EventMessage::Change(
                                 change.kind,
                                 change.event.clone(),
-                                resume_token(&epoch, change.seq),
+                                resume_token(&epoch, change.seq, &change.resume_version),
                             ));
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(dropped)) => {
-                        yield Ok(EventMessage::Lagged(dropped, resume_token(&epoch, last)));
+                        yield Ok(EventMessage::Lagged(dropped, resume_token(&epoch, last, &last_version)));
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                         yield Err(Error::Unavailable {

@@ -109,6 +109,9 @@ pub struct ListEvents {
 pub struct WorkloadQueries {
     clusters: Arc<ClusterAccessor>,
     caches: Arc<WatchCaches>,
+    /// When set, a cluster's watch cache runs only on the replica that owns the cluster; the
+    /// others list straight from Kubernetes.
+    owns: Option<crate::service::clusters::ownership::OwnsCluster>,
 }
 
 fn required(field: &str, value: &str) -> Result<()> {
@@ -133,7 +136,20 @@ fn total(listed_len: usize, offset_known: bool, remaining: Option<i64>) -> i32 {
 
 impl WorkloadQueries {
     pub fn new(clusters: Arc<ClusterAccessor>, caches: Arc<WatchCaches>) -> Self {
-        WorkloadQueries { clusters, caches }
+        WorkloadQueries {
+            clusters,
+            caches,
+            owns: None,
+        }
+    }
+
+    /// Keeps watch caches to the clusters `owns` says this replica owns.
+    pub fn with_owner_check(
+        mut self,
+        owns: crate::service::clusters::ownership::OwnsCluster,
+    ) -> Self {
+        self.owns = Some(owns);
+        self
     }
 
     /// The cluster's client and its (possibly still syncing) watch cache, started on first use.
@@ -141,8 +157,11 @@ impl WorkloadQueries {
         &self,
         scope: &Scope,
         cluster_id: &str,
-    ) -> Result<(crate::kube::ClusterClient, Arc<ClusterWatch>)> {
+    ) -> Result<(crate::kube::ClusterClient, Option<Arc<ClusterWatch>>)> {
         let client = self.clusters.client(scope, cluster_id).await?;
+        if self.owns.as_ref().is_some_and(|owns| !owns(cluster_id)) {
+            return Ok((client, None));
+        }
         // One cache serves every caller, so it watches as Flotilla itself (never impersonating);
         // what it serves carries nothing the role rules hide (no annotations or Secret data).
         let (own, version) = self
@@ -150,7 +169,7 @@ impl WorkloadQueries {
             .own_client_with_version(scope, cluster_id)
             .await?;
         let watch = self.caches.watch(cluster_id, version, &own.client);
-        Ok((client, watch))
+        Ok((client, Some(watch)))
     }
 
     pub async fn list_nodes(&self, scope: &Scope, r: ListNodes) -> Result<Listing<NodeSummary>> {
@@ -160,12 +179,14 @@ impl WorkloadQueries {
             r.cluster_id, r.label_selector, r.ready, r.zone
         );
         // From the watch caches once both have synced (pod counts come from the pod cache).
-        if let Some(selector) = source::nodes_from_cache(
-            watch.nodes.is_ready(),
-            watch.pods.is_ready(),
-            &r.page_token,
-            &r.label_selector,
-        ) {
+        if let Some(watch) = &watch
+            && let Some(selector) = source::nodes_from_cache(
+                watch.nodes.is_ready(),
+                watch.pods.is_ready(),
+                &r.page_token,
+                &r.label_selector,
+            )
+        {
             let page = KeyPage::parse(r.page_size, &r.page_token, &key)?;
             let keep = |n: &NodeSummary| {
                 (r.zone.is_empty() || n.zone == r.zone)
@@ -387,12 +408,14 @@ impl WorkloadQueries {
             "pods|{}|{}|{:?}|{}",
             r.cluster_id, r.namespace, r.selection, r.field_selector
         );
-        if let Some(source::CachedPods { node, selector }) = source::pods_from_cache(
-            watch.pods.is_ready(),
-            &r.page_token,
-            &r.field_selector,
-            &r.selection,
-        ) {
+        if let Some(watch) = &watch
+            && let Some(source::CachedPods { node, selector }) = source::pods_from_cache(
+                watch.pods.is_ready(),
+                &r.page_token,
+                &r.field_selector,
+                &r.selection,
+            )
+        {
             let page = KeyPage::parse(r.page_size, &r.page_token, &key)?;
             let namespace = Some(r.namespace.as_str()).filter(|ns| !ns.is_empty());
             let keep = |p: &crate::kube::cached_pod::CachedPod| {

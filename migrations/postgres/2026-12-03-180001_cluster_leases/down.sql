@@ -1,0 +1,3 @@
+DROP TABLE cluster_status;
+DROP TABLE cluster_leases;
+DROP TABLE replicas;
