@@ -205,6 +205,14 @@ pub struct ServeArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub console: Option<bool>,
+    /// Serve Prometheus metrics at GET /metrics on this address (such as 127.0.0.1:9464); off
+    /// unless given
+    #[arg(long, env = "FLOTILLA_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Send traces to this OTLP/gRPC collector (such as http://127.0.0.1:4317); off unless given
+    /// here or in OTEL_EXPORTER_OTLP_ENDPOINT
+    #[arg(long, env = "FLOTILLA_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -258,6 +266,8 @@ struct FileConfig {
     audit_retention_days: Option<u64>,
     registry_probe_interval_seconds: Option<u64>,
     console: Option<bool>,
+    metrics_listen: Option<SocketAddr>,
+    otlp_endpoint: Option<String>,
 }
 
 /// Everything the server needs, resolved.
@@ -307,6 +317,10 @@ pub struct Settings {
     pub registries: RegistrySettings,
     /// Whether GET / on the API port serves the browser console.
     pub console: bool,
+    /// Where GET /metrics is served; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The OTLP/gRPC collector traces go to; `None`: no traces.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// How registries are checked, and which providers this server offers beyond the built-in
@@ -431,6 +445,8 @@ impl Settings {
             audit_retention: Some(Duration::from_secs(90 * 24 * 3600)),
             registries: RegistrySettings::default(),
             console: true,
+            metrics_listen: None,
+            otlp_endpoint: None,
         }
     }
 
@@ -523,6 +539,12 @@ impl Settings {
             settings.registries.probe_interval = Duration::from_secs(seconds);
         }
         settings.console = args.console.or(file.console).unwrap_or(true);
+        settings.metrics_listen = args.metrics_listen.or(file.metrics_listen);
+        settings.otlp_endpoint = args
+            .otlp_endpoint
+            .clone()
+            .or_else(|| file.otlp_endpoint.clone())
+            .filter(|e| !e.trim().is_empty());
         Ok(settings)
     }
 

@@ -64,6 +64,8 @@ pub struct Services {
     pub registries: Arc<RegistryCatalog>,
     pub registry_content: Arc<RegistryContent>,
     pub pull_secrets: Arc<PullSecrets>,
+    /// Every metric family (recorded always; served only with --metrics-listen).
+    pub metrics: crate::telemetry::Metrics,
 }
 
 impl Services {
@@ -74,6 +76,7 @@ impl Services {
         providers: super::providers::Providers,
         outbound: Arc<crate::net::OutboundPolicy>,
         shutdown: tokio_util::sync::CancellationToken,
+        metrics: crate::telemetry::Metrics,
     ) -> Services {
         let super::providers::Providers {
             clusters: providers,
@@ -81,12 +84,11 @@ impl Services {
             credentials: accepted_credentials,
         } = providers;
         let board = Arc::new(StatusBoard::default());
-        let connector = Arc::new(ClusterConnector::new(
-            store.clone(),
-            keyring.clone(),
-            Timeouts::default(),
-            outbound,
-        ));
+        store.observe_queries(metrics.clone());
+        let connector = Arc::new(
+            ClusterConnector::new(store.clone(), keyring.clone(), Timeouts::default(), outbound)
+                .with_metrics(metrics.clone()),
+        );
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(settings.watch_cache_idle));
         let workloads = Arc::new(WorkloadQueries::new(accessor.clone(), caches.clone()));
@@ -112,6 +114,10 @@ impl Services {
             {
                 let resources = resources.clone();
                 Arc::new(move |id: &str| resources.forget_cluster(id))
+            },
+            {
+                let metrics = metrics.clone();
+                Arc::new(move |id: &str| metrics.forget_cluster(id))
             },
         ];
         let catalog = Arc::new(
@@ -187,6 +193,7 @@ impl Services {
             accessor,
         )));
         Services {
+            metrics,
             pull_secrets,
             admin,
             registry_connector,

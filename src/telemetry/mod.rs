@@ -1,4 +1,13 @@
-//! Logging with `tracing`: human-readable by default, JSON on request.
+//! Logging with `tracing` (human-readable by default, JSON on request), Prometheus metrics and
+//! OpenTelemetry traces.
+
+pub mod kube_requests;
+pub mod metrics;
+pub mod process;
+pub mod rpc;
+pub mod traces;
+
+pub use metrics::Metrics;
 
 use std::io::IsTerminal;
 
