@@ -64,7 +64,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let verb = verb(request.method(), request.uri().path(), request.uri().query());
+        let (verb, scope) = verb(request.method(), request.uri().path(), request.uri().query());
         let span = super::traces::kube_span(verb, &self.cluster_id, request.method(), request.uri().path());
         super::traces::inject(&span, request.headers_mut());
         let future = self.inner.call(request);
@@ -80,6 +80,7 @@ where
                     .get_or_create(&KubeLabels {
                         cluster_id,
                         verb,
+                        scope,
                         http_response_status_code: status,
                     })
                     .observe(started.elapsed().as_secs_f64());
@@ -91,17 +92,19 @@ where
     }
 }
 
-/// The Kubernetes verb of a request, as the API server's request-info resolver decides it: a
-/// GET of a collection is `list` (or `watch` with `watch=true`), of one object `get`; a DELETE
-/// of a collection is `deletecollection`; POST `create`, PUT `update`, PATCH `patch`. Paths that
-/// are not resources (/version, discovery) take the method's name in lower case.
-pub fn verb(method: &Method, path: &str, query: Option<&str>) -> &'static str {
+/// The Kubernetes verb of a request and its scope, as the API server's request-info resolver
+/// decides them: a GET of a collection is `list` (or `watch` with `watch=true`), of one object
+/// `get`; a DELETE of a collection is `deletecollection`; POST `create`, PUT `update`, PATCH
+/// `patch`. Scope: `resource` (one object), `namespace` or `cluster` (a collection), or
+/// `nonresource` for paths that are not resources (/version, discovery), whose verb is the
+/// method's name in lower case.
+pub fn verb(method: &Method, path: &str, query: Option<&str>) -> (&'static str, &'static str) {
     let watch = query.is_some_and(|q| {
         q.split('&')
             .any(|pair| pair == "watch=true" || pair == "watch=1")
     });
-    let Some(has_name) = resource_has_name(path) else {
-        return match *method {
+    let Some(target) = resource_target(path) else {
+        let verb = match *method {
             Method::GET => "get",
             Method::POST => "post",
             Method::PUT => "put",
@@ -110,8 +113,10 @@ pub fn verb(method: &Method, path: &str, query: Option<&str>) -> &'static str {
             Method::HEAD => "head",
             _ => "other",
         };
+        return (verb, "nonresource");
     };
-    match *method {
+    let has_name = target == "resource";
+    let verb = match *method {
         Method::GET | Method::HEAD if watch => "watch",
         Method::GET | Method::HEAD if has_name => "get",
         Method::GET | Method::HEAD => "list",
@@ -121,29 +126,34 @@ pub fn verb(method: &Method, path: &str, query: Option<&str>) -> &'static str {
         Method::DELETE if has_name => "delete",
         Method::DELETE => "deletecollection",
         _ => "other",
-    }
+    };
+    (verb, target)
 }
 
-/// For a resource path (`/api/v1/...` or `/apis/<group>/<version>/...`): whether it names one
-/// object. `None` for every other path.
-fn resource_has_name(path: &str) -> Option<bool> {
+/// For a resource path (`/api/v1/...` or `/apis/<group>/<version>/...`): `resource` when it
+/// names one object, else `namespace` or `cluster` for a collection. `None` for other paths.
+fn resource_target(path: &str) -> Option<&'static str> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let rest = match parts.as_slice() {
         ["api", _version, rest @ ..] => rest,
         ["apis", _group, _version, rest @ ..] => rest,
         _ => return None,
     };
-    let rest = match rest {
+    let (namespaced, rest) = match rest {
         [] => return None,
         // A namespace's own subresources (status, finalize) belong to the namespace.
         ["namespaces", _ns, next, tail @ ..] if *next != "status" && *next != "finalize" => {
             let mut v = vec![*next];
             v.extend_from_slice(tail);
-            v
+            (true, v)
         }
-        other => other.to_vec(),
+        other => (false, other.to_vec()),
     };
-    Some(rest.len() >= 2)
+    Some(match (rest.len() >= 2, namespaced) {
+        (true, _) => "resource",
+        (false, true) => "namespace",
+        (false, false) => "cluster",
+    })
 }
 
 #[cfg(test)]
@@ -153,19 +163,31 @@ mod tests {
     #[test]
     fn verbs_are_named_as_the_api_server_names_them() {
         let v = |m: Method, path: &str, q: Option<&str>| verb(&m, path, q);
-        assert_eq!(v(Method::GET, "/version", None), "get");
-        assert_eq!(v(Method::GET, "/api/v1/namespaces", None), "list");
-        assert_eq!(v(Method::GET, "/api/v1/namespaces/kube-system", None), "get");
-        assert_eq!(v(Method::PUT, "/api/v1/namespaces/x/finalize", None), "update");
-        assert_eq!(v(Method::GET, "/api/v1/nodes", Some("limit=500")), "list");
-        assert_eq!(v(Method::GET, "/api/v1/pods", Some("watch=true&resourceVersion=1")), "watch");
-        assert_eq!(v(Method::GET, "/api/v1/namespaces/a/pods", None), "list");
-        assert_eq!(v(Method::GET, "/api/v1/namespaces/a/pods/p", None), "get");
-        assert_eq!(v(Method::GET, "/api/v1/namespaces/a/pods/p/log", None), "get");
-        assert_eq!(v(Method::POST, "/apis/apps/v1/namespaces/a/deployments", None), "create");
-        assert_eq!(v(Method::PATCH, "/apis/apps/v1/namespaces/a/deployments/d/scale", None), "patch");
-        assert_eq!(v(Method::DELETE, "/api/v1/namespaces/a/pods/p", None), "delete");
-        assert_eq!(v(Method::DELETE, "/api/v1/namespaces/a/pods", None), "deletecollection");
-        assert_eq!(v(Method::GET, "/apis/apps/v1", None), "get");
+        assert_eq!(v(Method::GET, "/version", None), ("get", "nonresource"));
+        assert_eq!(v(Method::GET, "/apis/apps/v1", None), ("get", "nonresource"));
+        assert_eq!(v(Method::GET, "/api/v1/namespaces", None), ("list", "cluster"));
+        assert_eq!(v(Method::GET, "/api/v1/namespaces/kube-system", None), ("get", "resource"));
+        assert_eq!(v(Method::PUT, "/api/v1/namespaces/x/finalize", None), ("update", "resource"));
+        assert_eq!(v(Method::GET, "/api/v1/nodes", Some("limit=500")), ("list", "cluster"));
+        assert_eq!(
+            v(Method::GET, "/api/v1/pods", Some("watch=true&resourceVersion=1")),
+            ("watch", "cluster")
+        );
+        assert_eq!(v(Method::GET, "/api/v1/namespaces/a/pods", None), ("list", "namespace"));
+        assert_eq!(v(Method::GET, "/api/v1/namespaces/a/pods/p", None), ("get", "resource"));
+        assert_eq!(v(Method::GET, "/api/v1/namespaces/a/pods/p/log", None), ("get", "resource"));
+        assert_eq!(
+            v(Method::POST, "/apis/apps/v1/namespaces/a/deployments", None),
+            ("create", "namespace")
+        );
+        assert_eq!(
+            v(Method::PATCH, "/apis/apps/v1/namespaces/a/deployments/d/scale", None),
+            ("patch", "resource")
+        );
+        assert_eq!(v(Method::DELETE, "/api/v1/namespaces/a/pods/p", None), ("delete", "resource"));
+        assert_eq!(
+            v(Method::DELETE, "/api/v1/namespaces/a/pods", None),
+            ("deletecollection", "namespace")
+        );
     }
 }

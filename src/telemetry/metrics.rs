@@ -62,6 +62,9 @@ pub struct StreamLabels {
 pub struct KubeLabels {
     pub cluster_id: Arc<str>,
     pub verb: &'static str,
+    /// `resource` (one object), `namespace` or `cluster` (a collection), or `nonresource`
+    /// (/version, discovery), as the API server's own `apiserver_request_total` scopes them.
+    pub scope: &'static str,
     pub http_response_status_code: u16,
 }
 
