@@ -221,6 +221,13 @@ impl CallInProgress {
 
     fn finish(self, code: Code) {
         let name = code_name(code);
+        let took = self.started.elapsed();
+        tracing::debug!(
+            parent: &self.span,
+            code = name,
+            duration_ms = took.as_secs_f64() * 1000.0,
+            "call finished"
+        );
         self.metrics
             .rpc_duration
             .get_or_create(&RpcLabels {
@@ -228,7 +235,7 @@ impl CallInProgress {
                 rpc_method: self.method.clone(),
                 rpc_response_status_code: name,
             })
-            .observe(self.started.elapsed().as_secs_f64());
+            .observe(took.as_secs_f64());
         super::traces::end_server_span(&self.span, code, name);
         // Dropping `self` closes the stream in the gauge.
     }
