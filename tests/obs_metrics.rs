@@ -14,8 +14,8 @@ use std::{
 };
 
 use flotilla::proto::{
-    self as pb, cluster_service_client::ClusterServiceClient,
-    log_stream_client::LogStreamClient, operation_service_client::OperationServiceClient,
+    self as pb, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
+    operation_service_client::OperationServiceClient,
     workload_service_client::WorkloadServiceClient,
 };
 use k8s_openapi::api::{
@@ -85,7 +85,11 @@ fn listening_sockets(pid: u32) -> usize {
             dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
                 .filter_map(|target| {
                     let text = target.display().to_string();
-                    Some(text.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                    Some(
+                        text.strip_prefix("socket:[")?
+                            .strip_suffix(']')?
+                            .to_string(),
+                    )
                 })
                 .collect()
         })
@@ -337,7 +341,10 @@ impl Account {
     async fn cleanup(self) {
         let client = kenv::client().await;
         let _ = Api::<ClusterRoleBinding>::all(client)
-            .delete(&format!("{}-{}", self.namespace, self.name), &DeleteParams::default())
+            .delete(
+                &format!("{}-{}", self.namespace, self.name),
+                &DeleteParams::default(),
+            )
             .await;
     }
 }
@@ -353,7 +360,9 @@ fn audited_verbs(audit: &AuditTail, user: &str) -> BTreeMap<String, usize> {
                 .insert(event["auditID"].as_str().unwrap_or("").to_string());
         }
     }
-    ids.into_iter().map(|(verb, set)| (verb, set.len())).collect()
+    ids.into_iter()
+        .map(|(verb, set)| (verb, set.len()))
+        .collect()
 }
 
 /// Kubernetes requests by verb in a scrape, over every cluster and status.
@@ -457,7 +466,8 @@ async fn kubernetes_requests_match_the_api_servers_audit_log() {
         let audited = audited_verbs(&audit, &user);
         // Once the prober has been round too, so its requests are in both.
         let reachable = scraped.sum("flotilla_cluster_reachable", &[("cluster_id", "obs")]);
-        if measured == audited && measured.get("list").copied().unwrap_or(0) > 0 && reachable == 1.0 {
+        if measured == audited && measured.get("list").copied().unwrap_or(0) > 0 && reachable == 1.0
+        {
             break;
         }
         assert!(
@@ -547,7 +557,10 @@ async fn vendor_calls_throttles_and_operations_match_the_simulator() {
         if probed == 1.0 && !cached.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "probed {probed}, cache {cached:?}");
+        assert!(
+            Instant::now() < deadline,
+            "probed {probed}, cache {cached:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -562,7 +575,12 @@ async fn vendor_calls_throttles_and_operations_match_the_simulator() {
         let retries = scraped.sum("flotilla_vendor_retries_total", &[]);
         let calls_ok = scraped.sum("flotilla_vendor_calls_total", &[("outcome", "OK")]);
         let calls_all = scraped.sum("flotilla_vendor_calls_total", &[]);
-        let expected = (seen.len() as f64, throttled, throttled, seen.len() as f64 - throttled);
+        let expected = (
+            seen.len() as f64,
+            throttled,
+            throttled,
+            seen.len() as f64 - throttled,
+        );
         let got = (attempts, throttles, retries, calls_ok);
         if got == expected && calls_all == calls_ok && throttled > 0.0 {
             break;
@@ -601,7 +619,10 @@ async fn vendor_calls_throttles_and_operations_match_the_simulator() {
     let mut measured = BTreeMap::new();
     for s in scraped.samples("flotilla_operations", &[]) {
         if s.value > 0.0 {
-            measured.insert((s.labels["kind"].clone(), s.labels["state"].clone()), s.value);
+            measured.insert(
+                (s.labels["kind"].clone(), s.labels["state"].clone()),
+                s.value,
+            );
         }
     }
     assert_eq!(measured, expected);
@@ -633,9 +654,31 @@ fn promql_metric_names(expr: &str) -> BTreeSet<String> {
     }
     // Aggregations may be followed by `by (...)` rather than their parenthesis.
     const KEYWORDS: &[&str] = &[
-        "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
-        "unless", "offset", "inf", "nan", "sum", "min", "max", "avg", "count", "group", "stddev",
-        "stdvar", "topk", "bottomk", "quantile", "count_values",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "offset",
+        "inf",
+        "nan",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "count",
+        "group",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
     ];
     let mut names = BTreeSet::new();
     let chars: Vec<char> = text.chars().collect();
@@ -645,7 +688,9 @@ fn promql_metric_names(expr: &str) -> BTreeSet<String> {
         let c = chars[i];
         if c.is_ascii_alphabetic() || c == '_' || c == ':' {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':') {
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':')
+            {
                 i += 1;
             }
             let word: String = chars[start..i].iter().collect();
@@ -655,7 +700,16 @@ fn promql_metric_names(expr: &str) -> BTreeSet<String> {
             }
             let is_call = chars.get(j) == Some(&'(');
             let lower = word.to_ascii_lowercase();
-            if ["by", "without", "on", "ignoring", "group_left", "group_right"].contains(&lower.as_str()) {
+            if [
+                "by",
+                "without",
+                "on",
+                "ignoring",
+                "group_left",
+                "group_right",
+            ]
+            .contains(&lower.as_str())
+            {
                 after_grouping = is_call;
             } else if after_grouping {
                 // Inside a grouping clause's parentheses: label names until ')'.
@@ -686,7 +740,10 @@ fn promql_names_are_found() {
     );
     assert_eq!(
         names,
-        BTreeSet::from(["rpc_server_call_duration_seconds_bucket".to_string(), "up".to_string()])
+        BTreeSet::from([
+            "rpc_server_call_duration_seconds_bucket".to_string(),
+            "up".to_string()
+        ])
     );
 }
 
@@ -705,19 +762,29 @@ fn deploy_expressions() -> Vec<(String, String)> {
     assert!(!groups.is_empty());
     for group in groups {
         for rule in group["rules"].as_array().expect("rules") {
-            let name = rule["alert"].as_str().expect("every rule is an alert").to_string();
+            let name = rule["alert"]
+                .as_str()
+                .expect("every rule is an alert")
+                .to_string();
             let expr = rule["expr"].as_str().expect("expr").to_string();
             assert!(rule["labels"]["severity"].is_string(), "{name}: severity");
-            assert!(rule["annotations"]["summary"].is_string(), "{name}: summary");
+            assert!(
+                rule["annotations"]["summary"].is_string(),
+                "{name}: summary"
+            );
             out.push((name, expr));
         }
     }
-    let dashboard: Value = serde_json::from_str(&deploy_file("deploy/grafana/flotilla-dashboard.json"))
-        .expect("the dashboard is JSON");
+    let dashboard: Value =
+        serde_json::from_str(&deploy_file("deploy/grafana/flotilla-dashboard.json"))
+            .expect("the dashboard is JSON");
     for panel in dashboard["panels"].as_array().expect("panels") {
         for target in panel["targets"].as_array().into_iter().flatten() {
             if let Some(expr) = target["expr"].as_str() {
-                out.push((panel["title"].as_str().unwrap_or("?").to_string(), expr.to_string()));
+                out.push((
+                    panel["title"].as_str().unwrap_or("?").to_string(),
+                    expr.to_string(),
+                ));
             }
         }
     }

@@ -175,7 +175,9 @@ async fn rpc_with_traceparent_is_traced_and_logged(format: &str) {
     );
     metadata.insert(
         "traceparent",
-        format!("00-{trace_id}-{parent_id}-01").parse().expect("ascii"),
+        format!("00-{trace_id}-{parent_id}-01")
+            .parse()
+            .expect("ascii"),
     );
     ClusterServiceClient::new(channel)
         .import_cluster(request)
@@ -212,7 +214,10 @@ async fn rpc_with_traceparent_is_traced_and_logged(format: &str) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(rpc.parent_span_id, parent_bytes, "the caller's span is the parent");
+    assert_eq!(
+        rpc.parent_span_id, parent_bytes,
+        "the caller's span is the parent"
+    );
     assert_eq!(rpc.kind, SpanKind::Server as i32);
     assert_eq!(attribute(&rpc, "rpc.system.name").as_deref(), Some("grpc"));
     assert_eq!(attribute(&rpc, "rpc.method").as_deref(), Some(method));
@@ -229,7 +234,10 @@ async fn rpc_with_traceparent_is_traced_and_logged(format: &str) {
             "{span:?}"
         );
     }
-    let verbs: Vec<String> = kube.iter().filter_map(|s| attribute(s, "k8s.verb")).collect();
+    let verbs: Vec<String> = kube
+        .iter()
+        .filter_map(|s| attribute(s, "k8s.verb"))
+        .collect();
     assert!(verbs.iter().any(|v| v == "get"), "{verbs:?}");
 
     // The server's own line for the call carries the caller's trace id.

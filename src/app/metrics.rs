@@ -62,7 +62,10 @@ impl Sampler {
         let pool = self.store.pool_use();
         m.db_connections_max.set(pool.max as i64);
         m.db_pending_requests.set(pool.waiting as i64);
-        for (state, n) in [("idle", pool.idle), ("used", pool.open.saturating_sub(pool.idle))] {
+        for (state, n) in [
+            ("idle", pool.idle),
+            ("used", pool.open.saturating_sub(pool.idle)),
+        ] {
             m.db_connections
                 .get_or_create(&PoolStateLabels {
                     db_client_connection_state: state,
@@ -104,11 +107,11 @@ impl Sampler {
                         && ACTIVE_STATES.contains(&count.state.as_str())
                     {
                         let age = (now - oldest).max(0) as f64 / 1000.0;
-                        let gauge = m.operation_oldest_active_age.get_or_create(
-                            &OperationKindLabels {
-                                kind: count.kind.clone(),
-                            },
-                        );
+                        let gauge =
+                            m.operation_oldest_active_age
+                                .get_or_create(&OperationKindLabels {
+                                    kind: count.kind.clone(),
+                                });
                         if age > gauge.get() {
                             gauge.set(age);
                         }
@@ -149,8 +152,8 @@ pub async fn serve(listener: TcpListener, sampler: Arc<Sampler>, stop: Cancellat
                 let sampler = sampler.clone();
                 async move { Ok::<_, Infallible>(answer(&sampler, request).await) }
             });
-            let connection =
-                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = connection => {}
                 () = stop.cancelled() => {}

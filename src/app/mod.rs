@@ -97,11 +97,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     let outbound = Arc::new(settings.outbound.policy(addr));
     let mut vendors = settings.vendors.clone();
     vendors.transport.metrics = Some(recorded.clone());
-    let providers = providers::build(
-        &vendors,
-        &settings.registries.extra_providers,
-        &outbound,
-    )?;
+    let providers = providers::build(&vendors, &settings.registries.extra_providers, &outbound)?;
     let services = Services::new(
         &settings,
         store,

@@ -86,8 +86,13 @@ impl Services {
         let board = Arc::new(StatusBoard::default());
         store.observe_queries(metrics.clone());
         let connector = Arc::new(
-            ClusterConnector::new(store.clone(), keyring.clone(), Timeouts::default(), outbound)
-                .with_metrics(metrics.clone()),
+            ClusterConnector::new(
+                store.clone(),
+                keyring.clone(),
+                Timeouts::default(),
+                outbound,
+            )
+            .with_metrics(metrics.clone()),
         );
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(settings.watch_cache_idle));

@@ -231,7 +231,9 @@ impl ClusterWatch {
 
 /// `n` cached objects of type `T`: the index entry, the `Arc`'s counts and the object itself.
 fn approx_bytes<T>(n: usize) -> usize {
-    n * (std::mem::size_of::<(Key, Arc<T>)>() + 2 * std::mem::size_of::<usize>() + std::mem::size_of::<T>())
+    n * (std::mem::size_of::<(Key, Arc<T>)>()
+        + 2 * std::mem::size_of::<usize>()
+        + std::mem::size_of::<T>())
 }
 
 /// What one cluster's caches hold (for metrics).

@@ -64,8 +64,17 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let (verb, scope) = verb(request.method(), request.uri().path(), request.uri().query());
-        let span = super::traces::kube_span(verb, &self.cluster_id, request.method(), request.uri().path());
+        let (verb, scope) = verb(
+            request.method(),
+            request.uri().path(),
+            request.uri().query(),
+        );
+        let span = super::traces::kube_span(
+            verb,
+            &self.cluster_id,
+            request.method(),
+            request.uri().path(),
+        );
         super::traces::inject(&span, request.headers_mut());
         let future = self.inner.call(request);
         let metrics = self.metrics.clone();
@@ -164,27 +173,62 @@ mod tests {
     fn verbs_are_named_as_the_api_server_names_them() {
         let v = |m: Method, path: &str, q: Option<&str>| verb(&m, path, q);
         assert_eq!(v(Method::GET, "/version", None), ("get", "nonresource"));
-        assert_eq!(v(Method::GET, "/apis/apps/v1", None), ("get", "nonresource"));
-        assert_eq!(v(Method::GET, "/api/v1/namespaces", None), ("list", "cluster"));
-        assert_eq!(v(Method::GET, "/api/v1/namespaces/kube-system", None), ("get", "resource"));
-        assert_eq!(v(Method::PUT, "/api/v1/namespaces/x/finalize", None), ("update", "resource"));
-        assert_eq!(v(Method::GET, "/api/v1/nodes", Some("limit=500")), ("list", "cluster"));
         assert_eq!(
-            v(Method::GET, "/api/v1/pods", Some("watch=true&resourceVersion=1")),
+            v(Method::GET, "/apis/apps/v1", None),
+            ("get", "nonresource")
+        );
+        assert_eq!(
+            v(Method::GET, "/api/v1/namespaces", None),
+            ("list", "cluster")
+        );
+        assert_eq!(
+            v(Method::GET, "/api/v1/namespaces/kube-system", None),
+            ("get", "resource")
+        );
+        assert_eq!(
+            v(Method::PUT, "/api/v1/namespaces/x/finalize", None),
+            ("update", "resource")
+        );
+        assert_eq!(
+            v(Method::GET, "/api/v1/nodes", Some("limit=500")),
+            ("list", "cluster")
+        );
+        assert_eq!(
+            v(
+                Method::GET,
+                "/api/v1/pods",
+                Some("watch=true&resourceVersion=1")
+            ),
             ("watch", "cluster")
         );
-        assert_eq!(v(Method::GET, "/api/v1/namespaces/a/pods", None), ("list", "namespace"));
-        assert_eq!(v(Method::GET, "/api/v1/namespaces/a/pods/p", None), ("get", "resource"));
-        assert_eq!(v(Method::GET, "/api/v1/namespaces/a/pods/p/log", None), ("get", "resource"));
+        assert_eq!(
+            v(Method::GET, "/api/v1/namespaces/a/pods", None),
+            ("list", "namespace")
+        );
+        assert_eq!(
+            v(Method::GET, "/api/v1/namespaces/a/pods/p", None),
+            ("get", "resource")
+        );
+        assert_eq!(
+            v(Method::GET, "/api/v1/namespaces/a/pods/p/log", None),
+            ("get", "resource")
+        );
         assert_eq!(
             v(Method::POST, "/apis/apps/v1/namespaces/a/deployments", None),
             ("create", "namespace")
         );
         assert_eq!(
-            v(Method::PATCH, "/apis/apps/v1/namespaces/a/deployments/d/scale", None),
+            v(
+                Method::PATCH,
+                "/apis/apps/v1/namespaces/a/deployments/d/scale",
+                None
+            ),
             ("patch", "resource")
         );
-        assert_eq!(v(Method::DELETE, "/api/v1/namespaces/a/pods/p", None), ("delete", "resource"));
+        assert_eq!(
+            v(Method::DELETE, "/api/v1/namespaces/a/pods/p", None),
+            ("delete", "resource")
+        );
         assert_eq!(
             v(Method::DELETE, "/api/v1/namespaces/a/pods", None),
             ("deletecollection", "namespace")

@@ -136,7 +136,8 @@ pub struct Families {
     pub watch_cache_objects: Family<CacheLabels, Gauge>,
     pub watch_cache_bytes: Family<CacheLabels, Gauge>,
     pub operations: Family<OperationLabels, Gauge>,
-    pub operation_oldest_active_age: Family<OperationKindLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub operation_oldest_active_age:
+        Family<OperationKindLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub db_connections: Family<PoolStateLabels, Gauge>,
     pub db_connections_max: Gauge,
     pub db_pending_requests: Gauge,
@@ -282,7 +283,8 @@ impl Metrics {
             "Callers waiting for a database connection",
             db_pending_requests.clone(),
         );
-        let db_operation_duration = Histograms::<DbLabels>::new_with_constructor(query_histogram as _);
+        let db_operation_duration =
+            Histograms::<DbLabels>::new_with_constructor(query_histogram as _);
         registry.register_with_unit(
             "db_client_operation_duration",
             "Database work of one store call: waiting for a connection and its statements",
@@ -350,7 +352,9 @@ impl Metrics {
     /// The Prometheus text exposition (version 0.0.4) of every family.
     pub fn encode(&self) -> String {
         let mut text = String::new();
-        if let Err(err) = prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry) {
+        if let Err(err) =
+            prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)
+        {
             tracing::warn!(%err, "encoding metrics failed");
         }
         text

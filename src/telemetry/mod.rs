@@ -23,7 +23,10 @@ use crate::config::LogFormat;
 /// names its RPC and trace id.
 const DEFAULT_DIRECTIVES: &[(&str, &str)] = &[
     ("kube_client", "kube_client=error"),
-    ("flotilla::telemetry::traces", "flotilla::telemetry::traces=info"),
+    (
+        "flotilla::telemetry::traces",
+        "flotilla::telemetry::traces=info",
+    ),
 ];
 
 pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {

@@ -102,10 +102,16 @@ impl MethodCatalog {
     }
 
     fn lookup(&self, path: &str) -> MethodInfo {
-        self.methods.get(path).cloned().unwrap_or_else(|| MethodInfo {
-            name: self.other.clone().unwrap_or_else(|| Arc::from(OTHER_METHOD)),
-            stream_kind: None,
-        })
+        self.methods
+            .get(path)
+            .cloned()
+            .unwrap_or_else(|| MethodInfo {
+                name: self
+                    .other
+                    .clone()
+                    .unwrap_or_else(|| Arc::from(OTHER_METHOD)),
+                stream_kind: None,
+            })
     }
 
     /// Fully qualified names of every method known (for docs and tests).
@@ -191,7 +197,10 @@ struct CallInProgress {
 impl CallInProgress {
     fn start(metrics: Metrics, info: MethodInfo) -> CallInProgress {
         if let Some(kind) = info.stream_kind {
-            metrics.open_streams.get_or_create(&StreamLabels { kind }).inc();
+            metrics
+                .open_streams
+                .get_or_create(&StreamLabels { kind })
+                .inc();
         }
         CallInProgress {
             metrics,

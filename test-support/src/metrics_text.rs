@@ -54,9 +54,7 @@ fn parse_value(text: &str) -> Result<f64, String> {
 /// `{a="x",b="y\"z"}` → labels; the text after the closing brace.
 fn parse_labels(text: &str) -> Result<(BTreeMap<String, String>, &str), String> {
     let mut labels = BTreeMap::new();
-    let mut rest = text
-        .strip_prefix('{')
-        .ok_or("labels must start with {")?;
+    let mut rest = text.strip_prefix('{').ok_or("labels must start with {")?;
     loop {
         rest = rest.trim_start();
         if let Some(after) = rest.strip_prefix('}') {
@@ -109,7 +107,9 @@ fn belongs(family: &str, kind: &str, sample: &str) -> bool {
         ]
         .contains(&sample.to_string()),
         "summary" => {
-            sample == family || sample == format!("{family}_sum") || sample == format!("{family}_count")
+            sample == family
+                || sample == format!("{family}_sum")
+                || sample == format!("{family}_count")
         }
         _ => sample == family,
     }
@@ -159,7 +159,7 @@ impl Exposition {
                 continue;
             }
             let name_end = line
-                .find(|c: char| c == '{' || c == ' ')
+                .find(['{', ' '])
                 .ok_or_else(|| fail("sample without value".into()))?;
             let name = &line[..name_end];
             if !is_metric_name(name) {
@@ -211,7 +211,11 @@ impl Exposition {
             }
             // Group buckets by their labels other than `le`.
             let mut groups: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-            for s in family.samples.iter().filter(|s| s.name.ends_with("_bucket")) {
+            for s in family
+                .samples
+                .iter()
+                .filter(|s| s.name.ends_with("_bucket"))
+            {
                 let le = s
                     .labels
                     .get("le")
@@ -242,7 +246,10 @@ impl Exposition {
                     })
                     .ok_or_else(|| format!("{name}{labels}: no _count"))?;
                 if count.value != last.1 {
-                    return Err(format!("{name}{labels}: +Inf bucket {} != count {}", last.1, count.value));
+                    return Err(format!(
+                        "{name}{labels}: +Inf bucket {} != count {}",
+                        last.1, count.value
+                    ));
                 }
             }
         }

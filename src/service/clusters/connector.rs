@@ -148,9 +148,7 @@ impl ClusterConnector {
             return Ok(client);
         }
         let access = self.open(row).await?;
-        let client = self
-            .build(&row.id, &access, None)
-            .map_err(connect_error)?;
+        let client = self.build(&row.id, &access, None).map_err(connect_error)?;
         self.cache.insert(&row.id, row.version, client.clone());
         Ok(client)
     }
