@@ -26,7 +26,7 @@ pub struct TransportSettings {
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
     /// Where calls, attempts, retries and throttles are counted; `None`: nowhere.
-    pub metrics: Option<crate::telemetry::Metrics>,
+    pub metrics: Option<crate::telemetry::metrics::Metrics>,
 }
 
 impl Default for TransportSettings {
@@ -262,13 +262,13 @@ impl VendorHttp {
 
 /// Counts one vendor call in the metrics, when they are on.
 struct CallObserver<'a> {
-    metrics: Option<&'a crate::telemetry::Metrics>,
+    metrics: Option<&'a crate::telemetry::metrics::Metrics>,
     labels: VendorOperationLabels,
 }
 
 impl<'a> CallObserver<'a> {
     fn new(
-        metrics: Option<&'a crate::telemetry::Metrics>,
+        metrics: Option<&'a crate::telemetry::metrics::Metrics>,
         vendor: &'static str,
         operation: &'static str,
     ) -> Self {

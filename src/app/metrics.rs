@@ -16,11 +16,8 @@ use crate::{
     auth::audit::AuditLog,
     kube::watch_cache::WatchCaches,
     store::{ACTIVE_STATES, Store, now_millis},
-    telemetry::{
-        Metrics,
-        metrics::{
-            CONTENT_TYPE, CacheLabels, OperationKindLabels, OperationLabels, PoolStateLabels,
-        },
+    telemetry::metrics::{
+        CONTENT_TYPE, CacheLabels, Metrics, OperationKindLabels, OperationLabels, PoolStateLabels,
     },
 };
 

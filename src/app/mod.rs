@@ -81,7 +81,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         .as_ref()
         .map(TcpListener::local_addr)
         .transpose()?;
-    let recorded = crate::telemetry::Metrics::new();
+    let recorded = crate::telemetry::metrics::Metrics::new();
 
     let shutdown = CancellationToken::new();
     let keyring = Arc::new(open_keyring(&settings, store.kind())?);

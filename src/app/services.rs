@@ -65,7 +65,7 @@ pub struct Services {
     pub registry_content: Arc<RegistryContent>,
     pub pull_secrets: Arc<PullSecrets>,
     /// Every metric family (recorded always; served only with --metrics-listen).
-    pub metrics: crate::telemetry::Metrics,
+    pub metrics: crate::telemetry::metrics::Metrics,
 }
 
 impl Services {
@@ -76,7 +76,7 @@ impl Services {
         providers: super::providers::Providers,
         outbound: Arc<crate::net::OutboundPolicy>,
         shutdown: tokio_util::sync::CancellationToken,
-        metrics: crate::telemetry::Metrics,
+        metrics: crate::telemetry::metrics::Metrics,
     ) -> Services {
         let super::providers::Providers {
             clusters: providers,

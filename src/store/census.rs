@@ -78,7 +78,9 @@ impl Store {
 
 /// The histogram store calls report their database time to, set once metrics are on.
 #[derive(Clone, Default)]
-pub(crate) struct QueryMetrics(std::sync::Arc<std::sync::OnceLock<crate::telemetry::Metrics>>);
+pub(crate) struct QueryMetrics(
+    std::sync::Arc<std::sync::OnceLock<crate::telemetry::metrics::Metrics>>,
+);
 
 impl QueryMetrics {
     /// Times until dropped (every return path of a store call).
@@ -92,7 +94,7 @@ impl QueryMetrics {
 }
 
 pub(crate) struct QueryTimer<'a> {
-    metrics: &'a crate::telemetry::Metrics,
+    metrics: &'a crate::telemetry::metrics::Metrics,
     system: &'static str,
     started: std::time::Instant,
 }
@@ -111,7 +113,7 @@ impl Drop for QueryTimer<'_> {
 impl Store {
     /// From now on every store call's database time (waiting for a connection included) is
     /// observed in `metrics`. Only the first call has an effect.
-    pub fn observe_queries(&self, metrics: crate::telemetry::Metrics) {
+    pub fn observe_queries(&self, metrics: crate::telemetry::metrics::Metrics) {
         let _ = self.metrics.0.set(metrics);
     }
 }

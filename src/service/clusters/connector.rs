@@ -10,7 +10,7 @@ use crate::{
     },
     net::OutboundPolicy,
     store::{ClusterRow, SecretRow, Store, now_millis},
-    telemetry::{Metrics, kube_requests::KubeRequestLayer},
+    telemetry::{kube_requests::KubeRequestLayer, metrics::Metrics},
 };
 
 use crate::service::{
