@@ -36,7 +36,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let settings = Settings::resolve_serve(&args)?;
-            telemetry::init(settings.log_format, &settings.log_filter)?;
+            let traces = telemetry::init_with_traces(
+                settings.log_format,
+                &settings.log_filter,
+                settings.otlp_endpoint.as_deref(),
+            )?;
             let server = app::start(settings).await?;
             let token = server.shutdown_token();
             tokio::spawn(async move {
@@ -45,6 +49,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             });
             server.wait().await?;
             tracing::info!("stopped");
+            if let Some(traces) = traces {
+                // Sends the last spans; blocks on the exporter's thread.
+                tokio::task::block_in_place(|| drop(traces));
+            }
             Ok(())
         }
         Command::RotateMasterKey(args) => {

@@ -4,6 +4,7 @@
 
 mod console;
 mod health;
+mod metrics;
 mod providers;
 mod router;
 mod services;
@@ -29,6 +30,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where the first admin token was written, when this start created it.
     pub bootstrap_token_file: Option<std::path::PathBuf>,
+    /// Where GET /metrics is served (`--metrics-listen`, with the real port), if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -70,6 +73,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match settings.metrics_listen {
+        Some(at) => Some(metrics::bind(at).await?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
+    let recorded = crate::telemetry::metrics::Metrics::new();
 
     let shutdown = CancellationToken::new();
     let keyring = Arc::new(open_keyring(&settings, store.kind())?);
@@ -83,11 +95,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     ));
     // Checked on every outbound connection; knows the real port when listening on port 0.
     let outbound = Arc::new(settings.outbound.policy(addr));
-    let providers = providers::build(
-        &settings.vendors,
-        &settings.registries.extra_providers,
-        &outbound,
-    )?;
+    let mut vendors = settings.vendors.clone();
+    vendors.transport.metrics = Some(recorded.clone());
+    let providers = providers::build(&vendors, &settings.registries.extra_providers, &outbound)?;
     let services = Services::new(
         &settings,
         store,
@@ -95,7 +105,21 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         providers,
         outbound,
         shutdown.child_token(),
+        recorded,
     );
+    if let Some(listener) = metrics_listener {
+        let sampler = metrics::Sampler::new(
+            services.metrics.clone(),
+            services.store.clone(),
+            services.caches.clone(),
+            services.audit.clone(),
+        );
+        tokio::spawn(metrics::serve(
+            listener,
+            Arc::new(sampler),
+            shutdown.child_token(),
+        ));
+    }
     let bootstrap_token_file = services
         .tokens
         .bootstrap(
@@ -183,10 +207,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         services.audit.flush().await;
         result
     });
-    tracing::info!(%addr, tls, database = %redact_url(&settings.database_url), "flotilla serving");
+    tracing::info!(%addr, tls, database = %redact_url(&settings.database_url), metrics = ?metrics_addr, "flotilla serving");
     Ok(RunningServer {
         addr,
         bootstrap_token_file,
+        metrics_addr,
         shutdown,
         task,
     })

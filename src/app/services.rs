@@ -67,6 +67,8 @@ pub struct Services {
     pub pull_secrets: Arc<PullSecrets>,
     /// The clusters this replica probes and caches (per-cluster leases in the database).
     pub ownership: Arc<ClusterOwnership>,
+    /// Every metric family (recorded always; served only with --metrics-listen).
+    pub metrics: crate::telemetry::metrics::Metrics,
 }
 
 impl Services {
@@ -77,6 +79,7 @@ impl Services {
         providers: super::providers::Providers,
         outbound: Arc<crate::net::OutboundPolicy>,
         shutdown: tokio_util::sync::CancellationToken,
+        metrics: crate::telemetry::metrics::Metrics,
     ) -> Services {
         let super::providers::Providers {
             clusters: providers,
@@ -86,12 +89,16 @@ impl Services {
         let replica_id = ClusterOwnership::replica_name();
         let (board, status_sync) = StatusBoard::shared(store.clone(), replica_id.clone());
         tokio::spawn(status_sync.run(shutdown.clone()));
-        let connector = Arc::new(ClusterConnector::new(
-            store.clone(),
-            keyring.clone(),
-            Timeouts::default(),
-            outbound,
-        ));
+        store.observe_queries(metrics.clone());
+        let connector = Arc::new(
+            ClusterConnector::new(
+                store.clone(),
+                keyring.clone(),
+                Timeouts::default(),
+                outbound,
+            )
+            .with_metrics(metrics.clone()),
+        );
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(settings.watch_cache_idle));
         let ownership = Arc::new(
@@ -128,6 +135,10 @@ impl Services {
             {
                 let resources = resources.clone();
                 Arc::new(move |id: &str| resources.forget_cluster(id))
+            },
+            {
+                let metrics = metrics.clone();
+                Arc::new(move |id: &str| metrics.forget_cluster(id))
             },
         ];
         let catalog = Arc::new(
@@ -204,6 +215,7 @@ impl Services {
         )));
         Services {
             ownership,
+            metrics,
             pull_secrets,
             admin,
             registry_connector,

@@ -68,6 +68,11 @@ impl TestServer {
         }
     }
 
+    /// Where the server serves GET /metrics (set `metrics_listen` to have one).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().and_then(|s| s.metrics_addr)
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -342,9 +342,16 @@ pub async fn probe_and_record(
         .timeouts()
         .request
         .min(interval.max(Duration::from_secs(1)));
+    let started = std::time::Instant::now();
+    let observe = |reachable| {
+        if let Some(metrics) = connector.metrics() {
+            metrics.record_probe(&row.id, started.elapsed(), reachable);
+        }
+    };
     match connector.client(row).await {
         Ok(client) => {
             let outcome = client.probe(limit).await;
+            observe(outcome.is_ok());
             if let Err(err) = &outcome {
                 tracing::debug!(cluster = %row.id, error = %err, "cluster probe failed");
             }
@@ -354,7 +361,10 @@ pub async fn probe_and_record(
                 client.credential_expiry_millis,
             )
         }
-        Err(err) => board.record(&row.id, Err(err.to_string()), None),
+        Err(err) => {
+            observe(false);
+            board.record(&row.id, Err(err.to_string()), None)
+        }
     }
 }
 
