@@ -15,7 +15,6 @@ use anyhow::Context;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Server, server::TcpIncoming};
-use tonic_health::ServingStatus;
 
 use crate::{
     config::{Settings, redact_url},
@@ -31,6 +30,8 @@ pub struct RunningServer {
     pub bootstrap_token_file: Option<std::path::PathBuf>,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
+    /// Stops only the operation worker (tests make its death observable with it).
+    worker_stop: CancellationToken,
 }
 
 impl RunningServer {
@@ -43,6 +44,13 @@ impl RunningServer {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         self.wait().await
+    }
+
+    /// Stops the operation worker's loops and nothing else, as a crashed worker would: for
+    /// tests of the health checks.
+    #[doc(hidden)]
+    pub fn stop_operation_worker(&self) {
+        self.worker_stop.cancel();
     }
 
     /// Waits until the server has stopped (after its shutdown token is cancelled).
@@ -127,12 +135,18 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         ));
     }
     tokio::spawn(services.caches.clone().run_janitor(shutdown.child_token()));
-    services.worker.clone().spawn(shutdown.child_token());
+    let worker_stop = shutdown.child_token();
+    services.worker.clone().spawn(worker_stop.clone());
     let built = router::build(&settings, &services, Server::builder()).await?;
-    tokio::spawn(health::watch_database(
-        services.store.clone(),
+    health::announce_start(&built.health).await;
+    tokio::spawn(health::watch(
+        health::Watched {
+            store: services.store.clone(),
+            worker: services.worker.pulse(),
+            worker_stall_after: services.worker.stall_limit(),
+            interval: settings.health_check_interval,
+        },
         built.health.clone(),
-        settings.health_check_interval,
         shutdown.child_token(),
     ));
     let token = shutdown.clone();
@@ -160,15 +174,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             result = &mut serving => return result.context("server failed"),
             () = token.cancelled() => {}
         }
-        for name in crate::proto::SERVICE_NAMES
-            .iter()
-            .chain(std::iter::once(&""))
-        {
-            built
-                .health
-                .set_service_status(*name, ServingStatus::NotServing)
-                .await;
-        }
+        health::announce_draining(&built.health).await;
         tracing::info!(
             grace_seconds = grace.as_secs(),
             "shutting down: no new connections"
@@ -189,6 +195,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         bootstrap_token_file,
         shutdown,
         task,
+        worker_stop,
     })
 }
 

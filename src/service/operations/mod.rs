@@ -4,6 +4,7 @@
 
 pub mod decide;
 mod failure;
+pub mod pulse;
 pub mod retry;
 mod step;
 pub mod worker;
