@@ -2,6 +2,7 @@
 //! serves gRPC, grpc-web, reflection, health and the browser console on one port, with or without
 //! TLS.
 
+pub mod backup;
 mod console;
 mod health;
 mod providers;
@@ -71,6 +72,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     }
     let tls_config = settings.tls.as_ref().map(tls::server_config).transpose()?;
     create_data_dir(&settings.data_dir)?;
+    // Held while serving: `flotilla restore` refuses to replace a database in use.
+    let serving_lock = crate::store::sqlite_path(&settings.database_url)
+        .map(|db| crate::store::backup::lock_for_serving(&db))
+        .transpose()?;
     let store = Store::open(&settings.database_url)
         .await
         .with_context(|| format!("opening {}", redact_url(&settings.database_url)))?;
@@ -187,6 +192,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             }
         };
         services.audit.flush().await;
+        drop(serving_lock);
         result
     });
     tracing::info!(%addr, tls, database = %redact_url(&settings.database_url), "flotilla serving");

@@ -4,6 +4,7 @@
 //! migration folders keep the column types compatible.
 
 mod auth;
+pub mod backup;
 mod clusters;
 mod credentials;
 mod migrate;
@@ -244,7 +245,8 @@ impl Store {
 }
 
 /// `sqlite://PATH`, `sqlite:PATH` → PATH.
-fn sqlite_path(url: &str) -> Option<PathBuf> {
+/// The file of a `sqlite://` URL; none for any other URL.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
     url.strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .map(PathBuf::from)
