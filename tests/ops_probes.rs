@@ -234,3 +234,69 @@ async fn draining_fails_readiness_but_not_liveness() {
     );
     stopping.await.expect("shutdown task");
 }
+
+/// A client watching an operation on a replica that drains is told to go elsewhere at once
+/// (UNAVAILABLE, SHUTTING_DOWN, as clients retry), not cut off at the end of the grace period.
+#[tokio::test]
+async fn an_operation_watch_ends_with_unavailable_when_the_server_drains() {
+    use flotilla::proto::{self as pb, operation_service_client::OperationServiceClient};
+    let server = TestServer::start().await;
+    let store = server.store().await;
+    store
+        .insert_cluster(&support::rows::imported_cluster("beta"))
+        .await
+        .expect("cluster");
+    store
+        .insert_operation(&flotilla::store::OperationRow {
+            id: "op-waiting".into(),
+            resource: "clusters/beta".into(),
+            cluster_id: "beta".into(),
+            kind: "UPGRADE_CLUSTER".into(),
+            state: "PENDING".into(),
+            provider: "imported".into(),
+            request_id: None,
+            request_token: String::new(),
+            request_hash: None,
+            requested_by: "admin".into(),
+            detail: serde_json::json!({
+                "input": {"type": "upgrade_cluster", "version": "1.33.1"},
+                "step": "submit",
+                "credential_id": "",
+                "region": "",
+                "retry_deadline_millis": 0,
+            })
+            .to_string(),
+            lease_owner: None,
+            lease_expire_time: None,
+            // Not due: the worker leaves it alone, the watch has nothing to end on.
+            next_run_time: i64::MAX / 2,
+            version: 1,
+            create_time: 1,
+            update_time: 1,
+        })
+        .await
+        .expect("operation");
+    let mut watch = OperationServiceClient::new(server.channel().await)
+        .watch_operation(pb::WatchOperationRequest {
+            operation_id: "op-waiting".into(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.message().await.expect("first").expect("the operation");
+    assert_eq!(
+        first.operation.expect("operation").state(),
+        pb::OperationState::Pending
+    );
+
+    let started = Instant::now();
+    let stopping = tokio::spawn(server.shutdown());
+    let ended = tokio::time::timeout(Duration::from_secs(5), watch.message())
+        .await
+        .expect("the watch ends well within the grace period");
+    let status = ended.expect_err("the watch ends with a status");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("shutting down"), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    stopping.await.expect("shutdown task");
+}
