@@ -171,7 +171,11 @@ async fn sqlite_backup_while_writing_restores_into_a_server_that_opens_every_sec
     writer.await.expect("writer");
     assert!(said.contains("master key"), "{said}");
 
-    let mode = std::fs::metadata(&file).expect("backup file").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&file)
+        .expect("backup file")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600, "backup file mode");
     assert_eq!(
         support::db::sqlite(&file, "PRAGMA integrity_check"),
@@ -227,7 +231,10 @@ async fn sqlite_backup_while_writing_restores_into_a_server_that_opens_every_sec
         &new_data.display().to_string(),
         &file.display().to_string(),
     ]);
-    assert!(without_key.contains("WARNING: no master keys"), "{without_key}");
+    assert!(
+        without_key.contains("WARNING: no master keys"),
+        "{without_key}"
+    );
     copy_key_file(&data.join("master.keys"), &new_data.join("master.keys"));
     server.shutdown().await;
 
@@ -277,9 +284,12 @@ impl ScratchDatabase {
         let mut conn = AsyncPgConnection::establish(&self.admin)
             .await
             .expect("connect");
-        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .await
-            .expect("drop database");
+        conn.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .await
+        .expect("drop database");
     }
 }
 
@@ -322,7 +332,13 @@ async fn postgres_dump_and_restore_keeps_every_secret_openable() {
     let copy = ScratchDatabase::create().await;
     pg_tool(
         "pg_restore",
-        &["--no-owner", "--exit-on-error", "--dbname", &copy.url, &dump_path],
+        &[
+            "--no-owner",
+            "--exit-on-error",
+            "--dbname",
+            &copy.url,
+            &dump_path,
+        ],
     );
     let raw_secrets: usize = pg_tool(
         "psql",

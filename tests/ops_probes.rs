@@ -53,7 +53,11 @@ async fn wait_until(
                 "{name:?} must stay {must:?} meanwhile"
             );
         }
-        if now.iter().zip(wanted).all(|((_, got), (_, want))| got == want) {
+        if now
+            .iter()
+            .zip(wanted)
+            .all(|((_, got), (_, want))| got == want)
+        {
             return;
         }
         assert!(
@@ -158,7 +162,11 @@ async fn a_dead_operation_worker_fails_readiness_and_liveness() {
     let mut health = HealthClient::new(server.raw_channel().await);
     wait_until(
         &mut health,
-        &[(READINESS, Serving), (LIVENESS, Serving), (OPERATIONS, Serving)],
+        &[
+            (READINESS, Serving),
+            (LIVENESS, Serving),
+            (OPERATIONS, Serving),
+        ],
         &[],
         Duration::from_secs(5),
     )
@@ -283,7 +291,11 @@ async fn an_operation_watch_ends_with_unavailable_when_the_server_drains() {
         .await
         .expect("watch")
         .into_inner();
-    let first = watch.message().await.expect("first").expect("the operation");
+    let first = watch
+        .message()
+        .await
+        .expect("first")
+        .expect("the operation");
     assert_eq!(
         first.operation.expect("operation").state(),
         pb::OperationState::Pending

@@ -25,8 +25,7 @@ use std::{
 };
 
 use flotilla::proto::{
-    self as pb, cluster_service_client::ClusterServiceClient,
-    log_stream_client::LogStreamClient,
+    self as pb, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
 };
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{ListParams, LogParams, PostParams};
@@ -81,7 +80,14 @@ impl Replica {
             .open(&self.log)
             .expect("replica log");
         let child = Command::new(FLOTILLA)
-            .args(["serve", "--rate-limit", "0", "--peer-rate-limit", "0", "--listen"])
+            .args([
+                "serve",
+                "--rate-limit",
+                "0",
+                "--peer-rate-limit",
+                "0",
+                "--listen",
+            ])
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--database-url")
             .arg(&self.database_url)
@@ -171,7 +177,10 @@ async fn follow_logs(addresses: Vec<String>, namespace: String, endings: Endings
     let mut at = 0;
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        assert!(Instant::now() < deadline, "log follower: no {LAST_LINE} in time");
+        assert!(
+            Instant::now() < deadline,
+            "log follower: no {LAST_LINE} in time"
+        );
         let Some(channel) = authed(&addresses[at]).await else {
             at = (at + 1) % addresses.len();
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -244,18 +253,17 @@ async fn follow_logs(addresses: Vec<String>, namespace: String, endings: Endings
 }
 
 /// Follows the namespace's events across replicas; returns event names, each once.
-async fn follow_events(
-    addresses: Vec<String>,
-    namespace: String,
-    endings: Endings,
-) -> Vec<String> {
+async fn follow_events(addresses: Vec<String>, namespace: String, endings: Endings) -> Vec<String> {
     let mut names = Vec::new();
     let mut seen = HashSet::new();
     let mut resume_token = String::new();
     let mut at = 0;
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        assert!(Instant::now() < deadline, "event follower: no {LAST_EVENT} in time");
+        assert!(
+            Instant::now() < deadline,
+            "event follower: no {LAST_EVENT} in time"
+        );
         let Some(channel) = authed(&addresses[at]).await else {
             at = (at + 1) % addresses.len();
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -476,7 +484,10 @@ async fn rolling_restart_loses_no_log_line_and_no_event() {
 
     // Every replica drained in its grace period, without closing calls by force.
     for (name, took) in [("a", drained_a), ("b", drained_b)] {
-        assert!(took < Duration::from_secs(9), "replica {name} took {took:?} to drain");
+        assert!(
+            took < Duration::from_secs(9),
+            "replica {name} took {took:?} to drain"
+        );
     }
     for replica in [&a, &b] {
         let log = std::fs::read_to_string(&replica.log).unwrap_or_default();
@@ -510,7 +521,11 @@ async fn rolling_restart_loses_no_log_line_and_no_event() {
         .await
         .expect("pod log");
     let expected_lines: Vec<String> = served.lines().map(str::to_string).collect();
-    assert!(expected_lines.len() > 50, "{} lines written", expected_lines.len());
+    assert!(
+        expected_lines.len() > 50,
+        "{} lines written",
+        expected_lines.len()
+    );
     assert_eq!(followed_lines, expected_lines, "log lines, in order, once");
 
     let mut expected_events: Vec<String> = ns

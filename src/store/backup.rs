@@ -18,11 +18,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use diesel::migration::MigrationSource;
 use diesel::{
     Connection, QueryableByName, RunQueryDsl, SqliteConnection, connection::SimpleConnection,
     sql_types::Text,
 };
-use diesel::migration::MigrationSource;
 
 /// Why a backup or restore did not happen. Messages name files, never contents.
 #[derive(Debug, thiserror::Error)]
@@ -254,20 +254,17 @@ fn check_backup(file: &Path) -> Result<Checked> {
             .into_iter()
             .map(|r| r.value)
             .collect();
-    let known: Vec<String> = MigrationSource::<diesel::sqlite::Sqlite>::migrations(
-        &super::migrate::SQLITE,
-    )
-        .map_err(|e| BackupError::Sqlite {
-            path: file.to_path_buf(),
-            message: e.to_string(),
-        })?
-        .iter()
-        .map(|m| m.name().version().to_string())
-        .collect();
+    let known: Vec<String> =
+        MigrationSource::<diesel::sqlite::Sqlite>::migrations(&super::migrate::SQLITE)
+            .map_err(|e| BackupError::Sqlite {
+                path: file.to_path_buf(),
+                message: e.to_string(),
+            })?
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect();
     if !applied.iter().any(|v| known.contains(v)) {
-        return Err(not_flotilla(
-            "none of its migrations is one of Flotilla's",
-        ));
+        return Err(not_flotilla("none of its migrations is one of Flotilla's"));
     }
     let unknown: Vec<&str> = applied
         .iter()

@@ -135,7 +135,10 @@ mod tests {
         let pulse = WorkerPulse::default();
         let _guard = pulse.enter_loop();
         std::thread::sleep(Duration::from_millis(30));
-        assert_eq!(pulse.health(Duration::from_millis(10)), WorkerHealth::Stalled);
+        assert_eq!(
+            pulse.health(Duration::from_millis(10)),
+            WorkerHealth::Stalled
+        );
         assert_eq!(pulse.health(Duration::from_secs(10)), WorkerHealth::Alive);
         pulse.beat();
         assert_eq!(pulse.health(Duration::from_millis(10)), WorkerHealth::Alive);
