@@ -41,6 +41,31 @@ pub enum Command {
     /// flotilla:operator and flotilla:admin to the ClusterRoles view, edit and admin, for
     /// clusters in impersonation mode: `flotilla rbac-manifest | kubectl apply -f -`.
     RbacManifest,
+    /// Copy the embedded SQLite database to FILE while servers keep running (PostgreSQL:
+    /// use pg_dump). Keep the master key file with it.
+    Backup(BackupArgs),
+    /// Replace the embedded SQLite database with a backup made by `flotilla backup`; the old
+    /// one is kept aside. Stop every server on the database first.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Where to write the copy (created with mode 0600)
+    pub file: PathBuf,
+    /// Replace FILE if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// A file written by `flotilla backup`
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

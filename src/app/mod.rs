@@ -2,6 +2,7 @@
 //! serves gRPC, grpc-web, reflection, health and the browser console on one port, with or without
 //! TLS.
 
+pub mod backup;
 mod console;
 mod health;
 mod metrics;
@@ -16,7 +17,6 @@ use anyhow::Context;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Server, server::TcpIncoming};
-use tonic_health::ServingStatus;
 
 use crate::{
     config::{Settings, redact_url},
@@ -34,6 +34,8 @@ pub struct RunningServer {
     pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
+    /// Stops only the operation worker (tests make its death observable with it).
+    worker_stop: CancellationToken,
 }
 
 impl RunningServer {
@@ -46,6 +48,13 @@ impl RunningServer {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         self.wait().await
+    }
+
+    /// Stops the operation worker's loops and nothing else, as a crashed worker would: for
+    /// tests of the health checks.
+    #[doc(hidden)]
+    pub fn stop_operation_worker(&self) {
+        self.worker_stop.cancel();
     }
 
     /// Waits until the server has stopped (after its shutdown token is cancelled).
@@ -66,6 +75,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     }
     let tls_config = settings.tls.as_ref().map(tls::server_config).transpose()?;
     create_data_dir(&settings.data_dir)?;
+    // Held while serving: `flotilla restore` refuses to replace a database in use.
+    let serving_lock = crate::store::sqlite_path(&settings.database_url)
+        .map(|db| crate::store::backup::lock_for_serving(&db))
+        .transpose()?;
     let store = Store::open(&settings.database_url)
         .await
         .with_context(|| format!("opening {}", redact_url(&settings.database_url)))?;
@@ -151,12 +164,18 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         ));
     }
     tokio::spawn(services.caches.clone().run_janitor(shutdown.child_token()));
-    services.worker.clone().spawn(shutdown.child_token());
+    let worker_stop = shutdown.child_token();
+    services.worker.clone().spawn(worker_stop.clone());
     let built = router::build(&settings, &services, Server::builder()).await?;
-    tokio::spawn(health::watch_database(
-        services.store.clone(),
+    health::announce_start(&built.health).await;
+    tokio::spawn(health::watch(
+        health::Watched {
+            store: services.store.clone(),
+            worker: services.worker.pulse(),
+            worker_stall_after: services.worker.stall_limit(),
+            interval: settings.health_check_interval,
+        },
         built.health.clone(),
-        settings.health_check_interval,
         shutdown.child_token(),
     ));
     let token = shutdown.clone();
@@ -184,15 +203,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             result = &mut serving => return result.context("server failed"),
             () = token.cancelled() => {}
         }
-        for name in crate::proto::SERVICE_NAMES
-            .iter()
-            .chain(std::iter::once(&""))
-        {
-            built
-                .health
-                .set_service_status(*name, ServingStatus::NotServing)
-                .await;
-        }
+        health::announce_draining(&built.health).await;
         tracing::info!(
             grace_seconds = grace.as_secs(),
             "shutting down: no new connections"
@@ -205,6 +216,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             }
         };
         services.audit.flush().await;
+        drop(serving_lock);
         result
     });
     tracing::info!(%addr, tls, database = %redact_url(&settings.database_url), metrics = ?metrics_addr, "flotilla serving");
@@ -214,6 +226,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         metrics_addr,
         shutdown,
         task,
+        worker_stop,
     })
 }
 

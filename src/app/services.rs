@@ -122,7 +122,7 @@ impl Services {
         );
         let workload_logs = Arc::new(WorkloadLogService::new(
             accessor.clone(),
-            shutdown,
+            shutdown.clone(),
             settings.max_log_pods,
             streams.clone(),
         ));
@@ -168,7 +168,8 @@ impl Services {
             workloads.clone(),
             settings.operations.retry_window,
         ));
-        let operations = Arc::new(OperationBook::new(store.clone()));
+        let operations =
+            Arc::new(OperationBook::new(store.clone()).ending_watches_on(shutdown.clone()));
         let worker = Arc::new(OperationWorker::new(
             store.clone(),
             providers,

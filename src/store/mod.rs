@@ -6,6 +6,7 @@
 mod auth;
 mod cluster_leases;
 mod census;
+pub mod backup;
 mod clusters;
 mod credentials;
 mod migrate;
@@ -253,7 +254,8 @@ impl Store {
 }
 
 /// `sqlite://PATH`, `sqlite:PATH` → PATH.
-fn sqlite_path(url: &str) -> Option<PathBuf> {
+/// The file of a `sqlite://` URL; none for any other URL.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
     url.strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .map(PathBuf::from)

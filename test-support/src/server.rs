@@ -104,6 +104,13 @@ impl TestServer {
             .expect("open store")
     }
 
+    /// Stops the server's operation worker only, as a crash of it would.
+    pub fn stop_operation_worker(&self) {
+        if let Some(server) = &self.server {
+            server.stop_operation_worker();
+        }
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown().await.expect("clean shutdown");
