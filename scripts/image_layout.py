@@ -2,7 +2,8 @@
 """Assembles Flotilla's OCI image layout without a container engine (called by scripts/image).
 
 Two layers, both written here as sorted tars with fixed owners and mtimes and gzip'ed without a
-name or timestamp, so the same inputs give the same digests:
+name or timestamp, so the same inputs give the same digests (the base layer's mtimes come from the
+Debian packages, so it is the same layer for every flotilla build on the same packages):
 
   base  what `ldd` says the binary needs, copied out of the Debian packages that ship it (not out
         of the build machine), the CA bundle built from Debian's ca-certificates the way
@@ -112,12 +113,19 @@ def find_in_debs(extracted, soname):
     return hits[0]
 
 
+# The newest mtime of any packaged file the base layer is made from: the base layer's files all
+# get it, so the base depends on the Debian packages only and stays the same layer (same digest,
+# pulled once) across flotilla releases.
+SOURCE_MTIMES = []
+
+
 def copy_resolving(layer, root, rel, seen):
     """Copies root/rel into the layer; a symlink is kept as one and its target copied too."""
     if rel in seen:
         return
     seen.add(rel)
     src = os.path.join(root, rel)
+    SOURCE_MTIMES.append(int(os.lstat(src).st_mtime))
     if os.path.islink(src):
         target = os.readlink(src)
         layer.symlink(rel, target)
@@ -143,6 +151,7 @@ def ca_bundle(root):
         sys.exit("image: ca-certificates ships no certificates?")
     out = b""
     for rel in sorted(certs):
+        SOURCE_MTIMES.append(int(os.stat(os.path.join(base, rel)).st_mtime))
         with open(os.path.join(base, rel), "rb") as f:
             data = f.read()
         out += data if data.endswith(b"\n") else data + b"\n"
@@ -199,6 +208,7 @@ def base_layer(binary, extracted):
             f"{k}: {fields[k]}\n" for k in ("Source", "Version", "Architecture") if k in fields
         )
         layer.file(f"var/lib/dpkg/status.d/{pkg}", stanza.encode())
+        SOURCE_MTIMES.append(int(os.stat(os.path.join(tree, "copyright")).st_mtime))
         with open(os.path.join(tree, "copyright"), "rb") as f:
             layer.file(f"usr/share/doc/{pkg}/copyright", f.read())
     return layer, packages, interp, sonames, ncerts
@@ -209,6 +219,10 @@ def app_layer(binary):
     with open(binary, "rb") as f:
         layer.file(BINARY_PATH, f.read(), 0o755)
     return layer
+
+
+def iso(epoch):
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def blob(out, data):
@@ -245,14 +259,15 @@ def main():
     ap.add_argument("--rootfs-list", help="write the file list (mode uid gid size path) here")
     a = ap.parse_args()
 
-    created = datetime.datetime.fromtimestamp(a.epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = iso(a.epoch)
     os.makedirs(os.path.join(a.out, "blobs", "sha256"), exist_ok=True)
 
     base, packages, interp, sonames, ncerts = base_layer(a.binary, a.debs)
     app = app_layer(a.binary)
     layers, diff_ids, listing, tar_bytes = [], [], [], 0
-    for layer in (base, app):
-        raw = layer.tar(a.epoch)
+    base_epoch = max(SOURCE_MTIMES)
+    for layer, mtime in ((base, base_epoch), (app, a.epoch)):
+        raw = layer.tar(mtime)
         tar_bytes += len(raw)
         diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
         digest, size = blob(a.out, gz(raw))
@@ -305,7 +320,7 @@ def main():
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [
             {
-                "created": created,
+                "created": iso(base_epoch),
                 "created_by": f"scripts/image: base from Debian ({base_desc}): {interp}, "
                 f"{' '.join(sonames)}; CA bundle ({ncerts} certificates); passwd/group (uid {UID})",
             },
