@@ -13,6 +13,7 @@ Light load: LOAD_RPS calls a second for LOAD_SECONDS, round-robin over ListClust
 ListWorkloads (all namespaces) and ListPods (kube-system) of every imported cluster.
 """
 
+import base64
 import os
 import secrets
 import signal
@@ -20,7 +21,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 
@@ -31,7 +31,7 @@ import grpc  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
 import flotilla  # noqa: E402
-from flotilla.v1 import cluster_service_pb2, node_service_pb2, workload_service_pb2  # noqa: E402
+from flotilla.v1 import node_service_pb2, workload_service_pb2  # noqa: E402
 
 BIN = os.environ.get("FLOTILLA_BIN", os.path.join(ROOT, "target", "release", "flotilla"))
 IDLE_SECONDS = int(os.environ.get("IDLE_SECONDS", "30"))
@@ -84,7 +84,7 @@ def main():
     env = {**os.environ, "FLOTILLA_BOOTSTRAP_TOKEN": token}
     if db_url:
         env["FLOTILLA_DATABASE_URL"] = db_url
-        env["FLOTILLA_MASTER_KEY"] = __import__("base64").b64encode(secrets.token_bytes(32)).decode()
+        env["FLOTILLA_MASTER_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         health = health_pb2_grpc.HealthStub(grpc.insecure_channel(addr))

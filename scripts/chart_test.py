@@ -152,7 +152,7 @@ def pod_checks(case, docs, values):
         if not sp or sp.get("grpc", {}).get("service") != "liveness":
             problems.append(f"startup probe {sp}")
     env = {e["name"]: e for e in c.get("env", [])}
-    secret_name = values.get("existingSecret") or f"{'rel'}-flotilla"
+    secret_name = values.get("existingSecret") or "rel-flotilla"
     for var in ("FLOTILLA_DATABASE_URL", "FLOTILLA_MASTER_KEY"):
         ref = env.get(var, {}).get("valueFrom", {}).get("secretKeyRef", {})
         if ref.get("name") != secret_name or ref.get("key") != var:
