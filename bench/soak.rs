@@ -15,9 +15,9 @@
 //!
 //! Environment (defaults are the full soak): SOAK_DURATION_SECS (1800), SOAK_WARMUP_SECS (120),
 //! SOAK_LOG_STREAMS (200), SOAK_LOG_PODS (20), SOAK_LOG_LINES_PER_SEC (per pod, 2),
-//! SOAK_EVENT_WATCHERS (1000), SOAK_EVENT_CLUSTERS (3), SOAK_EVENTS_PER_SEC (total, 4),
+//! SOAK_EVENT_WATCHERS (1000), SOAK_EVENT_NAMESPACES (3), SOAK_EVENTS_PER_SEC (total, 4),
 //! SOAK_UNARY_PER_SEC (50), SOAK_CHURN_EVERY_SECS (10), SOAK_RESTART_EVERY_SECS (300),
-//! SOAK_SAMPLE_SECS (5), SOAK_OUT (output path without extension, default
+//! SOAK_SAMPLE_SECS (5), SOAK_HOME_AFTER_SECS (30), SOAK_OUT (output path without extension, default
 //! target/soak/soak-<time>), SOAK_DATABASE (flotilla_soak), FLOTILLA_BIN,
 //! FLOTILLA_TEST_POSTGRES_URL (required).
 
@@ -62,12 +62,14 @@ pub struct Knobs {
     pub log_pods: usize,
     pub log_lines_per_sec: f64,
     pub event_watchers: usize,
-    pub event_clusters: usize,
+    pub event_namespaces: usize,
     pub events_per_sec: f64,
     pub unary_per_sec: f64,
     pub churn_every: Duration,
     pub restart_every: Duration,
     pub sample_every: Duration,
+    /// A stream resumed on the other replica goes back home after this (plus jitter).
+    pub home_after: Duration,
 }
 
 impl Knobs {
@@ -79,12 +81,13 @@ impl Knobs {
             log_pods: env_num("SOAK_LOG_PODS", 20).max(1) as usize,
             log_lines_per_sec: env_f64("SOAK_LOG_LINES_PER_SEC", 2.0).max(0.1),
             event_watchers: env_num("SOAK_EVENT_WATCHERS", 1000) as usize,
-            event_clusters: env_num("SOAK_EVENT_CLUSTERS", 3).max(1) as usize,
+            event_namespaces: env_num("SOAK_EVENT_NAMESPACES", 3).max(1) as usize,
             events_per_sec: env_f64("SOAK_EVENTS_PER_SEC", 4.0).max(0.1),
             unary_per_sec: env_f64("SOAK_UNARY_PER_SEC", 50.0).max(0.1),
             churn_every: Duration::from_secs(env_num("SOAK_CHURN_EVERY_SECS", 10).max(1)),
             restart_every: Duration::from_secs(env_num("SOAK_RESTART_EVERY_SECS", 300).max(1)),
             sample_every: Duration::from_secs(env_num("SOAK_SAMPLE_SECS", 5).max(1)),
+            home_after: Duration::from_secs(env_num("SOAK_HOME_AFTER_SECS", 30).max(1)),
         }
     }
 }
@@ -140,22 +143,23 @@ async fn main() {
         &urls,
         knobs.log_streams + knobs.event_watchers,
     ));
-    let (log_clusters, event_clusters) = kube.import_clusters(&channels, &knobs).await;
+    kube.import_cluster(&channels).await;
     let stream_plan = Arc::new(StreamPlan {
+        cluster: soak_setup::CLUSTER.into(),
         namespace: kube.namespace.clone(),
-        log_clusters: log_clusters.clone(),
-        event_clusters: event_clusters.clone(),
         log_pods: kube.pods.clone(),
+        event_namespaces: kube.event_namespaces.clone(),
         stall: Duration::from_secs_f64((20.0 / knobs.log_lines_per_sec).max(30.0)),
         event_stall: Duration::from_secs_f64(
-            (20.0 * 2.0 / knobs.events_per_sec).max(30.0),
+            (20.0 * knobs.event_namespaces as f64 / knobs.events_per_sec).max(30.0),
         ),
         resume_deadline: Duration::from_secs(60),
+        home_after: knobs.home_after,
     });
     let unary_plan = Arc::new(UnaryPlan {
-        namespace: kube.namespace.clone(),
-        pods_cluster: log_clusters[0].clone(),
-        events_cluster: event_clusters[event_clusters.len() - 1].clone(),
+        cluster: soak_setup::CLUSTER.into(),
+        pods_namespace: kube.namespace.clone(),
+        events_namespace: kube.event_namespaces[kube.event_namespaces.len() - 1].clone(),
     });
     let counters = Arc::new(Counters::default());
     let stop = CancellationToken::new();
@@ -163,11 +167,11 @@ async fn main() {
 
     // Sources: log lines and events at steady rates.
     background.push(tokio::spawn(kube.write_logs(knobs.clone(), stop.clone())));
-    for client in kube.event_clients() {
+    for namespace in &kube.event_namespaces {
         background.push(tokio::spawn(soak_setup::create_events(
-            client,
-            kube.namespace.clone(),
-            knobs.events_per_sec / 2.0,
+            kube.client(),
+            namespace.clone(),
+            knobs.events_per_sec / knobs.event_namespaces as f64,
             stop.clone(),
         )));
     }
@@ -248,7 +252,10 @@ async fn main() {
     background.push(unary);
     let churn = {
         let (ch, co, st) = (channels.clone(), counters.clone(), stop.clone());
-        let kubeconfig = Arc::new(support::kubeconfigs::admin_kubeconfig());
+        // The second API server: the one cluster not imported for the streams.
+        let kubeconfig = Arc::new(support::kubeconfigs::admin_kubeconfig_at(
+            &support::kubeconfigs::second_server(),
+        ));
         let every = knobs.churn_every;
         tokio::spawn(async move {
             let mut cycle = 0u64;
@@ -385,13 +392,14 @@ async fn main() {
         tasks_source,
         settings: format!(
             "load: {} followed log streams over {} pods ({} lines/s each), {} event watchers over \
-             {} clusters ({} events/s), {} unary calls/s, a cluster imported and detached every \
-             {} s, a replica restarted every {} s; 2 replicas on PostgreSQL",
+             {} namespaces of one cluster ({} events/s in all), {} unary calls/s, a cluster \
+             imported and detached every {} s, a replica restarted every {} s; 2 replicas on \
+             PostgreSQL",
             knobs.log_streams,
             knobs.log_pods,
             knobs.log_lines_per_sec,
             knobs.event_watchers,
-            knobs.event_clusters,
+            knobs.event_namespaces,
             knobs.events_per_sec,
             knobs.unary_per_sec,
             knobs.churn_every.as_secs(),

@@ -80,6 +80,8 @@ pub struct StreamCounters {
     pub missed: AtomicU64,
     /// Lines or events received twice across a resume (dropped by the client).
     pub duplicates: AtomicU64,
+    /// Closed by the client to go back to the home replica and resumed there.
+    pub moved_home: AtomicU64,
     /// Event watchers only: resumes the server answered by replaying what was missed.
     pub replayed: AtomicU64,
     /// Event watchers only: resumes answered with a fresh snapshot (token of another replica
@@ -117,17 +119,20 @@ pub struct UnarySample {
 
 /// What the streams need to know.
 pub struct StreamPlan {
+    /// The one cluster the streams read (the test control plane's first API server).
+    pub cluster: String,
+    /// Where the log pods are.
     pub namespace: String,
-    /// Clusters on the first API server (log pods live there).
-    pub log_clusters: Vec<String>,
-    /// Every event cluster.
-    pub event_clusters: Vec<String>,
     pub log_pods: Vec<String>,
+    /// Where the events are created; watchers are spread over these.
+    pub event_namespaces: Vec<String>,
     /// A stream that delivers nothing this long while its source writes is lost.
     pub stall: Duration,
     pub event_stall: Duration,
     /// An interrupted stream not reopened within this is unresumed.
     pub resume_deadline: Duration,
+    /// A stream away from its home replica goes back after this (plus up to as much again).
+    pub home_after: Duration,
 }
 
 enum Ending {
@@ -135,6 +140,8 @@ enum Ending {
     Clean(String),
     /// Anything else.
     Lost(String),
+    /// The client closed it to go back to its home replica.
+    GoHome,
     Stopped,
 }
 
@@ -170,6 +177,10 @@ impl Counters {
                 l.split(" (").next().unwrap_or(l).to_string()
             }
             Ending::Stopped => return,
+            Ending::GoHome => {
+                counters.moved_home.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
         };
         *self
             .endings
@@ -180,17 +191,36 @@ impl Counters {
     }
 }
 
-/// Tracks the reconnects of one stream after an interruption.
+/// Where one stream connects, and its reconnects after an interruption: first to the other
+/// replica (as a load balancer would send it while its replica restarts), then alternating with
+/// backoff. A stream away from its home replica goes back there after a while (closing and
+/// resuming), so each replica carries the same streams again once a restart is over.
 struct Reconnect {
+    home: usize,
+    replica: usize,
+    replicas: usize,
     since: Option<Instant>,
+    going_home: bool,
     attempt: u32,
     flagged: bool,
 }
 
+/// How an open came about.
+#[derive(PartialEq, Eq)]
+enum Opened {
+    First,
+    Resumed,
+    MovedHome,
+}
+
 impl Reconnect {
-    fn new() -> Reconnect {
+    fn new(index: usize, replicas: usize) -> Reconnect {
         Reconnect {
+            home: index % replicas,
+            replica: index % replicas,
+            replicas,
             since: None,
+            going_home: false,
             attempt: 0,
             flagged: false,
         }
@@ -200,11 +230,18 @@ impl Reconnect {
         self.since = Some(Instant::now());
         self.attempt = 0;
         self.flagged = false;
+        self.replica = (self.replica + 1) % self.replicas;
+    }
+
+    fn go_home(&mut self) {
+        self.going_home = true;
+        self.replica = self.home;
     }
 
     /// After a failed open: the backoff, and whether the deadline has just passed.
     fn failed(&mut self, deadline: Duration) -> (Duration, bool) {
         self.attempt += 1;
+        self.replica = (self.replica + 1) % self.replicas;
         let newly_late = match self.since {
             Some(since) if !self.flagged && since.elapsed() > deadline => {
                 self.flagged = true;
@@ -220,10 +257,32 @@ impl Reconnect {
         (backoff + Duration::from_millis(fastrand::u64(0..100)), newly_late)
     }
 
-    /// An open succeeded: was it a resume?
-    fn opened(&mut self) -> bool {
+    fn opened(&mut self) -> Opened {
         self.attempt = 0;
-        self.since.take().is_some()
+        if self.since.take().is_some() {
+            Opened::Resumed
+        } else if std::mem::take(&mut self.going_home) {
+            Opened::MovedHome
+        } else {
+            Opened::First
+        }
+    }
+
+    /// When a stream now open away from home should go back.
+    fn home_at(&self, after: Duration) -> Option<tokio::time::Instant> {
+        (self.replica != self.home).then(|| {
+            tokio::time::Instant::now()
+                + after
+                + Duration::from_millis(fastrand::u64(0..after.as_millis() as u64 + 1))
+        })
+    }
+}
+
+/// Sleeps until `at`, or forever.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -237,13 +296,12 @@ pub async fn follow_logs(
     stop: CancellationToken,
 ) {
     let c = &counters.logs;
-    let cluster = plan.log_clusters[index % plan.log_clusters.len()].clone();
+    let cluster = plan.cluster.clone();
     let pod = plan.log_pods[index % plan.log_pods.len()].clone();
-    let who = format!("#{index} {cluster}/{pod}");
-    let mut replica = index % channels.streams.len();
+    let who = format!("#{index} {}/{pod}", plan.namespace);
     let mut last_seq: Option<u64> = None;
     let mut last_time: Option<prost_types::Timestamp> = None;
-    let mut reconnect = Reconnect::new();
+    let mut reconnect = Reconnect::new(index, channels.streams.len());
     loop {
         let options = pb::LogOptions {
             follow: true,
@@ -261,7 +319,7 @@ pub async fn follow_logs(
             options: Some(options),
         };
         let mut client =
-            LogStreamClient::with_interceptor(channels.stream(replica, index), bearer());
+            LogStreamClient::with_interceptor(channels.stream(reconnect.replica, index), bearer());
         let opened = tokio::select! {
             () = stop.cancelled() => return,
             r = tokio::time::timeout(Duration::from_secs(10), client.stream_pod_logs(request)) => r,
@@ -278,22 +336,23 @@ pub async fn follow_logs(
                 if late {
                     c.unresumed.fetch_add(1, Ordering::Relaxed);
                 }
-                replica = (replica + 1) % channels.streams.len();
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(backoff) => continue,
                 }
             }
         };
-        if reconnect.opened() {
-            c.resumed.fetch_add(1, Ordering::Relaxed);
-        } else {
-            c.opened.fetch_add(1, Ordering::Relaxed);
-        }
+        match reconnect.opened() {
+            Opened::First => c.opened.fetch_add(1, Ordering::Relaxed),
+            Opened::Resumed => c.resumed.fetch_add(1, Ordering::Relaxed),
+            Opened::MovedHome => 0,
+        };
         c.open_now.fetch_add(1, Ordering::Relaxed);
+        let home_at = reconnect.home_at(plan.home_after);
         let ending = loop {
             let next = tokio::select! {
                 () = stop.cancelled() => break Ending::Stopped,
+                () = until(home_at) => break Ending::GoHome,
                 r = tokio::time::timeout(plan.stall, stream.message()) => r,
             };
             let message = match next {
@@ -332,11 +391,11 @@ pub async fn follow_logs(
         };
         c.open_now.fetch_sub(1, Ordering::Relaxed);
         counters.record_end("logs", c, &ending, &who);
-        if matches!(ending, Ending::Stopped) {
-            return;
+        match ending {
+            Ending::Stopped => return,
+            Ending::GoHome => reconnect.go_home(),
+            _ => reconnect.interrupted(),
         }
-        reconnect.interrupted();
-        replica = (replica + 1) % channels.streams.len();
     }
 }
 
@@ -350,22 +409,22 @@ pub async fn watch_events(
     stop: CancellationToken,
 ) {
     let c = &counters.events;
-    let cluster = plan.event_clusters[index % plan.event_clusters.len()].clone();
-    let who = format!("#{index} {cluster}");
-    let mut replica = index % channels.streams.len();
+    let cluster = plan.cluster.clone();
+    let namespace = plan.event_namespaces[index % plan.event_namespaces.len()].clone();
+    let who = format!("#{index} {namespace}");
     let mut token = String::new();
     let mut last_seq: Option<u64> = None;
-    let mut reconnect = Reconnect::new();
+    let mut reconnect = Reconnect::new(index, channels.streams.len());
     loop {
         let request = pb::WatchEventsRequest {
             cluster_id: cluster.clone(),
-            namespace: plan.namespace.clone(),
+            namespace: namespace.clone(),
             snapshot_limit: 1,
             resume_token: token.clone(),
             ..Default::default()
         };
         let mut client =
-            LogStreamClient::with_interceptor(channels.stream(replica, index), bearer());
+            LogStreamClient::with_interceptor(channels.stream(reconnect.replica, index), bearer());
         let opened = tokio::select! {
             () = stop.cancelled() => return,
             r = tokio::time::timeout(Duration::from_secs(20), client.watch_events(request)) => r,
@@ -382,24 +441,26 @@ pub async fn watch_events(
                 if late {
                     c.unresumed.fetch_add(1, Ordering::Relaxed);
                 }
-                replica = (replica + 1) % channels.streams.len();
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(backoff) => continue,
                 }
             }
         };
-        let resuming = reconnect.opened();
-        if resuming {
-            c.resumed.fetch_add(1, Ordering::Relaxed);
-        } else {
-            c.opened.fetch_add(1, Ordering::Relaxed);
-        }
+        let opened = reconnect.opened();
+        match opened {
+            Opened::First => c.opened.fetch_add(1, Ordering::Relaxed),
+            Opened::Resumed => c.resumed.fetch_add(1, Ordering::Relaxed),
+            Opened::MovedHome => 0,
+        };
         c.open_now.fetch_add(1, Ordering::Relaxed);
-        let mut first = resuming;
+        let home_at = reconnect.home_at(plan.home_after);
+        // Whether the first message says how the server took the resume token.
+        let mut first = opened != Opened::First;
         let ending = loop {
             let next = tokio::select! {
                 () = stop.cancelled() => break Ending::Stopped,
+                () = until(home_at) => break Ending::GoHome,
                 r = tokio::time::timeout(plan.event_stall, stream.message()) => r,
             };
             let message = match next {
@@ -457,19 +518,19 @@ pub async fn watch_events(
         };
         c.open_now.fetch_sub(1, Ordering::Relaxed);
         counters.record_end("events", c, &ending, &who);
-        if matches!(ending, Ending::Stopped) {
-            return;
+        match ending {
+            Ending::Stopped => return,
+            Ending::GoHome => reconnect.go_home(),
+            _ => reconnect.interrupted(),
         }
-        reconnect.interrupted();
-        replica = (replica + 1) % channels.streams.len();
     }
 }
 
 /// What the unary load calls, in turn.
 pub struct UnaryPlan {
-    pub namespace: String,
-    pub pods_cluster: String,
-    pub events_cluster: String,
+    pub cluster: String,
+    pub pods_namespace: String,
+    pub events_namespace: String,
 }
 
 async fn unary_once(kind: u64, plan: &UnaryPlan, channel: Channel) -> Result<(), Status> {
@@ -477,7 +538,7 @@ async fn unary_once(kind: u64, plan: &UnaryPlan, channel: Channel) -> Result<(),
         0 => {
             ClusterServiceClient::with_interceptor(channel, bearer())
                 .get_cluster(pb::GetClusterRequest {
-                    cluster_id: plan.pods_cluster.clone(),
+                    cluster_id: plan.cluster.clone(),
                 })
                 .await?;
         }
@@ -492,8 +553,8 @@ async fn unary_once(kind: u64, plan: &UnaryPlan, channel: Channel) -> Result<(),
         2 => {
             WorkloadServiceClient::with_interceptor(channel, bearer())
                 .list_pods(pb::ListPodsRequest {
-                    cluster_id: plan.pods_cluster.clone(),
-                    namespace: plan.namespace.clone(),
+                    cluster_id: plan.cluster.clone(),
+                    namespace: plan.pods_namespace.clone(),
                     page_size: 100,
                     ..Default::default()
                 })
@@ -502,8 +563,8 @@ async fn unary_once(kind: u64, plan: &UnaryPlan, channel: Channel) -> Result<(),
         _ => {
             WorkloadServiceClient::with_interceptor(channel, bearer())
                 .list_events(pb::ListEventsRequest {
-                    cluster_id: plan.events_cluster.clone(),
-                    namespace: plan.namespace.clone(),
+                    cluster_id: plan.cluster.clone(),
+                    namespace: plan.events_namespace.clone(),
                     page_size: 20,
                     ..Default::default()
                 })
@@ -617,7 +678,9 @@ pub async fn churn_cycle(
                     Err(s) if attempt > 0 && name == "detach" && s.code() == Code::NotFound => {
                         return Ok(());
                     }
-                    Err(s) if s.code() == Code::Unavailable => {
+                    // UNAVAILABLE: the replica is restarting; CANCELLED: the call was in
+                    // flight on a connection the restarting replica closed.
+                    Err(s) if matches!(s.code(), Code::Unavailable | Code::Cancelled) => {
                         last = Some(s);
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
@@ -625,7 +688,7 @@ pub async fn churn_cycle(
                 }
             }
             Err(format!(
-                "{id} {name}: still UNAVAILABLE after 6 attempts ({:?})",
+                "{id} {name}: still UNAVAILABLE or CANCELLED after 6 attempts ({:?})",
                 last.map(|s| s.message().to_string())
             ))
         }

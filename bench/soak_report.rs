@@ -214,10 +214,12 @@ pub struct Inputs<'a> {
 fn stream_line(name: &str, c: &StreamCounters) -> String {
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     format!(
-        "{name}: opened {} + resumed {} ; interrupted cleanly {} ; lost {} ; not resumed within \
-         the deadline {} ; delivered {} ; missed on resume {} ; duplicates dropped {}",
+        "{name}: opened {} + resumed {} (+ {} moved back home) ; interrupted cleanly {} ; lost {} ; \
+         not resumed within the deadline {} ; delivered {} ; missed on resume {} ; duplicates \
+         dropped {}",
         get(&c.opened),
         get(&c.resumed),
+        get(&c.moved_home),
         get(&c.interrupted_clean),
         get(&c.lost),
         get(&c.unresumed),

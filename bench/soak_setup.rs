@@ -1,16 +1,16 @@
-//! The Kubernetes side of the soak: a namespace on each API server of the test control plane,
+//! The Kubernetes side of the soak: namespaces on the test control plane's first API server,
 //! pods whose logs KWOK serves from files this process appends to, Events created (and the
-//! oldest deleted, so the namespace's event count stays flat) at a steady rate, and the clusters
+//! oldest deleted, so each namespace's event count stays flat) at a steady rate, and the cluster
 //! imported into Flotilla.
 
 use std::time::Duration;
 
 use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
 use flotilla_test_support as support;
-use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
+use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::{
     Api, Client,
-    api::{DeleteParams, ListParams, PostParams},
+    api::{DeleteParams, PostParams},
 };
 use support::kube::{PodLogFile, TestNamespace};
 use tokio_util::sync::CancellationToken;
@@ -24,31 +24,29 @@ use crate::{
 const EVENTS_KEPT: u64 = 100;
 
 pub struct Kube {
+    /// The log pods' namespace (also the first event namespace).
     pub namespace: String,
     pub pods: Vec<String>,
-    first: TestNamespace,
-    second: Client,
+    /// Where events are created and watched.
+    pub event_namespaces: Vec<String>,
+    namespaces: Vec<TestNamespace>,
     log_files: Vec<PodLogFile>,
 }
 
-impl Kube {
-    /// The namespace on both API servers and the log pods on the first.
-    pub async fn prepare(knobs: &Knobs) -> Kube {
-        let first = support::kube::client().await;
-        let ns = TestNamespace::create(&first, "soak").await;
-        let second = support::kube::client_from_kubeconfig(
-            &support::kube::env().dir().join("kubeconfig-second"),
-        )
-        .await
-        .expect("second cluster client (kubeconfig-second)");
-        let namespace: Namespace =
-            serde_json::from_value(serde_json::json!({"metadata": {"name": ns.name()}}))
-                .expect("namespace");
-        Api::<Namespace>::all(second.clone())
-            .create(&PostParams::default(), &namespace)
-            .await
-            .expect("namespace on the second cluster");
+/// The one cluster the soak keeps imported: the first API server. (A cluster can be imported
+/// once, by its kube-system UID; the second API server is the one the churn imports and
+/// detaches.)
+pub const CLUSTER: &str = "soak";
 
+impl Kube {
+    /// The event namespaces on the first API server, and the log pods in the first of them.
+    pub async fn prepare(knobs: &Knobs) -> Kube {
+        let client = support::kube::client().await;
+        let mut namespaces = Vec::new();
+        for _ in 0..knobs.event_namespaces {
+            namespaces.push(TestNamespace::create(&client, "soak").await);
+        }
+        let ns = &namespaces[0];
         let pods: Vec<String> = (0..knobs.log_pods).map(|i| format!("log-{i:03}")).collect();
         let api: Api<Pod> = ns.api();
         for (i, name) in pods.iter().enumerate() {
@@ -69,56 +67,37 @@ impl Kube {
         }
         let log_files =
             futures::future::join_all(pods.iter().map(|name| ns.pod_logs(name))).await;
+        let event_namespaces: Vec<String> =
+            namespaces.iter().map(|n| n.name().to_string()).collect();
         println!(
-            "soak: namespace {} on both API servers; {} pods with KWOK logs",
-            ns.name(),
+            "soak: namespaces {}; {} pods with KWOK logs in the first",
+            event_namespaces.join(", "),
             pods.len()
         );
         Kube {
             namespace: ns.name().to_string(),
             pods,
-            first: ns,
-            second,
+            event_namespaces,
+            namespaces,
             log_files,
         }
     }
 
-    /// Imports `soak-1..soak-N`, alternating between the first and the second API server.
-    /// Returns (clusters on the first API server, every cluster).
-    pub async fn import_clusters(
-        &self,
-        channels: &Channels,
-        knobs: &Knobs,
-    ) -> (Vec<String>, Vec<String>) {
-        let mut client = ClusterServiceClient::with_interceptor(channels.unary[0].clone(), bearer());
-        let (mut on_first, mut all) = (Vec::new(), Vec::new());
-        for i in 0..knobs.event_clusters.max(1) {
-            let id = format!("soak-{}", i + 1);
-            let server = if i % 2 == 0 {
-                support::kubeconfigs::server()
-            } else {
-                support::kubeconfigs::second_server()
-            };
-            client
-                .import_cluster(pb::ImportClusterRequest {
-                    cluster_id: id.clone(),
-                    source: Some(pb::import_cluster_request::Source::Kubeconfig(
-                        pb::KubeconfigSource {
-                            kubeconfig: support::kubeconfigs::admin_kubeconfig_at(&server)
-                                .into_bytes(),
-                            context: String::new(),
-                        },
-                    )),
-                    ..Default::default()
-                })
-                .await
-                .unwrap_or_else(|e| panic!("importing {id}: {e}"));
-            if i % 2 == 0 {
-                on_first.push(id.clone());
-            }
-            all.push(id);
-        }
-        (on_first, all)
+    /// Imports [`CLUSTER`].
+    pub async fn import_cluster(&self, channels: &Channels) {
+        ClusterServiceClient::with_interceptor(channels.unary[0].clone(), bearer())
+            .import_cluster(pb::ImportClusterRequest {
+                cluster_id: CLUSTER.into(),
+                source: Some(pb::import_cluster_request::Source::Kubeconfig(
+                    pb::KubeconfigSource {
+                        kubeconfig: support::kubeconfigs::admin_kubeconfig().into_bytes(),
+                        context: String::new(),
+                    },
+                )),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("importing {CLUSTER}: {e}"));
     }
 
     /// Appends `seq N` to every pod's log file at the configured rate until `stop`.
@@ -145,30 +124,16 @@ impl Kube {
         }
     }
 
-    /// A client per API server, for the event creators.
-    pub fn event_clients(&self) -> Vec<Client> {
-        vec![self.first.client().clone(), self.second.clone()]
+    /// A client of the first API server, for the event creators.
+    pub fn client(&self) -> Client {
+        self.namespaces[0].client().clone()
     }
 
-    /// Deletes the namespace on both API servers (finalizing it on the second, which has no
-    /// namespace controller) and the log files.
+    /// Deletes the namespaces and the log files.
     pub async fn cleanup(self) {
-        let events: Api<Event> = Api::namespaced(self.second.clone(), &self.namespace);
-        let _ = events
-            .delete_collection(&DeleteParams::default(), &ListParams::default())
-            .await;
-        let namespaces = Api::<Namespace>::all(self.second.clone());
-        let _ = namespaces
-            .delete(&self.namespace, &DeleteParams::default())
-            .await;
-        let body = serde_json::json!({
-            "apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": self.namespace}, "spec": {"finalizers": []}
-        });
-        let _ = namespaces
-            .replace_subresource("finalize", &self.namespace, &PostParams::default(), &body)
-            .await;
-        self.first.cleanup().await;
+        for ns in self.namespaces {
+            ns.cleanup().await;
+        }
     }
 }
 
