@@ -17,7 +17,8 @@
 //! SOAK_LOG_STREAMS (200), SOAK_LOG_PODS (20), SOAK_LOG_LINES_PER_SEC (per pod, 2),
 //! SOAK_EVENT_WATCHERS (1000), SOAK_EVENT_NAMESPACES (3), SOAK_EVENTS_PER_SEC (total, 4),
 //! SOAK_UNARY_PER_SEC (50), SOAK_CHURN_EVERY_SECS (10), SOAK_RESTART_EVERY_SECS (300),
-//! SOAK_SAMPLE_SECS (5), SOAK_HOME_AFTER_SECS (30), SOAK_OUT (output path without extension, default
+//! SOAK_SAMPLE_SECS (5), SOAK_HOME_AFTER_SECS (15), SOAK_SETTLE_SECS
+//! (2 × home-after + 100), SOAK_OUT (output path without extension, default
 //! target/soak/soak-<time>), SOAK_DATABASE (flotilla_soak), FLOTILLA_BIN,
 //! FLOTILLA_TEST_POSTGRES_URL (required).
 
@@ -70,6 +71,8 @@ pub struct Knobs {
     pub sample_every: Duration,
     /// A stream resumed on the other replica goes back home after this (plus jitter).
     pub home_after: Duration,
+    /// After the other replica's restart, a replica counts as warm again after this.
+    pub settle: Duration,
 }
 
 impl Knobs {
@@ -87,8 +90,18 @@ impl Knobs {
             churn_every: Duration::from_secs(env_num("SOAK_CHURN_EVERY_SECS", 10).max(1)),
             restart_every: Duration::from_secs(env_num("SOAK_RESTART_EVERY_SECS", 300).max(1)),
             sample_every: Duration::from_secs(env_num("SOAK_SAMPLE_SECS", 5).max(1)),
-            home_after: Duration::from_secs(env_num("SOAK_HOME_AFTER_SECS", 30).max(1)),
+            home_after: Duration::from_secs(env_num("SOAK_HOME_AFTER_SECS", 15).max(1)),
+            settle: Duration::ZERO,
         }
+        .with_settle()
+    }
+
+    /// Streams back home (twice `home_after`) and their pooled API-server connections closed
+    /// (hyper's 90 s idle timeout), plus a margin: `SOAK_SETTLE_SECS` overrides.
+    fn with_settle(mut self) -> Knobs {
+        let default = 2 * self.home_after.as_secs() + 100;
+        self.settle = Duration::from_secs(env_num("SOAK_SETTLE_SECS", default));
+        self
     }
 }
 
@@ -389,6 +402,7 @@ async fn main() {
         names: &["a", "b"],
         duration: knobs.duration,
         warmup: knobs.warmup,
+        settle: knobs.settle,
         tasks_source,
         settings: format!(
             "load: {} followed log streams over {} pods ({} lines/s each), {} event watchers over \

@@ -87,6 +87,9 @@ pub struct StreamCounters {
     /// Event watchers only: resumes answered with a fresh snapshot (token of another replica
     /// or of a process that has restarted since).
     pub resnapshotted: AtomicU64,
+    /// Event watchers only: events that happened while the watcher was away and that a fresh
+    /// snapshot (of `snapshot_limit` 1) did not bring back.
+    pub missed_at_snapshot: AtomicU64,
     /// Event watchers only: events dropped for slowness (LAGGED).
     pub lagged: AtomicU64,
 }
@@ -414,6 +417,7 @@ pub async fn watch_events(
     let who = format!("#{index} {namespace}");
     let mut token = String::new();
     let mut last_seq: Option<u64> = None;
+    let mut after_snapshot = false;
     let mut reconnect = Reconnect::new(index, channels.streams.len());
     loop {
         let request = pb::WatchEventsRequest {
@@ -477,41 +481,48 @@ pub async fn watch_events(
             use pb::WatchEventsResponseType as T;
             if std::mem::take(&mut first) {
                 if matches!(message.r#type(), T::Snapshot | T::SnapshotEnd) {
-                    // A fresh snapshot: what happened in between is not replayed, so the
-                    // sequence starts over.
+                    // A fresh snapshot (the token's hub is in another process): what happened
+                    // in between is not replayed; the next event shows how much was skipped.
                     c.resnapshotted.fetch_add(1, Ordering::Relaxed);
-                    last_seq = None;
+                    after_snapshot = true;
                 } else {
                     c.replayed.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            match message.r#type() {
-                T::Lagged => {
+            let seq = message
+                .event
+                .as_ref()
+                .and_then(|e| e.message.strip_prefix("soak seq "))
+                .and_then(|n| n.parse::<u64>().ok());
+            match (message.r#type(), seq) {
+                (T::Lagged, _) => {
                     c.lagged
                         .fetch_add(message.dropped_count.max(0) as u64, Ordering::Relaxed);
                     last_seq = None;
                 }
-                T::Added => {
-                    let Some(seq) = message
-                        .event
-                        .as_ref()
-                        .and_then(|e| e.message.strip_prefix("soak seq "))
-                        .and_then(|n| n.parse::<u64>().ok())
-                    else {
-                        continue;
-                    };
+                (T::Added | T::Snapshot, Some(seq)) => {
+                    let live = message.r#type() == T::Added;
                     match last_seq {
                         Some(last) if seq <= last => {
-                            c.duplicates.fetch_add(1, Ordering::Relaxed);
+                            if live {
+                                c.duplicates.fetch_add(1, Ordering::Relaxed);
+                            }
                             continue;
                         }
                         Some(last) if seq > last + 1 => {
-                            c.missed.fetch_add(seq - last - 1, Ordering::Relaxed);
+                            let skipped = if std::mem::take(&mut after_snapshot) {
+                                &c.missed_at_snapshot
+                            } else {
+                                &c.missed
+                            };
+                            skipped.fetch_add(seq - last - 1, Ordering::Relaxed);
                         }
-                        _ => {}
+                        _ => after_snapshot = false,
                     }
                     last_seq = Some(seq);
-                    c.items.fetch_add(1, Ordering::Relaxed);
+                    if live {
+                        c.items.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 _ => {}
             }
@@ -596,7 +607,10 @@ pub async fn unary_call(
         }
     };
     let mut result = attempt(first).await;
-    if matches!(&result, Err(s) if s.code() == Code::Unavailable) {
+    // UNAVAILABLE: the replica is restarting. CANCELLED ("operation was canceled"): the call
+    // was handed to a connection the restarting replica was closing (hyper cancels it; these
+    // are all reads, so a retry is safe).
+    if matches!(&result, Err(s) if matches!(s.code(), Code::Unavailable | Code::Cancelled)) {
         counters.unary_retried.fetch_add(1, Ordering::Relaxed);
         result = attempt((first + 1) % replicas).await;
     }
