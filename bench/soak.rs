@@ -18,7 +18,7 @@
 //! SOAK_EVENT_WATCHERS (1000), SOAK_EVENT_NAMESPACES (3), SOAK_EVENTS_PER_SEC (total, 4),
 //! SOAK_UNARY_PER_SEC (50), SOAK_CHURN_EVERY_SECS (10), SOAK_RESTART_EVERY_SECS (300),
 //! SOAK_SAMPLE_SECS (5), SOAK_HOME_AFTER_SECS (15), SOAK_SETTLE_SECS
-//! (2 × home-after + 100), SOAK_OUT (output path without extension, default
+//! (2 × home-after + 30), SOAK_OUT (output path without extension, default
 //! target/soak/soak-<time>), SOAK_DATABASE (flotilla_soak), FLOTILLA_BIN,
 //! FLOTILLA_TEST_POSTGRES_URL (required).
 
@@ -96,10 +96,10 @@ impl Knobs {
         .with_settle()
     }
 
-    /// Streams back home (twice `home_after`) and their pooled API-server connections closed
-    /// (hyper's 90 s idle timeout), plus a margin: `SOAK_SETTLE_SECS` overrides.
+    /// Streams back home (within twice `home_after`) plus 30 s for the connections they used
+    /// to close: `SOAK_SETTLE_SECS` overrides.
     fn with_settle(mut self) -> Knobs {
-        let default = 2 * self.home_after.as_secs() + 100;
+        let default = 2 * self.home_after.as_secs() + 30;
         self.settle = Duration::from_secs(env_num("SOAK_SETTLE_SECS", default));
         self
     }
@@ -291,14 +291,19 @@ async fn main() {
     let restarts: Arc<Mutex<Vec<Restart>>> = Arc::default();
     let restarter = {
         let (replicas, restarts, st) = (replicas.clone(), restarts.clone(), stop.clone());
-        let every = knobs.restart_every;
+        let (every, duration) = (knobs.restart_every, knobs.duration);
         let setup = Arc::new(setup);
         tokio::spawn(async move {
             let mut n = 0usize;
             loop {
+                let due = every * (n as u32 + 1);
+                if due >= duration {
+                    st.cancelled().await;
+                    return setup;
+                }
                 tokio::select! {
                     () = st.cancelled() => return setup,
-                    () = tokio::time::sleep_until((load_started + every * (n as u32 + 1)).into()) => {}
+                    () = tokio::time::sleep_until((load_started + due).into()) => {}
                 }
                 let replica = &replicas[n % replicas.len()];
                 let at_secs = load_started.elapsed().as_secs_f64();
