@@ -23,6 +23,8 @@ def main(src, dst):
         # One line per process, so a restart shows as a break rather than a drop.
         segment_x, segment_y, pid = [], [], None
         for t, r in zip(minutes, rows):
+            if float(r[f"{name}_rss_mib"]) == 0:
+                continue  # sampled while the replica was restarting
             if r[f"{name}_pid"] != pid and segment_x:
                 rss.plot(segment_x, segment_y, color=colour)
                 segment_x, segment_y = [], []
@@ -35,8 +37,11 @@ def main(src, dst):
     rss.legend(loc="lower right")
     rss.grid(alpha=0.3)
 
-    p99.plot(minutes, [float(r["unary_p99_ms"]) for r in rows], color="tab:red", label="p99")
-    p99.plot(minutes, [float(r["unary_p50_ms"]) for r in rows], color="tab:gray", label="p50")
+    timed = [(t, r) for t, r in zip(minutes, rows) if int(r["unary_calls"]) > 0]
+    p99.plot([t for t, _ in timed], [float(r["unary_p99_ms"]) for _, r in timed],
+             color="tab:red", label="p99")
+    p99.plot([t for t, _ in timed], [float(r["unary_p50_ms"]) for _, r in timed],
+             color="tab:gray", label="p50")
     p99.set_ylabel("unary latency (ms)")
     p99.set_xlabel("minutes")
     p99.set_ylim(bottom=0)
