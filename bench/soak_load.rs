@@ -641,6 +641,9 @@ pub async fn churn_cycle(
     let id = format!("soak-churn-{cycle}");
     let replicas = channels.unary.len();
     let home = cycle as usize % replicas;
+    // SOAK_CHURN_ONE_REPLICA=1: every step on the importing replica (to tell apart what a
+    // detach on another replica leaves behind).
+    let other = usize::from(std::env::var("SOAK_CHURN_ONE_REPLICA").as_deref() != Ok("1"));
     let step = |name: &'static str, offset: usize| {
         let (id, kubeconfig, channels) = (id.clone(), kubeconfig.clone(), channels.clone());
         async move {
@@ -710,9 +713,9 @@ pub async fn churn_cycle(
     let outcome = async {
         step("import", 0).await?;
         counters.churn_imported.fetch_add(1, Ordering::Relaxed);
-        step("list-nodes", 1).await?;
+        step("list-nodes", other).await?;
         step("get", 0).await?;
-        step("detach", 1).await?;
+        step("detach", other).await?;
         counters.churn_detached.fetch_add(1, Ordering::Relaxed);
         Ok::<(), String>(())
     }
