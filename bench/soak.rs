@@ -109,10 +109,12 @@ impl Knobs {
 async fn main() {
     let knobs = Knobs::from_env();
     let binary = support::process::release_binary();
-    let out = std::env::var("SOAK_OUT").map(PathBuf::from).unwrap_or_else(|_| {
-        let stamp = k8s_openapi::jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S");
-        support::workspace_dir().join(format!("target/soak/soak-{stamp}"))
-    });
+    let out = std::env::var("SOAK_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let stamp = k8s_openapi::jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S");
+            support::workspace_dir().join(format!("target/soak/soak-{stamp}"))
+        });
     let run_dir = out.with_extension("run");
     let _ = std::fs::remove_dir_all(&run_dir);
     std::fs::create_dir_all(&run_dir).expect("run dir");
@@ -215,7 +217,13 @@ async fn main() {
         background.push(if i < knobs.log_streams {
             tokio::spawn(soak_load::follow_logs(i, plan, ch, co, st))
         } else {
-            tokio::spawn(soak_load::watch_events(i - knobs.log_streams, plan, ch, co, st))
+            tokio::spawn(soak_load::watch_events(
+                i - knobs.log_streams,
+                plan,
+                ch,
+                co,
+                st,
+            ))
         });
         if i % 50 == 49 {
             tokio::time::sleep(Duration::from_millis(250)).await;

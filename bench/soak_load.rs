@@ -257,7 +257,10 @@ impl Reconnect {
             _ => false,
         };
         let backoff = Duration::from_millis((100 * u64::from(self.attempt)).min(2000));
-        (backoff + Duration::from_millis(fastrand::u64(0..100)), newly_late)
+        (
+            backoff + Duration::from_millis(fastrand::u64(0..100)),
+            newly_late,
+        )
     }
 
     fn opened(&mut self) -> Opened {
@@ -309,9 +312,7 @@ pub async fn follow_logs(
         let options = pb::LogOptions {
             follow: true,
             tail_lines: last_time.is_none().then_some(0),
-            since: last_time
-                .clone()
-                .map(pb::log_options::Since::SinceTime),
+            since: last_time.clone().map(pb::log_options::Since::SinceTime),
             ..Default::default()
         };
         let request = pb::StreamPodLogsRequest {
@@ -689,7 +690,9 @@ pub async fn churn_cycle(
                 match result {
                     Ok(()) => return Ok(()),
                     // A retry of a call whose first answer was lost.
-                    Err(s) if attempt > 0 && name == "import" && s.code() == Code::AlreadyExists => {
+                    Err(s)
+                        if attempt > 0 && name == "import" && s.code() == Code::AlreadyExists =>
+                    {
                         return Ok(());
                     }
                     Err(s) if attempt > 0 && name == "detach" && s.code() == Code::NotFound => {

@@ -296,10 +296,8 @@ pub fn summarize(inputs: &Inputs) -> (String, bool) {
     }
 
     // 1. Streams.
-    let lost = get(&c.logs.lost)
-        + get(&c.events.lost)
-        + get(&c.logs.unresumed)
-        + get(&c.events.unresumed);
+    let lost =
+        get(&c.logs.lost) + get(&c.events.lost) + get(&c.logs.unresumed) + get(&c.events.unresumed);
     let ok = lost == 0;
     pass &= ok;
     let _ = writeln!(
@@ -378,7 +376,11 @@ pub fn summarize(inputs: &Inputs) -> (String, bool) {
             s.rss_change() * 100.0,
             s.fds.0,
             s.fds.1,
-            if s.tasks.is_some() { "tasks" } else { "threads" },
+            if s.tasks.is_some() {
+                "tasks"
+            } else {
+                "threads"
+            },
             tasks.0,
             tasks.1,
             s.life_rss_kib.0 as f64 / 1024.0,

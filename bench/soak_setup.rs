@@ -65,8 +65,7 @@ impl Kube {
                 .await
                 .unwrap_or_else(|e| panic!("creating pod {name}: {e}"));
         }
-        let log_files =
-            futures::future::join_all(pods.iter().map(|name| ns.pod_logs(name))).await;
+        let log_files = futures::future::join_all(pods.iter().map(|name| ns.pod_logs(name))).await;
         let event_namespaces: Vec<String> =
             namespaces.iter().map(|n| n.name().to_string()).collect();
         println!(
@@ -139,7 +138,12 @@ impl Kube {
 
 /// Creates an Event `soak seq N` in `namespace` every 1/`per_sec` s (one at a time, so they
 /// arrive in order) and deletes the one [`EVENTS_KEPT`] before it, until `stop`.
-pub async fn create_events(client: Client, namespace: String, per_sec: f64, stop: CancellationToken) {
+pub async fn create_events(
+    client: Client,
+    namespace: String,
+    per_sec: f64,
+    stop: CancellationToken,
+) {
     let api: Api<Event> = Api::namespaced(client, &namespace);
     let started = tokio::time::Instant::now();
     let mut seq = 0u64;
@@ -167,7 +171,10 @@ pub async fn create_events(client: Client, namespace: String, per_sec: f64, stop
         }
         if seq >= EVENTS_KEPT {
             let _ = api
-                .delete(&format!("soak-{}", seq - EVENTS_KEPT), &DeleteParams::default())
+                .delete(
+                    &format!("soak-{}", seq - EVENTS_KEPT),
+                    &DeleteParams::default(),
+                )
                 .await;
         }
         seq += 1;
