@@ -383,7 +383,10 @@ async fn main() {
             restarted,
         };
         csv.append(&sample);
-        if samples.len() % (60 / knobs.sample_every.as_secs().max(1) as usize).max(1) == 0 {
+        if samples
+            .len()
+            .is_multiple_of((60 / knobs.sample_every.as_secs().max(1) as usize).max(1))
+        {
             println!("soak: {}", sample.csv_row());
         }
         samples.push(sample);

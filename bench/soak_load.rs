@@ -312,7 +312,7 @@ pub async fn follow_logs(
         let options = pb::LogOptions {
             follow: true,
             tail_lines: last_time.is_none().then_some(0),
-            since: last_time.clone().map(pb::log_options::Since::SinceTime),
+            since: last_time.map(pb::log_options::Since::SinceTime),
             ..Default::default()
         };
         let request = pb::StreamPodLogsRequest {
