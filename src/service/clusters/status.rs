@@ -2,7 +2,7 @@
 //! state, not stored state), and the prober itself.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, RwLock},
     time::Duration,
 };
@@ -56,6 +56,19 @@ impl StatusBoard {
     pub fn remove(&self, cluster_id: &str) {
         let mut map = self.statuses.write().unwrap_or_else(|p| p.into_inner());
         map.remove(cluster_id);
+    }
+
+    /// Clusters recorded before `before_millis` that are not in `known`: another replica
+    /// detached them (a detach here removes its own entry at once).
+    pub fn stale(&self, known: &HashSet<&str>, before_millis: i64) -> Vec<String> {
+        let map = self.statuses.read().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(id, status)| {
+                !known.contains(id.as_str())
+                    && status.last_probe_millis.is_some_and(|t| t < before_millis)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// Records a probe's outcome, keeping the time of the last reachable/unreachable change.
@@ -156,7 +169,17 @@ impl Prober {
     }
 
     async fn probe_all(&self) -> crate::service::Result<()> {
+        let listed_at = now_millis();
         let rows = self.store.all_clusters().await?;
+        // With several replicas, a cluster detached through another one is still in this
+        // replica's board and client cache: forget it here too, or every detach elsewhere
+        // leaks a client (and its connection pool) for good.
+        let known: HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        for id in self.board.stale(&known, listed_at) {
+            tracing::debug!(cluster = %id, "forgetting a cluster detached elsewhere");
+            self.board.remove(&id);
+            self.connector.forget(&id);
+        }
         futures::stream::iter(rows)
             .for_each_concurrent(self.settings.concurrency.max(1), |row| async move {
                 self.probe_one(&row).await;
@@ -248,6 +271,18 @@ mod tests {
                 .iter()
                 .any(|w| w.code == "CREDENTIAL_EXPIRED")
         );
+    }
+
+    #[test]
+    fn clusters_gone_from_the_store_are_stale_unless_recorded_since_the_listing() {
+        let board = StatusBoard::default();
+        board.record("kept", Ok(&probe(None)), None);
+        board.record("detached-elsewhere", Ok(&probe(None)), None);
+        let listed_at = now_millis() + 1;
+        let known: HashSet<&str> = ["kept"].into();
+        assert_eq!(board.stale(&known, listed_at), ["detached-elsewhere"]);
+        // Imported here after the listing: not in it, but not stale either.
+        assert!(board.stale(&known, 0).is_empty());
     }
 
     #[test]
