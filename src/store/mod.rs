@@ -4,9 +4,9 @@
 //! migration folders keep the column types compatible.
 
 mod auth;
-mod cluster_leases;
-mod census;
 pub mod backup;
+mod census;
+mod cluster_leases;
 mod clusters;
 mod credentials;
 mod migrate;

@@ -181,6 +181,17 @@ impl ClusterConnector {
         self.impersonated.remove_cluster(cluster_id);
     }
 
+    /// Forgets every cached client of a cluster not in `known` (detached through another
+    /// replica); a client dropped by a race with an import is rebuilt on its next use.
+    pub fn forget_all_but(&self, known: &std::collections::HashSet<&str>) {
+        for id in self.cache.ids() {
+            if !known.contains(id.as_str()) {
+                tracing::debug!(cluster = %id, "forgetting a cluster detached elsewhere");
+                self.forget(&id);
+            }
+        }
+    }
+
     pub fn cached_clients(&self) -> usize {
         self.cache.len()
     }

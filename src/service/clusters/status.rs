@@ -5,7 +5,7 @@
 //! other, only to the database.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, RwLock},
     time::Duration,
 };
@@ -303,6 +303,10 @@ impl Prober {
 
     async fn probe_all(&self) -> crate::service::Result<()> {
         let mut rows = self.store.all_clusters().await?;
+        // With several replicas, a cluster detached through another one still has a client
+        // (and its connection pool) here: forget it, or every detach elsewhere leaks one.
+        let known: HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        self.connector.forget_all_but(&known);
         if let Some(ownership) = &self.ownership {
             rows.retain(|row| ownership.owns(&row.id));
         }
