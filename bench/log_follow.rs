@@ -24,8 +24,8 @@ use flotilla_test_support as support;
 
 use std::{
     convert::Infallible,
-    panic::AssertUnwindSafe,
     io::Write,
+    panic::AssertUnwindSafe,
     process::{Child, Command},
     sync::{
         Arc,
@@ -231,7 +231,10 @@ async fn section(
         "log throughput {title}: {lines} lines, follow, {rounds} alternating rounds \
          (load average {load_before} before, {load_after} after)"
     );
-    println!("  Flotilla StreamPodLogs: {}", summary(&flotilla, "lines/s"));
+    println!(
+        "  Flotilla StreamPodLogs: {}",
+        summary(&flotilla, "lines/s")
+    );
     println!("  kube-rs log_stream:     {}", summary(&direct, "lines/s"));
     println!("  ratio per round:        {}", summary(&ratios, "x"));
     println!(
@@ -432,8 +435,7 @@ impl SourceState {
         };
         let endless = || futures::stream::pending::<Result<Bytes, Infallible>>();
         if path == self.log_path {
-            self.served
-                .fetch_add(1, Ordering::Relaxed);
+            self.served.fetch_add(1, Ordering::Relaxed);
             let log = futures::stream::iter(self.chunks.clone().into_iter().map(Ok));
             // A followed log stays open after the lines written so far.
             return Response::builder()
@@ -442,7 +444,10 @@ impl SourceState {
                 .body(Body::from_stream(log.chain(endless())))
                 .expect("response");
         }
-        if query.split('&').any(|p| p == "watch=true" || p == "watch=1") {
+        if query
+            .split('&')
+            .any(|p| p == "watch=true" || p == "watch=1")
+        {
             return Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "application/json")
