@@ -82,7 +82,7 @@ pub async fn open(
     Ok(capped_lines(Box::pin(reader), cap)
         .map(|line| {
             line.map(|raw| {
-                let mut line = parse(&raw.text);
+                let mut line = parse_owned(raw.text);
                 line.truncated = raw.truncated;
                 line
             })
@@ -230,20 +230,98 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
 
 /// Splits the RFC 3339 timestamp the API server puts before each line.
 pub fn parse(line: &str) -> LogLine {
-    if let Some((stamp, rest)) = line.split_once(' ')
-        && let Ok(time) = stamp.parse::<Timestamp>()
-    {
-        return LogLine {
-            time: Some((time.as_second(), time.subsec_nanosecond())),
-            content: rest.to_string(),
+    parse_owned(line.to_string())
+}
+
+/// [`parse`] of a line already owned: the content keeps the line's buffer (the stamp is cut
+/// off its front) instead of being copied into a new one, once per line of every log read.
+pub fn parse_owned(mut line: String) -> LogLine {
+    let time = line.split_once(' ').and_then(|(stamp, _)| {
+        let time = quick_stamp(stamp).or_else(|| {
+            let t = stamp.parse::<Timestamp>().ok()?;
+            Some((t.as_second(), t.subsec_nanosecond()))
+        })?;
+        Some((time, stamp.len()))
+    });
+    match time {
+        Some((time, stamp_len)) => {
+            line.replace_range(..=stamp_len, "");
+            LogLine {
+                time: Some(time),
+                content: line,
+                truncated: false,
+            }
+        }
+        None => LogLine {
+            time: None,
+            content: line,
             truncated: false,
-        };
+        },
     }
-    LogLine {
-        time: None,
-        content: line.to_string(),
-        truncated: false,
+}
+
+/// The API server's own form of a stamp, `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (RFC 3339 in UTC,
+/// up to nine fraction digits), read without the general parser; `None` for anything else,
+/// which then goes to [`Timestamp`]'s parser (so both accept the same stamps).
+fn quick_stamp(stamp: &str) -> Option<(i64, i32)> {
+    let b = stamp.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
     }
+    if b[13] != b':' || b[16] != b':' || *b.last()? != b'Z' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        b[range].iter().try_fold(0i64, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let nanos = match &b[19..b.len() - 1] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            let n = num(20..20 + digits.len())?;
+            n * 10i64.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    // Leap seconds, impossible dates, times before 1970 (which the general parser splits into
+    // seconds and nanos of the same sign) and the year 9999 (part of which it refuses) are
+    // left to it.
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1970..=9998).contains(&year)
+        || day == 0
+        || day > month_days
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some((
+        days * 86_400 + hour * 3600 + minute * 60 + second,
+        i32::try_from(nanos).ok()?,
+    ))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -257,6 +335,69 @@ mod tests {
         let start: Timestamp = "2026-11-26T22:00:01Z".parse().expect("time");
         assert_eq!(start_of_second(late), start);
         assert_eq!(start_of_second(start), start);
+    }
+
+    #[test]
+    fn quick_stamps_read_as_the_general_parser_does() {
+        let mut stamps = vec![
+            "2026-11-26T22:00:01.123456789Z".to_string(),
+            "2026-11-26T22:00:01Z".into(),
+            "2026-11-26T22:00:01.5Z".into(),
+            "1970-01-01T00:00:00Z".into(),
+            "9998-12-31T23:59:59.999999999Z".into(),
+            "2024-02-29T12:00:00.000001Z".into(),
+            "2000-02-29T00:00:00Z".into(),
+        ];
+        // Dates and times spread over four centuries, leap years included.
+        let mut t: Timestamp = "1970-01-01T01:02:03.000000007Z".parse().expect("time");
+        for _ in 0..3000 {
+            stamps.push(t.to_string());
+            t = t
+                .checked_add(k8s_openapi::jiff::SignedDuration::new(
+                    86_400 * 53 + 3_601,
+                    130_000_001,
+                ))
+                .expect("add");
+        }
+        for stamp in &stamps {
+            let general: Timestamp = stamp.parse().expect("general parser");
+            assert_eq!(
+                quick_stamp(stamp),
+                Some((general.as_second(), general.subsec_nanosecond())),
+                "{stamp}"
+            );
+        }
+        // Not the API server's form, or not a date: left to the general parser.
+        for other in [
+            "2026-11-26T22:00:01+01:00",
+            "2026-11-26 22:00:01Z",
+            "2026-02-29T22:00:01Z",
+            "2026-11-26T22:00:60Z",
+            "2026-11-26T24:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-26T22:00:01.Z",
+            "2026-11-26T22:00:01.1234567891Z",
+            "2026-11-26T22:00:01.12a4Z",
+            "2026-11-2aT22:00:01Z",
+            "0000-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.5Z",
+            "9999-12-31T23:59:59Z",
+        ] {
+            assert_eq!(quick_stamp(other), None, "{other}");
+        }
+        // A stamp either parser rejects leaves the line whole.
+        assert_eq!(
+            parse("2026-02-30T22:00:01Z x").content,
+            "2026-02-30T22:00:01Z x"
+        );
+        let offset = parse("2026-11-26T23:00:01+01:00 hello");
+        assert_eq!(offset.content, "hello");
+        assert_eq!(offset.time, parse("2026-11-26T22:00:01Z hello").time);
+        let early: Timestamp = "1969-12-31T23:59:59.5Z".parse().expect("time");
+        assert_eq!(
+            parse("1969-12-31T23:59:59.5Z x").time,
+            Some((early.as_second(), early.subsec_nanosecond()))
+        );
     }
 
     #[test]
