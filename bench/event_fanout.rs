@@ -478,9 +478,13 @@ async fn bench() {
         namespace: namespace.clone(),
         apiserver: apiserver_pid(),
     };
-    let outcome = std::panic::AssertUnwindSafe(run_cases(&ctx))
-        .catch_unwind()
-        .await;
+    let outcome = tokio::select! {
+        outcome = std::panic::AssertUnwindSafe(run_cases(&ctx)).catch_unwind() => outcome,
+        _ = tokio::signal::ctrl_c() => {
+            println!("interrupted; cleaning up");
+            Ok(())
+        }
+    };
     // Whatever happened, nothing is left behind on the cluster.
     let _ = namespaces
         .delete(&namespace, &DeleteParams::default())
