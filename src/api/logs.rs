@@ -132,7 +132,8 @@ impl LogStream for LogStreamApi {
 fn event_message(message: EventMessage) -> pb::WatchEventsResponse {
     use pb::WatchEventsResponseType as T;
     let (kind, event, dropped_count, resume_token) = match message {
-        EventMessage::Snapshot(e, token) => (T::Snapshot, Some(e.into()), 0, token),
+        // The hub and the other streams hold the same event: this copies it for the wire.
+        EventMessage::Snapshot(e, token) => (T::Snapshot, Some(unshare(e)), 0, token),
         EventMessage::SnapshotEnd(token) => (T::SnapshotEnd, None, 0, token),
         EventMessage::Change(kind, e, token) => {
             let kind = match kind {
@@ -140,7 +141,7 @@ fn event_message(message: EventMessage) -> pb::WatchEventsResponse {
                 ChangeKind::Modified => T::Modified,
                 ChangeKind::Deleted => T::Deleted,
             };
-            (kind, Some(e.into()), 0, token)
+            (kind, Some(unshare(e)), 0, token)
         }
         EventMessage::Lagged(dropped, token) => (T::Lagged, None, dropped as i64, token),
     };
@@ -150,6 +151,10 @@ fn event_message(message: EventMessage) -> pb::WatchEventsResponse {
         dropped_count,
         resume_token,
     }
+}
+
+fn unshare(e: Arc<crate::kube::summary::EventSummary>) -> pb::Event {
+    Arc::unwrap_or_clone(e).into()
 }
 
 fn options(o: pb::LogOptions) -> LogOptions {

@@ -7,11 +7,14 @@
 //! Every change also carries the Kubernetes resourceVersion from which a watch resumes right
 //! after it, so a stream can continue on a hub that never saw it (another replica, or a hub
 //! restarted since): [`EventHub::start_at`] watches from that point instead of listing.
+//!
+//! A change goes to every watcher as one `Arc`: its event is never copied per watcher, and
+//! the stream token derived from it is made once ([`Change::stream_token`]) and shared.
 
 use std::{
     collections::{HashMap, VecDeque},
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
@@ -40,19 +43,22 @@ pub enum ChangeKind {
     Deleted,
 }
 
-/// One change, numbered within its hub.
-#[derive(Debug, Clone)]
+/// One change, numbered within its hub; shared by every watcher (one `Arc`).
+#[derive(Debug)]
 pub struct Change {
     pub seq: u64,
     pub kind: ChangeKind,
-    pub event: EventSummary,
+    pub event: Arc<EventSummary>,
     /// A resourceVersion a Kubernetes watch resumes from without missing anything after this
     /// change (it may repeat some); empty when unknown.
     pub resume_version: String,
+    /// The resume token streams send with this change, made by the first stream that sends it
+    /// (it depends only on the change and the hub), so 1,000 watchers format it once.
+    pub stream_token: OnceLock<String>,
 }
 
 struct State {
-    events: HashMap<String, EventSummary>,
+    events: HashMap<String, Arc<EventSummary>>,
     ring: VecDeque<Arc<Change>>,
     seq: u64,
     /// Where a Kubernetes watch resumes from to miss nothing published so far.
@@ -72,7 +78,7 @@ pub struct EventHub {
 
 /// What a new watcher gets: the snapshot (or the missed changes), then live changes.
 pub struct Subscription {
-    pub snapshot: Vec<EventSummary>,
+    pub snapshot: Vec<Arc<EventSummary>>,
     /// Changes after the resume point, when it could be honoured.
     pub replay: Option<Vec<Arc<Change>>>,
     pub live: broadcast::Receiver<Arc<Change>>,
@@ -221,6 +227,7 @@ impl EventHub {
         } else {
             event.uid.clone()
         };
+        let event = Arc::new(event);
         if kind == ChangeKind::Deleted {
             state.events.remove(&key);
         } else {
@@ -232,6 +239,7 @@ impl EventHub {
             kind,
             event,
             resume_version: state.resume_version.clone(),
+            stream_token: OnceLock::new(),
         });
         state.ring.push_back(change.clone());
         if state.ring.len() > RING {
@@ -358,7 +366,7 @@ async fn relist(hub: &EventHub, api: &Api<Event>) -> Result<String, ClusterError
     };
     for (uid, event) in &known {
         if !current.contains_key(uid) {
-            hub.publish(ChangeKind::Deleted, event.clone(), None);
+            hub.publish(ChangeKind::Deleted, EventSummary::clone(event), None);
         }
     }
     for (uid, event) in current {

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::kube::event_hub::ChangeKind;
 use crate::kube::{
-    event_hub::{EventHub, EventHubs},
+    event_hub::{Change, EventHub, EventHubs},
     logs::{self as kl, LogRequest},
     summary::EventSummary,
 };
@@ -484,12 +484,13 @@ pub struct WatchEvents {
     pub resume_token: String,
 }
 
-/// One message of an event stream; each carries the token to resume after it.
+/// One message of an event stream; each carries the token to resume after it. Events are
+/// the hub's own (`Arc`), shared with every other stream of the hub.
 #[derive(Debug, Clone)]
 pub enum EventMessage {
-    Snapshot(EventSummary, String),
+    Snapshot(Arc<EventSummary>, String),
     SnapshotEnd(String),
-    Change(ChangeKind, EventSummary, String),
+    Change(ChangeKind, Arc<EventSummary>, String),
     Lagged(u64, String),
 }
 
@@ -629,38 +630,48 @@ impl LogService {
                 && (r.type_.is_empty() || e.type_ == r.type_)
         };
         let shutdown = self.shutdown.clone();
+        // Every change reaches every stream of the hub: the work per stream and change is a
+        // filter, two reference counts and one shared token (made by the first stream).
         let stream = async_stream::stream! {
             let mut subscription = subscription;
             let epoch = subscription.epoch.clone();
+            let token = |change: &Change| {
+                change
+                    .stream_token
+                    .get_or_init(|| resume_token(&epoch, change.seq, &change.resume_version))
+                    .clone()
+            };
             let mut last = subscription.seq;
-            let mut last_version = subscription.resume_version.clone();
+            // The newest change seen (None: nothing since the snapshot), for Lagged's token.
+            let mut newest: Option<Arc<Change>> = None;
             match subscription.replay.take() {
                 Some(missed) => {
                     for change in missed {
-                        last_version = change.resume_version.clone();
                         if keep(&change.event) {
-                            yield Ok(EventMessage::Change(
-                                change.kind,
-                                change.event.clone(),
-                                resume_token(&epoch, change.seq, &change.resume_version),
-                            ));
+                            yield Ok(EventMessage::Change(change.kind, change.event.clone(), token(&change)));
                         }
+                        newest = Some(change);
                     }
                 }
                 None => {
-                    let mut snapshot: Vec<EventSummary> =
+                    let mut snapshot: Vec<Arc<EventSummary>> =
                         std::mem::take(&mut subscription.snapshot).into_iter().filter(|e| keep(e)).collect();
                     snapshot.sort_by(|a, b| b.last_millis.cmp(&a.last_millis).then_with(|| b.name.cmp(&a.name)));
                     snapshot.truncate(limit);
+                    let at = resume_token(&epoch, last, &subscription.resume_version);
                     for event in snapshot {
-                        yield Ok(EventMessage::Snapshot(event, resume_token(&epoch, last, &last_version)));
+                        yield Ok(EventMessage::Snapshot(event, at.clone()));
                     }
-                    yield Ok(EventMessage::SnapshotEnd(resume_token(&epoch, last, &last_version)));
+                    yield Ok(EventMessage::SnapshotEnd(at));
                 }
             }
+            // Made once: a fresh `cancelled()` per change would queue and unqueue a waiter on
+            // the one shutdown token every stream shares.
+            let shutting_down = shutdown.cancelled();
+            futures::pin_mut!(shutting_down);
             loop {
                 let received = tokio::select! {
-                    () = shutdown.cancelled() => {
+                    () = &mut shutting_down => {
                         yield Err(Error::Unavailable {
                             reason: "SHUTTING_DOWN",
                             message: "the server is shutting down; reconnect with the last resume_token".into(),
@@ -674,17 +685,16 @@ impl LogService {
                     Ok(change) if change.seq <= last => {}
                     Ok(change) => {
                         last = change.seq;
-                        last_version = change.resume_version.clone();
                         if keep(&change.event) {
-                            yield Ok(EventMessage::Change(
-                                change.kind,
-                                change.event.clone(),
-                                resume_token(&epoch, change.seq, &change.resume_version),
-                            ));
+                            yield Ok(EventMessage::Change(change.kind, change.event.clone(), token(&change)));
                         }
+                        newest = Some(change);
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(dropped)) => {
-                        yield Ok(EventMessage::Lagged(dropped, resume_token(&epoch, last, &last_version)));
+                        let version = newest
+                            .as_ref()
+                            .map_or(subscription.resume_version.as_str(), |c| c.resume_version.as_str());
+                        yield Ok(EventMessage::Lagged(dropped, resume_token(&epoch, last, version)));
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                         yield Err(Error::Unavailable {
