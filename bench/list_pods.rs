@@ -20,8 +20,8 @@
 //!
 //! With `FLOTILLA_BASELINE_BIN` set, servers from that binary (say, a build of the previous
 //! commit) are measured the same way in the same run, alternating with the build under test.
-//! With `BENCH_PERF=<file>`, `perf record -g` samples each server during the warm rounds (into
-//! `<file>.<build>`).
+//! With `BENCH_PERF=<file>`, `perf record -g` samples each server during ten more warm walks
+//! after the rounds (into `<file>.<build>`).
 //!
 //!     scripts/kube-env up
 //!     cargo build --release && cargo bench --bench list_pods
@@ -416,10 +416,16 @@ async fn bench(setup: Setup) {
     let mut cold: Vec<Series> = setup
         .builds
         .iter()
-        .map(|b| Series::new(format!("{} ListPods, first walk after import (cold)", b.label)))
+        .map(|b| {
+            Series::new(format!(
+                "{} ListPods, first walk after import (cold)",
+                b.label
+            ))
+        })
         .collect();
     let mut cold_direct = Series::new("kube-rs Api::list, pages of 500, beside the cold walks");
     let mut rss_per_pod: Vec<Vec<f64>> = vec![Vec::new(); builds];
+    let mut rss_walk_per_pod: Vec<Vec<f64>> = vec![Vec::new(); builds];
     let mut rss_synced_kib = vec![0u64; builds];
     let mut kept: Vec<Option<Subject>> = (0..builds).map(|_| None).collect();
     let mut started_servers = 0;
@@ -458,16 +464,36 @@ async fn bench(setup: Setup) {
             tokio::time::sleep(Duration::from_secs(2)).await;
             wait_until_cached(&mut s.workloads, &s.cluster_id, build.label).await;
             let synced = rss_kib(pid);
-            rss_per_pod[b].push((synced as f64 - rss_before as f64) * 1024.0 / setup.pods as f64);
+            rss_walk_per_pod[b]
+                .push((synced as f64 - rss_before as f64) * 1024.0 / setup.pods as f64);
+            // The cache alone: another fresh server whose first query asks for one pod, so
+            // only the cache's own list brings pods into the process.
+            started_servers += 1;
+            let mut alone = start(
+                build,
+                &setup.data.join(format!("data-{started_servers}")),
+                &setup.embedded,
+            )
+            .await;
+            let alone_before = rss_kib(alone.process.pid());
+            wait_until_cached(&mut alone.workloads, &alone.cluster_id, build.label).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let alone_synced = rss_kib(alone.process.pid());
+            drop(alone);
+            rss_per_pod[b]
+                .push((alone_synced as f64 - alone_before as f64) * 1024.0 / setup.pods as f64);
             rss_synced_kib[b] = synced;
             println!(
-                "  cold round {}/{} {}: first walk {:.0} ms; RSS {:.1} -> {:.1} MiB",
+                "  cold round {}/{} {}: first walk {:.0} ms; RSS {:.1} -> {:.1} MiB with the walk, \
+                 {:.1} -> {:.1} MiB the cache alone",
                 round + 1,
                 setup.cold_rounds,
                 build.label,
                 ms(took),
                 rss_before as f64 / 1024.0,
-                synced as f64 / 1024.0
+                synced as f64 / 1024.0,
+                alone_before as f64 / 1024.0,
+                alone_synced as f64 / 1024.0
             );
             // The last round's servers stay for the warm rounds; the others stop here.
             if round + 1 == setup.cold_rounds {
@@ -479,13 +505,22 @@ async fn bench(setup: Setup) {
 
     // Warm: each server, then the direct lists, rotating the order each round.
     let mut directs = vec![
-        (Direct::KubeOne, "kube-rs Api::list, one request (JSON, decoded)"),
+        (
+            Direct::KubeOne,
+            "kube-rs Api::list, one request (JSON, decoded)",
+        ),
         (
             Direct::KubePages,
             "kube-rs Api::list, pages of 500 (JSON, decoded)",
         ),
-        (Direct::Raw(PROTOBUF), "raw GET, protobuf, one request (not decoded)"),
-        (Direct::Raw(JSON), "raw GET, JSON, one request (not decoded)"),
+        (
+            Direct::Raw(PROTOBUF),
+            "raw GET, protobuf, one request (not decoded)",
+        ),
+        (
+            Direct::Raw(JSON),
+            "raw GET, JSON, one request (not decoded)",
+        ),
         (
             Direct::Raw(METADATA),
             "raw GET, metadata only (JSON), one request (not decoded)",
@@ -505,14 +540,6 @@ async fn bench(setup: Setup) {
     let mut body_bytes = vec![0usize; series.len()];
     let methods = series.len();
     let load_before = loadavg();
-    let perf: Vec<Perf> = match &setup.perf {
-        Some(out) => subjects
-            .iter()
-            .zip(&setup.builds)
-            .filter_map(|(s, b)| Perf::start(s.process.pid(), &perf_file(out, b)))
-            .collect(),
-        None => Vec::new(),
-    };
     for round in 0..setup.rounds {
         for k in 0..methods {
             let method = (k + round) % methods;
@@ -544,8 +571,18 @@ async fn bench(setup: Setup) {
                 .join(", ")
         );
     }
-    drop(perf);
     let load_after = loadavg();
+    // Profiles: ten walks in a row per server, nothing else, so the samples are the walks'.
+    if let Some(out) = &setup.perf {
+        for (s, b) in subjects.iter_mut().zip(&setup.builds) {
+            let perf = Perf::start(s.process.pid(), &perf_file(out, b));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            for _ in 0..10 {
+                flotilla_walk(&mut s.workloads, &s.cluster_id).await;
+            }
+            drop(perf);
+        }
+    }
     let rss_after: Vec<u64> = subjects.iter().map(|s| rss_kib(s.process.pid())).collect();
     // One more walk per server, untimed, watching kube-apiserver's pod LIST counter.
     let mut lists = Vec::new();
@@ -576,7 +613,11 @@ async fn bench(setup: Setup) {
     );
     for (s, bytes) in series.iter().zip(&body_bytes) {
         if *bytes > 0 {
-            println!("  {}: {:.1} MiB body", s.label, *bytes as f64 / (1 << 20) as f64);
+            println!(
+                "  {}: {:.1} MiB body",
+                s.label,
+                *bytes as f64 / (1 << 20) as f64
+            );
         }
     }
     println!(
@@ -585,10 +626,7 @@ async fn bench(setup: Setup) {
     );
     let flotilla = series[0].p50();
     for s in &series {
-        println!(
-            "{}",
-            s.line(flotilla.as_secs_f64() / s.p50().as_secs_f64())
-        );
+        println!("{}", s.line(flotilla.as_secs_f64() / s.p50().as_secs_f64()));
     }
     if setup.kubectl.is_none() {
         println!("  (kubectl not found: set KUBECTL to include it)");
@@ -651,16 +689,25 @@ async fn bench(setup: Setup) {
                 "  (kube-apiserver /metrics not readable: cannot tell whether a cache served)"
             ),
         }
-        let mut per_pod = rss_per_pod[i].clone();
-        let (min, max) = (
-            per_pod.iter().copied().fold(f64::INFINITY, f64::min),
-            per_pod.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        let spread = |values: &[f64]| {
+            let mut sorted = values.to_vec();
+            format!(
+                "{:.0} bytes per pod, median of {} (min {:.0}, max {:.0})",
+                median(&mut sorted),
+                sorted.len(),
+                sorted[0],
+                sorted[sorted.len() - 1]
+            )
+        };
+        println!(
+            "  RSS growth from the import to the synced cache, the cache alone (first query: one \
+             pod): {} (target <= 1024)",
+            spread(&rss_per_pod[i])
         );
         println!(
-            "  RSS growth from the import to the synced cache: {:.0} bytes per pod, median of {} \
-             (min {min:.0}, max {max:.0}; target <= 1024); {:.1} MiB once synced",
-            median(&mut per_pod),
-            per_pod.len(),
+            "  RSS growth from the import to the synced cache, with the cold walk: {}; {:.1} MiB \
+             once synced",
+            spread(&rss_walk_per_pod[i]),
             rss_synced_kib[i] as f64 / 1024.0
         );
         println!(
@@ -673,7 +720,7 @@ async fn bench(setup: Setup) {
         for b in &setup.builds {
             let file = perf_file(out, b);
             println!(
-                "profile of {} during the warm rounds: perf report -i {} --no-children --stdio",
+                "profile of {}, ten warm walks: perf report -i {} --no-children --stdio",
                 b.label,
                 file.display()
             );

@@ -563,12 +563,21 @@ mod tests {
             let (direct, stop) = (direct.clone(), stop.clone());
             async move { direct.pause(&stop).await }
         });
-        assert!(!after(Duration::from_secs(5), &waiting).await, "a walk is in flight");
+        assert!(
+            !after(Duration::from_secs(5), &waiting).await,
+            "a walk is in flight"
+        );
         drop(walk);
-        assert!(!after(QUIET / 2, &waiting).await, "not yet quiet for long enough");
+        assert!(
+            !after(QUIET / 2, &waiting).await,
+            "not yet quiet for long enough"
+        );
         // Another page of the walk starts and ends: the quiet period starts again.
         drop(direct.begin());
-        assert!(!after(QUIET * 3 / 4, &waiting).await, "the page ended just now");
+        assert!(
+            !after(QUIET * 3 / 4, &waiting).await,
+            "the page ended just now"
+        );
         assert!(after(QUIET, &waiting).await, "quiet: the cache may list");
         assert!(waiting.await.expect("join"));
 
@@ -579,7 +588,10 @@ mod tests {
             async move { direct.pause(&stop).await }
         });
         assert!(!after(MOST_DEFERRED / 2, &waiting).await);
-        assert!(after(MOST_DEFERRED, &waiting).await, "waited at most MOST_DEFERRED");
+        assert!(
+            after(MOST_DEFERRED, &waiting).await,
+            "waited at most MOST_DEFERRED"
+        );
         assert!(waiting.await.expect("join"));
 
         // A cache stopped while it waits does not list at all.
