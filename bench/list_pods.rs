@@ -4,24 +4,31 @@
 //! - Flotilla: `WorkloadService/ListPods`, all namespaces, paging through at page size 500 over one
 //!   HTTP/2 connection to the release binary (the time of the whole walk);
 //! - kube-rs straight at kube-apiserver: `Api::<Pod>::all(..).list(..)` in one request, and in
-//!   pages of 500;
+//!   pages of 500 (whole pods, decoded from JSON);
+//! - raw HTTP at kube-apiserver through the same client (the kubeconfig's client certificate), one
+//!   `GET /api/v1/pods` reading the whole body without decoding it, as protobuf
+//!   (`application/vnd.kubernetes.protobuf`), as JSON, and as metadata only
+//!   (`PartialObjectMetadataList`): a lower bound for the fastest direct client;
 //! - `kubectl get pods -A -o json > /dev/null` (a process per round, as an operator runs it), when
 //!   the test environment's kubectl is there.
 //!
-//! Also: the first (cold) Flotilla walk, and the growth of the server's RSS per pod from just
-//! after the import to once its watch cache has synced (ListPods answered from it) and to after
-//! the measured rounds.
+//! Warm: those rounds, against a server whose watch cache has synced. Cold: the first Flotilla
+//! walk after an import (which starts the watch cache and is served by direct pages until it has
+//! synced), on a fresh server each round, alternating with a direct kube-rs walk in pages of 500.
+//! Also the growth of the server's RSS per pod from just after the import to once its watch
+//! cache has synced (each cold round), and to after the warm rounds.
 //!
-//! With `FLOTILLA_BASELINE_BIN` set, a second server from that binary (say, a build of the
-//! previous commit) is imported, walked and measured the same way in the same run, one server
-//! at a time for the cold walk and RSS, and in the alternating rounds beside the others.
+//! With `FLOTILLA_BASELINE_BIN` set, servers from that binary (say, a build of the previous
+//! commit) are measured the same way in the same run, alternating with the build under test.
+//! With `BENCH_PERF=<file>`, `perf record -g` samples each server during ten more warm walks
+//! after the rounds (into `<file>.<build>`).
 //!
 //!     scripts/kube-env up
 //!     cargo build --release && cargo bench --bench list_pods
 //!
-//! Environment: `BENCH_PODS` (default 10000), `BENCH_ROUNDS` (default 9, at least 7),
-//! `FLOTILLA_BIN`, `FLOTILLA_BASELINE_BIN` (default none), `FLOTILLA_KUBE_DIR` (default
-//! target/kube-env), `KUBECTL`.
+//! Environment: `BENCH_PODS` (default 10000), `BENCH_ROUNDS` (default 9, at least 5),
+//! `BENCH_COLD_ROUNDS` (default 5, at least 1), `FLOTILLA_BIN`, `FLOTILLA_BASELINE_BIN` (default
+//! none), `BENCH_PERF`, `FLOTILLA_KUBE_DIR` (default target/kube-env), `KUBECTL`.
 //! The namespace is deleted at the end, also when the run fails.
 //!
 //! Not a timed test: it prints numbers for the issue notes.
@@ -154,6 +161,56 @@ async fn kubectl_list(kubectl: &Path, kubeconfig: &Path) -> Duration {
     took
 }
 
+/// One `GET /api/v1/pods` (no limit) through the kube client (its TLS connection and client
+/// certificate), reading the whole body without decoding it; the time and the body's size.
+async fn raw_list(kube: &kube::Client, accept: &'static str) -> (Duration, usize) {
+    use http_body_util::BodyExt;
+    let request = http::Request::get("/api/v1/pods")
+        .header(http::header::ACCEPT, accept)
+        .body(kube::client::Body::from(Vec::new()))
+        .expect("request");
+    let started = Instant::now();
+    let response = kube
+        .send(request)
+        .await
+        .unwrap_or_else(|e| panic!("GET /api/v1/pods ({accept}): {e}"));
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("GET /api/v1/pods ({accept}): reading the body: {e}"))
+        .to_bytes();
+    let took = started.elapsed();
+    assert!(status.is_success(), "GET /api/v1/pods ({accept}): {status}");
+    // The API server falls back to JSON for what it cannot encode as asked: check it did not.
+    let wanted = accept.split(';').next().unwrap_or_default();
+    assert!(
+        content_type.starts_with(wanted),
+        "GET /api/v1/pods: asked for {accept}, got {content_type}"
+    );
+    (took, body.len())
+}
+
+/// A direct list in the rounds.
+#[derive(Clone, Copy)]
+enum Direct {
+    KubeOne,
+    KubePages,
+    Raw(&'static str),
+    Kubectl,
+}
+
+const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+const JSON: &str = "application/json";
+const METADATA: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+
 struct Series {
     label: String,
     times: Vec<Duration>,
@@ -172,26 +229,42 @@ impl Series {
         sorted.sort();
         sorted[sorted.len() / 2]
     }
+
+    /// The row, with `ratio` in the last column.
+    fn line(&self, ratio: f64) -> String {
+        format!(
+            "  {:<62} {:>8.1} {:>8.1} {:>8.1} {:>10.3}",
+            self.label,
+            ms(self.p50()),
+            ms(*self.times.iter().min().expect("times")),
+            ms(*self.times.iter().max().expect("times")),
+            ratio,
+        )
+    }
 }
 
-/// A Flotilla server process under test: the build being measured and, when asked for, a
-/// baseline build beside it, both measured the same way in the same run.
-struct Server {
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// A Flotilla build under test.
+struct Build {
     label: &'static str,
-    process: ServerProcess,
+    binary: String,
 }
 
-/// A server with the cluster imported, and what was measured of it.
+/// A server of a build, with the test control plane imported.
 struct Subject {
-    label: &'static str,
-    pid: u32,
+    process: ServerProcess,
     workloads: Workloads,
     cluster_id: String,
-    rss_before: u64,
-    rss_synced: u64,
-    rss_after: u64,
-    cold: Duration,
-    page_times: Vec<Vec<Duration>>,
 }
 
 struct Setup {
@@ -199,14 +272,18 @@ struct Setup {
     kubeconfig: PathBuf,
     embedded: String,
     kubectl: Option<PathBuf>,
-    servers: Vec<Server>,
+    builds: Vec<Build>,
+    data: PathBuf,
     pods: usize,
     rounds: usize,
+    cold_rounds: usize,
+    perf: Option<PathBuf>,
 }
 
-/// Connects to a server and imports the test control plane into it.
-async fn import(server: &Server, embedded: &str) -> (Workloads, String) {
-    let channel = server.process.channel().await;
+/// Starts a server of `build` with a fresh data directory and imports the test control plane.
+async fn start(build: &Build, data: &Path, embedded: &str) -> Subject {
+    let process = ServerProcess::start(&build.binary, data);
+    let channel = process.channel().await;
     let mut clusters = ClusterServiceClient::new(channel.clone());
     let cluster = clusters
         .import_cluster(pb::ImportClusterRequest {
@@ -224,24 +301,29 @@ async fn import(server: &Server, embedded: &str) -> (Workloads, String) {
         .unwrap_or_else(|s| {
             panic!(
                 "{}: ImportCluster of the test control plane: {s:?}",
-                server.label
+                build.label
             )
         })
         .into_inner()
         .cluster
         .expect("imported cluster");
     let workloads = WorkloadServiceClient::new(channel).max_decoding_message_size(64 << 20);
-    (workloads, cluster.id)
+    Subject {
+        process,
+        workloads,
+        cluster_id: cluster.id,
+    }
 }
 
-/// Waits until ListPods is answered from the server's watch cache (its page tokens are offsets,
-/// "v1.", rather than Kubernetes continue tokens), so RSS is sampled once the cache has synced.
+/// Waits until ListPods is answered from the server's watch cache (its page tokens carry a key,
+/// "c1.", rather than a Kubernetes continue token, "k1."), so RSS is sampled once the cache has
+/// synced.
 async fn wait_until_cached(client: &mut Workloads, cluster_id: &str, label: &str) {
     let cached = |token: &str| {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         URL_SAFE_NO_PAD
             .decode(token)
-            .is_ok_and(|raw| raw.starts_with(b"v1."))
+            .is_ok_and(|raw| raw.starts_with(b"c1."))
     };
     let started = Instant::now();
     loop {
@@ -265,102 +347,243 @@ async fn wait_until_cached(client: &mut Workloads, cluster_id: &str, label: &str
     }
 }
 
+/// The profile file of `build`: `out` with the build's label appended.
+fn perf_file(out: &Path, build: &Build) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(format!(".{}", build.label.replace(' ', "-").to_lowercase()));
+    PathBuf::from(name)
+}
+
+/// `perf record -g` of a process until dropped (then interrupted, so it writes its file).
+struct Perf(std::process::Child);
+
+impl Perf {
+    fn start(pid: u32, out: &Path) -> Option<Perf> {
+        let child = Command::new("perf")
+            .args(["record", "-g", "-q", "-p", &pid.to_string(), "-o"])
+            .arg(out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| eprintln!("perf: {e} (no profile)"))
+            .ok()?;
+        Some(Perf(child))
+    }
+}
+
+impl Drop for Perf {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+async fn direct(setup: &Setup, all_pods: &Api<Pod>, how: Direct) -> (Duration, usize) {
+    match how {
+        Direct::KubeOne => kube_list(all_pods, None).await,
+        Direct::KubePages => kube_list(all_pods, Some(PAGE as u32)).await,
+        Direct::Raw(accept) => raw_list(&setup.kube, accept).await,
+        Direct::Kubectl => (
+            kubectl_list(
+                setup.kubectl.as_deref().expect("kubectl"),
+                &setup.kubeconfig,
+            )
+            .await,
+            0,
+        ),
+    }
+}
+
 async fn bench(setup: Setup) {
+    println!("load average at the start: {}", loadavg());
     println!("setting up namespace {NAMESPACE}:");
     delete_namespace(&setup.kube).await;
     create_pods(&setup.kube, setup.pods).await;
 
     let all_pods = Api::<Pod>::all(setup.kube.clone());
-    let mut subjects = Vec::new();
-    for server in &setup.servers {
-        let (workloads, cluster_id) = import(server, &setup.embedded).await;
-        subjects.push(Subject {
-            label: server.label,
-            pid: server.process.pid(),
-            workloads,
-            cluster_id,
-            rss_before: 0,
-            rss_synced: 0,
-            rss_after: 0,
-            cold: Duration::ZERO,
-            page_times: Vec::new(),
-        });
-    }
-    // One server at a time: its RSS right after the import, its cold walk (which starts its watch
-    // cache), then its RSS once the cache has synced and nothing has been served from it yet.
-    let mut warmed = false;
-    for s in &mut subjects {
-        s.rss_before = rss_kib(s.pid);
-        let (cold, cold_seen, _) = flotilla_walk(&mut s.workloads, &s.cluster_id).await;
-        assert!(
-            cold_seen >= setup.pods,
-            "{}: listed {cold_seen} pods, expected at least {}",
-            s.label,
-            setup.pods
-        );
-        s.cold = cold;
-        if !warmed {
-            // Warm the direct paths too (connection, discovery cache).
-            kube_list(&all_pods, None).await;
-            if let Some(kubectl) = &setup.kubectl {
-                kubectl_list(kubectl, &setup.kubeconfig).await;
-            }
-            warmed = true;
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        wait_until_cached(&mut s.workloads, &s.cluster_id, s.label).await;
-        s.rss_synced = rss_kib(s.pid);
+    // Warm the direct paths (connection, discovery cache).
+    kube_list(&all_pods, None).await;
+    raw_list(&setup.kube, PROTOBUF).await;
+    if let Some(kubectl) = &setup.kubectl {
+        kubectl_list(kubectl, &setup.kubeconfig).await;
     }
 
-    // Methods: each Flotilla server, then kube-rs in one request, kube-rs in pages, kubectl.
-    let servers = subjects.len();
-    let mut series: Vec<Series> = subjects
+    // Cold: a fresh server of each build per round, imported; its first walk alternates with a
+    // direct walk in pages of 500; RSS after the import and once the watch cache has synced.
+    let builds = setup.builds.len();
+    let mut cold: Vec<Series> = setup
+        .builds
         .iter()
-        .map(|s| Series::new(format!("{} ListPods, pages of 500 (gRPC)", s.label)))
+        .map(|b| {
+            Series::new(format!(
+                "{} ListPods, first walk after import (cold)",
+                b.label
+            ))
+        })
         .collect();
-    series.push(Series::new("kube-rs Api::list, one request"));
-    series.push(Series::new("kube-rs Api::list, pages of 500"));
-    series.push(Series::new("kubectl get pods -A -o json"));
-    let methods = servers + if setup.kubectl.is_some() { 3 } else { 2 };
-    let mut counts = vec![0usize; servers + 2];
+    let mut cold_direct = Series::new("kube-rs Api::list, pages of 500, beside the cold walks");
+    let mut rss_per_pod: Vec<Vec<f64>> = vec![Vec::new(); builds];
+    let mut rss_walk_per_pod: Vec<Vec<f64>> = vec![Vec::new(); builds];
+    let mut rss_synced_kib = vec![0u64; builds];
+    let mut kept: Vec<Option<Subject>> = (0..builds).map(|_| None).collect();
+    let mut started_servers = 0;
+    for round in 0..setup.cold_rounds {
+        for k in 0..builds {
+            let b = (k + round) % builds;
+            let build = &setup.builds[b];
+            started_servers += 1;
+            let mut s = start(
+                build,
+                &setup.data.join(format!("data-{started_servers}")),
+                &setup.embedded,
+            )
+            .await;
+            let pid = s.process.pid();
+            let rss_before = rss_kib(pid);
+            let direct_first = (round + k) % 2 == 1;
+            if direct_first {
+                cold_direct
+                    .times
+                    .push(kube_list(&all_pods, Some(PAGE as u32)).await.0);
+            }
+            let (took, seen, _) = flotilla_walk(&mut s.workloads, &s.cluster_id).await;
+            assert!(
+                seen >= setup.pods,
+                "{}: listed {seen} pods, expected at least {}",
+                build.label,
+                setup.pods
+            );
+            cold[b].times.push(took);
+            if !direct_first {
+                cold_direct
+                    .times
+                    .push(kube_list(&all_pods, Some(PAGE as u32)).await.0);
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            wait_until_cached(&mut s.workloads, &s.cluster_id, build.label).await;
+            let synced = rss_kib(pid);
+            rss_walk_per_pod[b]
+                .push((synced as f64 - rss_before as f64) * 1024.0 / setup.pods as f64);
+            // The cache alone: another fresh server whose first query asks for one pod, so
+            // only the cache's own list brings pods into the process.
+            started_servers += 1;
+            let mut alone = start(
+                build,
+                &setup.data.join(format!("data-{started_servers}")),
+                &setup.embedded,
+            )
+            .await;
+            let alone_before = rss_kib(alone.process.pid());
+            wait_until_cached(&mut alone.workloads, &alone.cluster_id, build.label).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let alone_synced = rss_kib(alone.process.pid());
+            drop(alone);
+            rss_per_pod[b]
+                .push((alone_synced as f64 - alone_before as f64) * 1024.0 / setup.pods as f64);
+            rss_synced_kib[b] = synced;
+            println!(
+                "  cold round {}/{} {}: first walk {:.0} ms; RSS {:.1} -> {:.1} MiB with the walk, \
+                 {:.1} -> {:.1} MiB the cache alone",
+                round + 1,
+                setup.cold_rounds,
+                build.label,
+                ms(took),
+                rss_before as f64 / 1024.0,
+                synced as f64 / 1024.0,
+                alone_before as f64 / 1024.0,
+                alone_synced as f64 / 1024.0
+            );
+            // The last round's servers stay for the warm rounds; the others stop here.
+            if round + 1 == setup.cold_rounds {
+                kept[b] = Some(s);
+            }
+        }
+    }
+    let mut subjects: Vec<Subject> = kept.into_iter().map(|s| s.expect("kept")).collect();
+
+    // Warm: each server, then the direct lists, rotating the order each round.
+    let mut directs = vec![
+        (
+            Direct::KubeOne,
+            "kube-rs Api::list, one request (JSON, decoded)",
+        ),
+        (
+            Direct::KubePages,
+            "kube-rs Api::list, pages of 500 (JSON, decoded)",
+        ),
+        (
+            Direct::Raw(PROTOBUF),
+            "raw GET, protobuf, one request (not decoded)",
+        ),
+        (
+            Direct::Raw(JSON),
+            "raw GET, JSON, one request (not decoded)",
+        ),
+        (
+            Direct::Raw(METADATA),
+            "raw GET, metadata only (JSON), one request (not decoded)",
+        ),
+    ];
+    if setup.kubectl.is_some() {
+        directs.push((Direct::Kubectl, "kubectl get pods -A -o json"));
+    }
+    let mut series: Vec<Series> = setup
+        .builds
+        .iter()
+        .map(|b| Series::new(format!("{} ListPods, pages of 500 (gRPC, warm)", b.label)))
+        .chain(directs.iter().map(|(_, label)| Series::new(*label)))
+        .collect();
+    let mut page_times: Vec<Vec<Vec<Duration>>> = vec![Vec::new(); builds];
+    let mut seen = vec![0usize; series.len()];
+    let mut body_bytes = vec![0usize; series.len()];
+    let methods = series.len();
+    let load_before = loadavg();
     for round in 0..setup.rounds {
-        // Rotate the order so no method always runs first after another's garbage.
         for k in 0..methods {
             let method = (k + round) % methods;
-            let took = if method < servers {
+            let took = if method < builds {
                 let s = &mut subjects[method];
-                let (took, seen, pages) = flotilla_walk(&mut s.workloads, &s.cluster_id).await;
-                counts[method] = seen;
-                s.page_times.push(pages);
-                took
-            } else if method < servers + 2 {
-                let page = (method == servers + 1).then_some(PAGE as u32);
-                let (took, seen) = kube_list(&all_pods, page).await;
-                counts[method] = seen;
+                let (took, count, pages) = flotilla_walk(&mut s.workloads, &s.cluster_id).await;
+                seen[method] = count;
+                page_times[method].push(pages);
                 took
             } else {
-                kubectl_list(
-                    setup.kubectl.as_deref().expect("kubectl"),
-                    &setup.kubeconfig,
-                )
-                .await
+                let (took, count) = direct(&setup, &all_pods, directs[method - builds].0).await;
+                if matches!(directs[method - builds].0, Direct::Raw(_)) {
+                    body_bytes[method] = count;
+                } else {
+                    seen[method] = count;
+                }
+                took
             };
             series[method].times.push(took);
         }
         println!(
-            "  round {}/{}: {}",
+            "  warm round {}/{}: {}",
             round + 1,
             setup.rounds,
-            series[..methods]
+            series
                 .iter()
                 .map(|s| format!("{:.0} ms", ms(*s.times.last().expect("time"))))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
     }
-    for s in &mut subjects {
-        s.rss_after = rss_kib(s.pid);
+    let load_after = loadavg();
+    // Profiles: ten walks in a row per server, nothing else, so the samples are the walks'.
+    if let Some(out) = &setup.perf {
+        for (s, b) in subjects.iter_mut().zip(&setup.builds) {
+            let perf = Perf::start(s.process.pid(), &perf_file(out, b));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            for _ in 0..10 {
+                flotilla_walk(&mut s.workloads, &s.cluster_id).await;
+            }
+            drop(perf);
+        }
     }
+    let rss_after: Vec<u64> = subjects.iter().map(|s| rss_kib(s.process.pid())).collect();
     // One more walk per server, untimed, watching kube-apiserver's pod LIST counter.
     let mut lists = Vec::new();
     for s in &mut subjects {
@@ -371,65 +594,86 @@ async fn bench(setup: Setup) {
     }
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kube_one = &series[servers];
-    let kube_pages = &series[servers + 1];
     println!();
     println!(
-        "ListPods of every pod: {} pods in {NAMESPACE}, {} in the cluster (Flotilla {}, kube-rs {}/{}); \
-         {} alternating rounds; {cores} cores",
+        "ListPods of every pod: {} pods in {NAMESPACE}, {} in the cluster (Flotilla {}); \
+         {} warm rounds, {} cold rounds; {cores} cores, shared with other work; load average {} \
+         before the warm rounds, {} after",
         setup.pods,
-        counts[servers],
-        counts[..servers]
+        seen[builds],
+        seen[..builds]
             .iter()
             .map(|c| c.to_string())
             .collect::<Vec<_>>()
             .join("/"),
-        counts[servers],
-        counts[servers + 1],
-        setup.rounds
+        setup.rounds,
+        setup.cold_rounds,
+        load_before,
+        load_after,
     );
+    for (s, bytes) in series.iter().zip(&body_bytes) {
+        if *bytes > 0 {
+            println!(
+                "  {}: {:.1} MiB body",
+                s.label,
+                *bytes as f64 / (1 << 20) as f64
+            );
+        }
+    }
     println!(
-        "  {:<48} {:>9} {:>9} {:>9} {:>11}",
+        "warm (the server's watch cache has synced):\n  {:<62} {:>8} {:>8} {:>8} {:>10}",
         "", "p50 ms", "min ms", "max ms", "Flotilla /"
     );
     let flotilla = series[0].p50();
-    for s in &series[..methods] {
-        println!(
-            "  {:<48} {:>9.1} {:>9.1} {:>9.1} {:>11.3}",
-            s.label,
-            ms(s.p50()),
-            ms(*s.times.iter().min().expect("times")),
-            ms(*s.times.iter().max().expect("times")),
-            flotilla.as_secs_f64() / s.p50().as_secs_f64(),
-        );
+    for s in &series {
+        println!("{}", s.line(flotilla.as_secs_f64() / s.p50().as_secs_f64()));
     }
     if setup.kubectl.is_none() {
         println!("  (kubectl not found: set KUBECTL to include it)");
     }
-    for (i, s) in subjects.iter().enumerate() {
-        println!("{}:", s.label);
+    let fastest = series[builds..]
+        .iter()
+        .min_by_key(|s| s.p50())
+        .expect("direct series");
+    println!(
+        "cold (the first walk after an import, a fresh server each round):\n  {:<62} {:>8} {:>8} {:>8} {:>10}",
+        "", "p50 ms", "min ms", "max ms", "/ direct"
+    );
+    for s in cold.iter().chain([&cold_direct]) {
         println!(
-            "  cold walk (first ListPods walk after import): {:.1} ms",
-            ms(s.cold)
+            "{}",
+            s.line(s.p50().as_secs_f64() / cold_direct.p50().as_secs_f64())
         );
+    }
+    for (i, build) in setup.builds.iter().enumerate() {
+        println!("{}:", build.label);
+        let warm = series[i].p50().as_secs_f64();
+        println!(
+            "  target: warm walk <= 0.2x the fastest direct list ({}): {:.3}",
+            fastest.label,
+            warm / fastest.p50().as_secs_f64()
+        );
+        println!(
+            "  target: cold walk <= 1x a direct walk (kube-rs, pages of 500, same rounds): {:.3}",
+            cold[i].p50().as_secs_f64() / cold_direct.p50().as_secs_f64()
+        );
+        let mut every_page: Vec<Duration> = page_times[i].iter().flatten().copied().collect();
+        every_page.sort();
         let page_p50 = |pick: fn(&Vec<Duration>) -> Option<&Duration>| {
-            let mut v: Vec<Duration> = s
-                .page_times
+            let mut v: Vec<Duration> = page_times[i]
                 .iter()
                 .filter_map(|p| pick(p).copied())
                 .collect();
             v.sort();
             ms(v[v.len() / 2])
         };
-        let mut every_page: Vec<Duration> = s.page_times.iter().flatten().copied().collect();
-        every_page.sort();
         println!(
-            "  per page of {PAGE}: p50 {:.1} ms (first page p50 {:.1} ms, last page p50 {:.1} ms), \
+            "  warm, per page of {PAGE}: p50 {:.1} ms (first page p50 {:.1} ms, last page p50 {:.1} ms), \
              {} pages a walk",
             ms(every_page[every_page.len() / 2]),
             page_p50(|p| p.first()),
             page_p50(|p| p.last()),
-            s.page_times[0].len()
+            page_times[i][0].len()
         );
         match lists[i] {
             (Some(before), Some(after)) => println!(
@@ -445,40 +689,56 @@ async fn bench(setup: Setup) {
                 "  (kube-apiserver /metrics not readable: cannot tell whether a cache served)"
             ),
         }
-        let p50 = series[i].p50().as_secs_f64();
+        let spread = |values: &[f64]| {
+            let mut sorted = values.to_vec();
+            format!(
+                "{:.0} bytes per pod, median of {} (min {:.0}, max {:.0})",
+                median(&mut sorted),
+                sorted.len(),
+                sorted[0],
+                sorted[sorted.len() - 1]
+            )
+        };
         println!(
-            "  target: p50 <= 0.25x the direct list; /kube-rs one request = {:.3}, \
-             /kube-rs pages of 500 = {:.3}",
-            p50 / kube_one.p50().as_secs_f64(),
-            p50 / kube_pages.p50().as_secs_f64(),
-        );
-        let per_pod = |rss: u64| (rss as f64 - s.rss_before as f64) * 1024.0 / setup.pods as f64;
-        println!(
-            "  server RSS once the cache synced (before any cached walk): {:.1} MiB, {:.0} bytes per pod",
-            s.rss_synced as f64 / 1024.0,
-            per_pod(s.rss_synced)
-        );
-        println!(
-            "  server RSS: {:.1} MiB after import, {:.1} MiB after the rounds",
-            s.rss_before as f64 / 1024.0,
-            s.rss_after as f64 / 1024.0
+            "  RSS growth from the import to the synced cache, the cache alone (first query: one \
+             pod): {} (target <= 1024)",
+            spread(&rss_per_pod[i])
         );
         println!(
-            "  server RSS per cached pod (includes any other growth): {:.0} bytes (target <= 2048)",
-            per_pod(s.rss_after)
+            "  RSS growth from the import to the synced cache, with the cold walk: {}; {:.1} MiB \
+             once synced",
+            spread(&rss_walk_per_pod[i]),
+            rss_synced_kib[i] as f64 / 1024.0
         );
+        println!(
+            "  RSS after the warm rounds: {:.1} MiB ({:+.0} bytes per pod since synced)",
+            rss_after[i] as f64 / 1024.0,
+            (rss_after[i] as f64 - rss_synced_kib[i] as f64) * 1024.0 / setup.pods as f64
+        );
+    }
+    if let Some(out) = &setup.perf {
+        for b in &setup.builds {
+            let file = perf_file(out, b);
+            println!(
+                "profile of {}, ten warm walks: perf report -i {} --no-children --stdio",
+                b.label,
+                file.display()
+            );
+        }
     }
 }
 
 #[tokio::main]
 async fn main() {
     let pods = env_usize("BENCH_PODS", 10_000);
-    let rounds = env_usize("BENCH_ROUNDS", 9).max(7);
+    let rounds = env_usize("BENCH_ROUNDS", 9).max(5);
+    let cold_rounds = env_usize("BENCH_COLD_ROUNDS", 5).max(1);
     assert!(pods > 0, "BENCH_PODS must be at least 1");
     let binary = release_binary();
     let baseline = std::env::var("FLOTILLA_BASELINE_BIN")
         .ok()
         .filter(|b| !b.is_empty());
+    let perf = std::env::var_os("BENCH_PERF").map(PathBuf::from);
     let kube = support::kube::client().await;
     let kube_dir = support::kube::env().dir().to_path_buf();
     let kubeconfig = support::kube::env().kubeconfig().to_path_buf();
@@ -486,16 +746,18 @@ async fn main() {
     let kubectl = kubectl(&kube_dir);
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut servers = Vec::new();
-    let builds = [
-        ("Flotilla", Some(binary.clone())),
-        ("Flotilla baseline", baseline),
-    ];
-    for (i, (label, binary)) in builds.into_iter().enumerate() {
-        let Some(binary) = binary else { continue };
-        let process = ServerProcess::start(&binary, &dir.path().join(format!("data-{i}")));
-        println!("{label}: {binary}");
-        servers.push(Server { label, process });
+    let mut builds = vec![Build {
+        label: "Flotilla",
+        binary,
+    }];
+    if let Some(binary) = baseline {
+        builds.push(Build {
+            label: "Flotilla baseline",
+            binary,
+        });
+    }
+    for b in &builds {
+        println!("{}: {}", b.label, b.binary);
     }
     println!(
         "machine: {} cores; {pods} pods over {} KWOK nodes; kubectl: {}",
@@ -513,9 +775,12 @@ async fn main() {
         kubeconfig,
         embedded,
         kubectl,
-        servers,
+        builds,
+        data: dir.path().to_path_buf(),
         pods,
         rounds,
+        cold_rounds,
+        perf,
     }))
     .await;
     println!("cleaning up:");

@@ -8,7 +8,7 @@ use std::{
     ops::Bound,
     sync::{
         Arc, Mutex, RwLock,
-        atomic::{AtomicBool, AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -19,6 +19,7 @@ use ::kube::{
 };
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -196,12 +197,81 @@ impl<T> Reflection<T> {
 pub struct ClusterWatch {
     pub pods: Arc<Reflection<CachedPod>>,
     pub nodes: Arc<Reflection<NodeSummary>>,
+    direct: Arc<DirectLists>,
     version: i64,
     last_used: AtomicI64,
     stop: CancellationToken,
 }
 
+/// How long the pod cache's first list waits for direct lists of its cluster to pause.
+const QUIET: Duration = Duration::from_millis(250);
+/// The longest the pod cache's first list waits for that pause.
+const MOST_DEFERRED: Duration = Duration::from_secs(10);
+
+/// The pod lists of a cluster served straight from Kubernetes while its cache syncs. The
+/// cache's first list (every pod, decoded and summarized) is the heaviest work it does; run
+/// beside a walk that is being served directly, it made that walk 1.6 times slower than a
+/// direct list. So it starts once direct lists have paused for [`QUIET`] (or after
+/// [`MOST_DEFERRED`], so a steady stream of them cannot keep the cache from syncing).
+struct DirectLists {
+    in_flight: AtomicUsize,
+    /// When the last direct list ended, or the cache was started (its first query is direct).
+    last_end: Mutex<Instant>,
+}
+
+impl DirectLists {
+    fn begin(self: &Arc<Self>) -> DirectList {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        DirectList(self.clone())
+    }
+
+    fn new() -> Self {
+        DirectLists {
+            in_flight: AtomicUsize::new(0),
+            last_end: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn quiet(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
+            && self
+                .last_end
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .elapsed()
+                >= QUIET
+    }
+
+    /// Waits until direct lists pause, at most [`MOST_DEFERRED`]; false when stopped.
+    async fn pause(&self, stop: &CancellationToken) -> bool {
+        let started = Instant::now();
+        while !self.quiet() && started.elapsed() < MOST_DEFERRED {
+            tokio::select! {
+                () = stop.cancelled() => return false,
+                () = tokio::time::sleep(QUIET / 5) => {}
+            }
+        }
+        !stop.is_cancelled()
+    }
+}
+
+/// A pod list being served straight from Kubernetes (see [`DirectLists`]); ends when dropped.
+pub struct DirectList(Arc<DirectLists>);
+
+impl Drop for DirectList {
+    fn drop(&mut self) {
+        *self.0.last_end.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl ClusterWatch {
+    /// Marks a pod list served straight from Kubernetes until the guard is dropped, so the pod
+    /// cache's first list does not compete with it.
+    pub fn direct_list(&self) -> DirectList {
+        self.direct.begin()
+    }
+
     /// These nodes with their running-pod counts taken from the pod cache.
     pub fn with_pod_counts(&self, nodes: Vec<Arc<NodeSummary>>) -> Vec<NodeSummary> {
         let mut counts: HashMap<&str, i32> = nodes.iter().map(|n| (n.name.as_str(), 0)).collect();
@@ -285,22 +355,26 @@ impl WatchCaches {
         let watch = Arc::new(ClusterWatch {
             pods: Arc::default(),
             nodes: Arc::default(),
+            direct: Arc::new(DirectLists::new()),
             version,
             last_used: AtomicI64::new(now_secs()),
             stop: CancellationToken::new(),
         });
         // Only this cache's watcher task makes pods, so it owns their interner.
         let mut strings = PodInterner::default();
-        tokio::spawn(reflect(
-            Api::<PodView>::all(client.clone()),
-            watch.pods.clone(),
-            watch.stop.clone(),
-            move |pod: PodView| {
+        let (pods, direct, stop) = (watch.pods.clone(), watch.direct.clone(), watch.stop.clone());
+        let api = Api::<PodView>::all(client.clone());
+        let what = format!("{cluster_id}/pods");
+        tokio::spawn(async move {
+            if !direct.pause(&stop).await {
+                return;
+            }
+            let summarized = move |pod: PodView| {
                 let pod = CachedPod::new(super::pod_view::summary(&pod), &mut strings);
                 ((pod.namespace.clone(), pod.name.clone()), pod)
-            },
-            format!("{cluster_id}/pods"),
-        ));
+            };
+            reflect(api, pods, stop, summarized, what).await;
+        });
         tokio::spawn(reflect(
             Api::<Node>::all(client.clone()),
             watch.nodes.clone(),
@@ -471,6 +545,63 @@ mod tests {
         assert_eq!(r.count(Some("b"), |_| true), 4);
         assert_eq!(r.count(None, |s| s.ends_with('1')), 2);
         assert_eq!(r.count(Some("zz"), |_| true), 0);
+    }
+
+    /// Polls `task` once the clock has moved on by `by`.
+    async fn after<T>(by: Duration, task: &tokio::task::JoinHandle<T>) -> bool {
+        tokio::time::sleep(by).await;
+        tokio::task::yield_now().await;
+        task.is_finished()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_list_waits_for_direct_lists_to_pause() {
+        let direct = Arc::new(DirectLists::new());
+        let stop = CancellationToken::new();
+        let walk = direct.begin();
+        let waiting = tokio::spawn({
+            let (direct, stop) = (direct.clone(), stop.clone());
+            async move { direct.pause(&stop).await }
+        });
+        assert!(
+            !after(Duration::from_secs(5), &waiting).await,
+            "a walk is in flight"
+        );
+        drop(walk);
+        assert!(
+            !after(QUIET / 2, &waiting).await,
+            "not yet quiet for long enough"
+        );
+        // Another page of the walk starts and ends: the quiet period starts again.
+        drop(direct.begin());
+        assert!(
+            !after(QUIET * 3 / 4, &waiting).await,
+            "the page ended just now"
+        );
+        assert!(after(QUIET, &waiting).await, "quiet: the cache may list");
+        assert!(waiting.await.expect("join"));
+
+        // Direct lists that never pause hold the cache back for a bounded time only.
+        let busy = direct.begin();
+        let waiting = tokio::spawn({
+            let (direct, stop) = (direct.clone(), stop.clone());
+            async move { direct.pause(&stop).await }
+        });
+        assert!(!after(MOST_DEFERRED / 2, &waiting).await);
+        assert!(
+            after(MOST_DEFERRED, &waiting).await,
+            "waited at most MOST_DEFERRED"
+        );
+        assert!(waiting.await.expect("join"));
+
+        // A cache stopped while it waits does not list at all.
+        let waiting = tokio::spawn({
+            let (direct, stop) = (direct.clone(), stop.clone());
+            async move { direct.pause(&stop).await }
+        });
+        stop.cancel();
+        assert!(!waiting.await.expect("join"), "stopped: no list");
+        drop(busy);
     }
 
     #[test]

@@ -70,6 +70,21 @@ impl ClusterAccessor {
         Ok((self.connector.client(&row).await?, row.version))
     }
 
+    /// The client for `scope` and Flotilla's own client with the stored version, from one read
+    /// of the cluster's row (a paged list asks for both on every page).
+    pub async fn client_and_own_client(
+        &self,
+        scope: &Scope,
+        cluster_id: &str,
+    ) -> Result<(ClusterClient, ClusterClient, i64)> {
+        let row = self.visible_row(scope, cluster_id).await?;
+        Ok((
+            self.connector.client_for(&row, scope).await?,
+            self.connector.client(&row).await?,
+            row.version,
+        ))
+    }
+
     async fn visible_row(&self, scope: &Scope, cluster_id: &str) -> Result<ClusterRow> {
         if cluster_id.is_empty() {
             return Err(Error::invalid("cluster_id", "is required"));

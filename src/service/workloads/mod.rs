@@ -158,15 +158,15 @@ impl WorkloadQueries {
         scope: &Scope,
         cluster_id: &str,
     ) -> Result<(crate::kube::ClusterClient, Option<Arc<ClusterWatch>>)> {
-        let client = self.clusters.client(scope, cluster_id).await?;
         if self.owns.as_ref().is_some_and(|owns| !owns(cluster_id)) {
-            return Ok((client, None));
+            return Ok((self.clusters.client(scope, cluster_id).await?, None));
         }
         // One cache serves every caller, so it watches as Flotilla itself (never impersonating);
         // what it serves carries nothing the role rules hide (no annotations or Secret data).
-        let (own, version) = self
+        // Both clients come from one read of the cluster's row: this runs for every page.
+        let (client, own, version) = self
             .clusters
-            .own_client_with_version(scope, cluster_id)
+            .client_and_own_client(scope, cluster_id)
             .await?;
         let watch = self.caches.watch(cluster_id, version, &own.client);
         Ok((client, Some(watch)))
@@ -436,6 +436,8 @@ impl WorkloadQueries {
             });
         }
         let page = KubePage::parse(r.page_size, &r.page_token, &key)?;
+        // While the cache syncs: its first list waits for this one (and the rest of the walk).
+        let _direct = watch.as_ref().map(|w| w.direct_list());
         let selector = match &r.selection {
             PodSelection::All => String::new(),
             PodSelection::Labels(selector) => selector.clone(),
