@@ -5,6 +5,9 @@
 //!
 //!     cargo build --release && cargo bench --bench unary
 //!
+//! With `FLOTILLA_BIN_BASELINE=<another flotilla binary>` every case also runs on that binary,
+//! right before the same case on this one, for before/after comparisons in the same rounds.
+//! `FLOTILLA_BENCH_ONLY=<text>` runs only the cases whose names contain it (and the echo).
 //! `FLOTILLA_BENCH_ROUNDS` (default 5) and `FLOTILLA_BENCH_SECONDS` (per case and round,
 //! default 3) change the length. The echo is this binary started again as a child (see
 //! `flotilla_test_support::unary`); the servers are ended when the bench ends, even by a panic.
@@ -84,8 +87,9 @@ async fn all_pages(channel: &Channel, page_size: i32, filter: &str) -> Vec<Bytes
     }
 }
 
+#[derive(Clone)]
 struct Case {
-    name: &'static str,
+    name: String,
     pid: u32,
     channels: Vec<Channel>,
     call: RawCall,
@@ -100,6 +104,71 @@ struct Samples {
     cpu_us: Vec<f64>,
 }
 
+/// A server with no clusters and one with [`CLUSTERS`] clusters, from `binary`.
+async fn start_servers(
+    binary: &str,
+) -> (ServerProcess, ServerProcess, [tempfile::TempDir; 2]) {
+    let empty_dir = tempfile::tempdir().expect("tempdir");
+    let empty = ServerProcess::start(binary, &empty_dir.path().join("data"));
+    let full_dir = tempfile::tempdir().expect("tempdir");
+    let data = full_dir.path().join("data");
+    let store = Store::open(&format!("sqlite://{}", data.join("flotilla.db").display()))
+        .await
+        .expect("store");
+    for i in 0..CLUSTERS {
+        store.insert_cluster(&row(i)).await.expect("insert");
+    }
+    drop(store);
+    let full = ServerProcess::start(binary, &data);
+    (empty, full, [empty_dir, full_dir])
+}
+
+async fn flotilla_cases(label: &str, empty: &ServerProcess, full: &ServerProcess) -> Vec<Case> {
+    let empty_channels = connections(empty.url(), CONNECTIONS).await;
+    let full_channels = connections(full.url(), CONNECTIONS).await;
+    let first_page = pb::ListClustersRequest {
+        page_size: 50,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let pages = all_pages(&full_channels[0], 50, "").await;
+    let filtered_pages = all_pages(&full_channels[0], 50, "labels.env = prod").await;
+    assert_eq!(pages.len(), CLUSTERS / 50, "pages of 50");
+    assert_eq!(filtered_pages.len(), CLUSTERS / 100, "pages of prod clusters");
+    vec![
+        Case {
+            name: format!("{label}Health/Check"),
+            pid: empty.pid(),
+            channels: empty_channels.clone(),
+            call: RawCall::new("/grpc.health.v1.Health/Check", Bytes::new()),
+        },
+        Case {
+            name: format!("{label}ListProviders"),
+            pid: empty.pid(),
+            channels: empty_channels.clone(),
+            call: RawCall::new("/flotilla.v1.ClusterService/ListProviders", Bytes::new()).authed(),
+        },
+        Case {
+            name: format!("{label}ListClusters, 0 clusters"),
+            pid: empty.pid(),
+            channels: empty_channels,
+            call: RawCall::new(LIST_CLUSTERS, first_page).authed(),
+        },
+        Case {
+            name: format!("{label}ListClusters, 1000, pages of 50"),
+            pid: full.pid(),
+            channels: full_channels.clone(),
+            call: RawCall::cycling(LIST_CLUSTERS, pages).authed(),
+        },
+        Case {
+            name: format!("{label}ListClusters, 1000, label filter"),
+            pid: full.pid(),
+            channels: full_channels,
+            call: RawCall::cycling(LIST_CLUSTERS, filtered_pages).authed(),
+        },
+    ]
+}
+
 fn main() {
     run_child_if_asked();
     tokio::runtime::Runtime::new()
@@ -112,70 +181,42 @@ async fn bench() {
     let seconds = Duration::from_secs(env_number("FLOTILLA_BENCH_SECONDS", 3));
 
     let echo = EchoProcess::start(EchoKind::Bare);
-    let empty_dir = tempfile::tempdir().expect("tempdir");
-    let empty = ServerProcess::start(&release_binary(), &empty_dir.path().join("data"));
-    let full_dir = tempfile::tempdir().expect("tempdir");
-    let data = full_dir.path().join("data");
-    let store = Store::open(&format!("sqlite://{}", data.join("flotilla.db").display()))
-        .await
-        .expect("store");
-    for i in 0..CLUSTERS {
-        store.insert_cluster(&row(i)).await.expect("insert");
-    }
-    drop(store);
-    let full = ServerProcess::start(&release_binary(), &data);
-
     let echo_channels = connections(echo.url(), CONNECTIONS).await;
-    let empty_channels = connections(empty.url(), CONNECTIONS).await;
-    let full_channels = connections(full.url(), CONNECTIONS).await;
-    let first_page = pb::ListClustersRequest {
-        page_size: 50,
-        ..Default::default()
+    let mut cases = vec![Case {
+        name: "bare tonic echo".into(),
+        pid: echo.pid(),
+        channels: echo_channels,
+        call: RawCall::new(ECHO_PATH, Bytes::new()),
+    }];
+    // With a baseline binary, each case runs on both, one after the other in every round.
+    let mut binaries = vec![(String::new(), release_binary())];
+    if let Ok(baseline) = std::env::var("FLOTILLA_BIN_BASELINE") {
+        binaries.insert(0, ("before: ".to_string(), baseline));
     }
-    .encode_to_vec();
-    let pages = all_pages(&full_channels[0], 50, "").await;
-    let filtered_pages = all_pages(&full_channels[0], 50, "labels.env = prod").await;
-    assert_eq!(pages.len(), CLUSTERS / 50, "pages of 50");
-    assert_eq!(filtered_pages.len(), CLUSTERS / 100, "pages of prod clusters");
-
-    let cases = [
-        Case {
-            name: "bare tonic echo",
-            pid: echo.pid(),
-            channels: echo_channels,
-            call: RawCall::new(ECHO_PATH, Bytes::new()),
-        },
-        Case {
-            name: "Health/Check",
-            pid: empty.pid(),
-            channels: empty_channels.clone(),
-            call: RawCall::new("/grpc.health.v1.Health/Check", Bytes::new()),
-        },
-        Case {
-            name: "ListProviders",
-            pid: empty.pid(),
-            channels: empty_channels.clone(),
-            call: RawCall::new("/flotilla.v1.ClusterService/ListProviders", Bytes::new()).authed(),
-        },
-        Case {
-            name: "ListClusters, 0 clusters",
-            pid: empty.pid(),
-            channels: empty_channels,
-            call: RawCall::new(LIST_CLUSTERS, first_page).authed(),
-        },
-        Case {
-            name: "ListClusters, 1000, pages of 50",
-            pid: full.pid(),
-            channels: full_channels.clone(),
-            call: RawCall::cycling(LIST_CLUSTERS, pages).authed(),
-        },
-        Case {
-            name: "ListClusters, 1000, label filter",
-            pid: full.pid(),
-            channels: full_channels,
-            call: RawCall::cycling(LIST_CLUSTERS, filtered_pages).authed(),
-        },
-    ];
+    let mut servers = Vec::new();
+    let mut server_cases = Vec::new();
+    for (label, binary) in &binaries {
+        let (empty, full, dirs) = start_servers(binary).await;
+        server_cases.push(flotilla_cases(label, &empty, &full).await);
+        servers.push((empty, full, dirs));
+    }
+    for i in 0..server_cases[0].len() {
+        for list in &mut server_cases {
+            cases.push(list[i].clone());
+        }
+    }
+    // For profiling one case: `FLOTILLA_BENCH_ONLY=<part of its name>` keeps the echo and the
+    // cases whose names contain it; each server's pid is printed for `perf record -p`.
+    if let Ok(only) = std::env::var("FLOTILLA_BENCH_ONLY") {
+        let mut n = 0;
+        cases.retain(|case| {
+            n += 1;
+            n == 1 || case.name.contains(&only)
+        });
+    }
+    for case in &cases {
+        println!("  {:<42} server pid {}", case.name, case.pid);
+    }
     // Warm up every path (connections, caches, the token cache, prepared statements).
     for case in &cases {
         closed_loop(
@@ -210,7 +251,7 @@ async fn bench() {
             s.p99_ms.push(result.percentile(0.99).as_secs_f64() * 1e3);
             s.cpu_us.push(cpu.as_secs_f64() * 1e6 / result.calls as f64);
             println!(
-                "  round {round} {:<34} {:>9.0}/s  {:>5.3}x  p50 {:>7.3} ms  p99 {:>7.3} ms  \
+                "  round {round} {:<42} {:>9.0}/s  {:>5.3}x  p50 {:>7.3} ms  p99 {:>7.3} ms  \
                  server CPU {:>6.1} µs/call",
                 case.name,
                 result.per_second(),
@@ -230,7 +271,7 @@ async fn bench() {
             format!("{m:.digits$} ({lo:.digits$}-{hi:.digits$})")
         };
         println!(
-            "  {:<34} {}/s  {}x of echo  p50 {} ms  p99 {} ms  server CPU {} µs/call",
+            "  {:<42} {}/s  {}x of echo  p50 {} ms  p99 {} ms  server CPU {} µs/call",
             case.name,
             show(&s.per_second, 0),
             show(&s.ratio, 3),
