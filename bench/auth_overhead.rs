@@ -61,8 +61,12 @@ async fn bench() {
         load_average()
     );
     let n = kinds.len();
-    let (mut seq_p50, mut conc_p50, mut conc_rate, mut conc_cpu) =
-        (vec![vec![]; n], vec![vec![]; n], vec![vec![]; n], vec![vec![]; n]);
+    let (mut seq_p50, mut conc_p50, mut conc_rate, mut conc_cpu) = (
+        vec![vec![]; n],
+        vec![vec![]; n],
+        vec![vec![]; n],
+        vec![vec![]; n],
+    );
     for round in 1..=ROUNDS {
         let mut times = vec![Vec::with_capacity(SEQUENTIAL); n];
         for _ in 0..SEQUENTIAL {
@@ -116,9 +120,17 @@ async fn bench() {
             "  {name:<26} one connection p50 {} µs {}; 50 concurrent p50 {} µs {}, {} calls/s, \
              server CPU {} µs/call",
             show(&seq_p50[i]),
-            if i == 0 { String::new() } else { overhead(&seq_p50, i) },
+            if i == 0 {
+                String::new()
+            } else {
+                overhead(&seq_p50, i)
+            },
             show(&conc_p50[i]),
-            if i == 0 { String::new() } else { overhead(&conc_p50, i) },
+            if i == 0 {
+                String::new()
+            } else {
+                overhead(&conc_p50, i)
+            },
             show(&conc_rate[i]).trim(),
             show(&conc_cpu[i]).trim(),
         );

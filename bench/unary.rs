@@ -105,9 +105,7 @@ struct Samples {
 }
 
 /// A server with no clusters and one with [`CLUSTERS`] clusters, from `binary`.
-async fn start_servers(
-    binary: &str,
-) -> (ServerProcess, ServerProcess, [tempfile::TempDir; 2]) {
+async fn start_servers(binary: &str) -> (ServerProcess, ServerProcess, [tempfile::TempDir; 2]) {
     let empty_dir = tempfile::tempdir().expect("tempdir");
     let empty = ServerProcess::start(binary, &empty_dir.path().join("data"));
     let full_dir = tempfile::tempdir().expect("tempdir");
@@ -134,7 +132,11 @@ async fn flotilla_cases(label: &str, empty: &ServerProcess, full: &ServerProcess
     let pages = all_pages(&full_channels[0], 50, "").await;
     let filtered_pages = all_pages(&full_channels[0], 50, "labels.env = prod").await;
     assert_eq!(pages.len(), CLUSTERS / 50, "pages of 50");
-    assert_eq!(filtered_pages.len(), CLUSTERS / 100, "pages of prod clusters");
+    assert_eq!(
+        filtered_pages.len(),
+        CLUSTERS / 100,
+        "pages of prod clusters"
+    );
     vec![
         Case {
             name: format!("{label}Health/Check"),

@@ -232,7 +232,11 @@ async fn label_filters_match_whole_keys_and_values(db: TestDb) {
     let (found, total) = ids(&[("env", None)], 1, 1).await;
     assert_eq!((found, total), (vec!["b".to_string()], 3), "a page inside");
     let (found, total) = ids(&[("env", None)], 5, 1).await;
-    assert_eq!((found, total), (vec![], 3), "a page past the end still counts");
+    assert_eq!(
+        (found, total),
+        (vec![], 3),
+        "a page past the end still counts"
+    );
 }
 
 macro_rules! suite {

@@ -146,7 +146,12 @@ where
             ),
             details,
         );
-        return Ok(deny_anonymous(&state, &address, event_for(String::new()), status));
+        return Ok(deny_anonymous(
+            &state,
+            &address,
+            event_for(String::new()),
+            status,
+        ));
     }
 
     let principal = match bearer(&request) {
@@ -175,7 +180,12 @@ where
                     )
                 }
             };
-            return Ok(deny_anonymous(&state, &address, event_for(token_name), status));
+            return Ok(deny_anonymous(
+                &state,
+                &address,
+                event_for(token_name),
+                status,
+            ));
         }
     };
 

@@ -205,7 +205,10 @@ impl Drop for EchoProcess {
 /// In a child started by [`EchoProcess::start`], serves until the parent goes away and never
 /// returns; otherwise returns at once.
 pub fn run_child_if_asked() {
-    let Some(kind) = std::env::var(CHILD_ENV).ok().and_then(|k| EchoKind::parse(&k)) else {
+    let Some(kind) = std::env::var(CHILD_ENV)
+        .ok()
+        .and_then(|k| EchoKind::parse(&k))
+    else {
         return;
     };
     let port: u16 = std::env::var(PORT_ENV)
@@ -417,7 +420,12 @@ pub fn cpu_time(pid: u32) -> Duration {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
@@ -438,5 +446,9 @@ pub fn median_range(values: &[f64]) -> (f64, f64, f64) {
     if sorted.is_empty() {
         return (0.0, 0.0, 0.0);
     }
-    (sorted[sorted.len() / 2], sorted[0], sorted[sorted.len() - 1])
+    (
+        sorted[sorted.len() / 2],
+        sorted[0],
+        sorted[sorted.len() - 1],
+    )
 }
