@@ -176,6 +176,9 @@ async fn secrets_and_foreign_keys(db: TestDb) {
     assert!(store.delete_secret("s1").await.unwrap());
 }
 
+/// A label key and the value it must have (`None`: only present).
+type LabelCondition<'a> = (&'a str, Option<&'a str>);
+
 /// Label conditions match whole keys and values of the stored JSON, keys with any characters
 /// included, and treat nothing in a key or value as SQL or as a JSON path; the expected ids are
 /// read off the labels below.
@@ -208,7 +211,7 @@ async fn label_filters_match_whole_keys_and_values(db: TestDb) {
             (ids, page.total)
         }
     };
-    let cases: &[(&[(&str, Option<&str>)], &[&str])] = &[
+    let cases: &[(&[LabelCondition], &[&str])] = &[
         (&[("env", Some("prod"))], &["a"]),
         (&[("env", None)], &["a", "b", "d"]),
         (&[("env", Some(""))], &["d"]),
