@@ -1,77 +1,142 @@
-//! What the auth layer costs a unary call, side by side on one server and one connection:
-//! `grpc.health.v1.Health/Check` (public: passes the layer untouched) against
-//! `flotilla.v1.ClusterService/ListProviders` (a handler just as trivial, behind token lookup,
-//! the permission table, the rate limiter and the request-id header). Calls alternate, so
-//! machine noise hits both alike; medians are compared.
+//! What the auth layer costs a unary call (issue #20, P5): the SAME RPC with and without it. A
+//! bare tonic echo of `ListProviders`'s path runs in three child processes: alone, behind the
+//! auth layer (token check with its cache, permission table, rate limiter, request id), and
+//! behind the metrics/trace layer and the auth layer, as the server stacks them. Measured on one
+//! connection with calls alternating between the servers, and at 50 concurrent callers on one
+//! connection per server, in alternating rounds; medians with min-max, and each server's CPU
+//! time per call. Then the layer alone, in process.
 //!
-//!     cargo build --release && cargo bench --bench auth_overhead
+//!     cargo bench --bench auth_overhead
+//!
+//! (No release server needed: the echo servers are this binary, started again as children;
+//! they end with it, even when it panics or is killed.)
 
 use flotilla_test_support as support;
 
 use std::time::{Duration, Instant};
 
-use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
-use support::{
-    process::{ServerProcess, release_binary},
-    server::ADMIN_TOKEN as TOKEN,
+use bytes::Bytes;
+use support::unary::{
+    ECHO_PATH, EchoKind, EchoProcess, RawCall, call_raw, closed_loop, cpu_time, load_average,
+    median_range, percentile, run_child_if_asked,
 };
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-const ROUNDS: usize = 5000;
+const ROUNDS: usize = 5;
+const SEQUENTIAL: usize = 2000;
+const CONCURRENCY: usize = 50;
+const SECONDS: Duration = Duration::from_secs(2);
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+fn main() {
+    run_child_if_asked();
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(bench());
 }
 
-#[tokio::main]
-async fn main() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = ServerProcess::start(&release_binary(), &dir.path().join("data"));
-    let channel = server.raw_channel().await;
-    let mut health = HealthClient::new(channel.clone());
-    let mut clusters = ClusterServiceClient::new(channel);
-    let authed = || {
-        let mut request = tonic::Request::new(pb::ListProvidersRequest {});
-        let value = format!("Bearer {TOKEN}").parse().expect("ascii");
-        request.metadata_mut().insert("authorization", value);
-        request
+async fn bench() {
+    let kinds = [
+        ("without auth (bare echo)", EchoKind::Bare),
+        ("with the auth layer", EchoKind::Auth),
+        ("with metrics/trace + auth", EchoKind::Full),
+    ];
+    let servers: Vec<EchoProcess> = kinds.iter().map(|(_, k)| EchoProcess::start(*k)).collect();
+    let mut channels = Vec::new();
+    for server in &servers {
+        channels.push(support::process::connect(server.url()).await);
+    }
+    // The bare echo ignores the token; sending it to all three keeps the requests identical.
+    let call = RawCall::new(ECHO_PATH, Bytes::new()).authed();
+    for channel in &channels {
+        closed_loop(
+            std::slice::from_ref(channel),
+            CONCURRENCY,
+            Duration::from_millis(500),
+            &call,
+        )
+        .await;
+    }
+    println!(
+        "the same unary call (echo at {ECHO_PATH}) with and without the auth layer, \
+         {ROUNDS} alternating rounds; load average before: {}",
+        load_average()
+    );
+    let n = kinds.len();
+    let (mut seq_p50, mut conc_p50, mut conc_rate, mut conc_cpu) = (
+        vec![vec![]; n],
+        vec![vec![]; n],
+        vec![vec![]; n],
+        vec![vec![]; n],
+    );
+    for round in 1..=ROUNDS {
+        let mut times = vec![Vec::with_capacity(SEQUENTIAL); n];
+        for _ in 0..SEQUENTIAL {
+            for (i, channel) in channels.iter().enumerate() {
+                let started = Instant::now();
+                call_raw(channel, &call, 0).await.expect("echo");
+                times[i].push(started.elapsed());
+            }
+        }
+        for (i, t) in times.iter_mut().enumerate() {
+            t.sort();
+            seq_p50[i].push(percentile(t, 0.5).as_secs_f64() * 1e6);
+        }
+        for (i, (channel, server)) in channels.iter().zip(&servers).enumerate() {
+            let before = cpu_time(server.pid());
+            let load =
+                closed_loop(std::slice::from_ref(channel), CONCURRENCY, SECONDS, &call).await;
+            let cpu = cpu_time(server.pid()).saturating_sub(before);
+            conc_p50[i].push(load.percentile(0.5).as_secs_f64() * 1e6);
+            conc_rate[i].push(load.per_second());
+            conc_cpu[i].push(cpu.as_secs_f64() * 1e6 / load.calls as f64);
+        }
+        println!(
+            "  round {round}: one connection p50 {:.1} / {:.1} / {:.1} µs; 50 concurrent p50 \
+             {:.1} / {:.1} / {:.1} µs (bare / auth / metrics+auth); load average {}",
+            seq_p50[0][round - 1],
+            seq_p50[1][round - 1],
+            seq_p50[2][round - 1],
+            conc_p50[0][round - 1],
+            conc_p50[1][round - 1],
+            conc_p50[2][round - 1],
+            load_average()
+        );
+    }
+    let show = |v: &[f64]| {
+        let (m, lo, hi) = median_range(v);
+        format!("{m:>8.1} ({lo:.1}-{hi:.1})")
     };
-    for _ in 0..500 {
-        health
-            .check(HealthCheckRequest::default())
-            .await
-            .expect("health");
-        clusters.list_providers(authed()).await.expect("providers");
+    let overhead = |v: &[Vec<f64>], i: usize| {
+        let per_round: Vec<f64> = v[i]
+            .iter()
+            .zip(&v[0])
+            .map(|(with, without)| (with / without - 1.0) * 100.0)
+            .collect();
+        let (m, lo, hi) = median_range(&per_round);
+        format!("{m:+.1}% ({lo:+.1}..{hi:+.1})")
+    };
+    println!("medians over {ROUNDS} rounds (min-max):");
+    for (i, (name, _)) in kinds.iter().enumerate() {
+        println!(
+            "  {name:<26} one connection p50 {} µs {}; 50 concurrent p50 {} µs {}, {} calls/s, \
+             server CPU {} µs/call",
+            show(&seq_p50[i]),
+            if i == 0 {
+                String::new()
+            } else {
+                overhead(&seq_p50, i)
+            },
+            show(&conc_p50[i]),
+            if i == 0 {
+                String::new()
+            } else {
+                overhead(&conc_p50, i)
+            },
+            show(&conc_rate[i]).trim(),
+            show(&conc_cpu[i]).trim(),
+        );
     }
-    let (mut open, mut guarded) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        let started = Instant::now();
-        health
-            .check(HealthCheckRequest::default())
-            .await
-            .expect("health");
-        open.push(started.elapsed());
-        let started = Instant::now();
-        clusters.list_providers(authed()).await.expect("providers");
-        guarded.push(started.elapsed());
-    }
-    let (open, guarded) = (median(open), median(guarded));
-    println!("unary call p50 over {ROUNDS} alternating rounds, one HTTP/2 connection:");
-    println!(
-        "  without auth (Health/Check):          {:>7.1} µs",
-        open.as_secs_f64() * 1e6
-    );
-    println!(
-        "  with auth (ListProviders, admin token): {:>7.1} µs",
-        guarded.as_secs_f64() * 1e6
-    );
-    println!(
-        "  overhead: {:+.1}% ({:+.1} µs)",
-        (guarded.as_secs_f64() / open.as_secs_f64() - 1.0) * 100.0,
-        (guarded.as_secs_f64() - open.as_secs_f64()) * 1e6
-    );
-    drop(server);
+    drop(servers);
+    let dir = tempfile::tempdir().expect("tempdir");
     layer_cost(dir.path()).await;
 }
 

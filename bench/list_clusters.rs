@@ -1,5 +1,8 @@
 //! ListClusters with 1,000 imported clusters (synthetic rows) over a real gRPC connection to the
-//! release binary: p50/p99 latency for pages of 50 and 1000, and the server's RSS.
+//! release binary: p50/p99 latency for pages of 50 and 1000 and with a label filter, the server's
+//! CPU time per call (from /proc), and its RSS. Runs as committed from a fresh clone: the server
+//! gets the tests' bootstrap token and no rate limit, and is killed even if this panics or is
+//! killed (see `ServerProcess`). Unary throughput under load: `cargo bench --bench unary`.
 //!
 //!     cargo build --release && cargo bench --bench list_clusters
 //!
@@ -35,7 +38,6 @@ fn row(i: usize) -> ClusterRow {
         provider: ["imported", "ack", "tke"][i % 3].into(),
         region: "cn-hangzhou".into(),
         vendor_cluster_id: format!("c{i:08x}"),
-        endpoint: format!("https://10.{}.{}.1:6443", i / 250, i % 250),
         kube_system_uid: Some(format!("uid-{i}")),
         create_time: 1_700_000_000_000 + i as i64,
         update_time: 1_700_000_000_000 + i as i64,
@@ -47,10 +49,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
-async fn measure(client: &mut Client, page_size: i32, filter: &str) -> Vec<Duration> {
-    let mut times = Vec::with_capacity(REQUESTS);
+async fn measure(
+    client: &mut Client,
+    page_size: i32,
+    filter: &str,
+    requests: usize,
+) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(requests);
     let mut token = String::new();
-    for _ in 0..REQUESTS {
+    for _ in 0..requests {
         let started = Instant::now();
         let reply = client
             .list_clusters(pb::ListClustersRequest {
@@ -84,25 +91,32 @@ async fn main() {
     let server = ServerProcess::start(&release_binary(), &data);
     let mut client = ClusterServiceClient::new(server.channel().await);
     let rss_idle = server.rss_kib();
-    measure(&mut client, 50, "").await; // warm up
+    measure(&mut client, 50, "", 200).await; // warm up
 
     println!(
-        "ListClusters, {CLUSTERS} clusters, {REQUESTS} sequential requests each, one HTTP/2 connection:"
+        "ListClusters, {CLUSTERS} clusters, sequential requests following next_page_token, one \
+         HTTP/2 connection; load average {}:",
+        support::unary::load_average()
     );
-    for (label, size, filter) in [
-        ("page of 50", 50, ""),
-        ("page of 1000", 1000, ""),
+    for (label, size, filter, requests) in [
+        ("page of 50", 50, "", REQUESTS),
+        ("page of 1000", 1000, "", REQUESTS / 10),
         (
             "page of 50, label filter",
             50,
             "labels.env = prod AND provider = ack",
+            REQUESTS,
         ),
     ] {
-        let times = measure(&mut client, size, filter).await;
+        let cpu = support::unary::cpu_time(server.pid());
+        let times = measure(&mut client, size, filter, requests).await;
+        let cpu = support::unary::cpu_time(server.pid()).saturating_sub(cpu);
         println!(
-            "  {label:<28} p50 {:>8.2} ms   p99 {:>8.2} ms",
+            "  {label:<28} p50 {:>8.2} ms   p99 {:>8.2} ms   server CPU {:>7.1} µs/call \
+             ({requests} requests)",
             percentile(&times, 0.50).as_secs_f64() * 1000.0,
             percentile(&times, 0.99).as_secs_f64() * 1000.0,
+            cpu.as_secs_f64() * 1e6 / requests as f64,
         );
     }
     println!(

@@ -176,6 +176,72 @@ async fn secrets_and_foreign_keys(db: TestDb) {
     assert!(store.delete_secret("s1").await.unwrap());
 }
 
+/// A label key and the value it must have (`None`: only present).
+type LabelCondition<'a> = (&'a str, Option<&'a str>);
+
+/// Label conditions match whole keys and values of the stored JSON, keys with any characters
+/// included, and treat nothing in a key or value as SQL or as a JSON path; the expected ids are
+/// read off the labels below.
+async fn label_filters_match_whole_keys_and_values(db: TestDb) {
+    let store = &db.store;
+    for (id, labels) in [
+        ("a", r#"{"env":"prod","app.kubernetes.io/name":"web"}"#),
+        ("b", r#"{"env":"production"}"#),
+        ("c", r#"{"team":"core"}"#),
+        ("d", r#"{"env":""}"#),
+        ("e", r#"{}"#),
+        ("f", r#"{"Env":"prod"}"#),
+        ("g", r#"{"a\"b":"1","%":"_","$.env":"prod"}"#),
+    ] {
+        let mut row = cluster(id, "imported", 1);
+        row.labels = labels.into();
+        store.insert_cluster(&row).await.unwrap();
+    }
+    let ids = |labels: &[(&str, Option<&str>)], offset: i64, limit: i64| {
+        let query = ClusterQuery {
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+                .collect(),
+            ..Default::default()
+        };
+        async move {
+            let page = store.list_clusters(&query, offset, limit).await.unwrap();
+            let ids: Vec<String> = page.rows.into_iter().map(|r| r.id).collect();
+            (ids, page.total)
+        }
+    };
+    let cases: &[(&[LabelCondition], &[&str])] = &[
+        (&[("env", Some("prod"))], &["a"]),
+        (&[("env", None)], &["a", "b", "d"]),
+        (&[("env", Some(""))], &["d"]),
+        (&[("app.kubernetes.io/name", Some("web"))], &["a"]),
+        (&[("env", Some("prod")), ("team", None)], &[]),
+        (&[("team", Some("core"))], &["c"]),
+        (&[("Env", Some("prod"))], &["f"]),
+        (&[("nope", None)], &[]),
+        (&[("a\"b", Some("1"))], &["g"]),
+        (&[("%", Some("_"))], &["g"]),
+        (&[("%", Some("x"))], &[]),
+        (&[("e%", None)], &[]),
+        (&[("$.env", Some("prod"))], &["g"]),
+        (&[("env' OR '1'='1", None)], &[]),
+    ];
+    for (labels, expected) in cases {
+        let (found, total) = ids(labels, 0, 50).await;
+        assert_eq!(found, *expected, "{labels:?}");
+        assert_eq!(total, expected.len() as i64, "{labels:?}");
+    }
+    let (found, total) = ids(&[("env", None)], 1, 1).await;
+    assert_eq!((found, total), (vec!["b".to_string()], 3), "a page inside");
+    let (found, total) = ids(&[("env", None)], 5, 1).await;
+    assert_eq!(
+        (found, total),
+        (vec![], 3),
+        "a page past the end still counts"
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -192,5 +258,6 @@ suite!(
     cluster_round_trip,
     optimistic_updates,
     list_pages_filters_and_orders,
+    label_filters_match_whole_keys_and_values,
     secrets_and_foreign_keys,
 );

@@ -102,38 +102,37 @@ async fn guard<S>(
 where
     S: tower::Service<Request<Body>, Response = Response<Body>>,
 {
-    let path = request.uri().path().to_string();
-    if permissions::is_public(&path) {
+    let path = request.uri().path();
+    if permissions::is_public(path) {
         return inner.call(request).await;
     }
+    // Unknown methods still need a valid token; tonic then answers UNIMPLEMENTED.
+    let (method, rule) = permissions::lookup(path).unwrap_or((
+        UNKNOWN_METHOD,
+        Rule {
+            permission: Permission::Read,
+            mutating: false,
+            global: false,
+        },
+    ));
     let given_id = request
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_string);
-    // A caller's own id is echoed back; otherwise the id is only in the audit row (and on
-    // denials), which keeps a header off every response.
-    let echo = given_id.is_some();
-    let request_id = given_id.unwrap_or_else(new_request_id);
     let peer = peer_socket_address(&request);
     let address = client_address(peer);
-    let mut event = AuditEvent {
-        method: if permissions::rule(&path).is_some() {
-            path.clone()
-        } else {
-            UNKNOWN_METHOD.to_string()
-        },
-        request_id: request_id.clone(),
+    // The audit event, made only when one is written (a denial, a mutating call): a read that
+    // succeeds needs no request id and no event. A caller's own id is echoed back; otherwise
+    // the id is only in the audit row (and on denials), which keeps a header off every response.
+    let event_for = |token_name: String| AuditEvent {
+        method: method.to_string(),
+        request_id: given_id.clone().unwrap_or_else(new_request_id),
         peer_address: peer.map(|a| a.to_string()).unwrap_or_default(),
+        token_name,
         ..AuditEvent::default()
     };
-    // Unknown methods still need a valid token; tonic then answers UNIMPLEMENTED.
-    let rule = permissions::rule(&path).unwrap_or(Rule {
-        permission: Permission::Read,
-        mutating: false,
-        global: false,
-    });
 
     // Before any token lookup: an address that has used up its budget of refused calls waits.
     if let Err(wait) = state.peer_limiter.peek(&address) {
@@ -147,7 +146,12 @@ where
             ),
             details,
         );
-        return Ok(deny_anonymous(&state, &address, event, status));
+        return Ok(deny_anonymous(
+            &state,
+            &address,
+            event_for(String::new()),
+            status,
+        ));
     }
 
     let principal = match bearer(&request) {
@@ -157,7 +161,7 @@ where
     let principal = match principal {
         Ok(principal) => principal,
         Err(err) => {
-            event.token_name = match &err {
+            let token_name = match &err {
                 AuthError::Expired(name) | AuthError::Revoked(name) => name.clone(),
                 _ => String::new(),
             };
@@ -176,10 +180,14 @@ where
                     )
                 }
             };
-            return Ok(deny_anonymous(&state, &address, event, status));
+            return Ok(deny_anonymous(
+                &state,
+                &address,
+                event_for(token_name),
+                status,
+            ));
         }
     };
-    event.token_name = principal.name.clone();
 
     if !principal.role.allows(rule.permission) {
         let status = Status::with_error_details(
@@ -199,7 +207,7 @@ where
                 )],
             ),
         );
-        return Ok(deny(&state, event, status).await);
+        return Ok(deny(&state, event_for(principal.name.clone()), status).await);
     }
     if rule.global && principal.clusters.is_some() {
         let status = Status::with_error_details(
@@ -210,7 +218,7 @@ where
             ),
             ErrorDetails::with_error_info("CLUSTER_SCOPED_TOKEN", ERROR_DOMAIN, []),
         );
-        return Ok(deny(&state, event, status).await);
+        return Ok(deny(&state, event_for(principal.name.clone()), status).await);
     }
     if let Err(wait) = state.limiter.check(&principal.token_id) {
         let mut details = ErrorDetails::with_error_info("RATE_LIMITED", ERROR_DOMAIN, []);
@@ -224,19 +232,26 @@ where
             ),
             details,
         );
-        return Ok(deny(&state, event, status).await);
+        return Ok(deny(&state, event_for(principal.name.clone()), status).await);
     }
 
-    let note = AuditNote::default();
+    // Only a mutating call is audited, so only it carries a note for the handler to fill.
+    let audited = rule
+        .mutating
+        .then(|| (event_for(principal.name.clone()), AuditNote::default()));
     request.extensions_mut().insert::<Principal>(principal);
-    request.extensions_mut().insert(note.clone());
+    if let Some((_, note)) = &audited {
+        request.extensions_mut().insert(note.clone());
+    }
     let mut response = inner.call(request).await?;
-    if echo && let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Some(id) = &given_id
+        && let Ok(value) = HeaderValue::from_str(id)
+    {
         response.headers_mut().insert("x-request-id", value);
     }
-    if !rule.mutating {
+    let Some((mut event, note)) = audited else {
         return Ok(response);
-    }
+    };
     // A trailers-only response carries its status in the headers; otherwise it comes in the
     // trailers at the end of the body.
     if let Some(code) = response.headers().get("grpc-status").map(code_of) {

@@ -216,10 +216,17 @@ pub fn is_public(path: &str) -> bool {
 
 /// The rule for a full method path, such as `/flotilla.v1.ClusterService/GetCluster`.
 pub fn rule(path: &str) -> Option<Rule> {
-    TABLE
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, rule)| *rule)
+    lookup(path).map(|(_, rule)| rule)
+}
+
+/// The table's own copy of a method path, and its rule: one hash lookup per call.
+pub fn lookup(path: &str) -> Option<(&'static str, Rule)> {
+    use std::{collections::HashMap, sync::OnceLock};
+    static BY_PATH: OnceLock<HashMap<&'static str, Rule>> = OnceLock::new();
+    BY_PATH
+        .get_or_init(|| TABLE.iter().copied().collect())
+        .get_key_value(path)
+        .map(|(path, rule)| (*path, *rule))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -50,16 +50,27 @@ pub struct IssuedToken {
 
 pub struct Tokens {
     store: Store,
-    /// Verified tokens by secret hash: when read, the row, and the principal it stands for.
-    cache: Mutex<HashMap<String, CachedToken>>,
+    /// Verified tokens by secret digest: when read, and what was read. Keyed by the raw digest
+    /// and shared behind an `Arc`, so a cached call allocates nothing for the lookup.
+    cache: Mutex<HashMap<Digest32, (Instant, Arc<CachedToken>)>>,
     touched: Mutex<HashMap<String, i64>>,
 }
 
-type CachedToken = (Instant, ApiTokenRow, Option<Principal>);
+type Digest32 = [u8; 32];
 
+/// A token row as the cache keeps it, and the principal it stands for.
+struct CachedToken {
+    row: ApiTokenRow,
+    principal: Option<Principal>,
+}
+
+fn digest(secret: &str) -> Digest32 {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// The stored form of a secret: its SHA-256 digest in lowercase hex.
 pub fn hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(digest(secret))
 }
 
 fn new_secret() -> Zeroizing<String> {
@@ -154,41 +165,45 @@ impl Tokens {
 
     /// The caller behind a bearer token.
     pub async fn authenticate(&self, secret: &str) -> std::result::Result<Principal, AuthError> {
-        let hash = hash(secret);
+        let digest = digest(secret);
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             cache
-                .get(&hash)
-                .filter(|(at, _, _)| at.elapsed() < CACHE_TTL)
-                .map(|(_, row, principal)| (row.clone(), principal.clone()))
+                .get(&digest)
+                .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+                .map(|(_, token)| token.clone())
         };
-        let (row, principal) = match cached {
-            Some(found) => found,
+        let token = match cached {
+            Some(token) => token,
             None => {
                 let row = self
                     .store
-                    .token_by_hash(&hash)
+                    .token_by_hash(&hex::encode(digest))
                     .await
                     .map_err(|e| AuthError::Unavailable(e.to_string()))?
                     .ok_or(AuthError::Unknown)?;
+                let token = Arc::new(CachedToken {
+                    principal: principal(&row),
+                    row,
+                });
                 let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                 if cache.len() > 10_000 {
                     cache.clear();
                 }
-                let principal = principal(&row);
-                cache.insert(hash, (Instant::now(), row.clone(), principal.clone()));
-                (row, principal)
+                cache.insert(digest, (Instant::now(), token.clone()));
+                token
             }
         };
+        let row = &token.row;
         let now = now_millis();
         if row.revoke_time.is_some() {
-            return Err(AuthError::Revoked(row.name));
+            return Err(AuthError::Revoked(row.name.clone()));
         }
         if row.expire_time.is_some_and(|t| t <= now) {
-            return Err(AuthError::Expired(row.name));
+            return Err(AuthError::Expired(row.name.clone()));
         }
         self.touch(&row.id, now);
-        principal.ok_or(AuthError::Unknown)
+        token.principal.clone().ok_or(AuthError::Unknown)
     }
 
     /// Records last use, at most once a minute per token, off the request path.
@@ -265,10 +280,13 @@ impl Tokens {
             }
         };
         self.store.revoke_token(&row.id, now_millis()).await?;
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&row.secret_hash);
+        let mut digest = [0u8; 32];
+        if hex::decode_to_slice(&row.secret_hash, &mut digest).is_ok() {
+            self.cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&digest);
+        }
         tracing::info!(token = %row.name, "API token revoked");
         self.store
             .token_by_id(&row.id)

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::{
-    ClusterRow, Error, Result, SecretRow, Store,
+    Backend, BackendKind, ClusterRow, Error, Result, SecretRow, Store,
     schema::{clusters, secrets},
     with_conn, write_transaction,
 };
@@ -18,7 +18,7 @@ pub enum ClusterOrder {
     CreateTime,
 }
 
-/// What to list. Label conditions are matched after the SQL filters (labels are JSON).
+/// What to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ClusterQuery {
     pub provider: Option<String>,
@@ -41,7 +41,7 @@ pub struct ClusterPage {
 }
 
 macro_rules! filtered {
-    ($query:expr) => {{
+    ($query:expr, $kind:expr) => {{
         let q: &ClusterQuery = $query;
         let mut sql = clusters::table.into_boxed();
         if let Some(provider) = &q.provider {
@@ -56,8 +56,59 @@ macro_rules! filtered {
         if let Some(ids) = &q.ids {
             sql = sql.filter(clusters::id.eq_any(ids.clone()));
         }
+        for (key, value) in &q.labels {
+            let text = label_sql($kind);
+            sql = match value {
+                Some(value) => sql.filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>(text.equals.0)
+                        .bind::<diesel::sql_types::Text, _>(key.clone())
+                        .sql(text.equals.1)
+                        .bind::<diesel::sql_types::Text, _>(value.clone())
+                        .sql(text.equals.2),
+                ),
+                None => sql.filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>(text.present.0)
+                        .bind::<diesel::sql_types::Text, _>(key.clone())
+                        .sql(text.present.1),
+                ),
+            };
+        }
         sql
     }};
+}
+
+/// A label condition as SQL around a bound key (and value): labels are a JSON object in a text
+/// column whose functions differ per backend. Nothing from the caller is spliced into the SQL.
+/// Matching in SQL, instead of loading every row and matching here, keeps a filtered page about
+/// as cheap as an unfiltered one.
+struct LabelSql {
+    /// Around key and value: label `key` is `value`.
+    equals: (&'static str, &'static str, &'static str),
+    /// Around the key: label `key` is there.
+    present: (&'static str, &'static str),
+}
+
+fn label_sql(kind: BackendKind) -> LabelSql {
+    match kind {
+        // CASE: a row whose labels are not JSON matches nothing instead of failing the query.
+        BackendKind::Sqlite => LabelSql {
+            equals: (
+                "(CASE WHEN json_valid(clusters.labels) THEN EXISTS (SELECT 1 FROM \
+                 json_each(clusters.labels) AS l WHERE l.key = ",
+                " AND l.value = ",
+                ") ELSE 0 END)",
+            ),
+            present: (
+                "(CASE WHEN json_valid(clusters.labels) THEN EXISTS (SELECT 1 FROM \
+                 json_each(clusters.labels) AS l WHERE l.key = ",
+                ") ELSE 0 END)",
+            ),
+        },
+        BackendKind::Postgres => LabelSql {
+            equals: ("((clusters.labels::jsonb ->> ", ") = ", ")"),
+            present: ("(jsonb_exists(clusters.labels::jsonb, ", "))"),
+        },
+    }
 }
 
 macro_rules! ordered {
@@ -112,53 +163,61 @@ impl Store {
         })
     }
 
-    /// One page of clusters matching `query`, skipping `offset` rows.
+    /// One page of clusters matching `query`, skipping `offset` rows. The total is counted only
+    /// when the page does not tell it (a full page, or an empty one past the first).
     pub async fn list_clusters(
         &self,
         query: &ClusterQuery,
         offset: i64,
         limit: i64,
     ) -> Result<ClusterPage> {
-        if !query.labels.is_empty() {
-            return self.list_clusters_by_labels(query, offset, limit).await;
+        let kind = self.kind();
+        let (offset, limit) = (offset.max(0), limit.max(0));
+        let total_from = move |rows: &[ClusterRow]| {
+            let n = rows.len() as i64;
+            (n < limit && (n > 0 || offset == 0)).then_some(offset + n)
+        };
+        let _timer = self.metrics.timer(self.system_name());
+        match &self.backend {
+            // Both statements in one trip to a blocking thread: on SQLite every query is a hop
+            // off the async runtime, and the hop costs more than the query.
+            Backend::Sqlite(pool) => {
+                use diesel::RunQueryDsl as Blocking;
+                let mut conn = pool.get().await?;
+                let query = query.clone();
+                Ok(conn
+                    .spawn_blocking(move |conn| {
+                        let rows = Blocking::load(
+                            ordered!(filtered!(&query, kind), &query)
+                                .offset(offset)
+                                .limit(limit)
+                                .select(ClusterRow::as_select()),
+                            conn,
+                        )?;
+                        let total = match total_from(&rows) {
+                            Some(total) => total,
+                            None => Blocking::get_result(filtered!(&query, kind).count(), conn)?,
+                        };
+                        Ok(ClusterPage { rows, total })
+                    })
+                    .await?)
+            }
+            Backend::Postgres(pool) => {
+                let mut guard = pool.get().await?;
+                let conn: &mut diesel_async::AsyncPgConnection = &mut guard;
+                let rows = ordered!(filtered!(query, kind), query)
+                    .offset(offset)
+                    .limit(limit)
+                    .select(ClusterRow::as_select())
+                    .load(conn)
+                    .await?;
+                let total = match total_from(&rows) {
+                    Some(total) => total,
+                    None => filtered!(query, kind).count().get_result(conn).await?,
+                };
+                Ok(ClusterPage { rows, total })
+            }
         }
-        with_conn!(self, conn => {
-            let total: i64 = filtered!(query).count().get_result(conn).await?;
-            let rows = ordered!(filtered!(query), query)
-                .offset(offset)
-                .limit(limit)
-                .select(ClusterRow::as_select())
-                .load(conn)
-                .await?;
-            Ok(ClusterPage { rows, total })
-        })
-    }
-
-    /// Labels are a JSON column whose query syntax differs per backend, so label conditions are
-    /// matched here, after the SQL filters.
-    async fn list_clusters_by_labels(
-        &self,
-        query: &ClusterQuery,
-        offset: i64,
-        limit: i64,
-    ) -> Result<ClusterPage> {
-        let all: Vec<ClusterRow> = with_conn!(self, conn => {
-            ordered!(filtered!(query), query)
-                .select(ClusterRow::as_select())
-                .load(conn)
-                .await?
-        });
-        let matching: Vec<ClusterRow> = all
-            .into_iter()
-            .filter(|row| labels_match(&row.labels, &query.labels))
-            .collect();
-        let total = matching.len() as i64;
-        let rows = matching
-            .into_iter()
-            .skip(offset.max(0) as usize)
-            .take(limit.max(0) as usize)
-            .collect();
-        Ok(ClusterPage { rows, total })
     }
 
     /// Replaces a cluster's row if its version is still `expected_version`; bumps the version.
@@ -196,20 +255,6 @@ impl Store {
             Ok(n == 1)
         })
     }
-}
-
-fn labels_match(json: &str, wanted: &[(String, Option<String>)]) -> bool {
-    let Ok(labels) = serde_json::from_str::<std::collections::BTreeMap<String, String>>(json)
-    else {
-        return false;
-    };
-    wanted
-        .iter()
-        .all(|(key, value)| match (labels.get(key), value) {
-            (Some(actual), Some(expected)) => actual == expected,
-            (Some(_), None) => true,
-            (None, _) => false,
-        })
 }
 
 impl Store {

@@ -22,7 +22,7 @@ use std::{path::PathBuf, time::Duration};
 use diesel::{ConnectionError, SqliteConnection};
 use diesel_async::{
     AsyncPgConnection, SimpleAsyncConnection,
-    pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, deadpool},
+    pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod, deadpool},
     sync_connection_wrapper::SyncConnectionWrapper,
 };
 use futures::FutureExt;
@@ -263,6 +263,10 @@ pub fn sqlite_path(url: &str) -> Option<PathBuf> {
 
 fn sqlite_pool(path: &std::path::Path) -> Result<deadpool::Pool<SqliteConn>> {
     let mut config = ManagerConfig::<SqliteConn>::default();
+    // The default check runs `SELECT 1` (a hop to a blocking thread) every time a connection
+    // leaves the pool; a SQLite connection is a file handle in this process and cannot drop
+    // the way a network connection can, and a broken one is still noticed and replaced.
+    config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(|url| {
         let url = url.to_string();
         async move {

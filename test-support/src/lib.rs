@@ -17,6 +17,7 @@ pub mod resources;
 pub mod rows;
 pub mod server;
 pub mod sim;
+pub mod unary;
 pub mod watch_oracle;
 
 /// The workspace's root directory (where `target/` is), wherever this crate is compiled from.

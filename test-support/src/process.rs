@@ -63,6 +63,7 @@ pub fn rss_kib(pid: u32) -> u64 {
 pub struct ServerProcess {
     child: Child,
     url: String,
+    watchdog: Option<Child>,
 }
 
 impl ServerProcess {
@@ -85,9 +86,11 @@ impl ServerProcess {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{binary}: {e} (run `cargo build --release` first)"));
+        let watchdog = watchdog(child.id());
         ServerProcess {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            watchdog,
         }
     }
 
@@ -120,5 +123,25 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
     }
+}
+
+/// A shell that kills `child` once this process is gone: `Drop` does not run when a test or
+/// bench is killed or aborts, and a server left behind keeps its port and data directory.
+fn watchdog(child: u32) -> Option<Child> {
+    let script = format!(
+        "while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill {child} 2>/dev/null",
+        parent = std::process::id()
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
 }
