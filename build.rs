@@ -13,6 +13,8 @@ const SECRET_MESSAGES: &[&str] = &[
     ".flotilla.v1.UsernamePasswordSecret",
     ".flotilla.v1.RobotTokenSecret",
     ".flotilla.v1.CreateApiTokenResponse",
+    ".flotilla.v1.RegisterAgentResponse",
+    ".flotilla.v1.CreateAgentRegistrationResponse",
 ];
 
 /// `google.rpc` files (vendored under proto/, see proto/README.md) added to the reflection

@@ -67,6 +67,8 @@ pub struct Services {
     pub pull_secrets: Arc<PullSecrets>,
     /// The clusters this replica probes and caches (per-cluster leases in the database).
     pub ownership: Arc<ClusterOwnership>,
+    /// Clusters imported by agent: registration tokens and agent credentials.
+    pub agents: Arc<crate::service::clusters::agent::AgentRegistry>,
 }
 
 impl Services {
@@ -205,6 +207,9 @@ impl Services {
             accessor,
         )));
         Services {
+            agents: Arc::new(crate::service::clusters::agent::AgentRegistry::new(
+                store.clone(),
+            )),
             ownership,
             pull_secrets,
             admin,
