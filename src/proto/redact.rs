@@ -91,7 +91,10 @@ impl fmt::Debug for pb::CreateAgentRegistrationResponse {
         // The manifest holds the registration token in its Secret.
         f.debug_struct("CreateAgentRegistrationResponse")
             .field("cluster", &self.cluster)
-            .field("registration_token", &Redacted(self.registration_token.len()))
+            .field(
+                "registration_token",
+                &Redacted(self.registration_token.len()),
+            )
             .field("expire_time", &self.expire_time)
             .field("manifest", &Redacted(self.manifest.len()))
             .finish()
