@@ -291,6 +291,11 @@ async fn an_agent_credential_reaches_only_its_own_clusters_tunnel() {
         "a's credential for b's tunnel"
     );
     assert_eq!(
+        open_tunnel(&server, &cred_a, "edge-b", "uid-a").await,
+        Code::PermissionDenied,
+        "a's credential naming b's tunnel, from a's own cluster"
+    );
+    assert_eq!(
         open_tunnel(&server, &cred_a, "edge-a", "uid-b").await,
         Code::PermissionDenied,
         "a's credential from b's cluster (kube-system UID)"
