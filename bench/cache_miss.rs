@@ -31,7 +31,8 @@ use std::{
 };
 
 use flotilla::proto::{
-    self as pb, cluster_service_client::ClusterServiceClient,
+    self as pb,
+    cluster_service_client::ClusterServiceClient,
     log_stream_client::LogStreamClient,
     workload_service_client::WorkloadServiceClient,
     workload_service_server::{WorkloadService, WorkloadServiceServer},
@@ -104,7 +105,11 @@ async fn start_forwarder(owner: tonic::transport::Channel) -> SocketAddr {
     tokio::spawn(
         Server::builder()
             .add_service(service)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            // TCP_NODELAY as Flotilla's own listener has it: without it, delayed ACKs add tens
+            // of milliseconds to each relayed page.
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            ),
     );
     addr
 }
@@ -170,10 +175,8 @@ async fn create_fleet(kube: &kube::Client, namespace: &str, count: usize) {
         .create(&PostParams::default(), &ns)
         .await
         .expect("create namespace");
-    let accounts = Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
-        kube.clone(),
-        namespace,
-    );
+    let accounts =
+        Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(kube.clone(), namespace);
     poll_until(
         "the namespace's default ServiceAccount",
         Duration::from_secs(60),
@@ -287,22 +290,24 @@ async fn main() {
         })
         .await
         .expect("import");
-    poll_until("the owner to hold the cluster's lease", Duration::from_secs(30), || async {
-        db.store
-            .cluster_leases()
-            .await
-            .expect("leases")
-            .iter()
-            .any(|l| l.owner.starts_with("owner-"))
-    })
+    poll_until(
+        "the owner to hold the cluster's lease",
+        Duration::from_secs(30),
+        || async {
+            db.store
+                .cluster_leases()
+                .await
+                .expect("leases")
+                .iter()
+                .any(|l| l.owner.starts_with("owner-"))
+        },
+    )
     .await;
     let other = Replica::start(&binary, "other", &db.url, &key, &[]);
     let forwarder = start_forwarder(owner.raw_channel().await).await;
     let forwarded_channel = support::process::connect(&format!("http://{forwarder}")).await;
-    let bearer = support::server::Bearer::new(Some(&format!(
-        "Bearer {}",
-        support::server::ADMIN_TOKEN
-    )));
+    let bearer =
+        support::server::Bearer::new(Some(&format!("Bearer {}", support::server::ADMIN_TOKEN)));
     let forwarded: Workloads = WorkloadServiceClient::new(
         tonic::service::interceptor::InterceptedService::new(forwarded_channel, bearer),
     )

@@ -36,7 +36,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let settings = Settings::resolve_serve(&args)?;
-            telemetry::init(settings.log_format, &settings.log_filter)?;
+            let traces = telemetry::init_with_traces(
+                settings.log_format,
+                &settings.log_filter,
+                settings.otlp_endpoint.as_deref(),
+            )?;
             let server = app::start(settings).await?;
             let token = server.shutdown_token();
             tokio::spawn(async move {
@@ -45,6 +49,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             });
             server.wait().await?;
             tracing::info!("stopped");
+            if let Some(traces) = traces {
+                // Sends the last spans; blocks on the exporter's thread.
+                tokio::task::block_in_place(|| drop(traces));
+            }
             Ok(())
         }
         Command::RotateMasterKey(args) => {
@@ -80,6 +88,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => token_command(command).await,
         Command::RbacManifest => {
             print!("{}", crate::kube::impersonation::role_bindings_yaml());
+            Ok(())
+        }
+        Command::Backup(args) => {
+            let settings = Settings::resolve_common_only(&args.common)?;
+            telemetry::init(settings.log_format, &settings.log_filter)?;
+            let report = app::backup::backup(&settings, &args.file, args.force).await?;
+            println!(
+                "wrote {} ({} bytes); keep the master key file with it: without it the \
+                 stored secrets cannot be opened",
+                args.file.display(),
+                report.bytes
+            );
+            Ok(())
+        }
+        Command::Restore(args) => {
+            let settings = Settings::resolve_common_only(&args.common)?;
+            telemetry::init(settings.log_format, &settings.log_filter)?;
+            let restored = app::backup::restore(&settings, &args.file).await?;
+            print!("{}", restore_message(&args.file, &restored));
             Ok(())
         }
         Command::Migrate(args) => {
@@ -182,4 +209,48 @@ async fn token_command(command: TokenCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// What `flotilla restore` tells the operator, the master key above all.
+fn restore_message(file: &std::path::Path, restored: &app::backup::Restored) -> String {
+    let report = &restored.report;
+    let mut out = format!("restored {}\n", file.display());
+    match &report.previous {
+        Some(previous) => out.push_str(&format!(
+            "the database it replaced is kept at {}\n",
+            previous.display()
+        )),
+        None => out.push_str("there was no database before\n"),
+    }
+    if report.pending_migrations > 0 {
+        out.push_str(&format!(
+            "{} migration(s) newer than the backup run when the server starts\n",
+            report.pending_migrations
+        ));
+    }
+    out.push_str(&format!(
+        "the master keys ({}) must be the ones in use when the backup was taken, or a later \
+         key file that still holds them: secrets are sealed under key(s) {}\n",
+        restored.key_source,
+        if report.key_ids.is_empty() {
+            "(none stored)".to_string()
+        } else {
+            report.key_ids.join(", ")
+        }
+    ));
+    match &restored.missing_keys {
+        None => out.push_str(&format!(
+            "WARNING: no master keys at {}: copy the key file that belongs to this backup \
+             there before starting the server\n",
+            restored.key_source
+        )),
+        Some(missing) if !missing.is_empty() => out.push_str(&format!(
+            "WARNING: the master keys at {} lack key(s) {}: the secrets sealed under them will \
+             not open until that key file is in place\n",
+            restored.key_source,
+            missing.join(", ")
+        )),
+        Some(_) => out.push_str("every key the secrets need is in the master key file\n"),
+    }
+    out
 }

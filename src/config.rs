@@ -41,6 +41,31 @@ pub enum Command {
     /// flotilla:operator and flotilla:admin to the ClusterRoles view, edit and admin, for
     /// clusters in impersonation mode: `flotilla rbac-manifest | kubectl apply -f -`.
     RbacManifest,
+    /// Copy the embedded SQLite database to FILE while servers keep running (PostgreSQL:
+    /// use pg_dump). Keep the master key file with it.
+    Backup(BackupArgs),
+    /// Replace the embedded SQLite database with a backup made by `flotilla backup`; the old
+    /// one is kept aside. Stop every server on the database first.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Where to write the copy (created with mode 0600)
+    pub file: PathBuf,
+    /// Replace FILE if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// A file written by `flotilla backup`
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,6 +234,14 @@ pub struct ServeArgs {
     /// may take it over; renewed every third of it [default: 15]
     #[arg(long, env = "FLOTILLA_CLUSTER_LEASE", value_name = "SECONDS")]
     pub cluster_lease: Option<u64>,
+    /// Serve Prometheus metrics at GET /metrics on this address (such as 127.0.0.1:9464); off
+    /// unless given
+    #[arg(long, env = "FLOTILLA_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Send traces to this OTLP/gRPC collector (such as http://127.0.0.1:4317); off unless given
+    /// here or in OTEL_EXPORTER_OTLP_ENDPOINT
+    #[arg(long, env = "FLOTILLA_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -263,6 +296,8 @@ struct FileConfig {
     registry_probe_interval_seconds: Option<u64>,
     console: Option<bool>,
     cluster_lease_seconds: Option<u64>,
+    metrics_listen: Option<SocketAddr>,
+    otlp_endpoint: Option<String>,
 }
 
 /// Everything the server needs, resolved.
@@ -315,6 +350,10 @@ pub struct Settings {
     /// How long a replica holds a cluster's lease (probing, watch caches, event hubs) without
     /// renewing it; another replica takes the cluster over within two of these.
     pub cluster_lease: Duration,
+    /// Where GET /metrics is served; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The OTLP/gRPC collector traces go to; `None`: no traces.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// How registries are checked, and which providers this server offers beyond the built-in
@@ -440,6 +479,8 @@ impl Settings {
             registries: RegistrySettings::default(),
             console: true,
             cluster_lease: Duration::from_secs(15),
+            metrics_listen: None,
+            otlp_endpoint: None,
         }
     }
 
@@ -538,6 +579,12 @@ impl Settings {
             settings.registries.probe_interval = Duration::from_secs(seconds);
         }
         settings.console = args.console.or(file.console).unwrap_or(true);
+        settings.metrics_listen = args.metrics_listen.or(file.metrics_listen);
+        settings.otlp_endpoint = args
+            .otlp_endpoint
+            .clone()
+            .or_else(|| file.otlp_endpoint.clone())
+            .filter(|e| !e.trim().is_empty());
         Ok(settings)
     }
 

@@ -14,7 +14,10 @@ use std::{
 };
 
 use flotilla::{
-    proto::{self as pb, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient},
+    proto::{
+        self as pb, cluster_service_client::ClusterServiceClient,
+        log_stream_client::LogStreamClient,
+    },
     store::Store,
 };
 use k8s_openapi::api::core::v1::Event;
@@ -146,7 +149,12 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
     let binary = env!("CARGO_BIN_EXE_flotilla");
     let mut doomed = Replica::start(binary, "replica-k", &db.url, &master_key, &settings);
     let channel = doomed.channel().await;
-    import(channel.clone(), EVENTS_CLUSTER, kubeconfigs::admin_kubeconfig()).await;
+    import(
+        channel.clone(),
+        EVENTS_CLUSTER,
+        kubeconfigs::admin_kubeconfig(),
+    )
+    .await;
     import(
         channel.clone(),
         "b-second",
@@ -173,9 +181,11 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
             .expect("operation");
         operations.push(op.id);
     }
-    until("every create to reach the vendor", Duration::from_secs(20), || async {
-        (sim.control.count("CreateCluster") >= CREATED).then_some(())
-    })
+    until(
+        "every create to reach the vendor",
+        Duration::from_secs(20),
+        || async { (sim.control.count("CreateCluster") >= CREATED).then_some(()) },
+    )
     .await;
 
     // The survivor joins: the clusters are split between the two, from the lease rows.
@@ -185,12 +195,22 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
         .into_iter()
         .chain((0..CREATED).map(|n| format!("c-{n:02}")))
         .collect();
-    let spread = until("the clusters to be spread over both replicas", Duration::from_secs(15), || async {
-        let rows = owners(&db.store).await;
-        let on_k = rows.values().filter(|o| o.starts_with("replica-k-")).count();
-        let on_s = rows.values().filter(|o| o.starts_with("replica-s-")).count();
-        (rows.len() == all.len() && on_k == 5 && on_s == 5).then_some(rows)
-    })
+    let spread = until(
+        "the clusters to be spread over both replicas",
+        Duration::from_secs(15),
+        || async {
+            let rows = owners(&db.store).await;
+            let on_k = rows
+                .values()
+                .filter(|o| o.starts_with("replica-k-"))
+                .count();
+            let on_s = rows
+                .values()
+                .filter(|o| o.starts_with("replica-s-"))
+                .count();
+            (rows.len() == all.len() && on_k == 5 && on_s == 5).then_some(rows)
+        },
+    )
     .await;
     let doomed_id = spread[EVENTS_CLUSTER].clone();
     assert!(doomed_id.starts_with("replica-k-"), "{spread:?}");
@@ -210,7 +230,10 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
     })
     .await;
     let nodes = k8s_nodes().await;
-    assert_eq!(seen_from_survivor.node_count as usize, nodes, "{seen_from_survivor:?}");
+    assert_eq!(
+        seen_from_survivor.node_count as usize, nodes,
+        "{seen_from_survivor:?}"
+    );
 
     // A follower of the events of the doomed replica's cluster.
     let request = pb::WatchEventsRequest {
@@ -243,7 +266,10 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
             unfinished += 1;
         }
     }
-    assert!(unfinished > 0, "the kill must land while operations are in flight");
+    assert!(
+        unfinished > 0,
+        "the kill must land while operations are in flight"
+    );
 
     // SIGKILL, then events the follower misses while it has no server.
     let killed_at = now_millis();
@@ -261,8 +287,14 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
             .then_some(kill.elapsed())
     })
     .await;
-    eprintln!("takeover of {} clusters took {taken:?} (lease {lease:?})", all.len());
-    assert!(taken <= 2 * lease, "takeover took {taken:?}, more than two leases");
+    eprintln!(
+        "takeover of {} clusters took {taken:?} (lease {lease:?})",
+        all.len()
+    );
+    assert!(
+        taken <= 2 * lease,
+        "takeover took {taken:?}, more than two leases"
+    );
     assert!(
         !owners(&db.store).await.values().any(|o| *o == doomed_id),
         "no lease left with the dead replica"
@@ -340,23 +372,35 @@ async fn survivor_takes_over_clusters_operations_and_event_followers() {
 
     // Every operation finishes on the survivor; the vendor saw each create exactly once.
     for id in &operations {
-        until(&format!("operation {id} to succeed"), Duration::from_secs(30), || {
-            let url = survivor.url();
-            async move {
-                let op = poll_operation(connect(&url).await, ADMIN_TOKEN, id).await?;
-                match state(&op) {
-                    pb::OperationState::Succeeded => Some(()),
-                    pb::OperationState::Failed | pb::OperationState::Cancelled => {
-                        panic!("operation ended badly: {op:#?}")
+        until(
+            &format!("operation {id} to succeed"),
+            Duration::from_secs(30),
+            || {
+                let url = survivor.url();
+                async move {
+                    let op = poll_operation(connect(&url).await, ADMIN_TOKEN, id).await?;
+                    match state(&op) {
+                        pb::OperationState::Succeeded => Some(()),
+                        pb::OperationState::Failed | pb::OperationState::Cancelled => {
+                            panic!("operation ended badly: {op:#?}")
+                        }
+                        _ => None,
                     }
-                    _ => None,
                 }
-            }
-        })
+            },
+        )
         .await;
     }
-    assert_eq!(sim.control.count("CreateCluster"), CREATED, "one create call per cluster");
-    assert_eq!(sim.clusters_created(), CREATED, "no duplicate cluster at the vendor");
+    assert_eq!(
+        sim.control.count("CreateCluster"),
+        CREATED,
+        "one create call per cluster"
+    );
+    assert_eq!(
+        sim.clusters_created(),
+        CREATED,
+        "no duplicate cluster at the vendor"
+    );
 
     // Detaching on the survivor leaves no lease or status row behind.
     ClusterServiceClient::new(survivor_channel.clone())

@@ -31,6 +31,7 @@ fn transport() -> TransportSettings {
         max_attempts: 2,
         backoff_base: Duration::from_millis(10),
         backoff_cap: Duration::from_millis(50),
+        ..Default::default()
     }
 }
 

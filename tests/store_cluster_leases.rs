@@ -42,7 +42,10 @@ fn count(owners: &BTreeMap<String, String>, owner: &str) -> usize {
 
 async fn claim_renew_takeover(store: &Store) {
     seed(store).await;
-    let a = store.claim_cluster_leases("a", 1_000, 4_000, 6).await.unwrap();
+    let a = store
+        .claim_cluster_leases("a", 1_000, 4_000, 6)
+        .await
+        .unwrap();
     assert_eq!(a, ids()[..6]);
     let b = store
         .claim_cluster_leases("b", 1_000, 4_000, 10)
@@ -68,13 +71,25 @@ async fn claim_renew_takeover(store: &Store) {
         .await
         .unwrap();
     assert_eq!(retaken, ids()[6..], "expired leases are taken over");
-    assert!(store.renew_cluster_leases("b", 9_000).await.unwrap().is_empty());
+    assert!(
+        store
+            .renew_cluster_leases("b", 9_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let taken = store
         .claim_cluster_leases("c", 10_000, 20_000, 10)
         .await
         .unwrap();
     assert_eq!(taken, ids(), "after a's leases ran out, c holds everything");
-    assert!(store.renew_cluster_leases("a", 30_000).await.unwrap().is_empty());
+    assert!(
+        store
+            .renew_cluster_leases("a", 30_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let rows = owners(store).await;
     assert_eq!(count(&rows, "c"), CLUSTERS, "{rows:?}");
     // Rebalancing gives a lease back; only its holder can.
@@ -118,7 +133,11 @@ async fn racing_claimers_never_share(url: &str) {
     let (a, b) = tokio::join!(claim(one, "a"), claim(two, "b"));
     let mut all: Vec<String> = a.iter().chain(&b).cloned().collect();
     all.sort();
-    assert_eq!(all, ids(), "each cluster claimed exactly once: a={a:?} b={b:?}");
+    assert_eq!(
+        all,
+        ids(),
+        "each cluster claimed exactly once: a={a:?} b={b:?}"
+    );
     let rows = owners(&store).await;
     for id in &a {
         assert_eq!(rows[id], "a");

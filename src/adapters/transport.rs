@@ -12,6 +12,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::error::{ErrorClass, Result, VendorError};
+use crate::telemetry::metrics::{VendorLabels, VendorOperationLabels};
 
 /// How vendor calls behave; the same for every vendor.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,8 @@ pub struct TransportSettings {
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// Where calls, attempts, retries and throttles are counted; `None`: nowhere.
+    pub metrics: Option<crate::telemetry::metrics::Metrics>,
 }
 
 impl Default for TransportSettings {
@@ -34,6 +37,7 @@ impl Default for TransportSettings {
             max_attempts: 6,
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(20),
+            metrics: None,
         }
     }
 }
@@ -157,25 +161,56 @@ impl VendorHttp {
         B: Fn() -> Result<http::Request<Vec<u8>>>,
         P: Fn(&RawResponse, &'static str) -> Option<VendorError>,
     {
+        use tracing::Instrument;
+        let span = crate::telemetry::traces::vendor_span(key.vendor, operation);
+        self.send_attempts(key, operation, idempotency, build, parse_error)
+            .instrument(span)
+            .await
+    }
+
+    async fn send_attempts<B, P>(
+        &self,
+        key: &LimitKey,
+        operation: &'static str,
+        idempotency: Idempotency,
+        build: B,
+        parse_error: P,
+    ) -> Result<RawResponse>
+    where
+        B: Fn() -> Result<http::Request<Vec<u8>>>,
+        P: Fn(&RawResponse, &'static str) -> Option<VendorError>,
+    {
+        let observe = CallObserver::new(self.settings.metrics.as_ref(), key.vendor, operation);
         let mut attempt = 0;
         loop {
             attempt += 1;
             self.limiter.acquire(key).await;
             let request = build()?;
-            let err = match self.exchange(request, key.vendor, operation).await {
+            let started = Instant::now();
+            let exchanged = self.exchange(request, key.vendor, operation).await;
+            observe.attempt(started.elapsed());
+            let err = match exchanged {
                 Ok(raw) => match parse_error(&raw, operation) {
-                    None => return Ok(raw),
+                    None => {
+                        observe.done("OK");
+                        return Ok(raw);
+                    }
                     Some(err) => err,
                 },
                 Err(err) => err,
             };
+            if err.class == ErrorClass::RateLimited {
+                observe.throttled();
+            }
             let may_retry = match idempotency {
                 Idempotency::Idempotent => err.class.retry_in_call(),
                 Idempotency::NotIdempotent => err.class == ErrorClass::RateLimited,
             };
             if !may_retry || attempt >= self.settings.max_attempts {
+                observe.done(err.class.as_str());
                 return Err(err);
             }
+            observe.retried();
             let delay = backoff_delay(&self.settings, attempt, err.retry_after);
             tracing::debug!(
                 vendor = key.vendor,
@@ -222,6 +257,59 @@ impl VendorHttp {
             headers,
             body,
         })
+    }
+}
+
+/// Counts one vendor call in the metrics, when they are on.
+struct CallObserver<'a> {
+    metrics: Option<&'a crate::telemetry::metrics::Metrics>,
+    labels: VendorOperationLabels,
+}
+
+impl<'a> CallObserver<'a> {
+    fn new(
+        metrics: Option<&'a crate::telemetry::metrics::Metrics>,
+        vendor: &'static str,
+        operation: &'static str,
+    ) -> Self {
+        CallObserver {
+            metrics,
+            labels: VendorOperationLabels { vendor, operation },
+        }
+    }
+
+    fn attempt(&self, took: Duration) {
+        if let Some(m) = self.metrics {
+            m.vendor_attempt_duration
+                .get_or_create(&self.labels)
+                .observe(took.as_secs_f64());
+        }
+    }
+
+    fn throttled(&self) {
+        if let Some(m) = self.metrics {
+            m.vendor_throttles.get_or_create(&self.labels).inc();
+        }
+    }
+
+    fn retried(&self) {
+        if let Some(m) = self.metrics {
+            m.vendor_retries.get_or_create(&self.labels).inc();
+        }
+    }
+
+    /// The call's outcome: `OK` or the error class's stable name.
+    fn done(&self, outcome: &'static str) {
+        crate::telemetry::traces::end_vendor_span(outcome);
+        if let Some(m) = self.metrics {
+            m.vendor_calls
+                .get_or_create(&VendorLabels {
+                    vendor: self.labels.vendor,
+                    operation: self.labels.operation,
+                    outcome,
+                })
+                .inc();
+        }
     }
 }
 

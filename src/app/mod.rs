@@ -2,8 +2,10 @@
 //! serves gRPC, grpc-web, reflection, health and the browser console on one port, with or without
 //! TLS.
 
+pub mod backup;
 mod console;
 mod health;
+mod metrics;
 mod providers;
 mod router;
 mod services;
@@ -15,7 +17,6 @@ use anyhow::Context;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Server, server::TcpIncoming};
-use tonic_health::ServingStatus;
 
 use crate::{
     config::{Settings, redact_url},
@@ -29,8 +30,12 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where the first admin token was written, when this start created it.
     pub bootstrap_token_file: Option<std::path::PathBuf>,
+    /// Where GET /metrics is served (`--metrics-listen`, with the real port), if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
+    /// Stops only the operation worker (tests make its death observable with it).
+    worker_stop: CancellationToken,
 }
 
 impl RunningServer {
@@ -43,6 +48,13 @@ impl RunningServer {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         self.wait().await
+    }
+
+    /// Stops the operation worker's loops and nothing else, as a crashed worker would: for
+    /// tests of the health checks.
+    #[doc(hidden)]
+    pub fn stop_operation_worker(&self) {
+        self.worker_stop.cancel();
     }
 
     /// Waits until the server has stopped (after its shutdown token is cancelled).
@@ -63,6 +75,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     }
     let tls_config = settings.tls.as_ref().map(tls::server_config).transpose()?;
     create_data_dir(&settings.data_dir)?;
+    // Held while serving: `flotilla restore` refuses to replace a database in use.
+    let serving_lock = crate::store::sqlite_path(&settings.database_url)
+        .map(|db| crate::store::backup::lock_for_serving(&db))
+        .transpose()?;
     let store = Store::open(&settings.database_url)
         .await
         .with_context(|| format!("opening {}", redact_url(&settings.database_url)))?;
@@ -70,6 +86,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match settings.metrics_listen {
+        Some(at) => Some(metrics::bind(at).await?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
+    let recorded = crate::telemetry::metrics::Metrics::new();
 
     let shutdown = CancellationToken::new();
     let keyring = Arc::new(open_keyring(&settings, store.kind())?);
@@ -83,11 +108,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     ));
     // Checked on every outbound connection; knows the real port when listening on port 0.
     let outbound = Arc::new(settings.outbound.policy(addr));
-    let providers = providers::build(
-        &settings.vendors,
-        &settings.registries.extra_providers,
-        &outbound,
-    )?;
+    let mut vendors = settings.vendors.clone();
+    vendors.transport.metrics = Some(recorded.clone());
+    let providers = providers::build(&vendors, &settings.registries.extra_providers, &outbound)?;
     let services = Services::new(
         &settings,
         store,
@@ -95,7 +118,21 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         providers,
         outbound,
         shutdown.child_token(),
+        recorded,
     );
+    if let Some(listener) = metrics_listener {
+        let sampler = metrics::Sampler::new(
+            services.metrics.clone(),
+            services.store.clone(),
+            services.caches.clone(),
+            services.audit.clone(),
+        );
+        tokio::spawn(metrics::serve(
+            listener,
+            Arc::new(sampler),
+            shutdown.child_token(),
+        ));
+    }
     let bootstrap_token_file = services
         .tokens
         .bootstrap(
@@ -127,12 +164,18 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         ));
     }
     tokio::spawn(services.caches.clone().run_janitor(shutdown.child_token()));
-    services.worker.clone().spawn(shutdown.child_token());
+    let worker_stop = shutdown.child_token();
+    services.worker.clone().spawn(worker_stop.clone());
     let built = router::build(&settings, &services, Server::builder()).await?;
-    tokio::spawn(health::watch_database(
-        services.store.clone(),
+    health::announce_start(&built.health).await;
+    tokio::spawn(health::watch(
+        health::Watched {
+            store: services.store.clone(),
+            worker: services.worker.pulse(),
+            worker_stall_after: services.worker.stall_limit(),
+            interval: settings.health_check_interval,
+        },
         built.health.clone(),
-        settings.health_check_interval,
         shutdown.child_token(),
     ));
     let token = shutdown.clone();
@@ -160,15 +203,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             result = &mut serving => return result.context("server failed"),
             () = token.cancelled() => {}
         }
-        for name in crate::proto::SERVICE_NAMES
-            .iter()
-            .chain(std::iter::once(&""))
-        {
-            built
-                .health
-                .set_service_status(*name, ServingStatus::NotServing)
-                .await;
-        }
+        health::announce_draining(&built.health).await;
         tracing::info!(
             grace_seconds = grace.as_secs(),
             "shutting down: no new connections"
@@ -181,14 +216,17 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             }
         };
         services.audit.flush().await;
+        drop(serving_lock);
         result
     });
-    tracing::info!(%addr, tls, database = %redact_url(&settings.database_url), "flotilla serving");
+    tracing::info!(%addr, tls, database = %redact_url(&settings.database_url), metrics = ?metrics_addr, "flotilla serving");
     Ok(RunningServer {
         addr,
         bootstrap_token_file,
+        metrics_addr,
         shutdown,
         task,
+        worker_stop,
     })
 }
 

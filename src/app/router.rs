@@ -1,7 +1,7 @@
 //! Every service behind the HTTP layers: the console, CORS, grpc-web, auth, and the
 //! missing-message fix.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use http::{HeaderName, Method};
@@ -11,7 +11,13 @@ use tower::layer::util::{Identity, Stack};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::{console::ConsoleLayer, services::Services};
-use crate::{api, auth::layer::AuthLayer, config::Settings, proto as pb};
+use crate::{
+    api,
+    auth::layer::AuthLayer,
+    config::Settings,
+    proto as pb,
+    telemetry::rpc::{MethodCatalog, RpcLayer},
+};
 
 type MissingMessageLayer = tower::util::MapResponseLayer<
     fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body>,
@@ -22,7 +28,10 @@ type Layers = Stack<
     MissingMessageLayer,
     Stack<
         AuthLayer,
-        Stack<tonic_web::GrpcWebLayer, Stack<CorsLayer, Stack<ConsoleLayer, Identity>>>,
+        Stack<
+            RpcLayer,
+            Stack<tonic_web::GrpcWebLayer, Stack<CorsLayer, Stack<ConsoleLayer, Identity>>>,
+        >,
     >,
 >;
 
@@ -76,6 +85,15 @@ pub async fn build(
         .layer(ConsoleLayer::new(settings.console))
         .layer(cors_layer(&settings.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new())
+        // Inside grpc-web's translation: both protocols are measured and traced alike, auth
+        // denials included.
+        .layer(RpcLayer::new(
+            services.metrics.clone(),
+            Arc::new(MethodCatalog::from_descriptor_sets(&[
+                pb::FILE_DESCRIPTOR_SET,
+                tonic_health::pb::FILE_DESCRIPTOR_SET,
+            ])),
+        ))
         .layer(AuthLayer::new(services.auth.clone()))
         .layer(MissingMessageLayer::new(
             api::status::missing_message_is_invalid,

@@ -69,6 +69,8 @@ pub struct Services {
     pub ownership: Arc<ClusterOwnership>,
     /// Clusters imported by agent: registration tokens and agent credentials.
     pub agents: Arc<crate::service::clusters::agent::AgentRegistry>,
+    /// Every metric family (recorded always; served only with --metrics-listen).
+    pub metrics: crate::telemetry::metrics::Metrics,
 }
 
 impl Services {
@@ -79,6 +81,7 @@ impl Services {
         providers: super::providers::Providers,
         outbound: Arc<crate::net::OutboundPolicy>,
         shutdown: tokio_util::sync::CancellationToken,
+        metrics: crate::telemetry::metrics::Metrics,
     ) -> Services {
         let super::providers::Providers {
             clusters: providers,
@@ -88,23 +91,25 @@ impl Services {
         let replica_id = ClusterOwnership::replica_name();
         let (board, status_sync) = StatusBoard::shared(store.clone(), replica_id.clone());
         tokio::spawn(status_sync.run(shutdown.clone()));
-        let connector = Arc::new(ClusterConnector::new(
-            store.clone(),
-            keyring.clone(),
-            Timeouts::default(),
-            outbound,
-        ));
+        store.observe_queries(metrics.clone());
+        let connector = Arc::new(
+            ClusterConnector::new(
+                store.clone(),
+                keyring.clone(),
+                Timeouts::default(),
+                outbound,
+            )
+            .with_metrics(metrics.clone()),
+        );
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(settings.watch_cache_idle));
         let ownership = Arc::new(
             ClusterOwnership::new(store.clone(), replica_id, settings.cluster_lease)
                 .with_nudge(board.first_seen())
-                .with_on_lost(
-                vec![{
+                .with_on_lost(vec![{
                     let caches = caches.clone();
                     Arc::new(move |id: &str| caches.forget(id))
-                }],
-            ),
+                }]),
         );
         tokio::spawn(ownership.clone().run(shutdown.clone()));
         let workloads = Arc::new(
@@ -119,7 +124,7 @@ impl Services {
         );
         let workload_logs = Arc::new(WorkloadLogService::new(
             accessor.clone(),
-            shutdown,
+            shutdown.clone(),
             settings.max_log_pods,
             streams.clone(),
         ));
@@ -132,6 +137,10 @@ impl Services {
             {
                 let resources = resources.clone();
                 Arc::new(move |id: &str| resources.forget_cluster(id))
+            },
+            {
+                let metrics = metrics.clone();
+                Arc::new(move |id: &str| metrics.forget_cluster(id))
             },
         ];
         let catalog = Arc::new(
@@ -161,7 +170,8 @@ impl Services {
             workloads.clone(),
             settings.operations.retry_window,
         ));
-        let operations = Arc::new(OperationBook::new(store.clone()));
+        let operations =
+            Arc::new(OperationBook::new(store.clone()).ending_watches_on(shutdown.clone()));
         let worker = Arc::new(OperationWorker::new(
             store.clone(),
             providers,
@@ -211,6 +221,7 @@ impl Services {
                 store.clone(),
             )),
             ownership,
+            metrics,
             pull_secrets,
             admin,
             registry_connector,

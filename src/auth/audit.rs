@@ -120,6 +120,12 @@ impl AuditLog {
         AuditLog { sender, anonymous }
     }
 
+    /// Events queued and not yet written, and how many the queue holds (for metrics).
+    pub fn queue_depth(&self) -> (usize, usize) {
+        let capacity = self.sender.max_capacity();
+        (capacity - self.sender.capacity(), capacity)
+    }
+
     /// Counts a call refused before a token was accepted, from `address` (the client's IP
     /// address or network, never its port). `event` describes the call; only the first call of
     /// an address in a minute is kept in detail.

@@ -30,6 +30,12 @@ impl ClientCache {
         clients.remove(cluster_id);
     }
 
+    /// The clusters that have a cached client.
+    pub fn ids(&self) -> Vec<String> {
+        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.keys().cloned().collect()
+    }
+
     pub fn len(&self) -> usize {
         self.clients.lock().unwrap_or_else(|p| p.into_inner()).len()
     }

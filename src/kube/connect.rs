@@ -46,6 +46,7 @@ pub fn client(
     timeouts: Timeouts,
     outbound: &Arc<OutboundPolicy>,
     impersonate: Option<&super::impersonation::Impersonation>,
+    observe: Option<crate::telemetry::kube_requests::KubeRequestLayer>,
 ) -> Result<Client, ClusterError> {
     let url = server_url(access)?;
     credential_check::check(access)?;
@@ -89,6 +90,8 @@ pub fn client(
     let http: hyper_util::client::legacy::Client<_, ::kube::client::Body> =
         hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
     let service = ServiceBuilder::new()
+        // Outermost, so the time measured is the caller's, auth and connecting included.
+        .option_layer(observe)
         .layer(config.base_uri_layer())
         .option_layer(config.auth_layer().map_err(classify_build)?)
         .layer(config.extra_headers_layer().map_err(classify_build)?)

@@ -283,15 +283,27 @@ async fn run(hub: Arc<EventHub>, api: Api<Event>, from: Option<String>) {
             match item {
                 Ok(WatchEvent::Added(e)) => {
                     resource_version = rv(&e, &resource_version);
-                    hub.publish(ChangeKind::Added, convert::event(&e), Some(&resource_version));
+                    hub.publish(
+                        ChangeKind::Added,
+                        convert::event(&e),
+                        Some(&resource_version),
+                    );
                 }
                 Ok(WatchEvent::Modified(e)) => {
                     resource_version = rv(&e, &resource_version);
-                    hub.publish(ChangeKind::Modified, convert::event(&e), Some(&resource_version));
+                    hub.publish(
+                        ChangeKind::Modified,
+                        convert::event(&e),
+                        Some(&resource_version),
+                    );
                 }
                 Ok(WatchEvent::Deleted(e)) => {
                     resource_version = rv(&e, &resource_version);
-                    hub.publish(ChangeKind::Deleted, convert::event(&e), Some(&resource_version));
+                    hub.publish(
+                        ChangeKind::Deleted,
+                        convert::event(&e),
+                        Some(&resource_version),
+                    );
                 }
                 Ok(WatchEvent::Bookmark(b)) => resource_version = b.metadata.resource_version,
                 Ok(WatchEvent::Error(status)) if status.code == 410 => {

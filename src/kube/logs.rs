@@ -62,7 +62,7 @@ pub async fn open(
         limit_bytes: request.limit_bytes,
         previous: request.previous,
         since_seconds: request.since_seconds,
-        since_time: request.since_time,
+        since_time: request.since_time.map(start_of_second),
         tail_lines: request.tail_lines,
         // Always: lines carry their own time, and clients choose whether to see it.
         timestamps: true,
@@ -76,14 +76,33 @@ pub async fn open(
         0 => DEFAULT_LINE_CAP,
         n => n,
     };
-    Ok(capped_lines(Box::pin(reader), cap).map(|line| {
-        line.map(|raw| {
-            let mut line = parse(&raw.text);
-            line.truncated = raw.truncated;
-            line
+    let since = request
+        .since_time
+        .map(|t| (t.as_second(), t.subsec_nanosecond()));
+    Ok(capped_lines(Box::pin(reader), cap)
+        .map(|line| {
+            line.map(|raw| {
+                let mut line = parse(&raw.text);
+                line.truncated = raw.truncated;
+                line
+            })
+            .map_err(|err| ClusterError::Unreachable(format!("the log stream broke: {err}")))
         })
-        .map_err(|err| ClusterError::Unreachable(format!("the log stream broke: {err}")))
-    }))
+        .filter(move |line| {
+            let keep = match (since, line) {
+                (Some(since), Ok(line)) => line.time.is_none_or(|time| time >= since),
+                _ => true,
+            };
+            futures::future::ready(keep)
+        }))
+}
+
+/// The API server takes `sinceTime` in whole seconds, and kube-rs rounds it to the nearest
+/// one: a time in the second half of a second would skip the rest of that second (a client
+/// resuming at its last line's time would lose lines). Ask from the start of the second and
+/// drop the earlier lines here instead.
+fn start_of_second(time: Timestamp) -> Timestamp {
+    Timestamp::from_second(time.as_second()).unwrap_or(time)
 }
 
 /// A line as read, before its timestamp is split off.
@@ -231,6 +250,14 @@ pub fn parse(line: &str) -> LogLine {
 mod tests {
     use super::*;
     use futures::TryStreamExt;
+
+    #[test]
+    fn since_time_is_asked_from_the_start_of_its_second() {
+        let late: Timestamp = "2026-11-26T22:00:01.9Z".parse().expect("time");
+        let start: Timestamp = "2026-11-26T22:00:01Z".parse().expect("time");
+        assert_eq!(start_of_second(late), start);
+        assert_eq!(start_of_second(start), start);
+    }
 
     #[test]
     fn timestamps_are_split_off() {

@@ -49,7 +49,7 @@ impl ClusterClient {
         outbound: &std::sync::Arc<crate::net::OutboundPolicy>,
     ) -> Result<ClusterClient, ClusterError> {
         Ok(ClusterClient {
-            client: connect::client(access, timeouts, outbound, None)?,
+            client: connect::client(access, timeouts, outbound, None, None)?,
             credential_expiry_millis: expiry::credential_expiry_millis(access),
         })
     }
@@ -62,7 +62,22 @@ impl ClusterClient {
         who: &impersonation::Impersonation,
     ) -> Result<ClusterClient, ClusterError> {
         Ok(ClusterClient {
-            client: connect::client(access, timeouts, outbound, Some(who))?,
+            client: connect::client(access, timeouts, outbound, Some(who), None)?,
+            credential_expiry_millis: expiry::credential_expiry_millis(access),
+        })
+    }
+
+    /// [`ClusterClient::new`] or [`ClusterClient::impersonating`] with every request counted,
+    /// timed and traced by `observe`.
+    pub fn observed(
+        access: &ClusterAccess,
+        timeouts: Timeouts,
+        outbound: &std::sync::Arc<crate::net::OutboundPolicy>,
+        who: Option<&impersonation::Impersonation>,
+        observe: crate::telemetry::kube_requests::KubeRequestLayer,
+    ) -> Result<ClusterClient, ClusterError> {
+        Ok(ClusterClient {
+            client: connect::client(access, timeouts, outbound, who, Some(observe))?,
             credential_expiry_millis: expiry::credential_expiry_millis(access),
         })
     }

@@ -229,6 +229,23 @@ impl ClusterWatch {
     }
 }
 
+/// `n` cached objects of type `T`: the index entry, the `Arc`'s counts and the object itself.
+fn approx_bytes<T>(n: usize) -> usize {
+    n * (std::mem::size_of::<(Key, Arc<T>)>()
+        + 2 * std::mem::size_of::<usize>()
+        + std::mem::size_of::<T>())
+}
+
+/// What one cluster's caches hold (for metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheCensus {
+    pub cluster_id: String,
+    pub pods: usize,
+    pub nodes: usize,
+    pub pod_bytes: usize,
+    pub node_bytes: usize,
+}
+
 /// Every cluster's watch caches.
 pub struct WatchCaches {
     clusters: Mutex<HashMap<String, Arc<ClusterWatch>>>,
@@ -314,6 +331,22 @@ impl WatchCaches {
     pub fn cached_pods(&self) -> usize {
         let clusters = self.clusters.lock().unwrap_or_else(|p| p.into_inner());
         clusters.values().map(|w| w.pods.len()).sum()
+    }
+
+    /// Per cluster: pods and nodes cached, and the approximate bytes they take (each cached
+    /// object's fixed size; the strings it points to are shared or small and not counted).
+    pub fn census(&self) -> Vec<CacheCensus> {
+        let clusters = self.clusters.lock().unwrap_or_else(|p| p.into_inner());
+        clusters
+            .iter()
+            .map(|(id, w)| CacheCensus {
+                cluster_id: id.clone(),
+                pods: w.pods.len(),
+                nodes: w.nodes.len(),
+                pod_bytes: approx_bytes::<CachedPod>(w.pods.len()),
+                node_bytes: approx_bytes::<NodeSummary>(w.nodes.len()),
+            })
+            .collect()
     }
 
     /// Stops idle caches every minute until `shutdown`.

@@ -9,7 +9,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::{Error, Result};
 
-const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub(super) const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 pub(super) async fn sqlite(path: PathBuf) -> Result<()> {

@@ -5,6 +5,8 @@
 
 mod agents;
 mod auth;
+pub mod backup;
+mod census;
 mod cluster_leases;
 mod clusters;
 mod credentials;
@@ -99,6 +101,8 @@ pub(crate) enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// Where each store call's database time goes, once metrics are on (shared by clones).
+    pub(crate) metrics: census::QueryMetrics,
 }
 
 impl std::fmt::Debug for Store {
@@ -112,7 +116,8 @@ impl std::fmt::Debug for Store {
 /// Runs `$body` with `$conn` bound to a pooled connection of whichever backend the store uses.
 /// The body is compiled once per backend.
 macro_rules! with_conn {
-    ($store:expr, $conn:ident => $body:expr) => {
+    ($store:expr, $conn:ident => $body:expr) => {{
+        let _timer = $store.metrics.timer($store.system_name());
         match &$store.backend {
             $crate::store::Backend::Sqlite(pool) => {
                 let mut guard = pool.get().await?;
@@ -125,7 +130,7 @@ macro_rules! with_conn {
                 $body
             }
         }
-    };
+    }};
 }
 pub(crate) use with_conn;
 
@@ -170,7 +175,8 @@ impl Drop for SqliteTransaction {
 /// up front: a deferred transaction that reads and then writes fails at once with "database is
 /// locked" when another connection wrote in between, and no busy timeout can help it.
 macro_rules! write_transaction {
-    ($store:expr, $conn:ident => $body:expr) => {
+    ($store:expr, $conn:ident => $body:expr) => {{
+        let _timer = $store.metrics.timer($store.system_name());
         match &$store.backend {
             $crate::store::Backend::Sqlite(pool) => {
                 use diesel_async::SimpleAsyncConnection as _;
@@ -203,7 +209,7 @@ macro_rules! write_transaction {
                     .await
             }
         }
-    };
+    }};
 }
 pub(crate) use write_transaction;
 
@@ -221,11 +227,13 @@ impl Store {
             migrate::sqlite(path.clone()).await?;
             Store {
                 backend: Backend::Sqlite(sqlite_pool(&path)?),
+                metrics: Default::default(),
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             migrate::postgres(url.to_string()).await?;
             Store {
                 backend: Backend::Postgres(postgres_pool(url)?),
+                metrics: Default::default(),
             }
         } else {
             return Err(Error::UnsupportedUrl);
@@ -248,7 +256,8 @@ impl Store {
 }
 
 /// `sqlite://PATH`, `sqlite:PATH` → PATH.
-fn sqlite_path(url: &str) -> Option<PathBuf> {
+/// The file of a `sqlite://` URL; none for any other URL.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
     url.strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .map(PathBuf::from)

@@ -5,6 +5,7 @@ pub mod db;
 pub mod kube;
 pub mod kubeconfigs;
 pub mod lifecycle;
+pub mod metrics_text;
 pub mod pod_fleet;
 pub mod process;
 pub mod proxy;

@@ -62,9 +62,7 @@ impl Replica {
         for (key, value) in env {
             command.env(key, value);
         }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("{binary}: {e}"));
+        let child = command.spawn().unwrap_or_else(|e| panic!("{binary}: {e}"));
         Replica {
             child,
             port,

@@ -68,6 +68,11 @@ impl TestServer {
         }
     }
 
+    /// Where the server serves GET /metrics (set `metrics_listen` to have one).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().and_then(|s| s.metrics_addr)
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -97,6 +102,13 @@ impl TestServer {
         Store::open(&self.settings.database_url)
             .await
             .expect("open store")
+    }
+
+    /// Stops the server's operation worker only, as a crash of it would.
+    pub fn stop_operation_worker(&self) {
+        if let Some(server) = &self.server {
+            server.stop_operation_worker();
+        }
     }
 
     pub async fn shutdown(mut self) {

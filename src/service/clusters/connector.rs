@@ -10,6 +10,7 @@ use crate::{
     },
     net::OutboundPolicy,
     store::{ClusterRow, SecretRow, Store, now_millis},
+    telemetry::{kube_requests::KubeRequestLayer, metrics::Metrics},
 };
 
 use crate::service::{
@@ -34,6 +35,8 @@ pub struct ClusterConnector {
     outbound: Arc<OutboundPolicy>,
     /// Clients acting as callers, for clusters in impersonation mode.
     impersonated: ImpersonatedClients,
+    /// Counts and times every Kubernetes request, when set.
+    metrics: Option<Metrics>,
 }
 
 impl ClusterConnector {
@@ -50,12 +53,46 @@ impl ClusterConnector {
             timeouts,
             outbound,
             impersonated: ImpersonatedClients::default(),
+            metrics: None,
+        }
+    }
+
+    /// Every client built from now on reports its requests to `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Where cluster metrics go, when they are on.
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_ref()
+    }
+
+    /// A client for `cluster_id` (empty: not registered yet), observed when metrics are on.
+    fn build(
+        &self,
+        cluster_id: &str,
+        access: &ClusterAccess,
+        who: Option<&Impersonation>,
+    ) -> Result<ClusterClient, ClusterError> {
+        match (&self.metrics, who) {
+            (Some(metrics), who) => ClusterClient::observed(
+                access,
+                self.timeouts,
+                &self.outbound,
+                who,
+                KubeRequestLayer::new(metrics.clone(), cluster_id),
+            ),
+            (None, Some(who)) => {
+                ClusterClient::impersonating(access, self.timeouts, &self.outbound, who)
+            }
+            (None, None) => ClusterClient::new(access, self.timeouts, &self.outbound),
         }
     }
 
     /// A client for `access` that is not cached (imports and credential checks).
     pub fn build_client(&self, access: &ClusterAccess) -> Result<ClusterClient, ClusterError> {
-        ClusterClient::new(access, self.timeouts, &self.outbound)
+        self.build("", access, None)
     }
 
     /// A client for `access` acting as `who`, not cached (impersonation checks).
@@ -64,7 +101,7 @@ impl ClusterConnector {
         access: &ClusterAccess,
         who: &Impersonation,
     ) -> Result<ClusterClient, ClusterError> {
-        ClusterClient::impersonating(access, self.timeouts, &self.outbound, who)
+        self.build("", access, Some(who))
     }
 
     pub fn timeouts(&self) -> Timeouts {
@@ -111,7 +148,7 @@ impl ClusterConnector {
             return Ok(client);
         }
         let access = self.open(row).await?;
-        let client = self.build_client(&access).map_err(connect_error)?;
+        let client = self.build(&row.id, &access, None).map_err(connect_error)?;
         self.cache.insert(&row.id, row.version, client.clone());
         Ok(client)
     }
@@ -127,7 +164,7 @@ impl ClusterConnector {
         }
         let access = self.open(row).await?;
         let client = self
-            .build_impersonating_client(&access, &who)
+            .build(&row.id, &access, Some(&who))
             .map_err(connect_error)?;
         self.impersonated
             .insert(&row.id, row.version, &who, client.clone());
@@ -142,6 +179,17 @@ impl ClusterConnector {
     pub fn forget(&self, cluster_id: &str) {
         self.cache.remove(cluster_id);
         self.impersonated.remove_cluster(cluster_id);
+    }
+
+    /// Forgets every cached client of a cluster not in `known` (detached through another
+    /// replica); a client dropped by a race with an import is rebuilt on its next use.
+    pub fn forget_all_but(&self, known: &std::collections::HashSet<&str>) {
+        for id in self.cache.ids() {
+            if !known.contains(id.as_str()) {
+                tracing::debug!(cluster = %id, "forgetting a cluster detached elsewhere");
+                self.forget(&id);
+            }
+        }
     }
 
     pub fn cached_clients(&self) -> usize {

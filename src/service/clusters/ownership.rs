@@ -213,7 +213,10 @@ impl ClusterOwnership {
             self.fresh_ready.notify_one();
         }
         // Released ones were given up on purpose; the rest were taken or detached.
-        let lost: Vec<String> = lost.into_iter().filter(|id| !released.contains(id)).collect();
+        let lost: Vec<String> = lost
+            .into_iter()
+            .filter(|id| !released.contains(id))
+            .collect();
         if !(acquired.is_empty() && released.is_empty() && lost.is_empty()) {
             tracing::info!(
                 replica = %self.replica_id,

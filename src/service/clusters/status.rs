@@ -5,7 +5,7 @@
 //! other, only to the database.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, RwLock},
     time::Duration,
 };
@@ -153,9 +153,7 @@ impl StatusBoard {
                 });
             }
         }
-        let first = map
-            .insert(cluster_id.to_string(), status.clone())
-            .is_none();
+        let first = map.insert(cluster_id.to_string(), status.clone()).is_none();
         drop(map);
         if first {
             self.first_seen.notify_one();
@@ -305,6 +303,10 @@ impl Prober {
 
     async fn probe_all(&self) -> crate::service::Result<()> {
         let mut rows = self.store.all_clusters().await?;
+        // With several replicas, a cluster detached through another one still has a client
+        // (and its connection pool) here: forget it, or every detach elsewhere leaks one.
+        let known: HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        self.connector.forget_all_but(&known);
         if let Some(ownership) = &self.ownership {
             rows.retain(|row| ownership.owns(&row.id));
         }
@@ -344,9 +346,16 @@ pub async fn probe_and_record(
         .timeouts()
         .request
         .min(interval.max(Duration::from_secs(1)));
+    let started = std::time::Instant::now();
+    let observe = |reachable| {
+        if let Some(metrics) = connector.metrics() {
+            metrics.record_probe(&row.id, started.elapsed(), reachable);
+        }
+    };
     match connector.client(row).await {
         Ok(client) => {
             let outcome = client.probe(limit).await;
+            observe(outcome.is_ok());
             if let Err(err) = &outcome {
                 tracing::debug!(cluster = %row.id, error = %err, "cluster probe failed");
             }
@@ -356,7 +365,10 @@ pub async fn probe_and_record(
                 client.credential_expiry_millis,
             )
         }
-        Err(err) => board.record(&row.id, Err(err.to_string()), None),
+        Err(err) => {
+            observe(false);
+            board.record(&row.id, Err(err.to_string()), None)
+        }
     }
 }
 
@@ -450,7 +462,10 @@ mod tests {
         let board = StatusBoard::default();
         let status = board.record("c", Ok(&probe(None)), Some(now_millis() + 1000));
         let json = serde_json::to_string(&status).unwrap();
-        assert_eq!(serde_json::from_str::<ObservedStatus>(&json).unwrap(), status);
+        assert_eq!(
+            serde_json::from_str::<ObservedStatus>(&json).unwrap(),
+            status
+        );
         // Rows written by a newer release with fields this one lacks still load.
         let extra: ObservedStatus =
             serde_json::from_str(r#"{"reachable":true,"future_field":1}"#).unwrap();

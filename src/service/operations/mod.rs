@@ -4,6 +4,7 @@
 
 pub mod decide;
 mod failure;
+pub mod pulse;
 pub mod retry;
 mod step;
 pub mod worker;
@@ -311,6 +312,9 @@ pub struct OperationList {
 /// Reads and steers operations.
 pub struct OperationBook {
     store: Store,
+    /// Ends watches with UNAVAILABLE when the server shuts down, so that clients watch again
+    /// on another replica instead of being cut off at the end of the grace period.
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// How often a watch looks for changes. Watches read the database, so a change made by any
@@ -319,7 +323,16 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 
 impl OperationBook {
     pub fn new(store: Store) -> Self {
-        OperationBook { store }
+        OperationBook {
+            store,
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// Watches end with UNAVAILABLE (SHUTTING_DOWN) once `shutdown` is cancelled.
+    pub fn ending_watches_on(mut self, shutdown: tokio_util::sync::CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
     }
 
     pub async fn get(&self, id: &str) -> Result<Operation> {
@@ -387,11 +400,22 @@ impl OperationBook {
         first: Operation,
     ) -> impl futures::Stream<Item = Result<Operation>> + Send + 'static {
         let store = self.store.clone();
+        let shutdown = self.shutdown.clone();
         async_stream::try_stream! {
             let mut last = first;
             yield last.clone();
             while !last.state.is_terminal() {
-                tokio::time::sleep(WATCH_INTERVAL).await;
+                let stopping = tokio::select! {
+                    () = shutdown.cancelled() => true,
+                    () = tokio::time::sleep(WATCH_INTERVAL) => false,
+                };
+                if stopping {
+                    Err(Error::Unavailable {
+                        reason: "SHUTTING_DOWN",
+                        message: "the server is shutting down; watch the operation again".into(),
+                        retry_after: Some(Duration::from_secs(1)),
+                    })?;
+                }
                 let row = store.get_operation(&last.id).await?.ok_or_else(|| Error::NotFound {
                     kind: "operation",
                     id: last.id.clone(),

@@ -24,6 +24,7 @@ use crate::service::{
         Operation, OperationDetail, OperationFailure, OperationKind, OperationState, Step,
         StepFailure, StepRecord, StepState,
         decide::Outcome,
+        pulse::WorkerPulse,
         retry::{self, AfterFailure, Backoff},
         to_row,
     },
@@ -52,6 +53,8 @@ pub struct OperationWorker {
     owner: String,
     /// Runs the steps of pull secret renewals (registry work: no cluster provider).
     pull_secrets: OnceLock<Arc<PullSecretRenewal>>,
+    /// Beats while the claim loops make progress; read by the health checks.
+    pulse: WorkerPulse,
 }
 
 impl OperationWorker {
@@ -75,7 +78,19 @@ impl OperationWorker {
             settings,
             owner: format!("worker-{}", uuid::Uuid::new_v4().simple()),
             pull_secrets: OnceLock::new(),
+            pulse: WorkerPulse::default(),
         }
+    }
+
+    /// The heartbeat of this worker's claim loops.
+    pub fn pulse(&self) -> WorkerPulse {
+        self.pulse.clone()
+    }
+
+    /// How long without a beat counts as a stall: three leases (a running operation's lease
+    /// is renewed, and the pulse beaten, every third of one), and never under 30 seconds.
+    pub fn stall_limit(&self) -> Duration {
+        (self.settings.lease * 3).max(Duration::from_secs(30))
     }
 
     /// Lets this worker run `RENEW_PULL_SECRET` operations (the wiring calls it once).
@@ -94,7 +109,9 @@ impl OperationWorker {
 
     async fn claim_loop(&self, shutdown: CancellationToken) {
         let idle = self.settings.poll_interval.min(Duration::from_millis(500));
+        let _running = self.pulse.enter_loop();
         while !shutdown.is_cancelled() {
+            self.pulse.beat();
             let now = now_millis();
             let lease_until = now + self.settings.lease.as_millis() as i64;
             match self
@@ -138,6 +155,7 @@ impl OperationWorker {
     fn heartbeat(&self, id: String) -> CancellationToken {
         let stop = CancellationToken::new();
         let (store, owner, lease) = (self.store.clone(), self.owner.clone(), self.settings.lease);
+        let pulse = self.pulse.clone();
         let token = stop.clone();
         tokio::spawn(async move {
             loop {
@@ -149,6 +167,8 @@ impl OperationWorker {
                 if !matches!(store.renew_lease(&id, &owner, until).await, Ok(true)) {
                     return;
                 }
+                // A long step is progress, not a stall.
+                pulse.beat();
             }
         });
         stop

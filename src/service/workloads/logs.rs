@@ -163,7 +163,10 @@ impl LogService {
     }
 
     /// Keeps shared event hubs to the clusters `owns` says this replica owns.
-    pub fn with_owner_check(mut self, owns: crate::service::clusters::ownership::OwnsCluster) -> Self {
+    pub fn with_owner_check(
+        mut self,
+        owns: crate::service::clusters::ownership::OwnsCluster,
+    ) -> Self {
         self.owns = Some(owns);
         self
     }
@@ -596,7 +599,8 @@ impl LogService {
                     let (cluster, namespace) = (r.cluster_id.clone(), r.namespace.clone());
                     Arc::new(move || hubs.remove_stopped(&cluster, &namespace))
                 };
-                hub.subscribe(resume.map(|p| (p.epoch, p.seq)), on_last).await
+                hub.subscribe(resume.map(|p| (p.epoch, p.seq)), on_last)
+                    .await
             }
             // Resumed from another replica or an older hub: a watch of its own from where the
             // stream left off, so nothing created meanwhile is missed. On a replica that does

@@ -144,7 +144,10 @@ impl WorkloadQueries {
     }
 
     /// Keeps watch caches to the clusters `owns` says this replica owns.
-    pub fn with_owner_check(mut self, owns: crate::service::clusters::ownership::OwnsCluster) -> Self {
+    pub fn with_owner_check(
+        mut self,
+        owns: crate::service::clusters::ownership::OwnsCluster,
+    ) -> Self {
         self.owns = Some(owns);
         self
     }
