@@ -53,6 +53,8 @@ fn main() -> io::Result<()> {
         .generate_default_stubs(true)
         .skip_debug(SECRET_MESSAGES.iter().copied())
         .codec_path("crate::proto::codec::ProstCodec")
+        // Tunnel data is passed on, never parsed: `Bytes` hands it on without copying.
+        .bytes(".flotilla.v1.TunnelFrame.data")
         .compile_fds(fds)?;
 
     name_unimplemented_stubs(&out_dir.join("flotilla.v1.rs"))?;

@@ -80,10 +80,51 @@ impl AgentService for AgentApi {
             }
         };
         AgentRegistry::check_hello(&identity, &hello.cluster_id, &hello.kube_system_uid)?;
-        // Authenticated and in the right cluster, but the tunnel itself is not built yet.
-        Err(Error::Unimplemented(
-            "AgentService/OpenTunnel: the tunnel is not implemented yet in this server".into(),
-        )
-        .into())
+        let (tunnel, outbound) = self.agents.open_tunnel(&identity)?;
+        tokio::spawn(tunnel.clone().keep_alive());
+        // Frames from the agent go to the tunnel until either side ends.
+        let inbound = tunnel.clone();
+        let agents = self.agents.clone();
+        tokio::spawn(async move {
+            let reason = loop {
+                tokio::select! {
+                    () = inbound.closed() => break "the tunnel closed".to_string(),
+                    frame = frames.next() => match frame {
+                        Some(Ok(pb::OpenTunnelRequest {
+                            frame: Some(pb::open_tunnel_request::Frame::Tunnel(frame)),
+                        })) => inbound.receive(frame),
+                        Some(Ok(_)) => {}
+                        Some(Err(status)) => {
+                            break format!("the agent's stream failed: {}", status.message());
+                        }
+                        None => break "the agent closed its stream".to_string(),
+                    },
+                }
+            };
+            agents.close_tunnel(&inbound, &reason);
+        });
+        let outbound_tunnel = tunnel;
+        let frames = async_stream::stream! {
+            let mut outbound = outbound;
+            loop {
+                tokio::select! {
+                    biased;
+                    frame = outbound.recv() => match frame {
+                        Some(frame) => yield Ok(pb::OpenTunnelResponse {
+                            frame: Some(pb::open_tunnel_response::Frame::Tunnel(frame)),
+                        }),
+                        None => break,
+                    },
+                    () = outbound_tunnel.closed() => {
+                        let reason = outbound_tunnel
+                            .close_reason()
+                            .unwrap_or_else(|| "the tunnel closed".into());
+                        yield Err(Status::unavailable(reason));
+                        break;
+                    }
+                }
+            }
+        };
+        Ok(Response::new(Box::pin(frames)))
     }
 }

@@ -168,3 +168,18 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Whether the cluster has an agent credential (it was imported by agent).
+    pub async fn has_agent_credential(&self, cluster_id: &str) -> Result<bool> {
+        with_conn!(self, conn => {
+            let found: Option<String> = agent_credentials::table
+                .find(cluster_id)
+                .select(agent_credentials::cluster_id)
+                .first(conn)
+                .await
+                .optional()?;
+            Ok(found.is_some())
+        })
+    }
+}

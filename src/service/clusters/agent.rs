@@ -53,9 +53,15 @@ pub struct AgentIdentity {
     pub kube_system_uid: String,
 }
 
-/// Registration tokens and agent credentials.
+/// A connected agent's tunnel, as the transport hands frames in and out.
+pub use crate::kube::tunnel::Tunnel as AgentTunnel;
+/// The frames Flotilla sends an agent.
+pub type TunnelFrames = tokio::sync::mpsc::UnboundedReceiver<crate::proto::TunnelFrame>;
+
+/// Registration tokens, agent credentials and (when served) the live tunnels.
 pub struct AgentRegistry {
     store: Store,
+    tunnels: Option<std::sync::Arc<crate::kube::tunnel::TunnelRegistry>>,
 }
 
 fn new_secret(prefix: &str) -> Zeroizing<String> {
@@ -147,7 +153,39 @@ fn or_default<'a>(value: &'a str, default: &'a str) -> &'a str {
 
 impl AgentRegistry {
     pub fn new(store: Store) -> AgentRegistry {
-        AgentRegistry { store }
+        AgentRegistry {
+            store,
+            tunnels: None,
+        }
+    }
+
+    /// Tunnels opened by agents go into `tunnels` (where the cluster connector finds them).
+    pub fn with_tunnels(
+        mut self,
+        tunnels: std::sync::Arc<crate::kube::tunnel::TunnelRegistry>,
+    ) -> AgentRegistry {
+        self.tunnels = Some(tunnels);
+        self
+    }
+
+    /// Opens the tunnel of `identity`'s cluster (checked with [`AgentRegistry::check_hello`]
+    /// first), replacing the one it had: the newest agent wins.
+    pub fn open_tunnel(
+        &self,
+        identity: &AgentIdentity,
+    ) -> Result<(std::sync::Arc<AgentTunnel>, TunnelFrames)> {
+        let tunnels = self.tunnels.as_ref().ok_or_else(|| {
+            Error::Unimplemented("this server does not serve agent tunnels".into())
+        })?;
+        tracing::info!(cluster = %identity.cluster_id, "agent tunnel opened");
+        Ok(tunnels.attach(&identity.cluster_id))
+    }
+
+    /// The agent's stream ended: forgets its tunnel unless a newer one replaced it.
+    pub fn close_tunnel(&self, tunnel: &std::sync::Arc<AgentTunnel>, reason: &str) {
+        if let Some(tunnels) = &self.tunnels {
+            tunnels.detach(tunnel, reason);
+        }
     }
 
     /// Creates a cluster in state WAITING_FOR_AGENT with a registration token.

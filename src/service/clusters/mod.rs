@@ -6,6 +6,7 @@ pub mod connector;
 pub mod import;
 pub mod ownership;
 pub mod status;
+pub mod tunnels;
 
 pub use status::{ObservedStatus, Warning};
 
