@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use ::kube::api::{Patch, PatchParams};
 use anyhow::Context;
 use k8s_openapi::api::core::v1::Secret;
-use ::kube::api::{Patch, PatchParams};
 use tonic::transport::Channel;
 use zeroize::Zeroizing;
 

@@ -106,7 +106,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
                     backoff = Duration::from_millis(500);
                 }
             }
-            Err(err) => tracing::warn!(error = %format!("{err:#}"), "connecting to Flotilla failed"),
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "connecting to Flotilla failed")
+            }
         }
         let wait = backoff.mul_f64(0.8 + fastrand::f64() * 0.4);
         tokio::time::sleep(wait).await;
@@ -217,7 +219,11 @@ async fn session(
     let forwarder = Forwarder::new(kube.clone(), outbound, counters.clone());
     let result = loop {
         match tokio::time::timeout(server_timeout, inbound.next()).await {
-            Err(_) => break Err(anyhow::anyhow!("Flotilla sent nothing for {server_timeout:?}")),
+            Err(_) => {
+                break Err(anyhow::anyhow!(
+                    "Flotilla sent nothing for {server_timeout:?}"
+                ));
+            }
             Ok(None) => break Ok(started.elapsed()),
             Ok(Some(Err(status))) => {
                 tracing::info!(code = %status.code(), message = %status.message(),

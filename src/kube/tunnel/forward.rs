@@ -182,7 +182,10 @@ impl Forwarder {
             Ok(response) => response,
             Err(err) => {
                 tracing::debug!(stream = id, error = %err, "forwarding a request failed");
-                self.reset(id, &format!("the agent could not reach its API server: {err}"));
+                self.reset(
+                    id,
+                    &format!("the agent could not reach its API server: {err}"),
+                );
                 return;
             }
         };

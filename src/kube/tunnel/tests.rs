@@ -7,7 +7,10 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 
-use super::{forward::{ForwardCounters, Forwarder}, *};
+use super::{
+    forward::{ForwardCounters, Forwarder},
+    *,
+};
 
 fn upstream() -> ::kube::Client {
     let service = tower::service_fn(|request: Request<::kube::client::Body>| async move {
@@ -28,7 +31,11 @@ fn upstream() -> ::kube::Client {
 fn connect(
     registry: &Arc<TunnelRegistry>,
     cluster: &str,
-) -> (Arc<Tunnel>, Arc<ForwardCounters>, tokio::task::JoinHandle<()>) {
+) -> (
+    Arc<Tunnel>,
+    Arc<ForwardCounters>,
+    tokio::task::JoinHandle<()>,
+) {
     let (tunnel, mut to_agent) = registry.attach(cluster);
     let (agent_out, mut from_agent) = mpsc::unbounded_channel();
     let counters = Arc::new(ForwardCounters::default());
@@ -60,9 +67,16 @@ fn client(registry: &Arc<TunnelRegistry>, cluster: &str) -> ::kube::Client {
     )
 }
 
-async fn get(client: &::kube::Client, path: &str) -> Result<Response<::kube::client::Body>, ::kube::Error> {
+async fn get(
+    client: &::kube::Client,
+    path: &str,
+) -> Result<Response<::kube::client::Body>, ::kube::Error> {
     client
-        .send(Request::get(path).body(::kube::client::Body::empty()).unwrap())
+        .send(
+            Request::get(path)
+                .body(::kube::client::Body::empty())
+                .unwrap(),
+        )
         .await
 }
 
@@ -76,7 +90,10 @@ async fn requests_go_through_and_an_unread_stream_does_not_block_others() {
     let endless = get(&client, "/endless").await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let sent = counters.response_bytes.load(Ordering::Relaxed);
-    assert!(sent <= u64::from(INITIAL_WINDOW), "sent {sent} past the window");
+    assert!(
+        sent <= u64::from(INITIAL_WINDOW),
+        "sent {sent} past the window"
+    );
     assert!(sent > 0);
 
     // Others still pass.
@@ -91,7 +108,14 @@ async fn requests_go_through_and_an_unread_stream_does_not_block_others() {
     let mut body = endless.into_body();
     let mut read = 0usize;
     while read < 4 * INITIAL_WINDOW as usize {
-        read += body.frame().await.unwrap().unwrap().into_data().unwrap().len();
+        read += body
+            .frame()
+            .await
+            .unwrap()
+            .unwrap()
+            .into_data()
+            .unwrap()
+            .len();
     }
     drop(body);
     // Dropping it resets the stream at both ends.
@@ -115,7 +139,9 @@ async fn newest_tunnel_wins_and_detach_closes() {
 
     // Another cluster's client never reaches this tunnel.
     let err = get(&client(&registry, "c2"), "/x").await.unwrap_err();
-    assert!(err.to_string().contains(NOT_CONNECTED) || format!("{err:?}").contains("not connected"));
+    assert!(
+        err.to_string().contains(NOT_CONNECTED) || format!("{err:?}").contains("not connected")
+    );
 
     registry.close_cluster("c1", "cluster detached");
     assert!(second.is_closed());
@@ -125,7 +151,10 @@ async fn newest_tunnel_wins_and_detach_closes() {
         seen.push(change);
     }
     assert_eq!(seen.first(), Some(&TunnelChange::Connected("c1".into())));
-    assert!(matches!(seen.last(), Some(TunnelChange::Disconnected { .. })));
+    assert!(matches!(
+        seen.last(),
+        Some(TunnelChange::Disconnected { .. })
+    ));
 }
 
 #[tokio::test]
