@@ -10,7 +10,7 @@
 mod counters;
 mod credential;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use futures::StreamExt;
@@ -18,47 +18,12 @@ use k8s_openapi::api::core::v1::Namespace;
 use tokio::sync::mpsc;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
+pub use crate::config::AgentArgs;
+
 use crate::{
     kube::tunnel::forward::{ForwardCounters, Forwarder},
     proto::{self as pb, agent_service_client::AgentServiceClient},
 };
-
-/// The agent's command line.
-#[derive(Debug, Clone, clap::Args)]
-pub struct AgentArgs {
-    /// Flotilla's gRPC URL, such as https://flotilla.example.com:50051
-    #[arg(long, env = "FLOTILLA_AGENT_SERVER", value_name = "URL")]
-    pub server: String,
-    /// File holding the one-time registration token (exchanged once for the agent credential)
-    #[arg(long, env = "FLOTILLA_AGENT_TOKEN_FILE", value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
-    /// Trust only this CA (PEM) for Flotilla's certificate instead of the system roots
-    #[arg(long, env = "FLOTILLA_AGENT_CA_FILE", value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// The agent's namespace (its Secret keeps the agent credential)
-    #[arg(
-        long,
-        env = "FLOTILLA_AGENT_NAMESPACE",
-        default_value = "flotilla-agent"
-    )]
-    pub namespace: String,
-    /// Reach the API server with this kubeconfig instead of the in-cluster ServiceAccount
-    /// (running outside the cluster)
-    #[arg(long, env = "FLOTILLA_AGENT_KUBECONFIG", value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Keep the agent credential in this file (mode 0600) instead of the agent's Secret
-    #[arg(long, env = "FLOTILLA_AGENT_CREDENTIAL_FILE", value_name = "FILE")]
-    pub credential_file: Option<PathBuf>,
-    /// Write what the agent forwarded (JSON: requests, bytes, sessions) to this file
-    #[arg(long, env = "FLOTILLA_AGENT_COUNTERS_FILE", value_name = "FILE")]
-    pub counters_file: Option<PathBuf>,
-    /// Reconnect when Flotilla has sent nothing (not even a ping) for this many seconds
-    #[arg(long, env = "FLOTILLA_AGENT_SERVER_TIMEOUT", default_value_t = 45)]
-    pub server_timeout: u64,
-    /// Log filter (tracing's EnvFilter syntax)
-    #[arg(long, env = "FLOTILLA_LOG", default_value = "info")]
-    pub log_filter: String,
-}
 
 /// Longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
