@@ -7,7 +7,7 @@
 //! - followed-log throughput: `LogStream/StreamPodLogs` with `follow` of a pod whose log holds
 //!   `BENCH_LOG_MB` MB (default 16) of 200-byte lines, read until every line has arrived.
 //!
-//! The server runs in this process; the agent is the bench profile's `flotilla` binary as a
+//! Two servers run in this process (one per import, as a cluster is imported once per server); the agent is the bench profile's `flotilla` binary as a
 //! child process with the control plane's kubeconfig.
 //!
 //!     set -a; . target/kube-env/env; set +a
@@ -128,9 +128,12 @@ async fn bench() {
         create_pods(&kube, pods).await;
     }
 
+    // Two servers: a cluster can be imported only once per server (same kube-system UID).
+    let direct_server =
+        TestServer::start_with(|s| s.probe_interval = Duration::from_secs(300)).await;
     let server = TestServer::start_with(|s| s.probe_interval = Duration::from_secs(300)).await;
     let mut clusters = ClusterServiceClient::new(server.channel().await);
-    clusters
+    ClusterServiceClient::new(direct_server.channel().await)
         .import_cluster(pb::ImportClusterRequest {
             cluster_id: "direct".into(),
             source: Some(pb::import_cluster_request::Source::Kubeconfig(
@@ -216,9 +219,14 @@ async fn bench() {
             ["tunneled", "direct"]
         };
         for cluster in order {
-            let (took, count) = list_all(&server, cluster).await;
+            let server = if cluster == "direct" {
+                &direct_server
+            } else {
+                &server
+            };
+            let (took, count) = list_all(server, cluster).await;
             assert!(count >= pods.min(1), "{cluster}: {count} pods");
-            let (follow_took, bytes) = follow_all(&server, cluster, ns.name(), lines).await;
+            let (follow_took, bytes) = follow_all(server, cluster, ns.name(), lines).await;
             let mbps = bytes as f64 / 1e6 / follow_took.as_secs_f64();
             println!(
                 "  round {round} {cluster:<8} list {count} pods {:>7.0} ms, follow {:.1} MB/s",
@@ -254,6 +262,7 @@ async fn bench() {
     drop(agent);
     ns.cleanup().await;
     server.shutdown().await;
+    direct_server.shutdown().await;
     if !fleet_existed {
         delete_namespace(&kube).await;
     }
