@@ -235,11 +235,11 @@ async fn a_registration_token_is_exchanged_once_for_a_credential_bound_to_its_cl
         (cluster.etag.clone(), cluster.kube_system_uid.clone())
     );
 
-    // The credential passes authentication and the hello check for its own cluster; the
-    // tunnel behind it answers UNIMPLEMENTED until it is built.
+    // The credential passes authentication and the hello check for its own cluster: the
+    // tunnel opens.
     assert_eq!(
         open_tunnel(&server, &credential, "edge-1", "uid-edge-1").await,
-        Code::Unimplemented
+        Code::Ok
     );
     assert!(
         !contains(&database_bytes(&server), &credential),
@@ -306,7 +306,7 @@ async fn an_agent_credential_reaches_only_its_own_clusters_tunnel() {
     );
     assert_eq!(
         open_tunnel(&server, &cred_a, "edge-a", "uid-a").await,
-        Code::Unimplemented
+        Code::Ok
     );
     // A second agent registering for a cluster whose kube-system UID is already another
     // cluster's is refused, and its token stays unused.
