@@ -13,6 +13,8 @@ const SECRET_MESSAGES: &[&str] = &[
     ".flotilla.v1.UsernamePasswordSecret",
     ".flotilla.v1.RobotTokenSecret",
     ".flotilla.v1.CreateApiTokenResponse",
+    ".flotilla.v1.RegisterAgentResponse",
+    ".flotilla.v1.CreateAgentRegistrationResponse",
 ];
 
 /// `google.rpc` files (vendored under proto/, see proto/README.md) added to the reflection
@@ -51,6 +53,8 @@ fn main() -> io::Result<()> {
         .generate_default_stubs(true)
         .skip_debug(SECRET_MESSAGES.iter().copied())
         .codec_path("crate::proto::codec::ProstCodec")
+        // Tunnel data is passed on, never parsed: `Bytes` hands it on without copying.
+        .bytes(".flotilla.v1.TunnelFrame.data")
         .compile_fds(fds)?;
 
     name_unimplemented_stubs(&out_dir.join("flotilla.v1.rs"))?;

@@ -55,6 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Agent(args) => crate::agent::run(*args).await,
         Command::RotateMasterKey(args) => {
             let settings = Settings::resolve_common_only(&args)?;
             telemetry::init(settings.log_format, &settings.log_filter)?;

@@ -47,6 +47,9 @@ pub enum Command {
     /// Replace the embedded SQLite database with a backup made by `flotilla backup`; the old
     /// one is kept aside. Stop every server on the database first.
     Restore(RestoreArgs),
+    /// Run inside a cluster imported by agent: dial out to Flotilla and carry its requests to
+    /// this cluster's API server.
+    Agent(Box<AgentArgs>),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -238,6 +241,10 @@ pub struct ServeArgs {
     /// unless given
     #[arg(long, env = "FLOTILLA_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Milliseconds without a word from a cluster's agent before its tunnel closes and the
+    /// cluster turns unreachable; pinged every third of it [default: 15000]
+    #[arg(long, env = "FLOTILLA_AGENT_KEEPALIVE_MS", value_name = "MILLISECONDS")]
+    pub agent_keepalive_ms: Option<u64>,
     /// Send traces to this OTLP/gRPC collector (such as http://127.0.0.1:4317); off unless given
     /// here or in OTEL_EXPORTER_OTLP_ENDPOINT
     #[arg(long, env = "FLOTILLA_OTLP_ENDPOINT", value_name = "URL")]
@@ -354,6 +361,8 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// The OTLP/gRPC collector traces go to; `None`: no traces.
     pub otlp_endpoint: Option<String>,
+    /// How long an agent may stay silent before its tunnel closes (issue #19).
+    pub agent_keepalive: Duration,
 }
 
 /// How registries are checked, and which providers this server offers beyond the built-in
@@ -481,6 +490,7 @@ impl Settings {
             cluster_lease: Duration::from_secs(15),
             metrics_listen: None,
             otlp_endpoint: None,
+            agent_keepalive: Duration::from_secs(15),
         }
     }
 
@@ -521,6 +531,9 @@ impl Settings {
                 bail!("cluster lease must be at least 1 second");
             }
             settings.cluster_lease = Duration::from_secs(seconds);
+        }
+        if let Some(ms) = args.agent_keepalive_ms {
+            settings.agent_keepalive = Duration::from_millis(ms.max(100));
         }
         settings.import_kubeconfig = if args.import_kubeconfig.is_empty() {
             file.import_kubeconfig.clone().unwrap_or_default()
@@ -759,3 +772,40 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The agent's command line.
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    /// Flotilla's gRPC URL, such as https://flotilla.example.com:50051
+    #[arg(long, env = "FLOTILLA_AGENT_SERVER", value_name = "URL")]
+    pub server: String,
+    /// File holding the one-time registration token (exchanged once for the agent credential)
+    #[arg(long, env = "FLOTILLA_AGENT_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Trust only this CA (PEM) for Flotilla's certificate instead of the system roots
+    #[arg(long, env = "FLOTILLA_AGENT_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// The agent's namespace (its Secret keeps the agent credential)
+    #[arg(
+        long,
+        env = "FLOTILLA_AGENT_NAMESPACE",
+        default_value = "flotilla-agent"
+    )]
+    pub namespace: String,
+    /// Reach the API server with this kubeconfig instead of the in-cluster ServiceAccount
+    /// (running outside the cluster)
+    #[arg(long, env = "FLOTILLA_AGENT_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Keep the agent credential in this file (mode 0600) instead of the agent's Secret
+    #[arg(long, env = "FLOTILLA_AGENT_CREDENTIAL_FILE", value_name = "FILE")]
+    pub credential_file: Option<PathBuf>,
+    /// Write what the agent forwarded (JSON: requests, bytes, sessions) to this file
+    #[arg(long, env = "FLOTILLA_AGENT_COUNTERS_FILE", value_name = "FILE")]
+    pub counters_file: Option<PathBuf>,
+    /// Reconnect when Flotilla has sent nothing (not even a ping) for this many seconds
+    #[arg(long, env = "FLOTILLA_AGENT_SERVER_TIMEOUT", default_value_t = 45)]
+    pub server_timeout: u64,
+    /// Log filter (tracing's EnvFilter syntax)
+    #[arg(long, env = "FLOTILLA_LOG", default_value = "info")]
+    pub log_filter: String,
+}

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adapters;
+pub mod agent;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -19,6 +19,7 @@ use tonic::Code;
 const GLOBAL_BUT_NAMING_A_CLUSTER: &[&str] = &[
     "ClusterService/ImportCluster",
     "ClusterService/CreateCluster",
+    "ClusterService/CreateAgentRegistration",
     "AdminService/CreateApiToken",
 ];
 

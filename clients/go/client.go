@@ -25,6 +25,7 @@ const TokenEnv = "FLOTILLA_TOKEN"
 // It is safe for concurrent use; Close it when done.
 type Client struct {
 	Admin       pb.AdminServiceClient
+	Agents      pb.AgentServiceClient
 	Clusters    pb.ClusterServiceClient
 	Credentials pb.CredentialServiceClient
 	Logs        pb.LogStreamClient
@@ -159,6 +160,7 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 func NewClient(conn *grpc.ClientConn) *Client {
 	return &Client{
 		Admin:       pb.NewAdminServiceClient(conn),
+		Agents:      pb.NewAgentServiceClient(conn),
 		Clusters:    pb.NewClusterServiceClient(conn),
 		Credentials: pb.NewCredentialServiceClient(conn),
 		Logs:        pb.NewLogStreamClient(conn),

@@ -18,7 +18,10 @@ use crate::service::{
     clusters::import::{
         AccessSource, ClusterImporter, ImportCluster, PROVIDER_IMPORTED, UpdateCredentials,
     },
-    clusters::{ClusterCatalog, ListClusters, UpdateCluster},
+    clusters::{
+        ClusterCatalog, ListClusters, UpdateCluster,
+        agent::{AgentRegistry, CreateAgentRegistration},
+    },
     lifecycle::{CreateCluster, Lifecycle},
 };
 
@@ -26,6 +29,7 @@ pub struct ClusterApi {
     catalog: Arc<ClusterCatalog>,
     importer: Arc<ClusterImporter>,
     lifecycle: Arc<Lifecycle>,
+    agents: Arc<AgentRegistry>,
 }
 
 impl ClusterApi {
@@ -33,11 +37,13 @@ impl ClusterApi {
         catalog: Arc<ClusterCatalog>,
         importer: Arc<ClusterImporter>,
         lifecycle: Arc<Lifecycle>,
+        agents: Arc<AgentRegistry>,
     ) -> Self {
         ClusterApi {
             catalog,
             importer,
             lifecycle,
+            agents,
         }
     }
 }
@@ -53,6 +59,33 @@ impl ClusterService for ClusterApi {
         let cluster = self.importer.import(request.into_inner().into()).await?;
         Ok(Response::new(pb::ImportClusterResponse {
             cluster: Some(cluster.into()),
+        }))
+    }
+
+    async fn create_agent_registration(
+        &self,
+        request: Request<pb::CreateAgentRegistrationRequest>,
+    ) -> Result<Response<pb::CreateAgentRegistrationResponse>, Status> {
+        audit::note(&request, &request.get_ref().cluster_id, "agent");
+        let r = request.into_inner();
+        let created = self
+            .agents
+            .create(CreateAgentRegistration {
+                cluster_id: r.cluster_id,
+                display_name: r.display_name,
+                labels: r.labels.into_iter().collect(),
+                server_url: r.server_url,
+                namespace: r.namespace,
+                cluster_role: r.cluster_role,
+                image: r.image,
+                ttl_seconds: r.ttl_seconds,
+            })
+            .await?;
+        Ok(Response::new(pb::CreateAgentRegistrationResponse {
+            cluster: Some(created.cluster.into()),
+            registration_token: created.registration_token.to_string(),
+            expire_time: Some(super::convert::timestamp(created.expire_millis)),
+            manifest: created.manifest.to_string(),
         }))
     }
 

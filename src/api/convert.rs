@@ -23,6 +23,7 @@ impl From<ClusterState> for pb::ClusterState {
             ClusterState::Updating => pb::ClusterState::Updating,
             ClusterState::Deleting => pb::ClusterState::Deleting,
             ClusterState::Failed => pb::ClusterState::Failed,
+            ClusterState::WaitingForAgent => pb::ClusterState::WaitingForAgent,
         }
     }
 }

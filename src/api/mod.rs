@@ -1,6 +1,7 @@
 //! The gRPC surface: one file per service, thin handlers, one error mapping.
 
 pub mod admin;
+pub mod agent;
 pub mod cluster;
 pub mod convert;
 pub mod credential;

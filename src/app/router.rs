@@ -106,7 +106,8 @@ pub async fn build(
             api::cluster::ClusterApi::new(
                 services.catalog.clone(),
                 services.importer.clone(),
-                services.lifecycle.clone()
+                services.lifecycle.clone(),
+                services.agents.clone()
             )
         ))
         .add_service(limited!(
@@ -148,6 +149,10 @@ pub async fn build(
         .add_service(limited!(
             pb::admin_service_server::AdminServiceServer<_>,
             api::admin::AdminApi::new(services.admin.clone())
+        ))
+        .add_service(limited!(
+            pb::agent_service_server::AgentServiceServer<_>,
+            api::agent::AgentApi::new(services.agents.clone())
         ));
     Ok(Built { router, health })
 }

@@ -67,6 +67,8 @@ pub struct Services {
     pub pull_secrets: Arc<PullSecrets>,
     /// The clusters this replica probes and caches (per-cluster leases in the database).
     pub ownership: Arc<ClusterOwnership>,
+    /// Clusters imported by agent: registration tokens and agent credentials.
+    pub agents: Arc<crate::service::clusters::agent::AgentRegistry>,
     /// Every metric family (recorded always; served only with --metrics-listen).
     pub metrics: crate::telemetry::metrics::Metrics,
 }
@@ -90,6 +92,7 @@ impl Services {
         let (board, status_sync) = StatusBoard::shared(store.clone(), replica_id.clone());
         tokio::spawn(status_sync.run(shutdown.clone()));
         store.observe_queries(metrics.clone());
+        let tunnels = crate::kube::tunnel::TunnelRegistry::new(settings.agent_keepalive);
         let connector = Arc::new(
             ClusterConnector::new(
                 store.clone(),
@@ -97,8 +100,16 @@ impl Services {
                 Timeouts::default(),
                 outbound,
             )
-            .with_metrics(metrics.clone()),
+            .with_metrics(metrics.clone())
+            .with_tunnels(tunnels.clone()),
         );
+        tokio::spawn(crate::service::clusters::tunnels::follow_tunnels(
+            store.clone(),
+            connector.clone(),
+            board.clone(),
+            settings.probe_interval,
+            shutdown.clone(),
+        ));
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(settings.watch_cache_idle));
         let ownership = Arc::new(
@@ -139,6 +150,11 @@ impl Services {
             {
                 let metrics = metrics.clone();
                 Arc::new(move |id: &str| metrics.forget_cluster(id))
+            },
+            {
+                // Detached (or switched to direct access): its agent's tunnel closes.
+                let tunnels = tunnels.clone();
+                Arc::new(move |id: &str| tunnels.close_cluster(id, "the cluster was detached"))
             },
         ];
         let catalog = Arc::new(
@@ -215,6 +231,10 @@ impl Services {
             accessor,
         )));
         Services {
+            agents: Arc::new(
+                crate::service::clusters::agent::AgentRegistry::new(store.clone())
+                    .with_tunnels(tunnels),
+            ),
             ownership,
             metrics,
             pull_secrets,

@@ -40,6 +40,7 @@ impl Role {
             Permission::Read => true,
             Permission::Operate => self >= Role::Operator,
             Permission::Admin => self == Role::Admin,
+            Permission::Agent => false,
         }
     }
 }

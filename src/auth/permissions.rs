@@ -12,6 +12,9 @@ pub enum Permission {
     /// Everything else: clusters, credentials, registry definitions, pull secrets, tokens, the
     /// audit log.
     Admin,
+    /// The in-cluster agent's calls (AgentService): no API token and no role grants them; the
+    /// service itself checks the registration token or agent credential.
+    Agent,
 }
 
 impl Permission {
@@ -20,6 +23,7 @@ impl Permission {
             Permission::Read => "read",
             Permission::Operate => "operate",
             Permission::Admin => "admin",
+            Permission::Agent => "agent",
         }
     }
 }
@@ -72,6 +76,14 @@ const fn admin_global() -> Rule {
         global: true,
     }
 }
+/// Authenticated by the agent service with agent secrets, never with API tokens.
+const fn agent() -> Rule {
+    Rule {
+        permission: Permission::Agent,
+        mutating: false,
+        global: true,
+    }
+}
 const fn admin_read_global() -> Rule {
     Rule {
         permission: Permission::Admin,
@@ -97,6 +109,10 @@ pub const TABLE: &[(&str, Rule)] = &[
         admin_read_global(),
     ),
     ("/flotilla.v1.ClusterService/RegisterCluster", admin()),
+    (
+        "/flotilla.v1.ClusterService/CreateAgentRegistration",
+        admin_global(),
+    ),
     ("/flotilla.v1.ClusterService/DeleteCluster", admin()),
     ("/flotilla.v1.ClusterService/ListProviders", read()),
     ("/flotilla.v1.NodeService/ListNodes", read()),
@@ -205,6 +221,8 @@ pub const TABLE: &[(&str, Rule)] = &[
         "/flotilla.v1.AdminService/ListAuditEvents",
         admin_read_global(),
     ),
+    ("/flotilla.v1.AgentService/RegisterAgent", agent()),
+    ("/flotilla.v1.AgentService/OpenTunnel", agent()),
 ];
 
 /// Paths anyone may call: health checks and reflection.

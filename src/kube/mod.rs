@@ -21,6 +21,7 @@ pub mod resources;
 pub mod response_guard;
 pub mod selector;
 pub mod summary;
+pub mod tunnel;
 pub mod user_fields;
 pub mod watch_cache;
 pub mod workloads;

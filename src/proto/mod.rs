@@ -19,7 +19,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 pub const ERROR_DOMAIN: &str = "flotilla.dev";
 
 /// Fully qualified names of the Flotilla services, as reflection and health report them.
-pub const SERVICE_NAMES: [&str; 8] = [
+pub const SERVICE_NAMES: [&str; 9] = [
     "flotilla.v1.ClusterService",
     "flotilla.v1.NodeService",
     "flotilla.v1.WorkloadService",
@@ -28,4 +28,5 @@ pub const SERVICE_NAMES: [&str; 8] = [
     "flotilla.v1.OperationService",
     "flotilla.v1.CredentialService",
     "flotilla.v1.AdminService",
+    "flotilla.v1.AgentService",
 ];

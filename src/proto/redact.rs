@@ -77,6 +77,30 @@ impl fmt::Debug for pb::CreateApiTokenResponse {
     }
 }
 
+impl fmt::Debug for pb::RegisterAgentResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisterAgentResponse")
+            .field("cluster_id", &self.cluster_id)
+            .field("agent_credential", &Redacted(self.agent_credential.len()))
+            .finish()
+    }
+}
+
+impl fmt::Debug for pb::CreateAgentRegistrationResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The manifest holds the registration token in its Secret.
+        f.debug_struct("CreateAgentRegistrationResponse")
+            .field("cluster", &self.cluster)
+            .field(
+                "registration_token",
+                &Redacted(self.registration_token.len()),
+            )
+            .field("expire_time", &self.expire_time)
+            .field("manifest", &Redacted(self.manifest.len()))
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! Every query is written once and compiled for both backends through [`with_conn!`]; the two
 //! migration folders keep the column types compatible.
 
+mod agents;
 mod auth;
 pub mod backup;
 mod census;
@@ -27,6 +28,7 @@ use diesel_async::{
 };
 use futures::FutureExt;
 
+pub use agents::{AgentCredentialRow, AgentRegistrationRow, Redemption};
 pub use auth::AuditQuery;
 pub use cluster_leases::{ClusterLeaseRow, ClusterStatusRow, ReplicaRow};
 pub use clusters::{ClusterOrder, ClusterPage, ClusterQuery};

@@ -167,3 +167,22 @@ diesel::table! {
         observed_time -> BigInt,
     }
 }
+
+diesel::table! {
+    agent_registrations (token_hash) {
+        token_hash -> Text,
+        cluster_id -> Text,
+        create_time -> BigInt,
+        expire_time -> BigInt,
+        used_time -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    agent_credentials (cluster_id) {
+        cluster_id -> Text,
+        credential_hash -> Text,
+        kube_system_uid -> Text,
+        create_time -> BigInt,
+    }
+}

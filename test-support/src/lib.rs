@@ -1,6 +1,7 @@
 //! What the tests and the benchmarks share: a server in process, the test control plane, vendor
 //! simulators, fixtures. A library crate of the workspace, so each item is compiled once and
 //! nothing needs a blanket `dead_code` allow.
+pub mod agent;
 pub mod db;
 pub mod kube;
 pub mod kubeconfigs;

@@ -6,6 +6,7 @@ import type { TokenSource } from "./auth.js";
 import { retryInterceptor } from "./retry.js";
 import type { RetryOptions } from "./retry.js";
 import { AdminService } from "./gen/flotilla/v1/admin_service_pb.js";
+import { AgentService } from "./gen/flotilla/v1/agent_service_pb.js";
 import { ClusterService } from "./gen/flotilla/v1/cluster_service_pb.js";
 import { CredentialService } from "./gen/flotilla/v1/credential_service_pb.js";
 import { LogStream } from "./gen/flotilla/v1/log_stream_pb.js";
@@ -17,6 +18,8 @@ import { WorkloadService } from "./gen/flotilla/v1/workload_service_pb.js";
 /** Every Flotilla service, by the name the client object gives it. */
 export interface FlotillaServices {
   readonly admin: typeof AdminService;
+  /** For the in-cluster agent: registration tokens and agent credentials, not API tokens. */
+  readonly agents: typeof AgentService;
   readonly clusters: typeof ClusterService;
   readonly credentials: typeof CredentialService;
   /** Pod and workload logs, event watches (server streams). */
@@ -29,6 +32,7 @@ export interface FlotillaServices {
 
 export const SERVICES: FlotillaServices = {
   admin: AdminService,
+  agents: AgentService,
   clusters: ClusterService,
   credentials: CredentialService,
   logs: LogStream,

@@ -7,6 +7,7 @@ use crate::{
     kube::{
         ClientCache, ClusterAccess, ClusterClient, ClusterError, ImpersonatedClients, Timeouts,
         impersonation::{self, Impersonation},
+        tunnel::{self, TunnelRegistry},
     },
     net::OutboundPolicy,
     store::{ClusterRow, SecretRow, Store, now_millis},
@@ -37,6 +38,8 @@ pub struct ClusterConnector {
     impersonated: ImpersonatedClients,
     /// Counts and times every Kubernetes request, when set.
     metrics: Option<Metrics>,
+    /// Live tunnels of clusters imported by agent, when agents are served.
+    tunnels: Option<Arc<TunnelRegistry>>,
 }
 
 impl ClusterConnector {
@@ -54,7 +57,47 @@ impl ClusterConnector {
             outbound,
             impersonated: ImpersonatedClients::default(),
             metrics: None,
+            tunnels: None,
         }
+    }
+
+    /// Clusters imported by agent are reached through their tunnels in `tunnels`.
+    pub fn with_tunnels(mut self, tunnels: Arc<TunnelRegistry>) -> Self {
+        self.tunnels = Some(tunnels);
+        self
+    }
+
+    pub fn tunnels(&self) -> Option<&Arc<TunnelRegistry>> {
+        self.tunnels.as_ref()
+    }
+
+    /// For a cluster imported by agent (no stored access, an agent credential), a client whose
+    /// requests go through its tunnel; `None` for every other cluster.
+    async fn tunnel_client(
+        &self,
+        row: &ClusterRow,
+        who: Option<&Impersonation>,
+    ) -> Result<Option<ClusterClient>> {
+        let Some(tunnels) = &self.tunnels else {
+            return Ok(None);
+        };
+        if row.access_secret_id.is_some() || !self.store.has_agent_credential(&row.id).await? {
+            return Ok(None);
+        }
+        let observe = self
+            .metrics
+            .as_ref()
+            .map(|metrics| KubeRequestLayer::new(metrics.clone(), &row.id));
+        Ok(Some(ClusterClient {
+            client: tunnel::client(
+                tunnels.clone(),
+                &row.id,
+                self.timeouts.request,
+                who,
+                observe,
+            ),
+            credential_expiry_millis: None,
+        }))
     }
 
     /// Every client built from now on reports its requests to `metrics`.
@@ -147,6 +190,10 @@ impl ClusterConnector {
         if let Some(client) = self.cache.get(&row.id, row.version) {
             return Ok(client);
         }
+        if let Some(client) = self.tunnel_client(row, None).await? {
+            self.cache.insert(&row.id, row.version, client.clone());
+            return Ok(client);
+        }
         let access = self.open(row).await?;
         let client = self.build(&row.id, &access, None).map_err(connect_error)?;
         self.cache.insert(&row.id, row.version, client.clone());
@@ -160,6 +207,11 @@ impl ClusterConnector {
             return self.client(row).await;
         };
         if let Some(client) = self.impersonated.get(&row.id, row.version, &who) {
+            return Ok(client);
+        }
+        if let Some(client) = self.tunnel_client(row, Some(&who)).await? {
+            self.impersonated
+                .insert(&row.id, row.version, &who, client.clone());
             return Ok(client);
         }
         let access = self.open(row).await?;

@@ -1,9 +1,12 @@
 //! Reading the catalog of clusters: get and list with filter, order and paging.
 
+pub mod agent;
+pub mod agent_manifest;
 pub mod connector;
 pub mod import;
 pub mod ownership;
 pub mod status;
+pub mod tunnels;
 
 pub use status::{ObservedStatus, Warning};
 
@@ -28,15 +31,18 @@ pub enum ClusterState {
     Updating,
     Deleting,
     Failed,
+    /// Imported by agent; the agent has not registered yet.
+    WaitingForAgent,
 }
 
 impl ClusterState {
-    pub const ALL: [ClusterState; 5] = [
+    pub const ALL: [ClusterState; 6] = [
         ClusterState::Provisioning,
         ClusterState::Running,
         ClusterState::Updating,
         ClusterState::Deleting,
         ClusterState::Failed,
+        ClusterState::WaitingForAgent,
     ];
 
     /// The name stored in the database and accepted in filters.
@@ -47,6 +53,7 @@ impl ClusterState {
             ClusterState::Updating => "UPDATING",
             ClusterState::Deleting => "DELETING",
             ClusterState::Failed => "FAILED",
+            ClusterState::WaitingForAgent => "WAITING_FOR_AGENT",
         }
     }
 

@@ -18,6 +18,7 @@ const Package = "flotilla.v1"
 // ClientField names the field of flotilla.Client that holds each service's stub.
 var ClientField = map[string]string{
 	"flotilla.v1.AdminService":      "Admin",
+	"flotilla.v1.AgentService":      "Agents",
 	"flotilla.v1.ClusterService":    "Clusters",
 	"flotilla.v1.CredentialService": "Credentials",
 	"flotilla.v1.LogStream":         "Logs",

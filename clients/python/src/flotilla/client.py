@@ -18,6 +18,7 @@ from flotilla.errors import FlotillaError, OperationTimeoutError
 from flotilla.retry import RetryPolicy
 from flotilla.v1 import (
     admin_service_pb2_grpc,
+    agent_service_pb2_grpc,
     cluster_service_pb2_grpc,
     credential_service_pb2_grpc,
     log_stream_pb2,
@@ -65,6 +66,7 @@ class Client(ListMethods):
         interceptor = SyncInterceptor(_channel.token_from(token), retry or RetryPolicy())
         self.channel: grpc.Channel = grpc.intercept_channel(raw, interceptor)
         self.admin = admin_service_pb2_grpc.AdminServiceStub(self.channel)
+        self.agents = agent_service_pb2_grpc.AgentServiceStub(self.channel)
         self.clusters = cluster_service_pb2_grpc.ClusterServiceStub(self.channel)
         self.credentials = credential_service_pb2_grpc.CredentialServiceStub(self.channel)
         self.logs = log_stream_pb2_grpc.LogStreamStub(self.channel)

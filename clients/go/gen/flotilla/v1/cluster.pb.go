@@ -94,6 +94,8 @@ const (
 	ClusterState_CLUSTER_STATE_DELETING ClusterState = 4
 	// Vendor-side creation failed.
 	ClusterState_CLUSTER_STATE_FAILED ClusterState = 5
+	// Imported by agent; its agent has not registered yet.
+	ClusterState_CLUSTER_STATE_WAITING_FOR_AGENT ClusterState = 6
 )
 
 // Enum value maps for ClusterState.
@@ -105,14 +107,16 @@ var (
 		3: "CLUSTER_STATE_UPDATING",
 		4: "CLUSTER_STATE_DELETING",
 		5: "CLUSTER_STATE_FAILED",
+		6: "CLUSTER_STATE_WAITING_FOR_AGENT",
 	}
 	ClusterState_value = map[string]int32{
-		"CLUSTER_STATE_UNSPECIFIED":  0,
-		"CLUSTER_STATE_PROVISIONING": 1,
-		"CLUSTER_STATE_RUNNING":      2,
-		"CLUSTER_STATE_UPDATING":     3,
-		"CLUSTER_STATE_DELETING":     4,
-		"CLUSTER_STATE_FAILED":       5,
+		"CLUSTER_STATE_UNSPECIFIED":       0,
+		"CLUSTER_STATE_PROVISIONING":      1,
+		"CLUSTER_STATE_RUNNING":           2,
+		"CLUSTER_STATE_UPDATING":          3,
+		"CLUSTER_STATE_DELETING":          4,
+		"CLUSTER_STATE_FAILED":            5,
+		"CLUSTER_STATE_WAITING_FOR_AGENT": 6,
 	}
 )
 
@@ -1453,14 +1457,15 @@ const file_flotilla_v1_cluster_proto_rawDesc = "" +
 	"\x0eKubeAccessMode\x12 \n" +
 	"\x1cKUBE_ACCESS_MODE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19KUBE_ACCESS_MODE_BUILT_IN\x10\x01\x12\"\n" +
-	"\x1eKUBE_ACCESS_MODE_IMPERSONATION\x10\x02*\xba\x01\n" +
+	"\x1eKUBE_ACCESS_MODE_IMPERSONATION\x10\x02*\xdf\x01\n" +
 	"\fClusterState\x12\x1d\n" +
 	"\x19CLUSTER_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aCLUSTER_STATE_PROVISIONING\x10\x01\x12\x19\n" +
 	"\x15CLUSTER_STATE_RUNNING\x10\x02\x12\x1a\n" +
 	"\x16CLUSTER_STATE_UPDATING\x10\x03\x12\x1a\n" +
 	"\x16CLUSTER_STATE_DELETING\x10\x04\x12\x18\n" +
-	"\x14CLUSTER_STATE_FAILED\x10\x05B\xb4\x01\n" +
+	"\x14CLUSTER_STATE_FAILED\x10\x05\x12#\n" +
+	"\x1fCLUSTER_STATE_WAITING_FOR_AGENT\x10\x06B\xb4\x01\n" +
 	"\x0fcom.flotilla.v1B\fClusterProtoP\x01ZFgithub.com/flotilla-dev/flotilla/clients/go/gen/flotilla/v1;flotillav1\xa2\x02\x03FXX\xaa\x02\vFlotilla.V1\xca\x02\vFlotilla\\V1\xe2\x02\x17Flotilla\\V1\\GPBMetadata\xea\x02\fFlotilla::V1b\x06proto3"
 
 var (

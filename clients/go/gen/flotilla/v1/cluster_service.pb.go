@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1790,11 +1791,188 @@ func (x *RegisterClusterResponse) GetInsecureCommand() string {
 	return ""
 }
 
+type CreateAgentRegistrationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id for the new cluster; generated when empty.
+	ClusterId   string            `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	DisplayName string            `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Labels      map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The URL the agent dials, such as "https://flotilla.example.com:50051". Required.
+	ServerUrl string `protobuf:"bytes,4,opt,name=server_url,json=serverUrl,proto3" json:"server_url,omitempty"`
+	// Namespace the agent runs in; default "flotilla-agent".
+	Namespace string `protobuf:"bytes,5,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// ClusterRole bound to the agent's ServiceAccount; default "cluster-admin".
+	ClusterRole string `protobuf:"bytes,6,opt,name=cluster_role,json=clusterRole,proto3" json:"cluster_role,omitempty"`
+	// Image holding the flotilla binary; default "ghcr.io/flotilla/flotilla:latest".
+	Image string `protobuf:"bytes,7,opt,name=image,proto3" json:"image,omitempty"`
+	// How long the registration token is valid, 60 to 604800; default 3600.
+	TtlSeconds    int64 `protobuf:"varint,8,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAgentRegistrationRequest) Reset() {
+	*x = CreateAgentRegistrationRequest{}
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAgentRegistrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAgentRegistrationRequest) ProtoMessage() {}
+
+func (x *CreateAgentRegistrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAgentRegistrationRequest.ProtoReflect.Descriptor instead.
+func (*CreateAgentRegistrationRequest) Descriptor() ([]byte, []int) {
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CreateAgentRegistrationRequest) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *CreateAgentRegistrationRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *CreateAgentRegistrationRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *CreateAgentRegistrationRequest) GetServerUrl() string {
+	if x != nil {
+		return x.ServerUrl
+	}
+	return ""
+}
+
+func (x *CreateAgentRegistrationRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *CreateAgentRegistrationRequest) GetClusterRole() string {
+	if x != nil {
+		return x.ClusterRole
+	}
+	return ""
+}
+
+func (x *CreateAgentRegistrationRequest) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *CreateAgentRegistrationRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+type CreateAgentRegistrationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new cluster, in state WAITING_FOR_AGENT.
+	Cluster *Cluster `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// The one-time registration token, shown once (also inside the manifest's Secret).
+	RegistrationToken string                 `protobuf:"bytes,2,opt,name=registration_token,json=registrationToken,proto3" json:"registration_token,omitempty"`
+	ExpireTime        *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// The YAML to apply in the cluster (`kubectl apply -f -`).
+	Manifest      string `protobuf:"bytes,4,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAgentRegistrationResponse) Reset() {
+	*x = CreateAgentRegistrationResponse{}
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAgentRegistrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAgentRegistrationResponse) ProtoMessage() {}
+
+func (x *CreateAgentRegistrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAgentRegistrationResponse.ProtoReflect.Descriptor instead.
+func (*CreateAgentRegistrationResponse) Descriptor() ([]byte, []int) {
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CreateAgentRegistrationResponse) GetCluster() *Cluster {
+	if x != nil {
+		return x.Cluster
+	}
+	return nil
+}
+
+func (x *CreateAgentRegistrationResponse) GetRegistrationToken() string {
+	if x != nil {
+		return x.RegistrationToken
+	}
+	return ""
+}
+
+func (x *CreateAgentRegistrationResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *CreateAgentRegistrationResponse) GetManifest() string {
+	if x != nil {
+		return x.Manifest
+	}
+	return ""
+}
+
 var File_flotilla_v1_cluster_service_proto protoreflect.FileDescriptor
 
 const file_flotilla_v1_cluster_service_proto_rawDesc = "" +
 	"\n" +
-	"!flotilla/v1/cluster_service.proto\x12\vflotilla.v1\x1a\x19flotilla/v1/cluster.proto\x1a\x1bflotilla/v1/operation.proto\x1a google/protobuf/field_mask.proto\"\x94\x04\n" +
+	"!flotilla/v1/cluster_service.proto\x12\vflotilla.v1\x1a\x19flotilla/v1/cluster.proto\x1a\x1bflotilla/v1/operation.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x04\n" +
 	"\x14ImportClusterRequest\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12!\n" +
@@ -1933,7 +2111,28 @@ const file_flotilla_v1_cluster_service_proto_rawDesc = "" +
 	"\x11vendor_cluster_id\x18\x01 \x01(\tR\x0fvendorClusterId\x12!\n" +
 	"\fmanifest_url\x18\x02 \x01(\tR\vmanifestUrl\x12\x18\n" +
 	"\acommand\x18\x03 \x01(\tR\acommand\x12)\n" +
-	"\x10insecure_command\x18\x04 \x01(\tR\x0finsecureCommand2\x85\b\n" +
+	"\x10insecure_command\x18\x04 \x01(\tR\x0finsecureCommand\"\x85\x03\n" +
+	"\x1eCreateAgentRegistrationRequest\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12O\n" +
+	"\x06labels\x18\x03 \x03(\v27.flotilla.v1.CreateAgentRegistrationRequest.LabelsEntryR\x06labels\x12\x1d\n" +
+	"\n" +
+	"server_url\x18\x04 \x01(\tR\tserverUrl\x12\x1c\n" +
+	"\tnamespace\x18\x05 \x01(\tR\tnamespace\x12!\n" +
+	"\fcluster_role\x18\x06 \x01(\tR\vclusterRole\x12\x14\n" +
+	"\x05image\x18\a \x01(\tR\x05image\x12\x1f\n" +
+	"\vttl_seconds\x18\b \x01(\x03R\n" +
+	"ttlSeconds\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd9\x01\n" +
+	"\x1fCreateAgentRegistrationResponse\x12.\n" +
+	"\acluster\x18\x01 \x01(\v2\x14.flotilla.v1.ClusterR\acluster\x12-\n" +
+	"\x12registration_token\x18\x02 \x01(\tR\x11registrationToken\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12\x1a\n" +
+	"\bmanifest\x18\x04 \x01(\tR\bmanifest2\xfb\b\n" +
 	"\x0eClusterService\x12V\n" +
 	"\rImportCluster\x12!.flotilla.v1.ImportClusterRequest\x1a\".flotilla.v1.ImportClusterResponse\x12V\n" +
 	"\rCreateCluster\x12!.flotilla.v1.CreateClusterRequest\x1a\".flotilla.v1.CreateClusterResponse\x12M\n" +
@@ -1946,7 +2145,8 @@ const file_flotilla_v1_cluster_service_proto_rawDesc = "" +
 	"\rDeleteCluster\x12!.flotilla.v1.DeleteClusterRequest\x1a\".flotilla.v1.DeleteClusterResponse\x12V\n" +
 	"\rListProviders\x12!.flotilla.v1.ListProvidersRequest\x1a\".flotilla.v1.ListProvidersResponse\x12e\n" +
 	"\x12ListVendorClusters\x12&.flotilla.v1.ListVendorClustersRequest\x1a'.flotilla.v1.ListVendorClustersResponse\x12\\\n" +
-	"\x0fRegisterCluster\x12#.flotilla.v1.RegisterClusterRequest\x1a$.flotilla.v1.RegisterClusterResponseB\xbb\x01\n" +
+	"\x0fRegisterCluster\x12#.flotilla.v1.RegisterClusterRequest\x1a$.flotilla.v1.RegisterClusterResponse\x12t\n" +
+	"\x17CreateAgentRegistration\x12+.flotilla.v1.CreateAgentRegistrationRequest\x1a,.flotilla.v1.CreateAgentRegistrationResponseB\xbb\x01\n" +
 	"\x0fcom.flotilla.v1B\x13ClusterServiceProtoP\x01ZFgithub.com/flotilla-dev/flotilla/clients/go/gen/flotilla/v1;flotillav1\xa2\x02\x03FXX\xaa\x02\vFlotilla.V1\xca\x02\vFlotilla\\V1\xe2\x02\x17Flotilla\\V1\\GPBMetadata\xea\x02\fFlotilla::V1b\x06proto3"
 
 var (
@@ -1961,7 +2161,7 @@ func file_flotilla_v1_cluster_service_proto_rawDescGZIP() []byte {
 	return file_flotilla_v1_cluster_service_proto_rawDescData
 }
 
-var file_flotilla_v1_cluster_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_flotilla_v1_cluster_service_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_flotilla_v1_cluster_service_proto_goTypes = []any{
 	(*ImportClusterRequest)(nil),             // 0: flotilla.v1.ImportClusterRequest
 	(*KubeconfigSource)(nil),                 // 1: flotilla.v1.KubeconfigSource
@@ -1990,62 +2190,71 @@ var file_flotilla_v1_cluster_service_proto_goTypes = []any{
 	(*VendorCluster)(nil),                    // 24: flotilla.v1.VendorCluster
 	(*RegisterClusterRequest)(nil),           // 25: flotilla.v1.RegisterClusterRequest
 	(*RegisterClusterResponse)(nil),          // 26: flotilla.v1.RegisterClusterResponse
-	nil,                                      // 27: flotilla.v1.ImportClusterRequest.LabelsEntry
-	(KubeAccessMode)(0),                      // 28: flotilla.v1.KubeAccessMode
-	(*Cluster)(nil),                          // 29: flotilla.v1.Cluster
-	(*ClusterSpec)(nil),                      // 30: flotilla.v1.ClusterSpec
-	(*Operation)(nil),                        // 31: flotilla.v1.Operation
-	(*fieldmaskpb.FieldMask)(nil),            // 32: google.protobuf.FieldMask
+	(*CreateAgentRegistrationRequest)(nil),   // 27: flotilla.v1.CreateAgentRegistrationRequest
+	(*CreateAgentRegistrationResponse)(nil),  // 28: flotilla.v1.CreateAgentRegistrationResponse
+	nil,                                      // 29: flotilla.v1.ImportClusterRequest.LabelsEntry
+	nil,                                      // 30: flotilla.v1.CreateAgentRegistrationRequest.LabelsEntry
+	(KubeAccessMode)(0),                      // 31: flotilla.v1.KubeAccessMode
+	(*Cluster)(nil),                          // 32: flotilla.v1.Cluster
+	(*ClusterSpec)(nil),                      // 33: flotilla.v1.ClusterSpec
+	(*Operation)(nil),                        // 34: flotilla.v1.Operation
+	(*fieldmaskpb.FieldMask)(nil),            // 35: google.protobuf.FieldMask
+	(*timestamppb.Timestamp)(nil),            // 36: google.protobuf.Timestamp
 }
 var file_flotilla_v1_cluster_service_proto_depIdxs = []int32{
-	27, // 0: flotilla.v1.ImportClusterRequest.labels:type_name -> flotilla.v1.ImportClusterRequest.LabelsEntry
+	29, // 0: flotilla.v1.ImportClusterRequest.labels:type_name -> flotilla.v1.ImportClusterRequest.LabelsEntry
 	1,  // 1: flotilla.v1.ImportClusterRequest.kubeconfig:type_name -> flotilla.v1.KubeconfigSource
 	2,  // 2: flotilla.v1.ImportClusterRequest.token:type_name -> flotilla.v1.TokenSource
-	28, // 3: flotilla.v1.ImportClusterRequest.kube_access_mode:type_name -> flotilla.v1.KubeAccessMode
-	29, // 4: flotilla.v1.ImportClusterResponse.cluster:type_name -> flotilla.v1.Cluster
-	30, // 5: flotilla.v1.CreateClusterRequest.spec:type_name -> flotilla.v1.ClusterSpec
-	31, // 6: flotilla.v1.CreateClusterResponse.operation:type_name -> flotilla.v1.Operation
-	29, // 7: flotilla.v1.CreateClusterResponse.cluster:type_name -> flotilla.v1.Cluster
-	29, // 8: flotilla.v1.GetClusterResponse.cluster:type_name -> flotilla.v1.Cluster
-	29, // 9: flotilla.v1.ListClustersResponse.clusters:type_name -> flotilla.v1.Cluster
-	29, // 10: flotilla.v1.UpdateClusterRequest.cluster:type_name -> flotilla.v1.Cluster
-	32, // 11: flotilla.v1.UpdateClusterRequest.update_mask:type_name -> google.protobuf.FieldMask
-	29, // 12: flotilla.v1.UpdateClusterResponse.cluster:type_name -> flotilla.v1.Cluster
+	31, // 3: flotilla.v1.ImportClusterRequest.kube_access_mode:type_name -> flotilla.v1.KubeAccessMode
+	32, // 4: flotilla.v1.ImportClusterResponse.cluster:type_name -> flotilla.v1.Cluster
+	33, // 5: flotilla.v1.CreateClusterRequest.spec:type_name -> flotilla.v1.ClusterSpec
+	34, // 6: flotilla.v1.CreateClusterResponse.operation:type_name -> flotilla.v1.Operation
+	32, // 7: flotilla.v1.CreateClusterResponse.cluster:type_name -> flotilla.v1.Cluster
+	32, // 8: flotilla.v1.GetClusterResponse.cluster:type_name -> flotilla.v1.Cluster
+	32, // 9: flotilla.v1.ListClustersResponse.clusters:type_name -> flotilla.v1.Cluster
+	32, // 10: flotilla.v1.UpdateClusterRequest.cluster:type_name -> flotilla.v1.Cluster
+	35, // 11: flotilla.v1.UpdateClusterRequest.update_mask:type_name -> google.protobuf.FieldMask
+	32, // 12: flotilla.v1.UpdateClusterResponse.cluster:type_name -> flotilla.v1.Cluster
 	1,  // 13: flotilla.v1.UpdateClusterCredentialsRequest.kubeconfig:type_name -> flotilla.v1.KubeconfigSource
 	2,  // 14: flotilla.v1.UpdateClusterCredentialsRequest.token:type_name -> flotilla.v1.TokenSource
-	29, // 15: flotilla.v1.UpdateClusterCredentialsResponse.cluster:type_name -> flotilla.v1.Cluster
-	31, // 16: flotilla.v1.UpgradeClusterResponse.operation:type_name -> flotilla.v1.Operation
-	31, // 17: flotilla.v1.DeleteClusterResponse.operation:type_name -> flotilla.v1.Operation
+	32, // 15: flotilla.v1.UpdateClusterCredentialsResponse.cluster:type_name -> flotilla.v1.Cluster
+	34, // 16: flotilla.v1.UpgradeClusterResponse.operation:type_name -> flotilla.v1.Operation
+	34, // 17: flotilla.v1.DeleteClusterResponse.operation:type_name -> flotilla.v1.Operation
 	20, // 18: flotilla.v1.ListProvidersResponse.providers:type_name -> flotilla.v1.Provider
 	21, // 19: flotilla.v1.Provider.capability:type_name -> flotilla.v1.ProviderCapability
 	24, // 20: flotilla.v1.ListVendorClustersResponse.clusters:type_name -> flotilla.v1.VendorCluster
-	0,  // 21: flotilla.v1.ClusterService.ImportCluster:input_type -> flotilla.v1.ImportClusterRequest
-	4,  // 22: flotilla.v1.ClusterService.CreateCluster:input_type -> flotilla.v1.CreateClusterRequest
-	6,  // 23: flotilla.v1.ClusterService.GetCluster:input_type -> flotilla.v1.GetClusterRequest
-	8,  // 24: flotilla.v1.ClusterService.ListClusters:input_type -> flotilla.v1.ListClustersRequest
-	10, // 25: flotilla.v1.ClusterService.UpdateCluster:input_type -> flotilla.v1.UpdateClusterRequest
-	12, // 26: flotilla.v1.ClusterService.UpdateClusterCredentials:input_type -> flotilla.v1.UpdateClusterCredentialsRequest
-	14, // 27: flotilla.v1.ClusterService.UpgradeCluster:input_type -> flotilla.v1.UpgradeClusterRequest
-	16, // 28: flotilla.v1.ClusterService.DeleteCluster:input_type -> flotilla.v1.DeleteClusterRequest
-	18, // 29: flotilla.v1.ClusterService.ListProviders:input_type -> flotilla.v1.ListProvidersRequest
-	22, // 30: flotilla.v1.ClusterService.ListVendorClusters:input_type -> flotilla.v1.ListVendorClustersRequest
-	25, // 31: flotilla.v1.ClusterService.RegisterCluster:input_type -> flotilla.v1.RegisterClusterRequest
-	3,  // 32: flotilla.v1.ClusterService.ImportCluster:output_type -> flotilla.v1.ImportClusterResponse
-	5,  // 33: flotilla.v1.ClusterService.CreateCluster:output_type -> flotilla.v1.CreateClusterResponse
-	7,  // 34: flotilla.v1.ClusterService.GetCluster:output_type -> flotilla.v1.GetClusterResponse
-	9,  // 35: flotilla.v1.ClusterService.ListClusters:output_type -> flotilla.v1.ListClustersResponse
-	11, // 36: flotilla.v1.ClusterService.UpdateCluster:output_type -> flotilla.v1.UpdateClusterResponse
-	13, // 37: flotilla.v1.ClusterService.UpdateClusterCredentials:output_type -> flotilla.v1.UpdateClusterCredentialsResponse
-	15, // 38: flotilla.v1.ClusterService.UpgradeCluster:output_type -> flotilla.v1.UpgradeClusterResponse
-	17, // 39: flotilla.v1.ClusterService.DeleteCluster:output_type -> flotilla.v1.DeleteClusterResponse
-	19, // 40: flotilla.v1.ClusterService.ListProviders:output_type -> flotilla.v1.ListProvidersResponse
-	23, // 41: flotilla.v1.ClusterService.ListVendorClusters:output_type -> flotilla.v1.ListVendorClustersResponse
-	26, // 42: flotilla.v1.ClusterService.RegisterCluster:output_type -> flotilla.v1.RegisterClusterResponse
-	32, // [32:43] is the sub-list for method output_type
-	21, // [21:32] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	30, // 21: flotilla.v1.CreateAgentRegistrationRequest.labels:type_name -> flotilla.v1.CreateAgentRegistrationRequest.LabelsEntry
+	32, // 22: flotilla.v1.CreateAgentRegistrationResponse.cluster:type_name -> flotilla.v1.Cluster
+	36, // 23: flotilla.v1.CreateAgentRegistrationResponse.expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 24: flotilla.v1.ClusterService.ImportCluster:input_type -> flotilla.v1.ImportClusterRequest
+	4,  // 25: flotilla.v1.ClusterService.CreateCluster:input_type -> flotilla.v1.CreateClusterRequest
+	6,  // 26: flotilla.v1.ClusterService.GetCluster:input_type -> flotilla.v1.GetClusterRequest
+	8,  // 27: flotilla.v1.ClusterService.ListClusters:input_type -> flotilla.v1.ListClustersRequest
+	10, // 28: flotilla.v1.ClusterService.UpdateCluster:input_type -> flotilla.v1.UpdateClusterRequest
+	12, // 29: flotilla.v1.ClusterService.UpdateClusterCredentials:input_type -> flotilla.v1.UpdateClusterCredentialsRequest
+	14, // 30: flotilla.v1.ClusterService.UpgradeCluster:input_type -> flotilla.v1.UpgradeClusterRequest
+	16, // 31: flotilla.v1.ClusterService.DeleteCluster:input_type -> flotilla.v1.DeleteClusterRequest
+	18, // 32: flotilla.v1.ClusterService.ListProviders:input_type -> flotilla.v1.ListProvidersRequest
+	22, // 33: flotilla.v1.ClusterService.ListVendorClusters:input_type -> flotilla.v1.ListVendorClustersRequest
+	25, // 34: flotilla.v1.ClusterService.RegisterCluster:input_type -> flotilla.v1.RegisterClusterRequest
+	27, // 35: flotilla.v1.ClusterService.CreateAgentRegistration:input_type -> flotilla.v1.CreateAgentRegistrationRequest
+	3,  // 36: flotilla.v1.ClusterService.ImportCluster:output_type -> flotilla.v1.ImportClusterResponse
+	5,  // 37: flotilla.v1.ClusterService.CreateCluster:output_type -> flotilla.v1.CreateClusterResponse
+	7,  // 38: flotilla.v1.ClusterService.GetCluster:output_type -> flotilla.v1.GetClusterResponse
+	9,  // 39: flotilla.v1.ClusterService.ListClusters:output_type -> flotilla.v1.ListClustersResponse
+	11, // 40: flotilla.v1.ClusterService.UpdateCluster:output_type -> flotilla.v1.UpdateClusterResponse
+	13, // 41: flotilla.v1.ClusterService.UpdateClusterCredentials:output_type -> flotilla.v1.UpdateClusterCredentialsResponse
+	15, // 42: flotilla.v1.ClusterService.UpgradeCluster:output_type -> flotilla.v1.UpgradeClusterResponse
+	17, // 43: flotilla.v1.ClusterService.DeleteCluster:output_type -> flotilla.v1.DeleteClusterResponse
+	19, // 44: flotilla.v1.ClusterService.ListProviders:output_type -> flotilla.v1.ListProvidersResponse
+	23, // 45: flotilla.v1.ClusterService.ListVendorClusters:output_type -> flotilla.v1.ListVendorClustersResponse
+	26, // 46: flotilla.v1.ClusterService.RegisterCluster:output_type -> flotilla.v1.RegisterClusterResponse
+	28, // 47: flotilla.v1.ClusterService.CreateAgentRegistration:output_type -> flotilla.v1.CreateAgentRegistrationResponse
+	36, // [36:48] is the sub-list for method output_type
+	24, // [24:36] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_v1_cluster_service_proto_init() }
@@ -2069,7 +2278,7 @@ func file_flotilla_v1_cluster_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_v1_cluster_service_proto_rawDesc), len(file_flotilla_v1_cluster_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

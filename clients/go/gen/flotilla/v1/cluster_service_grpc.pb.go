@@ -30,6 +30,7 @@ const (
 	ClusterService_ListProviders_FullMethodName            = "/flotilla.v1.ClusterService/ListProviders"
 	ClusterService_ListVendorClusters_FullMethodName       = "/flotilla.v1.ClusterService/ListVendorClusters"
 	ClusterService_RegisterCluster_FullMethodName          = "/flotilla.v1.ClusterService/RegisterCluster"
+	ClusterService_CreateAgentRegistration_FullMethodName  = "/flotilla.v1.ClusterService/CreateAgentRegistration"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -118,6 +119,15 @@ type ClusterServiceClient interface {
 	// (provider, credential_id, name); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the provider
 	// cannot register clusters; and the vendor call errors.
 	RegisterCluster(ctx context.Context, in *RegisterClusterRequest, opts ...grpc.CallOption) (*RegisterClusterResponse, error)
+	// Imports a cluster Flotilla cannot reach by agent: creates the cluster in state
+	// WAITING_FOR_AGENT and returns a one-time registration token (valid for ttl_seconds, default
+	// one hour) and the manifest that runs `flotilla agent` in the cluster (Namespace,
+	// ServiceAccount, ClusterRoleBinding, Secret with the token, Deployment). The agent exchanges
+	// the token once (AgentService.RegisterAgent) and then dials out (AgentService.OpenTunnel).
+	//
+	// Errors: INVALID_ARGUMENT naming the field (cluster_id, display_name, labels.<key>,
+	// server_url, namespace, cluster_role, image, ttl_seconds); ALREADY_EXISTS (CLUSTER_ID_TAKEN).
+	CreateAgentRegistration(ctx context.Context, in *CreateAgentRegistrationRequest, opts ...grpc.CallOption) (*CreateAgentRegistrationResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -238,6 +248,16 @@ func (c *clusterServiceClient) RegisterCluster(ctx context.Context, in *Register
 	return out, nil
 }
 
+func (c *clusterServiceClient) CreateAgentRegistration(ctx context.Context, in *CreateAgentRegistrationRequest, opts ...grpc.CallOption) (*CreateAgentRegistrationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAgentRegistrationResponse)
+	err := c.cc.Invoke(ctx, ClusterService_CreateAgentRegistration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -324,6 +344,15 @@ type ClusterServiceServer interface {
 	// (provider, credential_id, name); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the provider
 	// cannot register clusters; and the vendor call errors.
 	RegisterCluster(context.Context, *RegisterClusterRequest) (*RegisterClusterResponse, error)
+	// Imports a cluster Flotilla cannot reach by agent: creates the cluster in state
+	// WAITING_FOR_AGENT and returns a one-time registration token (valid for ttl_seconds, default
+	// one hour) and the manifest that runs `flotilla agent` in the cluster (Namespace,
+	// ServiceAccount, ClusterRoleBinding, Secret with the token, Deployment). The agent exchanges
+	// the token once (AgentService.RegisterAgent) and then dials out (AgentService.OpenTunnel).
+	//
+	// Errors: INVALID_ARGUMENT naming the field (cluster_id, display_name, labels.<key>,
+	// server_url, namespace, cluster_role, image, ttl_seconds); ALREADY_EXISTS (CLUSTER_ID_TAKEN).
+	CreateAgentRegistration(context.Context, *CreateAgentRegistrationRequest) (*CreateAgentRegistrationResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -366,6 +395,9 @@ func (UnimplementedClusterServiceServer) ListVendorClusters(context.Context, *Li
 }
 func (UnimplementedClusterServiceServer) RegisterCluster(context.Context, *RegisterClusterRequest) (*RegisterClusterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RegisterCluster not implemented")
+}
+func (UnimplementedClusterServiceServer) CreateAgentRegistration(context.Context, *CreateAgentRegistrationRequest) (*CreateAgentRegistrationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAgentRegistration not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -586,6 +618,24 @@ func _ClusterService_RegisterCluster_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_CreateAgentRegistration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAgentRegistrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).CreateAgentRegistration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_CreateAgentRegistration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).CreateAgentRegistration(ctx, req.(*CreateAgentRegistrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -636,6 +686,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RegisterCluster",
 			Handler:    _ClusterService_RegisterCluster_Handler,
+		},
+		{
+			MethodName: "CreateAgentRegistration",
+			Handler:    _ClusterService_CreateAgentRegistration_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

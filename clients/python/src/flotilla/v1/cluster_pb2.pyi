@@ -73,6 +73,8 @@ class _ClusterStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ClusterS
     """Being destroyed at the vendor."""
     CLUSTER_STATE_FAILED: _ClusterState.ValueType  # 5
     """Vendor-side creation failed."""
+    CLUSTER_STATE_WAITING_FOR_AGENT: _ClusterState.ValueType  # 6
+    """Imported by agent; its agent has not registered yet."""
 
 class ClusterState(_ClusterState, metaclass=_ClusterStateEnumTypeWrapper):
     """Lifecycle of a cluster as Flotilla manages it."""
@@ -88,6 +90,8 @@ CLUSTER_STATE_DELETING: ClusterState.ValueType  # 4
 """Being destroyed at the vendor."""
 CLUSTER_STATE_FAILED: ClusterState.ValueType  # 5
 """Vendor-side creation failed."""
+CLUSTER_STATE_WAITING_FOR_AGENT: ClusterState.ValueType  # 6
+"""Imported by agent; its agent has not registered yet."""
 Global___ClusterState: _TypeAlias = ClusterState  # noqa: Y015
 
 @_typing.final

@@ -9,6 +9,7 @@ from flotilla.v1 import operation_pb2 as _operation_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -831,3 +832,104 @@ class RegisterClusterResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RegisterClusterResponse: _TypeAlias = RegisterClusterResponse  # noqa: Y015
+
+@_typing.final
+class CreateAgentRegistrationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CLUSTER_ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    SERVER_URL_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    CLUSTER_ROLE_FIELD_NUMBER: _builtins.int
+    IMAGE_FIELD_NUMBER: _builtins.int
+    TTL_SECONDS_FIELD_NUMBER: _builtins.int
+    cluster_id: _builtins.str
+    """Id for the new cluster; generated when empty."""
+    display_name: _builtins.str
+    server_url: _builtins.str
+    """The URL the agent dials, such as "https://flotilla.example.com:50051". Required."""
+    namespace: _builtins.str
+    """Namespace the agent runs in; default "flotilla-agent"."""
+    cluster_role: _builtins.str
+    """ClusterRole bound to the agent's ServiceAccount; default "cluster-admin"."""
+    image: _builtins.str
+    """Image holding the flotilla binary; default "ghcr.io/flotilla/flotilla:latest"."""
+    ttl_seconds: _builtins.int
+    """How long the registration token is valid, 60 to 604800; default 3600."""
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        cluster_id: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        server_url: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+        cluster_role: _builtins.str = ...,
+        image: _builtins.str = ...,
+        ttl_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_id", b"cluster_id", "cluster_role", b"cluster_role", "display_name", b"display_name", "image", b"image", "labels", b"labels", "namespace", b"namespace", "server_url", b"server_url", "ttl_seconds", b"ttl_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAgentRegistrationRequest: _TypeAlias = CreateAgentRegistrationRequest  # noqa: Y015
+
+@_typing.final
+class CreateAgentRegistrationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLUSTER_FIELD_NUMBER: _builtins.int
+    REGISTRATION_TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    MANIFEST_FIELD_NUMBER: _builtins.int
+    registration_token: _builtins.str
+    """The one-time registration token, shown once (also inside the manifest's Secret)."""
+    manifest: _builtins.str
+    """The YAML to apply in the cluster (`kubectl apply -f -`)."""
+    @_builtins.property
+    def cluster(self) -> _cluster_pb2.Cluster:
+        """The new cluster, in state WAITING_FOR_AGENT."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        cluster: _cluster_pb2.Cluster | None = ...,
+        registration_token: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        manifest: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "expire_time", b"expire_time", "manifest", b"manifest", "registration_token", b"registration_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAgentRegistrationResponse: _TypeAlias = CreateAgentRegistrationResponse  # noqa: Y015

@@ -90,6 +90,11 @@ class ClusterServiceStub:
                 request_serializer=flotilla_dot_v1_dot_cluster__service__pb2.RegisterClusterRequest.SerializeToString,
                 response_deserializer=flotilla_dot_v1_dot_cluster__service__pb2.RegisterClusterResponse.FromString,
                 _registered_method=True)
+        self.CreateAgentRegistration = channel.unary_unary(
+                '/flotilla.v1.ClusterService/CreateAgentRegistration',
+                request_serializer=flotilla_dot_v1_dot_cluster__service__pb2.CreateAgentRegistrationRequest.SerializeToString,
+                response_deserializer=flotilla_dot_v1_dot_cluster__service__pb2.CreateAgentRegistrationResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterServiceServicer:
@@ -231,6 +236,20 @@ class ClusterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAgentRegistration(self, request, context):
+        """Imports a cluster Flotilla cannot reach by agent: creates the cluster in state
+        WAITING_FOR_AGENT and returns a one-time registration token (valid for ttl_seconds, default
+        one hour) and the manifest that runs `flotilla agent` in the cluster (Namespace,
+        ServiceAccount, ClusterRoleBinding, Secret with the token, Deployment). The agent exchanges
+        the token once (AgentService.RegisterAgent) and then dials out (AgentService.OpenTunnel).
+
+        Errors: INVALID_ARGUMENT naming the field (cluster_id, display_name, labels.<key>,
+        server_url, namespace, cluster_role, image, ttl_seconds); ALREADY_EXISTS (CLUSTER_ID_TAKEN).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -288,6 +307,11 @@ def add_ClusterServiceServicer_to_server(servicer, server):
                     servicer.RegisterCluster,
                     request_deserializer=flotilla_dot_v1_dot_cluster__service__pb2.RegisterClusterRequest.FromString,
                     response_serializer=flotilla_dot_v1_dot_cluster__service__pb2.RegisterClusterResponse.SerializeToString,
+            ),
+            'CreateAgentRegistration': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAgentRegistration,
+                    request_deserializer=flotilla_dot_v1_dot_cluster__service__pb2.CreateAgentRegistrationRequest.FromString,
+                    response_serializer=flotilla_dot_v1_dot_cluster__service__pb2.CreateAgentRegistrationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -588,6 +612,33 @@ class ClusterService:
             '/flotilla.v1.ClusterService/RegisterCluster',
             flotilla_dot_v1_dot_cluster__service__pb2.RegisterClusterRequest.SerializeToString,
             flotilla_dot_v1_dot_cluster__service__pb2.RegisterClusterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAgentRegistration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flotilla.v1.ClusterService/CreateAgentRegistration',
+            flotilla_dot_v1_dot_cluster__service__pb2.CreateAgentRegistrationRequest.SerializeToString,
+            flotilla_dot_v1_dot_cluster__service__pb2.CreateAgentRegistrationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -124,6 +124,16 @@ class ClusterServiceStub:
     (provider, credential_id, name); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the provider
     cannot register clusters; and the vendor call errors.
     """
+    CreateAgentRegistration: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.CreateAgentRegistrationRequest, _cluster_service_pb2.CreateAgentRegistrationResponse]
+    """Imports a cluster Flotilla cannot reach by agent: creates the cluster in state
+    WAITING_FOR_AGENT and returns a one-time registration token (valid for ttl_seconds, default
+    one hour) and the manifest that runs `flotilla agent` in the cluster (Namespace,
+    ServiceAccount, ClusterRoleBinding, Secret with the token, Deployment). The agent exchanges
+    the token once (AgentService.RegisterAgent) and then dials out (AgentService.OpenTunnel).
+
+    Errors: INVALID_ARGUMENT naming the field (cluster_id, display_name, labels.<key>,
+    server_url, namespace, cluster_role, image, ttl_seconds); ALREADY_EXISTS (CLUSTER_ID_TAKEN).
+    """
 
 @_typing.type_check_only
 class ClusterServiceAsyncStub(ClusterServiceStub):
@@ -220,6 +230,16 @@ class ClusterServiceAsyncStub(ClusterServiceStub):
     clusters; NOT_FOUND (NOT_FOUND) for an unknown cluster; INVALID_ARGUMENT naming the field
     (provider, credential_id, name); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the provider
     cannot register clusters; and the vendor call errors.
+    """
+    CreateAgentRegistration: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.CreateAgentRegistrationRequest, _cluster_service_pb2.CreateAgentRegistrationResponse]  # type: ignore[assignment]
+    """Imports a cluster Flotilla cannot reach by agent: creates the cluster in state
+    WAITING_FOR_AGENT and returns a one-time registration token (valid for ttl_seconds, default
+    one hour) and the manifest that runs `flotilla agent` in the cluster (Namespace,
+    ServiceAccount, ClusterRoleBinding, Secret with the token, Deployment). The agent exchanges
+    the token once (AgentService.RegisterAgent) and then dials out (AgentService.OpenTunnel).
+
+    Errors: INVALID_ARGUMENT naming the field (cluster_id, display_name, labels.<key>,
+    server_url, namespace, cluster_role, image, ttl_seconds); ALREADY_EXISTS (CLUSTER_ID_TAKEN).
     """
 
 class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -380,6 +400,22 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
         clusters; NOT_FOUND (NOT_FOUND) for an unknown cluster; INVALID_ARGUMENT naming the field
         (provider, credential_id, name); FAILED_PRECONDITION (UNSUPPORTED_BY_PROVIDER) when the provider
         cannot register clusters; and the vendor call errors.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateAgentRegistration(
+        self,
+        request: _cluster_service_pb2.CreateAgentRegistrationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cluster_service_pb2.CreateAgentRegistrationResponse, _abc.Awaitable[_cluster_service_pb2.CreateAgentRegistrationResponse]]:
+        """Imports a cluster Flotilla cannot reach by agent: creates the cluster in state
+        WAITING_FOR_AGENT and returns a one-time registration token (valid for ttl_seconds, default
+        one hour) and the manifest that runs `flotilla agent` in the cluster (Namespace,
+        ServiceAccount, ClusterRoleBinding, Secret with the token, Deployment). The agent exchanges
+        the token once (AgentService.RegisterAgent) and then dials out (AgentService.OpenTunnel).
+
+        Errors: INVALID_ARGUMENT naming the field (cluster_id, display_name, labels.<key>,
+        server_url, namespace, cluster_role, image, ttl_seconds); ALREADY_EXISTS (CLUSTER_ID_TAKEN).
         """
 
 def add_ClusterServiceServicer_to_server(servicer: ClusterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
