@@ -7,119 +7,30 @@
 
 use flotilla_test_support as support;
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use flotilla::proto::{
-    self as pb, agent_service_client::AgentServiceClient,
-    cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
+    self as pb, agent_service_client::AgentServiceClient, log_stream_client::LogStreamClient,
     node_service_client::NodeServiceClient, workload_service_client::WorkloadServiceClient,
 };
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use support::{
     agent::AgentProcess,
+    agent_setup::{self, AgentSetup, get, kubeconfig, register},
     kube::{self as kenv, TestNamespace, poll_until},
-    server::TestServer,
 };
 use tonic::Code;
 
 /// Short, so the tests can wait for it.
 const KEEPALIVE: Duration = Duration::from_millis(2000);
 
-struct Setup {
-    server: TestServer,
-    agent: AgentProcess,
-    cluster_id: String,
-    _dir: tempfile::TempDir,
+fn bin() -> &'static std::path::Path {
+    env!("CARGO_BIN_EXE_flotilla").as_ref()
 }
 
-async fn server() -> TestServer {
-    TestServer::start_with(|s| {
-        s.agent_keepalive = KEEPALIVE;
-    })
-    .await
-}
-
-async fn register(server: &TestServer, cluster_id: &str) -> pb::CreateAgentRegistrationResponse {
-    ClusterServiceClient::new(server.channel().await)
-        .create_agent_registration(pb::CreateAgentRegistrationRequest {
-            cluster_id: cluster_id.into(),
-            server_url: server.url(),
-            ..Default::default()
-        })
-        .await
-        .expect("create registration")
-        .into_inner()
-}
-
-fn kubeconfig() -> PathBuf {
-    kenv::env().kubeconfig().to_path_buf()
-}
-
-/// A server, a registration and a connected agent whose cluster is reachable.
-async fn connected(cluster_id: &str) -> Setup {
-    let server = server().await;
-    let registration = register(&server, cluster_id).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let agent = AgentProcess::start(
-        env!("CARGO_BIN_EXE_flotilla").as_ref(),
-        &server.url(),
-        &registration.registration_token,
-        dir.path(),
-        &kubeconfig(),
-    );
-    let setup = Setup {
-        server,
-        agent,
-        cluster_id: cluster_id.into(),
-        _dir: dir,
-    };
-    wait_reachable(&setup, true, Duration::from_secs(30)).await;
-    setup
-}
-
-async fn get(server: &TestServer, id: &str) -> pb::Cluster {
-    ClusterServiceClient::new(server.channel().await)
-        .get_cluster(pb::GetClusterRequest {
-            cluster_id: id.into(),
-        })
-        .await
-        .expect("get cluster")
-        .into_inner()
-        .cluster
-        .expect("cluster")
-}
-
-/// Waits until GetCluster says `reachable`; returns how long that took and the status.
-async fn wait_reachable(
-    setup: &Setup,
-    reachable: bool,
-    limit: Duration,
-) -> (Duration, pb::ClusterStatus) {
-    let started = Instant::now();
-    loop {
-        let status = get(&setup.server, &setup.cluster_id)
-            .await
-            .status
-            .unwrap_or_default();
-        if status.reachable == reachable {
-            return (started.elapsed(), status);
-        }
-        assert!(
-            started.elapsed() < limit,
-            "cluster not {} after {limit:?}: {status:?}\nagent log:\n{}",
-            if reachable {
-                "reachable"
-            } else {
-                "unreachable"
-            },
-            setup.agent.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn connected(cluster_id: &str) -> AgentSetup {
+    agent_setup::connected(bin(), cluster_id, KEEPALIVE).await
 }
 
 /// A KWOK node of this test's own, tainted so nothing else lands on it.
@@ -391,7 +302,7 @@ async fn a_gone_agent_turns_the_cluster_unreachable_and_it_recovers() {
     let mut setup = connected("edge-gone").await;
     let ns = TestNamespace::create(&kube, "agent-gone").await;
     let url = setup.server.url();
-    let list = |_: &Setup| {
+    let list = |_: &AgentSetup| {
         let (url, ns) = (url.clone(), ns.name().to_string());
         async move {
             let channel = tonic::transport::Channel::from_shared(url)
@@ -419,18 +330,18 @@ async fn a_gone_agent_turns_the_cluster_unreachable_and_it_recovers() {
 
     // A hung agent (frozen: its connection stays open) misses its keep-alives.
     setup.agent.signal("STOP");
-    let (took, status) = wait_reachable(&setup, false, KEEPALIVE * 3).await;
+    let (took, status) = setup.wait_reachable(false, KEEPALIVE * 3).await;
     assert!(
         took <= KEEPALIVE + Duration::from_millis(1500),
         "unreachable after {took:?}, keep-alive {KEEPALIVE:?}"
     );
     assert!(status.unreachable_reason.contains("agent"), "{status:?}");
     setup.agent.signal("CONT");
-    wait_reachable(&setup, true, Duration::from_secs(30)).await;
+    setup.wait_reachable(true, Duration::from_secs(30)).await;
 
     // A killed agent: unreachable at once, requests refused with UNAVAILABLE.
     setup.agent.kill();
-    let (took, status) = wait_reachable(&setup, false, KEEPALIVE * 3).await;
+    let (took, status) = setup.wait_reachable(false, KEEPALIVE * 3).await;
     assert!(took <= KEEPALIVE + Duration::from_millis(1500), "{took:?}");
     assert!(
         status.unreachable_reason.contains("not connected"),
@@ -450,7 +361,7 @@ async fn a_gone_agent_turns_the_cluster_unreachable_and_it_recovers() {
     // sees the pod created while the agent was away.
     let sessions = setup.agent.counters().sessions;
     setup.agent.restart();
-    wait_reachable(&setup, true, Duration::from_secs(30)).await;
+    setup.wait_reachable(true, Duration::from_secs(30)).await;
     poll_until(
         "the watch cache to resume",
         Duration::from_secs(30),
@@ -471,8 +382,7 @@ async fn used_expired_and_foreign_secrets_are_refused_and_change_nothing() {
     let registration = register(server, "edge-b").await;
 
     // The token edge-a's agent already used.
-    let used =
-        std::fs::read_to_string(setup._dir.path().join("registration-token")).expect("token");
+    let used = std::fs::read_to_string(setup.dir.path().join("registration-token")).expect("token");
     let refused = AgentServiceClient::new(server.channel_as(Some(&used)).await)
         .register_agent(pb::RegisterAgentRequest {
             kube_system_uid: "another-uid".into(),
@@ -491,7 +401,7 @@ async fn used_expired_and_foreign_secrets_are_refused_and_change_nothing() {
         .expect("expire");
     let dir = tempfile::tempdir().expect("tempdir");
     let expired_agent = AgentProcess::start(
-        env!("CARGO_BIN_EXE_flotilla").as_ref(),
+        bin(),
         &server.url(),
         &registration.registration_token,
         dir.path(),
@@ -517,7 +427,7 @@ async fn used_expired_and_foreign_secrets_are_refused_and_change_nothing() {
 
     // edge-a's credential presented for edge-b's tunnel.
     let kept: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(setup._dir.path().join("credential.json")).expect("credential file"),
+        &std::fs::read(setup.dir.path().join("credential.json")).expect("credential file"),
     )
     .expect("json");
     let credential = kept["agent_credential"].as_str().expect("credential");

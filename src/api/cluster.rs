@@ -16,7 +16,8 @@ use crate::service::{
     Error,
     access::kube::KubeAccess,
     clusters::import::{
-        AccessSource, ClusterImporter, ImportCluster, PROVIDER_IMPORTED, UpdateCredentials,
+        AccessSource, ClusterImporter, CredentialsSource, ImportCluster, PROVIDER_IMPORTED,
+        UpdateCredentials,
     },
     clusters::{
         ClusterCatalog, ListClusters, UpdateCluster,
@@ -86,6 +87,7 @@ impl ClusterService for ClusterApi {
             registration_token: created.registration_token.to_string(),
             expire_time: Some(super::convert::timestamp(created.expire_millis)),
             manifest: created.manifest.to_string(),
+            manifest_url: created.manifest_url.to_string(),
         }))
     }
 
@@ -337,12 +339,13 @@ impl From<pb::import_cluster_request::Source> for AccessSource {
     }
 }
 
-impl From<pb::update_cluster_credentials_request::Source> for AccessSource {
+impl From<pb::update_cluster_credentials_request::Source> for CredentialsSource {
     fn from(source: pb::update_cluster_credentials_request::Source) -> Self {
         use pb::update_cluster_credentials_request::Source;
         match source {
-            Source::Kubeconfig(k) => kubeconfig_source(k),
-            Source::Token(t) => token_source(t),
+            Source::Kubeconfig(k) => CredentialsSource::Direct(kubeconfig_source(k)),
+            Source::Token(t) => CredentialsSource::Direct(token_source(t)),
+            Source::Agent(_) => CredentialsSource::Agent,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! serves gRPC, grpc-web, reflection, health and the browser console on one port, with or without
 //! TLS.
 
+mod agent_manifest;
 pub mod backup;
 mod console;
 mod health;

@@ -10,7 +10,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::layer::util::{Identity, Stack};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use super::{console::ConsoleLayer, services::Services};
+use super::{agent_manifest::AgentManifestLayer, console::ConsoleLayer, services::Services};
 use crate::{
     api,
     auth::layer::AuthLayer,
@@ -30,7 +30,10 @@ type Layers = Stack<
         AuthLayer,
         Stack<
             RpcLayer,
-            Stack<tonic_web::GrpcWebLayer, Stack<CorsLayer, Stack<ConsoleLayer, Identity>>>,
+            Stack<
+                tonic_web::GrpcWebLayer,
+                Stack<CorsLayer, Stack<ConsoleLayer, Stack<AgentManifestLayer, Identity>>>,
+            >,
         >,
     >,
 >;
@@ -81,7 +84,9 @@ pub async fn build(
         .accept_http1(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)));
     let router = server
-        // Outermost: the console's GET and HEAD never reach authentication or a service.
+        // Outermost: agent manifests at their unguessable URLs (the token is the credential).
+        .layer(AgentManifestLayer::new(services.agents.clone()))
+        // The console's GET and HEAD never reach authentication or a service.
         .layer(ConsoleLayer::new(settings.console))
         .layer(cors_layer(&settings.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new())

@@ -151,11 +151,6 @@ impl Services {
                 let metrics = metrics.clone();
                 Arc::new(move |id: &str| metrics.forget_cluster(id))
             },
-            {
-                // Detached (or switched to direct access): its agent's tunnel closes.
-                let tunnels = tunnels.clone();
-                Arc::new(move |id: &str| tunnels.close_cluster(id, "the cluster was detached"))
-            },
         ];
         let catalog = Arc::new(
             ClusterCatalog::new(store.clone(), board.clone(), connector.clone())

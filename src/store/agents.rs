@@ -21,6 +21,12 @@ pub struct AgentRegistrationRow {
     pub expire_time: i64,
     /// Set when the token was exchanged; it is never accepted again.
     pub used_time: Option<i64>,
+    /// What the registration's manifest is made from (empty in rows written before they were
+    /// kept: those manifests are not served again).
+    pub server_url: String,
+    pub namespace: String,
+    pub cluster_role: String,
+    pub image: String,
 }
 
 /// The live agent credential of a cluster, by hash.
@@ -145,6 +151,27 @@ impl Store {
             Ok(agent_credentials::table
                 .filter(agent_credentials::credential_hash.eq(credential_hash))
                 .select(AgentCredentialRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
+    }
+}
+
+impl Store {
+    /// The registration with this token hash while it can still be exchanged (unused and
+    /// unexpired at `now`): its manifest may be served.
+    pub async fn find_open_agent_registration(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<AgentRegistrationRow>> {
+        with_conn!(self, conn => {
+            Ok(agent_registrations::table
+                .find(token_hash)
+                .filter(agent_registrations::used_time.is_null())
+                .filter(agent_registrations::expire_time.gt(now))
+                .select(AgentRegistrationRow::as_select())
                 .first(conn)
                 .await
                 .optional()?)

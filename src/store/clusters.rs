@@ -313,6 +313,41 @@ impl Store {
         })
     }
 
+    /// Removes a cluster's stored access (it is reached through its agent again) together with
+    /// its secret, when the cluster is still at `expected_version`; `Conflict` otherwise.
+    pub async fn clear_cluster_secret(
+        &self,
+        cluster: &ClusterRow,
+        expected_version: i64,
+    ) -> Result<()> {
+        write_transaction!(self, conn => {
+                {
+                    let old: Option<Option<String>> = clusters::table
+                        .find(&cluster.id)
+                        .filter(clusters::version.eq(expected_version))
+                        .select(clusters::access_secret_id)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    let Some(old) = old else { return Err(Error::Conflict) };
+                    diesel::update(clusters::table.find(&cluster.id))
+                        .set((
+                            clusters::access_secret_id.eq(None::<String>),
+                            clusters::endpoint.eq(&cluster.endpoint),
+                            clusters::warnings.eq(&cluster.warnings),
+                            clusters::version.eq(expected_version + 1),
+                            clusters::update_time.eq(cluster.update_time),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    if let Some(old) = old {
+                        diesel::delete(secrets::table.find(old)).execute(conn).await?;
+                    }
+                    Ok(())
+                }
+        })
+    }
+
     /// Forgets a cluster and its access secret together. True when it existed.
     pub async fn delete_cluster_and_secret(&self, id: &str) -> Result<bool> {
         write_transaction!(self, conn => {

@@ -175,6 +175,10 @@ diesel::table! {
         create_time -> BigInt,
         expire_time -> BigInt,
         used_time -> Nullable<BigInt>,
+        server_url -> Text,
+        namespace -> Text,
+        cluster_role -> Text,
+        image -> Text,
     }
 }
 

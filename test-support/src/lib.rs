@@ -2,6 +2,7 @@
 //! simulators, fixtures. A library crate of the workspace, so each item is compiled once and
 //! nothing needs a blanket `dead_code` allow.
 pub mod agent;
+pub mod agent_setup;
 pub mod db;
 pub mod kube;
 pub mod kubeconfigs;

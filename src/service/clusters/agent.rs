@@ -9,7 +9,10 @@ use aes_gcm::aead::{OsRng, rand_core::RngCore};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use zeroize::Zeroizing;
 
-use super::{Cluster, ClusterState, PROVIDER_IMPORTED, agent_manifest::AgentManifest};
+use super::{
+    Cluster, ClusterState, PROVIDER_IMPORTED,
+    agent_manifest::{AgentManifest, manifest_url},
+};
 use crate::{
     auth::tokens::hash,
     service::{Error, Result, access::kube::KubeAccess, validate},
@@ -44,6 +47,9 @@ pub struct AgentRegistration {
     pub registration_token: Zeroizing<String>,
     pub expire_millis: i64,
     pub manifest: Zeroizing<String>,
+    /// Where the same manifest is served until the token is used or expires (it holds the
+    /// token, so it is as secret as the token).
+    pub manifest_url: Zeroizing<String>,
 }
 
 /// The cluster an agent credential belongs to.
@@ -252,6 +258,10 @@ impl AgentRegistry {
             create_time: now,
             expire_time: expire_millis,
             used_time: None,
+            server_url: request.server_url.clone(),
+            namespace: namespace.to_string(),
+            cluster_role: cluster_role.to_string(),
+            image: image_ref.to_string(),
         };
         self.store
             .insert_cluster_with_registration(&row, &registration)
@@ -275,10 +285,42 @@ impl AgentRegistry {
         .to_yaml();
         Ok(AgentRegistration {
             cluster: Cluster::try_from(row)?,
+            manifest_url: Zeroizing::new(manifest_url(&request.server_url, &token)),
             registration_token: token,
             expire_millis,
             manifest: Zeroizing::new(manifest),
         })
+    }
+
+    /// The manifest of the registration whose token is `registration_token`, while the token
+    /// can still be exchanged; `None` for an unknown, used or expired token (and for rows
+    /// written before the manifest's inputs were kept).
+    pub async fn manifest(&self, registration_token: &str) -> Result<Option<Zeroizing<String>>> {
+        if !registration_token.starts_with(REGISTRATION_PREFIX) {
+            return Ok(None);
+        }
+        let Some(row) = self
+            .store
+            .find_open_agent_registration(&hash(registration_token), now_millis())
+            .await?
+        else {
+            return Ok(None);
+        };
+        if row.server_url.is_empty() {
+            return Ok(None);
+        }
+        tracing::info!(cluster = %row.cluster_id, "agent manifest served");
+        Ok(Some(Zeroizing::new(
+            AgentManifest {
+                cluster_id: &row.cluster_id,
+                server_url: &row.server_url,
+                namespace: &row.namespace,
+                cluster_role: &row.cluster_role,
+                image: &row.image,
+                registration_token,
+            }
+            .to_yaml(),
+        )))
     }
 
     /// Exchanges a registration token for the cluster's agent credential (returned once).

@@ -18,6 +18,19 @@ pub struct AgentManifest<'a> {
 
 /// Name of the ServiceAccount, binding, Secret and Deployment.
 pub const AGENT_NAME: &str = "flotilla-agent";
+/// The path the manifest is also served under, followed by the registration token and `.yaml`
+/// (`kubectl apply -f <server>/agent/v1/manifests/<token>.yaml`). The token makes the URL
+/// unguessable; once it is used or expired the URL answers 404.
+pub const MANIFEST_PATH_PREFIX: &str = "/agent/v1/manifests/";
+
+/// The manifest URL of a registration token on the server at `server_url`.
+pub fn manifest_url(server_url: &str, registration_token: &str) -> String {
+    format!(
+        "{}{MANIFEST_PATH_PREFIX}{registration_token}.yaml",
+        server_url.trim_end_matches('/')
+    )
+}
+
 /// Where the Secret is mounted in the agent's pod.
 pub const TOKEN_DIR: &str = "/var/run/flotilla-agent";
 

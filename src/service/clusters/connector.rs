@@ -71,9 +71,17 @@ impl ClusterConnector {
         self.tunnels.as_ref()
     }
 
+    /// Closes the tunnel of `cluster_id`'s agent, if one is open here (the cluster was detached
+    /// or now has direct access).
+    pub fn close_tunnel(&self, cluster_id: &str, reason: &str) {
+        if let Some(tunnels) = &self.tunnels {
+            tunnels.close_cluster(cluster_id, reason);
+        }
+    }
+
     /// For a cluster imported by agent (no stored access, an agent credential), a client whose
     /// requests go through its tunnel; `None` for every other cluster.
-    async fn tunnel_client(
+    pub(super) async fn tunnel_client(
         &self,
         row: &ClusterRow,
         who: Option<&Impersonation>,

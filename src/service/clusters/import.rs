@@ -50,6 +50,14 @@ impl AccessSource {
     }
 }
 
+/// Where UpdateClusterCredentials moves a cluster's access.
+pub enum CredentialsSource {
+    /// A kubeconfig or token Flotilla uses itself.
+    Direct(AccessSource),
+    /// The cluster's registered agent, through its tunnel.
+    Agent,
+}
+
 /// An import request.
 pub struct ImportCluster {
     pub cluster_id: String,
@@ -68,7 +76,7 @@ pub struct ImportCluster {
 /// A credentials update request.
 pub struct UpdateCredentials {
     pub cluster_id: String,
-    pub source: Option<AccessSource>,
+    pub source: Option<CredentialsSource>,
     pub allow_insecure_tls: bool,
     pub validate_only: bool,
 }
@@ -94,6 +102,25 @@ impl ClusterImporter {
     pub fn with_forget_hooks(mut self, hooks: Vec<crate::service::clusters::ForgetHook>) -> Self {
         self.forget_hooks = hooks;
         self
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(super) fn connector(&self) -> &ClusterConnector {
+        &self.connector
+    }
+
+    pub(super) fn board(&self) -> &StatusBoard {
+        &self.board
+    }
+
+    /// Clears what the forget hooks hold of a cluster (watch caches, kinds, metrics).
+    pub(super) fn forget_caches(&self, cluster_id: &str) {
+        for forget in &self.forget_hooks {
+            forget(cluster_id);
+        }
     }
 
     pub async fn import(&self, request: ImportCluster) -> Result<Cluster> {
@@ -189,9 +216,18 @@ impl ClusterImporter {
                 kind: "cluster",
                 id: request.cluster_id.clone(),
             })?;
-        let source = request
-            .source
-            .ok_or_else(|| Error::invalid("source", "give a kubeconfig or a server and token"))?;
+        let source = match request.source {
+            None => {
+                return Err(Error::invalid(
+                    "source",
+                    "give a kubeconfig, a server and token, or agent",
+                ));
+            }
+            Some(CredentialsSource::Agent) => {
+                return self.switch_to_agent(row, request.validate_only).await;
+            }
+            Some(CredentialsSource::Direct(source)) => source,
+        };
         let (access, _) = resolve(&source, request.allow_insecure_tls)?;
         let probe = self.connect(&access, source.field()).await?;
         if row.kube_system_uid.as_deref() != Some(probe.kube_system_uid.as_str()) {
@@ -224,9 +260,10 @@ impl ClusterImporter {
             .replace_cluster_secret(&updated, row.version, &secret)
             .await?;
         self.connector.forget(&row.id);
-        for forget in &self.forget_hooks {
-            forget(&row.id);
-        }
+        // An agent cluster now has direct access: the stored access wins, its tunnel closes.
+        self.connector
+            .close_tunnel(&row.id, "the cluster switched to direct access");
+        self.forget_caches(&row.id);
         tracing::info!(cluster = %row.id, "cluster credentials rotated");
         let stored = self
             .store
@@ -547,7 +584,7 @@ fn warnings_json(access: &ClusterAccess) -> String {
     serde_json::to_string(&warnings).unwrap_or_else(|_| "[]".into())
 }
 
-fn preview_status(probe: &Probe, expiry: Option<i64>) -> ObservedStatus {
+pub(super) fn preview_status(probe: &Probe, expiry: Option<i64>) -> ObservedStatus {
     let board = StatusBoard::default();
     board.record("preview", Ok(probe), expiry)
 }

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod agent_manifest;
+mod agent_switch;
 pub mod connector;
 pub mod import;
 pub mod ownership;
@@ -310,6 +311,7 @@ impl ClusterCatalog {
             });
         }
         self.connector.forget(id);
+        self.connector.close_tunnel(id, "the cluster was detached");
         self.board.remove(id);
         for forget in &self.forget_hooks {
             forget(id);

@@ -802,6 +802,7 @@ type UpdateClusterCredentialsRequest struct {
 	//
 	//	*UpdateClusterCredentialsRequest_Kubeconfig
 	//	*UpdateClusterCredentialsRequest_Token
+	//	*UpdateClusterCredentialsRequest_Agent
 	Source           isUpdateClusterCredentialsRequest_Source `protobuf_oneof:"source"`
 	AllowInsecureTls bool                                     `protobuf:"varint,4,opt,name=allow_insecure_tls,json=allowInsecureTls,proto3" json:"allow_insecure_tls,omitempty"`
 	ValidateOnly     bool                                     `protobuf:"varint,5,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
@@ -871,6 +872,15 @@ func (x *UpdateClusterCredentialsRequest) GetToken() *TokenSource {
 	return nil
 }
 
+func (x *UpdateClusterCredentialsRequest) GetAgent() *AgentSource {
+	if x != nil {
+		if x, ok := x.Source.(*UpdateClusterCredentialsRequest_Agent); ok {
+			return x.Agent
+		}
+	}
+	return nil
+}
+
 func (x *UpdateClusterCredentialsRequest) GetAllowInsecureTls() bool {
 	if x != nil {
 		return x.AllowInsecureTls
@@ -897,9 +907,55 @@ type UpdateClusterCredentialsRequest_Token struct {
 	Token *TokenSource `protobuf:"bytes,3,opt,name=token,proto3,oneof"`
 }
 
+type UpdateClusterCredentialsRequest_Agent struct {
+	// Reach the cluster through its agent again (a cluster imported by agent that was switched
+	// to a kubeconfig or token): the stored access is removed once the agent's tunnel is up and
+	// reaches the same cluster.
+	Agent *AgentSource `protobuf:"bytes,6,opt,name=agent,proto3,oneof"`
+}
+
 func (*UpdateClusterCredentialsRequest_Kubeconfig) isUpdateClusterCredentialsRequest_Source() {}
 
 func (*UpdateClusterCredentialsRequest_Token) isUpdateClusterCredentialsRequest_Source() {}
+
+func (*UpdateClusterCredentialsRequest_Agent) isUpdateClusterCredentialsRequest_Source() {}
+
+// Reach a cluster through its registered agent (see CreateAgentRegistration). No fields yet.
+type AgentSource struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentSource) Reset() {
+	*x = AgentSource{}
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentSource) ProtoMessage() {}
+
+func (x *AgentSource) ProtoReflect() protoreflect.Message {
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentSource.ProtoReflect.Descriptor instead.
+func (*AgentSource) Descriptor() ([]byte, []int) {
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{13}
+}
 
 type UpdateClusterCredentialsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -910,7 +966,7 @@ type UpdateClusterCredentialsResponse struct {
 
 func (x *UpdateClusterCredentialsResponse) Reset() {
 	*x = UpdateClusterCredentialsResponse{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[13]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +978,7 @@ func (x *UpdateClusterCredentialsResponse) String() string {
 func (*UpdateClusterCredentialsResponse) ProtoMessage() {}
 
 func (x *UpdateClusterCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[13]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +991,7 @@ func (x *UpdateClusterCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateClusterCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{13}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateClusterCredentialsResponse) GetCluster() *Cluster {
@@ -957,7 +1013,7 @@ type UpgradeClusterRequest struct {
 
 func (x *UpgradeClusterRequest) Reset() {
 	*x = UpgradeClusterRequest{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[14]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1025,7 @@ func (x *UpgradeClusterRequest) String() string {
 func (*UpgradeClusterRequest) ProtoMessage() {}
 
 func (x *UpgradeClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[14]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1038,7 @@ func (x *UpgradeClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeClusterRequest.ProtoReflect.Descriptor instead.
 func (*UpgradeClusterRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{14}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpgradeClusterRequest) GetClusterId() string {
@@ -1015,7 +1071,7 @@ type UpgradeClusterResponse struct {
 
 func (x *UpgradeClusterResponse) Reset() {
 	*x = UpgradeClusterResponse{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[15]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1083,7 @@ func (x *UpgradeClusterResponse) String() string {
 func (*UpgradeClusterResponse) ProtoMessage() {}
 
 func (x *UpgradeClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[15]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1096,7 @@ func (x *UpgradeClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeClusterResponse.ProtoReflect.Descriptor instead.
 func (*UpgradeClusterResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{15}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpgradeClusterResponse) GetOperation() *Operation {
@@ -1065,7 +1121,7 @@ type DeleteClusterRequest struct {
 
 func (x *DeleteClusterRequest) Reset() {
 	*x = DeleteClusterRequest{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[16]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1133,7 @@ func (x *DeleteClusterRequest) String() string {
 func (*DeleteClusterRequest) ProtoMessage() {}
 
 func (x *DeleteClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[16]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1146,7 @@ func (x *DeleteClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteClusterRequest.ProtoReflect.Descriptor instead.
 func (*DeleteClusterRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{16}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteClusterRequest) GetClusterId() string {
@@ -1131,7 +1187,7 @@ type DeleteClusterResponse struct {
 
 func (x *DeleteClusterResponse) Reset() {
 	*x = DeleteClusterResponse{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[17]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1199,7 @@ func (x *DeleteClusterResponse) String() string {
 func (*DeleteClusterResponse) ProtoMessage() {}
 
 func (x *DeleteClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[17]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1212,7 @@ func (x *DeleteClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteClusterResponse.ProtoReflect.Descriptor instead.
 func (*DeleteClusterResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{17}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteClusterResponse) GetOperation() *Operation {
@@ -1174,7 +1230,7 @@ type ListProvidersRequest struct {
 
 func (x *ListProvidersRequest) Reset() {
 	*x = ListProvidersRequest{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[18]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1242,7 @@ func (x *ListProvidersRequest) String() string {
 func (*ListProvidersRequest) ProtoMessage() {}
 
 func (x *ListProvidersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[18]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1255,7 @@ func (x *ListProvidersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProvidersRequest.ProtoReflect.Descriptor instead.
 func (*ListProvidersRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{18}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{19}
 }
 
 type ListProvidersResponse struct {
@@ -1211,7 +1267,7 @@ type ListProvidersResponse struct {
 
 func (x *ListProvidersResponse) Reset() {
 	*x = ListProvidersResponse{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[19]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1279,7 @@ func (x *ListProvidersResponse) String() string {
 func (*ListProvidersResponse) ProtoMessage() {}
 
 func (x *ListProvidersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[19]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1292,7 @@ func (x *ListProvidersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProvidersResponse.ProtoReflect.Descriptor instead.
 func (*ListProvidersResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{19}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListProvidersResponse) GetProviders() []*Provider {
@@ -1259,7 +1315,7 @@ type Provider struct {
 
 func (x *Provider) Reset() {
 	*x = Provider{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[20]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1327,7 @@ func (x *Provider) String() string {
 func (*Provider) ProtoMessage() {}
 
 func (x *Provider) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[20]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1340,7 @@ func (x *Provider) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Provider.ProtoReflect.Descriptor instead.
 func (*Provider) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{20}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Provider) GetId() string {
@@ -1333,7 +1389,7 @@ type ProviderCapability struct {
 
 func (x *ProviderCapability) Reset() {
 	*x = ProviderCapability{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[21]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1401,7 @@ func (x *ProviderCapability) String() string {
 func (*ProviderCapability) ProtoMessage() {}
 
 func (x *ProviderCapability) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[21]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1414,7 @@ func (x *ProviderCapability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProviderCapability.ProtoReflect.Descriptor instead.
 func (*ProviderCapability) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{21}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ProviderCapability) GetCreateCluster() bool {
@@ -1466,7 +1522,7 @@ type ListVendorClustersRequest struct {
 
 func (x *ListVendorClustersRequest) Reset() {
 	*x = ListVendorClustersRequest{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[22]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1534,7 @@ func (x *ListVendorClustersRequest) String() string {
 func (*ListVendorClustersRequest) ProtoMessage() {}
 
 func (x *ListVendorClustersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[22]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1547,7 @@ func (x *ListVendorClustersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVendorClustersRequest.ProtoReflect.Descriptor instead.
 func (*ListVendorClustersRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{22}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListVendorClustersRequest) GetProvider() string {
@@ -1524,7 +1580,7 @@ type ListVendorClustersResponse struct {
 
 func (x *ListVendorClustersResponse) Reset() {
 	*x = ListVendorClustersResponse{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[23]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1592,7 @@ func (x *ListVendorClustersResponse) String() string {
 func (*ListVendorClustersResponse) ProtoMessage() {}
 
 func (x *ListVendorClustersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[23]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1605,7 @@ func (x *ListVendorClustersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVendorClustersResponse.ProtoReflect.Descriptor instead.
 func (*ListVendorClustersResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{23}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListVendorClustersResponse) GetClusters() []*VendorCluster {
@@ -1577,7 +1633,7 @@ type VendorCluster struct {
 
 func (x *VendorCluster) Reset() {
 	*x = VendorCluster{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[24]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1589,7 +1645,7 @@ func (x *VendorCluster) String() string {
 func (*VendorCluster) ProtoMessage() {}
 
 func (x *VendorCluster) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[24]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1602,7 +1658,7 @@ func (x *VendorCluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VendorCluster.ProtoReflect.Descriptor instead.
 func (*VendorCluster) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{24}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *VendorCluster) GetVendorClusterId() string {
@@ -1663,7 +1719,7 @@ type RegisterClusterRequest struct {
 
 func (x *RegisterClusterRequest) Reset() {
 	*x = RegisterClusterRequest{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[25]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1675,7 +1731,7 @@ func (x *RegisterClusterRequest) String() string {
 func (*RegisterClusterRequest) ProtoMessage() {}
 
 func (x *RegisterClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[25]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1688,7 +1744,7 @@ func (x *RegisterClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterClusterRequest.ProtoReflect.Descriptor instead.
 func (*RegisterClusterRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{25}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RegisterClusterRequest) GetClusterId() string {
@@ -1735,7 +1791,7 @@ type RegisterClusterResponse struct {
 
 func (x *RegisterClusterResponse) Reset() {
 	*x = RegisterClusterResponse{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[26]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1803,7 @@ func (x *RegisterClusterResponse) String() string {
 func (*RegisterClusterResponse) ProtoMessage() {}
 
 func (x *RegisterClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[26]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +1816,7 @@ func (x *RegisterClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterClusterResponse.ProtoReflect.Descriptor instead.
 func (*RegisterClusterResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{26}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RegisterClusterResponse) GetVendorClusterId() string {
@@ -1813,7 +1869,7 @@ type CreateAgentRegistrationRequest struct {
 
 func (x *CreateAgentRegistrationRequest) Reset() {
 	*x = CreateAgentRegistrationRequest{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[27]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +1881,7 @@ func (x *CreateAgentRegistrationRequest) String() string {
 func (*CreateAgentRegistrationRequest) ProtoMessage() {}
 
 func (x *CreateAgentRegistrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[27]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +1894,7 @@ func (x *CreateAgentRegistrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAgentRegistrationRequest.ProtoReflect.Descriptor instead.
 func (*CreateAgentRegistrationRequest) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{27}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateAgentRegistrationRequest) GetClusterId() string {
@@ -1905,14 +1961,18 @@ type CreateAgentRegistrationResponse struct {
 	RegistrationToken string                 `protobuf:"bytes,2,opt,name=registration_token,json=registrationToken,proto3" json:"registration_token,omitempty"`
 	ExpireTime        *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	// The YAML to apply in the cluster (`kubectl apply -f -`).
-	Manifest      string `protobuf:"bytes,4,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	Manifest string `protobuf:"bytes,4,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	// The same manifest at an unguessable URL on this server (`kubectl apply -f <url>`), served
+	// until the registration token is used or expires, then 404. It holds the token: keep it as
+	// secret as the token.
+	ManifestUrl   string `protobuf:"bytes,5,opt,name=manifest_url,json=manifestUrl,proto3" json:"manifest_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateAgentRegistrationResponse) Reset() {
 	*x = CreateAgentRegistrationResponse{}
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[28]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +1984,7 @@ func (x *CreateAgentRegistrationResponse) String() string {
 func (*CreateAgentRegistrationResponse) ProtoMessage() {}
 
 func (x *CreateAgentRegistrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[28]
+	mi := &file_flotilla_v1_cluster_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +1997,7 @@ func (x *CreateAgentRegistrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAgentRegistrationResponse.ProtoReflect.Descriptor instead.
 func (*CreateAgentRegistrationResponse) Descriptor() ([]byte, []int) {
-	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{28}
+	return file_flotilla_v1_cluster_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateAgentRegistrationResponse) GetCluster() *Cluster {
@@ -1964,6 +2024,13 @@ func (x *CreateAgentRegistrationResponse) GetExpireTime() *timestamppb.Timestamp
 func (x *CreateAgentRegistrationResponse) GetManifest() string {
 	if x != nil {
 		return x.Manifest
+	}
+	return ""
+}
+
+func (x *CreateAgentRegistrationResponse) GetManifestUrl() string {
+	if x != nil {
+		return x.ManifestUrl
 	}
 	return ""
 }
@@ -2033,17 +2100,19 @@ const file_flotilla_v1_cluster_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"G\n" +
 	"\x15UpdateClusterResponse\x12.\n" +
-	"\acluster\x18\x01 \x01(\v2\x14.flotilla.v1.ClusterR\acluster\"\x90\x02\n" +
+	"\acluster\x18\x01 \x01(\v2\x14.flotilla.v1.ClusterR\acluster\"\xc2\x02\n" +
 	"\x1fUpdateClusterCredentialsRequest\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12?\n" +
 	"\n" +
 	"kubeconfig\x18\x02 \x01(\v2\x1d.flotilla.v1.KubeconfigSourceH\x00R\n" +
 	"kubeconfig\x120\n" +
-	"\x05token\x18\x03 \x01(\v2\x18.flotilla.v1.TokenSourceH\x00R\x05token\x12,\n" +
+	"\x05token\x18\x03 \x01(\v2\x18.flotilla.v1.TokenSourceH\x00R\x05token\x120\n" +
+	"\x05agent\x18\x06 \x01(\v2\x18.flotilla.v1.AgentSourceH\x00R\x05agent\x12,\n" +
 	"\x12allow_insecure_tls\x18\x04 \x01(\bR\x10allowInsecureTls\x12#\n" +
 	"\rvalidate_only\x18\x05 \x01(\bR\fvalidateOnlyB\b\n" +
-	"\x06source\"R\n" +
+	"\x06source\"\r\n" +
+	"\vAgentSource\"R\n" +
 	" UpdateClusterCredentialsResponse\x12.\n" +
 	"\acluster\x18\x01 \x01(\v2\x14.flotilla.v1.ClusterR\acluster\"\x84\x01\n" +
 	"\x15UpgradeClusterRequest\x12\x1d\n" +
@@ -2126,13 +2195,14 @@ const file_flotilla_v1_cluster_service_proto_rawDesc = "" +
 	"ttlSeconds\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd9\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x01\n" +
 	"\x1fCreateAgentRegistrationResponse\x12.\n" +
 	"\acluster\x18\x01 \x01(\v2\x14.flotilla.v1.ClusterR\acluster\x12-\n" +
 	"\x12registration_token\x18\x02 \x01(\tR\x11registrationToken\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"expireTime\x12\x1a\n" +
-	"\bmanifest\x18\x04 \x01(\tR\bmanifest2\xfb\b\n" +
+	"\bmanifest\x18\x04 \x01(\tR\bmanifest\x12!\n" +
+	"\fmanifest_url\x18\x05 \x01(\tR\vmanifestUrl2\xfb\b\n" +
 	"\x0eClusterService\x12V\n" +
 	"\rImportCluster\x12!.flotilla.v1.ImportClusterRequest\x1a\".flotilla.v1.ImportClusterResponse\x12V\n" +
 	"\rCreateCluster\x12!.flotilla.v1.CreateClusterRequest\x1a\".flotilla.v1.CreateClusterResponse\x12M\n" +
@@ -2161,7 +2231,7 @@ func file_flotilla_v1_cluster_service_proto_rawDescGZIP() []byte {
 	return file_flotilla_v1_cluster_service_proto_rawDescData
 }
 
-var file_flotilla_v1_cluster_service_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_flotilla_v1_cluster_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_flotilla_v1_cluster_service_proto_goTypes = []any{
 	(*ImportClusterRequest)(nil),             // 0: flotilla.v1.ImportClusterRequest
 	(*KubeconfigSource)(nil),                 // 1: flotilla.v1.KubeconfigSource
@@ -2176,85 +2246,87 @@ var file_flotilla_v1_cluster_service_proto_goTypes = []any{
 	(*UpdateClusterRequest)(nil),             // 10: flotilla.v1.UpdateClusterRequest
 	(*UpdateClusterResponse)(nil),            // 11: flotilla.v1.UpdateClusterResponse
 	(*UpdateClusterCredentialsRequest)(nil),  // 12: flotilla.v1.UpdateClusterCredentialsRequest
-	(*UpdateClusterCredentialsResponse)(nil), // 13: flotilla.v1.UpdateClusterCredentialsResponse
-	(*UpgradeClusterRequest)(nil),            // 14: flotilla.v1.UpgradeClusterRequest
-	(*UpgradeClusterResponse)(nil),           // 15: flotilla.v1.UpgradeClusterResponse
-	(*DeleteClusterRequest)(nil),             // 16: flotilla.v1.DeleteClusterRequest
-	(*DeleteClusterResponse)(nil),            // 17: flotilla.v1.DeleteClusterResponse
-	(*ListProvidersRequest)(nil),             // 18: flotilla.v1.ListProvidersRequest
-	(*ListProvidersResponse)(nil),            // 19: flotilla.v1.ListProvidersResponse
-	(*Provider)(nil),                         // 20: flotilla.v1.Provider
-	(*ProviderCapability)(nil),               // 21: flotilla.v1.ProviderCapability
-	(*ListVendorClustersRequest)(nil),        // 22: flotilla.v1.ListVendorClustersRequest
-	(*ListVendorClustersResponse)(nil),       // 23: flotilla.v1.ListVendorClustersResponse
-	(*VendorCluster)(nil),                    // 24: flotilla.v1.VendorCluster
-	(*RegisterClusterRequest)(nil),           // 25: flotilla.v1.RegisterClusterRequest
-	(*RegisterClusterResponse)(nil),          // 26: flotilla.v1.RegisterClusterResponse
-	(*CreateAgentRegistrationRequest)(nil),   // 27: flotilla.v1.CreateAgentRegistrationRequest
-	(*CreateAgentRegistrationResponse)(nil),  // 28: flotilla.v1.CreateAgentRegistrationResponse
-	nil,                                      // 29: flotilla.v1.ImportClusterRequest.LabelsEntry
-	nil,                                      // 30: flotilla.v1.CreateAgentRegistrationRequest.LabelsEntry
-	(KubeAccessMode)(0),                      // 31: flotilla.v1.KubeAccessMode
-	(*Cluster)(nil),                          // 32: flotilla.v1.Cluster
-	(*ClusterSpec)(nil),                      // 33: flotilla.v1.ClusterSpec
-	(*Operation)(nil),                        // 34: flotilla.v1.Operation
-	(*fieldmaskpb.FieldMask)(nil),            // 35: google.protobuf.FieldMask
-	(*timestamppb.Timestamp)(nil),            // 36: google.protobuf.Timestamp
+	(*AgentSource)(nil),                      // 13: flotilla.v1.AgentSource
+	(*UpdateClusterCredentialsResponse)(nil), // 14: flotilla.v1.UpdateClusterCredentialsResponse
+	(*UpgradeClusterRequest)(nil),            // 15: flotilla.v1.UpgradeClusterRequest
+	(*UpgradeClusterResponse)(nil),           // 16: flotilla.v1.UpgradeClusterResponse
+	(*DeleteClusterRequest)(nil),             // 17: flotilla.v1.DeleteClusterRequest
+	(*DeleteClusterResponse)(nil),            // 18: flotilla.v1.DeleteClusterResponse
+	(*ListProvidersRequest)(nil),             // 19: flotilla.v1.ListProvidersRequest
+	(*ListProvidersResponse)(nil),            // 20: flotilla.v1.ListProvidersResponse
+	(*Provider)(nil),                         // 21: flotilla.v1.Provider
+	(*ProviderCapability)(nil),               // 22: flotilla.v1.ProviderCapability
+	(*ListVendorClustersRequest)(nil),        // 23: flotilla.v1.ListVendorClustersRequest
+	(*ListVendorClustersResponse)(nil),       // 24: flotilla.v1.ListVendorClustersResponse
+	(*VendorCluster)(nil),                    // 25: flotilla.v1.VendorCluster
+	(*RegisterClusterRequest)(nil),           // 26: flotilla.v1.RegisterClusterRequest
+	(*RegisterClusterResponse)(nil),          // 27: flotilla.v1.RegisterClusterResponse
+	(*CreateAgentRegistrationRequest)(nil),   // 28: flotilla.v1.CreateAgentRegistrationRequest
+	(*CreateAgentRegistrationResponse)(nil),  // 29: flotilla.v1.CreateAgentRegistrationResponse
+	nil,                                      // 30: flotilla.v1.ImportClusterRequest.LabelsEntry
+	nil,                                      // 31: flotilla.v1.CreateAgentRegistrationRequest.LabelsEntry
+	(KubeAccessMode)(0),                      // 32: flotilla.v1.KubeAccessMode
+	(*Cluster)(nil),                          // 33: flotilla.v1.Cluster
+	(*ClusterSpec)(nil),                      // 34: flotilla.v1.ClusterSpec
+	(*Operation)(nil),                        // 35: flotilla.v1.Operation
+	(*fieldmaskpb.FieldMask)(nil),            // 36: google.protobuf.FieldMask
+	(*timestamppb.Timestamp)(nil),            // 37: google.protobuf.Timestamp
 }
 var file_flotilla_v1_cluster_service_proto_depIdxs = []int32{
-	29, // 0: flotilla.v1.ImportClusterRequest.labels:type_name -> flotilla.v1.ImportClusterRequest.LabelsEntry
+	30, // 0: flotilla.v1.ImportClusterRequest.labels:type_name -> flotilla.v1.ImportClusterRequest.LabelsEntry
 	1,  // 1: flotilla.v1.ImportClusterRequest.kubeconfig:type_name -> flotilla.v1.KubeconfigSource
 	2,  // 2: flotilla.v1.ImportClusterRequest.token:type_name -> flotilla.v1.TokenSource
-	31, // 3: flotilla.v1.ImportClusterRequest.kube_access_mode:type_name -> flotilla.v1.KubeAccessMode
-	32, // 4: flotilla.v1.ImportClusterResponse.cluster:type_name -> flotilla.v1.Cluster
-	33, // 5: flotilla.v1.CreateClusterRequest.spec:type_name -> flotilla.v1.ClusterSpec
-	34, // 6: flotilla.v1.CreateClusterResponse.operation:type_name -> flotilla.v1.Operation
-	32, // 7: flotilla.v1.CreateClusterResponse.cluster:type_name -> flotilla.v1.Cluster
-	32, // 8: flotilla.v1.GetClusterResponse.cluster:type_name -> flotilla.v1.Cluster
-	32, // 9: flotilla.v1.ListClustersResponse.clusters:type_name -> flotilla.v1.Cluster
-	32, // 10: flotilla.v1.UpdateClusterRequest.cluster:type_name -> flotilla.v1.Cluster
-	35, // 11: flotilla.v1.UpdateClusterRequest.update_mask:type_name -> google.protobuf.FieldMask
-	32, // 12: flotilla.v1.UpdateClusterResponse.cluster:type_name -> flotilla.v1.Cluster
+	32, // 3: flotilla.v1.ImportClusterRequest.kube_access_mode:type_name -> flotilla.v1.KubeAccessMode
+	33, // 4: flotilla.v1.ImportClusterResponse.cluster:type_name -> flotilla.v1.Cluster
+	34, // 5: flotilla.v1.CreateClusterRequest.spec:type_name -> flotilla.v1.ClusterSpec
+	35, // 6: flotilla.v1.CreateClusterResponse.operation:type_name -> flotilla.v1.Operation
+	33, // 7: flotilla.v1.CreateClusterResponse.cluster:type_name -> flotilla.v1.Cluster
+	33, // 8: flotilla.v1.GetClusterResponse.cluster:type_name -> flotilla.v1.Cluster
+	33, // 9: flotilla.v1.ListClustersResponse.clusters:type_name -> flotilla.v1.Cluster
+	33, // 10: flotilla.v1.UpdateClusterRequest.cluster:type_name -> flotilla.v1.Cluster
+	36, // 11: flotilla.v1.UpdateClusterRequest.update_mask:type_name -> google.protobuf.FieldMask
+	33, // 12: flotilla.v1.UpdateClusterResponse.cluster:type_name -> flotilla.v1.Cluster
 	1,  // 13: flotilla.v1.UpdateClusterCredentialsRequest.kubeconfig:type_name -> flotilla.v1.KubeconfigSource
 	2,  // 14: flotilla.v1.UpdateClusterCredentialsRequest.token:type_name -> flotilla.v1.TokenSource
-	32, // 15: flotilla.v1.UpdateClusterCredentialsResponse.cluster:type_name -> flotilla.v1.Cluster
-	34, // 16: flotilla.v1.UpgradeClusterResponse.operation:type_name -> flotilla.v1.Operation
-	34, // 17: flotilla.v1.DeleteClusterResponse.operation:type_name -> flotilla.v1.Operation
-	20, // 18: flotilla.v1.ListProvidersResponse.providers:type_name -> flotilla.v1.Provider
-	21, // 19: flotilla.v1.Provider.capability:type_name -> flotilla.v1.ProviderCapability
-	24, // 20: flotilla.v1.ListVendorClustersResponse.clusters:type_name -> flotilla.v1.VendorCluster
-	30, // 21: flotilla.v1.CreateAgentRegistrationRequest.labels:type_name -> flotilla.v1.CreateAgentRegistrationRequest.LabelsEntry
-	32, // 22: flotilla.v1.CreateAgentRegistrationResponse.cluster:type_name -> flotilla.v1.Cluster
-	36, // 23: flotilla.v1.CreateAgentRegistrationResponse.expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 24: flotilla.v1.ClusterService.ImportCluster:input_type -> flotilla.v1.ImportClusterRequest
-	4,  // 25: flotilla.v1.ClusterService.CreateCluster:input_type -> flotilla.v1.CreateClusterRequest
-	6,  // 26: flotilla.v1.ClusterService.GetCluster:input_type -> flotilla.v1.GetClusterRequest
-	8,  // 27: flotilla.v1.ClusterService.ListClusters:input_type -> flotilla.v1.ListClustersRequest
-	10, // 28: flotilla.v1.ClusterService.UpdateCluster:input_type -> flotilla.v1.UpdateClusterRequest
-	12, // 29: flotilla.v1.ClusterService.UpdateClusterCredentials:input_type -> flotilla.v1.UpdateClusterCredentialsRequest
-	14, // 30: flotilla.v1.ClusterService.UpgradeCluster:input_type -> flotilla.v1.UpgradeClusterRequest
-	16, // 31: flotilla.v1.ClusterService.DeleteCluster:input_type -> flotilla.v1.DeleteClusterRequest
-	18, // 32: flotilla.v1.ClusterService.ListProviders:input_type -> flotilla.v1.ListProvidersRequest
-	22, // 33: flotilla.v1.ClusterService.ListVendorClusters:input_type -> flotilla.v1.ListVendorClustersRequest
-	25, // 34: flotilla.v1.ClusterService.RegisterCluster:input_type -> flotilla.v1.RegisterClusterRequest
-	27, // 35: flotilla.v1.ClusterService.CreateAgentRegistration:input_type -> flotilla.v1.CreateAgentRegistrationRequest
-	3,  // 36: flotilla.v1.ClusterService.ImportCluster:output_type -> flotilla.v1.ImportClusterResponse
-	5,  // 37: flotilla.v1.ClusterService.CreateCluster:output_type -> flotilla.v1.CreateClusterResponse
-	7,  // 38: flotilla.v1.ClusterService.GetCluster:output_type -> flotilla.v1.GetClusterResponse
-	9,  // 39: flotilla.v1.ClusterService.ListClusters:output_type -> flotilla.v1.ListClustersResponse
-	11, // 40: flotilla.v1.ClusterService.UpdateCluster:output_type -> flotilla.v1.UpdateClusterResponse
-	13, // 41: flotilla.v1.ClusterService.UpdateClusterCredentials:output_type -> flotilla.v1.UpdateClusterCredentialsResponse
-	15, // 42: flotilla.v1.ClusterService.UpgradeCluster:output_type -> flotilla.v1.UpgradeClusterResponse
-	17, // 43: flotilla.v1.ClusterService.DeleteCluster:output_type -> flotilla.v1.DeleteClusterResponse
-	19, // 44: flotilla.v1.ClusterService.ListProviders:output_type -> flotilla.v1.ListProvidersResponse
-	23, // 45: flotilla.v1.ClusterService.ListVendorClusters:output_type -> flotilla.v1.ListVendorClustersResponse
-	26, // 46: flotilla.v1.ClusterService.RegisterCluster:output_type -> flotilla.v1.RegisterClusterResponse
-	28, // 47: flotilla.v1.ClusterService.CreateAgentRegistration:output_type -> flotilla.v1.CreateAgentRegistrationResponse
-	36, // [36:48] is the sub-list for method output_type
-	24, // [24:36] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	13, // 15: flotilla.v1.UpdateClusterCredentialsRequest.agent:type_name -> flotilla.v1.AgentSource
+	33, // 16: flotilla.v1.UpdateClusterCredentialsResponse.cluster:type_name -> flotilla.v1.Cluster
+	35, // 17: flotilla.v1.UpgradeClusterResponse.operation:type_name -> flotilla.v1.Operation
+	35, // 18: flotilla.v1.DeleteClusterResponse.operation:type_name -> flotilla.v1.Operation
+	21, // 19: flotilla.v1.ListProvidersResponse.providers:type_name -> flotilla.v1.Provider
+	22, // 20: flotilla.v1.Provider.capability:type_name -> flotilla.v1.ProviderCapability
+	25, // 21: flotilla.v1.ListVendorClustersResponse.clusters:type_name -> flotilla.v1.VendorCluster
+	31, // 22: flotilla.v1.CreateAgentRegistrationRequest.labels:type_name -> flotilla.v1.CreateAgentRegistrationRequest.LabelsEntry
+	33, // 23: flotilla.v1.CreateAgentRegistrationResponse.cluster:type_name -> flotilla.v1.Cluster
+	37, // 24: flotilla.v1.CreateAgentRegistrationResponse.expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 25: flotilla.v1.ClusterService.ImportCluster:input_type -> flotilla.v1.ImportClusterRequest
+	4,  // 26: flotilla.v1.ClusterService.CreateCluster:input_type -> flotilla.v1.CreateClusterRequest
+	6,  // 27: flotilla.v1.ClusterService.GetCluster:input_type -> flotilla.v1.GetClusterRequest
+	8,  // 28: flotilla.v1.ClusterService.ListClusters:input_type -> flotilla.v1.ListClustersRequest
+	10, // 29: flotilla.v1.ClusterService.UpdateCluster:input_type -> flotilla.v1.UpdateClusterRequest
+	12, // 30: flotilla.v1.ClusterService.UpdateClusterCredentials:input_type -> flotilla.v1.UpdateClusterCredentialsRequest
+	15, // 31: flotilla.v1.ClusterService.UpgradeCluster:input_type -> flotilla.v1.UpgradeClusterRequest
+	17, // 32: flotilla.v1.ClusterService.DeleteCluster:input_type -> flotilla.v1.DeleteClusterRequest
+	19, // 33: flotilla.v1.ClusterService.ListProviders:input_type -> flotilla.v1.ListProvidersRequest
+	23, // 34: flotilla.v1.ClusterService.ListVendorClusters:input_type -> flotilla.v1.ListVendorClustersRequest
+	26, // 35: flotilla.v1.ClusterService.RegisterCluster:input_type -> flotilla.v1.RegisterClusterRequest
+	28, // 36: flotilla.v1.ClusterService.CreateAgentRegistration:input_type -> flotilla.v1.CreateAgentRegistrationRequest
+	3,  // 37: flotilla.v1.ClusterService.ImportCluster:output_type -> flotilla.v1.ImportClusterResponse
+	5,  // 38: flotilla.v1.ClusterService.CreateCluster:output_type -> flotilla.v1.CreateClusterResponse
+	7,  // 39: flotilla.v1.ClusterService.GetCluster:output_type -> flotilla.v1.GetClusterResponse
+	9,  // 40: flotilla.v1.ClusterService.ListClusters:output_type -> flotilla.v1.ListClustersResponse
+	11, // 41: flotilla.v1.ClusterService.UpdateCluster:output_type -> flotilla.v1.UpdateClusterResponse
+	14, // 42: flotilla.v1.ClusterService.UpdateClusterCredentials:output_type -> flotilla.v1.UpdateClusterCredentialsResponse
+	16, // 43: flotilla.v1.ClusterService.UpgradeCluster:output_type -> flotilla.v1.UpgradeClusterResponse
+	18, // 44: flotilla.v1.ClusterService.DeleteCluster:output_type -> flotilla.v1.DeleteClusterResponse
+	20, // 45: flotilla.v1.ClusterService.ListProviders:output_type -> flotilla.v1.ListProvidersResponse
+	24, // 46: flotilla.v1.ClusterService.ListVendorClusters:output_type -> flotilla.v1.ListVendorClustersResponse
+	27, // 47: flotilla.v1.ClusterService.RegisterCluster:output_type -> flotilla.v1.RegisterClusterResponse
+	29, // 48: flotilla.v1.ClusterService.CreateAgentRegistration:output_type -> flotilla.v1.CreateAgentRegistrationResponse
+	37, // [37:49] is the sub-list for method output_type
+	25, // [25:37] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_flotilla_v1_cluster_service_proto_init() }
@@ -2271,6 +2343,7 @@ func file_flotilla_v1_cluster_service_proto_init() {
 	file_flotilla_v1_cluster_service_proto_msgTypes[12].OneofWrappers = []any{
 		(*UpdateClusterCredentialsRequest_Kubeconfig)(nil),
 		(*UpdateClusterCredentialsRequest_Token)(nil),
+		(*UpdateClusterCredentialsRequest_Agent)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2278,7 +2351,7 @@ func file_flotilla_v1_cluster_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flotilla_v1_cluster_service_proto_rawDesc), len(file_flotilla_v1_cluster_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -77,10 +77,13 @@ type ClusterServiceClient interface {
 	// impersonation mode cannot be set up.
 	UpdateCluster(ctx context.Context, in *UpdateClusterRequest, opts ...grpc.CallOption) (*UpdateClusterResponse, error)
 	// Replaces the credentials used to reach the cluster. They must reach the same cluster
-	// (same kube-system UID).
+	// (same kube-system UID). A cluster imported by agent can switch to a kubeconfig or token (its
+	// tunnel is closed) and back to its agent (source agent).
 	//
 	// Errors: INVALID_ARGUMENT naming the field (cluster_id, source, source.kubeconfig,
 	// source.token.server, source.token.bearer_token, allow_insecure_tls); NOT_FOUND (NOT_FOUND);
+	// FAILED_PRECONDITION (NO_AGENT) for source agent when the cluster has no registered agent,
+	// UNAVAILABLE (AGENT_NOT_CONNECTED) when its agent is not connected to this server;
 	// FAILED_PRECONDITION (DIFFERENT_CLUSTER) when the credentials reach another cluster, or with the
 	// connect reasons ImportCluster lists; UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT); ABORTED
 	// (CONFLICT) when the cluster was deleted meanwhile.
@@ -302,10 +305,13 @@ type ClusterServiceServer interface {
 	// impersonation mode cannot be set up.
 	UpdateCluster(context.Context, *UpdateClusterRequest) (*UpdateClusterResponse, error)
 	// Replaces the credentials used to reach the cluster. They must reach the same cluster
-	// (same kube-system UID).
+	// (same kube-system UID). A cluster imported by agent can switch to a kubeconfig or token (its
+	// tunnel is closed) and back to its agent (source agent).
 	//
 	// Errors: INVALID_ARGUMENT naming the field (cluster_id, source, source.kubeconfig,
 	// source.token.server, source.token.bearer_token, allow_insecure_tls); NOT_FOUND (NOT_FOUND);
+	// FAILED_PRECONDITION (NO_AGENT) for source agent when the cluster has no registered agent,
+	// UNAVAILABLE (AGENT_NOT_CONNECTED) when its agent is not connected to this server;
 	// FAILED_PRECONDITION (DIFFERENT_CLUSTER) when the credentials reach another cluster, or with the
 	// connect reasons ImportCluster lists; UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT); ABORTED
 	// (CONFLICT) when the cluster was deleted meanwhile.

@@ -405,6 +405,7 @@ class UpdateClusterCredentialsRequest(_message.Message):
     CLUSTER_ID_FIELD_NUMBER: _builtins.int
     KUBECONFIG_FIELD_NUMBER: _builtins.int
     TOKEN_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
     ALLOW_INSECURE_TLS_FIELD_NUMBER: _builtins.int
     VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     cluster_id: _builtins.str
@@ -414,24 +415,49 @@ class UpdateClusterCredentialsRequest(_message.Message):
     def kubeconfig(self) -> Global___KubeconfigSource: ...
     @_builtins.property
     def token(self) -> Global___TokenSource: ...
+    @_builtins.property
+    def agent(self) -> Global___AgentSource:
+        """Reach the cluster through its agent again (a cluster imported by agent that was switched
+        to a kubeconfig or token): the stored access is removed once the agent's tunnel is up and
+        reaches the same cluster.
+        """
+
     def __init__(
         self,
         *,
         cluster_id: _builtins.str = ...,
         kubeconfig: Global___KubeconfigSource | None = ...,
         token: Global___TokenSource | None = ...,
+        agent: Global___AgentSource | None = ...,
         allow_insecure_tls: _builtins.bool = ...,
         validate_only: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["kubeconfig", b"kubeconfig", "source", b"source", "token", b"token"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "kubeconfig", b"kubeconfig", "source", b"source", "token", b"token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_insecure_tls", b"allow_insecure_tls", "cluster_id", b"cluster_id", "kubeconfig", b"kubeconfig", "source", b"source", "token", b"token", "validate_only", b"validate_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "allow_insecure_tls", b"allow_insecure_tls", "cluster_id", b"cluster_id", "kubeconfig", b"kubeconfig", "source", b"source", "token", b"token", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["kubeconfig", "token"]  # noqa: Y015
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["kubeconfig", "token", "agent"]  # noqa: Y015
     _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
 
 Global___UpdateClusterCredentialsRequest: _TypeAlias = UpdateClusterCredentialsRequest  # noqa: Y015
+
+@_typing.final
+class AgentSource(_message.Message):
+    """Reach a cluster through its registered agent (see CreateAgentRegistration). No fields yet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentSource: _TypeAlias = AgentSource  # noqa: Y015
 
 @_typing.final
 class UpdateClusterCredentialsResponse(_message.Message):
@@ -908,10 +934,16 @@ class CreateAgentRegistrationResponse(_message.Message):
     REGISTRATION_TOKEN_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     MANIFEST_FIELD_NUMBER: _builtins.int
+    MANIFEST_URL_FIELD_NUMBER: _builtins.int
     registration_token: _builtins.str
     """The one-time registration token, shown once (also inside the manifest's Secret)."""
     manifest: _builtins.str
     """The YAML to apply in the cluster (`kubectl apply -f -`)."""
+    manifest_url: _builtins.str
+    """The same manifest at an unguessable URL on this server (`kubectl apply -f <url>`), served
+    until the registration token is used or expires, then 404. It holds the token: keep it as
+    secret as the token.
+    """
     @_builtins.property
     def cluster(self) -> _cluster_pb2.Cluster:
         """The new cluster, in state WAITING_FOR_AGENT."""
@@ -925,10 +957,11 @@ class CreateAgentRegistrationResponse(_message.Message):
         registration_token: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         manifest: _builtins.str = ...,
+        manifest_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "expire_time", b"expire_time", "manifest", b"manifest", "registration_token", b"registration_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "expire_time", b"expire_time", "manifest", b"manifest", "manifest_url", b"manifest_url", "registration_token", b"registration_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

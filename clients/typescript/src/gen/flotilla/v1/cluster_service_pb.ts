@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flotilla/v1/cluster_service.proto.
  */
 export const file_flotilla_v1_cluster_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFmbG90aWxsYS92MS9jbHVzdGVyX3NlcnZpY2UucHJvdG8SC2Zsb3RpbGxhLnYxIpgDChRJbXBvcnRDbHVzdGVyUmVxdWVzdBISCgpjbHVzdGVyX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRI9CgZsYWJlbHMYAyADKAsyLS5mbG90aWxsYS52MS5JbXBvcnRDbHVzdGVyUmVxdWVzdC5MYWJlbHNFbnRyeRIzCgprdWJlY29uZmlnGAQgASgLMh0uZmxvdGlsbGEudjEuS3ViZWNvbmZpZ1NvdXJjZUgAEikKBXRva2VuGAUgASgLMhguZmxvdGlsbGEudjEuVG9rZW5Tb3VyY2VIABIaChJhbGxvd19pbnNlY3VyZV90bHMYBiABKAgSFQoNdmFsaWRhdGVfb25seRgHIAEoCBI1ChBrdWJlX2FjY2Vzc19tb2RlGAggASgOMhsuZmxvdGlsbGEudjEuS3ViZUFjY2Vzc01vZGUSFAoMaW5zdGFsbF9yYmFjGAkgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCAoGc291cmNlIjcKEEt1YmVjb25maWdTb3VyY2USEgoKa3ViZWNvbmZpZxgBIAEoDBIPCgdjb250ZXh0GAIgASgJIkMKC1Rva2VuU291cmNlEg4KBnNlcnZlchgBIAEoCRIUCgxiZWFyZXJfdG9rZW4YAiABKAkSDgoGY2FfcGVtGAMgASgJIj4KFUltcG9ydENsdXN0ZXJSZXNwb25zZRIlCgdjbHVzdGVyGAEgASgLMhQuZmxvdGlsbGEudjEuQ2x1c3RlciKPAQoUQ3JlYXRlQ2x1c3RlclJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRImCgRzcGVjGAMgASgLMhguZmxvdGlsbGEudjEuQ2x1c3RlclNwZWMSEgoKcmVxdWVzdF9pZBgEIAEoCRIVCg12YWxpZGF0ZV9vbmx5GAUgASgIImkKFUNyZWF0ZUNsdXN0ZXJSZXNwb25zZRIpCglvcGVyYXRpb24YASABKAsyFi5mbG90aWxsYS52MS5PcGVyYXRpb24SJQoHY2x1c3RlchgCIAEoCzIULmZsb3RpbGxhLnYxLkNsdXN0ZXIiJwoRR2V0Q2x1c3RlclJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCSI7ChJHZXRDbHVzdGVyUmVzcG9uc2USJQoHY2x1c3RlchgBIAEoCzIULmZsb3RpbGxhLnYxLkNsdXN0ZXIiXgoTTGlzdENsdXN0ZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZmaWx0ZXIYAyABKAkSEAoIb3JkZXJfYnkYBCABKAkiawoUTGlzdENsdXN0ZXJzUmVzcG9uc2USJgoIY2x1c3RlcnMYASADKAsyFC5mbG90aWxsYS52MS5DbHVzdGVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFIm4KFFVwZGF0ZUNsdXN0ZXJSZXF1ZXN0EiUKB2NsdXN0ZXIYASABKAsyFC5mbG90aWxsYS52MS5DbHVzdGVyEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI+ChVVcGRhdGVDbHVzdGVyUmVzcG9uc2USJQoHY2x1c3RlchgBIAEoCzIULmZsb3RpbGxhLnYxLkNsdXN0ZXIi0gEKH1VwZGF0ZUNsdXN0ZXJDcmVkZW50aWFsc1JlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIzCgprdWJlY29uZmlnGAIgASgLMh0uZmxvdGlsbGEudjEuS3ViZWNvbmZpZ1NvdXJjZUgAEikKBXRva2VuGAMgASgLMhguZmxvdGlsbGEudjEuVG9rZW5Tb3VyY2VIABIaChJhbGxvd19pbnNlY3VyZV90bHMYBCABKAgSFQoNdmFsaWRhdGVfb25seRgFIAEoCEIICgZzb3VyY2UiSQogVXBkYXRlQ2x1c3RlckNyZWRlbnRpYWxzUmVzcG9uc2USJQoHY2x1c3RlchgBIAEoCzIULmZsb3RpbGxhLnYxLkNsdXN0ZXIiWwoVVXBncmFkZUNsdXN0ZXJSZXF1ZXN0EhIKCmNsdXN0ZXJfaWQYASABKAkSGgoSa3ViZXJuZXRlc192ZXJzaW9uGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkiQwoWVXBncmFkZUNsdXN0ZXJSZXNwb25zZRIpCglvcGVyYXRpb24YASABKAsyFi5mbG90aWxsYS52MS5PcGVyYXRpb24iXQoURGVsZXRlQ2x1c3RlclJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIPCgdkZXN0cm95GAIgASgIEhIKCnJlcXVlc3RfaWQYAyABKAkSDAoEZXRhZxgEIAEoCSJCChVEZWxldGVDbHVzdGVyUmVzcG9uc2USKQoJb3BlcmF0aW9uGAEgASgLMhYuZmxvdGlsbGEudjEuT3BlcmF0aW9uIhYKFExpc3RQcm92aWRlcnNSZXF1ZXN0IkEKFUxpc3RQcm92aWRlcnNSZXNwb25zZRIoCglwcm92aWRlcnMYASADKAsyFS5mbG90aWxsYS52MS5Qcm92aWRlciJhCghQcm92aWRlchIKCgJpZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSMwoKY2FwYWJpbGl0eRgDIAEoCzIfLmZsb3RpbGxhLnYxLlByb3ZpZGVyQ2FwYWJpbGl0eSL1AgoSUHJvdmlkZXJDYXBhYmlsaXR5EhYKDmNyZWF0ZV9jbHVzdGVyGAEgASgIEhYKDmRlbGV0ZV9jbHVzdGVyGAIgASgIEhcKD3VwZ3JhZGVfY2x1c3RlchgDIAEoCBIYChBmZXRjaF9rdWJlY29uZmlnGAQgASgIEhcKD2xpc3Rfbm9kZV9wb29scxgFIAEoCBIYChBjcmVhdGVfbm9kZV9wb29sGAYgASgIEhgKEHJlc2l6ZV9ub2RlX3Bvb2wYByABKAgSGAoQZGVsZXRlX25vZGVfcG9vbBgIIAEoCBIdChVub2RlX3Bvb2xfYXV0b3NjYWxpbmcYCSABKAgSHgoWYWRkX2V4aXN0aW5nX2luc3RhbmNlcxgKIAEoCBIUCgxyZW1vdmVfbm9kZXMYCyABKAgSHgoWbXV0YWJsZV9jbHVzdGVyX2ZpZWxkcxgMIAMoCRIgChhtdXRhYmxlX25vZGVfcG9vbF9maWVsZHMYDSADKAkiVAoZTGlzdFZlbmRvckNsdXN0ZXJzUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCRIVCg1jcmVkZW50aWFsX2lkGAIgASgJEg4KBnJlZ2lvbhgDIAEoCSJKChpMaXN0VmVuZG9yQ2x1c3RlcnNSZXNwb25zZRIsCghjbHVzdGVycxgBIAMoCzIaLmZsb3RpbGxhLnYxLlZlbmRvckNsdXN0ZXIihwEKDVZlbmRvckNsdXN0ZXISGQoRdmVuZG9yX2NsdXN0ZXJfaWQYASABKAkSDAoEbmFtZRgCIAEoCRINCgVzdGF0ZRgDIAEoCRIaChJrdWJlcm5ldGVzX3ZlcnNpb24YBCABKAkSDgoGcmVnaW9uGAUgASgJEhIKCmNsdXN0ZXJfaWQYBiABKAkiYwoWUmVnaXN0ZXJDbHVzdGVyUmVxdWVzdBISCgpjbHVzdGVyX2lkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEhUKDWNyZWRlbnRpYWxfaWQYAyABKAkSDAoEbmFtZRgEIAEoCSJ1ChdSZWdpc3RlckNsdXN0ZXJSZXNwb25zZRIZChF2ZW5kb3JfY2x1c3Rlcl9pZBgBIAEoCRIUCgxtYW5pZmVzdF91cmwYAiABKAkSDwoHY29tbWFuZBgDIAEoCRIYChBpbnNlY3VyZV9jb21tYW5kGAQgASgJIqMCCh5DcmVhdGVBZ2VudFJlZ2lzdHJhdGlvblJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSRwoGbGFiZWxzGAMgAygLMjcuZmxvdGlsbGEudjEuQ3JlYXRlQWdlbnRSZWdpc3RyYXRpb25SZXF1ZXN0LkxhYmVsc0VudHJ5EhIKCnNlcnZlcl91cmwYBCABKAkSEQoJbmFtZXNwYWNlGAUgASgJEhQKDGNsdXN0ZXJfcm9sZRgGIAEoCRINCgVpbWFnZRgHIAEoCRITCgt0dGxfc2Vjb25kcxgIIAEoAxotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqcBCh9DcmVhdGVBZ2VudFJlZ2lzdHJhdGlvblJlc3BvbnNlEiUKB2NsdXN0ZXIYASABKAsyFC5mbG90aWxsYS52MS5DbHVzdGVyEhoKEnJlZ2lzdHJhdGlvbl90b2tlbhgCIAEoCRIvCgtleHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIbWFuaWZlc3QYBCABKAky+wgKDkNsdXN0ZXJTZXJ2aWNlElYKDUltcG9ydENsdXN0ZXISIS5mbG90aWxsYS52MS5JbXBvcnRDbHVzdGVyUmVxdWVzdBoiLmZsb3RpbGxhLnYxLkltcG9ydENsdXN0ZXJSZXNwb25zZRJWCg1DcmVhdGVDbHVzdGVyEiEuZmxvdGlsbGEudjEuQ3JlYXRlQ2x1c3RlclJlcXVlc3QaIi5mbG90aWxsYS52MS5DcmVhdGVDbHVzdGVyUmVzcG9uc2USTQoKR2V0Q2x1c3RlchIeLmZsb3RpbGxhLnYxLkdldENsdXN0ZXJSZXF1ZXN0Gh8uZmxvdGlsbGEudjEuR2V0Q2x1c3RlclJlc3BvbnNlElMKDExpc3RDbHVzdGVycxIgLmZsb3RpbGxhLnYxLkxpc3RDbHVzdGVyc1JlcXVlc3QaIS5mbG90aWxsYS52MS5MaXN0Q2x1c3RlcnNSZXNwb25zZRJWCg1VcGRhdGVDbHVzdGVyEiEuZmxvdGlsbGEudjEuVXBkYXRlQ2x1c3RlclJlcXVlc3QaIi5mbG90aWxsYS52MS5VcGRhdGVDbHVzdGVyUmVzcG9uc2USdwoYVXBkYXRlQ2x1c3RlckNyZWRlbnRpYWxzEiwuZmxvdGlsbGEudjEuVXBkYXRlQ2x1c3RlckNyZWRlbnRpYWxzUmVxdWVzdBotLmZsb3RpbGxhLnYxLlVwZGF0ZUNsdXN0ZXJDcmVkZW50aWFsc1Jlc3BvbnNlElkKDlVwZ3JhZGVDbHVzdGVyEiIuZmxvdGlsbGEudjEuVXBncmFkZUNsdXN0ZXJSZXF1ZXN0GiMuZmxvdGlsbGEudjEuVXBncmFkZUNsdXN0ZXJSZXNwb25zZRJWCg1EZWxldGVDbHVzdGVyEiEuZmxvdGlsbGEudjEuRGVsZXRlQ2x1c3RlclJlcXVlc3QaIi5mbG90aWxsYS52MS5EZWxldGVDbHVzdGVyUmVzcG9uc2USVgoNTGlzdFByb3ZpZGVycxIhLmZsb3RpbGxhLnYxLkxpc3RQcm92aWRlcnNSZXF1ZXN0GiIuZmxvdGlsbGEudjEuTGlzdFByb3ZpZGVyc1Jlc3BvbnNlEmUKEkxpc3RWZW5kb3JDbHVzdGVycxImLmZsb3RpbGxhLnYxLkxpc3RWZW5kb3JDbHVzdGVyc1JlcXVlc3QaJy5mbG90aWxsYS52MS5MaXN0VmVuZG9yQ2x1c3RlcnNSZXNwb25zZRJcCg9SZWdpc3RlckNsdXN0ZXISIy5mbG90aWxsYS52MS5SZWdpc3RlckNsdXN0ZXJSZXF1ZXN0GiQuZmxvdGlsbGEudjEuUmVnaXN0ZXJDbHVzdGVyUmVzcG9uc2USdAoXQ3JlYXRlQWdlbnRSZWdpc3RyYXRpb24SKy5mbG90aWxsYS52MS5DcmVhdGVBZ2VudFJlZ2lzdHJhdGlvblJlcXVlc3QaLC5mbG90aWxsYS52MS5DcmVhdGVBZ2VudFJlZ2lzdHJhdGlvblJlc3BvbnNlYgZwcm90bzM", [file_flotilla_v1_cluster, file_flotilla_v1_operation, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("CiFmbG90aWxsYS92MS9jbHVzdGVyX3NlcnZpY2UucHJvdG8SC2Zsb3RpbGxhLnYxIpgDChRJbXBvcnRDbHVzdGVyUmVxdWVzdBISCgpjbHVzdGVyX2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRI9CgZsYWJlbHMYAyADKAsyLS5mbG90aWxsYS52MS5JbXBvcnRDbHVzdGVyUmVxdWVzdC5MYWJlbHNFbnRyeRIzCgprdWJlY29uZmlnGAQgASgLMh0uZmxvdGlsbGEudjEuS3ViZWNvbmZpZ1NvdXJjZUgAEikKBXRva2VuGAUgASgLMhguZmxvdGlsbGEudjEuVG9rZW5Tb3VyY2VIABIaChJhbGxvd19pbnNlY3VyZV90bHMYBiABKAgSFQoNdmFsaWRhdGVfb25seRgHIAEoCBI1ChBrdWJlX2FjY2Vzc19tb2RlGAggASgOMhsuZmxvdGlsbGEudjEuS3ViZUFjY2Vzc01vZGUSFAoMaW5zdGFsbF9yYmFjGAkgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCAoGc291cmNlIjcKEEt1YmVjb25maWdTb3VyY2USEgoKa3ViZWNvbmZpZxgBIAEoDBIPCgdjb250ZXh0GAIgASgJIkMKC1Rva2VuU291cmNlEg4KBnNlcnZlchgBIAEoCRIUCgxiZWFyZXJfdG9rZW4YAiABKAkSDgoGY2FfcGVtGAMgASgJIj4KFUltcG9ydENsdXN0ZXJSZXNwb25zZRIlCgdjbHVzdGVyGAEgASgLMhQuZmxvdGlsbGEudjEuQ2x1c3RlciKPAQoUQ3JlYXRlQ2x1c3RlclJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRImCgRzcGVjGAMgASgLMhguZmxvdGlsbGEudjEuQ2x1c3RlclNwZWMSEgoKcmVxdWVzdF9pZBgEIAEoCRIVCg12YWxpZGF0ZV9vbmx5GAUgASgIImkKFUNyZWF0ZUNsdXN0ZXJSZXNwb25zZRIpCglvcGVyYXRpb24YASABKAsyFi5mbG90aWxsYS52MS5PcGVyYXRpb24SJQoHY2x1c3RlchgCIAEoCzIULmZsb3RpbGxhLnYxLkNsdXN0ZXIiJwoRR2V0Q2x1c3RlclJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCSI7ChJHZXRDbHVzdGVyUmVzcG9uc2USJQoHY2x1c3RlchgBIAEoCzIULmZsb3RpbGxhLnYxLkNsdXN0ZXIiXgoTTGlzdENsdXN0ZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZmaWx0ZXIYAyABKAkSEAoIb3JkZXJfYnkYBCABKAkiawoUTGlzdENsdXN0ZXJzUmVzcG9uc2USJgoIY2x1c3RlcnMYASADKAsyFC5mbG90aWxsYS52MS5DbHVzdGVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFIm4KFFVwZGF0ZUNsdXN0ZXJSZXF1ZXN0EiUKB2NsdXN0ZXIYASABKAsyFC5mbG90aWxsYS52MS5DbHVzdGVyEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI+ChVVcGRhdGVDbHVzdGVyUmVzcG9uc2USJQoHY2x1c3RlchgBIAEoCzIULmZsb3RpbGxhLnYxLkNsdXN0ZXIi/QEKH1VwZGF0ZUNsdXN0ZXJDcmVkZW50aWFsc1JlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIzCgprdWJlY29uZmlnGAIgASgLMh0uZmxvdGlsbGEudjEuS3ViZWNvbmZpZ1NvdXJjZUgAEikKBXRva2VuGAMgASgLMhguZmxvdGlsbGEudjEuVG9rZW5Tb3VyY2VIABIpCgVhZ2VudBgGIAEoCzIYLmZsb3RpbGxhLnYxLkFnZW50U291cmNlSAASGgoSYWxsb3dfaW5zZWN1cmVfdGxzGAQgASgIEhUKDXZhbGlkYXRlX29ubHkYBSABKAhCCAoGc291cmNlIg0KC0FnZW50U291cmNlIkkKIFVwZGF0ZUNsdXN0ZXJDcmVkZW50aWFsc1Jlc3BvbnNlEiUKB2NsdXN0ZXIYASABKAsyFC5mbG90aWxsYS52MS5DbHVzdGVyIlsKFVVwZ3JhZGVDbHVzdGVyUmVxdWVzdBISCgpjbHVzdGVyX2lkGAEgASgJEhoKEmt1YmVybmV0ZXNfdmVyc2lvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIkMKFlVwZ3JhZGVDbHVzdGVyUmVzcG9uc2USKQoJb3BlcmF0aW9uGAEgASgLMhYuZmxvdGlsbGEudjEuT3BlcmF0aW9uIl0KFERlbGV0ZUNsdXN0ZXJSZXF1ZXN0EhIKCmNsdXN0ZXJfaWQYASABKAkSDwoHZGVzdHJveRgCIAEoCBISCgpyZXF1ZXN0X2lkGAMgASgJEgwKBGV0YWcYBCABKAkiQgoVRGVsZXRlQ2x1c3RlclJlc3BvbnNlEikKCW9wZXJhdGlvbhgBIAEoCzIWLmZsb3RpbGxhLnYxLk9wZXJhdGlvbiIWChRMaXN0UHJvdmlkZXJzUmVxdWVzdCJBChVMaXN0UHJvdmlkZXJzUmVzcG9uc2USKAoJcHJvdmlkZXJzGAEgAygLMhUuZmxvdGlsbGEudjEuUHJvdmlkZXIiYQoIUHJvdmlkZXISCgoCaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEjMKCmNhcGFiaWxpdHkYAyABKAsyHy5mbG90aWxsYS52MS5Qcm92aWRlckNhcGFiaWxpdHki9QIKElByb3ZpZGVyQ2FwYWJpbGl0eRIWCg5jcmVhdGVfY2x1c3RlchgBIAEoCBIWCg5kZWxldGVfY2x1c3RlchgCIAEoCBIXCg91cGdyYWRlX2NsdXN0ZXIYAyABKAgSGAoQZmV0Y2hfa3ViZWNvbmZpZxgEIAEoCBIXCg9saXN0X25vZGVfcG9vbHMYBSABKAgSGAoQY3JlYXRlX25vZGVfcG9vbBgGIAEoCBIYChByZXNpemVfbm9kZV9wb29sGAcgASgIEhgKEGRlbGV0ZV9ub2RlX3Bvb2wYCCABKAgSHQoVbm9kZV9wb29sX2F1dG9zY2FsaW5nGAkgASgIEh4KFmFkZF9leGlzdGluZ19pbnN0YW5jZXMYCiABKAgSFAoMcmVtb3ZlX25vZGVzGAsgASgIEh4KFm11dGFibGVfY2x1c3Rlcl9maWVsZHMYDCADKAkSIAoYbXV0YWJsZV9ub2RlX3Bvb2xfZmllbGRzGA0gAygJIlQKGUxpc3RWZW5kb3JDbHVzdGVyc1JlcXVlc3QSEAoIcHJvdmlkZXIYASABKAkSFQoNY3JlZGVudGlhbF9pZBgCIAEoCRIOCgZyZWdpb24YAyABKAkiSgoaTGlzdFZlbmRvckNsdXN0ZXJzUmVzcG9uc2USLAoIY2x1c3RlcnMYASADKAsyGi5mbG90aWxsYS52MS5WZW5kb3JDbHVzdGVyIocBCg1WZW5kb3JDbHVzdGVyEhkKEXZlbmRvcl9jbHVzdGVyX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFc3RhdGUYAyABKAkSGgoSa3ViZXJuZXRlc192ZXJzaW9uGAQgASgJEg4KBnJlZ2lvbhgFIAEoCRISCgpjbHVzdGVyX2lkGAYgASgJImMKFlJlZ2lzdGVyQ2x1c3RlclJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIVCg1jcmVkZW50aWFsX2lkGAMgASgJEgwKBG5hbWUYBCABKAkidQoXUmVnaXN0ZXJDbHVzdGVyUmVzcG9uc2USGQoRdmVuZG9yX2NsdXN0ZXJfaWQYASABKAkSFAoMbWFuaWZlc3RfdXJsGAIgASgJEg8KB2NvbW1hbmQYAyABKAkSGAoQaW5zZWN1cmVfY29tbWFuZBgEIAEoCSKjAgoeQ3JlYXRlQWdlbnRSZWdpc3RyYXRpb25SZXF1ZXN0EhIKCmNsdXN0ZXJfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEkcKBmxhYmVscxgDIAMoCzI3LmZsb3RpbGxhLnYxLkNyZWF0ZUFnZW50UmVnaXN0cmF0aW9uUmVxdWVzdC5MYWJlbHNFbnRyeRISCgpzZXJ2ZXJfdXJsGAQgASgJEhEKCW5hbWVzcGFjZRgFIAEoCRIUCgxjbHVzdGVyX3JvbGUYBiABKAkSDQoFaW1hZ2UYByABKAkSEwoLdHRsX3NlY29uZHMYCCABKAMaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK9AQofQ3JlYXRlQWdlbnRSZWdpc3RyYXRpb25SZXNwb25zZRIlCgdjbHVzdGVyGAEgASgLMhQuZmxvdGlsbGEudjEuQ2x1c3RlchIaChJyZWdpc3RyYXRpb25fdG9rZW4YAiABKAkSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCG1hbmlmZXN0GAQgASgJEhQKDG1hbmlmZXN0X3VybBgFIAEoCTL7CAoOQ2x1c3RlclNlcnZpY2USVgoNSW1wb3J0Q2x1c3RlchIhLmZsb3RpbGxhLnYxLkltcG9ydENsdXN0ZXJSZXF1ZXN0GiIuZmxvdGlsbGEudjEuSW1wb3J0Q2x1c3RlclJlc3BvbnNlElYKDUNyZWF0ZUNsdXN0ZXISIS5mbG90aWxsYS52MS5DcmVhdGVDbHVzdGVyUmVxdWVzdBoiLmZsb3RpbGxhLnYxLkNyZWF0ZUNsdXN0ZXJSZXNwb25zZRJNCgpHZXRDbHVzdGVyEh4uZmxvdGlsbGEudjEuR2V0Q2x1c3RlclJlcXVlc3QaHy5mbG90aWxsYS52MS5HZXRDbHVzdGVyUmVzcG9uc2USUwoMTGlzdENsdXN0ZXJzEiAuZmxvdGlsbGEudjEuTGlzdENsdXN0ZXJzUmVxdWVzdBohLmZsb3RpbGxhLnYxLkxpc3RDbHVzdGVyc1Jlc3BvbnNlElYKDVVwZGF0ZUNsdXN0ZXISIS5mbG90aWxsYS52MS5VcGRhdGVDbHVzdGVyUmVxdWVzdBoiLmZsb3RpbGxhLnYxLlVwZGF0ZUNsdXN0ZXJSZXNwb25zZRJ3ChhVcGRhdGVDbHVzdGVyQ3JlZGVudGlhbHMSLC5mbG90aWxsYS52MS5VcGRhdGVDbHVzdGVyQ3JlZGVudGlhbHNSZXF1ZXN0Gi0uZmxvdGlsbGEudjEuVXBkYXRlQ2x1c3RlckNyZWRlbnRpYWxzUmVzcG9uc2USWQoOVXBncmFkZUNsdXN0ZXISIi5mbG90aWxsYS52MS5VcGdyYWRlQ2x1c3RlclJlcXVlc3QaIy5mbG90aWxsYS52MS5VcGdyYWRlQ2x1c3RlclJlc3BvbnNlElYKDURlbGV0ZUNsdXN0ZXISIS5mbG90aWxsYS52MS5EZWxldGVDbHVzdGVyUmVxdWVzdBoiLmZsb3RpbGxhLnYxLkRlbGV0ZUNsdXN0ZXJSZXNwb25zZRJWCg1MaXN0UHJvdmlkZXJzEiEuZmxvdGlsbGEudjEuTGlzdFByb3ZpZGVyc1JlcXVlc3QaIi5mbG90aWxsYS52MS5MaXN0UHJvdmlkZXJzUmVzcG9uc2USZQoSTGlzdFZlbmRvckNsdXN0ZXJzEiYuZmxvdGlsbGEudjEuTGlzdFZlbmRvckNsdXN0ZXJzUmVxdWVzdBonLmZsb3RpbGxhLnYxLkxpc3RWZW5kb3JDbHVzdGVyc1Jlc3BvbnNlElwKD1JlZ2lzdGVyQ2x1c3RlchIjLmZsb3RpbGxhLnYxLlJlZ2lzdGVyQ2x1c3RlclJlcXVlc3QaJC5mbG90aWxsYS52MS5SZWdpc3RlckNsdXN0ZXJSZXNwb25zZRJ0ChdDcmVhdGVBZ2VudFJlZ2lzdHJhdGlvbhIrLmZsb3RpbGxhLnYxLkNyZWF0ZUFnZW50UmVnaXN0cmF0aW9uUmVxdWVzdBosLmZsb3RpbGxhLnYxLkNyZWF0ZUFnZW50UmVnaXN0cmF0aW9uUmVzcG9uc2ViBnByb3RvMw", [file_flotilla_v1_cluster, file_flotilla_v1_operation, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message flotilla.v1.ImportClusterRequest
@@ -426,6 +426,16 @@ export type UpdateClusterCredentialsRequest = Message<"flotilla.v1.UpdateCluster
      */
     value: TokenSource;
     case: "token";
+  } | {
+    /**
+     * Reach the cluster through its agent again (a cluster imported by agent that was switched
+     * to a kubeconfig or token): the stored access is removed once the agent's tunnel is up and
+     * reaches the same cluster.
+     *
+     * @generated from field: flotilla.v1.AgentSource agent = 6;
+     */
+    value: AgentSource;
+    case: "agent";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -447,6 +457,21 @@ export const UpdateClusterCredentialsRequestSchema: GenMessage<UpdateClusterCred
   messageDesc(file_flotilla_v1_cluster_service, 12);
 
 /**
+ * Reach a cluster through its registered agent (see CreateAgentRegistration). No fields yet.
+ *
+ * @generated from message flotilla.v1.AgentSource
+ */
+export type AgentSource = Message<"flotilla.v1.AgentSource"> & {
+};
+
+/**
+ * Describes the message flotilla.v1.AgentSource.
+ * Use `create(AgentSourceSchema)` to create a new message.
+ */
+export const AgentSourceSchema: GenMessage<AgentSource> = /*@__PURE__*/
+  messageDesc(file_flotilla_v1_cluster_service, 13);
+
+/**
  * @generated from message flotilla.v1.UpdateClusterCredentialsResponse
  */
 export type UpdateClusterCredentialsResponse = Message<"flotilla.v1.UpdateClusterCredentialsResponse"> & {
@@ -461,7 +486,7 @@ export type UpdateClusterCredentialsResponse = Message<"flotilla.v1.UpdateCluste
  * Use `create(UpdateClusterCredentialsResponseSchema)` to create a new message.
  */
 export const UpdateClusterCredentialsResponseSchema: GenMessage<UpdateClusterCredentialsResponse> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 13);
+  messageDesc(file_flotilla_v1_cluster_service, 14);
 
 /**
  * @generated from message flotilla.v1.UpgradeClusterRequest
@@ -490,7 +515,7 @@ export type UpgradeClusterRequest = Message<"flotilla.v1.UpgradeClusterRequest">
  * Use `create(UpgradeClusterRequestSchema)` to create a new message.
  */
 export const UpgradeClusterRequestSchema: GenMessage<UpgradeClusterRequest> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 14);
+  messageDesc(file_flotilla_v1_cluster_service, 15);
 
 /**
  * @generated from message flotilla.v1.UpgradeClusterResponse
@@ -507,7 +532,7 @@ export type UpgradeClusterResponse = Message<"flotilla.v1.UpgradeClusterResponse
  * Use `create(UpgradeClusterResponseSchema)` to create a new message.
  */
 export const UpgradeClusterResponseSchema: GenMessage<UpgradeClusterResponse> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 15);
+  messageDesc(file_flotilla_v1_cluster_service, 16);
 
 /**
  * @generated from message flotilla.v1.DeleteClusterRequest
@@ -544,7 +569,7 @@ export type DeleteClusterRequest = Message<"flotilla.v1.DeleteClusterRequest"> &
  * Use `create(DeleteClusterRequestSchema)` to create a new message.
  */
 export const DeleteClusterRequestSchema: GenMessage<DeleteClusterRequest> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 16);
+  messageDesc(file_flotilla_v1_cluster_service, 17);
 
 /**
  * @generated from message flotilla.v1.DeleteClusterResponse
@@ -563,7 +588,7 @@ export type DeleteClusterResponse = Message<"flotilla.v1.DeleteClusterResponse">
  * Use `create(DeleteClusterResponseSchema)` to create a new message.
  */
 export const DeleteClusterResponseSchema: GenMessage<DeleteClusterResponse> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 17);
+  messageDesc(file_flotilla_v1_cluster_service, 18);
 
 /**
  * @generated from message flotilla.v1.ListProvidersRequest
@@ -576,7 +601,7 @@ export type ListProvidersRequest = Message<"flotilla.v1.ListProvidersRequest"> &
  * Use `create(ListProvidersRequestSchema)` to create a new message.
  */
 export const ListProvidersRequestSchema: GenMessage<ListProvidersRequest> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 18);
+  messageDesc(file_flotilla_v1_cluster_service, 19);
 
 /**
  * @generated from message flotilla.v1.ListProvidersResponse
@@ -593,7 +618,7 @@ export type ListProvidersResponse = Message<"flotilla.v1.ListProvidersResponse">
  * Use `create(ListProvidersResponseSchema)` to create a new message.
  */
 export const ListProvidersResponseSchema: GenMessage<ListProvidersResponse> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 19);
+  messageDesc(file_flotilla_v1_cluster_service, 20);
 
 /**
  * A cluster provider and what it can do.
@@ -624,7 +649,7 @@ export type Provider = Message<"flotilla.v1.Provider"> & {
  * Use `create(ProviderSchema)` to create a new message.
  */
 export const ProviderSchema: GenMessage<Provider> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 20);
+  messageDesc(file_flotilla_v1_cluster_service, 21);
 
 /**
  * What a provider supports. Unsupported calls fail with FAILED_PRECONDITION and reason
@@ -708,7 +733,7 @@ export type ProviderCapability = Message<"flotilla.v1.ProviderCapability"> & {
  * Use `create(ProviderCapabilitySchema)` to create a new message.
  */
 export const ProviderCapabilitySchema: GenMessage<ProviderCapability> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 21);
+  messageDesc(file_flotilla_v1_cluster_service, 22);
 
 /**
  * @generated from message flotilla.v1.ListVendorClustersRequest
@@ -741,7 +766,7 @@ export type ListVendorClustersRequest = Message<"flotilla.v1.ListVendorClustersR
  * Use `create(ListVendorClustersRequestSchema)` to create a new message.
  */
 export const ListVendorClustersRequestSchema: GenMessage<ListVendorClustersRequest> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 22);
+  messageDesc(file_flotilla_v1_cluster_service, 23);
 
 /**
  * @generated from message flotilla.v1.ListVendorClustersResponse
@@ -758,7 +783,7 @@ export type ListVendorClustersResponse = Message<"flotilla.v1.ListVendorClusters
  * Use `create(ListVendorClustersResponseSchema)` to create a new message.
  */
 export const ListVendorClustersResponseSchema: GenMessage<ListVendorClustersResponse> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 23);
+  messageDesc(file_flotilla_v1_cluster_service, 24);
 
 /**
  * A cluster as a vendor lists it.
@@ -808,7 +833,7 @@ export type VendorCluster = Message<"flotilla.v1.VendorCluster"> & {
  * Use `create(VendorClusterSchema)` to create a new message.
  */
 export const VendorClusterSchema: GenMessage<VendorCluster> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 24);
+  messageDesc(file_flotilla_v1_cluster_service, 25);
 
 /**
  * @generated from message flotilla.v1.RegisterClusterRequest
@@ -848,7 +873,7 @@ export type RegisterClusterRequest = Message<"flotilla.v1.RegisterClusterRequest
  * Use `create(RegisterClusterRequestSchema)` to create a new message.
  */
 export const RegisterClusterRequestSchema: GenMessage<RegisterClusterRequest> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 25);
+  messageDesc(file_flotilla_v1_cluster_service, 26);
 
 /**
  * @generated from message flotilla.v1.RegisterClusterResponse
@@ -888,7 +913,7 @@ export type RegisterClusterResponse = Message<"flotilla.v1.RegisterClusterRespon
  * Use `create(RegisterClusterResponseSchema)` to create a new message.
  */
 export const RegisterClusterResponseSchema: GenMessage<RegisterClusterResponse> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 26);
+  messageDesc(file_flotilla_v1_cluster_service, 27);
 
 /**
  * @generated from message flotilla.v1.CreateAgentRegistrationRequest
@@ -952,7 +977,7 @@ export type CreateAgentRegistrationRequest = Message<"flotilla.v1.CreateAgentReg
  * Use `create(CreateAgentRegistrationRequestSchema)` to create a new message.
  */
 export const CreateAgentRegistrationRequestSchema: GenMessage<CreateAgentRegistrationRequest> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 27);
+  messageDesc(file_flotilla_v1_cluster_service, 28);
 
 /**
  * @generated from message flotilla.v1.CreateAgentRegistrationResponse
@@ -983,6 +1008,15 @@ export type CreateAgentRegistrationResponse = Message<"flotilla.v1.CreateAgentRe
    * @generated from field: string manifest = 4;
    */
   manifest: string;
+
+  /**
+   * The same manifest at an unguessable URL on this server (`kubectl apply -f <url>`), served
+   * until the registration token is used or expires, then 404. It holds the token: keep it as
+   * secret as the token.
+   *
+   * @generated from field: string manifest_url = 5;
+   */
+  manifestUrl: string;
 };
 
 /**
@@ -990,7 +1024,7 @@ export type CreateAgentRegistrationResponse = Message<"flotilla.v1.CreateAgentRe
  * Use `create(CreateAgentRegistrationResponseSchema)` to create a new message.
  */
 export const CreateAgentRegistrationResponseSchema: GenMessage<CreateAgentRegistrationResponse> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_cluster_service, 28);
+  messageDesc(file_flotilla_v1_cluster_service, 29);
 
 /**
  * Clusters: import from anywhere, create at a vendor, read, update and delete.
@@ -1077,10 +1111,13 @@ export const ClusterService: GenService<{
   },
   /**
    * Replaces the credentials used to reach the cluster. They must reach the same cluster
-   * (same kube-system UID).
+   * (same kube-system UID). A cluster imported by agent can switch to a kubeconfig or token (its
+   * tunnel is closed) and back to its agent (source agent).
    *
    * Errors: INVALID_ARGUMENT naming the field (cluster_id, source, source.kubeconfig,
    * source.token.server, source.token.bearer_token, allow_insecure_tls); NOT_FOUND (NOT_FOUND);
+   * FAILED_PRECONDITION (NO_AGENT) for source agent when the cluster has no registered agent,
+   * UNAVAILABLE (AGENT_NOT_CONNECTED) when its agent is not connected to this server;
    * FAILED_PRECONDITION (DIFFERENT_CLUSTER) when the credentials reach another cluster, or with the
    * connect reasons ImportCluster lists; UNAVAILABLE (CLUSTER_UNREACHABLE, CLUSTER_TIMEOUT); ABORTED
    * (CONFLICT) when the cluster was deleted meanwhile.
