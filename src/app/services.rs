@@ -103,24 +103,36 @@ impl Services {
             .with_metrics(metrics.clone())
             .with_tunnels(tunnels.clone()),
         );
-        tokio::spawn(crate::service::clusters::tunnels::follow_tunnels(
-            store.clone(),
-            connector.clone(),
-            board.clone(),
-            settings.probe_interval,
-            shutdown.clone(),
-        ));
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
         let caches = Arc::new(WatchCaches::new(settings.watch_cache_idle));
         let ownership = Arc::new(
             ClusterOwnership::new(store.clone(), replica_id, settings.cluster_lease)
                 .with_nudge(board.first_seen())
-                .with_on_lost(vec![{
-                    let caches = caches.clone();
-                    Arc::new(move |id: &str| caches.forget(id))
-                }]),
+                .with_on_lost(vec![
+                    {
+                        let caches = caches.clone();
+                        Arc::new(move |id: &str| caches.forget(id))
+                    },
+                    {
+                        // Another replica took the lease: a newer agent of this cluster is
+                        // attached there, so this (older) tunnel ends, as on one replica.
+                        let tunnels = tunnels.clone();
+                        Arc::new(move |id: &str| {
+                            tunnels
+                                .close_cluster(id, "replaced by a newer agent on another replica")
+                        })
+                    },
+                ]),
         );
         tokio::spawn(ownership.clone().run(shutdown.clone()));
+        tokio::spawn(crate::service::clusters::tunnels::follow_tunnels(
+            store.clone(),
+            connector.clone(),
+            board.clone(),
+            ownership.clone(),
+            settings.probe_interval,
+            shutdown.clone(),
+        ));
         let workloads = Arc::new(
             WorkloadQueries::new(accessor.clone(), caches.clone())
                 .with_owner_check(ownership.predicate()),

@@ -199,6 +199,45 @@ impl Store {
         })
     }
 
+    /// Takes the lease on `cluster_id` for `owner` until `until`, whoever held it: the replica an
+    /// agent's tunnel is attached to must own that cluster (the newest tunnel wins, as on one
+    /// replica). False when the cluster does not exist (detached meanwhile).
+    pub async fn take_cluster_lease(
+        &self,
+        owner: &str,
+        cluster_id: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool> {
+        let written: Result<usize> = with_conn!(self, conn => {
+            diesel::insert_into(cluster_leases::table)
+                .values((
+                    cluster_leases::cluster_id.eq(cluster_id),
+                    cluster_leases::owner.eq(owner),
+                    cluster_leases::expire_time.eq(until),
+                    cluster_leases::acquire_time.eq(now),
+                ))
+                .on_conflict(cluster_leases::cluster_id)
+                .do_update()
+                .set((
+                    cluster_leases::owner.eq(owner),
+                    cluster_leases::expire_time.eq(until),
+                    cluster_leases::acquire_time.eq(now),
+                ))
+                .execute(conn)
+                .await
+                .map_err(super::Error::from)
+        });
+        match written {
+            Ok(n) => Ok(n > 0),
+            Err(super::Error::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            ))) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Every lease row, by cluster id.
     pub async fn cluster_leases(&self) -> Result<Vec<ClusterLeaseRow>> {
         with_conn!(self, conn => {

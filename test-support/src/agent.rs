@@ -119,6 +119,13 @@ impl AgentProcess {
         self.spawn();
     }
 
+    /// Starts the agent again with what it kept, dialing `server_url` (another replica).
+    pub fn restart_towards(&mut self, server_url: &str) {
+        self.kill();
+        self.server_url = server_url.to_string();
+        self.spawn();
+    }
+
     /// Freezes (SIGSTOP) or thaws (SIGCONT) the agent: a frozen agent keeps its connection
     /// open but answers nothing, as a hung one would.
     pub fn signal(&self, signal: &str) {

@@ -11,6 +11,11 @@
 //! hands everything back at once. With SQLite the one replica owns every cluster through the
 //! same code.
 //!
+//! A replica an agent's tunnel is attached to owns that cluster: it takes the lease at once
+//! (from whoever held it: the newest tunnel wins, as on one replica) and never gives it up to
+//! rebalancing while the tunnel is up. A replica that loses the lease of such a cluster (a newer
+//! agent reached another replica, which took it) closes its own tunnel through its lost hooks.
+//!
 //! A replica trusts its own ownership only until its last successful renewal plus the lease
 //! (`owns` turns false when the database is unreachable for that long), so two replicas never
 //! both believe they own a cluster for longer than a round.
@@ -62,6 +67,10 @@ pub struct ClusterOwnership {
     on_lost: Vec<ForgetHook>,
     /// Runs a round at once when notified (a cluster was just imported here).
     nudge: Arc<Notify>,
+    /// Clusters whose agent tunnel is attached here: owned, never released to rebalancing.
+    pinned: Mutex<BTreeSet<String>>,
+    /// Rounds and pins one at a time (a round must not overwrite a lease taken meanwhile).
+    serial: tokio::sync::Mutex<()>,
 }
 
 impl ClusterOwnership {
@@ -76,7 +85,46 @@ impl ClusterOwnership {
             fresh_ready: Notify::new(),
             on_lost: Vec::new(),
             nudge: Arc::default(),
+            pinned: Mutex::default(),
+            serial: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// An agent's tunnel for `cluster_id` is attached here: takes the cluster's lease now and
+    /// keeps it while the tunnel is up (until [`Self::unpin`]).
+    pub async fn pin(&self, cluster_id: &str) -> crate::service::Result<()> {
+        let _serial = self.serial.lock().await;
+        self.pinned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cluster_id.to_string());
+        let now = now_millis();
+        let until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 4);
+        if !self
+            .store
+            .take_cluster_lease(&self.replica_id, cluster_id, now, until)
+            .await?
+        {
+            return Ok(()); // detached meanwhile
+        }
+        let newly = self
+            .owned
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cluster_id.to_string());
+        if newly {
+            tracing::info!(replica = %self.replica_id, cluster = %cluster_id,
+                "took the cluster's lease: its agent's tunnel is here");
+        }
+        Ok(())
+    }
+
+    /// The tunnel of `cluster_id` is gone from here: its lease goes back to rebalancing.
+    pub fn unpin(&self, cluster_id: &str) {
+        self.pinned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(cluster_id);
     }
 
     /// A round runs as soon as `nudge` is notified, besides every [`Self::round_interval`].
@@ -156,6 +204,7 @@ impl ClusterOwnership {
 
     /// One round: heartbeat, renew, then release or claim towards the fair share.
     pub async fn round(&self) -> crate::service::Result<Round> {
+        let _serial = self.serial.lock().await;
         let lease_ms = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 4);
         let started = now_millis();
         let until = started + lease_ms;
@@ -173,10 +222,26 @@ impl ClusterOwnership {
             .await?;
         let mut released = Vec::new();
         if held.len() > share {
-            released = held.split_off(share);
-            self.store
-                .release_cluster_leases(&self.replica_id, &released)
-                .await?;
+            // Clusters whose tunnel is here stay; the extras are taken from the rest.
+            let pinned = self
+                .pinned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let (kept, mut movable): (Vec<String>, Vec<String>) =
+                held.into_iter().partition(|id| pinned.contains(id));
+            let room = share.saturating_sub(kept.len());
+            if movable.len() > room {
+                released = movable.split_off(room);
+            }
+            held = kept;
+            held.extend(movable);
+            held.sort();
+            if !released.is_empty() {
+                self.store
+                    .release_cluster_leases(&self.replica_id, &released)
+                    .await?;
+            }
         }
         let mut acquired = Vec::new();
         if held.len() < share {

@@ -1,7 +1,8 @@
 //! The status of clusters imported by agent follows their tunnels: a connect is probed at once
 //! (through the tunnel), a disconnect is recorded at once with its reason, so GetCluster turns
 //! unreachable within one keep-alive interval of the agent going away rather than at the next
-//! probe round.
+//! probe round. The replica a tunnel is attached to owns its cluster while it is up (see
+//! `ownership`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -10,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     connector::ClusterConnector,
+    ownership::ClusterOwnership,
     status::{StatusBoard, probe_and_record},
 };
 use crate::{
@@ -27,6 +29,7 @@ pub async fn follow_tunnels(
     store: Store,
     connector: Arc<ClusterConnector>,
     board: Arc<StatusBoard>,
+    ownership: Arc<ClusterOwnership>,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
@@ -41,6 +44,11 @@ pub async fn follow_tunnels(
         };
         match change {
             Ok(TunnelChange::Connected(id)) => {
+                // In order with the disconnects (not spawned): a pin never outlives its tunnel.
+                if let Err(err) = ownership.pin(&id).await {
+                    tracing::warn!(cluster = %id, error = %err,
+                        "taking the lease of a cluster whose agent connected failed");
+                }
                 let (store, connector, board) = (store.clone(), connector.clone(), board.clone());
                 tokio::spawn(async move {
                     match store.get_cluster(&id).await {
@@ -56,6 +64,9 @@ pub async fn follow_tunnels(
                 });
             }
             Ok(TunnelChange::Disconnected { cluster_id, reason }) => {
+                if !registry.is_connected(&cluster_id) {
+                    ownership.unpin(&cluster_id);
+                }
                 // A newer tunnel may already be up (a replaced agent), or the cluster has
                 // switched to direct access: then the tunnel says nothing about it.
                 let agent_mode = matches!(
