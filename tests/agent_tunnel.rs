@@ -22,6 +22,9 @@ use support::{
 };
 use tonic::Code;
 
+/// Pods listed through the tunnel beside the follows.
+const FILLER_PODS: usize = 10_000;
+
 /// Short, so the tests can wait for it.
 const KEEPALIVE: Duration = Duration::from_millis(2000);
 
@@ -471,6 +474,62 @@ async fn bare_pod(ns: &TestNamespace, name: &str) {
         .expect("create pod");
 }
 
+/// Pods no scheduler or kubelet ever touches (unbound, an unknown scheduler): only objects to
+/// list. Created 64 at a time.
+async fn filler_pods(ns: &TestNamespace, count: usize) {
+    use futures::StreamExt;
+    let api = ns.api::<Pod>();
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                let pod: Pod = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": format!("filler-{i:05}"),
+                                 "labels": {"app": "filler", "shard": format!("{}", i % 16)}},
+                    "spec": {"schedulerName": "flotilla-test-nobody",
+                             "containers": [{"name": "main", "image": "example.com/filler:1"}]}
+                }))
+                .expect("pod");
+                for attempt in 0..5 {
+                    match api.create(&PostParams::default(), &pod).await {
+                        Ok(_) => return,
+                        Err(kube::Error::Api(e)) if e.code == 409 => return,
+                        Err(err) if attempt == 4 => panic!("create filler-{i}: {err}"),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                    }
+                }
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<()>()
+        .await;
+}
+
+/// Every pod of `ns` through ListPods, page by page (the first page waits for the cluster's
+/// pod cache, whose initial list comes through the tunnel).
+async fn walk_pods(channel: support::server::AuthedChannel, ns: &str) -> usize {
+    let mut client = WorkloadServiceClient::new(channel);
+    let (mut seen, mut token) = (0, String::new());
+    loop {
+        let page = client
+            .list_pods(pb::ListPodsRequest {
+                cluster_id: "edge-many".into(),
+                namespace: ns.into(),
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .expect("ListPods")
+            .into_inner();
+        seen += page.pods.len();
+        if page.next_page_token.is_empty() {
+            return seen;
+        }
+        token = page.next_page_token;
+    }
+}
+
 fn follow_request(ns: &str, pod: &str) -> pb::StreamPodLogsRequest {
     pb::StreamPodLogsRequest {
         cluster_id: "edge-many".into(),
@@ -485,9 +544,10 @@ fn follow_request(ns: &str, pod: &str) -> pb::StreamPodLogsRequest {
 }
 
 /// 20 log follows at once through one tunnel, beside a follow of a pod writing megabytes that
-/// nobody reads: every other follow gets its live line and unary calls still answer at once.
+/// nobody reads and a cold 10,000-pod list: every follow gets its live line, the list is
+/// complete (counted against the API server's own list) and unary calls still answer at once.
 #[tokio::test]
-async fn twenty_follows_and_a_stalled_firehose_share_one_tunnel() {
+async fn twenty_follows_a_stalled_firehose_and_a_10000_pod_list_share_one_tunnel() {
     let kube = kenv::client().await;
     let setup = connected("edge-many").await;
     let ns = TestNamespace::create(&kube, "agent-many").await;
@@ -510,6 +570,17 @@ async fn twenty_follows_and_a_stalled_firehose_share_one_tunnel() {
         files.push(file);
     }
     bare_pod(&ns, "firehose").await;
+    let created = Instant::now();
+    filler_pods(&ns, FILLER_PODS).await;
+    eprintln!("{FILLER_PODS} pods created in {:?}", created.elapsed());
+    let expected_pods = ns
+        .api::<Pod>()
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("list pods")
+        .items
+        .len();
+    assert_eq!(expected_pods, FILLER_PODS + 21);
     let firehose = ns.pod_logs("firehose").await;
     let big_line = "x".repeat(1000);
     for _ in 0..8000 {
@@ -544,6 +615,16 @@ async fn twenty_follows_and_a_stalled_firehose_share_one_tunnel() {
     for follow in follows {
         streams.push(follow.await.expect("follow task"));
     }
+    // The cold list starts beside the follows: the pod cache's first list of the cluster
+    // (10,000 pods and more) crosses the tunnel while the live lines do.
+    let list = {
+        let (channel, ns_name) = (setup.server.channel().await, ns.name().to_string());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            (walk_pods(channel, &ns_name).await, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
     for (i, file) in files.iter().enumerate() {
         file.stdout(&format!("live {i}"));
     }
@@ -573,6 +654,9 @@ async fn twenty_follows_and_a_stalled_firehose_share_one_tunnel() {
         reader.await.expect("every follow got its live line");
     }
     let all_live = started.elapsed();
+    let (listed, list_took) = list.await.expect("the list task");
+    eprintln!("cold ListPods walk of {listed} pods through the tunnel: {list_took:?}");
+    assert_eq!(listed, expected_pods, "every pod listed");
     assert!(unary < Duration::from_secs(5), "ListNodes took {unary:?}");
     assert!(
         all_live < Duration::from_secs(15),
