@@ -204,13 +204,15 @@ impl Forwarder {
                     .collect(),
             }),
         );
-        while let Some(frame) = body.frame().await {
-            let mut data = match frame {
-                Ok(frame) => match frame.into_data() {
-                    Ok(data) => data,
-                    Err(_) => continue,
-                },
-                Err(err) => {
+        let mut chunks = Chunks {
+            body: &mut body,
+            after: None,
+        };
+        loop {
+            let mut data = match chunks.next().await {
+                Chunk::Data(data) => data,
+                Chunk::End => break,
+                Chunk::Failed(err) => {
                     self.reset(id, &format!("the API server's answer broke off: {err}"));
                     return;
                 }
@@ -226,6 +228,79 @@ impl Forwarder {
             }
         }
         self.send(id, pb::tunnel_frame::Kind::End(pb::TunnelEnd {}));
+    }
+}
+
+/// One step of a response body as the agent forwards it.
+enum Chunk {
+    Data(Bytes),
+    End,
+    Failed(String),
+}
+
+/// A response body read in tunnel-sized chunks: whatever else is already there when a chunk
+/// arrives (a busy log follow delivers many small ones) is gathered into it, up to one data
+/// frame, so the tunnel carries fewer, fuller frames. Nothing ever waits for more data.
+struct Chunks<'a, B> {
+    body: &'a mut B,
+    /// What ended the gathering of the last chunk, handed out next.
+    after: Option<Chunk>,
+}
+
+impl<B> Chunks<'_, B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    /// The next frame of data: `Some(Ok)` data, `Some(Err)` a failure, `None` the end.
+    async fn frame(&mut self) -> Option<Result<Bytes, String>> {
+        loop {
+            match self.body.frame().await? {
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Some(Ok(data));
+                    }
+                }
+                Err(err) => return Some(Err(err.to_string())),
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Chunk {
+        use futures::FutureExt;
+        if let Some(after) = self.after.take() {
+            return after;
+        }
+        let first = match self.frame().await {
+            None => return Chunk::End,
+            Some(Err(err)) => return Chunk::Failed(err),
+            Some(Ok(data)) => data,
+        };
+        if first.len() >= MAX_DATA_FRAME {
+            return Chunk::Data(first);
+        }
+        let mut gathered: Option<BytesMut> = None;
+        loop {
+            let len = gathered.as_ref().map_or(first.len(), BytesMut::len);
+            if len >= MAX_DATA_FRAME {
+                break;
+            }
+            match self.frame().now_or_never() {
+                None => break,
+                Some(None) => {
+                    self.after = Some(Chunk::End);
+                    break;
+                }
+                Some(Some(Err(err))) => {
+                    self.after = Some(Chunk::Failed(err));
+                    break;
+                }
+                Some(Some(Ok(more))) => gathered
+                    .get_or_insert_with(|| BytesMut::from(&first[..]))
+                    .extend_from_slice(&more),
+            }
+        }
+        Chunk::Data(gathered.map_or(first, BytesMut::freeze))
     }
 }
 
@@ -258,4 +333,68 @@ fn build_request(
     request
         .body(::kube::client::Body::from(body))
         .map_err(|e| format!("the request is not valid: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(
+        items: Vec<Result<&'static [u8], &'static str>>,
+    ) -> impl http_body::Body<Data = Bytes, Error = String> + Unpin {
+        http_body_util::StreamBody::new(futures::stream::iter(items.into_iter().map(|item| {
+            item.map(|b| http_body::Frame::data(Bytes::from_static(b)))
+                .map_err(str::to_string)
+        })))
+    }
+
+    async fn drain<B>(chunks: &mut Chunks<'_, B>) -> (Vec<usize>, Vec<u8>, Option<String>)
+    where
+        B: http_body::Body<Data = Bytes> + Unpin,
+        B::Error: std::fmt::Display,
+    {
+        let (mut sizes, mut bytes) = (Vec::new(), Vec::new());
+        loop {
+            match chunks.next().await {
+                Chunk::Data(data) => {
+                    sizes.push(data.len());
+                    bytes.extend_from_slice(&data);
+                }
+                Chunk::End => return (sizes, bytes, None),
+                Chunk::Failed(err) => return (sizes, bytes, Some(err)),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn ready_chunks_are_gathered_up_to_a_frame_in_order() {
+        static PIECE: [u8; 1000] = [7; 1000];
+        let mut items: Vec<Result<&'static [u8], &'static str>> = vec![Ok(b"first")];
+        items.extend((0..100).map(|_| Ok(&PIECE[..])));
+        let mut source = body(items);
+        let mut chunks = Chunks {
+            body: &mut source,
+            after: None,
+        };
+        let (sizes, bytes, failed) = drain(&mut chunks).await;
+        assert_eq!(failed, None);
+        assert_eq!(bytes.len(), 100_005);
+        assert!(bytes.starts_with(b"first"));
+        // Each gathered chunk stops at the first piece that reaches a frame.
+        assert_eq!(sizes, vec![33_005, 33_000, 33_000, 1_000]);
+        assert!(sizes.iter().all(|n| *n < MAX_DATA_FRAME + 1000));
+    }
+
+    #[tokio::test]
+    async fn a_failure_comes_after_the_data_before_it() {
+        let mut source = body(vec![Ok(b"abc"), Ok(b"def"), Err("reset by peer")]);
+        let mut chunks = Chunks {
+            body: &mut source,
+            after: None,
+        };
+        let (sizes, bytes, failed) = drain(&mut chunks).await;
+        assert_eq!(bytes, b"abcdef");
+        assert_eq!(sizes, vec![6]);
+        assert_eq!(failed.as_deref(), Some("reset by peer"));
+    }
 }
