@@ -162,5 +162,9 @@ async fn the_replica_holding_the_tunnel_owns_the_cluster() {
     )
     .await;
     println!("the lease followed the agent to the other replica in {took:?}");
-    assert!(agent.counters().sessions >= 1, "{}", agent.log());
+    assert!(
+        agent.settled_counters().await.sessions >= 1,
+        "{}",
+        agent.log()
+    );
 }

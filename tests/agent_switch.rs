@@ -58,7 +58,7 @@ fn direct() -> Source {
     })
 }
 
-/// ListNodes through the server, as sorted names.
+/// ListNodes through the server, as sorted names of the control plane's own nodes.
 async fn node_names(setup: &AgentSetup) -> Vec<String> {
     let mut names: Vec<String> = NodeServiceClient::new(setup.server.channel().await)
         .list_nodes(pb::ListNodesRequest {
@@ -72,12 +72,14 @@ async fn node_names(setup: &AgentSetup) -> Vec<String> {
         .nodes
         .into_iter()
         .map(|n| n.name)
+        .filter(|name| kenv::NODES.iter().any(|(own, _, _)| own == name))
         .collect();
     names.sort();
     names
 }
 
-/// The API server's own node names, sorted.
+/// The control plane's own nodes (kube-env's; other tests add and remove nodes of their own
+/// meanwhile), checked against the API server itself.
 async fn kube_node_names() -> Vec<String> {
     let kube = kenv::client().await;
     let mut names: Vec<String> = kube::Api::<Node>::all(kube)
@@ -87,8 +89,10 @@ async fn kube_node_names() -> Vec<String> {
         .items
         .into_iter()
         .filter_map(|n| n.metadata.name)
+        .filter(|name| kenv::NODES.iter().any(|(own, _, _)| own == name))
         .collect();
     names.sort();
+    assert_eq!(names.len(), kenv::NODES.len());
     names
 }
 
