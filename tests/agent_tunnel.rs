@@ -505,26 +505,29 @@ async fn filler_pods(ns: &TestNamespace, count: usize) {
         .await;
 }
 
-/// Every pod of `ns` through ListPods, page by page (the first page waits for the cluster's
-/// pod cache, whose initial list comes through the tunnel).
-async fn walk_pods(channel: support::server::AuthedChannel, ns: &str) -> usize {
+/// Every pod of `ns` through ListResources, straight from the API server (not a cache): each
+/// page is one request through the tunnel. Returns the pods and pages seen.
+async fn walk_pods(channel: support::server::AuthedChannel, ns: &str) -> (usize, usize) {
     let mut client = WorkloadServiceClient::new(channel);
-    let (mut seen, mut token) = (0, String::new());
+    let (mut seen, mut pages, mut token) = (0, 0, String::new());
     loop {
         let page = client
-            .list_pods(pb::ListPodsRequest {
+            .list_resources(pb::ListResourcesRequest {
                 cluster_id: "edge-many".into(),
+                api_version: "v1".into(),
+                kind: "Pod".into(),
                 namespace: ns.into(),
                 page_size: 1000,
                 page_token: token,
                 ..Default::default()
             })
             .await
-            .expect("ListPods")
+            .expect("ListResources")
             .into_inner();
-        seen += page.pods.len();
+        seen += page.resources.len();
+        pages += 1;
         if page.next_page_token.is_empty() {
-            return seen;
+            return (seen, pages);
         }
         token = page.next_page_token;
     }
@@ -615,8 +618,9 @@ async fn twenty_follows_a_stalled_firehose_and_a_10000_pod_list_share_one_tunnel
     for follow in follows {
         streams.push(follow.await.expect("follow task"));
     }
-    // The cold list starts beside the follows: the pod cache's first list of the cluster
-    // (10,000 pods and more) crosses the tunnel while the live lines do.
+    // The list starts beside the follows: 10,000 pods and more, page by page through the
+    // tunnel while the live lines cross it.
+    let forwarded_before = setup.agent.counters().forwarded_requests;
     let list = {
         let (channel, ns_name) = (setup.server.channel().await, ns.name().to_string());
         tokio::spawn(async move {
@@ -654,9 +658,14 @@ async fn twenty_follows_a_stalled_firehose_and_a_10000_pod_list_share_one_tunnel
         reader.await.expect("every follow got its live line");
     }
     let all_live = started.elapsed();
-    let (listed, list_took) = list.await.expect("the list task");
-    eprintln!("cold ListPods walk of {listed} pods through the tunnel: {list_took:?}");
+    let ((listed, pages), list_took) = list.await.expect("the list task");
+    eprintln!("list of {listed} pods in {pages} pages through the tunnel: {list_took:?}");
     assert_eq!(listed, expected_pods, "every pod listed");
+    let forwarded = setup.agent.settled_counters().await.forwarded_requests - forwarded_before;
+    assert!(
+        forwarded >= pages as u64,
+        "every page crossed the tunnel: {forwarded} requests forwarded for {pages} pages"
+    );
     assert!(unary < Duration::from_secs(5), "ListNodes took {unary:?}");
     assert!(
         all_live < Duration::from_secs(15),
