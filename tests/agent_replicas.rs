@@ -116,7 +116,7 @@ async fn the_replica_holding_the_tunnel_owns_the_cluster() {
             .iter()
             .filter(|l| l.owner.starts_with("replica-b"))
             .count();
-        if leases.len() == WAITING + 1 && on_b == (WAITING + 1) / 2 {
+        if leases.len() == WAITING + 1 && on_b == (WAITING + 1).div_ceil(2) {
             break owner(&store, "edge-r").await.expect("edge-r has a lease");
         }
         assert!(Instant::now() < deadline, "leases not spread: {leases:?}");
