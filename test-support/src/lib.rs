@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod agent_setup;
 pub mod db;
+pub mod deploy_queries;
 pub mod kube;
 pub mod kubeconfigs;
 pub mod lifecycle;
