@@ -27,6 +27,7 @@ use super::{
     tokens::{AuthError, Tokens},
 };
 use crate::proto::ERROR_DOMAIN;
+use crate::telemetry::grpc_status::{call_end, code_name, code_of};
 
 /// Everything the layer needs.
 pub struct AuthState {
@@ -372,38 +373,6 @@ pub fn client_address(peer: Option<SocketAddr>) -> String {
     }
 }
 
-fn code_of(value: &HeaderValue) -> Code {
-    value
-        .to_str()
-        .ok()
-        .and_then(|v| v.parse::<i32>().ok())
-        .map(Code::from_i32)
-        .unwrap_or(Code::Unknown)
-}
-
-/// The canonical name of a status code, as in the gRPC spec.
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
 /// A response body that writes the audit row when the call's final status is known: at the
 /// trailers, on an error, or when the client goes away (CANCELLED).
 struct AuditedBody {
@@ -431,19 +400,8 @@ impl HttpBody for AuditedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_frame(cx);
-        match &poll {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(trailers) = frame.trailers_ref() {
-                    let code = trailers
-                        .get("grpc-status")
-                        .map(code_of)
-                        .unwrap_or(Code::Unknown);
-                    this.finish(code);
-                }
-            }
-            Poll::Ready(Some(Err(status))) => this.finish(status.code()),
-            Poll::Ready(None) => this.finish(Code::Unknown),
-            Poll::Pending => {}
+        if let Some(code) = call_end(&poll) {
+            this.finish(code);
         }
         poll
     }

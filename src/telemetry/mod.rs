@@ -1,6 +1,7 @@
 //! Logging with `tracing` (human-readable by default, JSON on request), Prometheus metrics and
 //! OpenTelemetry traces.
 
+pub mod grpc_status;
 pub mod kube_requests;
 pub mod metrics;
 pub mod process;

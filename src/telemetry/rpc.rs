@@ -14,13 +14,16 @@ use std::{
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use prost::Message;
 use tonic::{Code, Status, body::Body};
 use tracing::Instrument;
 
-use super::metrics::{Metrics, RpcLabels, StreamLabels};
+use super::{
+    grpc_status::{call_end, code_name, code_of},
+    metrics::{Metrics, RpcLabels, StreamLabels},
+};
 
 /// `rpc.method` of a path we do not serve (semconv: the path is the caller's choice).
 pub const OTHER_METHOD: &str = "_OTHER";
@@ -286,19 +289,8 @@ impl HttpBody for ObservedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_frame(cx);
-        match &poll {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(trailers) = frame.trailers_ref() {
-                    let code = trailers
-                        .get("grpc-status")
-                        .map(code_of)
-                        .unwrap_or(Code::Unknown);
-                    this.finish(code);
-                }
-            }
-            Poll::Ready(Some(Err(status))) => this.finish(status.code()),
-            Poll::Ready(None) => this.finish(Code::Unknown),
-            Poll::Pending => {}
+        if let Some(code) = call_end(&poll) {
+            this.finish(code);
         }
         poll
     }
@@ -315,39 +307,6 @@ impl HttpBody for ObservedBody {
 impl Drop for ObservedBody {
     fn drop(&mut self) {
         self.finish(Code::Cancelled);
-    }
-}
-
-fn code_of(value: &HeaderValue) -> Code {
-    value
-        .to_str()
-        .ok()
-        .and_then(|v| v.parse::<i32>().ok())
-        .map(Code::from_i32)
-        .unwrap_or(Code::Unknown)
-}
-
-/// The canonical name of a status code, as in the gRPC spec (semconv's
-/// `rpc.response.status_code`).
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
