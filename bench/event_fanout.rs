@@ -46,6 +46,7 @@ use kube::{
     api::{DeleteParams, ListParams, PostParams},
 };
 use support::{
+    host::{apiserver_pid, cpu_seconds, env_num, load_average},
     kubeconfigs::admin_kubeconfig,
     process::{connect, free_port, release_binary, rss_kib},
     server::{ADMIN_TOKEN, Bearer},
@@ -62,15 +63,6 @@ const OPENING_AT_ONCE: usize = 200;
 /// their latency); a round ends once none arrived for [`DRAIN`], or after [`DRAIN_AT_MOST`].
 const DRAIN: Duration = Duration::from_secs(5);
 const DRAIN_AT_MOST: Duration = Duration::from_secs(120);
-/// Linux reports process CPU time in ticks of 1/100 s (USER_HZ).
-const TICKS_PER_SECOND: f64 = 100.0;
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn now_nanos() -> u128 {
     SystemTime::now()
@@ -201,35 +193,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// CPU time (user + system) of a process in seconds, from /proc; None when it cannot be read.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start at field 3 (state).
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / TICKS_PER_SECOND)
-}
-
-/// The first API server's pid, from the test control plane's pid file.
-fn apiserver_pid() -> Option<u32> {
-    let dir = std::env::var_os("FLOTILLA_KUBE_DIR")
-        .filter(|d| !d.is_empty())
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| support::workspace_dir().join("target/kube-env"));
-    std::fs::read_to_string(dir.join("pids/kube-apiserver"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// The subscribers' side of WatchEvents: requests encoded with prost, answers kept as raw

@@ -50,6 +50,7 @@ use kube::{Api, api::ListParams};
 
 use base64::Engine;
 use support::{
+    host::load_average,
     kube::NODES,
     kubeconfigs::admin_kubeconfig,
     pod_fleet::{NAMESPACE, create_pods, delete_namespace, kubectl},
@@ -248,12 +249,6 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 /// A Flotilla build under test.
 struct Build {
     label: &'static str,
@@ -397,7 +392,7 @@ async fn direct(setup: &Setup, all_pods: &Api<Pod>, how: Direct) -> (Duration, u
 }
 
 async fn bench(setup: Setup) {
-    println!("load average at the start: {}", loadavg());
+    println!("load average at the start: {}", load_average());
     println!("setting up namespace {NAMESPACE}:");
     delete_namespace(&setup.kube).await;
     create_pods(&setup.kube, setup.pods).await;
@@ -539,7 +534,7 @@ async fn bench(setup: Setup) {
     let mut seen = vec![0usize; series.len()];
     let mut body_bytes = vec![0usize; series.len()];
     let methods = series.len();
-    let load_before = loadavg();
+    let load_before = load_average();
     for round in 0..setup.rounds {
         for k in 0..methods {
             let method = (k + round) % methods;
@@ -571,7 +566,7 @@ async fn bench(setup: Setup) {
                 .join(", ")
         );
     }
-    let load_after = loadavg();
+    let load_after = load_average();
     // Profiles: ten walks in a row per server, nothing else, so the samples are the walks'.
     if let Some(out) = &setup.perf {
         for (s, b) in subjects.iter_mut().zip(&setup.builds) {

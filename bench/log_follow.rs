@@ -49,6 +49,7 @@ use kube::{
     api::{LogParams, PostParams},
 };
 use support::{
+    host::{env_num, load_average},
     kube::TestNamespace,
     kubeconfigs::{admin_kubeconfig, kubeconfig},
     process::{ServerProcess, connect, release_binary},
@@ -60,19 +61,6 @@ const POD: &str = "talker";
 
 fn bearer() -> Bearer {
     Bearer::new(Some(&format!("Bearer {ADMIN_TOKEN}")))
-}
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }
 
 /// The body of one line as the API server sends it with `timestamps=true`.
@@ -87,7 +75,7 @@ async fn main() {
     println!(
         "machine: {} cores (shared); load average at start: {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        loadavg()
+        load_average()
     );
     println!("server: {}", release_binary());
     let data = tempfile::tempdir().expect("tempdir");
@@ -102,7 +90,7 @@ async fn main() {
         .await;
     ns.cleanup().await;
     drop(server);
-    println!("load average at end: {}", loadavg());
+    println!("load average at end: {}", load_average());
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
@@ -211,7 +199,7 @@ async fn section(
     flotilla_rate(channel, cluster, ns, lines.min(10_000)).await;
     kube_rate(pods, lines.min(10_000)).await;
     let perf = Perf::start(slug, server_pid);
-    let load_before = loadavg();
+    let load_before = load_average();
     let mut flotilla = Vec::new();
     let mut direct = Vec::new();
     for round in 0..rounds {
@@ -224,7 +212,7 @@ async fn section(
             flotilla.push(flotilla_rate(channel, cluster, ns, lines).await);
         }
     }
-    let load_after = loadavg();
+    let load_after = load_average();
     drop(perf);
     let ratios: Vec<f64> = flotilla.iter().zip(&direct).map(|(f, d)| f / d).collect();
     println!(

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod agent_setup;
 pub mod db;
 pub mod deploy_queries;
+pub mod host;
 pub mod kube;
 pub mod kubeconfigs;
 pub mod lifecycle;

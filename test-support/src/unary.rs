@@ -429,15 +429,7 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
-/// The 1-, 5- and 15-minute load averages, as /proc/loadavg shows them.
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use crate::host::load_average;
 
 /// The median and range of some numbers.
 pub fn median_range(values: &[f64]) -> (f64, f64, f64) {
