@@ -171,7 +171,9 @@ impl StreamSessions {
             sessions: Some(self.clone()),
             token_id: scope.token_id.clone(),
             kind,
-            revoked: entry.revoked.clone(),
+            // A child per stream: each stream waits on its own token (no lock shared by all of
+            // a caller's streams on every message), and revoking the caller's ends them all.
+            revoked: entry.revoked.child_token(),
             revoked_because: entry.revoked_because.clone(),
         };
         if first {
@@ -264,10 +266,13 @@ impl StreamPermit {
         async_stream::stream! {
             let permit = self;
             futures::pin_mut!(stream);
+            // One wait for the whole stream, not a new one (registered and dropped) per message.
+            let revoked = permit.revoked();
+            futures::pin_mut!(revoked);
             loop {
                 let next = tokio::select! {
                     biased;
-                    err = permit.revoked() => {
+                    err = &mut revoked => {
                         yield Err(err);
                         return;
                     }
