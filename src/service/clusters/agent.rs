@@ -79,6 +79,17 @@ fn new_secret(prefix: &str) -> Zeroizing<String> {
     ))
 }
 
+/// Whether `value` looks like a secret [`new_secret`] made with `prefix` (the prefix and 43
+/// base64url characters).
+fn is_secret_shaped(value: &str, prefix: &str) -> bool {
+    value.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 fn refused(what: &str) -> Error {
     // One message for unknown, used and expired: a caller holding a stolen token learns nothing.
     Error::Unauthenticated(format!(
@@ -296,8 +307,8 @@ impl AgentRegistry {
     /// can still be exchanged; `None` for an unknown, used or expired token (and for rows
     /// written before the manifest's inputs were kept).
     pub async fn manifest(&self, registration_token: &str) -> Result<Option<Zeroizing<String>>> {
-        if !registration_token.starts_with(REGISTRATION_PREFIX) {
-            return Ok(None);
+        if !is_secret_shaped(registration_token, REGISTRATION_PREFIX) {
+            return Ok(None); // not even shaped like a token: no database read
         }
         let Some(row) = self
             .store
@@ -462,5 +473,12 @@ mod tests {
         let b = new_secret(REGISTRATION_PREFIX);
         assert_ne!(*a, *b);
         assert!(a.starts_with(REGISTRATION_PREFIX) && a.len() > 40);
+        assert!(is_secret_shaped(&a, REGISTRATION_PREFIX));
+        assert!(!is_secret_shaped(&a, CREDENTIAL_PREFIX));
+        assert!(!is_secret_shaped(&a[..a.len() - 1], REGISTRATION_PREFIX));
+        assert!(!is_secret_shaped(
+            &format!("{}/", &a[..a.len() - 1]),
+            REGISTRATION_PREFIX
+        ));
     }
 }
