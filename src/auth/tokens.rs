@@ -313,17 +313,26 @@ impl Tokens {
                          such as the output of `openssl rand -base64 32` or `openssl rand -hex 32`"
                     );
                 }
-                self.insert(
-                    BOOTSTRAP_TOKEN_NAME,
-                    Role::Admin,
-                    vec![],
-                    None,
-                    "bootstrap",
-                    Zeroizing::new(secret.to_string()),
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-                tracing::info!("bootstrap admin token taken from FLOTILLA_BOOTSTRAP_TOKEN");
+                match self
+                    .insert(
+                        BOOTSTRAP_TOKEN_NAME,
+                        Role::Admin,
+                        vec![],
+                        None,
+                        "bootstrap",
+                        Zeroizing::new(secret.to_string()),
+                    )
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!("bootstrap admin token taken from FLOTILLA_BOOTSTRAP_TOKEN");
+                    }
+                    // Replicas starting together on a new database: another one made it first.
+                    Err(Error::AlreadyExists { .. }) => {
+                        tracing::info!("bootstrap admin token made by another replica");
+                    }
+                    Err(err) => anyhow::bail!("{err}"),
+                }
                 Ok(None)
             }
             None => {
@@ -332,16 +341,27 @@ impl Tokens {
                 let secret = new_secret();
                 let path = data_dir.join("admin-token");
                 write_private(&path, secret.as_bytes())?;
-                self.insert(
-                    BOOTSTRAP_TOKEN_NAME,
-                    Role::Admin,
-                    vec![],
-                    None,
-                    "bootstrap",
-                    secret,
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                match self
+                    .insert(
+                        BOOTSTRAP_TOKEN_NAME,
+                        Role::Admin,
+                        vec![],
+                        None,
+                        "bootstrap",
+                        secret,
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    // Another replica on the same new database made its own first: this
+                    // file's secret is no token, so it goes.
+                    Err(Error::AlreadyExists { .. }) => {
+                        let _ = std::fs::remove_file(&path);
+                        tracing::info!("bootstrap admin token made by another replica");
+                        return Ok(None);
+                    }
+                    Err(err) => anyhow::bail!("{err}"),
+                }
                 tracing::warn!(
                     path = %path.display(),
                     "first start: an admin API token was written to this file; keep it safe"
