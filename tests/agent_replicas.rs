@@ -14,7 +14,7 @@ use flotilla::{
 };
 use support::{
     agent::AgentProcess,
-    agent_setup::kubeconfig,
+    agent_setup::{kubeconfig, register_on},
     db::TestDb,
     replica::{Replica, master_key},
     server::AuthedChannel,
@@ -33,19 +33,6 @@ async fn owner(store: &Store, cluster_id: &str) -> Option<String> {
         .into_iter()
         .find(|l| l.cluster_id == cluster_id)
         .map(|l| l.owner)
-}
-
-async fn register(channel: AuthedChannel, cluster_id: &str, server_url: &str) -> String {
-    ClusterServiceClient::new(channel)
-        .create_agent_registration(pb::CreateAgentRegistrationRequest {
-            cluster_id: cluster_id.into(),
-            server_url: server_url.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("CreateAgentRegistration")
-        .into_inner()
-        .registration_token
 }
 
 async fn reachable(channel: AuthedChannel, cluster_id: &str) -> bool {
@@ -102,9 +89,11 @@ async fn the_replica_holding_the_tunnel_owns_the_cluster() {
     let binary = env!("CARGO_BIN_EXE_flotilla");
     let a = Replica::start(binary, "replica-a", &db.url, &key, &settings);
     let b = Replica::start(binary, "replica-b", &db.url, &key, &settings);
-    let token = register(a.channel().await, "edge-r", &a.url()).await;
+    let token = register_on(a.channel().await, "edge-r", &a.url())
+        .await
+        .registration_token;
     for n in 0..WAITING {
-        register(a.channel().await, &format!("waiting-{n}"), &a.url()).await;
+        register_on(a.channel().await, &format!("waiting-{n}"), &a.url()).await;
     }
 
     // Wait for the leases to settle, then dial the replica that does NOT own edge-r.

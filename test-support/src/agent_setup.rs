@@ -9,7 +9,11 @@ use std::{
 
 use flotilla::proto::{self as pb, cluster_service_client::ClusterServiceClient};
 
-use crate::{agent::AgentProcess, kube as kenv, server::TestServer};
+use crate::{
+    agent::AgentProcess,
+    kube as kenv,
+    server::{AuthedChannel, TestServer},
+};
 
 /// A server, its agent cluster and the agent.
 pub struct AgentSetup {
@@ -33,10 +37,19 @@ pub async fn register(
     server: &TestServer,
     cluster_id: &str,
 ) -> pb::CreateAgentRegistrationResponse {
-    ClusterServiceClient::new(server.channel().await)
+    register_on(server.channel().await, cluster_id, &server.url()).await
+}
+
+/// Registers `cluster_id` through `channel` for an agent that dials `server_url` (a replica).
+pub async fn register_on(
+    channel: AuthedChannel,
+    cluster_id: &str,
+    server_url: &str,
+) -> pb::CreateAgentRegistrationResponse {
+    ClusterServiceClient::new(channel)
         .create_agent_registration(pb::CreateAgentRegistrationRequest {
             cluster_id: cluster_id.into(),
-            server_url: server.url(),
+            server_url: server_url.into(),
             ..Default::default()
         })
         .await
