@@ -240,6 +240,41 @@ async fn label_filters_match_whole_keys_and_values(db: TestDb) {
         (vec![], 3),
         "a page past the end still counts"
     );
+
+    // Label filters follow every change of the labels: an update, a delete, and a new cluster
+    // under a deleted one's id; labels that are not a JSON object of strings match nothing.
+    let mut b = store.get_cluster("b").await.unwrap().unwrap();
+    b.labels = r#"{"env":"prod","tier":"gold"}"#.into();
+    store.update_cluster(&b, b.version).await.unwrap();
+    assert_eq!(ids(&[("env", Some("prod"))], 0, 50).await.0, ["a", "b"]);
+    assert_eq!(ids(&[("env", Some("production"))], 0, 50).await.0, [""; 0]);
+    store.delete_cluster("a").await.unwrap();
+    let mut a = cluster("a", "imported", 1);
+    a.labels = r#"{"env":"dev"}"#.into();
+    store.insert_cluster(&a).await.unwrap();
+    assert_eq!(ids(&[("env", Some("prod"))], 0, 50).await.0, ["b"]);
+    assert_eq!(ids(&[("env", Some("dev"))], 0, 50).await.0, ["a"]);
+    assert_eq!(
+        ids(&[("app.kubernetes.io/name", None)], 0, 50).await.0,
+        [""; 0]
+    );
+    for (id, labels) in [
+        ("h", "not json"),
+        ("i", r#"["env","prod"]"#),
+        ("j", r#"{"env":1,"n":null}"#),
+    ] {
+        let mut row = cluster(id, "imported", 1);
+        row.labels = labels.into();
+        store.insert_cluster(&row).await.unwrap();
+    }
+    assert_eq!(
+        ids(&[("env", None)], 0, 50).await,
+        (vec!["a".into(), "b".into(), "d".into()], 3)
+    );
+    let mut h = store.get_cluster("h").await.unwrap().unwrap();
+    h.labels = r#"{"env":"prod"}"#.into();
+    store.update_cluster(&h, h.version).await.unwrap();
+    assert_eq!(ids(&[("env", Some("prod"))], 0, 50).await.0, ["b", "h"]);
 }
 
 macro_rules! suite {

@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::{
-    Backend, BackendKind, ClusterRow, Error, Result, SecretRow, Store,
-    schema::{clusters, secrets},
+    Backend, ClusterRow, Error, Result, SecretRow, Store,
+    schema::{cluster_labels, clusters, secrets},
     with_conn, write_transaction,
 };
 
@@ -41,7 +41,7 @@ pub struct ClusterPage {
 }
 
 macro_rules! filtered {
-    ($query:expr, $kind:expr) => {{
+    ($query:expr) => {{
         let q: &ClusterQuery = $query;
         let mut sql = clusters::table.into_boxed();
         if let Some(provider) = &q.provider {
@@ -57,58 +57,22 @@ macro_rules! filtered {
             sql = sql.filter(clusters::id.eq_any(ids.clone()));
         }
         for (key, value) in &q.labels {
-            let text = label_sql($kind);
+            let with_key = cluster_labels::table.filter(cluster_labels::key.eq(key.clone()));
             sql = match value {
                 Some(value) => sql.filter(
-                    diesel::dsl::sql::<diesel::sql_types::Bool>(text.equals.0)
-                        .bind::<diesel::sql_types::Text, _>(key.clone())
-                        .sql(text.equals.1)
-                        .bind::<diesel::sql_types::Text, _>(value.clone())
-                        .sql(text.equals.2),
+                    clusters::id.eq_any(
+                        with_key
+                            .filter(cluster_labels::value.eq(value.clone()))
+                            .select(cluster_labels::cluster_id),
+                    ),
                 ),
-                None => sql.filter(
-                    diesel::dsl::sql::<diesel::sql_types::Bool>(text.present.0)
-                        .bind::<diesel::sql_types::Text, _>(key.clone())
-                        .sql(text.present.1),
-                ),
+                None => {
+                    sql.filter(clusters::id.eq_any(with_key.select(cluster_labels::cluster_id)))
+                }
             };
         }
         sql
     }};
-}
-
-/// A label condition as SQL around a bound key (and value): labels are a JSON object in a text
-/// column whose functions differ per backend. Nothing from the caller is spliced into the SQL.
-/// Matching in SQL, instead of loading every row and matching here, keeps a filtered page about
-/// as cheap as an unfiltered one.
-struct LabelSql {
-    /// Around key and value: label `key` is `value`.
-    equals: (&'static str, &'static str, &'static str),
-    /// Around the key: label `key` is there.
-    present: (&'static str, &'static str),
-}
-
-fn label_sql(kind: BackendKind) -> LabelSql {
-    match kind {
-        // CASE: a row whose labels are not JSON matches nothing instead of failing the query.
-        BackendKind::Sqlite => LabelSql {
-            equals: (
-                "(CASE WHEN json_valid(clusters.labels) THEN EXISTS (SELECT 1 FROM \
-                 json_each(clusters.labels) AS l WHERE l.key = ",
-                " AND l.value = ",
-                ") ELSE 0 END)",
-            ),
-            present: (
-                "(CASE WHEN json_valid(clusters.labels) THEN EXISTS (SELECT 1 FROM \
-                 json_each(clusters.labels) AS l WHERE l.key = ",
-                ") ELSE 0 END)",
-            ),
-        },
-        BackendKind::Postgres => LabelSql {
-            equals: ("((clusters.labels::jsonb ->> ", ") = ", ")"),
-            present: ("(jsonb_exists(clusters.labels::jsonb, ", "))"),
-        },
-    }
 }
 
 macro_rules! ordered {
@@ -171,7 +135,6 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<ClusterPage> {
-        let kind = self.kind();
         let (offset, limit) = (offset.max(0), limit.max(0));
         let total_from = move |rows: &[ClusterRow]| {
             let n = rows.len() as i64;
@@ -188,7 +151,7 @@ impl Store {
                 Ok(conn
                     .spawn_blocking(move |conn| {
                         let rows = Blocking::load(
-                            ordered!(filtered!(&query, kind), &query)
+                            ordered!(filtered!(&query), &query)
                                 .offset(offset)
                                 .limit(limit)
                                 .select(ClusterRow::as_select()),
@@ -196,7 +159,7 @@ impl Store {
                         )?;
                         let total = match total_from(&rows) {
                             Some(total) => total,
-                            None => Blocking::get_result(filtered!(&query, kind).count(), conn)?,
+                            None => Blocking::get_result(filtered!(&query).count(), conn)?,
                         };
                         Ok(ClusterPage { rows, total })
                     })
@@ -205,7 +168,7 @@ impl Store {
             Backend::Postgres(pool) => {
                 let mut guard = pool.get().await?;
                 let conn: &mut diesel_async::AsyncPgConnection = &mut guard;
-                let rows = ordered!(filtered!(query, kind), query)
+                let rows = ordered!(filtered!(query), query)
                     .offset(offset)
                     .limit(limit)
                     .select(ClusterRow::as_select())
@@ -213,7 +176,7 @@ impl Store {
                     .await?;
                 let total = match total_from(&rows) {
                     Some(total) => total,
-                    None => filtered!(query, kind).count().get_result(conn).await?,
+                    None => filtered!(query).count().get_result(conn).await?,
                 };
                 Ok(ClusterPage { rows, total })
             }

@@ -190,3 +190,15 @@ diesel::table! {
         create_time -> BigInt,
     }
 }
+
+diesel::table! {
+    /// One row per (key, value) of each cluster's labels, kept by triggers from
+    /// `clusters.labels`; read only by label filters.
+    cluster_labels (key, value, cluster_id) {
+        key -> Text,
+        value -> Text,
+        cluster_id -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(clusters, cluster_labels);

@@ -1,0 +1,1 @@
+DROP TRIGGER cluster_labels_delete;
