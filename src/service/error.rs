@@ -90,6 +90,10 @@ impl From<store::Error> for Error {
             store::Error::Conflict => Error::Aborted(
                 "the object was changed by another request; read it again and retry".into(),
             ),
+            store::Error::BadKey => Error::invalid(
+                "page_token",
+                "is not a token this server issued for this list; start again from the first page",
+            ),
             store::Error::Pool(_) | store::Error::Connect(_) => Error::Unavailable {
                 reason: "DATABASE_UNAVAILABLE",
                 message: "the database is not available right now".into(),

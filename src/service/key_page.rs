@@ -1,7 +1,9 @@
-//! Paging by key over a sorted, changing index (the watch caches): the page token carries the
-//! last `(namespace, name)` returned, and the next page starts after it. Unlike an offset, that
-//! position does not move when objects before it come or go, so a walk neither skips nor
-//! repeats an object that exists for the whole walk (the guarantee of Kubernetes' `continue`).
+//! Paging by key over a sorted, changing index (the watch caches, and the cluster table): the
+//! page token carries the last `(namespace, name)` returned (for clusters, `(sort value, id)`),
+//! and the next page starts after it. Unlike an offset, that position does not move when
+//! objects before it come or go, so a walk neither skips nor repeats an object that exists for
+//! the whole walk (the guarantee of Kubernetes' `continue`), and a page deep into a list costs
+//! no more than the first.
 //!
 //! The token is opaque to clients: `c1.<query fingerprint>.<namespace>.<name>`, each part
 //! base64url, the whole base64url again. A token from another query, or not from us, is refused.

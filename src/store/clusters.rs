@@ -30,6 +30,32 @@ pub struct ClusterQuery {
     pub ids: Option<Vec<String>>,
     pub order: ClusterOrder,
     pub descending: bool,
+    /// Start after this row of the same order (the last row of the previous page): a page is
+    /// then cut by key and costs what it returns, instead of stepping over every row before it.
+    pub after: Option<ClusterKey>,
+}
+
+/// Where a row stands in a [`ClusterOrder`]: its sort value (the display name, the create time
+/// in decimal, or the id again for the id order) and its id, which breaks ties.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClusterKey {
+    pub sort: String,
+    pub id: String,
+}
+
+impl ClusterKey {
+    /// The key of `row` in `order`.
+    pub fn of(row: &ClusterRow, order: ClusterOrder) -> ClusterKey {
+        let sort = match order {
+            ClusterOrder::Id => row.id.clone(),
+            ClusterOrder::DisplayName => row.display_name.clone(),
+            ClusterOrder::CreateTime => row.create_time.to_string(),
+        };
+        ClusterKey {
+            sort,
+            id: row.id.clone(),
+        }
+    }
 }
 
 /// One page of a cluster list.
@@ -72,6 +98,55 @@ macro_rules! filtered {
             };
         }
         sql
+    }};
+}
+
+/// Rows after `q.after` in `q`'s order. A range on the order's index (`sort >= value`, or `<=`
+/// descending) narrowed by the tie-break, in a form both databases use the index for.
+macro_rules! after_key {
+    ($sql:expr, $query:expr, $time:expr) => {{
+        let q: &ClusterQuery = $query;
+        let sql = $sql;
+        match &q.after {
+            None => sql,
+            Some(key) => {
+                let id = key.id.clone();
+                match (q.order, q.descending) {
+                    (ClusterOrder::Id, false) => sql.filter(clusters::id.gt(id)),
+                    (ClusterOrder::Id, true) => sql.filter(clusters::id.lt(id)),
+                    (ClusterOrder::DisplayName, false) => sql.filter(
+                        clusters::display_name.ge(key.sort.clone()).and(
+                            clusters::display_name
+                                .gt(key.sort.clone())
+                                .or(clusters::id.gt(id)),
+                        ),
+                    ),
+                    (ClusterOrder::DisplayName, true) => sql.filter(
+                        clusters::display_name.le(key.sort.clone()).and(
+                            clusters::display_name
+                                .lt(key.sort.clone())
+                                .or(clusters::id.lt(id)),
+                        ),
+                    ),
+                    (ClusterOrder::CreateTime, descending) => {
+                        let time: i64 = $time;
+                        if descending {
+                            sql.filter(
+                                clusters::create_time
+                                    .le(time)
+                                    .and(clusters::create_time.lt(time).or(clusters::id.lt(id))),
+                            )
+                        } else {
+                            sql.filter(
+                                clusters::create_time
+                                    .ge(time)
+                                    .and(clusters::create_time.gt(time).or(clusters::id.gt(id))),
+                            )
+                        }
+                    }
+                }
+            }
+        }
     }};
 }
 
@@ -127,18 +202,27 @@ impl Store {
         })
     }
 
-    /// One page of clusters matching `query`, skipping `offset` rows. The total is counted only
-    /// when the page does not tell it (a full page, or an empty one past the first).
+    /// One page of clusters matching `query`: after `query.after` when set (and `offset` is
+    /// ignored), else skipping `offset` rows. The total is counted only when the page does not
+    /// tell it (a full page, an empty one past the first, or any page after a key).
     pub async fn list_clusters(
         &self,
         query: &ClusterQuery,
         offset: i64,
         limit: i64,
     ) -> Result<ClusterPage> {
-        let (offset, limit) = (offset.max(0), limit.max(0));
+        let keyed = query.after.is_some();
+        // The create time of the key, checked here: the queries below cannot fail on it.
+        let time = match (&query.after, query.order) {
+            (Some(key), ClusterOrder::CreateTime) => {
+                key.sort.parse::<i64>().map_err(|_| Error::BadKey)?
+            }
+            _ => 0,
+        };
+        let (offset, limit) = (if keyed { 0 } else { offset.max(0) }, limit.max(0));
         let total_from = move |rows: &[ClusterRow]| {
             let n = rows.len() as i64;
-            (n < limit && (n > 0 || offset == 0)).then_some(offset + n)
+            (!keyed && n < limit && (n > 0 || offset == 0)).then_some(offset + n)
         };
         let _timer = self.metrics.timer(self.system_name());
         match &self.backend {
@@ -151,7 +235,7 @@ impl Store {
                 Ok(conn
                     .spawn_blocking(move |conn| {
                         let rows = Blocking::load(
-                            ordered!(filtered!(&query), &query)
+                            ordered!(after_key!(filtered!(&query), &query, time), &query)
                                 .offset(offset)
                                 .limit(limit)
                                 .select(ClusterRow::as_select()),
@@ -168,7 +252,7 @@ impl Store {
             Backend::Postgres(pool) => {
                 let mut guard = pool.get().await?;
                 let conn: &mut diesel_async::AsyncPgConnection = &mut guard;
-                let rows = ordered!(filtered!(query), query)
+                let rows = ordered!(after_key!(filtered!(query), query, time), query)
                     .offset(offset)
                     .limit(limit)
                     .select(ClusterRow::as_select())

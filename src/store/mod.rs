@@ -31,7 +31,7 @@ use futures::FutureExt;
 pub use agents::{AgentCredentialRow, AgentRegistrationRow, Redemption};
 pub use auth::AuditQuery;
 pub use cluster_leases::{ClusterLeaseRow, ClusterStatusRow, ReplicaRow};
-pub use clusters::{ClusterOrder, ClusterPage, ClusterQuery};
+pub use clusters::{ClusterKey, ClusterOrder, ClusterPage, ClusterQuery};
 pub use credentials::CredentialQuery;
 pub use operations::{ACTIVE_STATES, OperationQuery, OperationRow};
 pub use pull_secrets::PullSecretRow;
@@ -60,6 +60,8 @@ pub enum Error {
     AlreadyExists(String),
     #[error("row was changed concurrently")]
     Conflict,
+    #[error("a list resumed after a key that does not fit its order")]
+    BadKey,
     #[error("database query failed: {0}")]
     Query(diesel::result::Error),
 }

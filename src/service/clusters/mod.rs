@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use crate::service::{
     Error, Result, access::kube::KubeAccess, clusters::connector::ClusterConnector,
-    clusters::status::StatusBoard, filter, paging::Page, validate,
+    clusters::status::StatusBoard, filter, key_page::KeyPage, validate,
 };
-use crate::store::{ClusterOrder, ClusterQuery, ClusterRow, Store};
+use crate::store::{ClusterKey, ClusterOrder, ClusterQuery, ClusterRow, Store};
 
 /// The provider of clusters brought in from anywhere (not created through a vendor).
 pub const PROVIDER_IMPORTED: &str = "imported";
@@ -213,20 +213,33 @@ impl ClusterCatalog {
         self.with_status(row)
     }
 
+    /// One page of clusters. Pages are cut by key: the token holds the last row's sort key and
+    /// id, so a page costs what it returns however deep into the list it is, and a walk neither
+    /// skips nor repeats a cluster that exists throughout.
     pub async fn list(&self, request: &ListClusters) -> Result<ClusterList> {
         let mut query = parse_filter(&request.filter)?;
         (query.order, query.descending) = parse_order(&request.order_by)?;
         query.ids = request.scope.clone();
-        let page = Page::parse(
+        let page = KeyPage::parse(
             request.page_size,
             &request.page_token,
             &format!("clusters|{}|{}", request.filter, request.order_by),
         )?;
-        let found = self
-            .store
-            .list_clusters(&query, page.offset, page.size)
-            .await?;
-        let next_page_token = page.next_token(found.rows.len(), found.total);
+        query.after = page.after.clone().map(|(sort, id)| ClusterKey { sort, id });
+        let size = page.size;
+        // One row more than the page tells whether another page follows.
+        let mut found = self.store.list_clusters(&query, 0, size as i64 + 1).await?;
+        let more = found.rows.len() > size;
+        found.rows.truncate(size);
+        let last = found
+            .rows
+            .last()
+            .map(|row| ClusterKey::of(row, query.order));
+        let next_page_token = page.next_token(
+            last.as_ref()
+                .map(|key| (key.sort.as_str(), key.id.as_str())),
+            more,
+        );
         Ok(ClusterList {
             clusters: found
                 .rows
