@@ -388,3 +388,40 @@ suite!(
     label_filters_match_whole_keys_and_values,
     secrets_and_foreign_keys,
 );
+
+/// A database whose clusters were stored before the `cluster_labels` table existed gets their
+/// label rows when it is opened and migrated: the old state is made here with the `sqlite3` tool
+/// (the migration undone by hand, a cluster written as an older server would), not through the
+/// store under test.
+#[tokio::test]
+async fn sqlite_label_rows_are_filled_in_for_clusters_stored_before_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flotilla.db");
+    let url = format!("sqlite://{}", path.display());
+    drop(Store::open(&url).await.unwrap());
+    support::db::sqlite(
+        &path,
+        "DROP TRIGGER cluster_labels_insert; DROP TRIGGER cluster_labels_update; \
+         DROP TRIGGER cluster_labels_delete; DROP TABLE cluster_labels; \
+         DELETE FROM __diesel_schema_migrations WHERE version = '20261204150001'; \
+         INSERT INTO clusters (id, display_name, labels, provider, region, vendor_cluster_id, \
+           state, endpoint, warnings, version, create_time, update_time, kube_access) VALUES \
+           ('old', 'Old', '{\"env\":\"prod\",\"n\":1}', 'imported', '', '', 'RUNNING', '', \
+            '[]', 1, 1, 1, 'builtin'), \
+           ('odd', 'Odd', 'not json', 'imported', '', '', 'RUNNING', '', '[]', 1, 1, 1, \
+            'builtin');",
+    );
+    let store = Store::open(&url).await.unwrap();
+    let prod = ClusterQuery {
+        labels: vec![("env".into(), Some("prod".into()))],
+        ..Default::default()
+    };
+    let page = store.list_clusters(&prod, 0, 50).await.unwrap();
+    let ids: Vec<_> = page.rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!((ids, page.total), (vec!["old"], 1));
+    assert_eq!(
+        support::db::sqlite(&path, "SELECT key, value, cluster_id FROM cluster_labels"),
+        ["env|prod|old"],
+        "only string labels of JSON objects get rows"
+    );
+}

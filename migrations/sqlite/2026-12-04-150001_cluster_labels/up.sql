@@ -11,7 +11,7 @@ CREATE TABLE cluster_labels (
 CREATE INDEX cluster_labels_cluster ON cluster_labels (cluster_id);
 
 CREATE TRIGGER cluster_labels_insert AFTER INSERT ON clusters
-WHEN json_valid(NEW.labels) AND json_type(NEW.labels) = 'object'
+WHEN CASE WHEN json_valid(NEW.labels) THEN json_type(NEW.labels) = 'object' ELSE 0 END
 BEGIN
     INSERT INTO cluster_labels (key, value, cluster_id)
     SELECT key, value, NEW.id FROM json_each(NEW.labels) WHERE type = 'text';
@@ -22,8 +22,8 @@ BEGIN
     DELETE FROM cluster_labels WHERE cluster_id = OLD.id;
     INSERT INTO cluster_labels (key, value, cluster_id)
     SELECT key, value, NEW.id
-    FROM json_each(CASE WHEN json_valid(NEW.labels) AND json_type(NEW.labels) = 'object'
-                        THEN NEW.labels ELSE '{}' END)
+    FROM json_each(CASE WHEN NOT json_valid(NEW.labels) THEN '{}'
+                        WHEN json_type(NEW.labels) = 'object' THEN NEW.labels ELSE '{}' END)
     WHERE type = 'text';
 END;
 
@@ -36,6 +36,6 @@ END;
 INSERT INTO cluster_labels (key, value, cluster_id)
 SELECT l.key, l.value, c.id
 FROM clusters AS c,
-     json_each(CASE WHEN json_valid(c.labels) AND json_type(c.labels) = 'object'
-                    THEN c.labels ELSE '{}' END) AS l
+     json_each(CASE WHEN NOT json_valid(c.labels) THEN '{}'
+                    WHEN json_type(c.labels) = 'object' THEN c.labels ELSE '{}' END) AS l
 WHERE l.type = 'text';
