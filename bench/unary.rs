@@ -1,13 +1,14 @@
 //! Unary throughput against a bare tonic echo built with the same tonic (issue #20, P7): 50
 //! concurrent callers on 4 HTTP/2 connections, back to back, for each case in turn, in
-//! alternating rounds. Prints requests/s, the ratio to the echo's requests/s in the same round,
+//! alternating rounds. A second bare tonic server answers with the bytes of a real page of 50
+//! clusters: the fastest any server could answer ListClusters(1,000, page 50) here. Prints requests/s, the ratio to the echo's requests/s in the same round,
 //! p50/p99 latency, and the server's CPU time per call (utime+stime from /proc/<pid>/stat).
 //!
 //!     cargo build --release && cargo bench --bench unary
 //!
 //! With `FLOTILLA_BIN_BASELINE=<another flotilla binary>` every case also runs on that binary,
 //! right before the same case on this one, for before/after comparisons in the same rounds.
-//! `FLOTILLA_BENCH_ONLY=<text>` runs only the cases whose names contain it (and the echo).
+//! `FLOTILLA_BENCH_ONLY=<text>` runs only the cases whose names contain it (and the two echoes).
 //! `FLOTILLA_BENCH_ROUNDS` (default 5) and `FLOTILLA_BENCH_SECONDS` (per case and round,
 //! default 3) change the length. The echo is this binary started again as a child (see
 //! `flotilla_test_support::unary`); the servers are ended when the bench ends, even by a panic.
@@ -202,18 +203,51 @@ async fn bench() {
         server_cases.push(flotilla_cases(label, &empty, &full).await);
         servers.push((empty, full, dirs));
     }
+    // The fastest peer on the same data: a bare tonic server answering with the bytes of a real
+    // first page of 50 clusters (the request is empty), so the ratio to the echo shows what a
+    // response of that size costs any server here.
+    let (_, full, _) = servers.last().expect("a server");
+    let page = call_raw(
+        &connections(full.url(), 1).await[0],
+        &RawCall::new(
+            LIST_CLUSTERS,
+            pb::ListClustersRequest {
+                page_size: 50,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        )
+        .authed(),
+        0,
+    )
+    .await
+    .expect("a page of clusters");
+    assert_eq!(
+        pb::ListClustersResponse::decode(page.clone())
+            .expect("response")
+            .clusters
+            .len(),
+        50
+    );
+    let same_data = EchoProcess::replying(&page);
+    cases.push(Case {
+        name: format!("bare tonic, {} B page of 50", page.len()),
+        pid: same_data.pid(),
+        channels: connections(same_data.url(), CONNECTIONS).await,
+        call: RawCall::new(ECHO_PATH, Bytes::new()),
+    });
     for i in 0..server_cases[0].len() {
         for list in &mut server_cases {
             cases.push(list[i].clone());
         }
     }
-    // For profiling one case: `FLOTILLA_BENCH_ONLY=<part of its name>` keeps the echo and the
-    // cases whose names contain it; each server's pid is printed for `perf record -p`.
+    // For profiling one case: `FLOTILLA_BENCH_ONLY=<part of its name>` keeps the two echoes and
+    // the cases whose names contain it; each server's pid is printed for `perf record -p`.
     if let Ok(only) = std::env::var("FLOTILLA_BENCH_ONLY") {
         let mut n = 0;
         cases.retain(|case| {
             n += 1;
-            n == 1 || case.name.contains(&only)
+            n <= 2 || case.name.contains(&only)
         });
     }
     for case in &cases {

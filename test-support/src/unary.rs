@@ -49,6 +49,8 @@ use crate::{process::free_port, server::ADMIN_TOKEN};
 pub const CHILD_ENV: &str = "FLOTILLA_BENCH_ECHO";
 const PORT_ENV: &str = "FLOTILLA_BENCH_ECHO_PORT";
 const DATA_ENV: &str = "FLOTILLA_BENCH_ECHO_DATA";
+/// In the data directory of a bare echo: the bytes to answer with instead of the request's.
+const REPLY_FILE: &str = "reply.bin";
 
 /// The method the echo answers calls to. Any method of the service is echoed; this one is what
 /// the benches call, so the auth layer applies its real rule (read permission, not audited).
@@ -92,22 +94,27 @@ impl Decoder for BytesCodec {
     }
 }
 
-/// Answers every method of `flotilla.v1.ClusterService` with the request's own bytes.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Echo;
+/// Answers every method of `flotilla.v1.ClusterService` with the request's own bytes, or with
+/// fixed bytes when it has a reply (a real response of the server, for a peer that answers the
+/// same data and does nothing else).
+#[derive(Debug, Clone, Default)]
+pub struct Echo {
+    reply: Option<Bytes>,
+}
 
 impl NamedService for Echo {
     const NAME: &'static str = "flotilla.v1.ClusterService";
 }
 
-struct EchoMethod;
+struct EchoMethod(Option<Bytes>);
 
 impl UnaryService<Bytes> for EchoMethod {
     type Response = Bytes;
     type Future = Ready<Result<tonic::Response<Bytes>, Status>>;
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        ready(Ok(tonic::Response::new(request.into_inner())))
+        let body = self.0.clone().unwrap_or_else(|| request.into_inner());
+        ready(Ok(tonic::Response::new(body)))
     }
 }
 
@@ -121,9 +128,10 @@ impl tonic::codegen::Service<http::Request<Body>> for Echo {
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let method = EchoMethod(self.reply.clone());
         Box::pin(async move {
             Ok(tonic::server::Grpc::new(BytesCodec)
-                .unary(EchoMethod, request)
+                .unary(method, request)
                 .await)
         })
     }
@@ -168,8 +176,18 @@ pub struct EchoProcess {
 impl EchoProcess {
     /// Starts this executable again as an echo server of `kind`.
     pub fn start(kind: EchoKind) -> EchoProcess {
-        let port = free_port();
+        Self::start_with(kind, tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// A bare echo that answers every call with `reply`, whatever the request.
+    pub fn replying(reply: &[u8]) -> EchoProcess {
         let data = tempfile::tempdir().expect("tempdir");
+        std::fs::write(data.path().join(REPLY_FILE), reply).expect("write the reply");
+        Self::start_with(EchoKind::Bare, data)
+    }
+
+    fn start_with(kind: EchoKind, data: tempfile::TempDir) -> EchoProcess {
+        let port = free_port();
         let exe = std::env::current_exe().expect("current executable");
         let child = Command::new(exe)
             .env(CHILD_ENV, kind.name())
@@ -242,8 +260,9 @@ fn exit_with_parent() {
 async fn serve_echo(kind: EchoKind, port: u16, data: &Path) {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     if kind == EchoKind::Bare {
+        let reply = std::fs::read(data.join(REPLY_FILE)).ok().map(Bytes::from);
         Server::builder()
-            .add_service(Echo)
+            .add_service(Echo { reply })
             .serve(addr)
             .await
             .expect("serve");
@@ -266,7 +285,7 @@ async fn serve_echo(kind: EchoKind, port: u16, data: &Path) {
     if kind == EchoKind::Auth {
         Server::builder()
             .layer(auth)
-            .add_service(Echo)
+            .add_service(Echo::default())
             .serve(addr)
             .await
             .expect("serve");
@@ -279,7 +298,7 @@ async fn serve_echo(kind: EchoKind, port: u16, data: &Path) {
     Server::builder()
         .layer(rpc)
         .layer(auth)
-        .add_service(Echo)
+        .add_service(Echo::default())
         .serve(addr)
         .await
         .expect("serve");
