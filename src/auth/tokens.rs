@@ -313,25 +313,11 @@ impl Tokens {
                          such as the output of `openssl rand -base64 32` or `openssl rand -hex 32`"
                     );
                 }
-                match self
-                    .insert(
-                        BOOTSTRAP_TOKEN_NAME,
-                        Role::Admin,
-                        vec![],
-                        None,
-                        "bootstrap",
-                        Zeroizing::new(secret.to_string()),
-                    )
-                    .await
+                if self
+                    .insert_bootstrap(Zeroizing::new(secret.to_string()))
+                    .await?
                 {
-                    Ok(_) => {
-                        tracing::info!("bootstrap admin token taken from FLOTILLA_BOOTSTRAP_TOKEN");
-                    }
-                    // Replicas starting together on a new database: another one made it first.
-                    Err(Error::AlreadyExists { .. }) => {
-                        tracing::info!("bootstrap admin token made by another replica");
-                    }
-                    Err(err) => anyhow::bail!("{err}"),
+                    tracing::info!("bootstrap admin token taken from FLOTILLA_BOOTSTRAP_TOKEN");
                 }
                 Ok(None)
             }
@@ -341,26 +327,10 @@ impl Tokens {
                 let secret = new_secret();
                 let path = data_dir.join("admin-token");
                 write_private(&path, secret.as_bytes())?;
-                match self
-                    .insert(
-                        BOOTSTRAP_TOKEN_NAME,
-                        Role::Admin,
-                        vec![],
-                        None,
-                        "bootstrap",
-                        secret,
-                    )
-                    .await
-                {
-                    Ok(_) => {}
-                    // Another replica on the same new database made its own first: this
-                    // file's secret is no token, so it goes.
-                    Err(Error::AlreadyExists { .. }) => {
-                        let _ = std::fs::remove_file(&path);
-                        tracing::info!("bootstrap admin token made by another replica");
-                        return Ok(None);
-                    }
-                    Err(err) => anyhow::bail!("{err}"),
+                if !self.insert_bootstrap(secret).await? {
+                    // This file's secret is no token, so it goes.
+                    let _ = std::fs::remove_file(&path);
+                    return Ok(None);
                 }
                 tracing::warn!(
                     path = %path.display(),
@@ -368,6 +338,29 @@ impl Tokens {
                 );
                 Ok(Some(path))
             }
+        }
+    }
+
+    /// Stores the bootstrap admin token with `secret`. False when another replica, starting
+    /// on the same new database, stored one first.
+    async fn insert_bootstrap(&self, secret: Zeroizing<String>) -> anyhow::Result<bool> {
+        let inserted = self
+            .insert(
+                BOOTSTRAP_TOKEN_NAME,
+                Role::Admin,
+                vec![],
+                None,
+                "bootstrap",
+                secret,
+            )
+            .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(Error::AlreadyExists { .. }) => {
+                tracing::info!("bootstrap admin token made by another replica");
+                Ok(false)
+            }
+            Err(err) => anyhow::bail!("{err}"),
         }
     }
 }
@@ -594,6 +587,26 @@ mod tests {
                 "{seconds},{nanos}: {err:?}"
             );
         }
+    }
+
+    /// Replicas starting together on a new database: the one whose bootstrap insert comes
+    /// second is told so (and goes on) instead of failing its start.
+    #[tokio::test]
+    async fn a_second_bootstrap_insert_yields_to_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("flotilla.db").display());
+        let store = crate::store::Store::open(&url).await.unwrap();
+        let first = Tokens::new(store.clone());
+        let second = Tokens::new(store.clone());
+        let secret = new_secret();
+        assert!(first.insert_bootstrap(secret.clone()).await.unwrap());
+        assert!(!second.insert_bootstrap(new_secret()).await.unwrap());
+        assert_eq!(store.count_tokens().await.unwrap(), 1);
+        assert!(
+            first.bootstrap(dir.path(), None).await.unwrap().is_none(),
+            "no second token and no file once one exists"
+        );
+        assert!(!dir.path().join("admin-token").exists());
     }
 
     #[test]

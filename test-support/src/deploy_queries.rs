@@ -25,14 +25,17 @@ pub fn promql_metric_names(expr: &str) -> BTreeSet<String> {
             c => text.push(c),
         }
     }
-    // Aggregations may be followed by `by (...)` rather than their parenthesis.
-    const KEYWORDS: &[&str] = &[
+    // Clauses whose parentheses hold label names, not metrics.
+    const GROUPING: &[&str] = &[
         "by",
         "without",
         "on",
         "ignoring",
         "group_left",
         "group_right",
+    ];
+    // Aggregations may be followed by `by (...)` rather than their parenthesis.
+    const KEYWORDS: &[&str] = &[
         "bool",
         "and",
         "or",
@@ -73,16 +76,7 @@ pub fn promql_metric_names(expr: &str) -> BTreeSet<String> {
             }
             let is_call = chars.get(j) == Some(&'(');
             let lower = word.to_ascii_lowercase();
-            if [
-                "by",
-                "without",
-                "on",
-                "ignoring",
-                "group_left",
-                "group_right",
-            ]
-            .contains(&lower.as_str())
-            {
+            if GROUPING.contains(&lower.as_str()) {
                 after_grouping = is_call;
             } else if after_grouping {
                 // Inside a grouping clause's parentheses: label names until ')'.
