@@ -4,7 +4,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser } from "playwright-core";
-import { go, launch, must, newPage, signIn, uniqueId } from "./harness.js";
+import { go, launch, must, newPage, shownRow, signIn, uniqueId } from "./harness.js";
 import { api, clusterExists } from "./api.js";
 import { kubectl, kubectlNodes, testKubeconfig } from "./support.js";
 
@@ -67,8 +67,7 @@ subjects: [{kind: ServiceAccount, name: importer, namespace: ${name}}]
     await page.getByRole("button", { name: "Import" }).click();
     await page.waitForURL((u) => u.hash === `#/clusters/${id}`);
     await go(page, "clusters");
-    const row = page.locator(`tr[data-cluster="${id}"]`);
-    await row.waitFor();
+    const row = await shownRow(page, id);
     const nodes = kubectlNodes();
     assert.equal(await row.locator("[data-reachable]").getAttribute("data-reachable"), "yes");
     assert.equal(await row.locator("[data-nodes]").innerText(), `${nodes.ready}/${nodes.total} ready`);

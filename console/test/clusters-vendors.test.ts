@@ -3,7 +3,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser } from "playwright-core";
-import { go, launch, must, newPage, signIn, uniqueId } from "./harness.js";
+import { go, launch, must, newPage, shownRow, signIn, uniqueId } from "./harness.js";
 import { api, clusterExists } from "./api.js";
 import { simClusters } from "./support.js";
 
@@ -52,8 +52,7 @@ test("create at Rancher through its own fields: a driver config that is not JSON
     assert.equal(afterCreate.created, before.created + 1, "one cluster was created at Rancher");
 
     await go(page, "clusters");
-    const row = page.locator(`tr[data-cluster="${id}"]`);
-    await row.waitFor();
+    const row = await shownRow(page, id);
     assert.equal((await row.locator("td").first().innerText()).trim(), "rancher");
     const vendorId = await row.locator("[data-vendor-id]").getAttribute("data-vendor-id");
     assert.ok(afterCreate.clusters.some((c) => c.id === vendorId), `the simulator has ${vendorId}`);

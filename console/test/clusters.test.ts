@@ -7,7 +7,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
-import { checkA11y, checkPage, go, launch, measure, must, newPage, screenshot, signIn, uniqueId } from "./harness.js";
+import { checkA11y, checkPage, go, launch, measure, must, newPage, screenshot, shownRow, signIn, uniqueId } from "./harness.js";
 import { api, clusterExists } from "./api.js";
 import { kubectlNodes, simClusters, testKubeconfig } from "./support.js";
 import { measureThousandClusters } from "./clusters-perf.js";
@@ -64,8 +64,7 @@ test("import the test cluster by pasting its kubeconfig: validate stores nothing
     assert.equal(await clusterExists(id), true);
 
     await go(page, "clusters");
-    const r = row(page, id);
-    await r.waitFor();
+    const r = await shownRow(page, id);
     assert.equal(await r.locator("[data-reachable]").getAttribute("data-reachable"), "yes");
     assert.equal(nodes.total, 3, "the test control plane has 3 nodes (kubectl)");
     assert.equal(await r.locator("[data-nodes]").innerText(), `${nodes.ready}/${nodes.total} ready`);
@@ -232,8 +231,7 @@ test("create a cluster at the ACK simulator through the form (credential added t
     assert.equal(fresh[0]?.state, "running");
 
     await go(page, "clusters");
-    const r = row(page, id);
-    await r.waitFor();
+    const r = await shownRow(page, id);
     const cells = await r.locator("td").allInnerTexts();
     assert.equal(cells[0], "ack");
     assert.equal(cells[1], must("FLOTILLA_SIM_ACK_REGION"));

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** console/ (the tests run from console/build/console/test: the build mirrors the repository). */
@@ -88,6 +88,24 @@ export async function go(page: Page, route: string): Promise<void> {
   await page.evaluate((r) => {
     location.hash = `#/${r}`;
   }, route);
+}
+
+/**
+ * The cluster's row once it is on screen and rendered. Rows off screen skip rendering
+ * (content-visibility: auto), and Chromium's innerText of skipped content is empty until a frame
+ * after the row comes into view, so a row is read the way a person reads it: scrolled into view.
+ * Earlier tests' clusters can push a new row below the fold.
+ */
+export async function shownRow(page: Page, id: string): Promise<Locator> {
+  const r = page.locator(`tr[data-cluster="${id}"]`);
+  await r.waitFor();
+  await r.scrollIntoViewIfNeeded();
+  // The row always shows its name, so empty text means it has not been rendered yet.
+  await r.evaluate((el) => new Promise<void>((done) => {
+    const check = () => ((el as HTMLElement).innerText.trim() !== "" ? done() : requestAnimationFrame(check));
+    check();
+  }));
+  return r;
 }
 
 let axeSource: string | undefined;
