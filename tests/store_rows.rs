@@ -369,6 +369,18 @@ async fn label_filters_match_whole_keys_and_values(db: TestDb) {
     h.labels = r#"{"env":"prod"}"#.into();
     store.update_cluster(&h, h.version).await.unwrap();
     assert_eq!(ids(&[("env", Some("prod"))], 0, 50).await.0, ["b", "h"]);
+
+    // A full page counts the rest: from the label rows when one label is the whole filter,
+    // through the clusters otherwise. Both follow the changes above (j's `env` is a number).
+    assert_eq!(
+        ids(&[("env", Some("prod"))], 0, 1).await,
+        (vec!["b".into()], 2)
+    );
+    assert_eq!(ids(&[("env", None)], 0, 1).await, (vec!["a".into()], 4));
+    assert_eq!(
+        ids(&[("env", None), ("tier", Some("gold"))], 0, 1).await,
+        (vec!["b".into()], 1)
+    );
 }
 
 macro_rules! suite {

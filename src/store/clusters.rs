@@ -1,6 +1,9 @@
 //! Cluster rows: insert, get, list with filters and paging, update, delete.
 
-use diesel::prelude::*;
+use diesel::{
+    prelude::*,
+    sql_types::{Bool, Text},
+};
 use diesel_async::RunQueryDsl;
 
 use super::{
@@ -82,23 +85,58 @@ macro_rules! filtered {
         if let Some(ids) = &q.ids {
             sql = sql.filter(clusters::id.eq_any(ids.clone()));
         }
+        // EXISTS on the row's own label, not `id IN (ids with the label)`: the database walks
+        // the page's order and stops at its end, where the IN list was built whole for every
+        // page (a correlated subquery, which diesel's DSL does not express).
         for (key, value) in &q.labels {
-            let with_key = cluster_labels::table.filter(cluster_labels::key.eq(key.clone()));
+            let exists = diesel::dsl::sql::<Bool>(
+                "EXISTS (SELECT 1 FROM cluster_labels AS l \
+                 WHERE l.cluster_id = clusters.id AND l.key = ",
+            )
+            .bind::<Text, _>(key.clone());
             sql = match value {
                 Some(value) => sql.filter(
-                    clusters::id.eq_any(
-                        with_key
-                            .filter(cluster_labels::value.eq(value.clone()))
-                            .select(cluster_labels::cluster_id),
-                    ),
+                    exists
+                        .sql(" AND l.value = ")
+                        .bind::<Text, _>(value.clone())
+                        .sql(")"),
                 ),
-                None => {
-                    sql.filter(clusters::id.eq_any(with_key.select(cluster_labels::cluster_id)))
-                }
+                None => sql.filter(exists.sql(")")),
             };
         }
         sql
     }};
+}
+
+/// The matching clusters counted from their label rows alone, when one label is all a query
+/// filters on: every label row belongs to a cluster that exists (the triggers and the cascade
+/// of the cluster_labels migration), so the clusters table need not be read.
+macro_rules! label_count {
+    ($label:expr) => {{
+        let (key, value): &(String, Option<String>) = $label;
+        let sql = cluster_labels::table
+            .filter(cluster_labels::key.eq(key.clone()))
+            .into_boxed();
+        match value {
+            Some(value) => sql.filter(cluster_labels::value.eq(value.clone())),
+            None => sql,
+        }
+        .select(diesel::dsl::count(cluster_labels::cluster_id).aggregate_distinct())
+    }};
+}
+
+/// The one label `q` filters on, when nothing else narrows it (see [`label_count!`]).
+fn only_label(q: &ClusterQuery) -> Option<&(String, Option<String>)> {
+    match (
+        &q.provider,
+        &q.state,
+        &q.region,
+        &q.ids,
+        q.labels.as_slice(),
+    ) {
+        (None, None, None, None, [label]) => Some(label),
+        _ => None,
+    }
 }
 
 /// Rows after `q.after` in `q`'s order. A range on the order's index (`sort >= value`, or `<=`
@@ -241,9 +279,10 @@ impl Store {
                                 .select(ClusterRow::as_select()),
                             conn,
                         )?;
-                        let total = match total_from(&rows) {
-                            Some(total) => total,
-                            None => Blocking::get_result(filtered!(&query).count(), conn)?,
+                        let total = match (total_from(&rows), only_label(&query)) {
+                            (Some(total), _) => total,
+                            (None, Some(label)) => Blocking::get_result(label_count!(label), conn)?,
+                            (None, None) => Blocking::get_result(filtered!(&query).count(), conn)?,
                         };
                         Ok(ClusterPage { rows, total })
                     })
@@ -258,9 +297,10 @@ impl Store {
                     .select(ClusterRow::as_select())
                     .load(conn)
                     .await?;
-                let total = match total_from(&rows) {
-                    Some(total) => total,
-                    None => filtered!(query).count().get_result(conn).await?,
+                let total = match (total_from(&rows), only_label(query)) {
+                    (Some(total), _) => total,
+                    (None, Some(label)) => label_count!(label).get_result(conn).await?,
+                    (None, None) => filtered!(query).count().get_result(conn).await?,
                 };
                 Ok(ClusterPage { rows, total })
             }
