@@ -151,9 +151,13 @@ async fn keyed_pages_in_every_order(db: TestDb) {
         let mut row = cluster(&format!("k{i:02}"), "imported", 1_000 + i / 4);
         // Ties in both the display name and the create time.
         row.display_name = format!("Cluster {}", (i * 7) % 5);
-        if i % 2 == 0 {
-            row.labels = r#"{"env":"prod"}"#.into();
-        }
+        // env=prod on half; a `tier` of two values on a third (any value is matched by key).
+        let env = if i % 2 == 0 { "prod" } else { "test" };
+        row.labels = match i % 6 {
+            0 => format!(r#"{{"env":"{env}","tier":"gold"}}"#),
+            3 => format!(r#"{{"env":"{env}","tier":"silver"}}"#),
+            _ => format!(r#"{{"env":"{env}"}}"#),
+        };
         store.insert_cluster(&row).await.unwrap();
         rows.push(row);
     }
@@ -164,11 +168,16 @@ async fn keyed_pages_in_every_order(db: TestDb) {
     ];
     for order in orders {
         for descending in [false, true] {
-            for labels in [vec![], vec![("env".to_string(), Some("prod".to_string()))]] {
-                let mut expected: Vec<&ClusterRow> = rows
-                    .iter()
-                    .filter(|r| labels.is_empty() || r.labels.contains("prod"))
-                    .collect();
+            for (labels, needle) in [
+                (vec![], ""),
+                (
+                    vec![("env".to_string(), Some("prod".to_string()))],
+                    r#""env":"prod""#,
+                ),
+                (vec![("tier".to_string(), None)], r#""tier""#),
+            ] {
+                let mut expected: Vec<&ClusterRow> =
+                    rows.iter().filter(|r| r.labels.contains(needle)).collect();
                 expected.sort_by(|a, b| {
                     let key = |r: &ClusterRow| match order {
                         ClusterOrder::Id => (String::new(), 0, r.id.clone()),

@@ -7,7 +7,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     ops::Bound,
     sync::{
-        Arc, Mutex, RwLock,
+        Arc, Mutex, OnceLock, RwLock,
         atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
     },
     time::Duration,
@@ -496,11 +496,33 @@ async fn reflect<K, T>(
                     }
                     watcher::Event::Delete(k) => Change::Delete(key(&k)),
                 };
+                let synced = matches!(change, Change::InitDone);
                 reflection.apply(change);
+                if synced {
+                    tokio::task::spawn_blocking(return_freed_memory);
+                }
             }
             Some(Err(err)) => tracing::debug!(cache = %what, %err, "watch error; retrying"),
             None => return,
         }
+    }
+}
+
+/// How the process gives freed memory back to the system, set once by the binary (which may
+/// call the allocator; this library has no unsafe code). Called after each (re)list: every list
+/// page is decoded whole and dropped once summarized, and glibc keeps what was freed in the arena
+/// of the thread that freed it, where a cache filled by one task and read by others rarely
+/// reuses it (`bench/list_pods`, issue #20). Once per sync, so it costs nothing per event.
+static RETURN_FREED_MEMORY: OnceLock<fn()> = OnceLock::new();
+
+/// Sets what [`RETURN_FREED_MEMORY`] calls; the first call wins.
+pub fn set_return_freed_memory(release: fn()) {
+    let _ = RETURN_FREED_MEMORY.set(release);
+}
+
+fn return_freed_memory() {
+    if let Some(release) = RETURN_FREED_MEMORY.get() {
+        release();
     }
 }
 

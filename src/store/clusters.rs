@@ -1,9 +1,6 @@
 //! Cluster rows: insert, get, list with filters and paging, update, delete.
 
-use diesel::{
-    prelude::*,
-    sql_types::{Bool, Text},
-};
+use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::{
@@ -85,23 +82,19 @@ macro_rules! filtered {
         if let Some(ids) = &q.ids {
             sql = sql.filter(clusters::id.eq_any(ids.clone()));
         }
-        // EXISTS on the row's own label, not `id IN (ids with the label)`: the database walks
-        // the page's order and stops at its end, where the IN list was built whole for every
-        // page (a correlated subquery, which diesel's DSL does not express).
         for (key, value) in &q.labels {
-            let exists = diesel::dsl::sql::<Bool>(
-                "EXISTS (SELECT 1 FROM cluster_labels AS l \
-                 WHERE l.cluster_id = clusters.id AND l.key = ",
-            )
-            .bind::<Text, _>(key.clone());
+            let with_key = cluster_labels::table.filter(cluster_labels::key.eq(key.clone()));
             sql = match value {
                 Some(value) => sql.filter(
-                    exists
-                        .sql(" AND l.value = ")
-                        .bind::<Text, _>(value.clone())
-                        .sql(")"),
+                    clusters::id.eq_any(
+                        with_key
+                            .filter(cluster_labels::value.eq(value.clone()))
+                            .select(cluster_labels::cluster_id),
+                    ),
                 ),
-                None => sql.filter(exists.sql(")")),
+                None => {
+                    sql.filter(clusters::id.eq_any(with_key.select(cluster_labels::cluster_id)))
+                }
             };
         }
         sql
@@ -125,6 +118,45 @@ macro_rules! label_count {
     }};
 }
 
+/// A page in id order of the clusters with one label, when that label is all a query filters
+/// on: the label rows are in cluster id order within a key and value (their primary key), so
+/// the page's ids are an index range cut to the page, and a page costs what it returns however
+/// common or rare the label is. (`id IN (every id with the label)` built the whole list for
+/// every page; a correlated EXISTS walks every cluster before a rare label's match.)
+macro_rules! label_page {
+    ($query:expr, $label:expr, $limit:expr) => {{
+        let q: &ClusterQuery = $query;
+        let (key, value): &(String, Option<String>) = $label;
+        let mut ids = cluster_labels::table
+            .filter(cluster_labels::key.eq(key.clone()))
+            .select(cluster_labels::cluster_id)
+            .into_boxed();
+        ids = match value {
+            Some(value) => ids.filter(cluster_labels::value.eq(value.clone())),
+            // Any value: one row per cluster, unless a stored JSON object repeats a key.
+            None => ids.distinct(),
+        };
+        if let Some(after) = &q.after {
+            ids = if q.descending {
+                ids.filter(cluster_labels::cluster_id.lt(after.id.clone()))
+            } else {
+                ids.filter(cluster_labels::cluster_id.gt(after.id.clone()))
+            };
+        }
+        ids = if q.descending {
+            ids.order(cluster_labels::cluster_id.desc())
+        } else {
+            ids.order(cluster_labels::cluster_id.asc())
+        };
+        let sql = clusters::table
+            .filter(clusters::id.eq_any(ids.limit($limit)))
+            .into_boxed();
+        ordered!(sql, q)
+            .limit($limit)
+            .select(ClusterRow::as_select())
+    }};
+}
+
 /// The one label `q` filters on, when nothing else narrows it (see [`label_count!`]).
 fn only_label(q: &ClusterQuery) -> Option<&(String, Option<String>)> {
     match (
@@ -137,6 +169,12 @@ fn only_label(q: &ClusterQuery) -> Option<&(String, Option<String>)> {
         (None, None, None, None, [label]) => Some(label),
         _ => None,
     }
+}
+
+/// The label of a page that [`label_page!`] can cut: one label as the whole filter, id order,
+/// no offset.
+fn by_label(q: &ClusterQuery, offset: i64) -> Option<&(String, Option<String>)> {
+    only_label(q).filter(|_| q.order == ClusterOrder::Id && offset == 0)
 }
 
 /// Rows after `q.after` in `q`'s order. A range on the order's index (`sort >= value`, or `<=`
@@ -272,13 +310,16 @@ impl Store {
                 let query = query.clone();
                 Ok(conn
                     .spawn_blocking(move |conn| {
-                        let rows = Blocking::load(
-                            ordered!(after_key!(filtered!(&query), &query, time), &query)
-                                .offset(offset)
-                                .limit(limit)
-                                .select(ClusterRow::as_select()),
-                            conn,
-                        )?;
+                        let rows = match by_label(&query, offset) {
+                            Some(label) => Blocking::load(label_page!(&query, label, limit), conn)?,
+                            None => Blocking::load(
+                                ordered!(after_key!(filtered!(&query), &query, time), &query)
+                                    .offset(offset)
+                                    .limit(limit)
+                                    .select(ClusterRow::as_select()),
+                                conn,
+                            )?,
+                        };
                         let total = match (total_from(&rows), only_label(&query)) {
                             (Some(total), _) => total,
                             (None, Some(label)) => Blocking::get_result(label_count!(label), conn)?,
@@ -291,12 +332,17 @@ impl Store {
             Backend::Postgres(pool) => {
                 let mut guard = pool.get().await?;
                 let conn: &mut diesel_async::AsyncPgConnection = &mut guard;
-                let rows = ordered!(after_key!(filtered!(query), query, time), query)
-                    .offset(offset)
-                    .limit(limit)
-                    .select(ClusterRow::as_select())
-                    .load(conn)
-                    .await?;
+                let rows = match by_label(query, offset) {
+                    Some(label) => label_page!(query, label, limit).load(conn).await?,
+                    None => {
+                        ordered!(after_key!(filtered!(query), query, time), query)
+                            .offset(offset)
+                            .limit(limit)
+                            .select(ClusterRow::as_select())
+                            .load(conn)
+                            .await?
+                    }
+                };
                 let total = match (total_from(&rows), only_label(query)) {
                     (Some(total), _) => total,
                     (None, Some(label)) => label_count!(label).get_result(conn).await?,
