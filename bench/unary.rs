@@ -37,14 +37,22 @@ const CLUSTERS: usize = 1000;
 const CONCURRENCY: usize = 50;
 const CONNECTIONS: usize = 4;
 const LIST_CLUSTERS: &str = "/flotilla.v1.ClusterService/ListClusters";
+/// The one cluster with the label `canary=yes`.
+const CANARY: usize = 777;
 
 fn row(i: usize) -> ClusterRow {
     ClusterRow {
         display_name: format!("Cluster {i}"),
+        // One cluster of the thousand is a canary: the rare label case.
         labels: format!(
-            r#"{{"env":"{}","team":"t{}"}}"#,
+            r#"{{"env":"{}","team":"t{}"{}}}"#,
             ["prod", "dev"][i % 2],
-            i % 7
+            i % 7,
+            if i == CANARY {
+                r#","canary":"yes""#
+            } else {
+                ""
+            }
         ),
         provider: ["imported", "ack", "tke"][i % 3].into(),
         region: "cn-hangzhou".into(),
@@ -132,6 +140,8 @@ async fn flotilla_cases(label: &str, empty: &ServerProcess, full: &ServerProcess
     .encode_to_vec();
     let pages = all_pages(&full_channels[0], 50, "").await;
     let filtered_pages = all_pages(&full_channels[0], 50, "labels.env = prod").await;
+    let rare_pages = all_pages(&full_channels[0], 50, "labels.canary = yes").await;
+    assert_eq!(rare_pages.len(), 1, "one page with the canary");
     assert_eq!(pages.len(), CLUSTERS / 50, "pages of 50");
     assert_eq!(
         filtered_pages.len(),
@@ -166,8 +176,14 @@ async fn flotilla_cases(label: &str, empty: &ServerProcess, full: &ServerProcess
         Case {
             name: format!("{label}ListClusters, 1000, label filter"),
             pid: full.pid(),
-            channels: full_channels,
+            channels: full_channels.clone(),
             call: RawCall::cycling(LIST_CLUSTERS, filtered_pages).authed(),
+        },
+        Case {
+            name: format!("{label}ListClusters, 1000, rare label (1 match)"),
+            pid: full.pid(),
+            channels: full_channels,
+            call: RawCall::cycling(LIST_CLUSTERS, rare_pages).authed(),
         },
     ]
 }
