@@ -64,7 +64,10 @@ type ClusterServiceClient interface {
 	// Errors: INVALID_ARGUMENT (cluster_id) when it is empty; NOT_FOUND (NOT_FOUND, metadata kind and
 	// id) when the cluster does not exist or the token may not see it.
 	GetCluster(ctx context.Context, in *GetClusterRequest, opts ...grpc.CallOption) (*GetClusterResponse, error)
-	// Lists clusters.
+	// Lists clusters, a page at a time. Pages are cut by key: the token holds the last cluster's
+	// sort value and id, so a page costs what it returns however deep into the list it is, and a
+	// walk neither skips nor repeats a cluster that exists throughout, even when clusters are
+	// created or deleted between pages.
 	//
 	// Errors: INVALID_ARGUMENT for a bad page_size or page_token, filter or order_by.
 	ListClusters(ctx context.Context, in *ListClustersRequest, opts ...grpc.CallOption) (*ListClustersResponse, error)
@@ -292,7 +295,10 @@ type ClusterServiceServer interface {
 	// Errors: INVALID_ARGUMENT (cluster_id) when it is empty; NOT_FOUND (NOT_FOUND, metadata kind and
 	// id) when the cluster does not exist or the token may not see it.
 	GetCluster(context.Context, *GetClusterRequest) (*GetClusterResponse, error)
-	// Lists clusters.
+	// Lists clusters, a page at a time. Pages are cut by key: the token holds the last cluster's
+	// sort value and id, so a page costs what it returns however deep into the list it is, and a
+	// walk neither skips nor repeats a cluster that exists throughout, even when clusters are
+	// created or deleted between pages.
 	//
 	// Errors: INVALID_ARGUMENT for a bad page_size or page_token, filter or order_by.
 	ListClusters(context.Context, *ListClustersRequest) (*ListClustersResponse, error)

@@ -142,7 +142,10 @@ class ClusterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListClusters(self, request, context):
-        """Lists clusters.
+        """Lists clusters, a page at a time. Pages are cut by key: the token holds the last cluster's
+        sort value and id, so a page costs what it returns however deep into the list it is, and a
+        walk neither skips nor repeats a cluster that exists throughout, even when clusters are
+        created or deleted between pages.
 
         Errors: INVALID_ARGUMENT for a bad page_size or page_token, filter or order_by.
         """

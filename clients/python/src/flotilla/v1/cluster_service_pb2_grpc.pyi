@@ -62,7 +62,10 @@ class ClusterServiceStub:
     id) when the cluster does not exist or the token may not see it.
     """
     ListClusters: _grpc.UnaryUnaryMultiCallable[_cluster_service_pb2.ListClustersRequest, _cluster_service_pb2.ListClustersResponse]
-    """Lists clusters.
+    """Lists clusters, a page at a time. Pages are cut by key: the token holds the last cluster's
+    sort value and id, so a page costs what it returns however deep into the list it is, and a
+    walk neither skips nor repeats a cluster that exists throughout, even when clusters are
+    created or deleted between pages.
 
     Errors: INVALID_ARGUMENT for a bad page_size or page_token, filter or order_by.
     """
@@ -172,7 +175,10 @@ class ClusterServiceAsyncStub(ClusterServiceStub):
     id) when the cluster does not exist or the token may not see it.
     """
     ListClusters: _aio.UnaryUnaryMultiCallable[_cluster_service_pb2.ListClustersRequest, _cluster_service_pb2.ListClustersResponse]  # type: ignore[assignment]
-    """Lists clusters.
+    """Lists clusters, a page at a time. Pages are cut by key: the token holds the last cluster's
+    sort value and id, so a page costs what it returns however deep into the list it is, and a
+    walk neither skips nor repeats a cluster that exists throughout, even when clusters are
+    created or deleted between pages.
 
     Errors: INVALID_ARGUMENT for a bad page_size or page_token, filter or order_by.
     """
@@ -303,7 +309,10 @@ class ClusterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _cluster_service_pb2.ListClustersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_cluster_service_pb2.ListClustersResponse, _abc.Awaitable[_cluster_service_pb2.ListClustersResponse]]:
-        """Lists clusters.
+        """Lists clusters, a page at a time. Pages are cut by key: the token holds the last cluster's
+        sort value and id, so a page costs what it returns however deep into the list it is, and a
+        walk neither skips nor repeats a cluster that exists throughout, even when clusters are
+        created or deleted between pages.
 
         Errors: INVALID_ARGUMENT for a bad page_size or page_token, filter or order_by.
         """
