@@ -1,8 +1,10 @@
 //! Unary throughput against a bare tonic echo built with the same tonic (issue #20, P7): 50
 //! concurrent callers on 4 HTTP/2 connections, back to back, for each case in turn, in
 //! alternating rounds. A second bare tonic server answers with the bytes of a real page of 50
-//! clusters: the fastest any server could answer ListClusters(1,000, page 50) here. Prints requests/s, the ratio to the echo's requests/s in the same round,
-//! p50/p99 latency, and the server's CPU time per call (utime+stime from /proc/<pid>/stat).
+//! clusters: the fastest any server could answer ListClusters(1,000, page 50) here. The label
+//! cases filter on a label half the clusters have and on one only a single cluster has. Prints
+//! requests/s, the ratio to the echo's requests/s in the same round, p50/p99 latency, and the
+//! server's CPU time per call (utime+stime from /proc/<pid>/stat).
 //!
 //!     cargo build --release && cargo bench --bench unary
 //!
@@ -141,7 +143,24 @@ async fn flotilla_cases(label: &str, empty: &ServerProcess, full: &ServerProcess
     let pages = all_pages(&full_channels[0], 50, "").await;
     let filtered_pages = all_pages(&full_channels[0], 50, "labels.env = prod").await;
     let rare_pages = all_pages(&full_channels[0], 50, "labels.canary = yes").await;
-    assert_eq!(rare_pages.len(), 1, "one page with the canary");
+    let rare = call_raw(
+        &full_channels[0],
+        &RawCall::new(LIST_CLUSTERS, rare_pages[0].clone()).authed(),
+        0,
+    )
+    .await
+    .expect("list the canary");
+    let rare_ids: Vec<String> = pb::ListClustersResponse::decode(rare)
+        .expect("response")
+        .clusters
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        (rare_pages.len(), rare_ids),
+        (1, vec![row(CANARY).id]),
+        "one page, with the canary alone"
+    );
     assert_eq!(pages.len(), CLUSTERS / 50, "pages of 50");
     assert_eq!(
         filtered_pages.len(),

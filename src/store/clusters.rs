@@ -151,9 +151,8 @@ macro_rules! label_page {
         let sql = clusters::table
             .filter(clusters::id.eq_any(ids.limit($limit)))
             .into_boxed();
-        ordered!(sql, q)
-            .limit($limit)
-            .select(ClusterRow::as_select())
+        // The ids are the page already; only their order is the query's.
+        ordered!(sql, q).select(ClusterRow::as_select())
     }};
 }
 

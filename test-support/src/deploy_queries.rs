@@ -34,7 +34,8 @@ pub fn promql_metric_names(expr: &str) -> BTreeSet<String> {
         "group_left",
         "group_right",
     ];
-    // Aggregations may be followed by `by (...)` rather than their parenthesis.
+    // Operators, literals and aggregations (which may be followed by `by (...)` rather than
+    // their parenthesis, so they are not always calls).
     const KEYWORDS: &[&str] = &[
         "bool",
         "and",
