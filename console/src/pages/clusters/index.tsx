@@ -91,7 +91,12 @@ function ClusterList({ route }: { route: Route }) {
     if (applied) q.set("filter", applied);
     if (orderBy !== "id") q.set("order_by", orderBy);
     const qs = q.toString();
-    history.replaceState(history.state, "", `#/clusters${qs ? `?${qs}` : ""}`);
+    const next = `#/clusters${qs ? `?${qs}` : ""}`;
+    // Only while the address is still this list's: a navigation away whose hashchange has not
+    // been handled yet (a link followed right after the list mounts) must not be overwritten.
+    if (/^#\/clusters(\?|$)/.test(location.hash) && location.hash !== next) {
+      history.replaceState(history.state, "", next);
+    }
   }, [applied, orderBy]);
   const filterError = fieldError(list.error, "filter");
   const sortError = fieldError(list.error, "order_by");
