@@ -1,7 +1,8 @@
-//! The content the OCI registry tests push, the same for the adapter tests (`registry_oci`) and
-//! the RegistryService tests (`registry_oci_rpc`): three namespaces, an image with two tags, a
-//! Docker-format image, an index of two platforms, a signature and an SBOM of `v1` (by the
-//! `sha256-<hex>` tag schema), and two versions of a Helm chart.
+//! The content the OCI registry tests push, the same for the adapter tests
+//! (`tests/registry/oci.rs`) and the RegistryService tests (`tests/registry/oci_rpc.rs`): three
+//! namespaces, an image with two tags, a Docker-format image, an index of two platforms, a
+//! signature and an SBOM of `v1` (by the `sha256-<hex>` tag schema), and two versions of a Helm
+//! chart.
 
 use super::{Pushed, Pusher};
 

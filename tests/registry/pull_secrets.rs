@@ -14,11 +14,8 @@ use kube::api::{Api, PostParams};
 use support::{kube as kenv, kubeconfigs, proxy::TcpProxy};
 use tonic::Code;
 
-#[path = "registry_pull_secrets/fixture.rs"]
 mod fixture;
-#[path = "registry_pull_secrets/harbor_e2e.rs"]
 mod harbor_e2e;
-#[path = "registry_pull_secrets/renewal.rs"]
 mod renewal;
 
 use fixture::{

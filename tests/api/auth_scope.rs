@@ -15,7 +15,7 @@ use support::{
 use tonic::Code;
 
 /// RPCs whose request names a cluster but which a cluster-scoped token may not call at all
-/// (PERMISSION_DENIED, checked in tests/api_auth.rs): they make new clusters or tokens.
+/// (PERMISSION_DENIED, checked in tests/api/auth.rs): they make new clusters or tokens.
 const GLOBAL_BUT_NAMING_A_CLUSTER: &[&str] = &[
     "ClusterService/ImportCluster",
     "ClusterService/CreateCluster",

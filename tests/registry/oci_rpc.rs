@@ -18,9 +18,7 @@ use support::registry::{
 };
 use tonic::Code;
 
-#[path = "registry_oci_rpc/content.rs"]
 mod content;
-#[path = "registry_oci_rpc/fixture.rs"]
 mod fixture;
 
 use fixture::{

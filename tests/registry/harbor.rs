@@ -29,11 +29,9 @@ use support::sim::{
 use zeroize::Zeroizing;
 
 /// Pull credentials: robot accounts, what they may pull, replacement and revocation.
-#[path = "registry_harbor/robots.rs"]
 mod robots;
 
 /// Backed mode: a real registry behind the simulator, content pushed through its `/v2`.
-#[path = "registry_harbor/backed.rs"]
 mod backed;
 
 fn transport() -> TransportSettings {

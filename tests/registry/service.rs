@@ -12,13 +12,9 @@ use flotilla::proto::{
 };
 use tonic::Code;
 
-#[path = "registry_service/at_rest.rs"]
 mod at_rest;
-#[path = "registry_service/content.rs"]
 mod content;
-#[path = "registry_service/deployments.rs"]
 mod deployments;
-#[path = "registry_service/fixture.rs"]
 mod fixture;
 
 use fixture::{Fixture, PASSWORD, USER, assert_invalid, create, fields, reason};
