@@ -337,12 +337,22 @@ async fn main() {
                 lists: 0,
             },
         ];
-        // Warm up: the owner's cache syncs; each path runs once.
-        poll_until("the owner's cache to serve every pod", Duration::from_secs(120), || {
-            let mut client = series[0].client.clone();
-            let namespace = namespace.clone();
-            async move { walk(&mut client, &namespace).await.1 == pods }
-        })
+        // Warm up: the owner's cache syncs; each path runs once. The owner answers every pod
+        // while its cache syncs too (direct pages), so synced means a whole walk that the API
+        // server saw no pod LIST for.
+        poll_until(
+            "the owner's cache to serve every pod without a LIST",
+            Duration::from_secs(120),
+            || {
+                let mut client = series[0].client.clone();
+                let (namespace, kube) = (namespace.clone(), kube.clone());
+                async move {
+                    let before = pod_lists(&kube).await;
+                    let served = walk(&mut client, &namespace).await.1 == pods;
+                    served && pod_lists(&kube).await == before
+                }
+            },
+        )
         .await;
         for s in series.iter_mut() {
             assert_eq!(walk(&mut s.client, &namespace).await.1, pods, "{}", s.label);
@@ -361,7 +371,7 @@ async fn main() {
         }
         let base = ms(series[0].median());
         println!(
-            "\nListPods of {pods} pods (page {PAGE}, {} pages), {rounds} alternating rounds:",
+            "\nListPods of {pods} pods (page {PAGE}, {} pages), {rounds} alternating rounds, warm (the owner's cache synced first):",
             pods.div_ceil(PAGE as usize)
         );
         println!(
