@@ -609,16 +609,19 @@ impl LogService {
             None => {
                 let (hub, from_start) = match resume.filter(|p| !p.resource_version.is_empty()) {
                     Some(point) => {
-                        let hub = EventHub::start_at(
+                        let hub = EventHub::start_alone(
                             client.client.clone(),
                             &r.namespace,
-                            &point.resource_version,
+                            Some(&point.resource_version),
                         );
                         // Everything it publishes is news to this stream: replay from its start.
                         let from_start = Some((hub.epoch.clone(), 0));
                         (hub, from_start)
                     }
-                    None => (EventHub::start(client.client.clone(), &r.namespace), None),
+                    None => (
+                        EventHub::start_alone(client.client.clone(), &r.namespace, None),
+                        None,
+                    ),
                 };
                 hub.subscribe(from_start, Arc::new(|| {})).await
             }
