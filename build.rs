@@ -55,6 +55,11 @@ fn main() -> io::Result<()> {
         .codec_path("crate::proto::codec::ProstCodec")
         // Tunnel data is passed on, never parsed: `Bytes` hands it on without copying.
         .bytes(".flotilla.v1.TunnelFrame.data")
+        // Written by hand (src/proto/list_clusters_response.rs): it can carry encoded clusters.
+        .extern_path(
+            ".flotilla.v1.ListClustersResponse",
+            "crate::proto::ListClustersResponse",
+        )
         .compile_fds(fds)?;
 
     name_unimplemented_stubs(&out_dir.join("flotilla.v1.rs"))?;

@@ -563,6 +563,19 @@ async fn unreachable_within_two_probe_intervals_and_back() {
             .expect("status")
     };
 
+    // ListClusters keeps pages while no stored cluster changes; what the prober saw is not
+    // part of what it keeps, so the list follows every probe like GetCluster does.
+    let listed_status_of = |mut client: Client| async move {
+        let page = client
+            .list_clusters(pb::ListClustersRequest::default())
+            .await
+            .expect("list")
+            .into_inner();
+        let flaky = page.clusters.into_iter().find(|c| c.id == "flaky");
+        flaky.expect("flaky is listed").status.expect("status")
+    };
+    assert!(listed_status_of(client.clone()).await.reachable);
+
     proxy.stop();
     let stopped = Instant::now();
     let down = loop {
@@ -582,6 +595,15 @@ async fn unreachable_within_two_probe_intervals_and_back() {
         down.unreachable_reason
     );
     assert_eq!(down.node_count, 3, "last known counts are kept");
+    let listed = listed_status_of(client.clone()).await;
+    assert!(
+        !listed.reachable,
+        "the list shows the probe GetCluster showed: {listed:?}"
+    );
+    assert!(
+        listed.unreachable_reason.contains("cannot reach"),
+        "{listed:?}"
+    );
 
     proxy.resume().await;
     let resumed = Instant::now();
@@ -589,6 +611,11 @@ async fn unreachable_within_two_probe_intervals_and_back() {
         let status = status_of(client.clone()).await;
         if status.reachable {
             assert!(status.unreachable_reason.is_empty());
+            let listed = listed_status_of(client.clone()).await;
+            assert!(
+                listed.reachable && listed.unreachable_reason.is_empty(),
+                "{listed:?}"
+            );
             break;
         }
         assert!(

@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
 use super::{
+    cluster_pages::ClusterPages,
     operation::requester,
     pb::{self, cluster_service_server::ClusterService},
     visible,
@@ -31,6 +32,7 @@ pub struct ClusterApi {
     importer: Arc<ClusterImporter>,
     lifecycle: Arc<Lifecycle>,
     agents: Arc<AgentRegistry>,
+    pages: ClusterPages,
 }
 
 impl ClusterApi {
@@ -45,6 +47,7 @@ impl ClusterApi {
             importer,
             lifecycle,
             agents,
+            pages: ClusterPages::default(),
         }
     }
 }
@@ -109,12 +112,8 @@ impl ClusterService for ClusterApi {
         let scope = cluster_scope(&request);
         let mut list_request = ListClusters::from(request.into_inner());
         list_request.scope = scope.clusters;
-        let list = self.catalog.list(&list_request).await?;
-        Ok(Response::new(pb::ListClustersResponse {
-            clusters: list.clusters.into_iter().map(Into::into).collect(),
-            next_page_token: list.next_page_token,
-            total_size: list.total_size,
-        }))
+        let page = self.pages.list(&self.catalog, &list_request).await?;
+        Ok(Response::new(page))
     }
 
     async fn update_cluster(

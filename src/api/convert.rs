@@ -54,39 +54,55 @@ impl From<ObservedStatus> for pb::ClusterStatus {
 }
 
 impl From<Cluster> for pb::Cluster {
-    fn from(c: Cluster) -> Self {
-        let etag = c.etag();
-        let mut status = pb::ClusterStatus::from(c.status);
-        // Permanent warnings (such as insecure TLS) come first, then the prober's.
-        let mut warnings: Vec<pb::Warning> = c.warnings.into_iter().map(Into::into).collect();
-        warnings.append(&mut status.warnings);
-        status.warnings = warnings;
-        pb::Cluster {
-            id: c.id,
-            display_name: c.display_name,
-            labels: c.labels.into_iter().collect(),
-            provider: c.provider,
-            region: c.region,
-            vendor_cluster_id: c.vendor_cluster_id,
-            state: pb::ClusterState::from(c.state).into(),
-            status: Some(status),
-            endpoint: c.endpoint,
-            kube_system_uid: c.kube_system_uid,
-            credential_id: c.credential_id,
-            spec: c.spec.and_then(|bytes| {
-                <pb::ClusterSpec as prost::Message>::decode(bytes.as_slice()).ok()
-            }),
-            last_operation_id: c.last_operation_id,
-            create_time: Some(timestamp(c.create_millis)),
-            update_time: Some(timestamp(c.update_millis)),
-            etag,
-            kube_access_mode: match c.kube_access {
-                KubeAccess::BuiltIn => pb::KubeAccessMode::BuiltIn,
-                KubeAccess::Impersonation => pb::KubeAccessMode::Impersonation,
-            }
-            .into(),
-        }
+    fn from(mut c: Cluster) -> Self {
+        let observed = std::mem::take(&mut c.status);
+        let (mut cluster, permanent) = stored_cluster(c);
+        cluster.status = Some(cluster_status(permanent, observed));
+        cluster
     }
+}
+
+/// A cluster as stored: every field but `status` (`c.status` is not read). Returned beside it
+/// are the cluster's permanent warnings (such as insecure TLS), which lead its status's warnings
+/// (see [`cluster_status`]).
+pub fn stored_cluster(c: Cluster) -> (pb::Cluster, Vec<pb::Warning>) {
+    let etag = c.etag();
+    let permanent = c.warnings.into_iter().map(Into::into).collect();
+    let cluster = pb::Cluster {
+        id: c.id,
+        display_name: c.display_name,
+        labels: c.labels.into_iter().collect(),
+        provider: c.provider,
+        region: c.region,
+        vendor_cluster_id: c.vendor_cluster_id,
+        state: pb::ClusterState::from(c.state).into(),
+        status: None,
+        endpoint: c.endpoint,
+        kube_system_uid: c.kube_system_uid,
+        credential_id: c.credential_id,
+        spec: c
+            .spec
+            .and_then(|bytes| <pb::ClusterSpec as prost::Message>::decode(bytes.as_slice()).ok()),
+        last_operation_id: c.last_operation_id,
+        create_time: Some(timestamp(c.create_millis)),
+        update_time: Some(timestamp(c.update_millis)),
+        etag,
+        kube_access_mode: match c.kube_access {
+            KubeAccess::BuiltIn => pb::KubeAccessMode::BuiltIn,
+            KubeAccess::Impersonation => pb::KubeAccessMode::Impersonation,
+        }
+        .into(),
+    };
+    (cluster, permanent)
+}
+
+/// A cluster's status: what the prober saw, its warnings after the cluster's permanent ones.
+pub fn cluster_status(permanent: Vec<pb::Warning>, observed: ObservedStatus) -> pb::ClusterStatus {
+    let mut status = pb::ClusterStatus::from(observed);
+    let mut warnings = permanent;
+    warnings.append(&mut status.warnings);
+    status.warnings = warnings;
+    status
 }
 
 #[cfg(test)]

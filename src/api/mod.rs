@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod agent;
 pub mod cluster;
+mod cluster_pages;
 pub mod convert;
 pub mod credential;
 pub mod kube_convert;

@@ -7,7 +7,10 @@
 tonic::include_proto!("flotilla.v1");
 
 pub mod codec;
+mod list_clusters_response;
 mod redact;
+
+pub use list_clusters_response::{ListClustersResponse, append_cluster};
 
 /// Encoded `FileDescriptorSet` of every proto file, for gRPC reflection, plus
 /// `google/rpc/status.proto` and `google/rpc/error_details.proto` so reflection clients decode the

@@ -7,6 +7,7 @@ mod agents;
 mod auth;
 pub mod backup;
 mod census;
+mod change_counts;
 mod cluster_leases;
 mod clusters;
 mod credentials;
@@ -105,6 +106,8 @@ pub struct Store {
     pub(crate) backend: Backend,
     /// Where each store call's database time goes, once metrics are on (shared by clones).
     pub(crate) metrics: census::QueryMetrics,
+    /// On SQLite, the connection that reads change counts on the calling thread.
+    pub(crate) sqlite_counts: Option<std::sync::Arc<change_counts::SqliteCounts>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -230,12 +233,14 @@ impl Store {
             Store {
                 backend: Backend::Sqlite(sqlite_pool(&path)?),
                 metrics: Default::default(),
+                sqlite_counts: Some(std::sync::Arc::new(change_counts::SqliteCounts::new(&path))),
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             migrate::postgres(url.to_string()).await?;
             Store {
                 backend: Backend::Postgres(postgres_pool(url)?),
                 metrics: Default::default(),
+                sqlite_counts: None,
             }
         } else {
             return Err(Error::UnsupportedUrl);

@@ -201,4 +201,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Counts of writes, kept by triggers: `clusters` counts every insert, update and delete of
+    /// a cluster row (on PostgreSQL, every statement that wrote some), by any writer.
+    change_counts (name) {
+        name -> Text,
+        count -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(clusters, cluster_labels);

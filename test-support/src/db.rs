@@ -34,6 +34,19 @@ impl TestDb {
         }
     }
 
+    /// Runs `sql` as another program would, on a connection of its own: the `sqlite3` tool, or
+    /// a PostgreSQL session outside the store.
+    pub async fn execute_elsewhere(&self, sql: &str) {
+        if let Some(path) = self.url.strip_prefix("sqlite://") {
+            sqlite(std::path::Path::new(path), sql);
+            return;
+        }
+        let mut conn = AsyncPgConnection::establish(&self.url)
+            .await
+            .expect("connect to the test database");
+        conn.batch_execute(sql).await.expect("run SQL");
+    }
+
     pub async fn postgres() -> TestDb {
         let admin = postgres_admin_url();
         let name = format!("flotilla_t_{}", uuid::Uuid::new_v4().simple());

@@ -429,6 +429,14 @@ async fn scoped_tokens_see_only_their_clusters() {
     }
     let mut admin = AdminServiceClient::new(server.channel().await);
     let token = create_token(&mut admin, "alpha-only", pb::Role::Viewer, &["alpha"], None).await;
+    // The same request by an unscoped caller first: the page it is answered (and kept) is not
+    // the scoped caller's.
+    let everyone = ClusterServiceClient::new(server.channel().await)
+        .list_clusters(pb::ListClustersRequest::default())
+        .await
+        .expect("admin list")
+        .into_inner();
+    assert_eq!(everyone.total_size, 3);
     let mut client = ClusterServiceClient::new(server.channel_as(Some(&token)).await);
     let list = client
         .list_clusters(pb::ListClustersRequest::default())

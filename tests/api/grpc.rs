@@ -220,6 +220,111 @@ async fn list_clusters_pages_filters_and_orders() {
     server.shutdown().await;
 }
 
+/// ListClusters keeps the pages it answered while no stored cluster changes. Every kind of write
+/// shows in the next page: one through the API, one by another connection in another program
+/// (the `sqlite3` tool, behind the server's back), a delete. The expected values come from the
+/// writes themselves and from the `sqlite3` tool's own reading of the table.
+#[tokio::test]
+async fn list_clusters_shows_every_write_at_once() {
+    let server = TestServer::start().await;
+    let mut client = ClusterServiceClient::new(server.channel().await);
+    let store = server.store().await;
+    for i in 0..60 {
+        store.insert_cluster(&row(i)).await.unwrap();
+    }
+    let db = std::path::PathBuf::from(
+        server
+            .settings
+            .database_url
+            .strip_prefix("sqlite://")
+            .expect("the test server runs on SQLite"),
+    );
+    let first_page = |mut client: ClusterServiceClient<support::server::AuthedChannel>| async move {
+        client
+            .list_clusters(pb::ListClustersRequest {
+                page_size: 50,
+                ..Default::default()
+            })
+            .await
+            .expect("first page")
+            .into_inner()
+    };
+    let before = first_page(client.clone()).await;
+    assert_eq!(before.clusters.len(), 50);
+    assert_eq!(first_page(client.clone()).await, before, "nothing changed");
+
+    // Through the API.
+    let renamed = client
+        .update_cluster(pb::UpdateClusterRequest {
+            cluster: Some(pb::Cluster {
+                id: "cluster-0003".into(),
+                display_name: "Renamed".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["display_name".into()],
+            }),
+        })
+        .await
+        .expect("rename")
+        .into_inner()
+        .cluster
+        .expect("cluster");
+    let page = first_page(client.clone()).await;
+    let listed = page
+        .clusters
+        .iter()
+        .find(|c| c.id == "cluster-0003")
+        .unwrap();
+    assert_eq!(listed.display_name, "Renamed");
+    assert_eq!(listed.etag, renamed.etag);
+    assert_ne!(listed.etag, before.clusters[3].etag);
+
+    // Behind the server's back, by another program.
+    support::db::sqlite(
+        &db,
+        r#"UPDATE clusters SET display_name = 'Outside', labels = '{"env":"qa"}'
+           WHERE id = 'cluster-0005'"#,
+    );
+    let page = first_page(client.clone()).await;
+    let listed = page
+        .clusters
+        .iter()
+        .find(|c| c.id == "cluster-0005")
+        .unwrap();
+    let stored = support::db::sqlite(
+        &db,
+        "SELECT display_name FROM clusters WHERE id = 'cluster-0005'",
+    );
+    assert_eq!(stored, [listed.display_name.as_str()]);
+    assert_eq!(listed.labels.get("env").map(String::as_str), Some("qa"));
+    let qa = client
+        .list_clusters(pb::ListClustersRequest {
+            filter: "labels.env = qa".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("label filter")
+        .into_inner();
+    let ids: Vec<_> = qa.clusters.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!((ids, qa.total_size), (vec!["cluster-0005"], 1));
+
+    // A delete, also from outside: the page closes up and the total drops.
+    support::db::sqlite(&db, "DELETE FROM clusters WHERE id = 'cluster-0007'");
+    let page = first_page(client.clone()).await;
+    assert!(page.clusters.iter().all(|c| c.id != "cluster-0007"));
+    assert_eq!(page.clusters.len(), 50);
+    assert_eq!(
+        page.total_size.to_string(),
+        support::db::sqlite(&db, "SELECT count(*) FROM clusters")[0]
+    );
+    assert_eq!(
+        page.clusters[49].id, "cluster-0050",
+        "the next cluster moved up"
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn bad_requests_get_invalid_argument_with_the_field() {
     let server = TestServer::start().await;

@@ -80,6 +80,48 @@ async fn optimistic_updates(db: TestDb) {
     assert_eq!(stored.version, 2);
 }
 
+/// The clusters change count moves with every write to a cluster: through the store, and behind
+/// its back by another program (the `sqlite3` tool, another PostgreSQL session). Reads leave it.
+async fn change_count_moves_with_every_cluster_write(db: TestDb) {
+    let store = &db.store;
+    let count = || async { store.clusters_change_count().await.expect("count") };
+    let start = count().await;
+    store
+        .insert_cluster(&cluster("delta", "imported", 1))
+        .await
+        .unwrap();
+    let inserted = count().await;
+    assert!(inserted > start, "insert: {start} -> {inserted}");
+    store.get_cluster("delta").await.unwrap();
+    store
+        .list_clusters(&ClusterQuery::default(), 0, 50)
+        .await
+        .unwrap();
+    assert_eq!(count().await, inserted, "reads leave it");
+
+    let mut row = store.get_cluster("delta").await.unwrap().unwrap();
+    row.display_name = "Renamed".into();
+    store.update_cluster(&row, 1).await.unwrap();
+    let updated = count().await;
+    assert!(updated > inserted, "update: {inserted} -> {updated}");
+
+    db.execute_elsewhere("UPDATE clusters SET display_name = 'Outside' WHERE id = 'delta'")
+        .await;
+    let outside = count().await;
+    assert!(outside > updated, "outside update: {updated} -> {outside}");
+
+    assert!(store.delete_cluster("delta").await.unwrap());
+    let deleted = count().await;
+    assert!(deleted > outside, "delete: {outside} -> {deleted}");
+    db.execute_elsewhere(
+        "INSERT INTO clusters (id, display_name, labels, provider, region, vendor_cluster_id, \
+           state, endpoint, warnings, version, create_time, update_time, kube_access) VALUES \
+           ('epsilon', 'E', '{}', 'imported', '', '', 'RUNNING', '', '[]', 1, 1, 1, 'builtin')",
+    )
+    .await;
+    assert!(count().await > deleted, "outside insert");
+}
+
 async fn list_pages_filters_and_orders(db: TestDb) {
     let store = &db.store;
     for i in 0..120 {
@@ -407,6 +449,7 @@ suite!(
     migrations_are_idempotent,
     cluster_round_trip,
     optimistic_updates,
+    change_count_moves_with_every_cluster_write,
     list_pages_filters_and_orders,
     keyed_pages_in_every_order,
     label_filters_match_whole_keys_and_values,

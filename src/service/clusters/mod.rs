@@ -213,10 +213,12 @@ impl ClusterCatalog {
         self.with_status(row)
     }
 
-    /// One page of clusters. Pages are cut by key: the token holds the last row's sort key and
-    /// id, so a page costs what it returns however deep into the list it is, and a walk neither
-    /// skips nor repeats a cluster that exists throughout.
-    pub async fn list(&self, request: &ListClusters) -> Result<ClusterList> {
+    /// One page of clusters as stored, each with an empty `status`: a caller adds what the
+    /// prober saw with [`ClusterCatalog::statuses`] when it answers. Pages are cut by key: the
+    /// token holds the last row's sort key and id, so a page costs what it returns however deep
+    /// into the list it is, and a walk neither skips nor repeats a cluster that exists
+    /// throughout.
+    pub async fn list_stored(&self, request: &ListClusters) -> Result<ClusterList> {
         let mut query = parse_filter(&request.filter)?;
         (query.order, query.descending) = parse_order(&request.order_by)?;
         query.ids = request.scope.clone();
@@ -244,11 +246,23 @@ impl ClusterCatalog {
             clusters: found
                 .rows
                 .into_iter()
-                .map(|row| self.with_status(row))
+                .map(Cluster::try_from)
                 .collect::<Result<_>>()?,
             next_page_token,
             total_size: i32::try_from(found.total).unwrap_or(i32::MAX),
         })
+    }
+
+    /// What the prober last saw of each of these clusters (the default for one not probed yet).
+    pub fn statuses<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Vec<ObservedStatus> {
+        self.board.get_many(ids)
+    }
+
+    /// A number that changes whenever any stored cluster changes, by any writer: what
+    /// [`ClusterCatalog::list_stored`] answers after reading N here stays its answer while this
+    /// still reads N.
+    pub async fn change_count(&self) -> Result<i64> {
+        Ok(self.store.clusters_change_count().await?)
     }
 
     /// Changes display name and/or labels, as the field mask says.

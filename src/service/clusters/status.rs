@@ -90,6 +90,14 @@ impl StatusBoard {
         map.get(cluster_id).cloned()
     }
 
+    /// The status of each cluster in turn, under one lock; the default for one not probed yet.
+    pub fn get_many<'a>(&self, cluster_ids: impl Iterator<Item = &'a str>) -> Vec<ObservedStatus> {
+        let map = self.statuses.read().unwrap_or_else(|p| p.into_inner());
+        cluster_ids
+            .map(|id| map.get(id).cloned().unwrap_or_default())
+            .collect()
+    }
+
     pub fn remove(&self, cluster_id: &str) {
         let mut map = self.statuses.write().unwrap_or_else(|p| p.into_inner());
         map.remove(cluster_id);

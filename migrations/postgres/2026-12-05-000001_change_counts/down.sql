@@ -1,0 +1,3 @@
+DROP TRIGGER change_counts_clusters ON clusters;
+DROP FUNCTION change_counts_clusters();
+DROP TABLE change_counts;
