@@ -26,9 +26,10 @@ use crate::service::{
     clusters::{ClusterCatalog, ClusterList, ListClusters},
 };
 
-/// At most this many pages are kept (about 14 KB each for 50 clusters); past it, all are dropped
-/// and kept anew.
+/// At most this many pages are kept, of at most this many bytes in all (a page of 50 clusters is
+/// about 14 KB; of 1,000, the largest, about 280 KB); past either, all are dropped and kept anew.
 const MAX_PAGES: usize = 256;
+const MAX_BYTES: usize = 8 << 20;
 
 /// The pages kept for ListClusters, shared by every caller.
 #[derive(Default)]
@@ -41,15 +42,22 @@ struct Kept {
     /// The change count every kept page was read at.
     count: i64,
     pages: HashMap<PageKey, Arc<StoredPage>>,
+    /// The memory the kept pages take, about: the sum of their `capacity`.
+    bytes: usize,
 }
 
 impl Kept {
     /// Drops every page when the count moved (either way: a restored database counts again).
     fn at(&mut self, count: i64) {
         if self.count != count {
-            self.pages.clear();
+            self.clear();
             self.count = count;
         }
+    }
+
+    fn clear(&mut self) {
+        self.pages.clear();
+        self.bytes = 0;
     }
 }
 
@@ -175,9 +183,76 @@ impl ClusterPages {
     fn put(&self, key: PageKey, count: i64, page: Arc<StoredPage>) {
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         kept.at(count);
-        if kept.pages.len() >= MAX_PAGES {
-            kept.pages.clear();
+        if page.capacity > MAX_BYTES {
+            return;
         }
-        kept.pages.insert(key, page);
+        if kept.pages.len() >= MAX_PAGES || kept.bytes + page.capacity > MAX_BYTES {
+            kept.clear();
+        }
+        kept.bytes += page.capacity;
+        if let Some(replaced) = kept.pages.insert(key, page) {
+            kept.bytes -= replaced.capacity;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(token: &str) -> PageKey {
+        PageKey::of(&ListClusters {
+            page_token: token.into(),
+            ..Default::default()
+        })
+    }
+
+    fn page(capacity: usize) -> Arc<StoredPage> {
+        Arc::new(StoredPage {
+            clusters: Vec::new(),
+            next_page_token: String::new(),
+            total_size: 0,
+            capacity,
+        })
+    }
+
+    #[test]
+    fn a_page_is_served_only_at_the_count_it_was_read_at() {
+        let pages = ClusterPages::default();
+        pages.put(key("a"), 7, page(10));
+        assert!(pages.get(&key("a"), 7).is_some());
+        assert!(pages.get(&key("b"), 7).is_none(), "another request");
+        assert!(pages.get(&key("a"), 8).is_none(), "a write since");
+        assert!(
+            pages.get(&key("a"), 7).is_none(),
+            "gone for good: the count went back (a restored database)"
+        );
+        // Racing readers that saw different counts never mix their pages: every change of the
+        // count drops every page, whichever way it goes.
+        pages.put(key("a"), 9, page(10));
+        pages.put(key("b"), 8, page(10));
+        assert!(pages.get(&key("a"), 9).is_none());
+    }
+
+    #[test]
+    fn kept_pages_stay_within_their_bytes_and_number() {
+        let pages = ClusterPages::default();
+        let big = MAX_BYTES / 3;
+        for i in 0..10 {
+            pages.put(key(&i.to_string()), 1, page(big));
+            let kept = pages.kept.lock().unwrap();
+            assert!(kept.bytes <= MAX_BYTES, "{} bytes kept", kept.bytes);
+            assert_eq!(kept.bytes, kept.pages.len() * big);
+        }
+        pages.put(key("huge"), 1, page(MAX_BYTES + 1));
+        assert!(pages.get(&key("huge"), 1).is_none(), "too big to keep");
+        for i in 0..MAX_PAGES + 10 {
+            pages.put(key(&format!("small {i}")), 1, page(1));
+            assert!(pages.kept.lock().unwrap().pages.len() <= MAX_PAGES);
+        }
+        // The same page kept again is counted once.
+        pages.put(key("again"), 2, page(5));
+        pages.put(key("again"), 2, page(5));
+        assert_eq!(pages.kept.lock().unwrap().bytes, 5);
     }
 }
