@@ -29,6 +29,13 @@ const SORTS: { value: string; label: string }[] = [
   { value: "create_time", label: "Oldest first" },
 ];
 
+/** Whether `hash` is the list's own address: its path, with no query but its filter and sort. */
+function isListAddress(hash: string): boolean {
+  const m = /^#\/clusters(?:\?(.*))?$/.exec(hash);
+  if (!m) return false;
+  return [...new URLSearchParams(m[1] ?? "").keys()].every((k) => k === "filter" || k === "order_by");
+}
+
 export function ClustersPage({ route }: { route: Route }) {
   const view = route.query.get("view");
   // Switching between the list and its views keeps the path, so the shell does not move focus:
@@ -93,8 +100,9 @@ function ClusterList({ route }: { route: Route }) {
     const qs = q.toString();
     const next = `#/clusters${qs ? `?${qs}` : ""}`;
     // Only while the address is still this list's: a navigation away whose hashchange has not
-    // been handled yet (a link followed right after the list mounts) must not be overwritten.
-    if (/^#\/clusters(\?|$)/.test(location.hash) && location.hash !== next) {
+    // been handled yet (a link followed right after the list mounts, to another page or to
+    // another view of this one, such as ?view=import) must not be overwritten.
+    if (isListAddress(location.hash) && location.hash !== next) {
       history.replaceState(history.state, "", next);
     }
   }, [applied, orderBy]);
