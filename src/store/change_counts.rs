@@ -12,7 +12,7 @@ use std::{
 use diesel::{Connection, QueryDsl, SqliteConnection, connection::SimpleConnection};
 use diesel_async::RunQueryDsl;
 
-use super::{Backend, Error, Result, Store, schema::change_counts, with_conn};
+use super::{Error, Result, Store, schema::change_counts, with_conn};
 
 /// How long a count read on SQLite waits for a lock before it gives up (and its caller reads
 /// without a cache). A reader of a WAL database waits only while a crashed writer's log is being
@@ -62,9 +62,8 @@ impl Store {
     /// How many times the clusters table has been written, as its triggers count. A page of
     /// clusters read after this returned N holds the table as it is while this still returns N.
     pub async fn clusters_change_count(&self) -> Result<i64> {
-        if let Backend::Sqlite(_) = &self.backend
-            && let Some(counts) = &self.sqlite_counts
-        {
+        // Set exactly when the store is on SQLite.
+        if let Some(counts) = &self.sqlite_counts {
             return counts.read("clusters");
         }
         with_conn!(self, conn => {
