@@ -55,10 +55,14 @@ fn main() -> io::Result<()> {
         .codec_path("crate::proto::codec::ProstCodec")
         // Tunnel data is passed on, never parsed: `Bytes` hands it on without copying.
         .bytes(".flotilla.v1.TunnelFrame.data")
-        // Written by hand (src/proto/list_clusters_response.rs): it can carry encoded clusters.
+        // Written by hand (src/proto/list_responses.rs): they can carry entries encoded before.
         .extern_path(
             ".flotilla.v1.ListClustersResponse",
             "crate::proto::ListClustersResponse",
+        )
+        .extern_path(
+            ".flotilla.v1.ListPodsResponse",
+            "crate::proto::ListPodsResponse",
         )
         .compile_fds(fds)?;
 

@@ -61,6 +61,64 @@ async fn names(
     )
 }
 
+/// Waits until the cached pod `name` (ListPods, served from the synced cache) and a direct read
+/// of it (GetPod always reads the API server) are at the same resourceVersion, running (so its
+/// container statuses are set), then checks
+/// they are the same pod, field for field.
+async fn same_as_a_direct_read(
+    client: &mut WorkloadServiceClient<AuthedChannel>,
+    ns: &str,
+    name: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut listed = client
+            .list_pods(pb::ListPodsRequest {
+                cluster_id: "local".into(),
+                namespace: ns.into(),
+                pods: Some(pb::list_pods_request::Pods::LabelSelector(format!(
+                    "index={name}"
+                ))),
+                ..Default::default()
+            })
+            .await
+            .expect("list pods")
+            .into_inner()
+            .pods;
+        assert_eq!(listed.len(), 1, "{name}: {listed:?}");
+        let cached = listed.remove(0);
+        let direct = client
+            .get_pod(pb::GetPodRequest {
+                cluster_id: "local".into(),
+                namespace: ns.into(),
+                name: name.into(),
+            })
+            .await
+            .expect("get pod")
+            .into_inner()
+            .pod
+            .expect("pod");
+        if cached.resource_version == direct.resource_version && direct.phase == "Running" {
+            assert_eq!(cached, direct, "{name}: cached and direct differ");
+            assert_eq!(
+                (cached.node_name.as_str(), cached.labels.get("app")),
+                ("kwok-a1", Some(&"cached".to_string()))
+            );
+            assert_eq!(cached.containers[0].image, "example.com/c:1");
+            assert!(!cached.uid.is_empty() && cached.create_time.is_some());
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: cache at {}, API server at {} ({}) after 30 s",
+            cached.resource_version,
+            direct.resource_version,
+            direct.phase
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn lists_come_from_the_watch_cache_and_stay_current() {
     let ns = TestNamespace::create(&kenv::client().await, "cache").await;
@@ -101,6 +159,11 @@ async fn lists_come_from_the_watch_cache_and_stay_current() {
         })
         .await;
     assert_eq!(cached, direct, "the cache answers like the API server");
+    // The cache keeps each pod encoded as ListPods sends it: field for field what a direct
+    // read of the same version gives.
+    for name in &cached {
+        same_as_a_direct_read(&mut workloads, ns.name(), name).await;
+    }
     // Many cached pages: the API server's own LIST counter does not move for them.
     let kube = kenv::client().await;
     let lists_before = metric(&kube, NAMESPACED_POD_LISTS).await;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::{
-    kube_convert::{kind_from_pb, pod_selection, propagation_from_pb},
+    kube_convert::{encoded_pods, kind_from_pb, pod_selection, propagation_from_pb},
     pb::{self, workload_service_server::WorkloadService},
 };
 use crate::{
@@ -181,7 +181,8 @@ impl WorkloadService for WorkloadApi {
             )
             .await?;
         Ok(Response::new(pb::ListPodsResponse {
-            pods: list.items.into_iter().map(Into::into).collect(),
+            pods: Vec::new(),
+            encoded_pods: encoded_pods(list.items),
             next_page_token: list.next_page_token,
             total_size: list.total_size,
         }))

@@ -104,7 +104,10 @@ impl Services {
             .with_tunnels(tunnels.clone()),
         );
         let accessor = Arc::new(ClusterAccessor::new(store.clone(), connector.clone()));
-        let caches = Arc::new(WatchCaches::new(settings.watch_cache_idle));
+        let caches = Arc::new(WatchCaches::new(
+            settings.watch_cache_idle,
+            crate::api::kube_convert::pod_wire,
+        ));
         let ownership = Arc::new(
             ClusterOwnership::new(store.clone(), replica_id, settings.cluster_lease)
                 .with_nudge(board.first_seen())

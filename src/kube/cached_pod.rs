@@ -1,14 +1,13 @@
-//! The watch cache's form of a pod: the fields of a [`PodSummary`], stored compactly. What
-//! recurs across pods is shared through interners: strings (namespaces, node names, phases),
-//! owners, label sets (the replicas of a workload carry the same labels), container identities
-//! (name, image, image ID) and condition texts. What is unique to a pod is boxed, timestamps
-//! take 8 bytes, and counts that follow from the containers are not stored.
-//! [`CachedPod::summary`] gives back exactly the summary the pod was made from.
+//! The watch cache's form of a pod: the pod as the API answers it, encoded once when its watch
+//! event arrives ([`PodWire`]), and beside it the few fields that lists filter by and registry
+//! searches read. A page of cached pods is then a copy of bytes: no summary, no strings, no
+//! encoding per call. What recurs across pods is shared through interners: strings
+//! (namespaces, node names, phases), label sets (the replicas of a workload carry the same
+//! labels), owners and lists of image ids.
 
 use std::{borrow::Borrow, collections::HashSet, hash::Hash, sync::Arc};
 
-use super::summary::{Condition, ContainerState, ContainerSummary, ObjectRef, PodSummary};
-
+use super::summary::{ObjectRef, PodSummary};
 /// Hands out one shared copy of each distinct value. Values that nothing else holds any more
 /// are dropped when the table has doubled since it was last swept: O(1) amortized.
 pub struct Interner<T: ?Sized> {
@@ -66,50 +65,12 @@ impl<T: Eq + Hash> Interner<T> {
     }
 }
 
-/// A timestamp in milliseconds since the epoch, or none, in 8 bytes. `i64::MIN` stands for
-/// none: it is out of the range of Kubernetes timestamps.
-#[derive(Debug, Clone, Copy)]
-struct Millis(i64);
-
-impl Millis {
-    const NONE: i64 = i64::MIN;
-
-    fn new(millis: Option<i64>) -> Self {
-        debug_assert_ne!(millis, Some(Self::NONE));
-        Millis(millis.unwrap_or(Self::NONE))
-    }
-
-    fn get(self) -> Option<i64> {
-        (self.0 != Self::NONE).then_some(self.0)
-    }
-}
+/// Encodes a pod the way the API answers it (the wiring passes the `flotilla.v1.Pod`
+/// encoding): the bytes a cached pod is served as.
+pub type PodWire = fn(PodSummary) -> Vec<u8>;
 
 /// A pod's labels, sorted by key.
 type Labels = [(Arc<str>, Arc<str>)];
-
-/// What a container is, the same in every replica of a workload.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct ContainerImage {
-    name: Box<str>,
-    image: Box<str>,
-    image_id: Box<str>,
-}
-
-/// A container's state texts, when any is set.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct ContainerText {
-    reason: Box<str>,
-    message: Box<str>,
-    last_termination_reason: Box<str>,
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct ConditionText {
-    type_: Box<str>,
-    status: Box<str>,
-    reason: Box<str>,
-    message: Box<str>,
-}
 
 /// The interners of one pod cache.
 #[derive(Default)]
@@ -117,136 +78,12 @@ pub struct PodInterner {
     strings: Interner<str>,
     labels: Interner<Labels>,
     owners: Interner<ObjectRef>,
-    images: Interner<ContainerImage>,
-    container_texts: Interner<ContainerText>,
-    condition_texts: Interner<ConditionText>,
+    image_ids: Interner<[Arc<str>]>,
 }
 
 impl PodInterner {
-    fn str(&mut self, s: String) -> Arc<str> {
-        self.strings.share(s.as_str(), |s: &str| Arc::from(s))
-    }
-}
-
-#[derive(Debug)]
-struct CachedContainer {
-    image: Arc<ContainerImage>,
-    text: Option<Arc<ContainerText>>,
-    started_millis: Millis,
-    finished_millis: Millis,
-    restart_count: i32,
-    exit_code: i32,
-    last_exit_code: i32,
-    state: ContainerState,
-    ready: bool,
-    started: bool,
-}
-
-impl CachedContainer {
-    fn new(c: ContainerSummary, shared: &mut PodInterner) -> Self {
-        let text = ContainerText {
-            reason: c.reason.into(),
-            message: c.message.into(),
-            last_termination_reason: c.last_termination_reason.into(),
-        };
-        let has_text = !(text.reason.is_empty()
-            && text.message.is_empty()
-            && text.last_termination_reason.is_empty());
-        CachedContainer {
-            image: shared.images.share_owned(ContainerImage {
-                name: c.name.into(),
-                image: c.image.into(),
-                image_id: c.image_id.into(),
-            }),
-            text: has_text.then(|| shared.container_texts.share_owned(text)),
-            started_millis: Millis::new(c.started_millis),
-            finished_millis: Millis::new(c.finished_millis),
-            restart_count: c.restart_count,
-            exit_code: c.exit_code,
-            last_exit_code: c.last_exit_code,
-            state: c.state,
-            ready: c.ready,
-            started: c.started,
-        }
-    }
-
-    fn summary(&self) -> ContainerSummary {
-        let text = |f: fn(&ContainerText) -> &str| {
-            self.text.as_deref().map(f).unwrap_or_default().to_string()
-        };
-        ContainerSummary {
-            name: self.image.name.to_string(),
-            image: self.image.image.to_string(),
-            image_id: self.image.image_id.to_string(),
-            ready: self.ready,
-            started: self.started,
-            restart_count: self.restart_count,
-            state: self.state,
-            reason: text(|t| &t.reason),
-            message: text(|t| &t.message),
-            started_millis: self.started_millis.get(),
-            finished_millis: self.finished_millis.get(),
-            exit_code: self.exit_code,
-            last_termination_reason: text(|t| &t.last_termination_reason),
-            last_exit_code: self.last_exit_code,
-        }
-    }
-}
-
-#[derive(Debug)]
-struct CachedCondition {
-    text: Arc<ConditionText>,
-    last_transition_millis: Millis,
-    last_update_millis: Millis,
-}
-
-impl CachedCondition {
-    fn new(c: Condition, shared: &mut PodInterner) -> Self {
-        CachedCondition {
-            text: shared.condition_texts.share_owned(ConditionText {
-                type_: c.type_.into(),
-                status: c.status.into(),
-                reason: c.reason.into(),
-                message: c.message.into(),
-            }),
-            last_transition_millis: Millis::new(c.last_transition_millis),
-            last_update_millis: Millis::new(c.last_update_millis),
-        }
-    }
-
-    fn summary(&self) -> Condition {
-        Condition {
-            type_: self.text.type_.to_string(),
-            status: self.text.status.to_string(),
-            reason: self.text.reason.to_string(),
-            message: self.text.message.to_string(),
-            last_transition_millis: self.last_transition_millis.get(),
-            last_update_millis: self.last_update_millis.get(),
-        }
-    }
-}
-
-/// `status.podIPs`. The API requires it to start with `status.podIP`, and it is usually that
-/// one address, which is then not stored twice.
-#[derive(Debug)]
-enum PodIps {
-    OnlyPodIp,
-    Listed(Box<[Box<str>]>),
-}
-
-impl PodIps {
-    fn new(pod_ip: &str, pod_ips: Vec<String>) -> Self {
-        match pod_ips.as_slice() {
-            [only] if only == pod_ip => PodIps::OnlyPodIp,
-            _ => PodIps::Listed(pod_ips.into_iter().map(String::into_boxed_str).collect()),
-        }
-    }
-
-    fn get(&self, pod_ip: &str) -> Vec<String> {
-        match self {
-            PodIps::OnlyPodIp => vec![pod_ip.to_string()],
-            PodIps::Listed(ips) => ips.iter().map(|ip| ip.to_string()).collect(),
-        }
+    fn str(&mut self, s: &str) -> Arc<str> {
+        self.strings.share(s, |s: &str| Arc::from(s))
     }
 }
 
@@ -257,77 +94,47 @@ pub struct CachedPod {
     pub name: Arc<str>,
     pub node_name: Arc<str>,
     pub phase: Arc<str>,
-    status: Arc<str>,
-    host_ip: Arc<str>,
-    qos_class: Arc<str>,
-    uid: Box<str>,
-    pod_ip: Box<str>,
-    pod_ips: PodIps,
-    resource_version: Box<str>,
     labels: Arc<Labels>,
     owner: Option<Arc<ObjectRef>>,
-    containers: Box<[CachedContainer]>,
-    init_containers: Box<[CachedContainer]>,
-    conditions: Box<[CachedCondition]>,
-    create_millis: Millis,
-    start_millis: Millis,
-    deletion_millis: Millis,
-    total_containers: i32,
-    ready: bool,
+    /// The image ids of its containers, then of its init containers.
+    image_ids: Arc<[Arc<str>]>,
+    wire: Box<[u8]>,
 }
 
 impl CachedPod {
-    pub fn new(p: PodSummary, shared: &mut PodInterner) -> Self {
-        // Not stored: they follow from the containers, as `convert::pod` counts them.
-        debug_assert_eq!(
-            p.ready_containers,
-            p.containers.iter().filter(|c| c.ready).count() as i32
-        );
-        debug_assert_eq!(
-            p.restarts,
-            p.containers.iter().map(|c| c.restart_count).sum::<i32>()
-        );
+    pub fn new(p: PodSummary, shared: &mut PodInterner, encode: PodWire) -> Self {
         let labels: Vec<(Arc<str>, Arc<str>)> = p
             .labels
-            .into_iter()
+            .iter()
             .map(|(k, v)| (shared.str(k), shared.str(v)))
             .collect();
+        let image_ids: Vec<Arc<str>> = p
+            .containers
+            .iter()
+            .chain(&p.init_containers)
+            .map(|c| shared.str(&c.image_id))
+            .collect();
+        let (namespace, node_name, phase) = (
+            shared.str(&p.namespace),
+            shared.str(&p.node_name),
+            shared.str(&p.phase),
+        );
+        let name = Arc::from(p.name.as_str());
+        let owner = p.owner.clone().map(|o| shared.owners.share_owned(o));
         CachedPod {
-            namespace: shared.str(p.namespace),
-            name: Arc::from(p.name),
-            node_name: shared.str(p.node_name),
-            phase: shared.str(p.phase),
-            status: shared.str(p.status),
-            host_ip: shared.str(p.host_ip),
-            qos_class: shared.str(p.qos_class),
-            uid: p.uid.into(),
-            pod_ips: PodIps::new(&p.pod_ip, p.pod_ips),
-            pod_ip: p.pod_ip.into(),
-            resource_version: p.resource_version.into(),
+            namespace,
+            name,
+            node_name,
+            phase,
             labels: shared
                 .labels
                 .share(labels.as_slice(), |l: &Labels| Arc::from(l)),
-            owner: p.owner.map(|o| shared.owners.share_owned(o)),
-            containers: p
-                .containers
-                .into_iter()
-                .map(|c| CachedContainer::new(c, shared))
-                .collect(),
-            init_containers: p
-                .init_containers
-                .into_iter()
-                .map(|c| CachedContainer::new(c, shared))
-                .collect(),
-            conditions: p
-                .conditions
-                .into_iter()
-                .map(|c| CachedCondition::new(c, shared))
-                .collect(),
-            create_millis: Millis::new(p.create_millis),
-            start_millis: Millis::new(p.start_millis),
-            deletion_millis: Millis::new(p.deletion_millis),
-            total_containers: p.total_containers,
-            ready: p.ready,
+            owner,
+            image_ids: shared
+                .image_ids
+                .share(image_ids.as_slice(), |ids: &[Arc<str>]| Arc::from(ids)),
+            // `encode_to_vec` sizes its buffer exactly, so this keeps it without a copy.
+            wire: encode(p).into_boxed_slice(),
         }
     }
 
@@ -342,10 +149,7 @@ impl CachedPod {
     /// The image ids its containers and init containers report (`containerStatuses[].imageID`,
     /// such as `registry.example.com/app@sha256:…`), empty before a container started.
     pub fn image_ids(&self) -> impl Iterator<Item = &str> {
-        self.containers
-            .iter()
-            .chain(self.init_containers.iter())
-            .map(|c| &*c.image.image_id)
+        self.image_ids.iter().map(|id| &**id)
     }
 
     /// The object that controls this pod, when one does.
@@ -353,95 +157,40 @@ impl CachedPod {
         self.owner.as_deref()
     }
 
-    /// The summary this pod was made from.
-    pub fn summary(&self) -> PodSummary {
-        let containers: Vec<ContainerSummary> = self
-            .containers
-            .iter()
-            .map(CachedContainer::summary)
-            .collect();
-        PodSummary {
-            namespace: self.namespace.to_string(),
-            name: self.name.to_string(),
-            uid: self.uid.to_string(),
-            phase: self.phase.to_string(),
-            status: self.status.to_string(),
-            ready: self.ready,
-            ready_containers: containers.iter().filter(|c| c.ready).count() as i32,
-            total_containers: self.total_containers,
-            restarts: containers.iter().map(|c| c.restart_count).sum(),
-            node_name: self.node_name.to_string(),
-            pod_ip: self.pod_ip.to_string(),
-            pod_ips: self.pod_ips.get(&self.pod_ip),
-            host_ip: self.host_ip.to_string(),
-            containers,
-            init_containers: self
-                .init_containers
-                .iter()
-                .map(CachedContainer::summary)
-                .collect(),
-            labels: self
-                .labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            owner: self.owner.as_deref().cloned(),
-            create_millis: self.create_millis.get(),
-            start_millis: self.start_millis.get(),
-            qos_class: self.qos_class.to_string(),
-            conditions: self
-                .conditions
-                .iter()
-                .map(CachedCondition::summary)
-                .collect(),
-            deletion_millis: self.deletion_millis.get(),
-            resource_version: self.resource_version.to_string(),
-        }
+    /// The pod as the API answers it: what [`PodWire`] made of its summary.
+    pub fn wire(&self) -> &[u8] {
+        &self.wire
+    }
+
+    /// The heap bytes this pod holds alone (shared values not counted).
+    pub fn own_bytes(&self) -> usize {
+        self.wire.len() + self.name.len() + 2 * std::mem::size_of::<usize>()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kube::summary::ContainerSummary;
 
-    fn container(name: &str, ready: bool, restarts: i32) -> ContainerSummary {
+    fn container(name: &str) -> ContainerSummary {
         ContainerSummary {
             name: name.into(),
             image: format!("example.com/{name}:1"),
             image_id: format!("example.com/{name}@sha256:0123"),
-            ready,
-            started: ready,
-            restart_count: restarts,
-            state: ContainerState::Terminated,
-            reason: "Error".into(),
-            message: "exit 3".into(),
-            started_millis: Some(1_000),
-            finished_millis: Some(2_000),
-            exit_code: 3,
-            last_termination_reason: "OOMKilled".into(),
-            last_exit_code: 137,
+            ..ContainerSummary::default()
         }
     }
 
-    /// A summary with every field set, as `convert::pod` makes them.
     fn summary(name: &str) -> PodSummary {
-        let containers = vec![container("app", true, 2), container("proxy", false, 5)];
         PodSummary {
             namespace: "shop".into(),
             name: name.into(),
             uid: format!("uid-{name}"),
             phase: "Running".into(),
-            status: "CrashLoopBackOff".into(),
-            ready: false,
-            ready_containers: 1,
-            total_containers: 3,
-            restarts: 7,
             node_name: "node-1".into(),
-            pod_ip: "10.0.0.7".into(),
-            pod_ips: vec!["10.0.0.7".into(), "fd00::7".into()],
-            host_ip: "192.0.2.1".into(),
-            containers,
-            init_containers: vec![container("init", true, 0)],
+            containers: vec![container("app"), container("proxy")],
+            init_containers: vec![container("init")],
             labels: [("app", "web"), ("tier", "front"), ("z", "")]
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -453,80 +202,60 @@ mod tests {
                 name: "web-5d4f".into(),
                 uid: "rs-uid".into(),
             }),
-            create_millis: Some(10),
-            start_millis: Some(20),
-            qos_class: "Burstable".into(),
-            conditions: vec![Condition {
-                type_: "Ready".into(),
-                status: "False".into(),
-                reason: "ContainersNotReady".into(),
-                message: "containers with unready status: [proxy]".into(),
-                last_transition_millis: Some(30),
-                last_update_millis: None,
-            }],
-            deletion_millis: Some(40),
-            resource_version: "123".into(),
+            ..PodSummary::default()
         }
     }
 
+    /// Stands in for the wiring's protobuf encoding: any encoding of the whole summary.
+    fn debug_wire(p: PodSummary) -> Vec<u8> {
+        format!("{p:?}").into_bytes()
+    }
+
     #[test]
-    fn gives_back_the_summary_it_was_made_from() {
+    fn keeps_the_pod_as_encoded_and_what_lists_filter_by() {
         let mut shared = PodInterner::default();
-        let one_ip = PodSummary {
-            pod_ips: vec!["10.0.0.7".into()],
-            ..summary("web-2")
-        };
-        let other_ip = PodSummary {
-            pod_ips: vec!["10.0.0.8".into()],
-            ..summary("web-3")
-        };
-        let no_ips = PodSummary {
-            pod_ips: Vec::new(),
-            ..summary("web-4")
-        };
-        let running = PodSummary {
-            containers: vec![ContainerSummary {
-                state: ContainerState::Running,
-                reason: String::new(),
-                message: String::new(),
-                last_termination_reason: String::new(),
-                finished_millis: None,
-                restart_count: 0,
-                ..container("app", true, 0)
-            }],
-            ready_containers: 1,
-            restarts: 0,
-            ..summary("web-5")
-        };
-        for s in [
-            summary("web-1"),
-            one_ip,
-            other_ip,
-            no_ips,
-            running,
-            PodSummary::default(),
-        ] {
-            assert_eq!(CachedPod::new(s.clone(), &mut shared).summary(), s);
-        }
+        let s = summary("web-1");
+        let pod = CachedPod::new(s.clone(), &mut shared, debug_wire);
+        assert_eq!(pod.wire(), debug_wire(s).as_slice());
+        assert_eq!(
+            (&*pod.namespace, &*pod.name, &*pod.node_name, &*pod.phase),
+            ("shop", "web-1", "node-1", "Running")
+        );
+        assert_eq!(pod.label("tier"), Some("front"));
+        assert_eq!(pod.label("z"), Some(""));
+        assert_eq!(pod.label("missing"), None);
+        assert_eq!(
+            pod.image_ids().collect::<Vec<_>>(),
+            [
+                "example.com/app@sha256:0123",
+                "example.com/proxy@sha256:0123",
+                "example.com/init@sha256:0123"
+            ]
+        );
+        assert_eq!(pod.owner().map(|o| o.name.as_str()), Some("web-5d4f"));
+        assert!(pod.own_bytes() >= pod.wire().len());
+
+        let bare = CachedPod::new(PodSummary::default(), &mut shared, debug_wire);
+        assert_eq!(bare.wire(), debug_wire(PodSummary::default()).as_slice());
+        assert!(bare.owner().is_none());
+        assert_eq!(bare.image_ids().count(), 0);
     }
 
     #[test]
     fn pods_share_what_recurs() {
         let mut shared = PodInterner::default();
-        let a = CachedPod::new(summary("web-1"), &mut shared);
-        let b = CachedPod::new(summary("web-2"), &mut shared);
+        let a = CachedPod::new(summary("web-1"), &mut shared, debug_wire);
+        let b = CachedPod::new(summary("web-2"), &mut shared, debug_wire);
         assert!(Arc::ptr_eq(&a.namespace, &b.namespace));
-        assert!(Arc::ptr_eq(&a.containers[0].image, &b.containers[0].image));
-        assert!(Arc::ptr_eq(&a.conditions[0].text, &b.conditions[0].text));
+        assert!(Arc::ptr_eq(&a.node_name, &b.node_name));
         assert!(Arc::ptr_eq(&a.labels, &b.labels));
+        assert!(Arc::ptr_eq(&a.image_ids, &b.image_ids));
         assert!(Arc::ptr_eq(
             a.owner.as_ref().expect("owner"),
             b.owner.as_ref().expect("owner")
         ));
         assert!(!Arc::ptr_eq(&a.name, &b.name));
-        assert_eq!(a.label("tier"), Some("front"));
-        assert_eq!(a.label("z"), Some(""));
-        assert_eq!(a.label("missing"), None);
+        assert_ne!(a.wire(), b.wire());
     }
 
     #[test]

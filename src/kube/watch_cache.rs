@@ -1,6 +1,6 @@
 //! Watch caches for the hot lists: the pods and nodes of clusters that are being queried,
 //! kept by kube-runtime watchers as summaries, not whole objects. Pods are decoded only as far
-//! as a summary needs ([`PodView`]) and kept in a compact form ([`CachedPod`]). A cache starts
+//! as a summary needs ([`PodView`]) and kept as the API answers them ([`CachedPod`]). A cache starts
 //! on a cluster's first query, serves lists once synced, and stops after it has been idle.
 
 use std::{
@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    cached_pod::{CachedPod, PodInterner},
+    cached_pod::{CachedPod, PodInterner, PodWire},
     convert,
     pod_view::PodView,
     summary::NodeSummary,
@@ -320,6 +320,7 @@ pub struct CacheCensus {
 pub struct WatchCaches {
     clusters: Mutex<HashMap<String, Arc<ClusterWatch>>>,
     idle: Duration,
+    pod_wire: PodWire,
 }
 
 fn now_secs() -> i64 {
@@ -330,11 +331,13 @@ fn now_secs() -> i64 {
 }
 
 impl WatchCaches {
-    /// Caches unused for `idle` are stopped by [`WatchCaches::run_janitor`].
-    pub fn new(idle: Duration) -> Self {
+    /// Caches unused for `idle` are stopped by [`WatchCaches::run_janitor`]. Cached pods are
+    /// kept as `pod_wire` encodes them.
+    pub fn new(idle: Duration, pod_wire: PodWire) -> Self {
         WatchCaches {
             clusters: Mutex::default(),
             idle,
+            pod_wire,
         }
     }
 
@@ -361,8 +364,9 @@ impl WatchCaches {
             stop: CancellationToken::new(),
         });
         // Only this cache's watcher task makes pods, so it owns their interner.
-        let mut strings = PodInterner::default();
+        let mut shared = PodInterner::default();
         let (pods, direct, stop) = (watch.pods.clone(), watch.direct.clone(), watch.stop.clone());
+        let pod_wire = self.pod_wire;
         let api = Api::<PodView>::all(client.clone());
         let what = format!("{cluster_id}/pods");
         tokio::spawn(async move {
@@ -370,7 +374,8 @@ impl WatchCaches {
                 return;
             }
             let summarized = move |pod: PodView| {
-                let pod = CachedPod::new(super::pod_view::summary(&pod), &mut strings);
+                let summary = super::pod_view::summary(&pod);
+                let pod = CachedPod::new(summary, &mut shared, pod_wire);
                 ((pod.namespace.clone(), pod.name.clone()), pod)
             };
             reflect(api, pods, stop, summarized, what).await;
@@ -408,7 +413,8 @@ impl WatchCaches {
     }
 
     /// Per cluster: pods and nodes cached, and the approximate bytes they take (each cached
-    /// object's fixed size; the strings it points to are shared or small and not counted).
+    /// object's fixed size, and for pods their encoding and name; what is shared between
+    /// objects, and a node's strings, are not counted).
     pub fn census(&self) -> Vec<CacheCensus> {
         let clusters = self.clusters.lock().unwrap_or_else(|p| p.into_inner());
         clusters
@@ -417,7 +423,11 @@ impl WatchCaches {
                 cluster_id: id.clone(),
                 pods: w.pods.len(),
                 nodes: w.nodes.len(),
-                pod_bytes: approx_bytes::<CachedPod>(w.pods.len()),
+                pod_bytes: approx_bytes::<CachedPod>(w.pods.len()) + {
+                    let mut own = 0;
+                    w.pods.for_each(|p| own += p.own_bytes());
+                    own
+                },
                 node_bytes: approx_bytes::<NodeSummary>(w.nodes.len()),
             })
             .collect()

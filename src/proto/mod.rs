@@ -7,10 +7,10 @@
 tonic::include_proto!("flotilla.v1");
 
 pub mod codec;
-mod list_clusters_response;
+mod list_responses;
 mod redact;
 
-pub use list_clusters_response::{ListClustersResponse, append_cluster};
+pub use list_responses::{ListClustersResponse, ListPodsResponse, append_cluster, append_entry};
 
 /// Encoded `FileDescriptorSet` of every proto file, for gRPC reflection, plus
 /// `google/rpc/status.proto` and `google/rpc/error_details.proto` so reflection clients decode the

@@ -199,7 +199,7 @@ mod tests {
             }),
             ..PodSummary::default()
         };
-        CachedPod::new(summary, &mut PodInterner::default())
+        CachedPod::new(summary, &mut PodInterner::default(), |_| Vec::new())
     }
 
     #[test]

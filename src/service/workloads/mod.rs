@@ -9,6 +9,7 @@ pub mod workload_logs;
 
 use std::sync::Arc;
 
+pub use crate::kube::cached_pod::CachedPod;
 pub use crate::kube::drain::{DrainEvent, DrainOptions, DrainOutcome};
 pub use crate::kube::summary::{
     Condition, ContainerState, ContainerSummary, EventSummary, NodeSummary, ObjectRef, PodSummary,
@@ -55,6 +56,13 @@ pub struct ListNodes {
     pub label_selector: String,
     pub ready: Option<bool>,
     pub zone: String,
+}
+
+/// A pod of a list: from the watch cache, already encoded as the API answers it
+/// ([`CachedPod::wire`]), or listed from Kubernetes just now.
+pub enum ListedPod {
+    Cached(Arc<CachedPod>),
+    Listed(PodSummary),
 }
 
 pub struct Listing<T> {
@@ -402,7 +410,7 @@ impl WorkloadQueries {
         .map_err(failed(&w.cluster_id))
     }
 
-    pub async fn list_pods(&self, scope: &Scope, r: ListPods) -> Result<Listing<PodSummary>> {
+    pub async fn list_pods(&self, scope: &Scope, r: ListPods) -> Result<Listing<ListedPod>> {
         let (client, watch) = self.client_and_cache(scope, &r.cluster_id).await?;
         let key = format!(
             "pods|{}|{}|{:?}|{}",
@@ -418,7 +426,7 @@ impl WorkloadQueries {
         {
             let page = KeyPage::parse(r.page_size, &r.page_token, &key)?;
             let namespace = Some(r.namespace.as_str()).filter(|ns| !ns.is_empty());
-            let keep = |p: &crate::kube::cached_pod::CachedPod| {
+            let keep = |p: &CachedPod| {
                 node.as_deref().is_none_or(|n| *p.node_name == *n)
                     && selector.matches_with(|key| p.label(key))
             };
@@ -430,8 +438,7 @@ impl WorkloadQueries {
             return Ok(Listing {
                 next_page_token: page
                     .next_token(pods.last().map(|p| (&*p.namespace, &*p.name)), more),
-                // Only the page itself becomes summaries.
-                items: pods.iter().map(|p| p.summary()).collect(),
+                items: pods.into_iter().map(ListedPod::Cached).collect(),
                 total_size: total.map_or(0, |t| i32::try_from(t).unwrap_or(i32::MAX)),
             });
         }
@@ -474,7 +481,7 @@ impl WorkloadQueries {
                 listed.remaining,
             ),
             next_page_token: page.next_token(listed.continue_token.as_deref()),
-            items: listed.items,
+            items: listed.items.into_iter().map(ListedPod::Listed).collect(),
         })
     }
 
