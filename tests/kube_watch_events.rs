@@ -1,5 +1,6 @@
 //! WatchEvents: a newest-first snapshot, then live events; many watchers share one upstream
-//! watch that closes when the last leaves; a resume token continues without duplicates.
+//! watch that closes when the last leaves; a resume token continues without duplicates. And
+//! ListEvents, served from the cluster's event cache once it has synced.
 
 use flotilla_test_support as support;
 
@@ -7,13 +8,15 @@ use std::time::{Duration, Instant};
 
 use flotilla::proto::{
     self as pb, cluster_service_client::ClusterServiceClient, log_stream_client::LogStreamClient,
+    workload_service_client::WorkloadServiceClient,
 };
 use k8s_openapi::api::core::v1::Event;
-use kube::api::PostParams;
+use kube::api::{DeleteParams, PostParams};
 use support::{
     kube::{self as kenv, TestNamespace},
     kubeconfigs,
-    server::TestServer,
+    server::{AuthedChannel, TestServer},
+    watch_oracle::AuditTail,
 };
 use tonic::Streaming;
 
@@ -267,5 +270,190 @@ async fn a_watcher_that_does_not_read_is_told_how_many_it_missed() {
         "every event is either sent or counted"
     );
     server.shutdown().await;
+    ns.cleanup().await;
+}
+
+/// An event in the test's namespace at second `second` of 2026-01-01, about pod `object`.
+fn event(name: &str, second: u32, warning: bool, object: &str) -> Event {
+    let at = format!("2026-01-01T00:{:02}:{:02}Z", second / 60, second % 60);
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "involvedObject": {"kind": "Pod", "name": object},
+        "reason": "Tested", "message": format!("{name} happened"),
+        "type": if warning { "Warning" } else { "Normal" },
+        "firstTimestamp": at, "lastTimestamp": at,
+        "source": {"component": "flotilla-test"}
+    }))
+    .expect("event")
+}
+
+/// Every page of a ListEvents walk (pages of 10): the names in order, and the total.
+async fn event_walk(
+    client: &mut WorkloadServiceClient<AuthedChannel>,
+    request: &pb::ListEventsRequest,
+) -> (Vec<String>, i32) {
+    let (mut names, mut token, mut total) = (Vec::new(), String::new(), 0);
+    loop {
+        let reply = client
+            .list_events(pb::ListEventsRequest {
+                page_size: 10,
+                page_token: token,
+                ..request.clone()
+            })
+            .await
+            .expect("list events")
+            .into_inner();
+        if names.is_empty() {
+            total = reply.total_size;
+        }
+        names.extend(reply.events.into_iter().map(|e| e.name));
+        if reply.next_page_token.is_empty() {
+            return (names, total);
+        }
+        token = reply.next_page_token;
+    }
+}
+
+/// The names of the events `keep` picks, as the API server holds them, newest lastTimestamp
+/// first: the expected answers.
+async fn newest_first(events: &kube::Api<Event>, keep: impl Fn(&Event) -> bool) -> Vec<String> {
+    let mut listed = events.list(&Default::default()).await.expect("list").items;
+    listed.retain(|e| keep(e));
+    listed.sort_by(|a, b| b.last_timestamp.cmp(&a.last_timestamp));
+    listed
+        .into_iter()
+        .map(|e| e.metadata.name.unwrap_or_default())
+        .collect()
+}
+
+/// ListEvents comes from the cluster's event cache once it has synced: newest first in the
+/// order of the events' own times as the API server holds them, filtered and paged like a
+/// direct list, following new and deleted events, and with no LIST of events reaching the API
+/// server (its audit log).
+#[tokio::test]
+async fn event_lists_come_from_the_event_cache() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let watches_before = event_watches().await;
+    let ns = TestNamespace::create(&kenv::client().await, "evcache").await;
+    let events = ns.api::<Event>();
+    // 25 events created out of time order (7 × i mod 25 visits every second once); every third
+    // a Warning; about two pods.
+    for i in 0..25u32 {
+        let e = event(
+            &format!("ev-{i}"),
+            (i * 7) % 25,
+            i % 3 == 0,
+            &format!("web-{}", i % 2),
+        );
+        events
+            .create(&PostParams::default(), &e)
+            .await
+            .expect("event");
+    }
+    let server = TestServer::start().await;
+    ClusterServiceClient::new(server.channel().await)
+        .import_cluster(pb::ImportClusterRequest {
+            cluster_id: "local".into(),
+            source: Some(pb::import_cluster_request::Source::Kubeconfig(
+                pb::KubeconfigSource {
+                    kubeconfig: kubeconfigs::admin_kubeconfig().into_bytes(),
+                    context: String::new(),
+                },
+            )),
+            ..Default::default()
+        })
+        .await
+        .expect("import");
+    let mut workloads = WorkloadServiceClient::new(server.channel().await);
+    let all = pb::ListEventsRequest {
+        cluster_id: "local".into(),
+        namespace: ns.name().into(),
+        ..Default::default()
+    };
+    let audit = AuditTail::new();
+    let (direct, direct_total) = event_walk(&mut workloads, &all).await;
+    audit.wait_for_lists("events", ns.name(), 1).await;
+    let (cached, cached_total) = audit
+        .until_served_without_a_list_of("events", ns.name(), || {
+            let (mut workloads, all) = (workloads.clone(), all.clone());
+            async move { event_walk(&mut workloads, &all).await }
+        })
+        .await;
+    let want = newest_first(&events, |_| true).await;
+    assert_eq!(want.len(), 25);
+    assert_eq!(
+        (&cached, cached_total),
+        (&want, 25),
+        "the cache answers newest first"
+    );
+    assert_eq!((direct, direct_total), (want, 25), "as the direct list did");
+
+    // Filters, and changes: all from the cache from now on.
+    let lists_before = audit.lists("events", ns.name());
+    let warnings = pb::ListEventsRequest {
+        r#type: "Warning".into(),
+        ..all.clone()
+    };
+    let want = newest_first(&events, |e| e.type_.as_deref() == Some("Warning")).await;
+    assert_eq!(event_walk(&mut workloads, &warnings).await, (want, 9));
+    let about_web_1 = pb::ListEventsRequest {
+        involved_object: Some(pb::ObjectReference {
+            kind: "Pod".into(),
+            name: "web-1".into(),
+            ..Default::default()
+        }),
+        ..all.clone()
+    };
+    let want = newest_first(&events, |e| {
+        e.involved_object.name.as_deref() == Some("web-1")
+    })
+    .await;
+    assert_eq!(event_walk(&mut workloads, &about_web_1).await, (want, 12));
+
+    events
+        .create(
+            &PostParams::default(),
+            &event("ev-newest", 3000, false, "web-0"),
+        )
+        .await
+        .expect("event");
+    events
+        .delete("ev-0", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (names, total) = event_walk(&mut workloads, &all).await;
+        if names.first().map(String::as_str) == Some("ev-newest")
+            && !names.contains(&"ev-0".to_string())
+        {
+            assert_eq!(
+                (names.clone(), total),
+                (newest_first(&events, |_| true).await, 25)
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cache did not follow: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        audit.lists("events", ns.name()),
+        lists_before,
+        "a cached ListEvents reached the API server (audit log)"
+    );
+    server.shutdown().await;
+    // Nothing left behind: the cache's upstream watch ended with the server.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while event_watches().await > watches_before {
+        assert!(
+            Instant::now() < deadline,
+            "the event cache's watch outlived the server"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     ns.cleanup().await;
 }

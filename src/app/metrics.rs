@@ -76,6 +76,7 @@ impl Sampler {
             for (resource, objects, bytes) in [
                 ("pods", cache.pods, cache.pod_bytes),
                 ("nodes", cache.nodes, cache.node_bytes),
+                ("events", cache.events, cache.event_bytes),
             ] {
                 let labels = CacheLabels {
                     cluster_id: cache.cluster_id.clone(),

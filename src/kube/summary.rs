@@ -199,3 +199,12 @@ pub struct EventSummary {
     pub action: String,
     pub resource_version: String,
 }
+
+impl EventSummary {
+    /// The order ListEvents answers in: newest occurrence first, then the later write.
+    pub fn newest_first(a: &EventSummary, b: &EventSummary) -> std::cmp::Ordering {
+        b.last_millis
+            .cmp(&a.last_millis)
+            .then_with(|| b.resource_version.cmp(&a.resource_version))
+    }
+}

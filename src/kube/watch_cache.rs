@@ -1,5 +1,6 @@
-//! Watch caches for the hot lists: the pods and nodes of clusters that are being queried,
-//! kept by kube-runtime watchers as summaries, not whole objects. Pods are decoded only as far
+//! Watch caches for the hot lists: the pods and nodes of clusters that are being queried, and
+//! their events once events are listed, kept by kube-runtime watchers as summaries, not whole
+//! objects. Pods are decoded only as far
 //! as a summary needs ([`PodView`]) and kept as the API answers them ([`CachedPod`]). A cache starts
 //! on a cluster's first query, serves lists once synced, and stops after it has been idle.
 
@@ -18,7 +19,7 @@ use ::kube::{
     runtime::{WatchStreamExt, watcher},
 };
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Event, Node};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +27,7 @@ use super::{
     cached_pod::{CachedPod, PodInterner, PodWire},
     convert,
     pod_view::PodView,
-    summary::NodeSummary,
+    summary::{EventSummary, NodeSummary},
 };
 
 /// (namespace, name); empty namespace for cluster-scoped kinds.
@@ -156,20 +157,25 @@ impl<T> Reflection<T> {
         (page, false)
     }
 
+    /// The items of `namespace` (all when `None`) that match `keep`, in (namespace, name) order.
+    pub fn select_in(
+        &self,
+        namespace: Option<&str>,
+        mut keep: impl FnMut(&T) -> bool,
+    ) -> Vec<Arc<T>> {
+        let items = self.items.read().unwrap_or_else(|p| p.into_inner());
+        of_namespace(&items, namespace)
+            .filter(|item| keep(item))
+            .cloned()
+            .collect()
+    }
+
     /// How many items of `namespace` (all when `None`) match `keep`; nothing is copied.
     pub fn count(&self, namespace: Option<&str>, mut keep: impl FnMut(&T) -> bool) -> usize {
         let items = self.items.read().unwrap_or_else(|p| p.into_inner());
-        match namespace {
-            Some(ns) => items
-                .range((
-                    Bound::Included((Arc::from(ns), Arc::from(""))),
-                    Bound::Unbounded,
-                ))
-                .take_while(|((n, _), _)| **n == *ns)
-                .filter(|(_, item)| keep(item))
-                .count(),
-            None => items.values().filter(|item| keep(item)).count(),
-        }
+        of_namespace(&items, namespace)
+            .filter(|item| keep(item))
+            .count()
     }
 
     /// The items matching `keep`, in (namespace, name) order.
@@ -193,10 +199,30 @@ impl<T> Reflection<T> {
     }
 }
 
+/// The objects of `namespace` (all when `None`), in key order, walking only that namespace.
+fn of_namespace<'a, T>(
+    items: &'a Objects<T>,
+    namespace: Option<&'a str>,
+) -> impl Iterator<Item = &'a Arc<T>> + 'a {
+    let start = match namespace {
+        Some(ns) => Bound::Included((Arc::from(ns), Arc::from(""))),
+        None => Bound::Unbounded,
+    };
+    items
+        .range((start, Bound::Unbounded))
+        .take_while(move |((n, _), _)| namespace.is_none_or(|ns| **n == *ns))
+        .map(|(_, item)| item)
+}
+
 /// The caches of one cluster.
 pub struct ClusterWatch {
     pub pods: Arc<Reflection<CachedPod>>,
     pub nodes: Arc<Reflection<NodeSummary>>,
+    /// Started by the first [`ClusterWatch::events`]: a cluster browsed for its pods is not
+    /// always asked for its events.
+    events: OnceLock<Arc<Reflection<EventSummary>>>,
+    client: Client,
+    cluster_id: String,
     direct: Arc<DirectLists>,
     version: i64,
     last_used: AtomicI64,
@@ -266,6 +292,31 @@ impl Drop for DirectList {
 }
 
 impl ClusterWatch {
+    /// The cluster's events, every namespace, starting their watch on the first call; check
+    /// `is_ready` before serving from them.
+    pub fn events(&self) -> Arc<Reflection<EventSummary>> {
+        self.events
+            .get_or_init(|| {
+                let events = Arc::new(Reflection::default());
+                tokio::spawn(reflect(
+                    Api::<Event>::all(self.client.clone()),
+                    events.clone(),
+                    self.stop.clone(),
+                    |event: Event| {
+                        let event = convert::event(&event);
+                        let key = (
+                            Arc::from(event.namespace.as_str()),
+                            Arc::from(event.name.as_str()),
+                        );
+                        (key, event)
+                    },
+                    format!("{}/events", self.cluster_id),
+                ));
+                events
+            })
+            .clone()
+    }
+
     /// Marks a pod list served straight from Kubernetes until the guard is dropped, so the pod
     /// cache's first list does not compete with it.
     pub fn direct_list(&self) -> DirectList {
@@ -312,8 +363,11 @@ pub struct CacheCensus {
     pub cluster_id: String,
     pub pods: usize,
     pub nodes: usize,
+    /// Events cached; 0 until events of the cluster are listed.
+    pub events: usize,
     pub pod_bytes: usize,
     pub node_bytes: usize,
+    pub event_bytes: usize,
 }
 
 /// Every cluster's watch caches.
@@ -358,6 +412,9 @@ impl WatchCaches {
         let watch = Arc::new(ClusterWatch {
             pods: Arc::default(),
             nodes: Arc::default(),
+            events: OnceLock::new(),
+            client: client.clone(),
+            cluster_id: cluster_id.to_string(),
             direct: Arc::new(DirectLists::new()),
             version,
             last_used: AtomicI64::new(now_secs()),
@@ -429,6 +486,8 @@ impl WatchCaches {
                     own
                 },
                 node_bytes: approx_bytes::<NodeSummary>(w.nodes.len()),
+                events: w.events.get().map_or(0, |e| e.len()),
+                event_bytes: approx_bytes::<EventSummary>(w.events.get().map_or(0, |e| e.len())),
             })
             .collect()
     }

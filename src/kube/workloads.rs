@@ -421,11 +421,7 @@ pub async fn list_events(
             _ => break,
         }
     }
-    found.sort_by(|a, b| {
-        b.last_millis
-            .cmp(&a.last_millis)
-            .then_with(|| b.resource_version.cmp(&a.resource_version))
-    });
+    found.sort_by(EventSummary::newest_first);
     found.truncate(cap);
     Ok(found)
 }

@@ -89,17 +89,27 @@ impl AuditTail {
 
     /// LISTs of pods in `namespace` answered so far.
     pub fn pod_lists(&self, namespace: &str) -> usize {
-        self.count("list", "pods", Some(namespace), None, "ResponseComplete")
+        self.lists("pods", namespace)
+    }
+
+    /// LISTs of `resource` (such as "events") in `namespace` answered so far.
+    pub fn lists(&self, resource: &str, namespace: &str) -> usize {
+        self.count("list", resource, Some(namespace), None, "ResponseComplete")
     }
 
     /// Waits (10 s at most) until at least `n` LISTs of pods in `namespace` were answered.
     pub async fn wait_for_pod_lists(&self, namespace: &str, n: usize) {
+        self.wait_for_lists("pods", namespace, n).await
+    }
+
+    /// Waits (10 s at most) until at least `n` LISTs of `resource` in `namespace` were answered.
+    pub async fn wait_for_lists(&self, resource: &str, namespace: &str, n: usize) {
         let started = Instant::now();
-        while self.pod_lists(namespace) < n {
+        while self.lists(resource, namespace) < n {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
-                "the API server logged {} LISTs of pods in {namespace}, expected {n}",
-                self.pod_lists(namespace)
+                "the API server logged {} LISTs of {resource} in {namespace}, expected {n}",
+                self.lists(resource, namespace)
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -107,18 +117,34 @@ impl AuditTail {
 
     /// Repeats `query` until one is answered without the API server logging a LIST of pods in
     /// `namespace` (the cache has synced), and returns that answer. 20 s at most.
-    pub async fn until_served_without_a_list<T, F, Fut>(&self, namespace: &str, mut query: F) -> T
+    pub async fn until_served_without_a_list<T, F, Fut>(&self, namespace: &str, query: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        self.until_served_without_a_list_of("pods", namespace, query)
+            .await
+    }
+
+    /// Repeats `query` until one is answered without the API server logging a LIST of
+    /// `resource` in `namespace` (the cache has synced), and returns that answer. 20 s at most.
+    pub async fn until_served_without_a_list_of<T, F, Fut>(
+        &self,
+        resource: &str,
+        namespace: &str,
+        mut query: F,
+    ) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = T>,
     {
         let started = Instant::now();
         loop {
-            let before = self.pod_lists(namespace);
+            let before = self.lists(resource, namespace);
             let answer = query().await;
             // The audit event of a request is written as its response completes; give it time.
             tokio::time::sleep(Duration::from_millis(400)).await;
-            if self.pod_lists(namespace) == before {
+            if self.lists(resource, namespace) == before {
                 return answer;
             }
             assert!(
