@@ -219,6 +219,7 @@ async fn apiserver_event_lists(kube: &kube::Client) -> Option<f64> {
         ),
     )
     .await
+    .ok()
 }
 
 #[tokio::main]

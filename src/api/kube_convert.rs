@@ -234,7 +234,7 @@ pub fn encoded_pods(pods: Vec<ListedPod>) -> Bytes {
     for pod in pods {
         match pod {
             ListedPod::Cached(p) => pb::append_entry(&mut page, p.wire()),
-            ListedPod::Listed(p) => pb::append_entry(&mut page, &pod_wire(p)),
+            ListedPod::Listed(p) => pb::append_entry(&mut page, &pod_wire(*p)),
         }
     }
     page.freeze()
@@ -337,7 +337,11 @@ mod tests {
                 pod_wire,
             )))
         };
-        let page = vec![cached("a"), ListedPod::Listed(summary("b")), cached("c")];
+        let page = vec![
+            cached("a"),
+            ListedPod::Listed(Box::new(summary("b"))),
+            cached("c"),
+        ];
         let response = pb::ListPodsResponse {
             encoded_pods: encoded_pods(page),
             ..Default::default()

@@ -74,7 +74,7 @@ fn newest_first(events: &mut [Arc<EventSummary>], n: usize) -> &[Arc<EventSummar
 /// ([`CachedPod::wire`]), or listed from Kubernetes just now.
 pub enum ListedPod {
     Cached(Arc<CachedPod>),
-    Listed(PodSummary),
+    Listed(Box<PodSummary>),
 }
 
 pub struct Listing<T> {
@@ -493,7 +493,11 @@ impl WorkloadQueries {
                 listed.remaining,
             ),
             next_page_token: page.next_token(listed.continue_token.as_deref()),
-            items: listed.items.into_iter().map(ListedPod::Listed).collect(),
+            items: listed
+                .items
+                .into_iter()
+                .map(|p| ListedPod::Listed(Box::new(p)))
+                .collect(),
         })
     }
 
