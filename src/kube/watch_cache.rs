@@ -157,17 +157,28 @@ impl<T> Reflection<T> {
         (page, false)
     }
 
-    /// The items of `namespace` (all when `None`) that match `keep`, in (namespace, name) order.
-    pub fn select_in(
+    /// The first `n` items of `namespace` (all when `None`) that match `keep`, in `order`, and
+    /// how many match in all. Costs the matching items once, plus sorting the `n`; only those
+    /// `n` are copied (a first page of 20 neither sorts nor copies 50,000 events).
+    pub fn first_by(
         &self,
         namespace: Option<&str>,
         mut keep: impl FnMut(&T) -> bool,
-    ) -> Vec<Arc<T>> {
+        n: usize,
+        order: impl Fn(&T, &T) -> std::cmp::Ordering,
+    ) -> (Vec<Arc<T>>, usize) {
         let items = self.items.read().unwrap_or_else(|p| p.into_inner());
-        of_namespace(&items, namespace)
+        let mut matched: Vec<&Arc<T>> = of_namespace(&items, namespace)
             .filter(|item| keep(item))
-            .cloned()
-            .collect()
+            .collect();
+        let total = matched.len();
+        let n = n.min(total);
+        if n > 0 && n < total {
+            matched.select_nth_unstable_by(n - 1, |a, b| order(a, b));
+        }
+        matched.truncate(n);
+        matched.sort_by(|a, b| order(a, b));
+        (matched.into_iter().cloned().collect(), total)
     }
 
     /// How many items of `namespace` (all when `None`) match `keep`; nothing is copied.
@@ -636,6 +647,40 @@ mod tests {
         assert_eq!(r.count(Some("b"), |_| true), 4);
         assert_eq!(r.count(None, |s| s.ends_with('1')), 2);
         assert_eq!(r.count(Some("zz"), |_| true), 0);
+    }
+
+    #[test]
+    fn the_first_by_an_order_are_those_of_a_full_sort() {
+        let r: Reflection<(u32, u32)> = Reflection::default();
+        r.apply(Change::Init);
+        for i in 0..50u32 {
+            let ns = if i % 5 == 0 { "other" } else { "ns" };
+            r.apply(Change::InitApply(
+                key(ns, &format!("{i:02}")),
+                ((i * 7) % 13, i),
+            ));
+        }
+        r.apply(Change::InitDone);
+        // Largest first value first, then largest second value.
+        let order = |a: &(u32, u32), b: &(u32, u32)| b.cmp(a);
+        let mut all: Vec<(u32, u32)> = r.select(|(_, i)| i % 5 != 0).iter().map(|v| **v).collect();
+        all.sort_by(order);
+        assert_eq!(all.len(), 40);
+        for n in [0, 1, 7, 39, 40, 41, 100] {
+            let (first, total) = r.first_by(Some("ns"), |_| true, n, order);
+            let first: Vec<(u32, u32)> = first.iter().map(|v| **v).collect();
+            assert_eq!(
+                (first.as_slice(), total),
+                (&all[..n.min(40)], 40),
+                "n = {n}"
+            );
+        }
+        let (odd, total) = r.first_by(None, |(_, i)| i % 2 == 1, 3, order);
+        assert_eq!(total, 25);
+        assert_eq!(
+            odd.iter().map(|v| **v).collect::<Vec<_>>(),
+            [(12, 37), (12, 11), (11, 35)]
+        );
     }
 
     /// Polls `task` once the clock has moved on by `by`.

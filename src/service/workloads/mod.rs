@@ -58,18 +58,6 @@ pub struct ListNodes {
     pub zone: String,
 }
 
-/// The first `n` of `events` newest first, sorted; the rest are left unsorted after them. Costs
-/// the events once, plus sorting the `n`: a first page of 20 does not sort 50,000 events.
-fn newest_first(events: &mut [Arc<EventSummary>], n: usize) -> &[Arc<EventSummary>] {
-    let order = |a: &Arc<EventSummary>, b: &Arc<EventSummary>| EventSummary::newest_first(a, b);
-    let n = n.min(events.len());
-    if n < events.len() && n > 0 {
-        events.select_nth_unstable_by(n - 1, order);
-    }
-    events[..n].sort_by(order);
-    &events[..n]
-}
-
 /// A pod of a list: from the watch cache, already encoded as the API answers it
 /// ([`CachedPod::wire`]), or listed from Kubernetes just now.
 pub enum ListedPod {
@@ -555,13 +543,13 @@ impl WorkloadQueries {
         let cached = watch.map(|w| w.events()).filter(|e| e.is_ready());
         let (items, total) = if let Some(cached) = cached {
             let namespace = Some(r.namespace.as_str()).filter(|ns| !ns.is_empty());
-            let mut events = cached.select_in(namespace, |e| {
+            let keep = |e: &EventSummary| {
                 (r.object_kind.is_empty() || e.involved_object.kind == r.object_kind)
                     && (r.object_name.is_empty() || e.involved_object.name == r.object_name)
                     && (r.type_.is_empty() || e.type_ == r.type_)
-            });
-            let total = events.len();
-            let newest = newest_first(&mut events, offset + size);
+            };
+            let (newest, total) =
+                cached.first_by(namespace, keep, offset + size, EventSummary::newest_first);
             let items = newest.iter().skip(offset).map(|e| (**e).clone()).collect();
             (items, total)
         } else {
@@ -660,43 +648,5 @@ fn policy(p: Propagation) -> Option<&'static str> {
         Propagation::Foreground => Some("Foreground"),
         Propagation::Background => Some("Background"),
         Propagation::Orphan => Some("Orphan"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(name: &str, last: Option<i64>, rv: &str) -> Arc<EventSummary> {
-        Arc::new(EventSummary {
-            name: name.into(),
-            last_millis: last,
-            resource_version: rv.into(),
-            ..EventSummary::default()
-        })
-    }
-
-    #[test]
-    fn the_newest_come_first_sorted_like_a_full_sort() {
-        let all: Vec<Arc<EventSummary>> = (0..50)
-            .map(|i| event(&format!("e{i}"), Some((i * 7) % 13), &format!("{i:03}")))
-            .chain([event("no-time", None, "999")])
-            .collect();
-        let mut sorted = all.clone();
-        sorted.sort_by(|a, b| EventSummary::newest_first(a, b));
-        let names = |events: &[Arc<EventSummary>]| -> Vec<String> {
-            events.iter().map(|e| e.name.clone()).collect()
-        };
-        for n in [0, 1, 20, 50, 51, 80] {
-            let mut events = all.clone();
-            let newest = newest_first(&mut events, n);
-            assert_eq!(names(newest), names(&sorted[..n.min(51)]), "n = {n}");
-        }
-        assert_eq!(
-            names(&sorted[..2]),
-            ["e37", "e24"],
-            "latest time, then later write"
-        );
-        assert_eq!(sorted.last().map(|e| e.name.as_str()), Some("no-time"));
     }
 }
