@@ -1,8 +1,8 @@
 //! Watch caches for the hot lists: the pods and nodes of clusters that are being queried, and
 //! their events once events are listed, kept by kube-runtime watchers as summaries, not whole
-//! objects. Pods are decoded only as far
-//! as a summary needs ([`PodView`]) and kept as the API answers them ([`CachedPod`]). A cache starts
-//! on a cluster's first query, serves lists once synced, and stops after it has been idle.
+//! objects. Pods are decoded only as far as a summary needs ([`PodView`]) and kept as the API
+//! answers them ([`CachedPod`]). A cache starts on a cluster's first query, serves lists once
+//! synced, and stops after it has been idle.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -480,9 +480,9 @@ impl WatchCaches {
         clusters.values().map(|w| w.pods.len()).sum()
     }
 
-    /// Per cluster: pods and nodes cached, and the approximate bytes they take (each cached
-    /// object's fixed size, and for pods their encoding and name; what is shared between
-    /// objects, and a node's strings, are not counted).
+    /// Per cluster: pods, nodes and events cached, and the approximate bytes they take (each
+    /// cached object's fixed size, and for pods their encoding and name; what is shared between
+    /// objects, and the strings of nodes and events, are not counted).
     pub fn census(&self) -> Vec<CacheCensus> {
         let clusters = self.clusters.lock().unwrap_or_else(|p| p.into_inner());
         clusters
